@@ -1,0 +1,201 @@
+"""A realistic simulated KAP session, recorded through the same store code the window uses.
+
+Used to show the app, to fill screenshots, and by the crash test (which kills it mid-write): it
+prints ``committed <kind> <id>`` only after each transaction has committed, so a line on stdout is
+a promise that the row is on disk. Its clock is simulated and ends at the moment the demo starts,
+so every entry is in the past and nothing is flagged as future-dated.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.records import (
+    AdverseEvent,
+    AdverseEventOutcome,
+    Dose,
+    Entry,
+    Intervention,
+    Observation,
+    PhaseChange,
+    SessionEnd,
+    SessionStart,
+    VitalSigns,
+)
+from kapmonitor.store.session_store import SessionStore
+
+CLINICIANS = ("Dr. A. Rivera", "N. Okafor, RN")
+BASELINE = {"sbp": 124, "dbp": 78, "hr": 72, "spo2": 98, "rr": 14}
+SESSION_MINUTES = 130
+LEAD_IN_MINUTES = 15  # preparation before the dose
+
+
+@dataclass(frozen=True)
+class Step:
+    minute: float  # relative to the dose
+    entry: Entry | None  # None marks the session start
+
+
+def bp_rise(minute: float) -> tuple[float, float]:
+    """The typical transient rise: onset within minutes, peak near 40 min, settling by ~2 h."""
+    if minute <= 0:
+        return 0.0, 0.0
+    if minute <= 40:
+        frac = minute / 40
+    else:
+        frac = max(0.0, 1 - (minute - 40) / 80)
+    return 22 * frac, 13 * frac
+
+
+def _vitals(at: datetime, minute: float, rng: random.Random, temp: bool = False) -> VitalSigns:
+    d_sys, d_dia = bp_rise(minute)
+    sedated = 15 <= minute <= 60
+    return VitalSigns(
+        observed_at=at,
+        sbp=round(BASELINE["sbp"] + d_sys + rng.uniform(-4, 4)),
+        dbp=round(BASELINE["dbp"] + d_dia + rng.uniform(-3, 3)),
+        hr=round(BASELINE["hr"] + 0.6 * d_sys + rng.uniform(-4, 4)),
+        spo2=min(100, round(BASELINE["spo2"] - (1 if sedated else 0) + rng.uniform(-1, 1))),
+        rr=round(BASELINE["rr"] - (2 if sedated else 0) + rng.uniform(-1, 1)),
+        temp_c=round(36.7 + rng.uniform(-0.2, 0.2), 1) if temp else None,
+    )
+
+
+def _observation(at: datetime, minute: float) -> Observation:
+    if minute < 0:
+        return Observation(at, moaas=5, rass=0, dissociation=0, features=("calm_pleasant",))
+    if minute < 15:
+        return Observation(at, moaas=4, rass=-1, dissociation=1, features=("detachment",))
+    if minute < 50:
+        return Observation(
+            at,
+            moaas=3,
+            rass=-2,
+            dissociation=2 if minute < 25 or minute > 45 else 3,
+            features=("depersonalisation", "derealisation", "altered_perception"),
+            cadss_total=34 if 35 <= minute <= 45 else None,
+        )
+    if minute < 80:
+        return Observation(at, moaas=4, rass=-1, dissociation=1, features=("detachment",))
+    return Observation(at, moaas=5, rass=0, dissociation=0, features=("calm_pleasant",))
+
+
+def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> list[Step]:
+    """The whole session as timed entries, in clinical order."""
+
+    def at(minute: float) -> datetime:
+        return dose_at + timedelta(minutes=minute)
+
+    steps: list[Step] = [Step(-LEAD_IN_MINUTES, None)]
+    steps.append(Step(-10, _vitals(at(-10), -10, rng, temp=True)))
+    steps.append(Step(-8, _observation(at(-8), -8)))
+    steps.append(Step(-2, Intervention("music_mask", at(-2), detail="Eye mask on, playlist started")))
+    steps.append(
+        Step(0, Dose("ketamine", "im", round(0.75 * weight_kg), at(0), lot_number="KX24-0917"))
+    )
+    steps.append(Step(2, PhaseChange("monitoring", at(2))))
+    end_minute = SESSION_MINUTES - LEAD_IN_MINUTES
+    for minute in range(5, end_minute - 4, 5):
+        steps.append(Step(minute, _vitals(at(minute), minute, rng, temp=minute % 60 == 0)))
+        if minute % 10 == 0 or minute == 45:
+            steps.append(Step(minute + 1, _observation(at(minute + 1), minute)))
+    steps.append(
+        Step(
+            55,
+            AdverseEvent(
+                "nausea", 2, at(55), action="antiemetic", relatedness="related",
+            ),
+        )
+    )
+    steps.append(
+        Step(56, Intervention("medication", at(56), medication="Ondansetron 4 mg SL"))
+    )
+    steps.append(Step(57, Intervention("support", at(57), detail="Reassurance; repositioned upright")))
+    steps.append(Step(75, _ae_outcome_marker(at(75))))
+    steps.append(Step(90, PhaseChange("recovery", at(90))))
+    steps.append(Step(95, Intervention("music_mask", at(95), detail="Eye mask off, music faded")))
+    steps.append(Step(end_minute - 2, _vitals(at(end_minute - 2), end_minute - 2, rng)))
+    steps.append(Step(end_minute - 3, Intervention("note", at(end_minute - 3), detail="Oriented, walking steadily, drinking water")))
+    steps.append(
+        Step(
+            end_minute,
+            SessionEnd(
+                "home_with_escort",
+                at(end_minute),
+                escort="Partner",
+                summary="Uneventful session; transient BP rise peaking near 40 min; "
+                "nausea treated with ondansetron and resolved. Discharged with written instructions.",
+            ),
+        )
+    )
+    steps.sort(key=lambda s: s.minute)
+    return steps
+
+
+def _ae_outcome_marker(at: datetime) -> AdverseEventOutcome:
+    # The id is filled in once the adverse event is committed (see record_demo).
+    return AdverseEventOutcome(0, "resolved", at, note="Nausea settled after ondansetron")
+
+
+def record_demo(
+    store: SessionStore, clock: FakeClock, dose_at: datetime, pace: float, rng: random.Random
+) -> Iterator[tuple[str, str | int]]:
+    """Write the session step by step; yields (kind, id) after each commit."""
+    session_id = ""
+    last_ae = 0
+    weight = 74.0
+    for index, step in enumerate(build_script(dose_at, weight, rng)):
+        clock.set(dose_at + timedelta(minutes=step.minute, seconds=20))
+        if pace and index:
+            time.sleep(pace)
+        recorder = CLINICIANS[index % 2]
+        if step.entry is None:
+            start = SessionStart(
+                patient_code=f"KAP-{rng.randint(1000, 9999)}",
+                sex="female",
+                weight_kg=weight,
+                indication="trd",
+                clinicians=CLINICIANS,
+                started_at=dose_at - timedelta(minutes=LEAD_IN_MINUTES),
+                birth_year=1984,
+                checklist={
+                    "diagnosis_confirmed": True,
+                    "age_in_range": True,
+                    "no_active_substance_abuse": True,
+                    "history_reviewed": True,
+                    "consent_signed": True,
+                },
+                concomitant={"benzodiazepines": False},
+            )
+            session_id = store.start_session(start, CLINICIANS[0])
+            yield "session", session_id
+            continue
+        entry = step.entry
+        if isinstance(entry, AdverseEventOutcome):
+            entry = AdverseEventOutcome(last_ae, entry.outcome, entry.observed_at, entry.note)
+        row_id = store.add(session_id, entry, recorder)
+        if isinstance(entry, AdverseEvent):
+            last_ae = row_id
+        yield entry.kind, row_id
+
+
+def run_demo(db_path: Path, pace: float = 0.0, seed: int | None = None) -> int:
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    dose_at = now - timedelta(minutes=SESSION_MINUTES - LEAD_IN_MINUTES + 1)
+    clock = FakeClock(dose_at)
+    store = SessionStore.open(db_path, clock)
+    try:
+        for kind, row_id in record_demo(store, clock, dose_at, pace, rng):
+            print(f"committed {kind} {row_id}", flush=True)
+    finally:
+        store.close()
+    print(f"demo session recorded in {db_path}", file=sys.stderr)
+    return 0

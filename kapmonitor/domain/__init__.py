@@ -1,0 +1,1 @@
+"""The clinical core: records, validation, scales and clocks. Plain Python, no Qt."""

@@ -1,0 +1,427 @@
+"""The clinical entries a session is made of, as typed by a clinician and before storage.
+
+Each record validates itself against the reference data, so the store refuses what the form
+would refuse even when called from a script, and each knows the columns it fills. Times are
+timezone-aware; the store adds ``recorded_at`` and the recorder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.validation import Collector, check_range, check_time
+
+PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
+MIN_CLINICIANS = 2
+
+
+def _opt_bool(value: bool | None) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+@dataclass(frozen=True)
+class SessionStart:
+    patient_code: str
+    sex: str
+    weight_kg: float
+    indication: str
+    clinicians: tuple[str, ...]
+    started_at: datetime
+    birth_year: int | None = None
+    age_years: int | None = None
+    indication_other: str = ""
+    checklist: dict[str, bool] = field(default_factory=dict)
+    concomitant: dict[str, bool] = field(default_factory=dict)
+
+    def effective_age(self) -> int | None:
+        if self.age_years is not None:
+            return self.age_years
+        if self.birth_year is not None:
+            return self.started_at.year - self.birth_year
+        return None
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if not PATIENT_CODE.match(self.patient_code or ""):
+            errors.add(
+                "patient_code",
+                "Patient code: 3–32 letters, digits, '-', '_' or '.', no spaces "
+                "(use the clinic's pseudonymous code, never a name)",
+            )
+        if self.birth_year is None and self.age_years is None:
+            errors.add("age", "Give the birth year or the age")
+        if self.birth_year is not None and not 1900 <= self.birth_year <= self.started_at.year:
+            errors.add("age", f"Birth year {self.birth_year} is not possible")
+        else:
+            check_range(errors, "age", self.effective_age(), ref.limits["age_years"])
+        if self.sex not in ref.codes("sexes"):
+            errors.add("sex", "Choose the sex")
+        check_range(errors, "weight_kg", self.weight_kg, ref.limits["weight_kg"])
+        if self.indication not in ref.codes("indications"):
+            errors.add("indication", "Choose the indication")
+        if self.indication == "other" and not self.indication_other.strip():
+            errors.add("indication", "Indication 'Other': say what it is")
+        names = [n.strip() for n in self.clinicians if n.strip()]
+        if len({n.casefold() for n in names}) < MIN_CLINICIANS:
+            errors.add(
+                "clinicians",
+                f"At least {MIN_CLINICIANS} different attending clinicians are required",
+            )
+        unknown = set(self.checklist) - ref.codes("eligibility_checklist")
+        if unknown:
+            errors.add("checklist", f"Unknown checklist items: {', '.join(sorted(unknown))}")
+        missing = [c.label for c in ref.choices("eligibility_checklist") if not self.checklist.get(c.code)]
+        if missing:
+            errors.add("checklist", "Eligibility and consent not confirmed: " + "; ".join(missing))
+        unknown_meds = set(self.concomitant) - ref.codes("concomitant_medicines")
+        if unknown_meds:
+            errors.add("concomitant", f"Unknown medicines: {', '.join(sorted(unknown_meds))}")
+        check_time(errors, "started_at", self.started_at, now)
+        errors.raise_if_any()
+
+    def session_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "patient_code": self.patient_code.strip(),
+            "birth_year": self.birth_year,
+            "age_years": self.effective_age(),
+            "sex": self.sex,
+            "weight_kg": float(self.weight_kg),
+            "indication": self.indication,
+            "indication_other": self.indication_other.strip() or None,
+            "observed_at": to_iso(self.started_at),
+        }
+        for code, value in self.checklist.items():
+            row[f"check_{code}"] = int(bool(value))
+        for code, value in self.concomitant.items():
+            row[f"med_{code}"] = int(bool(value))
+        return row
+
+
+class Entry:
+    """A clinical entry that belongs to a session and lands in one table."""
+
+    table: ClassVar[str]
+    kind: ClassVar[str]
+    observed_at: datetime
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        raise NotImplementedError
+
+    def columns(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def row(self) -> dict[str, Any]:
+        return {**self.columns(), "observed_at": to_iso(self.observed_at)}
+
+
+@dataclass(frozen=True)
+class Dose(Entry):
+    table: ClassVar[str] = "doses"
+    kind: ClassVar[str] = "dose"
+    drug: str
+    route: str
+    dose_mg: float
+    observed_at: datetime
+    lot_number: str = ""
+    booster: bool = False
+    drug_other: str = ""
+    weight_kg: float | None = None  # from the session, to compute mg/kg at save time
+    note: str = ""
+
+    def mg_per_kg(self) -> float | None:
+        if not self.weight_kg:
+            return None
+        return round(self.dose_mg / self.weight_kg, 3)
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.drug not in ref.codes("drugs"):
+            errors.add("drug", "Choose the drug")
+        if self.drug == "other" and not self.drug_other.strip():
+            errors.add("drug", "Drug 'Other': name it")
+        if self.route not in ref.codes("routes"):
+            errors.add("route", "Choose the route")
+        check_range(errors, "dose_mg", self.dose_mg, ref.limits["dose_mg"])
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "drug": self.drug,
+            "drug_other": self.drug_other.strip() or None,
+            "route": self.route,
+            "dose_mg": float(self.dose_mg),
+            "dose_mg_per_kg": self.mg_per_kg(),
+            "lot_number": self.lot_number.strip() or None,
+            "is_booster": int(self.booster),
+            "note": self.note.strip() or None,
+        }
+
+
+VITAL_FIELDS = ("hr", "sbp", "dbp", "spo2", "rr", "temp_c")
+
+
+@dataclass(frozen=True)
+class VitalSigns(Entry):
+    table: ClassVar[str] = "vitals"
+    kind: ClassVar[str] = "vitals"
+    observed_at: datetime
+    hr: int | None = None
+    sbp: int | None = None
+    dbp: int | None = None
+    spo2: int | None = None
+    rr: int | None = None
+    temp_c: float | None = None
+    on_oxygen: bool = False
+    note: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if all(getattr(self, f) is None for f in VITAL_FIELDS):
+            errors.add("hr", "Enter at least one vital sign")
+        if (self.sbp is None) != (self.dbp is None):
+            errors.add("bp", "Blood pressure needs both systolic and diastolic, e.g. 120/80")
+        for name in VITAL_FIELDS:
+            check_range(errors, "bp" if name in ("sbp", "dbp") else name, getattr(self, name), ref.limits[name])
+        if self.sbp is not None and self.dbp is not None and self.dbp >= self.sbp:
+            errors.add("bp", f"Diastolic {self.dbp} must be below systolic {self.sbp}")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "hr": self.hr,
+            "sbp": self.sbp,
+            "dbp": self.dbp,
+            "spo2": self.spo2,
+            "rr": self.rr,
+            "temp_c": self.temp_c,
+            "on_oxygen": int(self.on_oxygen),
+            "note": self.note.strip() or None,
+        }
+
+
+@dataclass(frozen=True)
+class Observation(Entry):
+    table: ClassVar[str] = "observations"
+    kind: ClassVar[str] = "observation"
+    observed_at: datetime
+    moaas: int | None = None
+    rass: int | None = None
+    dissociation: int | None = None
+    features: tuple[str, ...] = ()
+    cadss_total: int | None = None
+    other_scores: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        scores = {"moaas": self.moaas, "rass": self.rass, "dissociation": self.dissociation}
+        scores["cadss"] = self.cadss_total
+        scores.update(self.other_scores)
+        if all(v is None for v in scores.values()) and not self.features and not self.note.strip():
+            errors.add("moaas", "Enter at least one score, feature or note")
+        for scale_id, value in scores.items():
+            if value is None:
+                continue
+            scale = ref.scales.get(scale_id)
+            if scale is None:
+                errors.add(scale_id, f"Unknown scale {scale_id!r}")
+                continue
+            try:
+                scale.validate(int(value))
+            except ValueError as exc:
+                errors.add(scale_id, str(exc))
+        known = {f.code for f in ref.scales["dissociation"].features}
+        unknown = set(self.features) - known
+        if unknown:
+            errors.add("features", f"Unknown features: {', '.join(sorted(unknown))}")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        import json
+
+        return {
+            "moaas": self.moaas,
+            "rass": self.rass,
+            "dissociation": self.dissociation,
+            "features": json.dumps(sorted(self.features)),
+            "cadss_total": self.cadss_total,
+            "other_scores": json.dumps(self.other_scores, sort_keys=True),
+            "note": self.note.strip() or None,
+        }
+
+
+@dataclass(frozen=True)
+class AdverseEvent(Entry):
+    table: ClassVar[str] = "adverse_events"
+    kind: ClassVar[str] = "adverse_event"
+    term: str
+    grade: int
+    observed_at: datetime  # onset
+    verbatim: str = ""
+    code: str = ""
+    serious: bool = False
+    serious_criterion: str = ""
+    action: str = "none"
+    action_detail: str = ""
+    relatedness: str = "unknown"
+
+    def label(self, ref: Reference) -> str:
+        if self.term == "other":
+            return self.verbatim.strip()
+        return ref.label("adverse_effects", self.term)
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.term not in ref.codes("adverse_effects"):
+            errors.add("term", "Choose the adverse effect from the list, or 'Other' with a term")
+        if self.term == "other" and not self.verbatim.strip():
+            errors.add("term", "Adverse effect 'Other': type the verbatim term")
+        if str(self.grade) not in ref.codes("ctcae_grades"):
+            errors.add("grade", "Grade must be 1–5 (CTCAE)")
+        if self.serious and self.serious_criterion not in ref.codes("seriousness_criteria"):
+            errors.add("serious_criterion", "A serious event needs its seriousness criterion")
+        if not self.serious and self.serious_criterion:
+            errors.add("serious_criterion", "A criterion was given but the event is not marked serious")
+        if self.action not in ref.codes("ae_actions"):
+            errors.add("action", "Choose the action taken")
+        if self.action == "other" and not self.action_detail.strip():
+            errors.add("action", "Action 'Other': describe it")
+        if self.relatedness not in ref.codes("ae_relatedness"):
+            errors.add("relatedness", "Choose the relatedness")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "term": self.term,
+            "verbatim": self.verbatim.strip() or None,
+            "code": self.code.strip() or None,
+            "grade": int(self.grade),
+            "serious": int(self.serious),
+            "serious_criterion": self.serious_criterion or None,
+            "action": self.action,
+            "action_detail": self.action_detail.strip() or None,
+            "relatedness": self.relatedness,
+        }
+
+
+@dataclass(frozen=True)
+class AdverseEventOutcome(Entry):
+    table: ClassVar[str] = "adverse_event_outcomes"
+    kind: ClassVar[str] = "adverse_event_outcome"
+    adverse_event_id: int
+    outcome: str
+    observed_at: datetime
+    note: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.outcome not in ref.codes("ae_outcomes"):
+            errors.add("outcome", "Choose the outcome")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "adverse_event_id": self.adverse_event_id,
+            "outcome": self.outcome,
+            "note": self.note.strip() or None,
+        }
+
+
+@dataclass(frozen=True)
+class Intervention(Entry):
+    table: ClassVar[str] = "interventions"
+    kind: ClassVar[str] = "intervention"
+    category: str
+    observed_at: datetime
+    detail: str = ""
+    medication: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.category not in ref.codes("intervention_kinds"):
+            errors.add("category", "Choose what kind of intervention or note this is")
+        if self.category == "medication" and not self.medication.strip():
+            errors.add("medication", "Name the medication given (and its dose)")
+        if self.category in ("other", "note") and not self.detail.strip():
+            errors.add("detail", "Write the note")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "medication": self.medication.strip() or None,
+            "detail": self.detail.strip() or None,
+        }
+
+
+@dataclass(frozen=True)
+class PhaseChange(Entry):
+    table: ClassVar[str] = "phase_changes"
+    kind: ClassVar[str] = "phase"
+    phase: str
+    observed_at: datetime
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.phase not in ref.codes("phases"):
+            errors.add("phase", f"Unknown phase {self.phase!r}")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {"phase": self.phase}
+
+
+@dataclass(frozen=True)
+class SessionEnd(Entry):
+    table: ClassVar[str] = "session_ends"
+    kind: ClassVar[str] = "end"
+    disposition: str
+    observed_at: datetime
+    escort: str = ""
+    summary: str = ""
+    disposition_other: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.disposition not in ref.codes("dispositions"):
+            errors.add("disposition", "Choose the discharge disposition")
+        if self.disposition == "other" and not self.disposition_other.strip():
+            errors.add("disposition", "Disposition 'Other': say where the patient went")
+        if self.disposition == "home_with_escort" and not self.escort.strip():
+            errors.add("escort", "Home with escort: name the escort (or their relation)")
+        if not self.summary.strip():
+            errors.add("summary", "Write a short summary of the session")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "disposition": self.disposition,
+            "disposition_other": self.disposition_other.strip() or None,
+            "escort": self.escort.strip() or None,
+            "summary": self.summary.strip(),
+        }
+
+
+ENTRY_TYPES: tuple[type[Entry], ...] = (
+    Dose,
+    VitalSigns,
+    Observation,
+    AdverseEvent,
+    AdverseEventOutcome,
+    Intervention,
+    PhaseChange,
+    SessionEnd,
+)

@@ -1,0 +1,108 @@
+"""Turning what a clinician typed into trusted values, or a reason why not.
+
+Every refusal names the field and says why in words a clinician reads in a second; the form keeps
+what was typed so nothing is lost. Ranges come from ``resources/plausibility.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from kapmonitor.domain.reference import Limit
+
+# An entry timed this far in the future is a typo (or a wrong laptop clock), not an observation.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationError(ValueError):
+    """One or more fields were refused. ``errors`` keeps each field's reason for the form."""
+
+    def __init__(self, errors: list[FieldError] | FieldError) -> None:
+        self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
+        super().__init__("; ".join(e.message for e in self.errors))
+
+    def for_field(self, name: str) -> str | None:
+        return next((e.message for e in self.errors if e.field == name), None)
+
+
+class Collector:
+    """Gathers every field's problem so the form can show them all at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.append(FieldError(field, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")
+_BP = re.compile(r"^\s*(\d{1,3})\s*[/\\ ]\s*(\d{1,3})\s*$")
+
+
+def parse_number(text: str | None, label: str) -> float | None:
+    """Blank means "not measured"; anything else must be a plain decimal number."""
+    if text is None:
+        return None
+    cleaned = text.strip()
+    if not cleaned:
+        return None
+    if not _NUMBER.match(cleaned):
+        raise ValueError(f"{label}: “{cleaned}” is not a number")
+    value = float(cleaned.replace(",", "."))
+    if not math.isfinite(value):
+        raise ValueError(f"{label}: “{cleaned}” is not a number")
+    return value
+
+
+def parse_int(text: str | None, label: str) -> int | None:
+    value = parse_number(text, label)
+    if value is None:
+        return None
+    if value != int(value):
+        raise ValueError(f"{label}: whole numbers only (got {text.strip() if text else text})")
+    return int(value)
+
+
+def parse_bp(text: str | None) -> tuple[int, int] | None:
+    """Blood pressure is typed as one entry, ``120/80`` (a space or backslash also separates)."""
+    if text is None or not text.strip():
+        return None
+    match = _BP.match(text)
+    if not match:
+        raise ValueError(f"Blood pressure: type it as systolic/diastolic, e.g. 120/80 (got “{text.strip()}”)")
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_range(errors: Collector, field: str, value: float | None, limit: Limit) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or not limit.minimum <= value <= limit.maximum:
+        errors.add(
+            field,
+            f"{limit.label} {_fmt(value)} {limit.unit} is not possible: "
+            f"enter {_fmt(limit.minimum)}–{_fmt(limit.maximum)} {limit.unit}",
+        )
+
+
+def check_time(errors: Collector, field: str, when: datetime, now: datetime) -> None:
+    if when.tzinfo is None:
+        errors.add(field, "Time has no time zone")
+    elif when - now > FUTURE_TOLERANCE:
+        errors.add(field, "Time is in the future: check the time of the observation")
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"

@@ -1,0 +1,1 @@
+"""Durable storage: one SQLite file through sqlite-utils. No Qt here."""

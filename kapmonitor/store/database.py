@@ -1,0 +1,154 @@
+"""Opening the one SQLite file safely, and saying plainly why when it cannot be opened.
+
+WAL with ``synchronous=FULL`` means a committed entry survives a power cut; foreign keys are on
+for every connection. Every low-level failure is turned into a :class:`StoreError` whose message
+names the file and what to do, so no traceback ever reaches a clinician.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from sqlite_utils import Database
+
+from kapmonitor.store.schema import MIGRATION_SET, SCHEMA_VERSION, migrations
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 5000
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class StoreError(Exception):
+    """A storage problem in plain language. ``kind`` lets callers react (e.g. offer a backup)."""
+
+    def __init__(self, message: str, kind: str = "error") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def explain(exc: BaseException, path: Path | str) -> StoreError:
+    """Translate an sqlite3 or OS error into what a clinician should know and do."""
+    text = str(exc).lower()
+    where = f"the database file {path}"
+    if isinstance(exc, StoreError):
+        return exc
+    if "locked" in text or "busy" in text:
+        return StoreError(
+            f"{where} is in use by another program (perhaps KAP Monitor is open twice). "
+            "Close the other copy and try again; nothing was saved.",
+            "locked",
+        )
+    if "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        return StoreError(
+            f"{where} cannot be written (it or its folder is read-only). "
+            "Ask clinic IT to restore write access, or start KAP Monitor with --db on a "
+            "writable file; nothing was saved.",
+            "readonly",
+        )
+    if "disk is full" in text or "no space" in text or "disk i/o" in text:
+        return StoreError(
+            f"The disk holding {where} is full or failing. Free some space, then save again; "
+            "the entry is still in the form.",
+            "full",
+        )
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return StoreError(
+            f"{where} is damaged or is not a KAP Monitor database. Do not delete it: keep it "
+            "for clinic IT, restore a backup, or start with --db on another file.",
+            "corrupt",
+        )
+    if "unable to open" in text or isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+        return StoreError(
+            f"{where} cannot be opened (its folder is missing or not accessible). "
+            "Check the path given with --db or KAPMONITOR_DB.",
+            "unopenable",
+        )
+    if "append-only" in text or "supersede" in text or "constraint" in text:
+        return StoreError(f"The database refused the change: {exc}", "refused")
+    return StoreError(f"{where}: {exc}")
+
+
+def plain_errors(path_attr: str = "path") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate store methods so sqlite3/OS errors leave as :class:`StoreError`."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except (sqlite3.Error, OSError) as exc:
+                path = getattr(args[0], path_attr, "?") if args else "?"
+                raise explain(exc, path) from exc
+
+        return wrapper
+
+    return decorate
+
+
+def _check_header(path: Path) -> None:
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder, not a database file.", "unopenable")
+    with path.open("rb") as fh:
+        head = fh.read(len(SQLITE_HEADER))
+    if head and head != SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not a KAP Monitor database (it is not an SQLite file). Do not delete it; "
+            "start with --db on another file or restore a backup.",
+            "corrupt",
+        )
+
+
+def connect(path: Path) -> Database:
+    """Open (creating if needed) and migrate the database at ``path``."""
+    path = Path(path)
+    try:
+        _check_header(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+    except (sqlite3.Error, OSError) as exc:
+        raise explain(exc, path) from exc
+    try:
+        db = Database(conn, execute_plugins=False)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path} was written by a newer KAP Monitor (schema {version}; this version "
+                f"knows {SCHEMA_VERSION}). Install the newer version to open it; the file is "
+                "unchanged.",
+                "newer",
+            )
+        db.enable_wal()
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        _check_migrations(db, path)
+        migrations.apply(db)
+        return db
+    except BaseException as exc:
+        conn.close()
+        if isinstance(exc, (sqlite3.Error, OSError)):
+            raise explain(exc, path) from exc
+        raise
+
+
+def _check_migrations(db: Database, path: Path) -> None:
+    known = {m.name for m in migrations._migrations}
+    unknown = [m.name for m in migrations.applied(db) if m.name not in known]
+    if unknown:
+        raise StoreError(
+            f"{path} has schema changes this version does not know ({', '.join(unknown)}). "
+            "Install the newer KAP Monitor to open it; the file is unchanged.",
+            "newer",
+        )
+
+
+__all__ = ["MIGRATION_SET", "StoreError", "connect", "explain", "plain_errors"]

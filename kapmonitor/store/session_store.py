@@ -1,0 +1,291 @@
+"""The append-only session log: the one way the window, the demo and scripts write and read.
+
+A method returns only after its transaction has committed, so a caller may show the entry as
+saved the moment it returns. Every record is validated again here (the form is not the only
+caller), and stamped with ``recorded_at`` from the injected clock and the recorder's name.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from kapmonitor import __version__
+from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
+from kapmonitor.domain.records import Dose, Entry, PhaseChange, SessionEnd, SessionStart
+from kapmonitor.domain.reference import Reference, default_reference
+from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.store.database import StoreError, connect, plain_errors
+from kapmonitor.store.schema import ENTRY_TABLES
+
+DEFAULT_SESSION_LIMIT_MINUTES = 180
+
+
+@dataclass
+class SessionLog:
+    """Everything recorded for one session, corrections included, as stored rows."""
+
+    session: dict[str, Any]
+    clinicians: list[str]
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.session["id"]
+
+    def current(self, table: str) -> list[dict[str, Any]]:
+        """Rows as they stand now: a superseded row is replaced by its latest correction,
+        and a voided (entered-in-error) row disappears. Ordered by clinical time."""
+        rows = self.rows.get(table, [])
+        superseded = {r["supersedes_id"] for r in rows if r["supersedes_id"] is not None}
+        live = [r for r in rows if r["id"] not in superseded and not r["voided"]]
+        return sorted(live, key=lambda r: (r["observed_at"], r["id"]))
+
+    def started_at(self) -> datetime:
+        return from_iso(self.session["observed_at"])
+
+    def first_dose_at(self) -> datetime | None:
+        doses = self.current("doses")
+        return from_iso(doses[0]["observed_at"]) if doses else None
+
+    def cumulative_dose_mg(self) -> float:
+        return sum(r["dose_mg"] for r in self.current("doses"))
+
+    def phase(self) -> str:
+        if self.current("session_ends"):
+            return "ended"
+        changes = self.current("phase_changes")
+        return changes[-1]["phase"] if changes else "preparation"
+
+    def ended_at(self) -> datetime | None:
+        ends = self.current("session_ends")
+        return from_iso(ends[-1]["observed_at"]) if ends else None
+
+    def last_vitals(self) -> dict[str, tuple[Any, str]]:
+        """The latest value of each vital with its time: what the big numbers show."""
+        latest: dict[str, tuple[Any, str]] = {}
+        for row in self.current("vitals"):
+            for key in ("hr", "sbp", "dbp", "spo2", "rr", "temp_c"):
+                if row[key] is not None:
+                    latest[key] = (row[key], row["observed_at"])
+        return latest
+
+    def open_adverse_events(self) -> list[dict[str, Any]]:
+        closed = {
+            r["adverse_event_id"]
+            for r in self.current("adverse_event_outcomes")
+            if r["outcome"] in ("resolved", "resolved_with_sequelae", "fatal")
+        }
+        return [r for r in self.current("adverse_events") if r["id"] not in closed]
+
+
+class SessionStore:
+    """Writes and reads sessions in one SQLite file."""
+
+    def __init__(
+        self,
+        db: Database,
+        path: Path | str,
+        clock: Clock | None = None,
+        reference: Reference | None = None,
+    ) -> None:
+        self.db = db
+        self.path = Path(path)
+        self.clock = clock or SystemClock()
+        self.ref = reference or default_reference()
+
+    @classmethod
+    def open(
+        cls, path: Path | str, clock: Clock | None = None, reference: Reference | None = None
+    ) -> SessionStore:
+        return cls(connect(Path(path)), path, clock, reference)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _stamp(self, recorded_by: str) -> dict[str, str]:
+        if not recorded_by or not recorded_by.strip():
+            raise ValidationError(FieldError("recorded_by", "Choose who is recording"))
+        return {"recorded_at": to_iso(self.clock.now()), "recorded_by": recorded_by.strip()}
+
+    # --- writing -------------------------------------------------------------------------
+
+    @plain_errors()
+    def start_session(
+        self,
+        start: SessionStart,
+        recorded_by: str,
+        session_limit_minutes: int = DEFAULT_SESSION_LIMIT_MINUTES,
+    ) -> str:
+        start.validate(self.ref, self.clock.now())
+        stamp = self._stamp(recorded_by)
+        session_id = uuid.uuid4().hex
+        row = start.session_row()
+        eligibility = {k: bool(v) for k, v in start.checklist.items()}
+        meds = {c.code: bool(start.concomitant.get(c.code, False)) for c in self.ref.choices("concomitant_medicines")}
+        with self.db.atomic():
+            self.db["sessions"].insert(
+                {
+                    "id": session_id,
+                    **{k: v for k, v in row.items() if not k.startswith(("check_", "med_"))},
+                    "eligibility": json.dumps(eligibility, sort_keys=True),
+                    "concomitant_medicines": json.dumps(meds, sort_keys=True),
+                    "session_limit_minutes": int(session_limit_minutes),
+                    "app_version": __version__,
+                    **stamp,
+                }
+            )
+            names = [n.strip() for n in start.clinicians if n.strip()]
+            for position, name in enumerate(dict.fromkeys(names)):
+                self.db["session_clinicians"].insert(
+                    {
+                        "session_id": session_id,
+                        "name": name,
+                        "position": position,
+                        "observed_at": row["observed_at"],
+                        **stamp,
+                    }
+                )
+            self._insert(session_id, PhaseChange("preparation", start.started_at), stamp)
+        return session_id
+
+    @plain_errors()
+    def add(self, session_id: str, entry: Entry, recorded_by: str) -> int:
+        """Validate, stamp and commit one entry; returns its row id once committed."""
+        self._check_open(session_id, entry)
+        entry.validate(self.ref, self.clock.now())
+        stamp = self._stamp(recorded_by)
+        with self.db.atomic():
+            row_id = self._insert(session_id, entry, stamp)
+            if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
+                # The first dose moves the session into the dosing phase, at the dose's time.
+                self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
+            return row_id
+
+    def _phase(self, session_id: str) -> str:
+        found = self.db.execute(
+            "SELECT phase FROM phase_changes WHERE session_id = ? AND voided = 0 "
+            "ORDER BY observed_at DESC, id DESC LIMIT 1",
+            [session_id],
+        ).fetchone()
+        return found[0] if found else "preparation"
+
+    @plain_errors()
+    def correct(
+        self,
+        session_id: str,
+        original_id: int,
+        entry: Entry,
+        reason: str,
+        recorded_by: str,
+        *,
+        void: bool = False,
+    ) -> int:
+        """Record ``entry`` as the correction of row ``original_id``; the original stays."""
+        if not reason or not reason.strip():
+            raise ValidationError(FieldError("reason", "A correction needs a reason"))
+        original = self.db.execute(
+            f"SELECT session_id FROM {entry.table} WHERE id = ?", [original_id]
+        ).fetchone()
+        if original is None or original[0] != session_id:
+            raise ValidationError(FieldError("reason", "The entry to correct was not found"))
+        taken = self.db.execute(
+            f"SELECT id FROM {entry.table} WHERE supersedes_id = ?", [original_id]
+        ).fetchone()
+        if taken is not None:
+            raise ValidationError(
+                FieldError("reason", "That entry was already corrected: correct the latest version")
+            )
+        entry.validate(self.ref, self.clock.now())
+        stamp = self._stamp(recorded_by)
+        extra = {"supersedes_id": original_id, "correction_reason": reason.strip(), "voided": int(void)}
+        with self.db.atomic():
+            return self._insert(session_id, entry, stamp, extra)
+
+    def _insert(
+        self,
+        session_id: str,
+        entry: Entry,
+        stamp: dict[str, str],
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        row = {"session_id": session_id, **entry.row(), **stamp, **(extra or {})}
+        if isinstance(entry, Dose) and entry.weight_kg is None:
+            weight = self.db.execute(
+                "SELECT weight_kg FROM sessions WHERE id = ?", [session_id]
+            ).fetchone()
+            if weight:
+                row["dose_mg_per_kg"] = round(entry.dose_mg / weight[0], 3)
+        cursor = self.db.execute(
+            f"INSERT INTO {entry.table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def _check_open(self, session_id: str, entry: Entry) -> None:
+        exists = self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone()
+        if exists is None:
+            raise StoreError(f"Session {session_id} does not exist in {self.path}.", "missing")
+        if isinstance(entry, SessionEnd):
+            ended = self.db.execute(
+                "SELECT 1 FROM session_ends WHERE session_id = ? AND supersedes_id IS NULL",
+                [session_id],
+            ).fetchone()
+            if ended:
+                raise ValidationError(FieldError("disposition", "This session has already ended"))
+
+    # --- reading -------------------------------------------------------------------------
+
+    @plain_errors()
+    def load(self, session_id: str) -> SessionLog:
+        session = self.db.execute("SELECT * FROM sessions WHERE id = ?", [session_id])
+        columns = [d[0] for d in session.description]
+        found = session.fetchone()
+        if found is None:
+            raise StoreError(f"Session {session_id} does not exist in {self.path}.", "missing")
+        clinicians = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT name FROM session_clinicians WHERE session_id = ? ORDER BY position",
+                [session_id],
+            )
+        ]
+        log = SessionLog(dict(zip(columns, found, strict=True)), clinicians)
+        for table in ENTRY_TABLES:
+            log.rows[table] = list(
+                self.db.query(
+                    f"SELECT * FROM {table} WHERE session_id = ? ORDER BY observed_at, id",
+                    [session_id],
+                )
+            )
+        return log
+
+    @plain_errors()
+    def list_sessions(self) -> list[dict[str, Any]]:
+        """One summary row per session, newest first."""
+        return list(
+            self.db.query(
+                """
+                SELECT s.id, s.patient_code, s.observed_at AS started_at,
+                  (SELECT group_concat(name, ', ') FROM
+                     (SELECT name FROM session_clinicians c WHERE c.session_id = s.id
+                      ORDER BY position)) AS clinicians,
+                  (SELECT count(*) FROM doses d WHERE d.session_id = s.id
+                     AND d.voided = 0 AND d.id NOT IN
+                     (SELECT supersedes_id FROM doses WHERE supersedes_id IS NOT NULL)) AS doses,
+                  (SELECT count(*) FROM vitals v WHERE v.session_id = s.id) AS vitals_rows,
+                  (SELECT min(observed_at) FROM session_ends e WHERE e.session_id = s.id)
+                     AS ended_at
+                FROM sessions s ORDER BY s.observed_at DESC
+                """
+            )
+        )
+
+    def unfinished_sessions(self) -> list[dict[str, Any]]:
+        return [s for s in self.list_sessions() if s["ended_at"] is None]

@@ -1,0 +1,780 @@
+"""Live trend chart of a ketamine-assisted psychotherapy (KAP) session.
+
+The therapist glances at this chart from the bedside, often from a couple of metres away and in
+a dimmed room, so the design choices below favour legibility and predictability over features:
+
+* Four stacked plots share one time axis (minutes since the first dose, negative before it) so a
+  change in blood pressure can be read against the sedation level and the dose marker directly
+  above or below it.
+* Every plot has a fixed clinical y range. Auto-scaling would make a normal reading look dramatic
+  (or hide a real trend) and would make the picture jump at every save.
+* The x window is fixed to the whole three-hour session and only ever grows, so the chart does not
+  scroll or jump while someone is looking at it.
+* Every series and every marker kind differs by shape or line style as well as by colour, because
+  colour alone is unreliable for colour-blind readers, on a night palette and on poor displays.
+* A full session at one reading per second (10,800 points per series) must stay smooth, so data
+  live in preallocated, bounded numpy buffers that are handed to the curves as slices; each append
+  touches only the series that received a value, and no per-point Python objects are created.
+
+The chart is a pure view: it imports nothing else from ``kapmonitor`` and is fed by the session
+window through the public methods of :class:`TrendChart`. All times are POSIX epoch seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.graphicsItems.LegendItem import ItemSample
+from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
+from PySide6 import QtCore, QtGui, QtWidgets
+
+__all__ = ["MARKER_KINDS", "SERIES", "TrendChart"]
+
+#: Names of the charted series, in drawing order.
+SERIES: tuple[str, ...] = ("sbp", "dbp", "hr", "spo2", "rr", "moaas", "dissociation")
+
+#: Kinds accepted by :meth:`TrendChart.add_marker`.
+MARKER_KINDS: tuple[str, ...] = ("dose", "adverse", "note", "alarm", "phase")
+
+_Y_RANGES: tuple[tuple[float, float], ...] = ((20.0, 220.0), (70.0, 101.0), (0.0, 40.0), (-0.5, 5.5))
+"""Fixed clinical y range of each plot, top to bottom."""
+
+_Y_TICKS: tuple[tuple[list[float], list[float]], ...] = (
+    ([float(v) for v in range(40, 201, 20)], [float(v) for v in range(30, 221, 20)]),
+    ([80.0, 90.0, 100.0], [75.0, 85.0, 95.0]),
+    ([0.0, 10.0, 20.0, 30.0, 40.0], [5.0, 15.0, 25.0, 35.0]),
+    ([float(v) for v in range(6)], []),
+)
+"""Explicit (major, minor) y ticks: fixed ranges deserve fixed, round, always-labelled ticks
+(automatic ticks drop labels on the short plots)."""
+
+_PLOT_STRETCH: tuple[int, ...] = (45, 18, 18, 19)
+"""Relative plot heights: BP/HR gets most room because it holds three series."""
+
+_AXIS_LABELS: tuple[str, ...] = ("BP mmHg · HR /min", "SpO₂ %", "RR /min", "MOAA/S · Dissoc.")
+
+_SYMBOLS_MAX_POINTS = 600
+"""Above this many points a series is drawn as a plain line: symbols would merge into a smear
+and drawing thousands of them costs far more than the line itself."""
+
+_INITIAL_CAPACITY = 1024
+
+_X_MIN_DEFAULT = -15.0
+_X_MAX_DEFAULT = 180.0
+
+
+@dataclass(frozen=True)
+class _SeriesSpec:
+    """How one series is drawn; shape and dash keep series apart without colour."""
+
+    plot: int
+    legend: str
+    symbol: str
+    dash: QtCore.Qt.PenStyle
+
+
+_SPECS: dict[str, _SeriesSpec] = {
+    "sbp": _SeriesSpec(0, "SBP", "t1", QtCore.Qt.PenStyle.SolidLine),  # ▲
+    "dbp": _SeriesSpec(0, "DBP", "t", QtCore.Qt.PenStyle.DashLine),  # ▼
+    "hr": _SeriesSpec(0, "HR", "o", QtCore.Qt.PenStyle.DotLine),  # ●
+    "spo2": _SeriesSpec(1, "SpO₂", "d", QtCore.Qt.PenStyle.SolidLine),  # ◆
+    "rr": _SeriesSpec(2, "RR", "s", QtCore.Qt.PenStyle.SolidLine),  # ■
+    "moaas": _SeriesSpec(3, "MOAA/S", "+", QtCore.Qt.PenStyle.SolidLine),
+    "dissociation": _SeriesSpec(3, "Dissoc.", "x", QtCore.Qt.PenStyle.DashLine),
+}
+
+_MARKER_DASH: dict[str, QtCore.Qt.PenStyle] = {
+    "dose": QtCore.Qt.PenStyle.SolidLine,
+    "adverse": QtCore.Qt.PenStyle.DashLine,
+    "note": QtCore.Qt.PenStyle.DotLine,
+    "alarm": QtCore.Qt.PenStyle.DashDotLine,
+    "phase": QtCore.Qt.PenStyle.DashDotDotLine,
+}
+
+
+@dataclass(frozen=True)
+class _Palette:
+    """Colours of one lighting condition. Night colours are muted and never pure white."""
+
+    background: str
+    foreground: str
+    axis: str
+    grid_alpha: float
+    legend_fill: QtGui.QColor
+    label_fill: QtGui.QColor
+    series: dict[str, str] = field(default_factory=dict)
+    markers: dict[str, str] = field(default_factory=dict)
+
+
+_DAY = _Palette(
+    background="#FBFBF8",
+    foreground="#1F2328",
+    axis="#3A4048",
+    grid_alpha=0.18,
+    legend_fill=QtGui.QColor(251, 251, 248, 215),
+    label_fill=QtGui.QColor(251, 251, 248, 200),
+    series={
+        "sbp": "#C0392B",
+        "dbp": "#B86100",
+        "hr": "#047857",
+        "spo2": "#1D4ED8",
+        "rr": "#6D28D9",
+        "moaas": "#0E7490",
+        "dissociation": "#BE185D",
+    },
+    markers={
+        "dose": "#166534",
+        "adverse": "#B91C1C",
+        "note": "#475569",
+        "alarm": "#C2410C",
+        "phase": "#6D28D9",
+    },
+)
+
+_NIGHT = _Palette(
+    background="#101418",
+    foreground="#A9B1BA",
+    axis="#6E7883",
+    grid_alpha=0.12,
+    legend_fill=QtGui.QColor(16, 20, 24, 215),
+    label_fill=QtGui.QColor(16, 20, 24, 200),
+    series={
+        "sbp": "#C46A5E",
+        "dbp": "#C29A5B",
+        "hr": "#6FA883",
+        "spo2": "#6C8FC7",
+        "rr": "#9A88C4",
+        "moaas": "#5E9EA3",
+        "dissociation": "#B5769A",
+    },
+    markers={
+        "dose": "#6F9E76",
+        "adverse": "#C0625A",
+        "note": "#87929E",
+        "alarm": "#C08A50",
+        "phase": "#9585C0",
+    },
+)
+
+
+@dataclass(frozen=True)
+class _TypeScale:
+    """Font sizes (pt) and axis widths (px) for normal and large type."""
+
+    tick: int
+    label: int
+    legend: int
+    marker: int
+    symbol: int
+    left_axis_width: int
+
+
+_NORMAL_TYPE = _TypeScale(tick=11, label=11, legend=11, marker=11, symbol=9, left_axis_width=72)
+_LARGE_TYPE = _TypeScale(tick=15, label=14, legend=14, marker=14, symbol=12, left_axis_width=96)
+
+
+class _SeriesBuffer:
+    """Bounded, preallocated storage for one series.
+
+    ``t`` holds epoch seconds (the truth), ``x`` the same instants in minutes since the origin
+    (what is drawn, recomputed only when the origin changes) and ``y`` the values. Capacity starts
+    small and doubles up to ``max_points``; when full, the oldest 10% are dropped so a runaway
+    session can never exhaust memory.
+    """
+
+    __slots__ = ("count", "max_points", "t", "x", "y")
+
+    def __init__(self, max_points: int) -> None:
+        self.max_points = max_points
+        capacity = min(_INITIAL_CAPACITY, max_points)
+        self.t = np.empty(capacity, dtype=np.float64)
+        self.x = np.empty(capacity, dtype=np.float64)
+        self.y = np.empty(capacity, dtype=np.float64)
+        self.count = 0
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def _make_room(self) -> None:
+        n = self.count
+        capacity = self.t.shape[0]
+        if n < capacity:
+            return
+        if capacity < self.max_points:
+            new_capacity = min(capacity * 2, self.max_points)
+            for name in ("t", "x", "y"):
+                old = getattr(self, name)
+                new = np.empty(new_capacity, dtype=np.float64)
+                new[:n] = old[:n]
+                setattr(self, name, new)
+            return
+        drop = max(1, n // 10)
+        keep = n - drop
+        for arr in (self.t, self.x, self.y):
+            arr[:keep] = arr[drop:n]
+        self.count = keep
+
+    def append(self, t: float, x: float, y: float) -> None:
+        """Store one point, keeping time order (late entries are inserted in place)."""
+        self._make_room()
+        n = self.count
+        if n == 0 or t >= self.t[n - 1]:
+            self.t[n] = t
+            self.x[n] = x
+            self.y[n] = y
+        else:
+            # A back-dated entry: rare, so an O(n) shift is fine and keeps x sorted, which
+            # clip-to-view and the line drawing rely on.
+            i = int(np.searchsorted(self.t[:n], t, side="right"))
+            for arr, value in ((self.t, t), (self.x, x), (self.y, y)):
+                arr[i + 1 : n + 1] = arr[i:n].copy()
+                arr[i] = value
+        self.count = n + 1
+
+    def recompute_x(self, origin: float) -> None:
+        n = self.count
+        np.subtract(self.t[:n], origin, out=self.x[:n])
+        self.x[:n] /= 60.0
+
+
+@dataclass
+class _Marker:
+    t: float
+    kind: str
+    label: str
+    lines: list[pg.InfiniteLine]
+
+
+@dataclass
+class _Threshold:
+    series: str
+    value: float
+    label: str
+    line: pg.InfiniteLine
+
+
+class _LegendSample(ItemSample):
+    """Legend swatch drawn from the series' fixed style, not from the live curve.
+
+    The curve drops its symbols once it gets dense; the legend must keep showing the symbol so
+    the key still works without colour. Clicking does nothing: hiding a vital sign by a stray
+    tap at the bedside would be a hazard.
+    """
+
+    def __init__(self, item: pg.PlotDataItem, symbol: str, dash: QtCore.Qt.PenStyle) -> None:
+        super().__init__(item)
+        self._symbol = symbol
+        self._dash = dash
+        self._color = QtGui.QColor("black")
+        self._symbol_size = 9
+        self._apply_size()
+
+    def _apply_size(self) -> None:
+        self.setFixedWidth(self._symbol_size * 4)
+        self.setFixedHeight(self._symbol_size * 2 + 4)
+
+    def set_style(self, color: str, symbol_size: int) -> None:
+        self._color = QtGui.QColor(color)
+        self._symbol_size = symbol_size
+        self._apply_size()
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(0, 0, self._symbol_size * 4, self._symbol_size * 2 + 4)
+
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        rect = self.boundingRect()
+        pen = pg.mkPen(self._color, width=2, style=self._dash)
+        p.setPen(pen)
+        mid = rect.height() / 2
+        p.drawLine(QtCore.QPointF(0, mid), QtCore.QPointF(rect.width(), mid))
+        p.translate(rect.width() / 2, mid)
+        drawSymbol(
+            p, self._symbol, self._symbol_size, pg.mkPen(self._color), pg.mkBrush(self._color)
+        )
+
+    def mouseClickEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:
+        event.accept()
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+class TrendChart(pg.GraphicsLayoutWidget):
+    """Stacked live trend of vitals, sedation and dissociation for one KAP session.
+
+    Feed it with :meth:`reset` at session start, then :meth:`add_vitals`, :meth:`add_scores`,
+    :meth:`add_marker` and :meth:`set_now` as the session window saves entries. The chart owns
+    no timer; it redraws only when fed.
+    """
+
+    def __init__(
+        self,
+        parent: QtWidgets.QWidget | None = None,
+        *,
+        max_points: int = 20_000,
+        night: bool = False,
+    ) -> None:
+        if max_points < 10:
+            raise ValueError("max_points must be at least 10")
+        super().__init__(parent)
+        self._max_points = max_points
+        self._night = night
+        self._palette = _NIGHT if night else _DAY
+        self._type = _NORMAL_TYPE
+        self._session_start: float | None = None
+        self._dose_origin: float | None = None
+        self._now: float | None = None
+        self._x_range: tuple[float, float] | None = None
+        self._buffers: dict[str, _SeriesBuffer] = {s: _SeriesBuffer(max_points) for s in SERIES}
+        self._symbols_on: dict[str, bool] = dict.fromkeys(SERIES, True)
+        self._markers: list[_Marker] = []
+        self._thresholds: list[_Threshold] = []
+
+        self.ci.layout.setSpacing(4)
+        self.ci.setContentsMargins(6, 8, 6, 6)
+        self._plots: list[pg.PlotItem] = []
+        self._legends: list[pg.LegendItem] = []
+        for row, ((lo, hi), stretch, text) in enumerate(
+            zip(_Y_RANGES, _PLOT_STRETCH, _AXIS_LABELS, strict=True)
+        ):
+            plot = self.addPlot(row=row, col=0)
+            plot.setMenuEnabled(False)
+            plot.hideButtons()
+            # Fixed window on both axes: the chart is read, not explored, at the bedside.
+            plot.setMouseEnabled(x=False, y=False)
+            plot.disableAutoRange()
+            plot.setYRange(lo, hi, padding=0)
+            # "peak" keeps the min and max of each pixel column, so a brief spike survives.
+            plot.setDownsampling(auto=True, mode="peak")
+            plot.setClipToView(True)
+            plot.showGrid(x=True, y=True)
+            left = plot.getAxis("left")
+            left.enableAutoSIPrefix(False)
+            left.setLabel(text)
+            bottom = plot.getAxis("bottom")
+            bottom.enableAutoSIPrefix(False)
+            if row < len(_Y_RANGES) - 1:
+                bottom.setStyle(showValues=False)
+            if row > 0:
+                plot.setXLink(self._plots[0])
+            self.ci.layout.setRowStretchFactor(row, stretch)
+            legend = pg.LegendItem(
+                offset=None, sampleType=_LegendSample, verSpacing=-2, horSpacing=6
+            )
+            self.addItem(legend, row=row, col=1)
+            # Keep the key compact at the top of its plot instead of stretched over the row.
+            legend.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
+            )
+            self.ci.layout.setAlignment(legend, QtCore.Qt.AlignmentFlag.AlignTop)
+            self._plots.append(plot)
+            self._legends.append(legend)
+            left.setTicks(
+                [
+                    [(v, f"{v:g}") for v in _Y_TICKS[row][0]],
+                    [(v, "") for v in _Y_TICKS[row][1]],
+                ]
+            )
+        self._plots[-1].getAxis("bottom").setLabel("Minutes since session start")
+
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._samples: dict[str, _LegendSample] = {}
+        for name in SERIES:
+            spec = _SPECS[name]
+            curve = pg.PlotDataItem(symbol=spec.symbol, antialias=False)
+            self._plots[spec.plot].addItem(curve)
+            # Also set on the curve itself, independent of the plot's context-menu state.
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            sample = _LegendSample(curve, spec.symbol, spec.dash)
+            self._legends[spec.plot].addItem(sample, spec.legend)
+            self._curves[name] = curve
+            self._samples[name] = sample
+
+        self.apply_palette(night)
+        self._update_x_range()
+
+    # ------------------------------------------------------------------ session lifecycle
+
+    @property
+    def origin(self) -> float | None:
+        """Epoch seconds of x = 0: the first dose, else the session start, else the first datum."""
+        if self._dose_origin is not None:
+            return self._dose_origin
+        return self._session_start
+
+    def reset(self, session_start: float, origin: float | None = None) -> None:
+        """Forget all data, markers and thresholds and start drawing a new session."""
+        for buf in self._buffers.values():
+            buf.clear()
+        for name, curve in self._curves.items():
+            curve.setData([], [])
+            self._set_symbols(name, True)
+        for marker in self._markers:
+            self._remove_marker_items(marker)
+        self._markers.clear()
+        self._clear_thresholds()
+        self._session_start = float(session_start)
+        self._now = None
+        self._set_origin_value(origin)
+        self._update_x_range()
+
+    def set_origin(self, t0: float | None) -> None:
+        """Move x = 0 to the first dose ``t0`` (``None``: back to the session start).
+
+        Rare (normally once per session), so every curve and marker is recomputed.
+        """
+        self._set_origin_value(t0)
+        self._update_x_range()
+
+    def _set_origin_value(self, t0: float | None) -> None:
+        self._dose_origin = None if t0 is None else float(t0)
+        self._plots[-1].getAxis("bottom").setLabel(
+            "Minutes since first dose" if t0 is not None else "Minutes since session start"
+        )
+        origin = self.origin
+        if origin is None:
+            return
+        for name, buf in self._buffers.items():
+            if buf.count:
+                buf.recompute_x(origin)
+                self._push(name)
+        for marker in self._markers:
+            x = self._to_x(marker.t)
+            for line in marker.lines:
+                line.setValue(x)
+
+    # ------------------------------------------------------------------ data in
+
+    def add_vitals(
+        self,
+        t: float,
+        *,
+        sbp: float | None = None,
+        dbp: float | None = None,
+        hr: float | None = None,
+        spo2: float | None = None,
+        rr: float | None = None,
+        temp: float | None = None,
+    ) -> None:
+        """Append one vitals reading; ``None`` (or NaN) values leave that series untouched.
+
+        ``temp`` is accepted so callers can pass a whole reading, but it is not charted: its
+        trend over a session is flat and it is shown as a number elsewhere.
+        """
+        del temp
+        self._add(t, (("sbp", sbp), ("dbp", dbp), ("hr", hr), ("spo2", spo2), ("rr", rr)))
+
+    def add_scores(
+        self, t: float, *, moaas: float | None = None, dissociation: float | None = None
+    ) -> None:
+        """Append MOAA/S (0–5) and/or dissociation intensity (0 none … 4 extreme)."""
+        self._add(t, (("moaas", moaas), ("dissociation", dissociation)))
+
+    def _add(self, t: float, values: Iterable[tuple[str, float | None]]) -> None:
+        t = float(t)
+        if self._session_start is None:
+            # Fed before reset(): use the first datum as a provisional origin.
+            self._session_start = t
+        x = self._to_x(t)
+        for name, value in values:
+            if not _finite(value):
+                continue
+            self._buffers[name].append(t, x, float(value))  # type: ignore[arg-type]
+            self._push(name)
+        self._update_x_range()
+
+    def _push(self, name: str) -> None:
+        """Hand the stored slice to the curve; no copy, no item rebuild."""
+        buf = self._buffers[name]
+        n = buf.count
+        self._set_symbols(name, n <= _SYMBOLS_MAX_POINTS)
+        self._curves[name].setData(buf.x[:n], buf.y[:n])
+
+    def _set_symbols(self, name: str, on: bool) -> None:
+        if self._symbols_on[name] == on:
+            return
+        self._symbols_on[name] = on
+        self._curves[name].setSymbol(_SPECS[name].symbol if on else None)
+
+    def add_marker(self, t: float, kind: str, label: str) -> None:
+        """Draw a labelled vertical event line across all plots (label in the top plot only).
+
+        ``kind`` is one of :data:`MARKER_KINDS`. An unknown kind is drawn in the "note" style
+        rather than raising, so a new event type can never take the chart down mid-session.
+        """
+        t = float(t)
+        if self._session_start is None:
+            self._session_start = t
+        marker = _Marker(t, kind, label, [])
+        x = self._to_x(t)
+        for i, plot in enumerate(self._plots):
+            if i == 0:
+                line = pg.InfiniteLine(
+                    pos=x,
+                    angle=90,
+                    movable=False,
+                    # InfLineLabel treats its text as a format string.
+                    label=label.replace("{", "{{").replace("}", "}}"),
+                    labelOpts={
+                        "position": self._label_slot(t),
+                        "anchors": [(0, 0), (0, 0)],
+                    },
+                )
+            else:
+                line = pg.InfiniteLine(pos=x, angle=90, movable=False)
+            line.setZValue(-5)
+            plot.addItem(line, ignoreBounds=True)
+            marker.lines.append(line)
+        self._markers.append(marker)
+        self._style_marker(marker)
+        self._update_x_range()
+
+    def _label_slot(self, t: float) -> float:
+        """Vertical position of a marker label, stepped down when another label is near.
+
+        Neighbouring events (e.g. a dose and a note a few minutes apart) would otherwise print
+        their labels on top of each other.
+        """
+        slots = (0.985, 0.90, 0.815, 0.73)
+        near = {
+            round(m.lines[0].label.orthoPos, 3)
+            for m in self._markers
+            if abs(m.t - t) < 15 * 60 and m.lines and getattr(m.lines[0], "label", None)
+        }
+        for slot in slots:
+            if round(slot, 3) not in near:
+                return slot
+        return slots[len(self._markers) % len(slots)]
+
+    def _remove_marker_items(self, marker: _Marker) -> None:
+        for plot, line in zip(self._plots, marker.lines, strict=False):
+            plot.removeItem(line)
+        marker.lines.clear()
+
+    def set_thresholds(self, items: list[tuple[str, float, str]]) -> None:
+        """Replace the dashed alarm-limit lines: ``(series, value, label)`` each.
+
+        Thresholds for ``temp`` are ignored (temperature is not charted); any other unknown
+        series name raises :class:`ValueError` before anything is changed.
+        """
+        wanted: list[tuple[str, float, str]] = []
+        for series, value, label in items:
+            if series == "temp":
+                continue
+            if series not in _SPECS:
+                raise ValueError(f"unknown series for threshold: {series!r}")
+            wanted.append((series, float(value), str(label)))
+        self._clear_thresholds()
+        for series, value, label in wanted:
+            line = pg.InfiniteLine(
+                pos=value,
+                angle=0,
+                movable=False,
+                label=label.replace("{", "{{").replace("}", "}}"),
+                # Left end: the right end is where the newest readings are drawn.
+                labelOpts={"position": 0.005, "anchors": [(0, 1), (0, 1)]},
+            )
+            line.setZValue(-6)
+            self._plots[_SPECS[series].plot].addItem(line, ignoreBounds=True)
+            threshold = _Threshold(series, value, label, line)
+            self._thresholds.append(threshold)
+            self._style_threshold(threshold)
+
+    def _clear_thresholds(self) -> None:
+        for th in self._thresholds:
+            self._plots[_SPECS[th.series].plot].removeItem(th.line)
+        self._thresholds.clear()
+
+    def set_now(self, t: float) -> None:
+        """Tell the chart the current time, which may widen the x window past three hours."""
+        self._now = float(t)
+        self._update_x_range()
+
+    # ------------------------------------------------------------------ x window
+
+    def _to_x(self, t: float) -> float:
+        origin = self.origin
+        return 0.0 if origin is None else (t - origin) / 60.0
+
+    def _data_extent(self) -> tuple[float | None, float | None]:
+        """Earliest and latest stored epoch time over all series and markers."""
+        first: float | None = None
+        last: float | None = None
+        for buf in self._buffers.values():
+            if buf.count:
+                lo, hi = float(buf.t[0]), float(buf.t[buf.count - 1])
+                first = lo if first is None else min(first, lo)
+                last = hi if last is None else max(last, hi)
+        for m in self._markers:
+            first = m.t if first is None else min(first, m.t)
+            last = m.t if last is None else max(last, m.t)
+        return first, last
+
+    def _update_x_range(self) -> None:
+        """Keep x at [min(-15, first - 2), max(180, now + 10)] minutes; touch Qt only on change."""
+        first, last = self._data_extent()
+        lo, hi = _X_MIN_DEFAULT, _X_MAX_DEFAULT
+        if first is not None:
+            lo = min(lo, self._to_x(first) - 2.0)
+        if self._now is not None:
+            hi = max(hi, self._to_x(self._now) + 10.0)
+        if last is not None:
+            hi = max(hi, self._to_x(last) + 2.0)
+        new = (lo, hi)
+        if new == self._x_range:
+            return
+        self._x_range = new
+        span = hi - lo
+        major = 30.0 if span <= 300 else 60.0 if span <= 600 else 120.0
+        self._plots[-1].getAxis("bottom").setTickSpacing(major, major / 3)
+        for plot in self._plots[:-1]:
+            plot.getAxis("bottom").setTickSpacing(major, major / 3)
+        self._plots[0].setXRange(lo, hi, padding=0)
+
+    # ------------------------------------------------------------------ appearance
+
+    def apply_palette(self, night: bool) -> None:
+        """Switch between the day palette and the low-glare night palette."""
+        self._night = night
+        self._palette = _NIGHT if night else _DAY
+        self._restyle()
+
+    def set_large_type(self, on: bool) -> None:
+        """Enlarge tick labels, axis labels, legend and marker text for reading from afar."""
+        self._type = _LARGE_TYPE if on else _NORMAL_TYPE
+        self._restyle()
+
+    @property
+    def night(self) -> bool:
+        return self._night
+
+    @property
+    def large_type(self) -> bool:
+        return self._type is _LARGE_TYPE
+
+    def _restyle(self) -> None:
+        pal, ts = self._palette, self._type
+        self.setBackground(pal.background)
+        tick_font = QtGui.QFont()
+        tick_font.setPointSize(ts.tick)
+        label_style = {"color": pal.foreground, "font-size": f"{ts.label}pt"}
+        for plot in self._plots:
+            for name in ("left", "bottom"):
+                axis = plot.getAxis(name)
+                axis.setPen(pg.mkPen(pal.axis))
+                axis.setTextPen(pg.mkPen(pal.foreground))
+                axis.setTickFont(tick_font)
+                axis.setGrid(int(255 * pal.grid_alpha))
+                if axis.labelText:
+                    axis.setLabel(axis.labelText, **label_style)
+            plot.getAxis("left").setWidth(ts.left_axis_width)
+        for legend in self._legends:
+            legend.setBrush(pg.mkBrush(pal.legend_fill))
+            legend.setPen(pg.mkPen(None))
+            legend.opts["labelTextColor"] = pg.mkColor(pal.foreground)
+            legend.opts["labelTextSize"] = f"{ts.legend}pt"
+            for _sample, label in legend.items:
+                label.setText(label.text, color=pal.foreground, size=f"{ts.legend}pt")
+            legend.updateSize()
+        for name, curve in self._curves.items():
+            color = pal.series[name]
+            spec = _SPECS[name]
+            curve.setPen(pg.mkPen(color, width=2, style=spec.dash))
+            curve.setSymbolPen(pg.mkPen(color))
+            curve.setSymbolBrush(pg.mkBrush(color))
+            curve.setSymbolSize(ts.symbol)
+            self._samples[name].set_style(color, ts.symbol)
+        for marker in self._markers:
+            self._style_marker(marker)
+        for th in self._thresholds:
+            self._style_threshold(th)
+
+    def _style_marker(self, marker: _Marker) -> None:
+        pal, ts = self._palette, self._type
+        color = pal.markers.get(marker.kind, pal.markers["note"])
+        dash = _MARKER_DASH.get(marker.kind, _MARKER_DASH["note"])
+        width = 2.5 if marker.kind == "dose" else 2
+        pen = pg.mkPen(color, width=width, style=dash)
+        for line in marker.lines:
+            line.setPen(pen)
+            line.setHoverPen(pen)
+            label = getattr(line, "label", None)
+            if label is not None:
+                self._style_label(label, color, ts.marker)
+
+    def _style_threshold(self, th: _Threshold) -> None:
+        pal, ts = self._palette, self._type
+        color = QtGui.QColor(pal.series[th.series])
+        pen = pg.mkPen(color, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
+        th.line.setPen(pen)
+        th.line.setHoverPen(pen)
+        if getattr(th.line, "label", None) is not None:
+            self._style_label(th.line.label, pal.series[th.series], max(ts.marker - 2, 9))
+
+    def _style_label(self, label: pg.InfLineLabel, color: str, size: int) -> None:
+        font = QtGui.QFont()
+        font.setPointSize(size)
+        label.setFont(font)
+        label.setColor(pg.mkColor(color))
+        label.fill = pg.mkBrush(self._palette.label_fill)
+        label.update()
+
+    # ------------------------------------------------------------------ test accessors
+
+    def _buffer(self, name: str) -> _SeriesBuffer:
+        try:
+            return self._buffers[name]
+        except KeyError:
+            raise KeyError(f"unknown series {name!r}; expected one of {SERIES}") from None
+
+    def series_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the stored (minutes since origin, value) of one series."""
+        buf = self._buffer(name)
+        return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
+
+    def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the full data the plotted curve holds (before clipping/downsampling)."""
+        self._buffer(name)
+        curve = self._curves[name]
+        x, y = curve.xData, curve.yData
+        if x is None or y is None:
+            return np.empty(0), np.empty(0)
+        return np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+
+    def point_count(self, name: str) -> int:
+        """Number of points stored for one series."""
+        return self._buffer(name).count
+
+    def markers(self) -> list[tuple[float, str, str]]:
+        """(x minutes since origin, kind, label) of every marker, in insertion order."""
+        return [(self._to_x(m.t), m.kind, m.label) for m in self._markers]
+
+    def thresholds(self) -> list[tuple[str, float, str]]:
+        """(series, value, label) of the threshold lines currently drawn."""
+        return [(th.series, th.value, th.label) for th in self._thresholds]
+
+    def x_range(self) -> tuple[float, float]:
+        """The x window (minutes) the chart currently shows."""
+        lo, hi = self._plots[0].viewRange()[0]
+        return float(lo), float(hi)
+
+    def y_ranges(self) -> list[tuple[float, float]]:
+        """The y window of each plot, top to bottom."""
+        return [(float(p.viewRange()[1][0]), float(p.viewRange()[1][1])) for p in self._plots]
+
+    def plots(self) -> list[pg.PlotItem]:
+        """The stacked plot items, top to bottom (for tests and screenshots)."""
+        return list(self._plots)
+
+    def curve(self, name: str) -> pg.PlotDataItem:
+        """The plot item that draws one series."""
+        self._buffer(name)
+        return self._curves[name]
