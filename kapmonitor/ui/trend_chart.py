@@ -171,10 +171,15 @@ class _TypeScale:
     marker: int
     symbol: int
     left_axis_width: int
+    right_axis_width: int
 
 
-_NORMAL_TYPE = _TypeScale(tick=11, label=11, legend=11, marker=11, symbol=9, left_axis_width=72)
-_LARGE_TYPE = _TypeScale(tick=15, label=14, legend=14, marker=14, symbol=12, left_axis_width=96)
+_NORMAL_TYPE = _TypeScale(
+    tick=11, label=11, legend=11, marker=11, symbol=9, left_axis_width=72, right_axis_width=72
+)
+_LARGE_TYPE = _TypeScale(
+    tick=15, label=14, legend=14, marker=14, symbol=12, left_axis_width=96, right_axis_width=96
+)
 
 
 class _SeriesBuffer:
@@ -255,6 +260,17 @@ class _Threshold:
     value: float
     label: str
     line: pg.InfiniteLine
+
+
+class _EdgeAxis(pg.AxisItem):
+    """Vertical axis whose tick labels may overhang its ends by a few pixels.
+
+    With the grid on, pyqtgraph drops any label that pokes past the plot edge, so the labels
+    at the ends of a fixed range (SpO₂ 100, RR 0 and 40) would silently disappear.
+    """
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return super().boundingRect().adjusted(0, -12, 0, 12)
 
 
 class _LegendSample(ItemSample):
@@ -344,7 +360,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
         for row, ((lo, hi), stretch, text) in enumerate(
             zip(_Y_RANGES, _PLOT_STRETCH, _AXIS_LABELS, strict=True)
         ):
-            plot = self.addPlot(row=row, col=0)
+            plot = self.addPlot(
+                row=row,
+                col=0,
+                axisItems={"left": _EdgeAxis("left"), "right": _EdgeAxis("right")},
+            )
             plot.setMenuEnabled(False)
             plot.hideButtons()
             # Fixed window on both axes: the chart is read, not explored, at the bedside.
@@ -360,6 +380,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
             left.setLabel(text)
             bottom = plot.getAxis("bottom")
             bottom.enableAutoSIPrefix(False)
+            # The right axis carries the threshold labels, outside the data area, so they never
+            # cover a reading; it is shown on every plot so the x extents line up.
+            plot.showAxis("right")
+            right = plot.getAxis("right")
+            right.setTicks([[]])
             if row < len(_Y_RANGES) - 1:
                 bottom.setStyle(showValues=False)
             if row > 0:
@@ -574,24 +599,24 @@ class TrendChart(pg.GraphicsLayoutWidget):
             wanted.append((series, float(value), str(label)))
         self._clear_thresholds()
         for series, value, label in wanted:
-            line = pg.InfiniteLine(
-                pos=value,
-                angle=0,
-                movable=False,
-                label=label.replace("{", "{{").replace("}", "}}"),
-                # Left end: the right end is where the newest readings are drawn.
-                labelOpts={"position": 0.005, "anchors": [(0, 1), (0, 1)]},
-            )
+            line = pg.InfiniteLine(pos=value, angle=0, movable=False)
             line.setZValue(-6)
             self._plots[_SPECS[series].plot].addItem(line, ignoreBounds=True)
             threshold = _Threshold(series, value, label, line)
             self._thresholds.append(threshold)
             self._style_threshold(threshold)
+        self._update_threshold_ticks()
 
     def _clear_thresholds(self) -> None:
         for th in self._thresholds:
             self._plots[_SPECS[th.series].plot].removeItem(th.line)
         self._thresholds.clear()
+        self._update_threshold_ticks()
+
+    def _update_threshold_ticks(self) -> None:
+        for i, plot in enumerate(self._plots):
+            ticks = [(th.value, th.label) for th in self._thresholds if _SPECS[th.series].plot == i]
+            plot.getAxis("right").setTicks([ticks])
 
     def set_now(self, t: float) -> None:
         """Tell the chart the current time, which may widen the x window past three hours."""
@@ -667,15 +692,17 @@ class TrendChart(pg.GraphicsLayoutWidget):
         tick_font.setPointSize(ts.tick)
         label_style = {"color": pal.foreground, "font-size": f"{ts.label}pt"}
         for plot in self._plots:
-            for name in ("left", "bottom"):
+            for name in ("left", "bottom", "right"):
                 axis = plot.getAxis(name)
                 axis.setPen(pg.mkPen(pal.axis))
                 axis.setTextPen(pg.mkPen(pal.foreground))
                 axis.setTickFont(tick_font)
-                axis.setGrid(int(255 * pal.grid_alpha))
+                axis.setGrid(False if name == "right" else int(255 * pal.grid_alpha))
                 if axis.labelText:
                     axis.setLabel(axis.labelText, **label_style)
+            # Fixed widths so the stacked view boxes share exactly the same x extent.
             plot.getAxis("left").setWidth(ts.left_axis_width)
+            plot.getAxis("right").setWidth(ts.right_axis_width)
         for legend in self._legends:
             legend.setBrush(pg.mkBrush(pal.legend_fill))
             legend.setPen(pg.mkPen(None))
@@ -711,13 +738,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 self._style_label(label, color, ts.marker)
 
     def _style_threshold(self, th: _Threshold) -> None:
-        pal, ts = self._palette, self._type
-        color = QtGui.QColor(pal.series[th.series])
+        color = QtGui.QColor(self._palette.series[th.series])
         pen = pg.mkPen(color, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
         th.line.setPen(pen)
         th.line.setHoverPen(pen)
-        if getattr(th.line, "label", None) is not None:
-            self._style_label(th.line.label, pal.series[th.series], max(ts.marker - 2, 9))
 
     def _style_label(self, label: pg.InfLineLabel, color: str, size: int) -> None:
         font = QtGui.QFont()

@@ -1,0 +1,137 @@
+"""One readable line per stored entry, for the timeline and (later) reports.
+
+Kept free of Qt so reports and tests describe entries exactly as the window does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.reference import Reference
+
+# An entry typed this long after it was observed is flagged (ALCOA+: contemporaneous).
+LATE_ENTRY_MINUTES = 10
+
+KIND_LABELS = {
+    "phase_changes": "Phase",
+    "doses": "Dose",
+    "vitals": "Vitals",
+    "observations": "Observation",
+    "adverse_events": "Adverse effect",
+    "adverse_event_outcomes": "AE outcome",
+    "interventions": "Intervention",
+    "session_ends": "Session end",
+}
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    table: str
+    row_id: int
+    observed_at: datetime
+    recorded_at: datetime
+    recorded_by: str
+    kind: str
+    summary: str
+    supersedes_id: int | None
+    correction_reason: str | None
+    voided: bool
+
+    @property
+    def late(self) -> bool:
+        return (self.recorded_at - self.observed_at).total_seconds() > LATE_ENTRY_MINUTES * 60
+
+
+def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
+    """A short clinical summary of one row, in the words a clinician would write."""
+    if table == "vitals":
+        parts = []
+        if row["sbp"] is not None:
+            parts.append(f"BP {row['sbp']}/{row['dbp']}")
+        for key, label, unit in (("hr", "HR", ""), ("spo2", "SpO₂", "%"), ("rr", "RR", "")):
+            if row[key] is not None:
+                parts.append(f"{label} {row[key]}{unit}")
+        if row["temp_c"] is not None:
+            parts.append(f"T {row['temp_c']:.1f} °C")
+        if row["on_oxygen"]:
+            parts.append("on O₂")
+        return _with_note(", ".join(parts), row)
+    if table == "doses":
+        drug = row["drug_other"] or ref.label("drugs", row["drug"])
+        per_kg = f" ({row['dose_mg_per_kg']:.2f} mg/kg)" if row["dose_mg_per_kg"] else ""
+        lot = f", lot {row['lot_number']}" if row["lot_number"] else ""
+        booster = " booster" if row["is_booster"] else ""
+        route = ref.label("routes", row["route"]).split(" (")[0]
+        return _with_note(f"{drug} {row['dose_mg']:g} mg {route}{per_kg}{booster}{lot}", row)
+    if table == "observations":
+        parts = []
+        for key in ("moaas", "rass", "dissociation"):
+            if row[key] is not None:
+                scale = ref.scales[key]
+                parts.append(f"{scale.name} {scale.describe(row[key])}")
+        if row["cadss_total"] is not None:
+            parts.append(f"CADSS {row['cadss_total']}")
+        for scale_id, value in json.loads(row["other_scores"] or "{}").items():
+            scale = ref.scales.get(scale_id)
+            parts.append(f"{scale.name if scale else scale_id} {value}")
+        features = json.loads(row["features"] or "[]")
+        if features:
+            labels = {f.code: f.label for f in ref.scales["dissociation"].features}
+            parts.append("features: " + ", ".join(labels.get(f, f).lower() for f in features))
+        return _with_note("; ".join(parts), row)
+    if table == "adverse_events":
+        term = row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
+        serious = (
+            f", SERIOUS ({ref.label('seriousness_criteria', row['serious_criterion'])})"
+            if row["serious"]
+            else ""
+        )
+        action = ref.label("ae_actions", row["action"])
+        detail = f" ({row['action_detail']})" if row["action_detail"] else ""
+        return f"{term}, grade {row['grade']}{serious}; action: {action}{detail}"
+    if table == "adverse_event_outcomes":
+        return _with_note(
+            f"Adverse effect #{row['adverse_event_id']}: {ref.label('ae_outcomes', row['outcome'])}",
+            row,
+        )
+    if table == "interventions":
+        what = ref.label("intervention_kinds", row["category"])
+        bits = [b for b in (row["medication"], row["detail"]) if b]
+        return f"{what}: {' — '.join(bits)}" if bits else what
+    if table == "phase_changes":
+        return f"Phase: {ref.label('phases', row['phase'])}"
+    if table == "session_ends":
+        where = row["disposition_other"] or ref.label("dispositions", row["disposition"])
+        escort = f", escort: {row['escort']}" if row["escort"] else ""
+        return f"Ended — {where}{escort}. {row['summary']}"
+    return ""
+
+
+def _with_note(text: str, row: dict[str, Any]) -> str:
+    note = row.get("note")
+    return f"{text} — {note}" if note else text
+
+
+def timeline_item(table: str, row: dict[str, Any], ref: Reference) -> TimelineItem:
+    return TimelineItem(
+        table=table,
+        row_id=row["id"],
+        observed_at=from_iso(row["observed_at"]),
+        recorded_at=from_iso(row["recorded_at"]),
+        recorded_by=row["recorded_by"],
+        kind=KIND_LABELS.get(table, table),
+        summary=describe(table, row, ref),
+        supersedes_id=row.get("supersedes_id"),
+        correction_reason=row.get("correction_reason"),
+        voided=bool(row.get("voided")),
+    )
+
+
+def timeline(rows: dict[str, list[dict[str, Any]]], ref: Reference) -> list[TimelineItem]:
+    """Every row, corrections included, in clinical order."""
+    items = [timeline_item(t, r, ref) for t, table_rows in rows.items() for r in table_rows]
+    return sorted(items, key=lambda i: (i.observed_at, i.recorded_at))

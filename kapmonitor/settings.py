@@ -1,0 +1,71 @@
+"""Per-laptop preferences, each declared once with its type, default and description.
+
+Stored as JSON in the platformdirs user config folder. Clinical numbers do not live here (they
+belong to protocol and reference files); these are how the window looks and behaves on this laptop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from kapmonitor.paths import user_config_dir
+
+T = TypeVar("T")
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass(frozen=True)
+class ConfigVar(Generic[T]):
+    key: str
+    type: type
+    default: T
+    description: str
+
+    def coerce(self, raw: Any) -> T:
+        if self.type is bool:
+            return bool(raw)  # type: ignore[return-value]
+        return self.type(raw)  # type: ignore[no-any-return]
+
+
+NIGHT_MODE = ConfigVar("night_mode", bool, False, "Dark, low-glare theme for a dim room")
+LARGE_TYPE = ConfigVar("large_type", bool, False, "Larger type everywhere, for reading from two metres")
+CLOCK_TICK_MS = ConfigVar(
+    "clock_tick_ms", int, 1000, "How often the session clocks refresh, in milliseconds"
+)
+ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (NIGHT_MODE, LARGE_TYPE, CLOCK_TICK_MS)
+
+
+class Settings:
+    """Reads and writes the settings file; a damaged file falls back to defaults, never crashes."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.path = (folder or user_config_dir()) / SETTINGS_FILE
+        self._values: dict[str, Any] = {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict):
+                self._values = data
+        except (OSError, ValueError):
+            self._values = {}
+
+    def get(self, var: ConfigVar[T]) -> T:
+        if var.key not in self._values:
+            return var.default
+        try:
+            return var.coerce(self._values[var.key])
+        except (TypeError, ValueError):
+            return var.default
+
+    def set(self, var: ConfigVar[T], value: T) -> None:
+        self._values[var.key] = var.coerce(value)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._values, indent=2, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a preference that cannot be saved is not worth interrupting a session for
