@@ -8,6 +8,7 @@ names the file and what to do, so no traceback ever reaches a clinician.
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -106,11 +107,26 @@ def _check_header(path: Path) -> None:
         )
 
 
+def _check_writable(path: Path) -> None:
+    """WAL needs to write the file and create ``-wal``/``-shm`` beside it: check both up front."""
+    folder = path.parent
+    if (path.exists() and not os.access(path, os.W_OK)) or (
+        folder.exists() and not os.access(folder, os.W_OK)
+    ):
+        raise StoreError(
+            f"the database file {path} cannot be written (it or its folder is read-only). "
+            "Ask clinic IT to restore write access, or start KAP Monitor with --db on a "
+            "writable file; nothing was changed.",
+            "readonly",
+        )
+
+
 def connect(path: Path) -> Database:
     """Open (creating if needed) and migrate the database at ``path``."""
     path = Path(path)
     try:
         _check_header(path)
+        _check_writable(path)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)

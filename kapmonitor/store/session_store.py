@@ -267,6 +267,16 @@ class SessionStore:
         return log
 
     @plain_errors()
+    def row(self, table: str, row_id: int) -> dict[str, Any]:
+        """One stored row, e.g. to show exactly what was committed."""
+        if table not in ENTRY_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        rows = list(self.db.query(f"SELECT * FROM {table} WHERE id = ?", [row_id]))
+        if not rows:
+            raise StoreError(f"{table} row {row_id} does not exist in {self.path}.", "missing")
+        return rows[0]
+
+    @plain_errors()
     def list_sessions(self) -> list[dict[str, Any]]:
         """One summary row per session, newest first."""
         return list(

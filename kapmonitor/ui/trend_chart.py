@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -40,7 +40,12 @@ SERIES: tuple[str, ...] = ("sbp", "dbp", "hr", "spo2", "rr", "moaas", "dissociat
 #: Kinds accepted by :meth:`TrendChart.add_marker`.
 MARKER_KINDS: tuple[str, ...] = ("dose", "adverse", "note", "alarm", "phase")
 
-_Y_RANGES: tuple[tuple[float, float], ...] = ((20.0, 220.0), (70.0, 101.0), (0.0, 40.0), (-0.5, 5.5))
+_Y_RANGES: tuple[tuple[float, float], ...] = (
+    (20.0, 220.0),
+    (70.0, 101.0),
+    (0.0, 40.0),
+    (-0.5, 5.5),
+)
 """Fixed clinical y range of each plot, top to bottom."""
 
 _Y_TICKS: tuple[tuple[list[float], list[float]], ...] = (
@@ -58,8 +63,17 @@ _PLOT_STRETCH: tuple[int, ...] = (45, 18, 18, 19)
 _AXIS_LABELS: tuple[str, ...] = ("BP mmHg · HR /min", "SpO₂ %", "RR /min", "MOAA/S · Dissoc.")
 
 _SYMBOLS_MAX_POINTS = 600
-"""Above this many points a series is drawn as a plain line: symbols would merge into a smear
-and drawing thousands of them costs far more than the line itself."""
+"""Above this many points a series is "dense": per-point symbols would merge into a smear and
+drawing thousands of them costs far more than the line itself, so they are hidden. Dash patterns
+are dropped too: on a peak-downsampled line they read as noise and cost ~10x a solid line."""
+
+_KEY_PERIOD_S = 300.0
+"""In dense mode the series symbol is still drawn once per five minutes ("key symbols"), so
+series stay distinguishable without colour. The grid is anchored to the epoch, not to the
+number of points, so existing key symbols never move as data arrive."""
+
+_KEY_PHASE_S: dict[str, float] = {"dbp": 100.0, "hr": 200.0, "dissociation": 150.0}
+"""Series sharing a plot put their key symbols at staggered times so they do not overlap."""
 
 _INITIAL_CAPACITY = 1024
 
@@ -106,8 +120,8 @@ class _Palette:
     grid_alpha: float
     legend_fill: QtGui.QColor
     label_fill: QtGui.QColor
-    series: dict[str, str] = field(default_factory=dict)
-    markers: dict[str, str] = field(default_factory=dict)
+    series: dict[str, str]
+    markers: dict[str, str]
 
 
 _DAY = _Palette(
@@ -293,8 +307,10 @@ class _LegendSample(ItemSample):
         self.setFixedWidth(self._symbol_size * 4)
         self.setFixedHeight(self._symbol_size * 2 + 4)
 
-    def set_style(self, color: str, symbol_size: int) -> None:
+    def set_style(self, color: str, symbol_size: int, dash: QtCore.Qt.PenStyle) -> None:
+        """Match the curve: colour, symbol size, and the dash it currently uses."""
         self._color = QtGui.QColor(color)
+        self._dash = dash
         self._symbol_size = symbol_size
         self._apply_size()
         self.update()
@@ -316,10 +332,6 @@ class _LegendSample(ItemSample):
 
     def mouseClickEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:
         event.accept()
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
 
 
 class TrendChart(pg.GraphicsLayoutWidget):
@@ -349,7 +361,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._now: float | None = None
         self._x_range: tuple[float, float] | None = None
         self._buffers: dict[str, _SeriesBuffer] = {s: _SeriesBuffer(max_points) for s in SERIES}
-        self._symbols_on: dict[str, bool] = dict.fromkeys(SERIES, True)
+        self._dense: dict[str, bool] = dict.fromkeys(SERIES, False)
+        self._key_sig: dict[str, tuple[int, float, float]] = {}
         self._markers: list[_Marker] = []
         self._thresholds: list[_Threshold] = []
 
@@ -410,11 +423,20 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._plots[-1].getAxis("bottom").setLabel("Minutes since session start")
 
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._keys: dict[str, pg.ScatterPlotItem] = {}
         self._samples: dict[str, _LegendSample] = {}
         for name in SERIES:
             spec = _SPECS[name]
-            curve = pg.PlotDataItem(symbol=spec.symbol, antialias=False)
+            # autoDownsampleFactor 1: "peak" already yields two points per pixel column, the
+            # default (5) leaves a 3-hour 1 Hz record undecimated. Values stored are finite.
+            curve = pg.PlotDataItem(
+                symbol=spec.symbol, antialias=False, autoDownsampleFactor=1.0, skipFiniteCheck=True
+            )
             self._plots[spec.plot].addItem(curve)
+            keys = pg.ScatterPlotItem(symbol=spec.symbol, pxMode=True)
+            keys.setZValue(1)
+            self._plots[spec.plot].addItem(keys)
+            self._keys[name] = keys
             # Also set on the curve itself, independent of the plot's context-menu state.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
@@ -436,16 +458,20 @@ class TrendChart(pg.GraphicsLayoutWidget):
         return self._session_start
 
     def reset(self, session_start: float, origin: float | None = None) -> None:
-        """Forget all data, markers and thresholds and start drawing a new session."""
+        """Forget all data and markers and start drawing a new session.
+
+        Thresholds, palette and type size are display settings, not session data, and are
+        kept: losing the alarm-limit lines because a new session started would be the worse
+        failure. Call :meth:`set_thresholds` to change them.
+        """
         for buf in self._buffers.values():
             buf.clear()
         for name, curve in self._curves.items():
             curve.setData([], [])
-            self._set_symbols(name, True)
+            self._set_dense(name, False)
         for marker in self._markers:
             self._remove_marker_items(marker)
         self._markers.clear()
-        self._clear_thresholds()
         self._session_start = float(session_start)
         self._now = None
         self._set_origin_value(origin)
@@ -470,7 +496,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         for name, buf in self._buffers.items():
             if buf.count:
                 buf.recompute_x(origin)
-                self._push(name)
+                self._push(name, force_keys=True)
         for marker in self._markers:
             x = self._to_x(marker.t)
             for line in marker.lines:
@@ -510,24 +536,43 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._session_start = t
         x = self._to_x(t)
         for name, value in values:
-            if not _finite(value):
+            if value is None or not math.isfinite(value):
                 continue
-            self._buffers[name].append(t, x, float(value))  # type: ignore[arg-type]
+            self._buffers[name].append(t, x, float(value))
             self._push(name)
         self._update_x_range()
 
-    def _push(self, name: str) -> None:
+    def _push(self, name: str, *, force_keys: bool = False) -> None:
         """Hand the stored slice to the curve; no copy, no item rebuild."""
         buf = self._buffers[name]
         n = buf.count
-        self._set_symbols(name, n <= _SYMBOLS_MAX_POINTS)
+        self._set_dense(name, n > _SYMBOLS_MAX_POINTS)
         self._curves[name].setData(buf.x[:n], buf.y[:n])
+        if self._dense[name]:
+            self._update_keys(name, force=force_keys)
 
-    def _set_symbols(self, name: str, on: bool) -> None:
-        if self._symbols_on[name] == on:
+    def _update_keys(self, name: str, *, force: bool = False) -> None:
+        """Refresh the sparse key symbols of a dense series, only when they actually change."""
+        buf = self._buffers[name]
+        n = buf.count
+        t = buf.t[:n]
+        bucket = np.floor((t + _KEY_PHASE_S.get(name, 0.0)) / _KEY_PERIOD_S)
+        idx = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
+        sig = (int(idx.shape[0]), float(t[0]), float(t[int(idx[-1])]) if idx.shape[0] else 0.0)
+        if not force and self._key_sig.get(name) == sig:
             return
-        self._symbols_on[name] = on
-        self._curves[name].setSymbol(_SPECS[name].symbol if on else None)
+        self._key_sig[name] = sig
+        keys = np.concatenate(([0], idx))
+        self._keys[name].setData(x=buf.x[keys], y=buf.y[keys])
+
+    def _set_dense(self, name: str, dense: bool) -> None:
+        if self._dense[name] == dense:
+            return
+        self._dense[name] = dense
+        self._style_series(name)
+        if not dense:
+            self._keys[name].clear()
+            self._key_sig.pop(name, None)
 
     def add_marker(self, t: float, kind: str, label: str) -> None:
         """Draw a labelled vertical event line across all plots (label in the top plot only).
@@ -584,7 +629,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
             plot.removeItem(line)
         marker.lines.clear()
 
-    def set_thresholds(self, items: list[tuple[str, float, str]]) -> None:
+    def set_thresholds(self, items: Iterable[tuple[str, float, str]]) -> None:
         """Replace the dashed alarm-limit lines: ``(series, value, label)`` each.
 
         Thresholds for ``temp`` are ignored (temperature is not charted); any other unknown
@@ -659,8 +704,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._x_range = new
         span = hi - lo
         major = 30.0 if span <= 300 else 60.0 if span <= 600 else 120.0
-        self._plots[-1].getAxis("bottom").setTickSpacing(major, major / 3)
-        for plot in self._plots[:-1]:
+        for plot in self._plots:
             plot.getAxis("bottom").setTickSpacing(major, major / 3)
         self._plots[0].setXRange(lo, hi, padding=0)
 
@@ -711,18 +755,31 @@ class TrendChart(pg.GraphicsLayoutWidget):
             for _sample, label in legend.items:
                 label.setText(label.text, color=pal.foreground, size=f"{ts.legend}pt")
             legend.updateSize()
-        for name, curve in self._curves.items():
-            color = pal.series[name]
-            spec = _SPECS[name]
-            curve.setPen(pg.mkPen(color, width=2, style=spec.dash))
-            curve.setSymbolPen(pg.mkPen(color))
-            curve.setSymbolBrush(pg.mkBrush(color))
-            curve.setSymbolSize(ts.symbol)
-            self._samples[name].set_style(color, ts.symbol)
+        for name in SERIES:
+            self._style_series(name)
         for marker in self._markers:
             self._style_marker(marker)
         for th in self._thresholds:
             self._style_threshold(th)
+
+    def _style_series(self, name: str) -> None:
+        pal, ts = self._palette, self._type
+        color = pal.series[name]
+        spec = _SPECS[name]
+        curve = self._curves[name]
+        dense = self._dense[name]
+        style = QtCore.Qt.PenStyle.SolidLine if dense else spec.dash
+        curve.setPen(pg.mkPen(color, width=2, style=style))
+        curve.setSymbolPen(pg.mkPen(color))
+        curve.setSymbolBrush(pg.mkBrush(color))
+        curve.setSymbolSize(ts.symbol)
+        curve.setSymbol(None if dense else spec.symbol)
+        keys = self._keys[name]
+        # A background-coloured rim lifts the key symbol off its own line.
+        keys.setPen(pg.mkPen(pal.background, width=1.5))
+        keys.setBrush(pg.mkBrush(color))
+        keys.setSize(ts.symbol + 4)
+        self._samples[name].set_style(color, ts.symbol, style)
 
     def _style_marker(self, marker: _Marker) -> None:
         pal, ts = self._palette, self._type

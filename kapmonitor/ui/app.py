@@ -1,0 +1,77 @@
+"""Starting the window: the application object, the theme, the database, the resume offer.
+
+A database that cannot be opened ends here with a plain message naming the file (and a
+non-zero exit), and any unexpected error later is shown as a sentence, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from kapmonitor import APP_NAME, APP_SLUG, __version__
+from kapmonitor.domain.clock import Clock, SystemClock
+from kapmonitor.paths import resources_dir
+from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_store import SessionStore
+from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.theme import apply_theme
+
+
+def application() -> QApplication:
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        return app
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_SLUG)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    icon = resources_dir() / "icons" / "kapmonitor.png"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def install_excepthook() -> None:
+    """Unexpected errors become a plain message; saved entries are already on disk."""
+
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        # Only the error type and location go to stderr: never entry values.
+        frames = traceback.extract_tb(tb)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        print(f"kapmonitor: unexpected {kind.__name__} at {where}", file=sys.stderr)
+        QMessageBox.critical(
+            None,
+            APP_NAME,
+            "Something unexpected went wrong. Every entry shown as saved is safely stored. "
+            f"If this repeats, tell clinic IT: {kind.__name__}: {exc}",
+        )
+
+    sys.excepthook = hook
+
+
+def run_gui(db_path: Path, clock: Clock | None = None) -> int:
+    app = application()
+    settings = Settings()
+    apply_theme(app, settings.get(NIGHT_MODE), settings.get(LARGE_TYPE))
+    try:
+        store = SessionStore.open(db_path, clock)
+    except StoreError as exc:
+        print(f"kapmonitor: {exc}", file=sys.stderr)
+        QMessageBox.critical(None, f"{APP_NAME}: cannot open the database", str(exc))
+        return 2
+    install_excepthook()
+    window = SessionWindow(store, clock or SystemClock(), settings)
+    window.show()
+    QTimer.singleShot(0, window.offer_resume)
+    try:
+        return app.exec()
+    finally:
+        store.close()

@@ -1,0 +1,83 @@
+"""The last value of each vital sign and score in large type, with how old it is.
+
+Readable from two metres: a therapist glancing over from the patient sees the latest numbers and
+whether they are fresh without reading the chart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
+
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.reference import Reference
+
+ROWS = (
+    ("bp", "BP mmHg"),
+    ("hr", "HR /min"),
+    ("spo2", "SpO₂ %"),
+    ("rr", "RR /min"),
+    ("temp_c", "Temp °C"),
+    ("moaas", "MOAA/S"),
+    ("dissociation", "Dissociation"),
+)
+
+
+class LastValuesPanel(QFrame):
+    def __init__(self, ref: Reference, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ref = ref
+        self.setObjectName("Panel")
+        grid = QGridLayout(self)
+        grid.setVerticalSpacing(2)
+        self.values: dict[str, QLabel] = {}
+        self.ages: dict[str, QLabel] = {}
+        self.times: dict[str, str] = {}
+        for row, (key, caption) in enumerate(ROWS):
+            label = QLabel(caption)
+            label.setObjectName("BigLabel")
+            value = QLabel("—")
+            value.setObjectName("BigValue")
+            value.setAccessibleName(caption)
+            age = QLabel("")
+            age.setObjectName("Muted")
+            grid.addWidget(label, row * 2, 0, 1, 2)
+            grid.addWidget(value, row * 2 + 1, 0)
+            grid.addWidget(age, row * 2 + 1, 1)
+            self.values[key] = value
+            self.ages[key] = age
+        grid.setRowStretch(len(ROWS) * 2, 1)
+
+    def clear(self) -> None:
+        for key in self.values:
+            self.values[key].setText("—")
+            self.ages[key].setText("")
+        self.times.clear()
+
+    def show_vitals(self, row: dict) -> None:
+        if row.get("sbp") is not None:
+            self._set("bp", f"{row['sbp']}/{row['dbp']}", row["observed_at"])
+        for key in ("hr", "spo2", "rr"):
+            if row.get(key) is not None:
+                self._set(key, str(row[key]), row["observed_at"])
+        if row.get("temp_c") is not None:
+            self._set("temp_c", f"{row['temp_c']:.1f}", row["observed_at"])
+
+    def show_observation(self, row: dict) -> None:
+        if row.get("moaas") is not None:
+            self._set("moaas", str(row["moaas"]), row["observed_at"])
+        if row.get("dissociation") is not None:
+            level = self.ref.scales["dissociation"].describe(row["dissociation"])
+            self._set("dissociation", level, row["observed_at"])
+
+    def _set(self, key: str, text: str, observed_at: str) -> None:
+        if key in self.times and self.times[key] > observed_at:
+            return  # a back-timed entry does not replace a newer reading
+        self.values[key].setText(text)
+        self.times[key] = observed_at
+
+    def update_ages(self, now: datetime) -> None:
+        for key, observed in self.times.items():
+            minutes = int((now - from_iso(observed)).total_seconds() // 60)
+            self.ages[key].setText("just now" if minutes < 1 else f"{minutes} min ago")

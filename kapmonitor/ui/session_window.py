@@ -1,0 +1,585 @@
+"""The bedside window: one session at a time, every entry a keystroke away.
+
+It adapts the Qt-free store and domain: forms build records, the store commits them, and only
+then does the window show them (timeline row, big numbers, one chart update). Durations are
+derived from stored times on every tick, never counted, so a restart shows the same clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor import APP_NAME
+from kapmonitor.domain.clock import Clock, format_duration, from_iso
+from kapmonitor.domain.phases import next_phase
+from kapmonitor.domain.records import Entry, PhaseChange
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.timeline import timeline, timeline_item
+from kapmonitor.settings import CLOCK_TICK_MS, LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.ui.adverse_event_form import AdverseEventForm
+from kapmonitor.ui.ae_outcome_form import AdverseEventOutcomeForm
+from kapmonitor.ui.dose_form import DoseForm
+from kapmonitor.ui.end_session_form import EndSessionForm
+from kapmonitor.ui.form_base import EntryForm
+from kapmonitor.ui.intervention_form import InterventionForm
+from kapmonitor.ui.last_values_panel import LastValuesPanel
+from kapmonitor.ui.observation_form import ObservationForm
+from kapmonitor.ui.session_header import SessionHeader
+from kapmonitor.ui.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.theme import apply_theme
+from kapmonitor.ui.timeline_view import TimelineView
+from kapmonitor.ui.trend_chart import TrendChart
+from kapmonitor.ui.vitals_form import VitalsForm
+
+# Which form corrects which table.
+CORRECTABLE: dict[str, type[EntryForm]] = {
+    "vitals": VitalsForm,
+    "doses": DoseForm,
+    "observations": ObservationForm,
+    "adverse_events": AdverseEventForm,
+    "interventions": InterventionForm,
+}
+
+
+def _epoch(iso: str) -> float:
+    return from_iso(iso).timestamp()
+
+
+class SessionWindow(QMainWindow):
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Clock,
+        settings: Settings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.ref: Reference = store.ref
+        self.log: SessionLog | None = None
+        self.recorder = ""
+        self.active_form: QWidget | None = None
+        self.setWindowTitle(APP_NAME)
+        self.resize(1366, 820)
+
+        self.header = SessionHeader(self)
+        self.header.recorder_changed.connect(self._set_recorder)
+        self.chart = TrendChart(night=settings.get(NIGHT_MODE))
+        self.last_values = LastValuesPanel(self.ref, self)
+        self.timeline = TimelineView(self)
+        self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self._build_welcome())
+        self.pages.addWidget(self._build_session_page())
+        self.setCentralWidget(self.pages)
+        self._build_actions()
+        self.statusBar().showMessage(f"Database: {store.path}")
+
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(settings.get(CLOCK_TICK_MS))
+        self.ticker.timeout.connect(self.tick)
+        self.ticker.start()
+        self.apply_view_settings()
+        self.show_welcome()
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def _build_welcome(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        title = QLabel(f"<h1>{APP_NAME}</h1>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(title)
+        self.start_button = QPushButton("Start a new session  (Ctrl+N)")
+        self.start_button.setMinimumHeight(56)
+        self.start_button.clicked.connect(self.start_new_session)
+        layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignCenter)
+        caption = QLabel("Unfinished sessions (double-click or Enter to resume):")
+        caption.setObjectName("Muted")
+        layout.addWidget(caption, 0, Qt.AlignmentFlag.AlignCenter)
+        self.unfinished = QListWidget(page)
+        self.unfinished.setMaximumWidth(720)
+        self.unfinished.setMinimumWidth(520)
+        self.unfinished.itemActivated.connect(
+            lambda item: self.open_session(item.data(Qt.ItemDataRole.UserRole))
+        )
+        layout.addWidget(self.unfinished, 0, Qt.AlignmentFlag.AlignCenter)
+        layout.addStretch(2)
+        return page
+
+    def _build_session_page(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.header)
+        upper = QSplitter(Qt.Orientation.Horizontal, page)
+        upper.addWidget(self.chart)
+        upper.addWidget(self.last_values)
+        upper.setStretchFactor(0, 5)
+        upper.setStretchFactor(1, 1)
+        outer = QSplitter(Qt.Orientation.Vertical, page)
+        outer.addWidget(upper)
+        outer.addWidget(self.timeline)
+        outer.setStretchFactor(0, 3)
+        outer.setStretchFactor(1, 1)
+        layout.addWidget(outer, 1)
+        return page
+
+    def _build_actions(self) -> None:
+        bar = QToolBar("Entries", self)
+        bar.setObjectName("EntryToolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.actions_by_name: dict[str, QAction] = {}
+        entries: list[tuple[str, str, str, Callable[[], Any]]] = [
+            ("vitals", "Vitals", "V", self.enter_vitals),
+            ("dose", "Dose", "D", self.enter_dose),
+            ("observation", "Sedation / dissociation", "O", self.enter_observation),
+            ("adverse", "Adverse effect", "A", self.enter_adverse_event),
+            ("outcome", "AE outcome", "R", self.enter_ae_outcome),
+            ("intervention", "Intervention", "I", self.enter_intervention),
+            ("note", "Note", "N", self.enter_note),
+            ("phase", "Next phase", "P", self.advance_phase),
+            ("correct", "Correct entry", "C", self.correct_selected),
+            ("end", "End session", "E", self.end_session),
+        ]
+        session_menu = self.menuBar().addMenu("&Session")
+        new = QAction("New session", self)
+        new.setShortcut(QKeySequence("Ctrl+N"))
+        new.triggered.connect(self.start_new_session)
+        session_menu.addAction(new)
+        self.actions_by_name["new"] = new
+        entry_menu = self.menuBar().addMenu("&Entry")
+        for name, text, key, slot in entries:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{text} ({key})")
+            action.triggered.connect(slot)
+            bar.addAction(action)
+            entry_menu.addAction(action)
+            self.actions_by_name[name] = action
+        for index in range(4):
+            pick = QAction(f"Record as clinician {index + 1}", self)
+            pick.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            pick.triggered.connect(lambda _=False, i=index: self.header.recorder.setCurrentIndex(i))
+            self.addAction(pick)
+        view = self.menuBar().addMenu("&View")
+        self.night_action = QAction("Night mode", self, checkable=True)
+        self.night_action.setShortcut(QKeySequence("F8"))
+        self.night_action.setChecked(self.settings.get(NIGHT_MODE))
+        self.night_action.toggled.connect(lambda on: self._toggle(NIGHT_MODE, on))
+        self.large_action = QAction("Large type", self, checkable=True)
+        self.large_action.setShortcut(QKeySequence("F9"))
+        self.large_action.setChecked(self.settings.get(LARGE_TYPE))
+        self.large_action.toggled.connect(lambda on: self._toggle(LARGE_TYPE, on))
+        for action in (self.night_action, self.large_action):
+            action.setToolTip(f"{action.text()} ({action.shortcut().toString()})")
+            view.addAction(action)
+        session_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        session_menu.addAction(quit_action)
+
+    # --- view settings ----------------------------------------------------------------------
+
+    def _toggle(self, var: Any, on: bool) -> None:
+        self.settings.set(var, on)
+        self.apply_view_settings()
+
+    def apply_view_settings(self) -> None:
+        night, large = self.settings.get(NIGHT_MODE), self.settings.get(LARGE_TYPE)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, night, large)
+        self.chart.apply_palette(night)
+        self.chart.set_large_type(large)
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def show_welcome(self) -> None:
+        self.log = None
+        self.unfinished.clear()
+        try:
+            sessions = self.store.unfinished_sessions()
+        except StoreError as exc:
+            self.report_error(exc)
+            sessions = []
+        for row in sessions:
+            started = from_iso(row["started_at"])
+            age = format_duration((self.clock.now() - started).total_seconds())
+            text = (
+                f"{row['patient_code']} — started {started.astimezone():%Y-%m-%d %H:%M} "
+                f"({age} ago) — {row['clinicians']}"
+            )
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, row["id"])
+            self.unfinished.addItem(item)
+        self.unfinished.setVisible(bool(sessions))
+        self.pages.setCurrentIndex(0)
+        self._update_enabled()
+
+    def offer_resume(self) -> bool:
+        """At start-up: an unfinished session is offered for resume, with its clock intact."""
+        try:
+            sessions = self.store.unfinished_sessions()
+        except StoreError as exc:
+            self.report_error(exc)
+            return False
+        if not sessions:
+            return False
+        newest = sessions[0]
+        started = from_iso(newest["started_at"])
+        box = QMessageBox(self)
+        box.setObjectName("ResumePrompt")
+        box.setWindowTitle("Resume session?")
+        box.setText(
+            f"An unfinished session was found: patient {newest['patient_code']}, started "
+            f"{started.astimezone():%H:%M} on {started.astimezone():%Y-%m-%d} "
+            f"({format_duration((self.clock.now() - started).total_seconds())} ago)."
+        )
+        box.setInformativeText("Resume it? Its clocks continue from the stored times.")
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+        box.exec()
+        if box.clickedButton() is resume:
+            self.open_session(newest["id"])
+            return True
+        return False
+
+    def start_new_session(self) -> None:
+        if self.log is not None and self.log.phase() != "ended":
+            answer = QMessageBox.question(
+                self,
+                "Another session is open",
+                "The current session has not ended. Leave it open (it can be resumed) and "
+                "start a new one?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        dialog = StartSessionDialog(self.ref, self.store.start_session, self.clock.now(), self)
+        self.active_form = dialog
+        try:
+            if dialog.exec() and dialog.session_id:
+                self.open_session(dialog.session_id)
+        finally:
+            self.active_form = None
+
+    def open_session(self, session_id: str) -> None:
+        try:
+            self.log = self.store.load(session_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        log = self.log
+        self.header.patient.setText(log.session["patient_code"])
+        self.header.set_clinicians(log.clinicians)
+        self._rebuild_views()
+        self.pages.setCurrentIndex(1)
+        self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
+        self.tick()
+
+    def _rebuild_views(self) -> None:
+        """Full redraw: only on opening a session or after a correction (rare)."""
+        assert self.log is not None
+        log = self.log
+        first_dose = log.first_dose_at()
+        self.chart.reset(log.started_at().timestamp(), first_dose.timestamp() if first_dose else None)
+        self.last_values.clear()
+        for table in ("vitals", "observations", "doses", "adverse_events", "interventions"):
+            for row in log.current(table):
+                self._show_row(table, row)
+        self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
+        self.timeline.scrollToBottom()
+        self._update_header()
+
+    # --- saving entries -----------------------------------------------------------------------
+
+    def _set_recorder(self, name: str) -> None:
+        self.recorder = name
+
+    def _save(self, entry: Entry) -> int:
+        assert self.log is not None
+        return self.store.add(self.log.id, entry, self.recorder)
+
+    def _open_form(self, form: EntryForm) -> int | None:
+        self.active_form = form
+        try:
+            form.exec()
+        finally:
+            self.active_form = None
+        return form.saved_id
+
+    def _form_kwargs(self) -> dict[str, Any]:
+        return {"recorder": self.recorder, "parent": self}
+
+    def _after_save(self, table: str, row_id: int | None) -> None:
+        """Show a committed row: one timeline insert, the big numbers, one chart update."""
+        if row_id is None or self.log is None:
+            return
+        try:
+            row = self.store.row(table, row_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        had_dose = self.log.first_dose_at()
+        self.log.rows.setdefault(table, []).append(row)
+        if table == "doses" and had_dose is None:
+            self._refresh_phase_rows()
+            first = self.log.first_dose_at()
+            self.chart.set_origin(first.timestamp() if first else None)
+            self.timeline.timeline.set_origin(first)
+        self._show_row(table, row)
+        position = self.timeline.timeline.append(timeline_item(table, row, self.ref))
+        self.timeline.show_item(position)
+        self._update_header()
+        self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row_id}", 5000)
+
+    def _refresh_phase_rows(self) -> None:
+        """The store may add a phase change with a first dose; pick it up for the header."""
+        assert self.log is not None
+        fresh = self.store.load(self.log.id)
+        known = {r["id"] for r in self.log.rows.get("phase_changes", [])}
+        for row in fresh.rows["phase_changes"]:
+            if row["id"] not in known:
+                self.log.rows["phase_changes"].append(row)
+                self.timeline.timeline.append(timeline_item("phase_changes", row, self.ref))
+
+    def _show_row(self, table: str, row: dict[str, Any]) -> None:
+        t = _epoch(row["observed_at"])
+        if table == "vitals":
+            self.chart.add_vitals(
+                t, sbp=row["sbp"], dbp=row["dbp"], hr=row["hr"], spo2=row["spo2"], rr=row["rr"]
+            )
+            self.last_values.show_vitals(row)
+        elif table == "observations":
+            self.chart.add_scores(t, moaas=row["moaas"], dissociation=row["dissociation"])
+            self.last_values.show_observation(row)
+        elif table == "doses":
+            route = self.ref.label("routes", row["route"]).split(" (")[0]
+            self.chart.add_marker(t, "dose", f"{row['dose_mg']:g} mg {route}")
+        elif table == "adverse_events":
+            term = row["verbatim"] if row["term"] == "other" else self.ref.label(
+                "adverse_effects", row["term"]
+            )
+            self.chart.add_marker(t, "adverse", f"{term} G{row['grade']}")
+        elif table == "interventions":
+            label = row["medication"] or row["detail"] or self.ref.label(
+                "intervention_kinds", row["category"]
+            )
+            self.chart.add_marker(t, "note", label[:24])
+
+    def _entry_allowed(self) -> bool:
+        if self.log is None:
+            return False
+        if self.log.phase() == "ended":
+            QMessageBox.information(
+                self, "Session ended", "This session has ended; new entries are closed."
+            )
+            return False
+        return True
+
+    def enter_vitals(self) -> None:
+        if not self._entry_allowed():
+            return
+        form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+        form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
+        self._after_save("vitals", self._open_form(form))
+
+    def enter_dose(self) -> None:
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        form = DoseForm(
+            self.ref,
+            self._save,
+            self.clock.now(),
+            weight_kg=self.log.session["weight_kg"],
+            previous_doses=self.log.current("doses"),
+            **self._form_kwargs(),
+        )
+        self._after_save("doses", self._open_form(form))
+
+    def enter_observation(self) -> None:
+        if self._entry_allowed():
+            form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+            self._after_save("observations", self._open_form(form))
+
+    def enter_adverse_event(self) -> None:
+        if self._entry_allowed():
+            form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+            self._after_save("adverse_events", self._open_form(form))
+
+    def enter_ae_outcome(self, preselect: int | None = None) -> None:
+        if self.log is None:
+            return
+        open_events = [
+            (row["id"], timeline_item("adverse_events", row, self.ref).summary)
+            for row in self.log.open_adverse_events()
+        ]
+        form = AdverseEventOutcomeForm(
+            self.ref,
+            self._save,
+            self.clock.now(),
+            open_events=open_events,
+            preselect=preselect,
+            **self._form_kwargs(),
+        )
+        self._after_save("adverse_event_outcomes", self._open_form(form))
+
+    def enter_intervention(self, category: str | None = None) -> None:
+        if self.log is None:
+            return
+        form = InterventionForm(
+            self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
+        )
+        self._after_save("interventions", self._open_form(form))
+
+    def enter_note(self) -> None:
+        self.enter_intervention("note")
+
+    def advance_phase(self) -> None:
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        target = next_phase(self.log.phase())
+        if target is None or target == "ended":
+            self.end_session()
+            return
+        label = self.ref.label("phases", target)
+        answer = QMessageBox.question(self, "Next phase", f"Move the session to “{label}” now?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            row_id = self._save(PhaseChange(target, self.clock.now()))
+        except (StoreError, ValueError) as exc:
+            self.report_error(exc)
+            return
+        self._after_save("phase_changes", row_id)
+
+    def end_session(self) -> None:
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        now = self.clock.now()
+        started, dose = self.log.started_at(), self.log.first_dose_at()
+        elapsed = f"Session length {format_duration((now - started).total_seconds())}"
+        if dose is not None:
+            elapsed += f"; {format_duration((now - dose).total_seconds())} since first dose"
+        form = EndSessionForm(
+            self.ref,
+            self._save,
+            now,
+            elapsed_text=elapsed,
+            open_adverse_events=len(self.log.open_adverse_events()),
+            **self._form_kwargs(),
+        )
+        self._after_save("session_ends", self._open_form(form))
+        self._update_enabled()
+
+    def correct_selected(self) -> None:
+        item = self.timeline.selected_item()
+        if self.log is None or item is None:
+            self.statusBar().showMessage("Select an entry in the timeline to correct it", 5000)
+            return
+        form_type = CORRECTABLE.get(item.table)
+        if form_type is None:
+            QMessageBox.information(
+                self, "Correct entry", f"{item.kind} entries cannot be corrected here."
+            )
+            return
+        if self.timeline.timeline.is_superseded(item):
+            QMessageBox.information(
+                self, "Correct entry", "This entry was already corrected: correct the latest one."
+            )
+            return
+        original = self.store.row(item.table, item.row_id)
+        extra: dict[str, Any] = {}
+        if form_type is DoseForm:
+            extra = {"weight_kg": self.log.session["weight_kg"], "previous_doses": []}
+        session_id = self.log.id
+
+        def save(entry: Entry) -> int:
+            return self.store.correct(
+                session_id, item.row_id, entry, form.reason(), self.recorder, void=form.is_void()
+            )
+
+        form = form_type(
+            self.ref, save, self.clock.now(), correcting=original, **extra, **self._form_kwargs()
+        )
+        if self._open_form(form) is not None:
+            self.open_session(session_id)
+
+    # --- clocks -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if self.log is None:
+            return
+        now = self.clock.now()
+        self._update_header(now)
+        self.last_values.update_ages(now)
+        self.chart.set_now(now.timestamp())
+
+    def _update_header(self, now: datetime | None = None) -> None:
+        if self.log is None:
+            return
+        log = self.log
+        now = now or self.clock.now()
+        self.header.phase.setText(self.ref.label("phases", log.phase()))
+        self.header.update_times(
+            now,
+            log.started_at(),
+            log.first_dose_at(),
+            log.ended_at(),
+            int(log.session["session_limit_minutes"]),
+        )
+        total = log.cumulative_dose_mg()
+        weight = log.session["weight_kg"]
+        self.header.dose.setText(f"{total:g} mg ({total / weight:.2f} mg/kg)" if total else "none")
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        has = self.log is not None
+        ended = has and self.log.phase() == "ended"  # type: ignore[union-attr]
+        for name, action in self.actions_by_name.items():
+            if name == "new":
+                continue
+            if name in ("correct", "outcome", "note", "intervention"):
+                action.setEnabled(has)
+            else:
+                action.setEnabled(has and not ended)
+
+    # --- errors and closing ----------------------------------------------------------------
+
+    def report_error(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, APP_NAME, str(exc))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.ticker.stop()
+        super().closeEvent(event)

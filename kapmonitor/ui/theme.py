@@ -1,0 +1,141 @@
+"""Day and night looks, and large type.
+
+The bedside room is dim and the patient wears an eye mask: night mode is near-black with muted,
+low-glare colours and no pure white. Meaning never rides on colour alone: every state also has a
+word or a symbol. Large type scales every font so the next check reads from two metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication
+
+BASE_POINT_SIZE = 11
+LARGE_FACTOR = 1.35
+
+
+@dataclass(frozen=True)
+class Theme:
+    name: str
+    window: str
+    panel: str
+    text: str
+    muted: str
+    accent: str
+    field: str
+    border: str
+    error_bg: str
+    error_text: str
+    warn: str
+    ok: str
+
+
+DAY = Theme(
+    name="day",
+    window="#eef1f4",
+    panel="#ffffff",
+    text="#1b2430",
+    muted="#5b6672",
+    accent="#1f6f78",
+    field="#ffffff",
+    border="#c5ccd4",
+    error_bg="#fbe3e1",
+    error_text="#8a1c13",
+    warn="#8a5a00",
+    ok="#1d6b3a",
+)
+NIGHT = Theme(
+    name="night",
+    window="#0d1114",
+    panel="#151b20",
+    text="#b9c2c9",
+    muted="#7d8790",
+    accent="#5fa3a8",
+    field="#1b2228",
+    border="#2c353d",
+    error_bg="#3a1d1b",
+    error_text="#f0b4ad",
+    warn="#d9a74a",
+    ok="#7cbf8e",
+)
+
+
+def current_theme(night: bool) -> Theme:
+    return NIGHT if night else DAY
+
+
+def stylesheet(theme: Theme, large: bool) -> str:
+    scale = LARGE_FACTOR if large else 1.0
+    base = round(BASE_POINT_SIZE * scale)
+    big = round(30 * scale)
+    clock = round(20 * scale)
+    return f"""
+    QWidget {{ font-size: {base}pt; color: {theme.text}; }}
+    QMainWindow, QDialog {{ background: {theme.window}; }}
+    QLineEdit, QPlainTextEdit, QComboBox, QDateTimeEdit, QSpinBox {{
+        background: {theme.field}; border: 1px solid {theme.border}; border-radius: 4px;
+        padding: 3px 6px; selection-background-color: {theme.accent};
+    }}
+    QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QDateTimeEdit:focus {{
+        border: 2px solid {theme.accent};
+    }}
+    *[invalid="true"] {{ border: 2px dashed {theme.error_text}; background: {theme.error_bg}; }}
+    QLabel#ErrorBanner {{
+        background: {theme.error_bg}; color: {theme.error_text}; border-left: 6px solid
+        {theme.error_text}; padding: 8px; font-weight: bold;
+    }}
+    QFrame#Panel, QGroupBox {{
+        background: {theme.panel}; border: 1px solid {theme.border}; border-radius: 6px;
+    }}
+    QGroupBox {{ margin-top: 14px; padding-top: 6px; }}
+    QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {theme.muted}; }}
+    QLabel#BigValue {{ font-size: {big}pt; font-weight: bold; }}
+    QLabel#BigLabel, QLabel#Muted, QLabel#RecorderNote {{ color: {theme.muted}; }}
+    QLabel#ClockValue {{ font-size: {clock}pt; font-weight: bold; }}
+    QLabel#PatientCode {{ font-size: {clock}pt; font-weight: bold; color: {theme.accent}; }}
+    QLabel#Warn {{ color: {theme.warn}; font-weight: bold; }}
+    QPushButton {{
+        background: {theme.panel}; border: 1px solid {theme.border}; border-radius: 4px;
+        padding: 6px 12px;
+    }}
+    QPushButton:default {{ border: 2px solid {theme.accent}; }}
+    QPushButton:hover {{ border-color: {theme.accent}; }}
+    QPushButton:disabled {{ color: {theme.muted}; }}
+    QTableView {{
+        background: {theme.panel}; alternate-background-color: {theme.window};
+        gridline-color: {theme.border};
+    }}
+    QHeaderView::section {{
+        background: {theme.window}; color: {theme.muted}; border: none; padding: 4px;
+    }}
+    QToolBar {{ background: {theme.panel}; border-bottom: 1px solid {theme.border}; spacing: 6px; }}
+    QToolButton {{ padding: 4px 8px; }}
+    QMenuBar, QMenu, QStatusBar {{ background: {theme.panel}; }}
+    """
+
+
+def apply_theme(app: QApplication, night: bool, large: bool) -> Theme:
+    theme = current_theme(night)
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, theme.window),
+        (QPalette.ColorRole.WindowText, theme.text),
+        (QPalette.ColorRole.Base, theme.field),
+        (QPalette.ColorRole.AlternateBase, theme.window),
+        (QPalette.ColorRole.Text, theme.text),
+        (QPalette.ColorRole.Button, theme.panel),
+        (QPalette.ColorRole.ButtonText, theme.text),
+        (QPalette.ColorRole.Highlight, theme.accent),
+        (QPalette.ColorRole.ToolTipBase, theme.panel),
+        (QPalette.ColorRole.ToolTipText, theme.text),
+        (QPalette.ColorRole.PlaceholderText, theme.muted),
+    ):
+        palette.setColor(role, QColor(colour))
+    app.setPalette(palette)
+    font = QFont(app.font())
+    font.setPointSize(round(BASE_POINT_SIZE * (LARGE_FACTOR if large else 1.0)))
+    app.setFont(font)
+    app.setStyleSheet(stylesheet(theme, large))
+    return theme

@@ -1,0 +1,33 @@
+"""Small builders shared by tests, so each test states only what it is about."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.records import SessionStart
+from kapmonitor.domain.reference import default_reference
+from kapmonitor.store.session_store import SessionStore
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CHECKLIST_ALL = {c.code: True for c in default_reference().choices("eligibility_checklist")}
+
+
+def session_start(clock: FakeClock, **overrides: object) -> SessionStart:
+    values: dict[str, object] = {
+        "patient_code": "KAP-0042",
+        "sex": "female",
+        "weight_kg": 70.0,
+        "indication": "trd",
+        "clinicians": ("Dr A", "Nurse B"),
+        "started_at": clock.now(),
+        "age_years": 41,
+        "checklist": dict(CHECKLIST_ALL),
+    }
+    values.update(overrides)
+    return SessionStart(**values)  # type: ignore[arg-type]
+
+
+def open_store(path: Path, clock: FakeClock | None = None) -> SessionStore:
+    return SessionStore.open(path, clock or FakeClock(T0))

@@ -1,0 +1,329 @@
+"""Tests for the live session trend chart.
+
+The chart is read at the bedside, so these tests pin the behaviour a clinician relies on: values
+land at the right minute relative to the first dose, missing values do not disturb other series,
+the clinical y ranges never rescale, memory stays bounded, and a long live session runs and
+closes without Qt warnings (pytest is configured to fail on any).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from kapmonitor.ui.trend_chart import MARKER_KINDS, SERIES, TrendChart
+
+START = 1_700_000_000.0  # session start, epoch seconds
+DOSE = START + 10 * 60  # first dose ten minutes after the start
+
+EXPECTED_Y = [(20.0, 220.0), (70.0, 101.0), (0.0, 40.0), (-0.5, 5.5)]
+
+
+@pytest.fixture
+def chart(qtbot: QtBot) -> TrendChart:
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.reset(START, origin=DOSE)
+    return widget
+
+
+def test_series_constant() -> None:
+    assert SERIES == ("sbp", "dbp", "hr", "spo2", "rr", "moaas", "dissociation")
+
+
+def test_vitals_land_at_minutes_since_dose(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE - 5 * 60, sbp=120, dbp=80, hr=70, spo2=98, rr=14)
+    chart.add_vitals(DOSE + 30 * 60, sbp=140, dbp=90, hr=88, spo2=96, rr=12)
+
+    x, y = chart.series_xy("sbp")
+    np.testing.assert_allclose(x, [-5.0, 30.0])
+    np.testing.assert_allclose(y, [120.0, 140.0])
+    assert x[0] < 0  # before the dose
+
+    cx, cy = chart.curve_data("sbp")
+    np.testing.assert_allclose(cx, [-5.0, 30.0])
+    np.testing.assert_allclose(cy, [120.0, 140.0])
+    for name, expected in (("dbp", [80, 90]), ("hr", [70, 88]), ("spo2", [98, 96])):
+        np.testing.assert_allclose(chart.series_xy(name)[1], expected)
+        np.testing.assert_allclose(chart.curve_data(name)[1], expected)
+
+
+def test_scores_land_in_sedation_lane(chart: TrendChart) -> None:
+    chart.add_scores(DOSE + 20 * 60, moaas=3, dissociation=2)
+    np.testing.assert_allclose(chart.series_xy("moaas")[0], [20.0])
+    np.testing.assert_allclose(chart.series_xy("moaas")[1], [3.0])
+    np.testing.assert_allclose(chart.curve_data("dissociation")[1], [2.0])
+
+
+def test_changing_origin_shifts_x(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE + 60, hr=75)
+    chart.add_scores(DOSE + 60, moaas=5)
+    np.testing.assert_allclose(chart.series_xy("hr")[0], [1.0])
+
+    chart.set_origin(DOSE + 11 * 60)  # dose recorded as later than first thought
+    np.testing.assert_allclose(chart.series_xy("hr")[0], [-10.0])
+    np.testing.assert_allclose(chart.curve_data("hr")[0], [-10.0])
+    np.testing.assert_allclose(chart.curve_data("moaas")[0], [-10.0])
+
+    chart.set_origin(None)  # no dose: back to the session start
+    np.testing.assert_allclose(chart.series_xy("hr")[0], [11.0])
+    assert chart.origin == START
+
+
+def test_origin_defaults_to_session_start(qtbot: QtBot) -> None:
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.reset(START)
+    widget.add_vitals(START + 90, spo2=97)
+    np.testing.assert_allclose(widget.series_xy("spo2")[0], [1.5])
+
+
+def test_none_skips_only_that_series(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE, sbp=120, dbp=None, hr=72, spo2=None, rr=None, temp=36.8)
+    chart.add_vitals(DOSE + 60, sbp=None, dbp=79, hr=float("nan"))
+    chart.add_scores(DOSE, moaas=None, dissociation=1)
+
+    assert chart.point_count("sbp") == 1
+    assert chart.point_count("dbp") == 1
+    assert chart.point_count("hr") == 1  # NaN is treated like None
+    assert chart.point_count("spo2") == 0
+    assert chart.point_count("rr") == 0
+    assert chart.point_count("moaas") == 0
+    assert chart.point_count("dissociation") == 1
+    assert chart.curve_data("spo2")[0].size == 0
+    np.testing.assert_allclose(chart.series_xy("dbp")[0], [1.0])
+
+
+def test_back_dated_entry_is_kept_in_time_order(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE + 10 * 60, hr=80)
+    chart.add_vitals(DOSE + 20 * 60, hr=90)
+    chart.add_vitals(DOSE + 15 * 60, hr=85)  # entered late
+    x, y = chart.series_xy("hr")
+    np.testing.assert_allclose(x, [10.0, 15.0, 20.0])
+    np.testing.assert_allclose(y, [80.0, 85.0, 90.0])
+
+
+def test_markers_record_kind_label_and_shift_with_origin(chart: TrendChart) -> None:
+    chart.add_marker(DOSE, "dose", "Ketamine 50 mg IM")
+    chart.add_marker(DOSE + 55 * 60, "adverse", "Nausea")
+    chart.add_marker(DOSE + 90 * 60, "note", "Integration {talk}")  # braces are not a format
+    assert chart.markers() == [
+        (0.0, "dose", "Ketamine 50 mg IM"),
+        (55.0, "adverse", "Nausea"),
+        (90.0, "note", "Integration {talk}"),
+    ]
+    chart.set_origin(DOSE + 5 * 60)
+    assert [m[0] for m in chart.markers()] == pytest.approx([-5.0, 50.0, 85.0])
+    # One line per plot, all moved; the label text appears only in the top plot.
+    lines = [item for item in chart.plots()[2].items if type(item).__name__ == "InfiniteLine"]
+    assert sorted(line.value() for line in lines) == pytest.approx([-5.0, 50.0, 85.0])
+
+
+def test_every_marker_kind_has_its_own_pen_style(chart: TrendChart) -> None:
+    for i, kind in enumerate(MARKER_KINDS):
+        chart.add_marker(DOSE + i * 60 * 30, kind, kind.title())
+    top = chart.plots()[0]
+    lines = [item for item in top.items if type(item).__name__ == "InfiniteLine"]
+    styles = {line.pen.style() for line in lines}
+    colours = {line.pen.color().name() for line in lines}
+    assert len(styles) == len(MARKER_KINDS)
+    assert len(colours) == len(MARKER_KINDS)
+    assert {line.label.toPlainText() for line in lines} == {k.title() for k in MARKER_KINDS}
+
+
+def test_unknown_marker_kind_does_not_raise(chart: TrendChart) -> None:
+    chart.add_marker(DOSE, "something-new", "?")
+    assert chart.markers() == [(0.0, "something-new", "?")]
+
+
+def test_thresholds_replace_and_ignore_origin(chart: TrendChart) -> None:
+    chart.set_thresholds([("sbp", 160, "SBP 160"), ("spo2", 92, "SpO₂ 92")])
+    assert chart.thresholds() == [("sbp", 160.0, "SBP 160"), ("spo2", 92.0, "SpO₂ 92")]
+
+    chart.set_thresholds([("rr", 8, "RR 8"), ("temp", 38.0, "T 38")])  # temp is not charted
+    assert chart.thresholds() == [("rr", 8.0, "RR 8")]
+    rr_plot = chart.plots()[2]
+    lines = [item for item in rr_plot.items if type(item).__name__ == "InfiniteLine"]
+    assert [line.value() for line in lines] == [8.0]
+    for plot in chart.plots()[:2]:
+        assert not [item for item in plot.items if type(item).__name__ == "InfiniteLine"]
+
+    chart.set_origin(DOSE + 600)  # horizontal lines do not move with time
+    assert chart.thresholds() == [("rr", 8.0, "RR 8")]
+
+    with pytest.raises(ValueError):
+        chart.set_thresholds([("bogus", 1.0, "x")])
+    assert chart.thresholds() == [("rr", 8.0, "RR 8")]  # unchanged on error
+
+
+def test_series_are_distinguishable_without_colour(chart: TrendChart) -> None:
+    by_plot: dict[int, list[tuple[object, object]]] = {}
+    for name in SERIES:
+        curve = chart.curve(name)
+        index = next(i for i, p in enumerate(chart.plots()) if curve in p.items)
+        by_plot.setdefault(index, []).append((curve.opts["symbol"], curve.opts["pen"].style()))
+    symbols = [chart.curve(n).opts["symbol"] for n in SERIES]
+    assert len(set(symbols)) == len(SERIES)
+    colours = {chart.curve(n).opts["pen"].color().name() for n in SERIES}
+    assert len(colours) == len(SERIES)
+    assert sorted(by_plot) == [0, 1, 2, 3]
+
+
+def test_y_ranges_stay_fixed_with_extreme_values(chart: TrendChart, qtbot: QtBot) -> None:
+    chart.show()
+    qtbot.waitExposed(chart)
+    before = [plot.viewRange()[1] for plot in chart.plots()]
+    for (lo, hi), (exp_lo, exp_hi) in zip(before, EXPECTED_Y, strict=True):
+        assert (lo, hi) == (pytest.approx(exp_lo), pytest.approx(exp_hi))
+    # Out-of-range but possible values are clipped visually, never rescaled.
+    chart.add_vitals(DOSE, sbp=240, dbp=130, hr=180, spo2=60, rr=45)
+    chart.add_scores(DOSE, moaas=0, dissociation=4)
+    for i in range(1, 30):
+        chart.add_vitals(DOSE + i * 60, sbp=240 - i, hr=30 + i)
+    QApplication.processEvents()
+    after = [plot.viewRange()[1] for plot in chart.plots()]
+    assert after == before
+    assert chart.y_ranges() == [tuple(r) for r in before]
+    for plot in chart.plots():
+        assert plot.vb.state["autoRange"] == [False, False]
+        assert plot.vb.state["mouseEnabled"][1] is False
+
+
+def test_x_window_is_fixed_and_only_grows(chart: TrendChart) -> None:
+    assert chart.x_range() == pytest.approx((-15.0, 180.0))
+    chart.add_vitals(DOSE + 30 * 60, hr=70)
+    chart.set_now(DOSE + 30 * 60)
+    assert chart.x_range() == pytest.approx((-15.0, 180.0))
+
+    chart.add_vitals(START - 10 * 60, hr=70)  # baseline 20 min before the dose
+    assert chart.x_range() == pytest.approx((-22.0, 180.0))
+
+    chart.set_now(DOSE + 200 * 60)  # session ran long
+    assert chart.x_range() == pytest.approx((-22.0, 210.0))
+
+
+def test_buffers_are_bounded_and_keep_newest(qtbot: QtBot) -> None:
+    widget = TrendChart(max_points=1000)
+    qtbot.addWidget(widget)
+    widget.reset(START, origin=DOSE)
+    for i in range(1500):
+        widget.add_vitals(DOSE + i, hr=60 + (i % 40))
+    n = widget.point_count("hr")
+    assert 900 <= n <= 1000
+    x, y = widget.series_xy("hr")
+    assert x[-1] == pytest.approx(1499 / 60)
+    assert y[-1] == 60 + (1499 % 40)
+    assert np.all(np.diff(x) > 0)
+    cx, _ = widget.curve_data("hr")
+    assert cx.size == n and cx[-1] == pytest.approx(1499 / 60)
+
+
+def test_dense_series_hide_symbols_but_keep_key_symbols(chart: TrendChart) -> None:
+    for i in range(700):
+        chart.add_vitals(DOSE + i, spo2=97)
+    curve = chart.curve("spo2")
+    assert curve.opts["symbol"] is None
+    keys = chart._keys["spo2"]  # sparse five-minute key symbols keep the shape code
+    assert 1 <= len(keys.data) <= 4
+    chart.reset(START, origin=DOSE)
+    assert chart.point_count("spo2") == 0
+    assert chart.curve("spo2").opts["symbol"] == "d"
+
+
+def test_reset_clears_data_and_markers_keeps_thresholds(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE, hr=70)
+    chart.add_marker(DOSE, "dose", "Ketamine")
+    chart.set_thresholds([("hr", 120, "HR 120")])
+    chart.reset(START + 86_400)
+    assert all(chart.point_count(n) == 0 for n in SERIES)
+    assert chart.markers() == []
+    assert chart.thresholds() == [("hr", 120.0, "HR 120")]
+    assert chart.origin == START + 86_400
+
+
+def test_palette_and_large_type_change_look(chart: TrendChart, qtbot: QtBot) -> None:
+    chart.add_vitals(DOSE, sbp=120, hr=70)
+    chart.add_marker(DOSE, "dose", "Ketamine")
+    chart.set_thresholds([("sbp", 160, "SBP 160")])
+    day = chart.backgroundBrush().color().name()
+
+    chart.apply_palette(True)
+    night = chart.backgroundBrush().color()
+    assert night.name() != day
+    assert night.lightness() < 40
+    assert chart.night
+
+    chart.set_large_type(True)
+    tick_font = chart.plots()[0].getAxis("left").style["tickFont"]
+    assert tick_font.pointSize() > 11
+    assert chart.large_type
+    chart.set_large_type(False)
+    chart.apply_palette(False)
+    assert chart.backgroundBrush().color().name() == day
+    chart.show()
+    qtbot.waitExposed(chart)
+    chart.grab()
+
+
+@pytest.mark.slow
+def test_soak_live_session_exits_cleanly(qtbot: QtBot) -> None:
+    widget = TrendChart(night=True)
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.reset(START, origin=DOSE)
+    widget.set_thresholds([("sbp", 160, "SBP 160"), ("spo2", 92, "SpO₂ 92")])
+    widget.add_marker(DOSE, "dose", "Ketamine")
+    widget.show()
+    qtbot.waitExposed(widget)
+    rng = np.random.default_rng(7)
+    for i in range(5000):
+        t = START + i
+        widget.add_vitals(
+            t,
+            sbp=125 + rng.normal(0, 4),
+            dbp=80 + rng.normal(0, 3),
+            hr=75 + rng.normal(0, 3),
+            spo2=97 + rng.normal(0, 1),
+            rr=15 + rng.normal(0, 1),
+            temp=36.8,
+        )
+        widget.add_scores(t, moaas=5 - (i // 1000) % 3, dissociation=(i // 800) % 5)
+        widget.set_now(t)
+        if i % 50 == 0:
+            QApplication.processEvents()
+        if i == 2500:
+            widget.add_marker(t, "adverse", "Nausea")
+    QApplication.processEvents()
+    assert all(widget.point_count(n) == 5000 for n in SERIES)
+    widget.close()
+    QApplication.processEvents()
+
+
+@pytest.mark.slow
+def test_full_three_hour_record(qtbot: QtBot) -> None:
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.resize(1280, 800)
+    widget.reset(START, origin=DOSE)
+    widget.show()
+    qtbot.waitExposed(widget)
+    seconds = 3 * 60 * 60
+    for i in range(seconds):
+        t = DOSE + i
+        widget.add_vitals(t, sbp=120 + (i % 17), hr=70 + (i % 11), spo2=97, rr=14)
+        if i % 500 == 0:
+            QApplication.processEvents()
+    widget.set_now(DOSE + seconds)
+    QApplication.processEvents()
+    for name in ("sbp", "hr", "spo2", "rr"):
+        assert widget.point_count(name) == seconds
+        assert widget.curve_data(name)[0].size == seconds
+    assert widget.point_count("dbp") == 0
+    x, _ = widget.series_xy("sbp")
+    assert x[0] == 0.0 and x[-1] == pytest.approx((seconds - 1) / 60)
+    assert widget.x_range() == pytest.approx((-15.0, 190.0))
+    widget.grab()
+    widget.close()
