@@ -312,9 +312,10 @@ class SessionWindow(QMainWindow):
         first_dose = log.first_dose_at()
         self.chart.reset(log.started_at().timestamp(), first_dose.timestamp() if first_dose else None)
         self.last_values.clear()
-        for table in ("vitals", "observations", "doses", "adverse_events", "interventions"):
-            for row in log.current(table):
-                self._show_row(table, row)
+        with self.chart.bulk():
+            for table in ("vitals", "observations", "doses", "adverse_events", "interventions"):
+                for row in log.current(table):
+                    self._show_row(table, row)
         self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
         self.timeline.scrollToBottom()
         self._update_header()

@@ -23,7 +23,8 @@ window through the public methods of :class:`TrendChart`. All times are POSIX ep
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -365,6 +366,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._key_sig: dict[str, tuple[int, float, float]] = {}
         self._markers: list[_Marker] = []
         self._thresholds: list[_Threshold] = []
+        self._bulk_depth = 0
+        self._dirty: set[str] = set()
 
         self.ci.layout.setSpacing(4)
         self.ci.setContentsMargins(6, 8, 6, 6)
@@ -477,6 +480,27 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._set_origin_value(origin)
         self._update_x_range()
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Batch many appends (e.g. replaying a stored session) into one redraw.
+
+        Each live append re-hands a whole series to its curve, which is cheap once per save but
+        quadratic when thousands of stored readings are replayed. Inside this block curves and
+        the x window are left untouched; on leaving it every changed series is pushed once.
+        Re-entrant. :meth:`curve_data` is stale until the outermost block ends.
+        """
+        self._bulk_depth += 1
+        try:
+            yield
+        finally:
+            self._bulk_depth -= 1
+            if self._bulk_depth == 0:
+                dirty, self._dirty = self._dirty, set()
+                for name in SERIES:
+                    if name in dirty:
+                        self._push(name, force_keys=True)
+                self._update_x_range()
+
     def set_origin(self, t0: float | None) -> None:
         """Move x = 0 to the first dose ``t0`` (``None``: back to the session start).
 
@@ -544,6 +568,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     def _push(self, name: str, *, force_keys: bool = False) -> None:
         """Hand the stored slice to the curve; no copy, no item rebuild."""
+        if self._bulk_depth:
+            self._dirty.add(name)
+            return
         buf = self._buffers[name]
         n = buf.count
         self._set_dense(name, n > _SYMBOLS_MAX_POINTS)
@@ -690,6 +717,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     def _update_x_range(self) -> None:
         """Keep x at [min(-15, first - 2), max(180, now + 10)] minutes; touch Qt only on change."""
+        if self._bulk_depth:
+            return  # done once when the bulk block ends
         first, last = self._data_extent()
         lo, hi = _X_MIN_DEFAULT, _X_MAX_DEFAULT
         if first is not None:

@@ -233,6 +233,25 @@ def test_dense_series_hide_symbols_but_keep_key_symbols(chart: TrendChart) -> No
     assert chart.curve("spo2").opts["symbol"] == "d"
 
 
+def test_bulk_replay_pushes_once_with_same_result(chart: TrendChart) -> None:
+    calls: list[int] = []
+    curve = chart.curve("hr")
+    original = curve.setData
+    curve.setData = lambda *a, **k: (calls.append(1), original(*a, **k))  # type: ignore[method-assign]
+    with chart.bulk():
+        for i in range(2000):
+            chart.add_vitals(START - 20 * 60 + i, hr=70 + i % 9)
+        with chart.bulk():  # re-entrant
+            chart.add_marker(DOSE, "dose", "Ketamine")
+        assert calls == []
+    assert len(calls) == 1
+    x, y = chart.curve_data("hr")
+    assert x.size == 2000 and x[0] == pytest.approx(-30.0)
+    np.testing.assert_allclose(y, chart.series_xy("hr")[1])
+    assert chart.curve("hr").opts["symbol"] is None  # dense style applied at the end
+    assert chart.x_range() == pytest.approx((-32.0, 180.0))
+
+
 def test_reset_clears_data_and_markers_keeps_thresholds(chart: TrendChart) -> None:
     chart.add_vitals(DOSE, hr=70)
     chart.add_marker(DOSE, "dose", "Ketamine")

@@ -1,0 +1,113 @@
+"""The command line: demo, sessions, smoke test, and plain errors with non-zero exits."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kapmonitor.cli import main
+from kapmonitor.store.schema import CLINICAL_TABLES
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kapmonitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    done = run_cli("demo", "--db", str(path), "--seed", "7")
+    assert done.returncode == 0, done.stderr
+    return path, done.stdout.splitlines()
+
+
+def test_demo_prints_each_commit(demo_db: tuple[Path, list[str]]) -> None:
+    _path, lines = demo_db
+    kinds = [line.split()[1] for line in lines]
+    assert all(line.startswith("committed ") for line in lines)
+    assert kinds[0] == "session" and kinds[-1] == "end"
+    assert {"dose", "vitals", "observation", "adverse_event", "adverse_event_outcome"} <= set(kinds)
+    assert kinds.count("vitals") >= 20
+
+
+def test_demo_database_is_wal_append_only_and_attributed(demo_db: tuple[Path, list[str]]) -> None:
+    path, _lines = demo_db
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        for table in CLINICAL_TABLES:
+            count, missing = raw.execute(
+                f"SELECT count(*), sum(observed_at IS NULL OR recorded_at IS NULL "
+                f"OR trim(coalesce(recorded_by, '')) = '') FROM {table}"
+            ).fetchone()
+            assert count > 0, f"demo wrote no {table}"
+            assert missing == 0
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                raw.execute(f"UPDATE {table} SET recorded_by = 'x'")
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                raw.execute(f"DELETE FROM {table}")
+    finally:
+        raw.close()
+
+
+def test_demo_has_the_bp_rise_near_40_minutes(demo_db: tuple[Path, list[str]]) -> None:
+    path, _lines = demo_db
+    raw = sqlite3.connect(path)
+    dose_at = raw.execute("SELECT julianday(observed_at) FROM doses").fetchone()[0]
+    rows = raw.execute("SELECT (julianday(observed_at) - ?) * 1440, sbp FROM vitals", [dose_at])
+    by_minute = {round(m): s for m, s in rows}
+    raw.close()
+    baseline = by_minute[-10]
+    peak_minute = max((m for m in by_minute if m >= 0), key=lambda m: by_minute[m])
+    assert 25 <= peak_minute <= 55
+    assert by_minute[peak_minute] - baseline >= 10
+
+
+def test_sessions_lists_the_demo(demo_db: tuple[Path, list[str]], capsys) -> None:
+    path, _lines = demo_db
+    assert main(["sessions", "--db", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "ended" in out and "KAP-" in out
+
+
+def test_bad_database_exits_non_zero_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database")
+    done = run_cli("sessions", "--db", str(bad))
+    assert done.returncode == 2
+    assert "not a KAP Monitor database" in done.stderr and str(bad) in done.stderr
+    assert "Traceback" not in done.stderr
+    done = run_cli("demo", "--db", str(bad))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_missing_database_for_listing(tmp_path: Path) -> None:
+    done = run_cli("sessions", "--db", str(tmp_path / "none.sqlite"))
+    assert done.returncode == 2 and "no database" in done.stderr
+
+
+def test_env_var_selects_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kapmonitor.paths import resolve_db_path
+
+    monkeypatch.setenv("KAPMONITOR_DB", str(tmp_path / "env.sqlite"))
+    assert resolve_db_path(None) == tmp_path / "env.sqlite"
+    assert resolve_db_path(str(tmp_path / "cli.sqlite")) == tmp_path / "cli.sqlite"
+
+
+def test_smoke_test_prints_smoke_ok(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    done = run_cli("--smoke-test", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "SMOKE OK"
