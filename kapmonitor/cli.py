@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kapmonitor import APP_NAME, __version__
-from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.domain.validation import ValidationError
+from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.database import StoreError
 
 EXIT_OK = 0
@@ -96,7 +96,10 @@ def _list_sessions(db_path: Path) -> int:
     if not rows:
         print("No sessions.")
         return EXIT_OK
-    print(f"{'session':<34}{'patient':<14}{'started (local)':<18}{'status':<9}{'doses':>5}  clinicians")
+    print(
+        f"{'session':<34}{'patient':<14}{'started (local)':<18}{'status':<9}"
+        f"{'doses':>5}  clinicians"
+    )
     for row in rows:
         started = from_iso(row["started_at"]).astimezone().strftime("%Y-%m-%d %H:%M")
         status = "ended" if row["ended_at"] else "open"

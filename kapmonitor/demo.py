@@ -47,10 +47,7 @@ def bp_rise(minute: float) -> tuple[float, float]:
     """The typical transient rise: onset within minutes, peak near 40 min, settling by ~2 h."""
     if minute <= 0:
         return 0.0, 0.0
-    if minute <= 40:
-        frac = minute / 40
-    else:
-        frac = max(0.0, 1 - (minute - 40) / 80)
+    frac = minute / 40 if minute <= 40 else max(0.0, 1 - (minute - 40) / 80)
     return 22 * frac, 13 * frac
 
 
@@ -96,7 +93,9 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
     steps: list[Step] = [Step(-LEAD_IN_MINUTES, None)]
     steps.append(Step(-10, _vitals(at(-10), -10, rng, temp=True)))
     steps.append(Step(-8, _observation(at(-8), -8)))
-    steps.append(Step(-2, Intervention("music_mask", at(-2), detail="Eye mask on, playlist started")))
+    steps.append(
+        Step(-2, Intervention("music_mask", at(-2), detail="Eye mask on, playlist started"))
+    )
     steps.append(
         Step(0, Dose("ketamine", "im", round(0.75 * weight_kg), at(0), lot_number="KX24-0917"))
     )
@@ -110,19 +109,30 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
         Step(
             55,
             AdverseEvent(
-                "nausea", 2, at(55), action="antiemetic", relatedness="related",
+                "nausea",
+                2,
+                at(55),
+                action="antiemetic",
+                relatedness="related",
             ),
         )
     )
+    steps.append(Step(56, Intervention("medication", at(56), medication="Ondansetron 4 mg SL")))
     steps.append(
-        Step(56, Intervention("medication", at(56), medication="Ondansetron 4 mg SL"))
+        Step(57, Intervention("support", at(57), detail="Reassurance; repositioned upright"))
     )
-    steps.append(Step(57, Intervention("support", at(57), detail="Reassurance; repositioned upright")))
     steps.append(Step(75, _ae_outcome_marker(at(75))))
     steps.append(Step(90, PhaseChange("recovery", at(90))))
     steps.append(Step(95, Intervention("music_mask", at(95), detail="Eye mask off, music faded")))
     steps.append(Step(end_minute - 2, _vitals(at(end_minute - 2), end_minute - 2, rng)))
-    steps.append(Step(end_minute - 3, Intervention("note", at(end_minute - 3), detail="Oriented, walking steadily, drinking water")))
+    steps.append(
+        Step(
+            end_minute - 3,
+            Intervention(
+                "note", at(end_minute - 3), detail="Oriented, walking steadily, drinking water"
+            ),
+        )
+    )
     steps.append(
         Step(
             end_minute,
@@ -131,7 +141,8 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
                 at(end_minute),
                 escort="Partner",
                 summary="Uneventful session; transient BP rise peaking near 40 min; "
-                "nausea treated with ondansetron and resolved. Discharged with written instructions.",
+                "nausea treated with ondansetron and resolved. "
+                "Discharged with written instructions.",
             ),
         )
     )

@@ -32,7 +32,9 @@ class ConfigVar(Generic[T]):
 
 
 NIGHT_MODE = ConfigVar("night_mode", bool, False, "Dark, low-glare theme for a dim room")
-LARGE_TYPE = ConfigVar("large_type", bool, False, "Larger type everywhere, for reading from two metres")
+LARGE_TYPE = ConfigVar(
+    "large_type", bool, False, "Larger type everywhere, for reading from two metres"
+)
 CLOCK_TICK_MS = ConfigVar(
     "clock_tick_ms", int, 1000, "How often the session clocks refresh, in milliseconds"
 )

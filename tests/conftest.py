@@ -1,8 +1,11 @@
-"""Shared test set-up: Qt must run offscreen and never touch the user's real data."""
+"""Shared test set-up: Qt runs offscreen, and no test touches the user's real data or settings."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("KAPMONITOR_NO_RESUME_PROMPT", "0")
+# Settings and clinic scales are read from here; a fresh empty folder keeps tests hermetic.
+os.environ["KAPMONITOR_CONFIG_DIR"] = tempfile.mkdtemp(prefix="kapmonitor-test-config-")
+os.environ.pop("KAPMONITOR_DB", None)

@@ -75,7 +75,9 @@ class SessionStart:
         unknown = set(self.checklist) - ref.codes("eligibility_checklist")
         if unknown:
             errors.add("checklist", f"Unknown checklist items: {', '.join(sorted(unknown))}")
-        missing = [c.label for c in ref.choices("eligibility_checklist") if not self.checklist.get(c.code)]
+        missing = [
+            c.label for c in ref.choices("eligibility_checklist") if not self.checklist.get(c.code)
+        ]
         if missing:
             errors.add("checklist", "Eligibility and consent not confirmed: " + "; ".join(missing))
         unknown_meds = set(self.concomitant) - ref.codes("concomitant_medicines")
@@ -187,7 +189,12 @@ class VitalSigns(Entry):
         if (self.sbp is None) != (self.dbp is None):
             errors.add("bp", "Blood pressure needs both systolic and diastolic, e.g. 120/80")
         for name in VITAL_FIELDS:
-            check_range(errors, "bp" if name in ("sbp", "dbp") else name, getattr(self, name), ref.limits[name])
+            check_range(
+                errors,
+                "bp" if name in ("sbp", "dbp") else name,
+                getattr(self, name),
+                ref.limits[name],
+            )
         if self.sbp is not None and self.dbp is not None and self.dbp >= self.sbp:
             errors.add("bp", f"Diastolic {self.dbp} must be below systolic {self.sbp}")
         check_time(errors, "observed_at", self.observed_at, now)
@@ -289,7 +296,9 @@ class AdverseEvent(Entry):
         if self.serious and self.serious_criterion not in ref.codes("seriousness_criteria"):
             errors.add("serious_criterion", "A serious event needs its seriousness criterion")
         if not self.serious and self.serious_criterion:
-            errors.add("serious_criterion", "A criterion was given but the event is not marked serious")
+            errors.add(
+                "serious_criterion", "A criterion was given but the event is not marked serious"
+            )
         if self.action not in ref.codes("ae_actions"):
             errors.add("action", "Choose the action taken")
         if self.action == "other" and not self.action_detail.strip():

@@ -84,7 +84,9 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
             parts.append("features: " + ", ".join(labels.get(f, f).lower() for f in features))
         return _with_note("; ".join(parts), row)
     if table == "adverse_events":
-        term = row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
+        term = (
+            row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
+        )
         serious = (
             f", SERIOUS ({ref.label('seriousness_criteria', row['serious_criterion'])})"
             if row["serious"]
@@ -95,7 +97,8 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
         return f"{term}, grade {row['grade']}{serious}; action: {action}{detail}"
     if table == "adverse_event_outcomes":
         return _with_note(
-            f"Adverse effect #{row['adverse_event_id']}: {ref.label('ae_outcomes', row['outcome'])}",
+            f"Adverse effect #{row['adverse_event_id']}: "
+            f"{ref.label('ae_outcomes', row['outcome'])}",
             row,
         )
     if table == "interventions":

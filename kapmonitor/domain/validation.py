@@ -82,7 +82,9 @@ def parse_bp(text: str | None) -> tuple[int, int] | None:
         return None
     match = _BP.match(text)
     if not match:
-        raise ValueError(f"Blood pressure: type it as systolic/diastolic, e.g. 120/80 (got “{text.strip()}”)")
+        raise ValueError(
+            f"Blood pressure: type it as systolic/diastolic, e.g. 120/80 (got “{text.strip()}”)"
+        )
     return int(match.group(1)), int(match.group(2))
 
 

@@ -14,7 +14,9 @@ from sqlite_utils import Database, Migrations
 SCHEMA_VERSION = 1
 MIGRATION_SET = "kapmonitor"
 
-UTC_TEXT = "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
+UTC_TEXT = (
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z'"
+)
 
 
 def _time_columns() -> str:
@@ -63,7 +65,8 @@ END;
 
 ENTRY_TABLES: dict[str, str] = {
     "phase_changes": """
-    phase TEXT NOT NULL CHECK (phase IN ('preparation', 'dosing', 'monitoring', 'recovery', 'ended'))""",
+    phase TEXT NOT NULL
+        CHECK (phase IN ('preparation', 'dosing', 'monitoring', 'recovery', 'ended'))""",
     "doses": """
     drug TEXT NOT NULL,
     drug_other TEXT,

@@ -128,7 +128,10 @@ class SessionStore:
         session_id = uuid.uuid4().hex
         row = start.session_row()
         eligibility = {k: bool(v) for k, v in start.checklist.items()}
-        meds = {c.code: bool(start.concomitant.get(c.code, False)) for c in self.ref.choices("concomitant_medicines")}
+        meds = {
+            c.code: bool(start.concomitant.get(c.code, False))
+            for c in self.ref.choices("concomitant_medicines")
+        }
         with self.db.atomic():
             self.db["sessions"].insert(
                 {
@@ -204,7 +207,11 @@ class SessionStore:
             )
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
-        extra = {"supersedes_id": original_id, "correction_reason": reason.strip(), "voided": int(void)}
+        extra = {
+            "supersedes_id": original_id,
+            "correction_reason": reason.strip(),
+            "voided": int(void),
+        }
         with self.db.atomic():
             return self._insert(session_id, entry, stamp, extra)
 

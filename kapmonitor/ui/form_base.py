@@ -162,6 +162,8 @@ class EntryForm(QDialog):
             who.setObjectName("RecorderNote")
             outer.addWidget(who)
         outer.addWidget(self.buttons)
+        first = next(iter(self.field_widgets.values()))
+        (first.focusProxy() or first).setFocus()  # type straight away: no click needed
 
     # --- for subclasses -----------------------------------------------------------------
 

@@ -42,7 +42,9 @@ class SessionHeader(QFrame):
         caption.setObjectName("BigLabel")
         self.recorder = QComboBox(self)
         self.recorder.setObjectName("RecorderCombo")
-        self.recorder.setToolTip("Every entry is stored under this name. Switch with Ctrl+1…Ctrl+4.")
+        self.recorder.setToolTip(
+            "Every entry is stored under this name. Switch with Ctrl+1…Ctrl+4."
+        )
         self.recorder.currentTextChanged.connect(self.recorder_changed)
         grid.addWidget(caption, 0, 6)
         grid.addWidget(self.recorder, 1, 6)
@@ -76,7 +78,9 @@ class SessionHeader(QFrame):
         if ended is not None:
             self.limit.setText("session ended")
         elif remaining >= 0:
-            self.limit.setText(f"{limit_text} left of {limit_minutes // 60}:{limit_minutes % 60:02d}")
+            self.limit.setText(
+                f"{limit_text} left of {limit_minutes // 60}:{limit_minutes % 60:02d}"
+            )
             self.limit.setObjectName("ClockValue")
         else:
             self.limit.setText(f"⚠ {limit_text} OVER")

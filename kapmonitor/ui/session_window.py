@@ -310,7 +310,9 @@ class SessionWindow(QMainWindow):
         assert self.log is not None
         log = self.log
         first_dose = log.first_dose_at()
-        self.chart.reset(log.started_at().timestamp(), first_dose.timestamp() if first_dose else None)
+        self.chart.reset(
+            log.started_at().timestamp(), first_dose.timestamp() if first_dose else None
+        )
         self.last_values.clear()
         with self.chart.bulk():
             for table in ("vitals", "observations", "doses", "adverse_events", "interventions"):
@@ -386,13 +388,17 @@ class SessionWindow(QMainWindow):
             route = self.ref.label("routes", row["route"]).split(" (")[0]
             self.chart.add_marker(t, "dose", f"{row['dose_mg']:g} mg {route}")
         elif table == "adverse_events":
-            term = row["verbatim"] if row["term"] == "other" else self.ref.label(
-                "adverse_effects", row["term"]
+            term = (
+                row["verbatim"]
+                if row["term"] == "other"
+                else self.ref.label("adverse_effects", row["term"])
             )
             self.chart.add_marker(t, "adverse", f"{term} G{row['grade']}")
         elif table == "interventions":
-            label = row["medication"] or row["detail"] or self.ref.label(
-                "intervention_kinds", row["category"]
+            label = (
+                row["medication"]
+                or row["detail"]
+                or self.ref.label("intervention_kinds", row["category"])
             )
             self.chart.add_marker(t, "note", label[:24])
 

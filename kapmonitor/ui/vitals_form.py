@@ -36,9 +36,16 @@ class VitalsForm(EntryForm):
         """Offer the last stored values as one-key recalls (Up arrow)."""
         if "sbp" in last and "dbp" in last:
             self.bp.set_recall(f"{last['sbp']}/{last['dbp']}")
-        for key, edit in (("hr", self.hr), ("spo2", self.spo2), ("rr", self.rr), ("temp_c", self.temp)):
+        for key, edit in (
+            ("hr", self.hr),
+            ("spo2", self.spo2),
+            ("rr", self.rr),
+            ("temp_c", self.temp),
+        ):
             if key in last and last[key] is not None:
-                edit.set_recall(f"{last[key]:g}" if isinstance(last[key], float) else str(last[key]))
+                edit.set_recall(
+                    f"{last[key]:g}" if isinstance(last[key], float) else str(last[key])
+                )
 
     def entry(self) -> VitalSigns:
         errors: list[FieldError] = []

@@ -14,7 +14,9 @@ from tests.factories import T0
 
 REF = default_reference()
 NOW = FakeClock(T0).now()
-LIMITS = {k: (REF.limits[k].minimum, REF.limits[k].maximum) for k in ("hr", "sbp", "dbp", "spo2", "rr")}
+LIMITS = {
+    k: (REF.limits[k].minimum, REF.limits[k].maximum) for k in ("hr", "sbp", "dbp", "spo2", "rr")
+}
 
 
 def test_bp_is_one_entry() -> None:

@@ -41,7 +41,9 @@ def filled(tmp_path: Path):
 @pytest.mark.parametrize("table", CLINICAL_TABLES)
 def test_update_and_delete_are_refused_by_sqlite(filled, table: str) -> None:
     store, sid, clock = filled
-    store.add(sid, SessionEnd("home_with_escort", clock.now(), escort="Sister", summary="ok"), "Dr A")
+    store.add(
+        sid, SessionEnd("home_with_escort", clock.now(), escort="Sister", summary="ok"), "Dr A"
+    )
     assert store.db[table].count > 0
     path = store.path
     raw = sqlite3.connect(path)
@@ -96,7 +98,9 @@ def test_correction_needs_reason_and_cannot_fork(filled) -> None:
 def test_void_withdraws_an_entry(filled) -> None:
     store, sid, clock = filled
     obs = store.load(sid).current("observations")[0]
-    store.correct(sid, obs["id"], Observation(clock.now(), moaas=4), "wrong patient", "Dr A", void=True)
+    store.correct(
+        sid, obs["id"], Observation(clock.now(), moaas=4), "wrong patient", "Dr A", void=True
+    )
     assert store.load(sid).current("observations") == []
 
 
@@ -110,7 +114,10 @@ def test_dose_mg_per_kg_and_cumulative(filled) -> None:
     store, sid, clock = filled
     store.add(sid, Dose("ketamine", "im", 20, clock.now(), booster=True), "Dr A")
     log = store.load(sid)
-    assert [r["dose_mg_per_kg"] for r in log.current("doses")] == [round(50 / 70, 3), round(20 / 70, 3)]
+    assert [r["dose_mg_per_kg"] for r in log.current("doses")] == [
+        round(50 / 70, 3),
+        round(20 / 70, 3),
+    ]
     assert log.cumulative_dose_mg() == 70
 
 

@@ -66,7 +66,9 @@ def small_mount(tmp_path: Path):
     """A real tmpfs mount, so read-only and full-disk faults are the kernel's, not simulated."""
     point = tmp_path / "mnt"
     point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)], capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(point)], capture_output=True
+    )
     if done.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     yield point
