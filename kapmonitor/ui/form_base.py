@@ -253,7 +253,7 @@ class EntryForm(QDialog):
             widget.style().unpolish(widget)
             widget.style().polish(widget)
             first = first or widget
-        self.show_banner("Not saved — " + "\n".join(f"• {e.message}" for e in exc.errors))
+        self.show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
         if first is not None:
             first.setFocus()
 

@@ -147,6 +147,7 @@ class SessionWindow(QMainWindow):
         outer.addWidget(self.timeline)
         outer.setStretchFactor(0, 3)
         outer.setStretchFactor(1, 1)
+        outer.setSizes([560, 240])  # the timeline shows the last several entries
         layout.addWidget(outer, 1)
         return page
 
@@ -179,6 +180,7 @@ class SessionWindow(QMainWindow):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{text} ({key})")
+            action.setIconText(f"{text} ({key})")
             action.triggered.connect(slot)
             bar.addAction(action)
             entry_menu.addAction(action)
