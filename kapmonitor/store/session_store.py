@@ -18,7 +18,14 @@ from sqlite_utils import Database
 
 from kapmonitor import __version__
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
-from kapmonitor.domain.records import Dose, Entry, PhaseChange, SessionEnd, SessionStart
+from kapmonitor.domain.records import (
+    AdverseEventOutcome,
+    Dose,
+    Entry,
+    PhaseChange,
+    SessionEnd,
+    SessionStart,
+)
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError, connect, plain_errors
@@ -239,6 +246,14 @@ class SessionStore:
         exists = self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone()
         if exists is None:
             raise StoreError(f"Session {session_id} does not exist in {self.path}.", "missing")
+        if isinstance(entry, AdverseEventOutcome):
+            owner = self.db.execute(
+                "SELECT session_id FROM adverse_events WHERE id = ?", [entry.adverse_event_id]
+            ).fetchone()
+            if owner is None or owner[0] != session_id:
+                raise ValidationError(
+                    FieldError("adverse_event_id", "That adverse effect is not in this session")
+                )
         if isinstance(entry, SessionEnd):
             ended = self.db.execute(
                 "SELECT 1 FROM session_ends WHERE session_id = ? AND supersedes_id IS NULL",

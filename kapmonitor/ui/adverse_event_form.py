@@ -74,9 +74,6 @@ class AdverseEventForm(EntryForm):
         correcting: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.relatedness, self.time_edit)
-        self.term.setFocus()
 
     # --- building -------------------------------------------------------------------------
 
@@ -161,9 +158,7 @@ class AdverseEventForm(EntryForm):
 
     def _term_changed(self) -> None:
         needed = self.term_code() == "other"
-        self.verbatim.setPlaceholderText(
-            "required for 'Other': the term in words" if needed else "optional detail"
-        )
+        self.verbatim.setPlaceholderText("required for 'Other'" if needed else "optional detail")
 
     def _grade_changed(self) -> None:
         self.grade_description.setText(self.grade.currentData(Qt.ItemDataRole.ToolTipRole) or "")

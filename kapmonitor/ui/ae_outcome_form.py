@@ -38,9 +38,6 @@ class AdverseEventOutcomeForm(EntryForm):
         self.open_events = list(open_events)
         self.preselect = preselect
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.note, self.time_edit)
-        self.event.setFocus()
         if self.event.count() == 0:
             self.show_banner(NO_OPEN_EVENTS)
             self.save_button.setEnabled(False)

@@ -60,9 +60,6 @@ class DoseForm(EntryForm):
             d for d in (previous_doses or []) if corrected_id is None or d.get("id") != corrected_id
         ]
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.note, self.time_edit)
-        self.drug.setFocus()
         self.update_totals()
 
     # --- building -------------------------------------------------------------------------

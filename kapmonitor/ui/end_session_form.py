@@ -47,9 +47,6 @@ class EndSessionForm(EntryForm):
         self.elapsed_text = elapsed_text
         self.open_adverse_events = open_adverse_events
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.summary, self.time_edit)
-        self.disposition.setFocus()
 
     def build(self) -> None:
         self._build_context()

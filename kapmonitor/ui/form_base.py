@@ -127,11 +127,12 @@ class EntryForm(QDialog):
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         outer.addLayout(self.form)
 
+        self.build()
+        # Created after the fields so Tab reaches the time last, in reading order.
         self.time_edit = QDateTimeEdit(to_qdatetime(now), self)
         self.time_edit.setDisplayFormat("yyyy-MM-dd  HH:mm:ss")
         self.time_edit.setCalendarPopup(False)
         self.time_edit.setToolTip("When it happened (local time). Defaults to now.")
-        self.build()
         self.form.addRow(self.time_label, self.time_edit)
         self.field_widgets.setdefault("observed_at", self.time_edit)
 
@@ -236,7 +237,8 @@ class EntryForm(QDialog):
         for widget in self.field_widgets.values():
             if widget.property("invalid"):
                 widget.setProperty("invalid", False)
-                widget.setToolTip(widget.property("baseTip") or widget.toolTip())
+                base = widget.property("baseTip")
+                widget.setToolTip(base if base is not None else "")
                 widget.style().unpolish(widget)
                 widget.style().polish(widget)
 
@@ -260,6 +262,10 @@ class EntryForm(QDialog):
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
         self.banner.show()
+        # A wrapped label under-reports its height; size it so no field is squeezed.
+        width = self.layout().contentsRect().width()
+        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        self.adjustSize()
 
     def errors_text(self) -> str:
         return self.banner.text() if self.banner.isVisible() else ""

@@ -34,8 +34,6 @@ class InterventionForm(EntryForm):
     ) -> None:
         self.initial_category = category
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.detail, self.time_edit)
         self._first_field(category, correcting).setFocus()
 
     def build(self) -> None:

@@ -51,9 +51,6 @@ class ObservationForm(EntryForm):
         self.feature_boxes: dict[str, QCheckBox] = {}
         self.carried_scores: dict[str, int] = {}
         super().__init__(ref, save, now, recorder=recorder, parent=parent, correcting=correcting)
-        # The base creates the time field before the fields; read it after them.
-        QWidget.setTabOrder(self.note, self.time_edit)
-        self.scale_combos["moaas"].setFocus()
 
     # --- building -------------------------------------------------------------------------
 

@@ -531,7 +531,10 @@ class SessionWindow(QMainWindow):
         original = self.store.row(item.table, item.row_id)
         extra: dict[str, Any] = {}
         if form_type is DoseForm:
-            extra = {"weight_kg": self.log.session["weight_kg"], "previous_doses": []}
+            extra = {
+                "weight_kg": self.log.session["weight_kg"],
+                "previous_doses": self.log.current("doses"),
+            }
         session_id = self.log.id
 
         def save(entry: Entry) -> int:

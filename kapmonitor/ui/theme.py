@@ -81,7 +81,9 @@ def stylesheet(theme: Theme, large: bool) -> str:
     QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QDateTimeEdit:focus {{
         border: 2px solid {theme.accent};
     }}
-    *[invalid="true"] {{ border: 2px dashed {theme.error_text}; background: {theme.error_bg}; }}
+    *[invalid="true"], *[invalid="true"]:focus {{
+        border: 2px dashed {theme.error_text}; background: {theme.error_bg};
+    }}
     QLabel#ErrorBanner {{
         background: {theme.error_bg}; color: {theme.error_text}; border-left: 6px solid
         {theme.error_text}; padding: 8px; font-weight: bold;
