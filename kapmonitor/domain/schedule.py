@@ -1,0 +1,253 @@
+"""What check is due next, computed from stored times only.
+
+Pure function of the protocol, the session's stored UTC times and ``now``: a laptop that slept or
+changed time zone cannot corrupt it, and a three-hour protocol runs in a test in milliseconds.
+Nothing here reads the system clock or keeps a counter.
+
+If the clock went backwards (``now`` earlier than the latest vitals), the next check is simply
+computed from the latest vitals and reported as ``upcoming``: the schedule never invents a
+negative wait or a check that is overdue from the future.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from kapmonitor.domain.protocol import Interval, Protocol
+
+CheckKind = Literal["baseline", "interval", "checkpoint", "before_discharge"]
+CheckStatus = Literal["upcoming", "due", "overdue", "done", "missed"]
+
+_NO_BASELINE_PHASES = ("recovery", "ended")
+# When two checks fall due at the same moment, the more specific one is shown.
+_KIND_ORDER: dict[str, int] = {
+    "baseline": 0,
+    "before_discharge": 1,
+    "checkpoint": 2,
+    "interval": 3,
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    kind: CheckKind
+    label: str  # e.g. "Baseline vitals", "Vitals (every 10 min)", "Peak BP check (~40 min)"
+    due_at: datetime
+    status: CheckStatus
+    satisfied_at: datetime | None = None  # the vitals time that satisfied it
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    next_check: Check | None  # None when nothing more is due (e.g. session ended)
+    status: Literal["upcoming", "due", "overdue", "none"]
+    seconds_to_due: float  # negative once due; 0 when no next check
+    history: tuple[Check, ...]  # past checkpoints and the baseline, with done/missed
+    dosing_blocked: bool  # baseline required and not yet taken
+
+
+def _require_aware(**times: datetime | None) -> None:
+    for name, value in times.items():
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got {value!r}")
+
+
+def _minutes(value: float) -> timedelta:
+    return timedelta(minutes=value)
+
+
+def _status(due_at: datetime, now: datetime, grace: timedelta) -> CheckStatus:
+    """``due`` from due_at, ``overdue`` from due_at + grace; ``upcoming`` before."""
+    if now < due_at:
+        return "upcoming"
+    if now < due_at + grace:
+        return "due"
+    return "overdue"
+
+
+def _every_label(every: float) -> str:
+    number = str(int(every)) if every == int(every) else f"{every:g}"
+    return f"Vitals (every {number} min)"
+
+
+# --- Baseline ---------------------------------------------------------------------------------
+
+
+def _pre_dose(readings: list[datetime], first_dose: datetime | None) -> list[datetime]:
+    """Readings that can serve as the baseline: any before (or at) the first dose."""
+    return [t for t in readings if first_dose is None or t <= first_dose]
+
+
+def _baseline_checks(
+    session_start: datetime,
+    first_dose: datetime | None,
+    readings: list[datetime],
+    now: datetime,
+    phase: str,
+    grace: timedelta,
+) -> tuple[Check | None, Check | None]:
+    """(the pending baseline check, its history entry): at most one of them is set."""
+    label = "Baseline vitals"
+    pre = _pre_dose(readings, first_dose)
+    if pre:
+        return None, Check("baseline", label, session_start, "done", satisfied_at=pre[-1])
+    if first_dose is not None:
+        return None, Check("baseline", label, session_start, "missed")
+    if phase in _NO_BASELINE_PHASES:
+        return None, None
+    return Check("baseline", label, session_start, _status(session_start, now, grace)), None
+
+
+# --- After the dose: interval cadence and fixed checkpoints -----------------------------------
+
+
+def _interval_at(intervals: list[Interval], minute: float) -> Interval | None:
+    return next((i for i in intervals if i.from_minute <= minute < i.to_minute), None)
+
+
+def _interval_check(
+    protocol: Protocol,
+    first_dose: datetime,
+    readings: list[datetime],
+    now: datetime,
+    grace: timedelta,
+) -> Check | None:
+    """Due ``every_minutes`` after the latest post-dose reading (or the dose), using the interval
+    that applies at that reading's minute since dose. In a gap between intervals the next one
+    starts the cadence; after the last interval there is no cadence check."""
+    since_dose = [t for t in readings if t >= first_dose]
+    anchor = since_dose[-1] if since_dose else first_dose
+    minute = (anchor - first_dose).total_seconds() / 60
+    intervals = sorted(protocol.intervals, key=lambda i: i.from_minute)
+    current = _interval_at(intervals, minute)
+    if current is not None:
+        due_at = anchor + _minutes(current.every_minutes)
+    else:
+        current = next((i for i in intervals if i.from_minute > minute), None)
+        if current is None:
+            return None
+        due_at = first_dose + _minutes(current.from_minute)
+    label = _every_label(current.every_minutes)
+    return Check("interval", label, due_at, _status(due_at, now, grace))
+
+
+def _closest(readings: list[datetime], target: datetime) -> datetime:
+    return min(readings, key=lambda t: (abs((t - target).total_seconds()), t))
+
+
+def _checkpoint_checks(
+    protocol: Protocol,
+    first_dose: datetime,
+    readings: list[datetime],
+    now: datetime,
+    end: datetime | None,
+    grace: timedelta,
+) -> tuple[list[Check], list[Check]]:
+    """(pending checkpoints, history). A checkpoint is done by a post-dose reading within its
+    window, missed once the window has closed (or the session ended after its minute without
+    one); after the end, checkpoints that were never reached are left out."""
+    pending: list[Check] = []
+    history: list[Check] = []
+    for point in protocol.checkpoints:
+        due_at = first_dose + _minutes(point.minute)
+        window = _minutes(point.window_minutes)
+        inside = [t for t in readings if t >= first_dose and abs(t - due_at) <= window]
+        if inside:
+            history.append(
+                Check("checkpoint", point.label, due_at, "done", _closest(inside, due_at))
+            )
+        elif end is not None:
+            if due_at <= end:
+                history.append(Check("checkpoint", point.label, due_at, "missed"))
+        elif now > due_at + window:
+            history.append(Check("checkpoint", point.label, due_at, "missed"))
+        else:
+            pending.append(Check("checkpoint", point.label, due_at, _status(due_at, now, grace)))
+    return pending, history
+
+
+# --- Recovery: a recent set before discharge --------------------------------------------------
+
+
+def _before_discharge_check(
+    protocol: Protocol,
+    session_start: datetime,
+    first_dose: datetime | None,
+    readings: list[datetime],
+    now: datetime,
+    grace: timedelta,
+) -> Check:
+    """Due once the latest reading is older than the window (so ``upcoming`` while a recent
+    reading exists); with no reading at all it has been due since the dose or the start."""
+    if readings:
+        due_at = readings[-1] + _minutes(protocol.before_discharge_window_minutes)
+    else:
+        due_at = first_dose or session_start
+    return Check("before_discharge", "Vitals before discharge", due_at, _status(due_at, now, grace))
+
+
+def _sort_key(check: Check) -> tuple[datetime, int]:
+    return check.due_at, _KIND_ORDER[check.kind]
+
+
+def compute_schedule(
+    protocol: Protocol,
+    session_start: datetime,
+    first_dose: datetime | None,
+    vitals_times: list[datetime],
+    now: datetime,
+    phase: str,
+    ended_at: datetime | None = None,
+) -> ScheduleState:
+    """The next check and its state.
+
+    Rules: before the first dose, a baseline set is due at session start (``due`` at once, and
+    ``overdue`` after the grace). After the dose, the next interval check is due ``every_minutes``
+    (of the interval that applies at that minute since dose) after the latest vitals (or the dose
+    if none since); a checkpoint is due at its minute and is satisfied by a reading within its
+    window; the earliest unsatisfied one is next. In the recovery phase a ``before_discharge``
+    check is due unless a reading exists within ``before_discharge_window_minutes`` of now.
+    ``due`` from due_at, ``overdue`` from due_at + overdue_grace_minutes. After the session has
+    ended nothing is due.
+
+    Any vitals time at or before the first dose (or any at all before a dose) is a baseline.
+    ``dosing_blocked`` is true while the protocol requires a baseline and no vitals exist.
+    """
+    _require_aware(session_start=session_start, first_dose=first_dose, now=now, ended_at=ended_at)
+    for when in vitals_times:
+        _require_aware(vitals_time=when)
+    readings = sorted(vitals_times)
+    grace = _minutes(protocol.overdue_grace_minutes)
+    ended = ended_at is not None or phase == "ended"
+    end = (ended_at or now) if ended else None
+
+    pending: list[Check] = []
+    history: list[Check] = []
+    baseline_due, baseline_done = _baseline_checks(
+        session_start, first_dose, readings, now, phase, grace
+    )
+    pending.extend([baseline_due] if baseline_due else [])
+    history.extend([baseline_done] if baseline_done else [])
+    if first_dose is not None:
+        points_pending, points_history = _checkpoint_checks(
+            protocol, first_dose, readings, now, end, grace
+        )
+        pending.extend(points_pending)
+        history.extend(points_history)
+        cadence = _interval_check(protocol, first_dose, readings, now, grace)
+        pending.extend([cadence] if cadence else [])
+    if phase == "recovery":
+        pending.append(
+            _before_discharge_check(protocol, session_start, first_dose, readings, now, grace)
+        )
+
+    next_check = None if ended or not pending else min(pending, key=_sort_key)
+    return ScheduleState(
+        next_check=next_check,
+        status=next_check.status if next_check else "none",
+        seconds_to_due=(next_check.due_at - now).total_seconds() if next_check else 0.0,
+        history=tuple(sorted(history, key=_sort_key)),
+        dosing_blocked=protocol.baseline_required and not readings,
+    )

@@ -1,0 +1,276 @@
+"""The check schedule on a full three-hour esketamine protocol, on given times, in milliseconds.
+
+Times are built from one fixed start; nothing reads the system clock, so the whole session (and a
+clock that jumps backwards) can be replayed exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kapmonitor.domain.protocol import Interval, Protocol, load_protocols
+from kapmonitor.domain.schedule import ScheduleState, compute_schedule
+from kapmonitor.paths import resources_dir
+
+START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
+DOSE = START + timedelta(minutes=10)
+MS = timedelta(milliseconds=1)
+
+
+def at(minutes: float) -> datetime:
+    """A time ``minutes`` after the session start."""
+    return START + timedelta(minutes=minutes)
+
+
+def after_dose(minutes: float) -> datetime:
+    return DOSE + timedelta(minutes=minutes)
+
+
+@pytest.fixture(scope="module")
+def rems() -> Protocol:
+    return load_protocols([resources_dir() / "protocols"]).protocols["esketamine-rems"]
+
+
+def schedule(
+    protocol: Protocol,
+    vitals: list[datetime],
+    now: datetime,
+    phase: str = "monitoring",
+    first_dose: datetime | None = DOSE,
+    ended_at: datetime | None = None,
+) -> ScheduleState:
+    return compute_schedule(protocol, START, first_dose, vitals, now, phase, ended_at)
+
+
+# --- Before the dose --------------------------------------------------------------------------
+
+
+def test_baseline_is_due_at_start_then_overdue_after_the_grace(rems: Protocol) -> None:
+    assert rems.overdue_grace_minutes == 5
+    state = schedule(rems, [], START, phase="preparation", first_dose=None)
+    assert state.next_check is not None
+    assert state.next_check.kind == "baseline"
+    assert state.next_check.due_at == START
+    assert (state.status, state.seconds_to_due) == ("due", 0.0)
+    assert state.dosing_blocked
+    almost = schedule(rems, [], at(5) - MS, phase="preparation", first_dose=None)
+    assert almost.status == "due"
+    assert almost.seconds_to_due == pytest.approx(-(5 * 60 - 0.001))
+    late = schedule(rems, [], at(5), phase="dosing", first_dose=None)
+    assert late.status == "overdue"
+    assert late.dosing_blocked
+
+
+def test_dosing_is_blocked_until_a_baseline_exists(rems: Protocol) -> None:
+    state = schedule(rems, [at(3)], at(4), phase="preparation", first_dose=None)
+    assert not state.dosing_blocked
+    assert state.next_check is None and state.status == "none" and state.seconds_to_due == 0
+    [baseline] = state.history
+    assert (baseline.kind, baseline.status, baseline.satisfied_at) == ("baseline", "done", at(3))
+
+
+def test_a_protocol_without_a_required_baseline_never_blocks(rems: Protocol) -> None:
+    relaxed = dataclasses.replace(rems, baseline_required=False)
+    state = schedule(relaxed, [], at(1), phase="preparation", first_dose=None)
+    assert not state.dosing_blocked
+    assert state.next_check is not None and state.next_check.kind == "baseline"
+
+
+def test_a_dose_without_baseline_records_it_missed(rems: Protocol) -> None:
+    state = schedule(rems, [], after_dose(1))
+    assert [(c.kind, c.status) for c in state.history] == [("baseline", "missed")]
+    assert state.dosing_blocked  # no vitals at all: take a set before any top-up
+
+
+def test_latest_pre_dose_reading_is_the_baseline(rems: Protocol) -> None:
+    state = schedule(rems, [at(2), at(8), after_dose(5)], after_dose(6))
+    assert state.history[0].satisfied_at == at(8)
+
+
+# --- After the dose: the 10-min cadence and the 40-min checkpoint -----------------------------
+
+
+def test_interval_comes_due_and_goes_overdue_at_the_exact_minutes(rems: Protocol) -> None:
+    vitals = [at(3)]
+    assert schedule(rems, vitals, after_dose(10) - MS).status == "upcoming"
+    due = schedule(rems, vitals, after_dose(10))
+    assert due.next_check is not None
+    assert (due.next_check.kind, due.next_check.label) == ("interval", "Vitals (every 10 min)")
+    assert due.next_check.due_at == after_dose(10)
+    assert (due.status, due.seconds_to_due) == ("due", 0.0)
+    assert schedule(rems, vitals, after_dose(15) - MS).status == "due"
+    assert schedule(rems, vitals, after_dose(15)).status == "overdue"
+    # A reading restarts the cadence from the reading, not from the missed due time.
+    later = schedule(rems, [*vitals, after_dose(17)], after_dose(17))
+    assert later.next_check is not None and later.next_check.due_at == after_dose(27)
+    assert later.status == "upcoming" and later.seconds_to_due == 600
+
+
+def test_checkpoint_is_due_at_40_and_satisfied_within_its_window(rems: Protocol) -> None:
+    vitals = [at(3), after_dose(10), after_dose(20), after_dose(30)]
+    state = schedule(rems, vitals, after_dose(40))
+    assert state.next_check is not None
+    assert state.next_check.kind == "checkpoint"  # wins the tie with the 10-min interval
+    assert state.next_check.label == "REMS BP check (~40 min)"
+    assert (state.next_check.due_at, state.status) == (after_dose(40), "due")
+    assert schedule(rems, vitals, after_dose(45)).status == "overdue"
+
+    early = schedule(rems, [*vitals, after_dose(37)], after_dose(38))
+    checkpoint = [c for c in early.history if c.kind == "checkpoint"]
+    assert [(c.status, c.satisfied_at) for c in checkpoint] == [("done", after_dose(37))]
+    assert early.next_check is not None
+    assert (early.next_check.kind, early.next_check.due_at) == ("interval", after_dose(47))
+
+    edge = schedule(rems, [*vitals, after_dose(45)], after_dose(45))
+    assert [c.status for c in edge.history if c.kind == "checkpoint"] == ["done"]
+    outside = schedule(rems, [*vitals, after_dose(45) + MS], after_dose(46))
+    assert [c.status for c in outside.history if c.kind == "checkpoint"] == ["missed"]
+
+
+def test_a_checkpoint_whose_window_closed_is_missed(rems: Protocol) -> None:
+    assert rems.checkpoints[0].window_minutes == 5
+    vitals = [at(3), after_dose(30)]
+    open_window = schedule(rems, vitals, after_dose(45))
+    assert open_window.next_check is not None
+    assert open_window.next_check.kind == "checkpoint"  # ties with the interval at 40
+    assert open_window.status == "overdue"
+    closed = schedule(rems, vitals, after_dose(45) + MS)
+    assert [(c.kind, c.status) for c in closed.history] == [
+        ("baseline", "done"),
+        ("checkpoint", "missed"),
+    ]
+    assert closed.next_check is not None and closed.next_check.kind == "interval"
+
+
+def test_cadence_changes_to_15_min_after_minute_90(rems: Protocol) -> None:
+    before = schedule(rems, [at(3), after_dose(85)], after_dose(86))
+    assert before.next_check is not None and before.next_check.due_at == after_dose(95)
+    after = schedule(rems, [at(3), after_dose(90)], after_dose(91))
+    assert after.next_check is not None
+    assert after.next_check.due_at == after_dose(105)
+    assert after.next_check.label == "Vitals (every 15 min)"
+
+
+def test_gap_between_intervals_and_after_the_last(rems: Protocol) -> None:
+    gappy = dataclasses.replace(
+        rems,
+        intervals=(Interval(0, 30, 10, "a"), Interval(60, 120, 20, "b")),
+        checkpoints=(),
+    )
+    in_gap = schedule(gappy, [at(3), after_dose(35)], after_dose(36))
+    assert in_gap.next_check is not None and in_gap.next_check.due_at == after_dose(60)
+    beyond = schedule(gappy, [at(3), after_dose(125)], after_dose(126))
+    assert beyond.next_check is None and beyond.status == "none"
+
+
+# --- Recovery, the end, and clocks that jump --------------------------------------------------
+
+
+def test_recovery_needs_a_recent_set_before_discharge(rems: Protocol) -> None:
+    vitals = [at(3), after_dose(40), after_dose(120)]
+    recent = schedule(rems, vitals, after_dose(130), phase="recovery")
+    assert recent.next_check is not None
+    assert recent.next_check.kind == "before_discharge"
+    assert recent.next_check.label == "Vitals before discharge"
+    assert (recent.next_check.due_at, recent.status) == (after_dose(135), "upcoming")
+    stale = schedule(rems, vitals, after_dose(136), phase="recovery")
+    assert stale.next_check is not None and stale.next_check.kind == "before_discharge"
+    assert stale.status == "due"
+    assert schedule(rems, vitals, after_dose(140), phase="recovery").status == "overdue"
+    fresh = schedule(rems, [*vitals, after_dose(141)], after_dose(142), phase="recovery")
+    assert fresh.status == "upcoming"
+    assert fresh.next_check is not None and fresh.next_check.due_at == after_dose(156)
+
+
+def test_no_before_discharge_check_outside_recovery(rems: Protocol) -> None:
+    state = schedule(rems, [at(3), after_dose(120)], after_dose(160))
+    assert state.next_check is not None and state.next_check.kind == "interval"
+
+
+def test_nothing_is_due_after_the_end(rems: Protocol) -> None:
+    vitals = [at(3), after_dose(40), after_dose(120)]
+    for state in (
+        schedule(rems, vitals, after_dose(200), phase="ended", ended_at=after_dose(125)),
+        schedule(rems, vitals, after_dose(200), phase="ended"),
+        schedule(rems, vitals, after_dose(200), phase="recovery", ended_at=after_dose(125)),
+    ):
+        assert state.next_check is None
+        assert (state.status, state.seconds_to_due) == ("none", 0.0)
+        assert [(c.kind, c.status) for c in state.history] == [
+            ("baseline", "done"),
+            ("checkpoint", "done"),
+        ]
+
+
+def test_a_session_stopped_before_the_checkpoint_does_not_list_it(rems: Protocol) -> None:
+    state = schedule(rems, [at(3)], after_dose(30), phase="ended", ended_at=after_dose(20))
+    assert [c.kind for c in state.history] == ["baseline"]
+    missed = schedule(rems, [at(3)], after_dose(60), phase="ended", ended_at=after_dose(45))
+    assert [(c.kind, c.status) for c in missed.history][-1] == ("checkpoint", "missed")
+
+
+def test_clock_jumped_backwards_reports_the_check_as_upcoming(rems: Protocol) -> None:
+    vitals = [at(3), after_dose(60)]
+    state = schedule(rems, vitals, after_dose(55))  # now is earlier than the last vitals
+    assert state.next_check is not None
+    assert state.next_check.due_at == after_dose(70)
+    assert state.status == "upcoming"
+    assert state.seconds_to_due == 15 * 60
+    before_start = schedule(rems, [], at(-30), phase="preparation", first_dose=None)
+    assert before_start.status == "upcoming" and before_start.seconds_to_due == 30 * 60
+    before_dose = schedule(rems, [at(3)], at(5))  # the dose time is after now
+    assert before_dose.status == "upcoming"
+    assert before_dose.next_check is not None and before_dose.next_check.due_at == after_dose(10)
+    recovery = schedule(rems, vitals, after_dose(55), phase="recovery")
+    assert recovery.status == "upcoming"
+
+
+def test_unsorted_and_duplicate_times_are_fine(rems: Protocol) -> None:
+    vitals = [after_dose(20), at(3), after_dose(10), after_dose(20)]
+    state = schedule(rems, vitals, after_dose(21))
+    assert state.next_check is not None and state.next_check.due_at == after_dose(30)
+
+
+def test_naive_times_are_refused(rems: Protocol) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        compute_schedule(rems, START.replace(tzinfo=None), None, [], START, "preparation")
+    with pytest.raises(ValueError, match="vitals_time"):
+        compute_schedule(rems, START, None, [at(1).replace(tzinfo=None)], START, "preparation")
+
+
+def test_full_three_hour_session_in_milliseconds(rems: Protocol) -> None:
+    """A nurse who takes vitals the moment each check falls due, minute by minute for 3 h."""
+    started = time.perf_counter()
+    vitals: list[datetime] = []
+    first_dose: datetime | None = None
+    seen: list[tuple[float, str]] = []
+    for minute in range(0, 181):
+        now = at(minute)
+        phase = "preparation" if first_dose is None else "monitoring"
+        if minute >= 150:
+            phase = "recovery"
+        state = compute_schedule(rems, START, first_dose, vitals, now, phase)
+        assert state.status != "overdue"
+        if minute == 10:
+            assert not state.dosing_blocked
+            first_dose = now
+            continue
+        if state.status == "due":
+            assert state.next_check is not None
+            vitals.append(now)
+            seen.append((minute, state.next_check.kind))
+    ended = compute_schedule(rems, START, first_dose, vitals, at(181), "ended", at(181))
+    elapsed = time.perf_counter() - started
+
+    since_dose = [m - 10 for m, _ in seen[1:]]
+    assert seen[0] == (0, "baseline")
+    assert since_dose == [10, 20, 30, 40, 50, 60, 70, 80, 90, 105, 120, 135, 150, 165]
+    assert dict(seen)[50] == "checkpoint"
+    assert dict(seen)[160] == "before_discharge"  # ties with the interval: the specific one
+    assert ended.next_check is None
+    assert [c.status for c in ended.history] == ["done", "done"]
+    assert elapsed < 1.0
