@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.protocol import Protocol, load_protocols
 from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import default_reference
+from kapmonitor.paths import resources_dir
 from kapmonitor.store.session_store import SessionStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -27,6 +30,15 @@ def session_start(clock: FakeClock, **overrides: object) -> SessionStart:
     }
     values.update(overrides)
     return SessionStart(**values)  # type: ignore[arg-type]
+
+
+@cache
+def protocols() -> dict[str, Protocol]:
+    return load_protocols([resources_dir() / "protocols"]).protocols
+
+
+def protocol(protocol_id: str) -> Protocol:
+    return protocols()[protocol_id]
 
 
 def open_store(path: Path, clock: FakeClock | None = None) -> SessionStore:

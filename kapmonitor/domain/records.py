@@ -7,6 +7,7 @@ timezone-aware; the store adds ``recorded_at`` and the recorder.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -252,8 +253,6 @@ class Observation(Entry):
         errors.raise_if_any()
 
     def columns(self) -> dict[str, Any]:
-        import json
-
         return {
             "moaas": self.moaas,
             "rass": self.rass,
@@ -434,3 +433,131 @@ ENTRY_TYPES: tuple[type[Entry], ...] = (
     PhaseChange,
     SessionEnd,
 )
+
+
+@dataclass(frozen=True)
+class AlarmAcknowledgement(Entry):
+    """A clinician saw an alarm and says what was done; the alarm stays until this exists."""
+
+    table: ClassVar[str] = "alarm_acknowledgements"
+    kind: ClassVar[str] = "alarm_ack"
+    alarm_id: int
+    response: str
+    observed_at: datetime
+    detail: str = ""
+    symptoms: tuple[str, ...] = ()
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.response not in ref.codes("alarm_responses"):
+            errors.add("response", "Choose the response taken")
+        if self.response == "other" and not self.detail.strip():
+            errors.add("detail", "Response 'Other': describe what was done")
+        unknown = set(self.symptoms) - ref.codes("hypertension_symptoms")
+        if unknown:
+            errors.add("symptoms", f"Unknown symptoms: {', '.join(sorted(unknown))}")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "alarm_id": self.alarm_id,
+            "response": self.response,
+            "detail": self.detail.strip() or None,
+            "symptoms": json.dumps(sorted(self.symptoms)),
+        }
+
+
+@dataclass(frozen=True)
+class Override(Entry):
+    """A clinician overrode a protocol rule; the reason is part of the record."""
+
+    table: ClassVar[str] = "overrides"
+    kind: ClassVar[str] = "override"
+    override: str
+    reason: str
+    observed_at: datetime
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.override not in ref.codes("override_kinds"):
+            errors.add("override", f"Unknown override {self.override!r}")
+        if not self.reason.strip():
+            errors.add("reason", "An override needs a reason")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {"kind": self.override, "reason": self.reason.strip()}
+
+
+@dataclass(frozen=True)
+class DischargeAssessment(Entry):
+    table: ClassVar[str] = "discharge_assessments"
+    kind: ClassVar[str] = "discharge_assessment"
+    score_name: str
+    total: int
+    maximum: int
+    pass_mark: int
+    passed: bool
+    items: tuple[dict[str, Any], ...]
+    checklist: dict[str, bool]
+    ready: bool
+    reasons: tuple[str, ...]
+    observed_at: datetime
+    override_reason: str = ""
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.score_name not in ("aldrete", "padss"):
+            errors.add("score_name", f"Unknown discharge score {self.score_name!r}")
+        if not 0 <= self.total <= self.maximum:
+            errors.add("total", f"Score {self.total} is outside 0–{self.maximum}")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "score_name": self.score_name,
+            "total": self.total,
+            "maximum": self.maximum,
+            "pass_mark": self.pass_mark,
+            "passed": int(self.passed),
+            "items": json.dumps(list(self.items)),
+            "checklist": json.dumps(self.checklist, sort_keys=True),
+            "ready": int(self.ready),
+            "reasons": json.dumps(list(self.reasons)),
+            "override_reason": self.override_reason.strip() or None,
+        }
+
+
+@dataclass(frozen=True)
+class QuestionnaireResponse(Entry):
+    table: ClassVar[str] = "questionnaire_responses"
+    kind: ClassVar[str] = "questionnaire"
+    questionnaire_id: str
+    timing: str
+    answers: dict[str, Any]
+    observed_at: datetime
+    total: int | None = None
+    band: str = ""
+    safety_flags: tuple[str, ...] = ()
+
+    def validate(self, ref: Reference, now: datetime) -> None:
+        errors = Collector()
+        if self.timing not in ("pre", "post", "follow_up"):
+            errors.add("timing", f"Unknown timing {self.timing!r}")
+        if not self.answers:
+            errors.add("answers", "No answers were given")
+        check_time(errors, "observed_at", self.observed_at, now)
+        errors.raise_if_any()
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "questionnaire_id": self.questionnaire_id,
+            "timing": self.timing,
+            "answers": json.dumps(self.answers, sort_keys=True, ensure_ascii=False),
+            "total": self.total,
+            "band": self.band or None,
+            "safety_flags": json.dumps(list(self.safety_flags), ensure_ascii=False),
+        }

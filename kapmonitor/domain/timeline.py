@@ -25,7 +25,16 @@ KIND_LABELS = {
     "adverse_event_outcomes": "AE outcome",
     "interventions": "Intervention",
     "session_ends": "Session end",
+    "session_protocols": "Protocol",
+    "alarms": "ALARM",
+    "alarm_acknowledgements": "Alarm acknowledged",
+    "overrides": "Override",
+    "discharge_assessments": "Discharge check",
+    "questionnaire_responses": "Questionnaire",
 }
+# Derived rows shown elsewhere (NEWS2 sits with the vitals it scores).
+HIDDEN_TABLES = {"vital_scores"}
+PRIORITY_MARKS = {"critical": "▲ CRITICAL", "warning": "● WARNING", "advisory": "○ ADVISORY"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,31 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
         return f"{what}: {' — '.join(bits)}" if bits else what
     if table == "phase_changes":
         return f"Phase: {ref.label('phases', row['phase'])}"
+    if table == "session_protocols":
+        return f"Protocol: {row['protocol_name']} (version {row['protocol_version']})"
+    if table == "alarms":
+        return f"{PRIORITY_MARKS.get(row['priority'], row['priority'])}: {row['message']}"
+    if table == "alarm_acknowledgements":
+        response = ref.label("alarm_responses", row["response"])
+        symptoms = json.loads(row["symptoms"] or "[]")
+        extra = f"; symptoms: {', '.join(ref.label('hypertension_symptoms', s) for s in symptoms)}"
+        detail = f" ({row['detail']})" if row["detail"] else ""
+        return f"Alarm #{row['alarm_id']}: {response}{detail}{extra if symptoms else ''}"
+    if table == "overrides":
+        return f"{ref.label('override_kinds', row['kind'])}. Reason: {row['reason']}"
+    if table == "discharge_assessments":
+        verdict = "READY" if row["ready"] else "not ready"
+        name = "Modified Aldrete" if row["score_name"] == "aldrete" else "PADSS"
+        override = f"; OVERRIDE: {row['override_reason']}" if row["override_reason"] else ""
+        return (
+            f"{name} {row['total']}/{row['maximum']} (pass {row['pass_mark']}): {verdict}{override}"
+        )
+    if table == "questionnaire_responses":
+        total = f" total {row['total']}" if row["total"] is not None else ""
+        band = f" ({row['band']})" if row["band"] else ""
+        flags = json.loads(row["safety_flags"] or "[]")
+        flag = f" — ⚠ {'; '.join(flags)}" if flags else ""
+        return f"{row['questionnaire_id'].upper()} ({row['timing']}-session){total}{band}{flag}"
     if table == "session_ends":
         where = row["disposition_other"] or ref.label("dispositions", row["disposition"])
         escort = f", escort: {row['escort']}" if row["escort"] else ""
@@ -136,5 +170,10 @@ def timeline_item(table: str, row: dict[str, Any], ref: Reference) -> TimelineIt
 
 def timeline(rows: dict[str, list[dict[str, Any]]], ref: Reference) -> list[TimelineItem]:
     """Every row, corrections included, in clinical order."""
-    items = [timeline_item(t, r, ref) for t, table_rows in rows.items() for r in table_rows]
+    items = [
+        timeline_item(t, r, ref)
+        for t, table_rows in rows.items()
+        if t not in HIDDEN_TABLES
+        for r in table_rows
+    ]
     return sorted(items, key=lambda i: (i.observed_at, i.recorded_at))

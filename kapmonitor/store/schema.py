@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -63,7 +63,7 @@ END;
 """
 
 
-ENTRY_TABLES: dict[str, str] = {
+ENTRY_TABLES_V1: dict[str, str] = {
     "phase_changes": """
     phase TEXT NOT NULL
         CHECK (phase IN ('preparation', 'dosing', 'monitoring', 'recovery', 'ended'))""",
@@ -121,6 +121,60 @@ ENTRY_TABLES: dict[str, str] = {
     summary TEXT NOT NULL""",
 }
 
+# Added by 0002: the protocol copy, what the protocol engine derived, and what clinicians did
+# about it. Alarms and NEWS2 scores are written in the same transaction as the reading.
+ENTRY_TABLES_V2: dict[str, str] = {
+    "session_protocols": """
+    protocol_id TEXT NOT NULL,
+    protocol_name TEXT NOT NULL,
+    protocol_version INTEGER NOT NULL,
+    protocol_json TEXT NOT NULL CHECK (json_valid(protocol_json)),
+    origin TEXT NOT NULL""",
+    "vital_scores": """
+    vitals_id INTEGER NOT NULL REFERENCES vitals(id),
+    news2_total INTEGER NOT NULL CHECK (news2_total BETWEEN 0 AND 20),
+    news2_band TEXT NOT NULL,
+    news2_parts TEXT NOT NULL CHECK (json_valid(news2_parts)),
+    news2_missing TEXT NOT NULL CHECK (json_valid(news2_missing))""",
+    "alarms": """
+    source_table TEXT NOT NULL CHECK (source_table IN ('vitals', 'observations')),
+    source_id INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    parameter TEXT NOT NULL,
+    value REAL NOT NULL,
+    priority TEXT NOT NULL CHECK (priority IN ('advisory', 'warning', 'critical')),
+    limit_text TEXT NOT NULL,
+    message TEXT NOT NULL,
+    rule_source TEXT NOT NULL""",
+    "alarm_acknowledgements": """
+    alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+    response TEXT NOT NULL,
+    detail TEXT,
+    symptoms TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(symptoms))""",
+    "overrides": """
+    kind TEXT NOT NULL CHECK (kind IN ('dose_without_baseline', 'discharge_before_criteria')),
+    reason TEXT NOT NULL CHECK (length(trim(reason)) > 0)""",
+    "discharge_assessments": """
+    score_name TEXT NOT NULL CHECK (score_name IN ('aldrete', 'padss')),
+    total INTEGER NOT NULL,
+    maximum INTEGER NOT NULL,
+    pass_mark INTEGER NOT NULL,
+    passed INTEGER NOT NULL CHECK (passed IN (0, 1)),
+    items TEXT NOT NULL CHECK (json_valid(items)),
+    checklist TEXT NOT NULL CHECK (json_valid(checklist)),
+    ready INTEGER NOT NULL CHECK (ready IN (0, 1)),
+    reasons TEXT NOT NULL CHECK (json_valid(reasons)),
+    override_reason TEXT""",
+    "questionnaire_responses": """
+    questionnaire_id TEXT NOT NULL,
+    timing TEXT NOT NULL CHECK (timing IN ('pre', 'post', 'follow_up')),
+    answers TEXT NOT NULL CHECK (json_valid(answers)),
+    total INTEGER,
+    band TEXT,
+    safety_flags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(safety_flags))""",
+}
+ENTRY_TABLES: dict[str, str] = {**ENTRY_TABLES_V1, **ENTRY_TABLES_V2}
+
 CLINICAL_TABLES: tuple[str, ...] = ("sessions", "session_clinicians", *ENTRY_TABLES)
 
 SESSIONS = f"""
@@ -154,15 +208,32 @@ migrations = Migrations(MIGRATION_SET)
 @migrations(name="0001_initial")
 def m0001_initial(db: Database) -> None:
     script = [SESSIONS]
-    script += [_entry_table(name, cols) for name, cols in ENTRY_TABLES.items()]
+    script += [_entry_table(name, cols) for name, cols in ENTRY_TABLES_V1.items()]
     script.append(
         "CREATE UNIQUE INDEX session_ends_one_per_session ON session_ends(session_id) "
         "WHERE supersedes_id IS NULL;"
     )
-    script += [append_only_triggers(t) for t in CLINICAL_TABLES]
+    script += [
+        append_only_triggers(t) for t in ("sessions", "session_clinicians", *ENTRY_TABLES_V1)
+    ]
     for statement in _split("\n".join(script)):
         db.execute(statement)
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("PRAGMA user_version = 1")
+
+
+@migrations(name="0002_protocol_engine")
+def m0002_protocol_engine(db: Database) -> None:
+    script = [_entry_table(name, cols) for name, cols in ENTRY_TABLES_V2.items()]
+    script.append(
+        "CREATE UNIQUE INDEX session_protocols_one_per_session ON session_protocols(session_id) "
+        "WHERE supersedes_id IS NULL;"
+    )
+    script.append("CREATE INDEX alarms_source ON alarms(source_table, source_id);")
+    script.append("CREATE INDEX alarm_acknowledgements_alarm ON alarm_acknowledgements(alarm_id);")
+    script += [append_only_triggers(t) for t in ENTRY_TABLES_V2]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 2")
 
 
 def _split(script: str) -> list[str]:

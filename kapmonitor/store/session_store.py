@@ -18,16 +18,21 @@ from sqlite_utils import Database
 
 from kapmonitor import __version__
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
+from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.records import (
     AdverseEventOutcome,
+    AlarmAcknowledgement,
     Dose,
     Entry,
+    Observation,
     PhaseChange,
     SessionEnd,
     SessionStart,
+    VitalSigns,
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.store import protocol_effects
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.schema import ENTRY_TABLES
 
@@ -83,6 +88,42 @@ class SessionLog:
                     latest[key] = (row[key], row["observed_at"])
         return latest
 
+    @property
+    def protocol(self) -> Protocol | None:
+        """The protocol copy stored when the session started (None for sessions without one)."""
+        rows = self.current("session_protocols")
+        return Protocol.from_dict(json.loads(rows[-1]["protocol_json"])) if rows else None
+
+    def active_alarms(self) -> list[dict[str, Any]]:
+        """Alarms no clinician has acknowledged yet, highest priority first, then newest."""
+        acknowledged = {r["alarm_id"] for r in self.current("alarm_acknowledgements")}
+        rank = {"critical": 0, "warning": 1, "advisory": 2}
+        active = [r for r in self.current("alarms") if r["id"] not in acknowledged]
+        return sorted(active, key=lambda r: (rank[r["priority"]], r["observed_at"]), reverse=False)
+
+    def news2_for(self, vitals_id: int) -> dict[str, Any] | None:
+        return next(
+            (r for r in reversed(self.current("vital_scores")) if r["vitals_id"] == vitals_id),
+            None,
+        )
+
+    def vitals_times(self) -> list[datetime]:
+        return [from_iso(r["observed_at"]) for r in self.current("vitals")]
+
+    def has_baseline(self) -> bool:
+        dose = self.first_dose_at()
+        return any(dose is None or t < dose for t in self.vitals_times())
+
+    def first_ready_at(self) -> datetime | None:
+        """When an assessment first found the patient ready to leave (REMS asks this)."""
+        ready = [r for r in self.current("discharge_assessments") if r["ready"]]
+        return from_iso(ready[0]["observed_at"]) if ready else None
+
+    def discharge_cleared(self) -> bool:
+        """The latest assessment found the patient ready, or a clinician overrode with a reason."""
+        rows = self.current("discharge_assessments")
+        return bool(rows) and bool(rows[-1]["ready"] or rows[-1]["override_reason"])
+
     def open_adverse_events(self) -> list[dict[str, Any]]:
         closed = {
             r["adverse_event_id"]
@@ -106,6 +147,7 @@ class SessionStore:
         self.path = Path(path)
         self.clock = clock or SystemClock()
         self.ref = reference or default_reference()
+        self._protocols: dict[str, Protocol | None] = {}
 
     @classmethod
     def open(
@@ -129,8 +171,11 @@ class SessionStore:
         start: SessionStart,
         recorded_by: str,
         session_limit_minutes: int = DEFAULT_SESSION_LIMIT_MINUTES,
+        protocol: Protocol | None = None,
     ) -> str:
         start.validate(self.ref, self.clock.now())
+        if protocol is not None:
+            session_limit_minutes = protocol.session_limit_minutes
         stamp = self._stamp(recorded_by)
         session_id = uuid.uuid4().hex
         row = start.session_row()
@@ -163,7 +208,34 @@ class SessionStore:
                     }
                 )
             self._insert(session_id, PhaseChange("preparation", start.started_at), stamp)
+            if protocol is not None:
+                self.db["session_protocols"].insert(
+                    {
+                        "session_id": session_id,
+                        "observed_at": row["observed_at"],
+                        **stamp,
+                        "protocol_id": protocol.id,
+                        "protocol_name": protocol.name,
+                        "protocol_version": protocol.version,
+                        "protocol_json": json.dumps(protocol.to_dict(), sort_keys=True),
+                        "origin": protocol.origin or "built-in",
+                    }
+                )
+        self._protocols[session_id] = protocol
         return session_id
+
+    def protocol_for(self, session_id: str) -> Protocol | None:
+        """The session's stored protocol copy (cached: it never changes)."""
+        if session_id not in self._protocols:
+            found = self.db.execute(
+                "SELECT protocol_json FROM session_protocols WHERE session_id = ? "
+                "ORDER BY id DESC LIMIT 1",
+                [session_id],
+            ).fetchone()
+            self._protocols[session_id] = (
+                Protocol.from_dict(json.loads(found[0])) if found else None
+            )
+        return self._protocols[session_id]
 
     @plain_errors()
     def add(self, session_id: str, entry: Entry, recorded_by: str) -> int:
@@ -173,10 +245,19 @@ class SessionStore:
         stamp = self._stamp(recorded_by)
         with self.db.atomic():
             row_id = self._insert(session_id, entry, stamp)
+            self._derive(session_id, entry, row_id, stamp)
             if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
                 # The first dose moves the session into the dosing phase, at the dose's time.
                 self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
             return row_id
+
+    def _derive(self, session_id: str, entry: Entry, row_id: int, stamp: dict[str, str]) -> None:
+        """NEWS2 and alarms, committed in the same transaction as the reading."""
+        protocol = self.protocol_for(session_id)
+        if isinstance(entry, VitalSigns):
+            protocol_effects.after_vitals(self.db, protocol, session_id, row_id, stamp)
+        elif isinstance(entry, Observation):
+            protocol_effects.after_observation(self.db, protocol, session_id, row_id, stamp)
 
     def _phase(self, session_id: str) -> str:
         found = self.db.execute(
@@ -220,7 +301,10 @@ class SessionStore:
             "voided": int(void),
         }
         with self.db.atomic():
-            return self._insert(session_id, entry, stamp, extra)
+            row_id = self._insert(session_id, entry, stamp, extra)
+            if not void:
+                self._derive(session_id, entry, row_id, stamp)
+            return row_id
 
     def _insert(
         self,
@@ -254,6 +338,11 @@ class SessionStore:
                 raise ValidationError(
                     FieldError("adverse_event_id", "That adverse effect is not in this session")
                 )
+        if isinstance(entry, AlarmAcknowledgement):
+            self._check_alarm(session_id, entry.alarm_id)
+        protocol = self.protocol_for(session_id)
+        if protocol is not None:
+            self._check_protocol(session_id, entry, protocol)
         if isinstance(entry, SessionEnd):
             ended = self.db.execute(
                 "SELECT 1 FROM session_ends WHERE session_id = ? AND supersedes_id IS NULL",
@@ -261,6 +350,45 @@ class SessionStore:
             ).fetchone()
             if ended:
                 raise ValidationError(FieldError("disposition", "This session has already ended"))
+
+    def _check_alarm(self, session_id: str, alarm_id: int) -> None:
+        owner = self.db.execute("SELECT session_id FROM alarms WHERE id = ?", [alarm_id]).fetchone()
+        if owner is None or owner[0] != session_id:
+            raise ValidationError(FieldError("response", "That alarm is not in this session"))
+        done = self.db.execute(
+            "SELECT 1 FROM alarm_acknowledgements WHERE alarm_id = ? AND voided = 0", [alarm_id]
+        ).fetchone()
+        if done:
+            raise ValidationError(FieldError("response", "That alarm was already acknowledged"))
+
+    def _check_protocol(self, session_id: str, entry: Entry, protocol: Protocol) -> None:
+        """Rules the protocol makes binding, enforced here so no caller can skip them."""
+        if isinstance(entry, Dose) and protocol.baseline_required:
+            log = self.load(session_id)
+            if log.first_dose_at() is None and not log.has_baseline():
+                overridden = any(
+                    r["kind"] == "dose_without_baseline" for r in log.current("overrides")
+                )
+                if not overridden:
+                    raise ValidationError(
+                        FieldError(
+                            "dose_mg",
+                            "Dosing is blocked until a baseline vital-signs set is recorded "
+                            "(or a clinician overrides with a reason)",
+                        )
+                    )
+        going_home = isinstance(entry, SessionEnd) and entry.disposition in (
+            "home_with_escort",
+            "home_transport",
+        )
+        if going_home and not self.load(session_id).discharge_cleared():
+            raise ValidationError(
+                FieldError(
+                    "disposition",
+                    "Discharge home needs a discharge assessment that is ready, or an "
+                    "override with a reason (press the discharge check first)",
+                )
+            )
 
     # --- reading -------------------------------------------------------------------------
 

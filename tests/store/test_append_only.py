@@ -11,25 +11,33 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import (
     AdverseEvent,
     AdverseEventOutcome,
+    AlarmAcknowledgement,
+    DischargeAssessment,
     Dose,
     Intervention,
     Observation,
+    Override,
+    QuestionnaireResponse,
     SessionEnd,
     VitalSigns,
 )
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store.schema import CLINICAL_TABLES
-from tests.factories import T0, open_store, session_start
+from tests.factories import T0, open_store, protocol, session_start
 
 
 @pytest.fixture
 def filled(tmp_path: Path):
     clock = FakeClock(T0)
     store = open_store(tmp_path / "s.sqlite", clock)
-    sid = store.start_session(session_start(clock), "Dr A")
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("clinic-ketamine"))
     clock.advance(minutes=5)
-    store.add(sid, VitalSigns(clock.now(), hr=70, sbp=120, dbp=80, spo2=98, rr=14), "Dr A")
+    store.add(sid, QuestionnaireResponse("phq9", "pre", {"q1": 1}, clock.now()), "Dr A")
+    store.add(sid, Override("dose_without_baseline", "monitor failed", clock.now()), "Dr A")
     store.add(sid, Dose("ketamine", "im", 50, clock.now()), "Nurse B")
+    store.add(sid, VitalSigns(clock.now(), hr=70, sbp=120, dbp=80, spo2=88, rr=14), "Dr A")
+    alarm = store.load(sid).active_alarms()[0]
+    store.add(sid, AlarmAcknowledgement(alarm["id"], "oxygen", clock.now()), "Dr A")
     store.add(sid, Observation(clock.now(), moaas=4), "Nurse B")
     ae = store.add(sid, AdverseEvent("nausea", 1, clock.now()), "Nurse B")
     store.add(sid, AdverseEventOutcome(ae, "resolved", clock.now()), "Nurse B")
@@ -41,6 +49,10 @@ def filled(tmp_path: Path):
 @pytest.mark.parametrize("table", CLINICAL_TABLES)
 def test_update_and_delete_are_refused_by_sqlite(filled, table: str) -> None:
     store, sid, clock = filled
+    assessment = DischargeAssessment(
+        "aldrete", 10, 10, 9, True, (), {}, True, (), clock.now(), override_reason=""
+    )
+    store.add(sid, assessment, "Dr A")
     store.add(
         sid, SessionEnd("home_with_escort", clock.now(), escort="Sister", summary="ok"), "Dr A"
     )

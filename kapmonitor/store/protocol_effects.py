@@ -1,0 +1,147 @@
+"""What the protocol engine writes beside a reading, in the same transaction.
+
+A vital-signs set gets its NEWS2 score and one alarm row per limit it crosses; an observation
+gets alarms for MOAA/S and RASS. Writing them with the reading means an alarm can never be lost
+between "saved" and "shown", and the record says what the protocol said at the time.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlite_utils import Database
+
+from kapmonitor.domain import alarm_rules, news2
+from kapmonitor.domain.protocol import Protocol
+
+VITAL_KEYS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
+
+
+def _first_dose_at(db: Database, session_id: str) -> str | None:
+    row = db.execute(
+        "SELECT min(observed_at) FROM doses WHERE session_id = ? AND voided = 0 "
+        "AND id NOT IN (SELECT supersedes_id FROM doses WHERE supersedes_id IS NOT NULL)",
+        [session_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _current_rows(db: Database, table: str, session_id: str, where: str = "", params=()) -> list:
+    return list(
+        db.query(
+            f"SELECT * FROM {table} t WHERE session_id = ? AND voided = 0 AND id NOT IN "
+            f"(SELECT supersedes_id FROM {table} WHERE supersedes_id IS NOT NULL) {where} "
+            "ORDER BY observed_at, id",
+            [session_id, *params],
+        )
+    )
+
+
+def baseline(db: Database, session_id: str, before: str | None) -> dict[str, Any] | None:
+    """The pre-dose baseline: the latest pre-dose value of each vital (None before any)."""
+    where, params = ("AND observed_at < ?", [before]) if before else ("", [])
+    rows = _current_rows(db, "vitals", session_id, where, params)
+    if not rows:
+        return None
+    values: dict[str, Any] = {}
+    for row in rows:
+        for key in VITAL_KEYS:
+            if row[key] is not None:
+                values[key] = row[key]
+    return values
+
+
+def _latest_observation(db: Database, session_id: str, at: str) -> dict[str, Any] | None:
+    rows = _current_rows(db, "observations", session_id, "AND observed_at <= ?", [at])
+    return rows[-1] if rows else None
+
+
+def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
+    cursor = db.execute(
+        f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def after_vitals(
+    db: Database, protocol: Protocol | None, session_id: str, vitals_id: int, stamp: dict[str, str]
+) -> None:
+    row = next(db.query("SELECT * FROM vitals WHERE id = ?", [vitals_id]))
+    observation = _latest_observation(db, session_id, row["observed_at"])
+    alert = news2.alert_from_observation(
+        observation["moaas"] if observation else None,
+        observation["dissociation"] if observation else None,
+    )
+    result = news2.score(
+        rr=row["rr"],
+        spo2=row["spo2"],
+        on_oxygen=bool(row["on_oxygen"]),
+        sbp=row["sbp"],
+        hr=row["hr"],
+        alert=alert,
+        temp_c=row["temp_c"],
+    )
+    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
+    _insert(
+        db,
+        "vital_scores",
+        {
+            **common,
+            "vitals_id": vitals_id,
+            "news2_total": result.total,
+            "news2_band": result.band,
+            "news2_parts": json.dumps(result.parts, sort_keys=True),
+            "news2_missing": json.dumps(list(result.missing)),
+        },
+    )
+    if protocol is None:
+        return
+    dose_at = _first_dose_at(db, session_id)
+    after_dose = dose_at is not None and row["observed_at"] >= dose_at
+    base = baseline(db, session_id, dose_at) if after_dose else None
+    values = {key: row[key] for key in VITAL_KEYS}
+    _record_findings(db, protocol, "vitals", vitals_id, values, base, after_dose, common)
+
+
+def after_observation(
+    db: Database, protocol: Protocol | None, session_id: str, obs_id: int, stamp: dict[str, str]
+) -> None:
+    if protocol is None:
+        return
+    row = next(db.query("SELECT * FROM observations WHERE id = ?", [obs_id]))
+    dose_at = _first_dose_at(db, session_id)
+    after_dose = dose_at is not None and row["observed_at"] >= dose_at
+    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
+    values = {"moaas": row["moaas"], "rass": row["rass"]}
+    _record_findings(db, protocol, "observations", obs_id, values, None, after_dose, common)
+
+
+def _record_findings(
+    db: Database,
+    protocol: Protocol,
+    table: str,
+    source_id: int,
+    values: dict[str, Any],
+    base: dict[str, Any] | None,
+    after_dose: bool,
+    common: dict[str, Any],
+) -> None:
+    for finding in alarm_rules.evaluate(protocol, values, base, after_dose):
+        _insert(
+            db,
+            "alarms",
+            {
+                **common,
+                "source_table": table,
+                "source_id": source_id,
+                "rule_id": finding.rule_id,
+                "parameter": finding.parameter,
+                "value": float(finding.value),
+                "priority": finding.priority,
+                "limit_text": finding.limit_text,
+                "message": finding.message,
+                "rule_source": finding.source,
+            },
+        )
