@@ -1,0 +1,269 @@
+"""Acknowledging an alarm means saying what was done about it.
+
+An acknowledgement is part of the record (who, when, what response), so the response is chosen,
+never assumed. For a critical blood-pressure alarm the dialog also asks the questions of the
+label's hypertensive-crisis warning (CLINICAL.md §3): any symptom of crisis or encephalopathy
+means emergency referral, and the dialog says so in words, not only in colour. As with the entry
+forms, the dialog closes only after the store has committed; a refusal keeps what was typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.alarm_banner import local_hhmm, priority_tag
+from kapmonitor.ui.schedule_panel import fit_window_height
+
+AckSaveFn = Callable[[str, str, list[str]], int]
+
+# code -> label; the code is stored, the label is shown.
+RESPONSES: tuple[tuple[str, str], ...] = (
+    ("rechecked", "Re-measured"),
+    ("reassured", "Reassurance / support"),
+    ("repositioned", "Repositioned"),
+    ("oxygen", "Oxygen given"),
+    ("antihypertensive", "Antihypertensive given"),
+    ("physician_informed", "Physician informed"),
+    ("session_stopped", "Session stopped"),
+    ("emergency_transfer", "Emergency transfer"),
+    ("no_action_needed", "Reviewed: no action needed"),
+    ("other", "Other"),
+)
+EMERGENCY_SYMPTOMS: tuple[tuple[str, str], ...] = (
+    ("chest_pain", "Chest pain"),
+    ("short_of_breath", "Short of breath"),
+    ("severe_headache", "Sudden severe headache"),
+    ("visual_change", "Visual change"),
+    ("seizure", "Seizure"),
+    ("reduced_consciousness", "Reduced consciousness"),
+)
+EMERGENCY_PARAMETERS = ("sbp", "dbp")
+CHECKLIST_TEXT = (
+    "Ask and look for symptoms of hypertensive crisis (chest pain, short of breath) or of "
+    "encephalopathy (sudden severe headache, visual change, seizure, reduced consciousness). "
+    "Any of them: emergency referral (Spravato label; CLINICAL.md §3)."
+)
+EMERGENCY_TEXT = "⚠ EMERGENCY REFERRAL indicated (hypertensive crisis/encephalopathy symptoms)"
+
+# Field names a ValidationError may use, mapped to this dialog's widgets.
+_FIELD_ALIASES = {
+    "response": "response",
+    "response_code": "response",
+    "detail": "detail",
+    "detail_text": "detail",
+    "symptoms": "symptoms",
+    "symptom_codes": "symptoms",
+}
+
+
+class AlarmAckDialog(QDialog):
+    """Record the response to one alarm; ``saved_id`` is the acknowledgement's row id."""
+
+    def __init__(
+        self,
+        alarm: dict[str, Any],
+        save: AckSaveFn,
+        recorder: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.alarm = alarm
+        self._save = save
+        self.recorder = recorder
+        self.saved_id: int | None = None
+        priority = str(alarm.get("priority", ""))
+        self.setWindowTitle(f"Acknowledge alarm — {priority_tag(priority)}")
+        self.setModal(True)
+        self.setMinimumWidth(560)
+
+        outer = QVBoxLayout(self)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        raised = alarm.get("observed_at")
+        when = f" — raised {local_hhmm(raised)}" if raised else ""
+        self.tag = QLabel(f"{priority_tag(priority)}{when}", self)
+        # Critical wears the error band; the words say the priority whatever the colour.
+        names = {"critical": "ErrorBanner", "warning": "Warn"}
+        self.tag.setObjectName(names.get(priority, "Muted"))
+        outer.addWidget(self.tag)
+        self.message = QLabel(str(alarm.get("message", "")), self)
+        self.message.setObjectName("AlarmAckMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setStyleSheet("font-size: 18pt; font-weight: bold;")
+        outer.addWidget(self.message)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.response = QComboBox(self)
+        self.response.addItem("— choose what was done —", None)
+        for code, label in RESPONSES:
+            self.response.addItem(label, code)
+        self.response.setToolTip("What was done about this alarm (type to jump, e.g. R)")
+        form.addRow("Response taken", self.response)
+        self.detail = QLineEdit(self)
+        self.detail.setPlaceholderText("optional; required for “Other”")
+        self.detail.setToolTip("Details of the response (required when the response is Other)")
+        form.addRow("Detail", self.detail)
+        outer.addLayout(form)
+        self.field_widgets: dict[str, QWidget] = {
+            "response": self.response,
+            "detail": self.detail,
+        }
+
+        self.symptom_boxes: dict[str, QCheckBox] = {}
+        self.checklist: QGroupBox | None = None
+        self.emergency = QLabel(EMERGENCY_TEXT, self)
+        self.emergency.setObjectName("ErrorBanner")
+        self.emergency.setWordWrap(True)
+        self.emergency.setStyleSheet("font-size: 15pt;")
+        self.emergency.hide()
+        if self.needs_emergency_checklist(alarm):
+            self.checklist = QGroupBox("Emergency checklist", self)
+            box_layout = QVBoxLayout(self.checklist)
+            intro = QLabel(CHECKLIST_TEXT, self.checklist)
+            intro.setWordWrap(True)
+            box_layout.addWidget(intro)
+            for code, label in EMERGENCY_SYMPTOMS:
+                box = QCheckBox(label, self.checklist)
+                box.setToolTip(f"Tick if present: {label.lower()} (Space toggles)")
+                box.toggled.connect(self._update_emergency)
+                box_layout.addWidget(box)
+                self.symptom_boxes[code] = box
+            outer.addWidget(self.checklist)
+            self.field_widgets["symptoms"] = self.checklist
+        outer.addWidget(self.emergency)
+
+        who = QLabel(f"Acknowledging as <b>{recorder}</b>", self)
+        who.setObjectName("RecorderNote")
+        outer.addWidget(who)
+        self.buttons = QDialogButtonBox(self)
+        self.save_button = self.buttons.addButton(
+            "Acknowledge", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.save_button.setDefault(True)
+        self.save_button.setToolTip("Save the acknowledgement (Enter)")
+        cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setToolTip("Close without acknowledging (Esc)")
+        self.buttons.accepted.connect(self.try_save)
+        self.buttons.rejected.connect(self.reject)
+        outer.addWidget(self.buttons)
+        self.response.setFocus()
+
+    # --- public API ----------------------------------------------------------------------
+
+    @staticmethod
+    def needs_emergency_checklist(alarm: dict[str, Any]) -> bool:
+        """Only a critical blood-pressure alarm asks for the crisis symptoms."""
+        return (
+            alarm.get("priority") == "critical" and alarm.get("parameter") in EMERGENCY_PARAMETERS
+        )
+
+    def response_code(self) -> str | None:
+        data = self.response.currentData()
+        return str(data) if data is not None else None
+
+    def symptom_codes(self) -> list[str]:
+        return [code for code, box in self.symptom_boxes.items() if box.isChecked()]
+
+    def emergency_indicated(self) -> bool:
+        return bool(self.symptom_codes())
+
+    def try_save(self) -> None:
+        """Check the fields, call ``save``; close only once it has committed."""
+        self._clear_errors()
+        code = self.response_code()
+        detail = self.detail.text().strip()
+        errors: list[FieldError] = []
+        if code is None:
+            errors.append(FieldError("response", "Response taken: choose what was done"))
+        elif code == "other" and not detail:
+            errors.append(FieldError("detail", "Detail: say what was done (response is Other)"))
+        try:
+            if errors:
+                raise ValidationError(errors)
+            assert code is not None
+            row_id = self._save(code, detail, self.symptom_codes())
+        except ValidationError as exc:
+            self._show_errors(exc)
+            return
+        except StoreError as exc:
+            self._show_banner(f"Not saved. {exc}")
+            return
+        self.saved_id = row_id
+        self.accept()
+
+    def errors_text(self) -> str:
+        return self.banner.text() if not self.banner.isHidden() else ""
+
+    # --- internals -----------------------------------------------------------------------
+
+    def _update_emergency(self) -> None:
+        self.emergency.setVisible(self.emergency_indicated())
+        if self.isVisible():  # before the first show, polish has not sized the fonts yet
+            fit_window_height(self)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        fit_window_height(self)
+
+    def _clear_errors(self) -> None:
+        self.banner.hide()
+        self.banner.clear()
+        for widget in self.field_widgets.values():
+            if widget.property("invalid"):
+                widget.setProperty("invalid", False)
+                widget.style().unpolish(widget)
+                widget.style().polish(widget)
+
+    def _show_errors(self, exc: ValidationError) -> None:
+        first: QWidget | None = None
+        for error in exc.errors:
+            widget = self.field_widgets.get(_FIELD_ALIASES.get(error.field, error.field))
+            if widget is None:
+                continue
+            widget.setProperty("invalid", True)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
+            first = first or widget
+        self._show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
+        if first is not None:
+            first.setFocus()
+
+    def _show_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+        width = self.layout().contentsRect().width()
+        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        fit_window_height(self)
+
+
+__all__ = [
+    "EMERGENCY_SYMPTOMS",
+    "EMERGENCY_TEXT",
+    "RESPONSES",
+    "AlarmAckDialog",
+]

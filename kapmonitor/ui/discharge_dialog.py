@@ -1,0 +1,542 @@
+"""Discharge readiness: the protocol's score, the checklist and the minimum time, live.
+
+The patient may leave only when several independent things hold at once (CLINICAL.md §6), so the
+dialog lists every unmet condition as the clinician works through it, rather than a single
+verdict at the end. Items the log already knows (BP change, MOAA/S, SpO₂) are shown with their
+basis and cannot be edited here; only the items a clinician judges at the bedside are asked.
+Recording an assessment is always allowed (an assessment that fails is still a record);
+discharging although not ready needs a reason, which is stored with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor.domain import discharge
+from kapmonitor.domain.discharge import (
+    CHECKLIST,
+    AldreteInputs,
+    PadssInputs,
+    Readiness,
+    ScoreResult,
+)
+from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.schedule_panel import fit_window_height
+from kapmonitor.ui.theme import DAY, NIGHT, Theme
+
+DischargeSaveFn = Callable[[ScoreResult, dict[str, bool], Readiness, str | None], int]
+
+SCORE_TITLES = {"aldrete": "Modified Aldrete", "padss": "PADSS"}
+
+# The items a clinician judges, per score: code -> (label, ((points, meaning), ...)).
+CLINICIAN_ITEMS: dict[str, dict[str, tuple[str, tuple[tuple[int, str], ...]]]] = {
+    "aldrete": {
+        "activity": (
+            "Activity",
+            ((2, "moves 4 limbs"), (1, "moves 2 limbs"), (0, "moves no limbs")),
+        ),
+        "respiration": (
+            "Respiration",
+            (
+                (2, "breathes deeply and coughs freely"),
+                (1, "dyspnoea or limited breathing"),
+                (0, "apnoeic"),
+            ),
+        ),
+    },
+    "padss": {
+        "ambulation": (
+            "Ambulation",
+            ((2, "steady gait, no dizziness"), (1, "walks with help"), (0, "unable or dizzy")),
+        ),
+        "nausea_vomiting": (
+            "Nausea and vomiting",
+            ((2, "minimal"), (1, "moderate, treated"), (0, "severe")),
+        ),
+    },
+}
+PAIN_CODE = "pain"
+NOT_ASSESSED = "— assess —"
+NO_SCORE_REASON = "No discharge score recorded"  # discharge.readiness's words for score=None
+
+
+@dataclass(frozen=True)
+class DischargeFacts:
+    """What the session log already knows at the moment of the assessment."""
+
+    first_dose: datetime | None
+    sbp_now: int | None
+    sbp_baseline: int | None
+    hr_now: int | None
+    hr_baseline: int | None
+    moaas: int | None
+    spo2: int | None
+    on_oxygen: bool
+    recent_vitals: bool  # a vitals set within the protocol's before-discharge window
+
+
+def _palette_theme(widget: QWidget) -> Theme:
+    """Day or night, read from the palette the application theme installed."""
+    return NIGHT if widget.palette().window().color().lightness() < 128 else DAY
+
+
+def _minutes_text(minutes: float) -> str:
+    whole = int(minutes)
+    hours, mins = divmod(whole, 60)
+    return f"{hours} h {mins:02d} min" if hours else f"{mins} min"
+
+
+class DischargeDialog(QDialog):
+    """Assess and record discharge readiness; see :meth:`result_ready` after it closes."""
+
+    def __init__(
+        self,
+        protocol: Protocol,
+        facts: DischargeFacts,
+        save: DischargeSaveFn,
+        now: datetime,
+        recorder: str,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.protocol = protocol
+        self.facts = facts
+        self._save = save
+        self.now = now
+        self.recorder = recorder
+        self.saved_id: int | None = None
+        self._result_ready = False
+        self.score_name = protocol.discharge_score
+        self.score: ScoreResult | None = None
+        self.readiness_state: Readiness | None = None
+        self._score_problem = ""
+        self.setWindowTitle("Discharge readiness")
+        self.setModal(True)
+        self.setMinimumWidth(860)
+        theme = _palette_theme(self)
+
+        outer = QVBoxLayout(self)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        title = SCORE_TITLES.get(self.score_name, self.score_name)
+        heading = QLabel(f"{title} — pass mark {protocol.discharge_pass}", self)
+        heading.setObjectName("ClockValue")
+        outer.addWidget(heading)
+        self.time_line = QLabel(self._time_text(), self)
+        self.time_line.setObjectName("Muted")
+        self.time_line.setWordWrap(True)
+        outer.addWidget(self.time_line)
+
+        # --- the score ---
+        self.score_box = QGroupBox(f"{title} score", self)
+        self.grid = QGridLayout(self.score_box)
+        self.grid.setHorizontalSpacing(14)
+        self.grid.setColumnStretch(2, 1)
+        self.grid.setColumnMinimumWidth(2, 340)  # the basis is the reason; never squeeze it
+        for column, caption in enumerate(("Item", "Points", "Basis")):
+            header = QLabel(caption, self.score_box)
+            header.setObjectName("Muted")
+            self.grid.addWidget(header, 0, column)
+        self.inputs: dict[str, QWidget] = {}
+        self.point_labels: dict[str, QLabel] = {}
+        self.basis_labels: dict[str, QLabel] = {}
+        self._build_score_rows()
+        row = self.grid.rowCount()
+        self.grid.addWidget(QLabel("<b>Total</b>", self.score_box), row, 0)
+        self.total_label = QLabel("", self.score_box)
+        self.total_label.setObjectName("ClockValue")
+        self.verdict_label = QLabel("", self.score_box)
+        self.verdict_label.setObjectName("DischargeVerdictLine")
+        self.verdict_label.setStyleSheet(
+            f"""
+            QLabel#DischargeVerdictLine {{ font-weight: bold; color: {theme.warn}; }}
+            QLabel#DischargeVerdictLine[passed="true"] {{ color: {theme.ok}; }}
+            """
+        )
+        self.verdict_label.setWordWrap(True)
+        self.grid.addWidget(self.total_label, row, 1)
+        self.grid.addWidget(self.verdict_label, row, 2)
+        outer.addWidget(self.score_box)
+
+        # --- the checklist ---
+        self.checklist_box = QGroupBox("Checklist (confirm each)", self)
+        checklist_layout = QVBoxLayout(self.checklist_box)
+        self.checks: dict[str, QCheckBox] = {}
+        for code, label in CHECKLIST:
+            box = QCheckBox(label, self.checklist_box)
+            box.setToolTip("Space ticks or unticks")
+            box.toggled.connect(self.refresh)
+            checklist_layout.addWidget(box)
+            self.checks[code] = box
+        vitals = "✔ recorded" if facts.recent_vitals else "✘ none recent: take a set first"
+        self.vitals_line = QLabel(f"Vitals before discharge: {vitals}", self.checklist_box)
+        self.vitals_line.setObjectName("Muted" if facts.recent_vitals else "Warn")
+        checklist_layout.addWidget(self.vitals_line)
+        outer.addWidget(self.checklist_box)
+
+        # --- the verdict ---
+        self.ready_label = QLabel("", self)
+        self.ready_label.setObjectName("DischargeVerdict")
+        self.ready_label.setStyleSheet(
+            f"""
+            QLabel#DischargeVerdict {{ font-size: 18pt; font-weight: bold; padding: 4px; }}
+            QLabel#DischargeVerdict[ready="true"] {{ color: {theme.ok}; }}
+            QLabel#DischargeVerdict[ready="false"] {{ color: {theme.warn}; }}
+            """
+        )
+        outer.addWidget(self.ready_label)
+        self.reasons_label = QLabel("", self)
+        self.reasons_label.setWordWrap(True)
+        outer.addWidget(self.reasons_label)
+
+        # --- override (appears on "Discharge anyway…") ---
+        self.override_row = QWidget(self)
+        override_layout = QHBoxLayout(self.override_row)
+        override_layout.setContentsMargins(0, 0, 0, 0)
+        override_caption = QLabel("Reason for discharging although not ready:", self.override_row)
+        override_caption.setObjectName("Warn")
+        self.override_edit = QLineEdit(self.override_row)
+        self.override_edit.setPlaceholderText("required, e.g. escort waiting, reviewed by Dr X")
+        self.override_edit.setToolTip("Required: why the patient leaves although not ready")
+        override_layout.addWidget(override_caption)
+        override_layout.addWidget(self.override_edit, 1)
+        self.override_row.hide()
+        outer.addWidget(self.override_row)
+
+        who = QLabel(f"Recording as <b>{recorder}</b>", self)
+        who.setObjectName("RecorderNote")
+        outer.addWidget(who)
+        self.buttons = QDialogButtonBox(self)
+        self.record_button = self.buttons.addButton(
+            "Record assessment", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.record_button.setDefault(True)
+        self.record_button.setToolTip("Save this assessment to the session (Enter)")
+        self.override_button = QPushButton("&Discharge anyway…", self)
+        self.override_button.setAutoDefault(False)
+        self.override_button.setToolTip(
+            "Discharge although a condition is unmet; asks for the reason (Alt+D)"
+        )
+        self.buttons.addButton(self.override_button, QDialogButtonBox.ButtonRole.ActionRole)
+        cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        cancel.setToolTip("Close without recording (Esc)")
+        self.buttons.accepted.connect(self.record_assessment)
+        self.buttons.rejected.connect(self.reject)
+        self.override_button.clicked.connect(self.discharge_anyway)
+        outer.addWidget(self.buttons)
+
+        self.refresh()
+        first = next(iter(self.inputs.values()), None) or next(iter(self.checks.values()))
+        first.setFocus()
+
+    # --- building ------------------------------------------------------------------------
+
+    def _build_score_rows(self) -> None:
+        clinician = CLINICIAN_ITEMS.get(self.score_name, {})
+        preview = self._compute_score(default_zero=True)
+        codes = [item.code for item in preview.items] if preview else list(clinician)
+        labels = {item.code: item.label for item in preview.items} if preview else {}
+        for code in codes:
+            row = self.grid.rowCount()
+            label_text = clinician[code][0] if code in clinician else labels.get(code, code)
+            caption = QLabel(label_text, self.score_box)
+            self.grid.addWidget(caption, row, 0)
+            basis = QLabel("", self.score_box)
+            basis.setObjectName("Muted")
+            basis.setWordWrap(True)
+            self.basis_labels[code] = basis
+            if code in clinician:
+                combo = QComboBox(self.score_box)
+                combo.addItem(NOT_ASSESSED, None)
+                for points, meaning in clinician[code][1]:
+                    combo.addItem(f"{points} — {meaning}", points)
+                combo.setToolTip(f"{label_text}: type 2, 1 or 0 to choose")
+                combo.currentIndexChanged.connect(self.refresh)
+                combo.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+                caption.setBuddy(combo)
+                self.inputs[code] = combo
+                self.grid.addWidget(combo, row, 1)
+            elif code == PAIN_CODE:
+                spin = QSpinBox(self.score_box)
+                spin.setRange(-1, 10)
+                spin.setValue(-1)
+                spin.setSpecialValueText(NOT_ASSESSED)
+                spin.setSuffix(" / 10")
+                spin.setToolTip("Pain now, visual analogue scale 0–10 (type the number)")
+                spin.valueChanged.connect(self.refresh)
+                caption.setText("Pain (VAS 0–10)")
+                caption.setBuddy(spin)
+                self.inputs[code] = spin
+                self.grid.addWidget(spin, row, 1)
+            else:
+                points = QLabel("", self.score_box)
+                points.setObjectName("DischargePoints")
+                points.setStyleSheet("font-weight: bold;")
+                self.point_labels[code] = points
+                self.grid.addWidget(points, row, 1)
+            self.grid.addWidget(basis, row, 2)
+
+    # --- computing -----------------------------------------------------------------------
+
+    def unassessed(self) -> list[str]:
+        """Labels of the clinician items not yet judged."""
+        clinician = CLINICIAN_ITEMS.get(self.score_name, {})
+        return [
+            clinician[code][0] if code in clinician else "Pain"
+            for code, widget in self.inputs.items()
+            if not self._widget_judged(widget)
+        ]
+
+    def _value(self, code: str, default_zero: bool) -> int:
+        widget = self.inputs.get(code)
+        if isinstance(widget, QComboBox) and widget.currentData() is not None:
+            return int(widget.currentData())
+        if isinstance(widget, QSpinBox) and widget.value() >= 0:
+            return widget.value()
+        if default_zero:
+            return 0
+        raise LookupError(code)
+
+    def _compute_score(self, default_zero: bool) -> ScoreResult | None:
+        """The score from the facts and the judged items (unjudged ones as 0 if asked)."""
+        facts = self.facts
+        pass_mark = self.protocol.discharge_pass
+        try:
+            if self.score_name == "padss":
+                return discharge.padss(
+                    PadssInputs(
+                        vitals_now={"sbp": facts.sbp_now, "hr": facts.hr_now},
+                        vitals_baseline={"sbp": facts.sbp_baseline, "hr": facts.hr_baseline},
+                        ambulation=self._value("ambulation", default_zero),
+                        nausea_vomiting=self._value("nausea_vomiting", default_zero),
+                        pain_vas=self._value(PAIN_CODE, default_zero),
+                    ),
+                    pass_mark,
+                )
+            return discharge.aldrete(
+                AldreteInputs(
+                    activity=self._value("activity", default_zero),
+                    respiration=self._value("respiration", default_zero),
+                    sbp_now=facts.sbp_now,
+                    sbp_baseline=facts.sbp_baseline,
+                    moaas=facts.moaas,
+                    spo2=facts.spo2,
+                    on_oxygen=facts.on_oxygen,
+                ),
+                pass_mark,
+            )
+        except LookupError:
+            return None
+        except ValueError as exc:  # e.g. a protocol pass mark above the score's maximum
+            self._score_problem = f"The protocol's discharge score cannot be used: {exc}"
+            return None
+
+    def checklist(self) -> dict[str, bool]:
+        return {code: box.isChecked() for code, box in self.checks.items()}
+
+    def refresh(self) -> None:
+        """Recompute the score and readiness from the current answers and show them."""
+        self._score_problem = ""
+        preview = self._compute_score(default_zero=True)
+        missing = self.unassessed()
+        self.score = None if missing else preview
+        if preview is not None:
+            for item in preview.items:
+                if item.code in self.point_labels:
+                    shown = "n/a" if item.points is None else str(item.points)
+                    self.point_labels[item.code].setText(shown)
+                    self.basis_labels[item.code].setText(item.basis)
+                elif item.code in self.basis_labels:
+                    judged = self._widget_judged(self.inputs[item.code])
+                    self.basis_labels[item.code].setText(item.basis if judged else "")
+            maximum = preview.maximum
+        else:
+            maximum = 0
+        pass_mark = self.protocol.discharge_pass
+        passed = "true" if self.score is not None and self.score.passed else "false"
+        if self.verdict_label.property("passed") != passed:
+            self.verdict_label.setProperty("passed", passed)
+            self.verdict_label.style().unpolish(self.verdict_label)
+            self.verdict_label.style().polish(self.verdict_label)
+        if self.score is not None:
+            self.total_label.setText(f"{self.score.total}/{maximum} (pass mark {pass_mark})")
+            self.verdict_label.setText("✔ passes" if self.score.passed else "✘ below the pass mark")
+        else:
+            self.total_label.setText(f"—/{maximum or '—'} (pass mark {pass_mark})")
+            self.verdict_label.setText(
+                f"incomplete: assess {', '.join(missing)}" if missing else ""
+            )
+        state = discharge.readiness(
+            self.score,
+            self.checklist(),
+            self.facts.first_dose,
+            self.now,
+            self.protocol.min_monitoring_minutes,
+            self.facts.recent_vitals,
+        )
+        self.readiness_state = state
+        ready = state.ready and not self._score_problem
+        self.ready_label.setText("✔ READY FOR DISCHARGE" if ready else "✘ NOT READY FOR DISCHARGE")
+        self.ready_label.setProperty("ready", "true" if ready else "false")
+        self.ready_label.style().unpolish(self.ready_label)
+        self.ready_label.style().polish(self.ready_label)
+        reasons = list(state.reasons)
+        if missing:  # say what is missing rather than "no score"
+            incomplete = f"Score incomplete: assess {', '.join(missing)}"
+            reasons = [incomplete if r == NO_SCORE_REASON else r for r in reasons]
+            if incomplete not in reasons:
+                reasons.insert(0, incomplete)
+        if self._score_problem:
+            reasons.insert(0, self._score_problem)
+        self.reasons_label.setText("\n".join(f"• {r}" for r in reasons))
+        self.reasons_label.setVisible(bool(reasons))
+        self.override_button.setEnabled(not ready)
+        if ready and not self.override_row.isHidden():
+            self.override_row.hide()
+            self.record_button.setDefault(True)
+        if self._score_problem:
+            self._show_banner(self._score_problem)
+
+    def _time_text(self) -> str:
+        minimum = self.protocol.min_monitoring_minutes
+        if self.facts.first_dose is None:
+            return f"No dose recorded (minimum monitoring {minimum} min from the first dose)"
+        minutes = max((self.now - self.facts.first_dose).total_seconds() / 60, 0)
+        return f"Monitored {_minutes_text(minutes)} since the first dose (minimum {minimum} min)"
+
+    # --- public API ----------------------------------------------------------------------
+
+    def total_text(self) -> str:
+        """The total as shown, e.g. ``"8/10 (pass mark 9)"``."""
+        return self.total_label.text()
+
+    def reasons(self) -> list[str]:
+        """Every unmet condition as shown."""
+        text = self.reasons_label.text()
+        return [line.removeprefix("• ") for line in text.splitlines()] if text else []
+
+    def is_ready(self) -> bool:
+        """Ready now, going by the answers so far (before saving)."""
+        state = self.readiness_state
+        return bool(state and state.ready and not self._score_problem)
+
+    def result_ready(self) -> bool:
+        """After saving: may the patient leave now (ready, or overridden with a reason)?"""
+        return self._result_ready
+
+    def record_assessment(self) -> None:
+        """Save the assessment as it stands, ready or not."""
+        if not self.override_row.isHidden():
+            self.discharge_anyway()  # Enter in the reason field means "save the override"
+            return
+        self._try_save(None)
+
+    def discharge_anyway(self) -> None:
+        """First press shows the reason field; the next saves with the reason given."""
+        if self.is_ready():
+            return
+        if self.override_row.isHidden():
+            self.override_row.show()
+            self.override_button.setText("Save &discharge with this reason")
+            self.override_button.setDefault(True)
+            self.override_edit.setFocus()
+            fit_window_height(self)
+            return
+        reason = self.override_edit.text().strip()
+        if not reason:
+            self._mark(self.override_edit, True)
+            self._show_banner("Not saved:\n• Give the reason for discharging although not ready")
+            self.override_edit.setFocus()
+            return
+        self._try_save(reason)
+
+    def errors_text(self) -> str:
+        return self.banner.text() if not self.banner.isHidden() else ""
+
+    # --- saving --------------------------------------------------------------------------
+
+    def _try_save(self, override: str | None) -> None:
+        self.banner.hide()
+        self._mark(self.override_edit, False)
+        self.refresh()
+        try:
+            if self._score_problem:
+                raise ValidationError(FieldError("score", self._score_problem))
+            missing = self.unassessed()
+            if missing or self.score is None:
+                raise ValidationError(
+                    FieldError("score", f"Assess {', '.join(missing)} before recording")
+                )
+            state = self.readiness_state
+            assert state is not None
+            row_id = self._save(self.score, self.checklist(), state, override)
+        except ValidationError as exc:
+            self._show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
+            first = next((w for w in self.inputs.values() if not self._widget_judged(w)), None)
+            if first is not None:
+                first.setFocus()
+            return
+        except StoreError as exc:
+            self._show_banner(f"Not saved. {exc}")
+            return
+        self.saved_id = row_id
+        self._result_ready = state.ready or bool(override)
+        self.accept()
+
+    @staticmethod
+    def _widget_judged(widget: QWidget) -> bool:
+        if isinstance(widget, QComboBox):
+            return widget.currentData() is not None
+        if isinstance(widget, QSpinBox):
+            return widget.value() >= 0
+        return True
+
+    def _mark(self, widget: QWidget, invalid: bool) -> None:
+        if bool(widget.property("invalid")) == invalid:
+            return
+        widget.setProperty("invalid", invalid)
+        widget.style().unpolish(widget)
+        widget.style().polish(widget)
+
+    def _show_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+        width = self.layout().contentsRect().width()
+        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        if self.isVisible():
+            fit_window_height(self)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        fit_window_height(self)
+
+
+__all__ = ["CLINICIAN_ITEMS", "DischargeDialog", "DischargeFacts", "DischargeSaveFn"]

@@ -1,0 +1,150 @@
+"""The Spravato REMS Patient Monitoring Form as the session log fills it (CLINICAL.md §8).
+
+The form is submitted outside this app, so the dialog is read-only: it shows each field in the
+form's order and, for any field the log cannot fill, says so in words with a symbol and why
+(colour only repeats it), with a count at the top so nothing is missed. "Copy as text" puts the
+same content on the clipboard for pasting into the REMS portal or a note.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor.domain.rems import RemsField
+from kapmonitor.ui.theme import DAY, NIGHT
+
+FORM_TITLE = "Spravato REMS Patient Monitoring Form"
+MISSING_PREFIX = "⚠ Not in the log"
+
+
+def missing_text(field: RemsField) -> str:
+    """What an unfilled field shows: word and symbol, then why."""
+    return f"{MISSING_PREFIX} — {field.why_missing}" if field.why_missing else MISSING_PREFIX
+
+
+def count_text(fields: list[RemsField]) -> str:
+    missing = sum(1 for f in fields if not f.filled)
+    if missing == 0:
+        return "✔ Every field is filled from the log"
+    if missing == 1:
+        return "⚠ 1 field needs completing by hand"
+    return f"⚠ {missing} fields need completing by hand"
+
+
+def rems_plain_text(fields: list[RemsField], patient_code: str) -> str:
+    """The form as plain text, one ``Field: value`` line each, gaps marked in capitals."""
+    lines = [f"{FORM_TITLE} — patient {patient_code}", count_text(fields).lstrip("⚠✔ "), ""]
+    for field in fields:
+        if field.filled:
+            lines.append(f"{field.label}: {field.value}")
+        else:
+            why = f" — {field.why_missing}" if field.why_missing else ""
+            lines.append(f"{field.label}: [NOT IN THE LOG{why}]")
+    return "\n".join(lines) + "\n"
+
+
+class RemsDialog(QDialog):
+    """Read-only view of the REMS fields with a copy-to-clipboard button."""
+
+    def __init__(
+        self, fields: list[RemsField], patient_code: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.fields = list(fields)
+        self.patient_code = patient_code
+        self.setWindowTitle(f"REMS summary — {patient_code}")
+        self.setModal(True)
+        self.resize(900, 640)
+        night = self.palette().window().color().lightness() < 128
+        theme = NIGHT if night else DAY
+
+        layout = QVBoxLayout(self)
+        title = QLabel(f"{FORM_TITLE} — patient {patient_code}", self)
+        title.setObjectName("ClockValue")
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        missing = sum(1 for f in self.fields if not f.filled)
+        self.count_label = QLabel(count_text(self.fields), self)
+        self.count_label.setObjectName("Warn" if missing else "Muted")
+        layout.addWidget(self.count_label)
+
+        self.table = QTableWidget(len(self.fields), 2, self)
+        self.table.setHorizontalHeaderLabels(["Field", "Value"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setWordWrap(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnWidth(0, 300)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for row, field in enumerate(self.fields):
+            label = QTableWidgetItem(field.label)
+            value = QTableWidgetItem(field.value if field.filled else missing_text(field))
+            if not field.filled:
+                value.setFont(bold)
+                value.setForeground(QBrush(QColor(theme.warn)))
+                label.setFont(bold)
+            for item in (label, value):
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                item.setToolTip(item.text())
+            self.table.setItem(row, 0, label)
+            self.table.setItem(row, 1, value)
+        # Wrapped rows are sized for the columns' real widths, which are known only once shown.
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
+        layout.addWidget(self.table, 1)
+
+        self.copied_label = QLabel("", self)
+        self.copied_label.setObjectName("Muted")
+        layout.addWidget(self.copied_label)
+        self.buttons = QDialogButtonBox(self)
+        self.copy_button = QPushButton("&Copy as text", self)
+        self.copy_button.setToolTip("Put the form on the clipboard as plain text (Alt+C)")
+        self.copy_button.setAutoDefault(False)
+        self.copy_button.clicked.connect(self.copy_to_clipboard)
+        self.buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
+        close = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        close.setToolTip("Close (Esc)")
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.table.setFocus()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.table.resizeRowsToContents()
+
+    def plain_text(self) -> str:
+        return rems_plain_text(self.fields, self.patient_code)
+
+    def missing_count(self) -> int:
+        return sum(1 for f in self.fields if not f.filled)
+
+    def count_text(self) -> str:
+        return self.count_label.text()
+
+    def value_text(self, row: int) -> str:
+        item = self.table.item(row, 1)
+        return item.text() if item is not None else ""
+
+    def copy_to_clipboard(self) -> None:
+        QGuiApplication.clipboard().setText(self.plain_text())
+        self.copied_label.setText("Copied to the clipboard.")
+
+
+__all__ = ["RemsDialog", "count_text", "missing_text", "rems_plain_text"]
