@@ -16,24 +16,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain import discharge, questionnaires
+from kapmonitor.domain.clock import FakeClock, to_iso
+from kapmonitor.domain.protocol import Protocol, load_protocols
 from kapmonitor.domain.records import (
     AdverseEvent,
     AdverseEventOutcome,
+    AlarmAcknowledgement,
+    DischargeAssessment,
     Dose,
     Entry,
     Intervention,
     Observation,
     PhaseChange,
+    QuestionnaireResponse,
     SessionEnd,
     SessionStart,
     VitalSigns,
 )
+from kapmonitor.paths import resources_dir
 from kapmonitor.store.session_store import SessionStore
 
 CLINICIANS = ("Dr. A. Rivera", "N. Okafor, RN")
+DEMO_PROTOCOL = "clinic-ketamine"
 BASELINE = {"sbp": 124, "dbp": 78, "hr": 72, "spo2": 98, "rr": 14}
-SESSION_MINUTES = 130
+SESSION_MINUTES = 140
 LEAD_IN_MINUTES = 15  # preparation before the dose
 
 
@@ -54,6 +61,10 @@ def bp_rise(minute: float) -> tuple[float, float]:
 def _vitals(at: datetime, minute: float, rng: random.Random, temp: bool = False) -> VitalSigns:
     d_sys, d_dia = bp_rise(minute)
     sedated = 15 <= minute <= 60
+    if minute == 25:  # a brief desaturation while deeply dissociated: the alarm and its response
+        return VitalSigns(
+            observed_at=at, sbp=138, dbp=86, hr=84, spo2=91, rr=11, note="Chin lift, deep breaths"
+        )
     return VitalSigns(
         observed_at=at,
         sbp=round(BASELINE["sbp"] + d_sys + rng.uniform(-4, 4)),
@@ -91,6 +102,7 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
         return dose_at + timedelta(minutes=minute)
 
     steps: list[Step] = [Step(-LEAD_IN_MINUTES, None)]
+    steps.append(Step(-13, QuestionnaireResponse("phq9", "pre", PHQ9_ANSWERS, at(-13))))
     steps.append(Step(-10, _vitals(at(-10), -10, rng, temp=True)))
     steps.append(Step(-8, _observation(at(-8), -8)))
     steps.append(
@@ -121,10 +133,20 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
     steps.append(
         Step(57, Intervention("support", at(57), detail="Reassurance; repositioned upright"))
     )
+    steps.append(
+        Step(26, AlarmAcknowledgement(0, "repositioned", at(26), detail="SpO₂ 97 % after"))
+    )
     steps.append(Step(75, _ae_outcome_marker(at(75))))
     steps.append(Step(90, PhaseChange("recovery", at(90))))
     steps.append(Step(95, Intervention("music_mask", at(95), detail="Eye mask off, music faded")))
     steps.append(Step(end_minute - 2, _vitals(at(end_minute - 2), end_minute - 2, rng)))
+    steps.append(Step(end_minute - 1.5, DISCHARGE_CHECK))
+    steps.append(
+        Step(
+            end_minute - 1,
+            QuestionnaireResponse("post_session", "post", POST_ANSWERS, at(end_minute - 1)),
+        )
+    )
     steps.append(
         Step(
             end_minute - 3,
@@ -150,13 +172,84 @@ def build_script(dose_at: datetime, weight_kg: float, rng: random.Random) -> lis
     return steps
 
 
+PHQ9_ANSWERS = {f"q{i}": v for i, v in enumerate([2, 2, 1, 2, 1, 1, 2, 1, 0], start=1)}
+POST_ANSWERS: dict[str, int | str] = {
+    "intensity": 7,
+    "distress": 2,
+    "nausea": 4,
+    "dizziness": 2,
+    "safe": 9,
+    "comments": "Felt far away, then calm. Music helped.",
+}
+# A discharge assessment is scored from the log at the time it runs (see _discharge).
+DISCHARGE_CHECK = Intervention("note", datetime(2000, 1, 1, tzinfo=UTC), detail="discharge")
+
+
+def _discharge(store: SessionStore, session_id: str, at: datetime) -> DischargeAssessment:
+    """Score the protocol's discharge assessment from the log, as the dialog would."""
+    log = store.load(session_id)
+    protocol = log.protocol
+    assert protocol is not None
+    vitals = log.current("vitals")
+    dose = log.first_dose_at()
+    before = [v for v in vitals if dose is not None and v["observed_at"] < to_iso(dose)]
+    inputs = discharge.AldreteInputs(
+        activity=2,
+        respiration=2,
+        sbp_now=vitals[-1]["sbp"],
+        sbp_baseline=before[-1]["sbp"] if before else None,
+        moaas=log.current("observations")[-1]["moaas"],
+        spo2=vitals[-1]["spo2"],
+        on_oxygen=False,
+    )
+    score = discharge.aldrete(inputs, protocol.discharge_pass)
+    checklist = {code: True for code, _label in discharge.CHECKLIST}
+    ready = discharge.readiness(score, checklist, dose, at, protocol.min_monitoring_minutes, True)
+    return DischargeAssessment(
+        score_name=score.name,
+        total=score.total,
+        maximum=score.maximum,
+        pass_mark=score.pass_mark,
+        passed=score.passed,
+        items=tuple(
+            {"code": i.code, "label": i.label, "points": i.points, "basis": i.basis}
+            for i in score.items
+        ),
+        checklist=checklist,
+        ready=ready.ready,
+        reasons=ready.reasons,
+        observed_at=at,
+    )
+
+
+def _scored(response: QuestionnaireResponse) -> QuestionnaireResponse:
+    """Fill total, band and safety flags as the patient-facing window does."""
+    found = questionnaires.load_questionnaires([resources_dir() / "questionnaires"])
+    questionnaire = found[response.questionnaire_id]
+    total = questionnaire.total(response.answers) if questionnaire.scored else None
+    return QuestionnaireResponse(
+        response.questionnaire_id,
+        response.timing,
+        response.answers,
+        response.observed_at,
+        total=total,
+        band=questionnaire.band_for(total) if total is not None else "",
+        safety_flags=tuple(questionnaires.safety_flags(questionnaire, response.answers)),
+    )
+
+
 def _ae_outcome_marker(at: datetime) -> AdverseEventOutcome:
     # The id is filled in once the adverse event is committed (see record_demo).
     return AdverseEventOutcome(0, "resolved", at, note="Nausea settled after ondansetron")
 
 
 def record_demo(
-    store: SessionStore, clock: FakeClock, dose_at: datetime, pace: float, rng: random.Random
+    store: SessionStore,
+    clock: FakeClock,
+    dose_at: datetime,
+    pace: float,
+    rng: random.Random,
+    protocol: Protocol | None = None,
 ) -> Iterator[tuple[str, str | int]]:
     """Write the session step by step; yields (kind, id) after each commit."""
     session_id = ""
@@ -185,10 +278,19 @@ def record_demo(
                 },
                 concomitant={"benzodiazepines": False},
             )
-            session_id = store.start_session(start, CLINICIANS[0])
+            session_id = store.start_session(start, CLINICIANS[0], protocol=protocol)
             yield "session", session_id
             continue
         entry = step.entry
+        if entry is DISCHARGE_CHECK:
+            entry = _discharge(store, session_id, clock.now() - timedelta(seconds=20))
+        elif isinstance(entry, AlarmAcknowledgement):
+            alarm = store.load(session_id).active_alarms()[0]
+            entry = AlarmAcknowledgement(
+                alarm["id"], entry.response, entry.observed_at, detail=entry.detail
+            )
+        if isinstance(entry, QuestionnaireResponse):
+            entry = _scored(entry)
         if isinstance(entry, AdverseEventOutcome):
             entry = AdverseEventOutcome(last_ae, entry.outcome, entry.observed_at, entry.note)
         row_id = store.add(session_id, entry, recorder)
@@ -203,8 +305,9 @@ def run_demo(db_path: Path, pace: float = 0.0, seed: int | None = None) -> int:
     dose_at = now - timedelta(minutes=SESSION_MINUTES - LEAD_IN_MINUTES + 1)
     clock = FakeClock(dose_at)
     store = SessionStore.open(db_path, clock)
+    protocol = load_protocols([resources_dir() / "protocols"]).protocols.get(DEMO_PROTOCOL)
     try:
-        for kind, row_id in record_demo(store, clock, dose_at, pace, rng):
+        for kind, row_id in record_demo(store, clock, dose_at, pace, rng, protocol):
             print(f"committed {kind} {row_id}", flush=True)
     finally:
         store.close()

@@ -38,7 +38,19 @@ LARGE_TYPE = ConfigVar(
 CLOCK_TICK_MS = ConfigVar(
     "clock_tick_ms", int, 1000, "How often the session clocks refresh, in milliseconds"
 )
-ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (NIGHT_MODE, LARGE_TYPE, CLOCK_TICK_MS)
+ALARM_SOUND = ConfigVar(
+    "alarm_sound", bool, False, "A gentle system beep when an alarm is raised (visual first)"
+)
+DEFAULT_PROTOCOL = ConfigVar(
+    "default_protocol", str, "clinic-ketamine", "Protocol preselected when a session starts"
+)
+ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
+    NIGHT_MODE,
+    LARGE_TYPE,
+    CLOCK_TICK_MS,
+    ALARM_SOUND,
+    DEFAULT_PROTOCOL,
+)
 
 
 class Settings:

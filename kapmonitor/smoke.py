@@ -57,9 +57,9 @@ def _exercise(folder: Path) -> None:
     session_id = store.start_session(start, "Smoke A")
     window.open_session(session_id)
     clock.advance(minutes=5)
-    window._after_save("vitals", window._save(VitalSigns(clock.now(), hr=72, sbp=120, dbp=80)))
+    window.after_save("vitals", window._save(VitalSigns(clock.now(), hr=72, sbp=120, dbp=80)))
     clock.advance(minutes=5)
-    window._after_save("doses", window._save(Dose("ketamine", "im", 50, clock.now())))
+    window.after_save("doses", window._save(Dose("ketamine", "im", 50, clock.now())))
     app.processEvents()
     log = store.load(session_id)
     assert log.current("vitals")[0]["hr"] == 72, "vitals not stored"

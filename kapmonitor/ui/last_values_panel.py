@@ -21,6 +21,7 @@ ROWS = (
     ("temp_c", "Temp °C"),
     ("moaas", "MOAA/S"),
     ("dissociation", "Dissociation"),
+    ("news2", "NEWS2 (info)"),
 )
 
 
@@ -70,6 +71,18 @@ class LastValuesPanel(QFrame):
         if row.get("dissociation") is not None:
             level = self.ref.scales["dissociation"].describe(row["dissociation"])
             self._set("dissociation", level, row["observed_at"])
+
+    def show_news2(self, score: dict) -> None:
+        """NEWS2 is information, not the KAP alarm: the caveat rides along as a tooltip."""
+        from kapmonitor.domain.news2 import KAP_CAVEAT
+
+        incomplete = " *" if score["news2_missing"] not in ("[]", None) else ""
+        self._set("news2", f"{score['news2_total']}{incomplete}", score["observed_at"])
+        band = score["news2_band"]
+        self.ages["news2"].setToolTip(f"Band: {band}. {KAP_CAVEAT}")
+        self.values["news2"].setToolTip(
+            f"Band: {band}.{' * some parameters not measured.' if incomplete else ''} {KAP_CAVEAT}"
+        )
 
     def _set(self, key: str, text: str, observed_at: str) -> None:
         if key in self.times and self.times[key] > observed_at:

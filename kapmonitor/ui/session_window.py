@@ -34,17 +34,27 @@ from kapmonitor.domain.phases import next_phase
 from kapmonitor.domain.records import Entry, PhaseChange
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.timeline import timeline, timeline_item
-from kapmonitor.settings import CLOCK_TICK_MS, LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.settings import (
+    ALARM_SOUND,
+    CLOCK_TICK_MS,
+    DEFAULT_PROTOCOL,
+    LARGE_TYPE,
+    NIGHT_MODE,
+    Settings,
+)
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.adverse_event_form import AdverseEventForm
 from kapmonitor.ui.ae_outcome_form import AdverseEventOutcomeForm
+from kapmonitor.ui.alarm_banner import AlarmBanner
 from kapmonitor.ui.dose_form import DoseForm
 from kapmonitor.ui.end_session_form import EndSessionForm
 from kapmonitor.ui.form_base import EntryForm
 from kapmonitor.ui.intervention_form import InterventionForm
 from kapmonitor.ui.last_values_panel import LastValuesPanel
 from kapmonitor.ui.observation_form import ObservationForm
+from kapmonitor.ui.protocol_support import ProtocolSupport
+from kapmonitor.ui.schedule_panel import SchedulePanel
 from kapmonitor.ui.session_header import SessionHeader
 from kapmonitor.ui.start_session_dialog import StartSessionDialog
 from kapmonitor.ui.theme import apply_theme
@@ -91,6 +101,10 @@ class SessionWindow(QMainWindow):
         self.last_values = LastValuesPanel(self.ref, self)
         self.timeline = TimelineView(self)
         self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
+        self.schedule_panel = SchedulePanel(self)
+        self.alarm_banner = AlarmBanner(self)
+        self.protocol_support = ProtocolSupport(self)
+        self.alarm_banner.acknowledge_requested.connect(self.protocol_support.acknowledge)
 
         self.pages = QStackedWidget(self)
         self.pages.addWidget(self._build_welcome())
@@ -137,6 +151,8 @@ class SessionWindow(QMainWindow):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.header)
+        layout.addWidget(self.schedule_panel)
+        layout.addWidget(self.alarm_banner)
         upper = QSplitter(Qt.Orientation.Horizontal, page)
         upper.addWidget(self.chart)
         upper.addWidget(self.last_values)
@@ -166,6 +182,10 @@ class SessionWindow(QMainWindow):
             ("intervention", "Intervention", "I", self.enter_intervention),
             ("note", "Note", "N", self.enter_note),
             ("phase", "Next phase", "P", self.advance_phase),
+            ("ack", "Acknowledge alarm", "K", lambda: self.protocol_support.acknowledge()),
+            ("discharge", "Discharge check", "X", self.protocol_support.discharge_check),
+            ("questionnaire", "Questionnaire", "Q", self.protocol_support.questionnaire),
+            ("rems", "REMS summary", "S", self.protocol_support.show_rems),
             ("correct", "Correct entry", "C", self.correct_selected),
             ("end", "End session", "E", self.end_session),
         ]
@@ -199,6 +219,10 @@ class SessionWindow(QMainWindow):
         self.large_action.setShortcut(QKeySequence("F9"))
         self.large_action.setChecked(self.settings.get(LARGE_TYPE))
         self.large_action.toggled.connect(lambda on: self._toggle(LARGE_TYPE, on))
+        self.sound_action = QAction("Alarm sound (gentle)", self, checkable=True)
+        self.sound_action.setChecked(self.settings.get(ALARM_SOUND))
+        self.sound_action.toggled.connect(lambda on: self.settings.set(ALARM_SOUND, on))
+        view.addAction(self.sound_action)
         for action in (self.night_action, self.large_action):
             action.setToolTip(f"{action.text()} ({action.shortcut().toString()})")
             view.addAction(action)
@@ -221,6 +245,8 @@ class SessionWindow(QMainWindow):
             apply_theme(app, night, large)
         self.chart.apply_palette(night)
         self.chart.set_large_type(large)
+        self.schedule_panel.apply_theme(night)
+        self.alarm_banner.apply_theme(night)
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -285,7 +311,21 @@ class SessionWindow(QMainWindow):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
-        dialog = StartSessionDialog(self.ref, self.store.start_session, self.clock.now(), self)
+        catalogue = self.protocol_support.catalogue
+
+        def start(record: Any, recorded_by: str) -> str:
+            chosen = dialog.selected_protocol()
+            protocol = catalogue.protocols.get(chosen) if chosen else None
+            return self.store.start_session(record, recorded_by, protocol=protocol)
+
+        dialog = StartSessionDialog(
+            self.ref,
+            start,
+            self.clock.now(),
+            self,
+            protocols=self.protocol_support.protocol_choices(),
+            default_protocol=self.settings.get(DEFAULT_PROTOCOL),
+        )
         self.active_form = dialog
         try:
             if dialog.exec() and dialog.session_id:
@@ -303,6 +343,7 @@ class SessionWindow(QMainWindow):
         self.header.patient.setText(log.session["patient_code"])
         self.header.set_clinicians(log.clinicians)
         self._rebuild_views()
+        self.protocol_support.session_opened()
         self.pages.setCurrentIndex(1)
         self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
         self.tick()
@@ -316,8 +357,9 @@ class SessionWindow(QMainWindow):
             log.started_at().timestamp(), first_dose.timestamp() if first_dose else None
         )
         self.last_values.clear()
+        tables = ("vitals", "vital_scores", "observations", "doses", "adverse_events")
         with self.chart.bulk():
-            for table in ("vitals", "observations", "doses", "adverse_events", "interventions"):
+            for table in (*tables, "interventions"):
                 for row in log.current(table):
                     self._show_row(table, row)
         self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
@@ -344,7 +386,7 @@ class SessionWindow(QMainWindow):
     def _form_kwargs(self) -> dict[str, Any]:
         return {"recorder": self.recorder, "parent": self}
 
-    def _after_save(self, table: str, row_id: int | None) -> None:
+    def after_save(self, table: str, row_id: int | None) -> None:
         """Show a committed row: one timeline insert, the big numbers, one chart update."""
         if row_id is None or self.log is None:
             return
@@ -364,6 +406,7 @@ class SessionWindow(QMainWindow):
         position = self.timeline.timeline.append(timeline_item(table, row, self.ref))
         self.timeline.show_item(position)
         self._update_header()
+        self.protocol_support.after_save(table, row_id)
         self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row_id}", 5000)
 
     def _refresh_phase_rows(self) -> None:
@@ -383,6 +426,8 @@ class SessionWindow(QMainWindow):
                 t, sbp=row["sbp"], dbp=row["dbp"], hr=row["hr"], spo2=row["spo2"], rr=row["rr"]
             )
             self.last_values.show_vitals(row)
+        elif table == "vital_scores":
+            self.last_values.show_news2(row)
         elif table == "observations":
             self.chart.add_scores(t, moaas=row["moaas"], dissociation=row["dissociation"])
             self.last_values.show_observation(row)
@@ -419,10 +464,10 @@ class SessionWindow(QMainWindow):
             return
         form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
         form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
-        self._after_save("vitals", self._open_form(form))
+        self.after_save("vitals", self._open_form(form))
 
     def enter_dose(self) -> None:
-        if not self._entry_allowed():
+        if not self._entry_allowed() or not self.protocol_support.dose_allowed():
             return
         assert self.log is not None
         form = DoseForm(
@@ -433,17 +478,17 @@ class SessionWindow(QMainWindow):
             previous_doses=self.log.current("doses"),
             **self._form_kwargs(),
         )
-        self._after_save("doses", self._open_form(form))
+        self.after_save("doses", self._open_form(form))
 
     def enter_observation(self) -> None:
         if self._entry_allowed():
             form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
-            self._after_save("observations", self._open_form(form))
+            self.after_save("observations", self._open_form(form))
 
     def enter_adverse_event(self) -> None:
         if self._entry_allowed():
             form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
-            self._after_save("adverse_events", self._open_form(form))
+            self.after_save("adverse_events", self._open_form(form))
 
     def enter_ae_outcome(self, preselect: int | None = None) -> None:
         if self.log is None:
@@ -460,7 +505,7 @@ class SessionWindow(QMainWindow):
             preselect=preselect,
             **self._form_kwargs(),
         )
-        self._after_save("adverse_event_outcomes", self._open_form(form))
+        self.after_save("adverse_event_outcomes", self._open_form(form))
 
     def enter_intervention(self, category: str | None = None) -> None:
         if self.log is None:
@@ -468,7 +513,7 @@ class SessionWindow(QMainWindow):
         form = InterventionForm(
             self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
         )
-        self._after_save("interventions", self._open_form(form))
+        self.after_save("interventions", self._open_form(form))
 
     def enter_note(self) -> None:
         self.enter_intervention("note")
@@ -490,12 +535,14 @@ class SessionWindow(QMainWindow):
         except (StoreError, ValueError) as exc:
             self.report_error(exc)
             return
-        self._after_save("phase_changes", row_id)
+        self.after_save("phase_changes", row_id)
 
     def end_session(self) -> None:
         if not self._entry_allowed():
             return
         assert self.log is not None
+        if self.log.protocol is not None and not self.log.discharge_cleared():
+            self.protocol_support.discharge_check()
         now = self.clock.now()
         started, dose = self.log.started_at(), self.log.first_dose_at()
         elapsed = f"Session length {format_duration((now - started).total_seconds())}"
@@ -509,7 +556,7 @@ class SessionWindow(QMainWindow):
             open_adverse_events=len(self.log.open_adverse_events()),
             **self._form_kwargs(),
         )
-        self._after_save("session_ends", self._open_form(form))
+        self.after_save("session_ends", self._open_form(form))
         self._update_enabled()
 
     def correct_selected(self) -> None:
@@ -555,6 +602,7 @@ class SessionWindow(QMainWindow):
             return
         now = self.clock.now()
         self._update_header(now)
+        self.protocol_support.tick()
         self.last_values.update_ages(now)
         self.chart.set_now(now.timestamp())
 

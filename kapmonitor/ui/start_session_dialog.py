@@ -9,7 +9,7 @@ and every eligibility and consent item are required before a session can start (
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
@@ -75,8 +75,13 @@ class StartSessionDialog(QDialog):
         start: StartFn,
         now: datetime,
         parent: QWidget | None = None,
+        *,
+        protocols: Sequence[tuple[str, str]] = (),
+        default_protocol: str | None = None,
     ) -> None:
         super().__init__(parent)
+        self.protocols = list(protocols)
+        self.default_protocol = default_protocol
         self.ref = ref
         self._start = start
         self.now = now
@@ -138,6 +143,21 @@ class StartSessionDialog(QDialog):
         self.started_at.setCalendarPopup(False)
         self._register("started_at", self.started_at, "When the session started (local time)")
         timing.addRow("Started at", self.started_at)
+        self.protocol = QComboBox(self)
+        for protocol_id, name in self.protocols:
+            self.protocol.addItem(name, protocol_id)
+        if self.default_protocol is not None:
+            index = self.protocol.findData(self.default_protocol)
+            self.protocol.setCurrentIndex(max(index, 0))
+        self.protocol.setEnabled(bool(self.protocols))
+        if self.protocols:
+            self._register(
+                "protocol",
+                self.protocol,
+                "The monitoring protocol: schedule of checks, alarm limits, discharge rules. "
+                "A copy is stored with the session.",
+            )
+            timing.addRow("Protocol", self.protocol)
         column.addLayout(timing)
         column.addStretch(1)
         return column
@@ -318,6 +338,9 @@ class StartSessionDialog(QDialog):
         except ValidationError as exc:
             return [e for e in exc.errors if e.field not in skip]
         return []
+
+    def selected_protocol(self) -> str | None:
+        return self.protocol.currentData() if self.protocols else None
 
     # --- saving ---------------------------------------------------------------------------
 

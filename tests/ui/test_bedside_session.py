@@ -49,40 +49,58 @@ def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) 
     return win
 
 
+Action = Callable[[QWidget], None]
+
+
 def drive(
     qtbot: QtBot,
     window: SessionWindow,
     key: Qt.Key,
-    action: Callable[[QWidget], None],
+    actions: Action | list[Action],
     modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
 ) -> None:
-    """Press ``key`` in the window and run ``action`` on the dialog it opens.
+    """Press ``key`` in the window and run each action on the dialogs it opens, in turn.
 
-    The dialog must be closed by the action (saved or cancelled); if the action fails or leaves
-    it open, the dialog is closed so the test fails with the reason instead of hanging.
+    Each dialog must be closed by its action (saved or cancelled); if an action fails or leaves
+    its dialog open, the dialog is closed so the test fails with the reason instead of hanging.
     """
+    steps = list(actions) if isinstance(actions, list) else [actions]
     problems: list[str] = []
+    handled: list[QWidget] = []
+    busy = False
 
-    def run() -> None:
+    def poll() -> None:
+        nonlocal busy
         dialog = QApplication.activeModalWidget()
-        if dialog is None:
-            problems.append("no dialog opened")
+        if busy or not steps or dialog is None or any(d is dialog for d in handled):
             return
+        busy = True
+        handled.append(dialog)
+        action = steps.pop(0)
         try:
             action(dialog)
         except BaseException as exc:
-            problems.append(f"{type(exc).__name__}: {exc}")
+            problems.append(f"{type(dialog).__name__}: {type(exc).__name__}: {exc}")
         if dialog.isVisible():
             banner = getattr(dialog, "errors_text", lambda: "")()
-            problems.append(f"dialog left open: {banner}")
+            problems.append(f"{type(dialog).__name__} left open: {banner}")
+            steps.clear()
             dialog.close()
+        busy = False
 
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
-    QTimer.singleShot(0, run)
-    qtbot.keyClick(window, key, modifier)
-    qtbot.wait(1)  # let the check run even if the key opened nothing
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(poll)
+    timer.start()
+    try:
+        qtbot.keyClick(window, key, modifier)
+        qtbot.wait(1)  # let the check run even if the key opened nothing
+    finally:
+        timer.stop()
     assert not problems, problems
+    assert not steps, f"{len(steps)} expected dialog(s) never opened"
 
 
 def type_into(qtbot: QtBot, widget: QWidget, text: str) -> None:
@@ -133,6 +151,9 @@ def test_whole_session_by_keyboard(
     assert store.load(session_id).clinicians == ["Dr Lee", "Nurse Kim"]
     assert window.header.recorder.currentText() == "Dr Lee"
     assert window.header.patient.text() == "KAP-0100"
+    stored_protocol = store.load(session_id).protocol
+    assert stored_protocol is not None and stored_protocol.id == "clinic-ketamine"
+    assert "baseline" in window.schedule_panel.text().lower()
 
     # Baseline vitals before the dose: x is negative until the dose sets time zero.
     clock.advance(minutes=2)
@@ -279,8 +300,27 @@ def test_whole_session_by_keyboard(
     drive(qtbot, window, Qt.Key.Key_P, confirm)
     assert store.load(session_id).phase() == "monitoring"
 
-    # End the session.
-    clock.advance(minutes=60)
+    # Before discharge: a last set of vitals and a sedation check, then the discharge assessment
+    # the protocol asks for opens ahead of the end form.
+    clock.advance(minutes=58)
+    enter_vitals(qtbot, window, ["124/80", "76", "98", "14"])
+    clock.advance(minutes=1)
+
+    def awake(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.scale_combos["moaas"], "5")
+        qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_O, awake)
+    clock.advance(minutes=1)
+
+    def discharge(dialog: QWidget) -> None:
+        assert dialog.objectName() == "DischargeDialog" or hasattr(dialog, "record_assessment")
+        for combo in dialog.inputs.values():
+            qtbot.keyClicks(combo, "2")
+        for box in dialog.checks.values():
+            box.setChecked(True)
+        assert dialog.is_ready(), dialog.reasons()
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Return)
 
     def end(dialog: QWidget) -> None:
         type_into(qtbot, dialog.disposition, "Home with escort")
@@ -288,9 +328,15 @@ def test_whole_session_by_keyboard(
         type_into(qtbot, dialog.summary, "Uneventful; nausea resolved")
         qtbot.keyClick(dialog.summary, Qt.Key.Key_Return)
 
-    drive(qtbot, window, Qt.Key.Key_E, end)
+    drive(qtbot, window, Qt.Key.Key_E, [discharge, end])
     log = store.load(session_id)
     assert log.phase() == "ended"
+    (assessment,) = log.current("discharge_assessments")
+    assert (assessment["score_name"], assessment["total"], assessment["ready"]) == (
+        "aldrete",
+        10,
+        1,
+    )
     (end_row,) = log.current("session_ends")
     assert (end_row["disposition"], end_row["escort"]) == ("home_with_escort", "Partner")
     assert not window.actions_by_name["vitals"].isEnabled()

@@ -1,0 +1,357 @@
+"""The protocol engine in the bedside window: next check, alarms, discharge, REMS, questionnaires.
+
+Kept beside the session window rather than inside it: the window records entries; this part
+reads what the protocol derived from them (the schedule from stored times, alarm rows written
+with each reading) and offers the clinician the actions the protocol asks for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+
+from kapmonitor.domain import questionnaires as questionnaire_data
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
+from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
+from kapmonitor.domain.rems import rems_summary
+from kapmonitor.domain.schedule import ScheduleState, compute_schedule
+from kapmonitor.paths import resources_dir, user_config_dir
+from kapmonitor.settings import ALARM_SOUND
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
+from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
+from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
+from kapmonitor.ui.rems_dialog import RemsDialog
+
+if TYPE_CHECKING:
+    from kapmonitor.ui.session_window import SessionWindow
+
+CHARTED = {"sbp", "dbp", "hr", "spo2", "rr", "moaas"}
+
+
+def load_catalogue() -> ProtocolCatalogue:
+    return load_protocols([resources_dir() / "protocols", user_config_dir() / "protocols"])
+
+
+def load_questionnaire_set() -> dict[str, questionnaire_data.Questionnaire]:
+    return questionnaire_data.load_questionnaires(
+        [resources_dir() / "questionnaires", user_config_dir() / "questionnaires"]
+    )
+
+
+class ProtocolSupport:
+    def __init__(self, window: SessionWindow) -> None:
+        self.window = window
+        self.catalogue = load_catalogue()
+        self.questionnaires = load_questionnaire_set()
+        self.state: ScheduleState | None = None
+        self._alarm_ids_seen: set[int] = set()
+
+    # --- state ------------------------------------------------------------------------------
+
+    @property
+    def protocol(self) -> Protocol | None:
+        log = self.window.log
+        return log.protocol if log is not None else None
+
+    def protocol_choices(self) -> list[tuple[str, str]]:
+        return [(p.id, p.name) for p in self.catalogue.protocols.values()]
+
+    def problems_text(self) -> str:
+        if not self.catalogue.problems:
+            return ""
+        return "Protocol files refused (the last good versions are used):\n" + "\n".join(
+            f"• {p}" for p in self.catalogue.problems
+        )
+
+    def session_opened(self) -> None:
+        """Show the stored state of a (re)opened session: thresholds, alarms, schedule."""
+        window = self.window
+        protocol = self.protocol
+        thresholds = []
+        if protocol is not None:
+            for rule in protocol.alarms:
+                limit = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
+                if limit is None or rule.parameter not in CHARTED or rule.priority == "advisory":
+                    continue
+                if rule.phase == "pre_dose":
+                    continue
+                thresholds.append((rule.parameter, float(limit), rule.label))
+        window.chart.set_thresholds(thresholds)
+        assert window.log is not None
+        self._alarm_ids_seen = {r["id"] for r in window.log.current("alarms")}
+        for alarm in window.log.current("alarms"):
+            window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
+        self.refresh_alarms()
+
+    def tick(self) -> None:
+        window = self.window
+        log = window.log
+        protocol = self.protocol
+        if log is None or protocol is None:
+            window.schedule_panel.show_state(None, window.clock.now())
+            return
+        now = window.clock.now()
+        self.state = compute_schedule(
+            protocol,
+            log.started_at(),
+            log.first_dose_at(),
+            log.vitals_times(),
+            now,
+            log.phase(),
+            log.ended_at(),
+        )
+        window.schedule_panel.show_state(self.state, now)
+
+    # --- after each save ------------------------------------------------------------------
+
+    def after_save(self, table: str, row_id: int) -> None:
+        """Pick up what the store derived with the reading (NEWS2, alarms) and show it."""
+        window = self.window
+        log = window.log
+        if log is None or table not in ("vitals", "observations", "alarm_acknowledgements"):
+            return
+        try:
+            fresh = window.store.load(log.id)
+        except StoreError as exc:
+            window.report_error(exc)
+            return
+        for derived in ("alarms", "vital_scores", "alarm_acknowledgements"):
+            log.rows[derived] = fresh.rows[derived]
+        new = [r for r in log.current("alarms") if r["id"] not in self._alarm_ids_seen]
+        for alarm in new:
+            self._alarm_ids_seen.add(alarm["id"])
+            window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
+        if table == "vitals":
+            score = log.news2_for(row_id)
+            if score is not None:
+                window.last_values.show_news2(score)
+        if new and window.settings.get(ALARM_SOUND):
+            QApplication.beep()
+        self.refresh_alarms()
+
+    def refresh_alarms(self) -> None:
+        log = self.window.log
+        self.window.alarm_banner.set_alarms(log.active_alarms() if log is not None else [])
+
+    # --- actions --------------------------------------------------------------------------
+
+    def acknowledge(self, alarm_id: int | None = None) -> None:
+        window = self.window
+        log = window.log
+        if log is None:
+            return
+        active = log.active_alarms()
+        if alarm_id is None:
+            alarm_id = window.alarm_banner.first_alarm_id()
+        alarm = next((a for a in active if a["id"] == alarm_id), None)
+        if alarm is None:
+            window.statusBar().showMessage("No active alarm to acknowledge", 5000)
+            return
+
+        def save(response: str, detail: str, symptoms: list[str]) -> int:
+            entry = AlarmAcknowledgement(
+                alarm["id"], response, window.clock.now(), detail=detail, symptoms=tuple(symptoms)
+            )
+            return window.store.add(log.id, entry, window.recorder)
+
+        dialog = AlarmAckDialog(alarm, save, window.recorder, window)
+        window.active_form = dialog
+        try:
+            dialog.exec()
+        finally:
+            window.active_form = None
+        if dialog.saved_id is not None:
+            window.after_save("alarm_acknowledgements", dialog.saved_id)
+
+    def dose_allowed(self) -> bool:
+        """Dosing waits for a baseline set unless a clinician overrides with a reason."""
+        window = self.window
+        log = window.log
+        protocol = self.protocol
+        if log is None or protocol is None or not protocol.baseline_required:
+            return True
+        if log.first_dose_at() is not None or log.has_baseline():
+            return True
+        if any(r["kind"] == "dose_without_baseline" for r in log.current("overrides")):
+            return True
+        box = QMessageBox(window)
+        box.setObjectName("BaselineRequired")
+        box.setWindowTitle("Baseline vitals first")
+        box.setText("The protocol requires a baseline vital-signs set before the first dose.")
+        take = box.addButton("Take baseline now", QMessageBox.ButtonRole.AcceptRole)
+        override = box.addButton("Override with a reason…", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(take)
+        box.exec()
+        if box.clickedButton() is take:
+            window.enter_vitals()
+            return False
+        if box.clickedButton() is not override:
+            return False
+        reason, ok = QInputDialog.getText(window, "Override", "Why dose without a baseline?")
+        if not ok or not reason.strip():
+            return False
+        try:
+            row_id = window.store.add(
+                log.id,
+                Override("dose_without_baseline", reason, window.clock.now()),
+                window.recorder,
+            )
+        except (StoreError, ValueError) as exc:
+            window.report_error(exc)
+            return False
+        window.after_save("overrides", row_id)
+        return True
+
+    def discharge_check(self) -> bool:
+        """Run the protocol's discharge assessment; True when the patient may go home."""
+        window = self.window
+        log = window.log
+        protocol = self.protocol
+        if log is None or protocol is None:
+            return True
+        dialog = DischargeDialog(
+            protocol,
+            self._facts(),
+            self._save_assessment,
+            window.clock.now(),
+            window.recorder,
+            window,
+        )
+        window.active_form = dialog
+        try:
+            dialog.exec()
+        finally:
+            window.active_form = None
+        if dialog.saved_id is not None:
+            window.after_save("discharge_assessments", dialog.saved_id)
+        return dialog.saved_id is not None and dialog.result_ready()
+
+    def _save_assessment(
+        self, score: Any, checklist: dict[str, bool], ready: Any, why: str | None
+    ) -> int:
+        from kapmonitor.domain.records import DischargeAssessment
+
+        window = self.window
+        assert window.log is not None
+        entry = DischargeAssessment(
+            score_name=score.name,
+            total=score.total,
+            maximum=score.maximum,
+            pass_mark=score.pass_mark,
+            passed=score.passed,
+            items=tuple(
+                {"code": i.code, "label": i.label, "points": i.points, "basis": i.basis}
+                for i in score.items
+            ),
+            checklist=checklist,
+            ready=ready.ready,
+            reasons=tuple(ready.reasons),
+            observed_at=window.clock.now(),
+            override_reason=why or "",
+        )
+        return window.store.add(window.log.id, entry, window.recorder)
+
+    def _facts(self) -> DischargeFacts:
+        window = self.window
+        log = window.log
+        assert log is not None
+        dose = log.first_dose_at()
+        vitals = log.current("vitals")
+        before = [v for v in vitals if dose is None or from_iso(v["observed_at"]) < dose]
+        after = [v for v in vitals if dose is not None and from_iso(v["observed_at"]) >= dose]
+
+        def last(rows: list[dict[str, Any]], key: str) -> Any:
+            return next((r[key] for r in reversed(rows) if r[key] is not None), None)
+
+        observations = log.current("observations")
+        latest = after or vitals
+        recent = bool(vitals) and (
+            window.clock.now() - from_iso(vitals[-1]["observed_at"])
+        ).total_seconds() <= (
+            self.protocol.before_discharge_window_minutes * 60 if self.protocol else 0
+        )
+        return DischargeFacts(
+            first_dose=dose,
+            sbp_now=last(latest, "sbp"),
+            sbp_baseline=last(before, "sbp"),
+            hr_now=last(latest, "hr"),
+            hr_baseline=last(before, "hr"),
+            moaas=last(observations, "moaas"),
+            spo2=last(latest, "spo2"),
+            on_oxygen=bool(latest and latest[-1]["on_oxygen"]),
+            recent_vitals=recent,
+        )
+
+    def show_rems(self) -> None:
+        window = self.window
+        log = window.log
+        if log is None:
+            return
+        if self.protocol is None or not self.protocol.rems:
+            QMessageBox.information(
+                window, "REMS summary", "The REMS form applies to esketamine REMS sessions only."
+            )
+            return
+        current = {table: log.current(table) for table in log.rows}
+        fields = rems_summary(
+            log.session, log.clinicians, current, log.first_ready_at(), log.ended_at()
+        )
+        RemsDialog(fields, log.session["patient_code"], window).exec()
+
+    def questionnaire(self) -> None:
+        window = self.window
+        log = window.log
+        if log is None or not self.questionnaires:
+            return
+        timing = "pre" if log.first_dose_at() is None else "post"
+        due = (
+            {q.questionnaire_id for q in self.protocol.questionnaires if q.when == timing}
+            if (self.protocol)
+            else set()
+        )
+        ordered = sorted(self.questionnaires.values(), key=lambda q: (q.id not in due, q.title))
+        labels = [f"{q.title}{'  (due now)' if q.id in due else ''}" for q in ordered]
+        choice, ok = QInputDialog.getItem(
+            window,
+            "Patient questionnaire",
+            "Questionnaire to hand to the patient:",
+            labels,
+            0,
+            False,
+        )
+        if not ok:
+            return
+        questionnaire = ordered[labels.index(choice)]
+
+        def save(answers: dict[str, int | str], total: int | None, band: str | None) -> int:
+            entry = QuestionnaireResponse(
+                questionnaire.id,
+                timing,
+                answers,
+                window.clock.now(),
+                total=total,
+                band=band or "",
+                safety_flags=tuple(questionnaire_data.safety_flags(questionnaire, answers)),
+            )
+            return window.store.add(log.id, entry, window.recorder)
+
+        dialog = QuestionnaireWindow(questionnaire, save, window.recorder, window)
+        window.active_form = dialog
+        try:
+            dialog.exec()
+        finally:
+            window.active_form = None
+        if dialog.saved_id is not None:
+            window.after_save("questionnaire_responses", dialog.saved_id)
+
+
+def _epoch(iso: str) -> float:
+    return from_iso(iso).timestamp()
+
+
+def _short(alarm: dict[str, Any]) -> str:
+    return f"{alarm['priority'].upper()}: {alarm['parameter'].upper()} {alarm['value']:g}"
