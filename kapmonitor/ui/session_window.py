@@ -407,6 +407,7 @@ class SessionWindow(QMainWindow):
         self.timeline.show_item(position)
         self._update_header()
         self.protocol_support.after_save(table, row_id)
+        self.protocol_support.tick()  # the next check moves the moment a reading is saved
         self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row_id}", 5000)
 
     def _refresh_phase_rows(self) -> None:
@@ -630,7 +631,9 @@ class SessionWindow(QMainWindow):
         for name, action in self.actions_by_name.items():
             if name == "new":
                 continue
-            if name in ("correct", "outcome", "note", "intervention"):
+            # After the end: corrections, late outcomes and notes, the post-session
+            # questionnaire and the REMS form (filled once monitoring has ended) stay open.
+            if name in ("correct", "outcome", "note", "intervention", "questionnaire", "rems"):
                 action.setEnabled(has)
             else:
                 action.setEnabled(has and not ended)

@@ -6,7 +6,7 @@ pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from kapmonitor.settings import Settings
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.session_window import SessionWindow
 from tests.factories import T0, session_start
+from tests.ui.window_driver import drive, enter_vitals, type_into
 
 pytestmark = pytest.mark.qt_log_ignore(
     r"^This plugin does not support (propagateSizeHints\(\)|raise\(\)|grabbing the keyboard)$"
@@ -49,65 +50,6 @@ def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) 
     return win
 
 
-Action = Callable[[QWidget], None]
-
-
-def drive(
-    qtbot: QtBot,
-    window: SessionWindow,
-    key: Qt.Key,
-    actions: Action | list[Action],
-    modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
-) -> None:
-    """Press ``key`` in the window and run each action on the dialogs it opens, in turn.
-
-    Each dialog must be closed by its action (saved or cancelled); if an action fails or leaves
-    its dialog open, the dialog is closed so the test fails with the reason instead of hanging.
-    """
-    steps = list(actions) if isinstance(actions, list) else [actions]
-    problems: list[str] = []
-    handled: list[QWidget] = []
-    busy = False
-
-    def poll() -> None:
-        nonlocal busy
-        dialog = QApplication.activeModalWidget()
-        if busy or not steps or dialog is None or any(d is dialog for d in handled):
-            return
-        busy = True
-        handled.append(dialog)
-        action = steps.pop(0)
-        try:
-            action(dialog)
-        except BaseException as exc:
-            problems.append(f"{type(dialog).__name__}: {type(exc).__name__}: {exc}")
-        if dialog.isVisible():
-            banner = getattr(dialog, "errors_text", lambda: "")()
-            problems.append(f"{type(dialog).__name__} left open: {banner}")
-            steps.clear()
-            dialog.close()
-        busy = False
-
-    window.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(poll)
-    timer.start()
-    try:
-        qtbot.keyClick(window, key, modifier)
-        qtbot.wait(1)  # let the check run even if the key opened nothing
-    finally:
-        timer.stop()
-    assert not problems, problems
-    assert not steps, f"{len(steps)} expected dialog(s) never opened"
-
-
-def type_into(qtbot: QtBot, widget: QWidget, text: str) -> None:
-    widget.setFocus()
-    qtbot.keyClicks(widget, text)
-
-
 def start_session(qtbot: QtBot, window: SessionWindow) -> None:
     def fill(dialog: QWidget) -> None:
         type_into(qtbot, dialog.patient_code, "KAP-0100")
@@ -123,20 +65,6 @@ def start_session(qtbot: QtBot, window: SessionWindow) -> None:
         qtbot.keyClick(dialog.weight, Qt.Key.Key_Return)
 
     drive(qtbot, window, Qt.Key.Key_N, fill, Qt.KeyboardModifier.ControlModifier)
-
-
-def enter_vitals(qtbot: QtBot, window: SessionWindow, keys: list[str]) -> None:
-    """Type the fields in reading order (BP, HR, SpO2, RR, temperature), Tab between, Enter."""
-
-    def fill(dialog: QWidget) -> None:
-        assert dialog.focusWidget() is dialog.bp  # BP first: no click needed
-        for index, text in enumerate(keys):
-            if index:
-                qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Tab)
-            qtbot.keyClicks(dialog.focusWidget(), text)
-        qtbot.keyClick(dialog.focusWidget(), Qt.Key.Key_Return)
-
-    drive(qtbot, window, Qt.Key.Key_V, fill)
 
 
 def test_whole_session_by_keyboard(

@@ -1,0 +1,319 @@
+"""A simulated three-hour esketamine session under the REMS protocol, on a fake clock.
+
+The real window is driven by keys; the clock is moved minute by minute and the window's own
+tick shows the schedule. Assertions are on what the panel says, what the store holds (alarms,
+acknowledgements, discharge assessments) and what the chart marks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QMessageBox, QWidget
+from pytestqt.qtbot import QtBot
+
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.settings import Settings
+from kapmonitor.store.session_store import SessionStore
+from kapmonitor.ui.session_window import SessionWindow
+from tests.factories import T0
+from tests.ui.window_driver import drive, enter_vitals, type_into
+
+DOSE_AT = T0 + timedelta(minutes=10)  # session starts at T0; the dose goes in ten minutes later
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
+    opened = SessionStore.open(tmp_path / "protocol.sqlite", clock)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) -> SessionWindow:
+    win = SessionWindow(store, clock, Settings(tmp_path))
+    qtbot.addWidget(win)
+    win.show()
+    win.activateWindow()
+    qtbot.waitExposed(win)
+    return win
+
+
+def at_dose_minute(window: SessionWindow, clock: FakeClock, minutes: float) -> tuple[str, str]:
+    """Move the fake clock to ``minutes`` after the dose, tick, and read the schedule panel."""
+    clock.set(DOSE_AT + timedelta(minutes=minutes))
+    window.tick()
+    return window.schedule_panel.state(), window.schedule_panel.text()
+
+
+def start_esketamine_session(qtbot: QtBot, window: SessionWindow) -> None:
+    def fill(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.patient_code, "KAP-0300")
+        type_into(qtbot, dialog.age, "52")
+        type_into(qtbot, dialog.sex, "Male")
+        type_into(qtbot, dialog.weight, "80")
+        type_into(qtbot, dialog.indication, "Treatment")
+        type_into(qtbot, dialog.clinicians[0], "Dr Lee")
+        type_into(qtbot, dialog.clinicians[1], "Nurse Kim")
+        type_into(qtbot, dialog.protocol, "Esketamine")
+        assert dialog.selected_protocol() == "esketamine-rems"
+        for box in dialog.checklist.boxes.values():
+            box.setFocus()
+            qtbot.keyClick(box, Qt.Key.Key_Space)
+        qtbot.keyClick(dialog.weight, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_N, fill, Qt.KeyboardModifier.ControlModifier)
+
+
+def give_esketamine(qtbot: QtBot, window: SessionWindow) -> None:
+    def dose(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.drug, "Esketamine")
+        type_into(qtbot, dialog.route, "Intranasal")
+        type_into(qtbot, dialog.dose, "56")
+        type_into(qtbot, dialog.lot, "ESK-2211")
+        qtbot.keyClick(dialog.lot, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_D, dose)
+
+
+def assess_discharge(qtbot: QtBot, dialog: QWidget) -> None:
+    """The clinician judges activity and breathing (2 each) and confirms the checklist."""
+    for combo in dialog.inputs.values():
+        qtbot.keyClicks(combo, "2")
+    for box in dialog.checks.values():
+        box.setChecked(True)
+
+
+def awake(qtbot: QtBot, dialog: QWidget) -> None:
+    type_into(qtbot, dialog.scale_combos["moaas"], "5")
+    qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
+
+
+def test_three_hour_esketamine_session(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    start_esketamine_session(qtbot, window)
+    assert window.log is not None
+    session_id = window.log.id
+    assert store.load(session_id).protocol.id == "esketamine-rems"
+
+    # Baseline: due at once, overdue after the five-minute grace; dosing blocked until taken.
+    assert at_dose_minute(window, clock, -10 + 4)[0] == "due"
+    state, text = at_dose_minute(window, clock, -10 + 5)
+    assert state == "overdue" and "Baseline" in text
+    assert window.schedule_panel.blocked_shown()
+
+    def refuse_dose(dialog: QWidget) -> None:
+        assert isinstance(dialog, QMessageBox) and "baseline" in dialog.text().lower()
+        dialog.button(QMessageBox.StandardButton.Cancel).click()
+
+    drive(qtbot, window, Qt.Key.Key_D, refuse_dose)
+    assert store.load(session_id).current("doses") == []
+
+    at_dose_minute(window, clock, -4)
+    enter_vitals(qtbot, window, ["124/78", "72", "98", "14"])
+    assert not window.schedule_panel.blocked_shown()
+    assert window.schedule_panel.state() == "none"  # nothing due until the dose
+    at_dose_minute(window, clock, 0)
+    give_esketamine(qtbot, window)
+    assert store.load(session_id).first_dose_at() == DOSE_AT
+
+    # Every 10 min for the first 90 min: due at +10, overdue from +15.
+    assert at_dose_minute(window, clock, 9)[0] == "upcoming"
+    assert window.schedule_panel.text().endswith("in 1:00")
+    assert at_dose_minute(window, clock, 10)[0] == "due"
+    assert at_dose_minute(window, clock, 14.9)[0] == "due"
+    state, text = at_dose_minute(window, clock, 15)
+    assert state == "overdue" and "OVERDUE by 5:00" in text
+    at_dose_minute(window, clock, 17)
+    enter_vitals(qtbot, window, ["132/82", "80", "97", "14"])
+    assert at_dose_minute(window, clock, 26)[0] == "upcoming"
+    assert at_dose_minute(window, clock, 27)[0] == "due"
+    at_dose_minute(window, clock, 30)
+    enter_vitals(qtbot, window, ["140/86", "82", "97", "13"])
+
+    # The REMS ~40-minute BP check is named when it comes due.
+    state, text = at_dose_minute(window, clock, 39)
+    assert state == "upcoming" and "REMS BP check" in text
+    state, text = at_dose_minute(window, clock, 40)
+    assert state == "due" and "REMS BP check" in text
+
+    # SBP 185 at the peak: a critical alarm (and the +40 rise warning) at save time.
+    enter_vitals(qtbot, window, ["185/100", "92", "97", "14"])
+    log = store.load(session_id)
+    alarms = {a["rule_id"]: a for a in log.current("alarms")}
+    assert set(alarms) == {"sbp_high_critical", "sbp_rise"}
+    assert alarms["sbp_high_critical"]["priority"] == "critical"
+    assert alarms["sbp_high_critical"]["value"] == 185
+    assert "CRITICAL" in window.alarm_banner.lines()[0]
+    assert [label for _x, kind, label in window.chart.markers() if kind == "alarm"] == [
+        "CRITICAL: SBP 185",
+        "WARNING: SBP 185",
+    ]
+    assert log.news2_for(log.current("vitals")[-1]["id"]) is not None
+
+    # Still there ten minutes and another reading later: only an acknowledgement clears it.
+    at_dose_minute(window, clock, 50)
+    enter_vitals(qtbot, window, ["150/90", "84", "97", "14"])
+    assert len(window.alarm_banner.lines()) == 2
+    assert len(store.load(session_id).active_alarms()) == 2
+
+    clock.advance(minutes=1)
+
+    def acknowledge(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.response, "Re-m")  # "Re-measured"
+        assert dialog.response_code() == "rechecked"
+        qtbot.keyClick(dialog.response, Qt.Key.Key_Return)
+
+    def acknowledge_critical(dialog: QWidget) -> None:
+        assert dialog.checklist is not None  # the hypertension emergency checklist
+        acknowledge(dialog)
+
+    drive(qtbot, window, Qt.Key.Key_K, acknowledge_critical)
+    log = store.load(session_id)
+    (ack,) = log.current("alarm_acknowledgements")
+    assert ack["alarm_id"] == alarms["sbp_high_critical"]["id"]  # the critical one first
+    assert ack["recorded_by"] == "Dr Lee"
+    assert ack["response"] == "rechecked"
+    assert [a["rule_id"] for a in log.active_alarms()] == ["sbp_rise"]
+    drive(qtbot, window, Qt.Key.Key_K, acknowledge)  # a warning: no emergency checklist
+    assert store.load(session_id).active_alarms() == []
+    assert window.alarm_banner.lines() == []
+
+    for minute in (60, 70, 80, 90):
+        at_dose_minute(window, clock, minute)
+        enter_vitals(qtbot, window, ["134/82", "78", "98", "14"])
+    drive(qtbot, window, Qt.Key.Key_O, lambda dialog: awake(qtbot, dialog))  # fully awake again
+
+    # At 90 minutes the discharge check refuses: the REMS asks for two hours.
+    def not_yet(dialog: QWidget) -> None:
+        assess_discharge(qtbot, dialog)
+        assert not dialog.is_ready()
+        assert dialog.reasons() == ["Monitored 90 min of the required 120 min since the first dose"]
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Return)  # recorded, not ready
+
+    drive(qtbot, window, Qt.Key.Key_X, not_yet)
+    (refused,) = store.load(session_id).current("discharge_assessments")
+    assert (refused["total"], refused["ready"]) == (10, 0)
+
+    # Ending now: the assessment opens again (still not ready); home is refused by the store.
+    def cancel(dialog: QWidget) -> None:
+        assert not dialog.is_ready()
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Escape)
+
+    def try_home(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.disposition, "Home with escort")
+        type_into(qtbot, dialog.escort, "Wife")
+        qtbot.keyClick(dialog.escort, Qt.Key.Key_Return)
+        assert dialog.isVisible() and "discharge assessment" in dialog.errors_text()
+        qtbot.keyClick(dialog.escort, Qt.Key.Key_Escape)
+
+    drive(qtbot, window, Qt.Key.Key_E, [cancel, try_home])
+    assert store.load(session_id).phase() != "ended"
+
+    # After 90 min the cadence is every 15 min.
+    assert at_dose_minute(window, clock, 104)[0] == "upcoming"
+    assert at_dose_minute(window, clock, 105)[0] == "due"
+    assert at_dose_minute(window, clock, 110)[0] == "overdue"
+    enter_vitals(qtbot, window, ["128/80", "76", "98", "14"])
+    at_dose_minute(window, clock, 118)
+
+    drive(qtbot, window, Qt.Key.Key_O, lambda dialog: awake(qtbot, dialog))
+    assert at_dose_minute(window, clock, 120)[0] == "upcoming"  # next at 110 + 15
+    at_dose_minute(window, clock, 121)
+    enter_vitals(qtbot, window, ["126/80", "74", "98", "14"])
+
+    # After 120 minutes with a passing score the patient may go.
+    def ready(dialog: QWidget) -> None:
+        assess_discharge(qtbot, dialog)
+        assert dialog.total_text() == "10/10 (pass mark 9)"
+        assert dialog.is_ready(), dialog.reasons()
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Return)
+
+    at_dose_minute(window, clock, 122)
+    drive(qtbot, window, Qt.Key.Key_X, ready)
+    log = store.load(session_id)
+    assert log.discharge_cleared()
+    assert log.first_ready_at() == DOSE_AT + timedelta(minutes=122)
+
+    # The patient rests with music for the rest of the three hours; checks go on.
+    for minute in (136, 151, 166):
+        at_dose_minute(window, clock, minute)
+        enter_vitals(qtbot, window, ["124/78", "72", "98", "14"])
+    at_dose_minute(window, clock, 170)  # 3 h after the session started
+
+    def go_home(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.disposition, "Home with escort")
+        type_into(qtbot, dialog.escort, "Wife")
+        type_into(qtbot, dialog.summary, "BP peak 185/100 at 40 min, settled without treatment")
+        qtbot.keyClick(dialog.summary, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_E, go_home)  # already cleared: only the end form opens
+    log = store.load(session_id)
+    assert log.phase() == "ended"
+    assert log.ended_at() - T0 == timedelta(hours=3)
+    assert window.schedule_panel.state() == "none"
+
+    # The REMS summary now fills the monitoring fields from the log.
+    def rems(dialog: QWidget) -> None:
+        text = dialog.plain_text()
+        assert "Minutes until ready to leave (without the 2-hour rule): 122 min" in text
+        assert "Total minutes from first administration to end of monitoring: 170 min" in text
+        assert "ESK-2211" in text
+        dialog.close()
+
+    assert window.actions_by_name["rems"].isEnabled()  # the form is filled after the end
+    drive(qtbot, window, Qt.Key.Key_S, rems)
+
+
+DIGITS = {n: getattr(Qt.Key, f"Key_{n}") for n in range(10)}
+
+
+def hand_over(qtbot: QtBot, choice: str, digits: list[int]) -> list[Callable[[QWidget], None]]:
+    """The two dialogs Q opens: the clinician's chooser, then the patient's questionnaire."""
+
+    def choose(dialog: QWidget) -> None:
+        combo = dialog.findChild(QComboBox)
+        items = [combo.itemText(i) for i in range(combo.count())]
+        index = next(i for i, text in enumerate(items) if choice in text)
+        assert "(due now)" in items[index]
+        combo.setCurrentIndex(index)
+        dialog.accept()
+
+    def answer(dialog: QWidget) -> None:
+        def press(
+            key: Qt.Key, modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier
+        ) -> None:
+            qtbot.keyClick(dialog.focusWidget() or dialog, key, modifier)
+
+        press(Qt.Key.Key_Return)  # the clinician's Start; the patient takes the laptop
+        for digit in digits:
+            press(DIGITS[digit])
+        press(Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # handed back
+        press(Qt.Key.Key_Return)  # the clinician saves
+
+    return [choose, answer]
+
+
+def test_phq9_before_the_dose_in_patient_mode(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    start_esketamine_session(qtbot, window)
+    session_id = window.log.id
+    clock.advance(minutes=3)
+    drive(qtbot, window, Qt.Key.Key_Q, hand_over(qtbot, "PHQ-9", [1, 2, 0, 3, 1, 0, 2, 1, 0]))
+    (response,) = store.load(session_id).current("questionnaire_responses")
+    assert (response["questionnaire_id"], response["timing"]) == ("phq9", "pre")
+    assert (response["total"], response["band"]) == (10, "moderate depression")
+    assert response["recorded_by"] == "Dr Lee"
+    shown = [item.summary for item in window.timeline.timeline.items]
+    assert any(text.startswith("PHQ9 (pre-session)") and "10" in text for text in shown), shown
