@@ -243,6 +243,11 @@ def _ae_outcome_marker(at: datetime) -> AdverseEventOutcome:
     return AdverseEventOutcome(0, "resolved", at, note="Nausea settled after ondansetron")
 
 
+def demo_protocol() -> Protocol:
+    """The shipped protocol the demo session follows (never a clinic's edited copy)."""
+    return load_protocols([resources_dir() / "protocols"]).protocols[DEMO_PROTOCOL]
+
+
 def record_demo(
     store: SessionStore,
     clock: FakeClock,
@@ -251,7 +256,12 @@ def record_demo(
     rng: random.Random,
     protocol: Protocol | None = None,
 ) -> Iterator[tuple[str, str | int]]:
-    """Write the session step by step; yields (kind, id) after each commit."""
+    """Write the session step by step; yields (kind, id) after each commit.
+
+    The script acknowledges an alarm and scores a discharge, so it always runs on a protocol:
+    the shipped demo protocol unless one is given.
+    """
+    protocol = protocol or demo_protocol()
     session_id = ""
     last_ae = 0
     weight = 74.0
@@ -305,9 +315,8 @@ def run_demo(db_path: Path, pace: float = 0.0, seed: int | None = None) -> int:
     dose_at = now - timedelta(minutes=SESSION_MINUTES - LEAD_IN_MINUTES + 1)
     clock = FakeClock(dose_at)
     store = SessionStore.open(db_path, clock)
-    protocol = load_protocols([resources_dir() / "protocols"]).protocols.get(DEMO_PROTOCOL)
     try:
-        for kind, row_id in record_demo(store, clock, dose_at, pace, rng, protocol):
+        for kind, row_id in record_demo(store, clock, dose_at, pace, rng):
             print(f"committed {kind} {row_id}", flush=True)
     finally:
         store.close()

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images"
@@ -25,6 +26,7 @@ def main() -> int:
 
     from kapmonitor.demo import record_demo
     from kapmonitor.domain.clock import FakeClock
+    from kapmonitor.domain.records import VitalSigns
     from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
@@ -85,8 +87,65 @@ def main() -> int:
     shoot("bedside-day", night=False, large=False)
     shoot("bedside-night", night=True, large=False)
     shoot("bedside-night-large", night=True, large=True, size=(1600, 960))
+
+    # A critical BP alarm not yet acknowledged, and the next check overdue.
+    clock.set(dose_at + timedelta(minutes=74))
+    store.add(
+        session_id, VitalSigns(clock.now(), hr=96, sbp=186, dbp=104, spo2=97, rr=16), "Dr Lee"
+    )
+    clock.set(dose_at + timedelta(minutes=91, seconds=40))
+    shoot("alarm-overdue-day", night=False, large=False)
+    shoot("alarm-overdue-night", night=True, large=False)
+    shoot_dialogs(app, store, clock, session_id, settings)
     store.close()
     return 0
+
+
+def shoot_dialogs(app: Any, store: Any, clock: Any, session_id: str, settings: Any) -> None:
+    """The discharge assessment, the alarm acknowledgement and the patient questionnaire."""
+    from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE
+    from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
+    from kapmonitor.ui.discharge_dialog import DischargeDialog
+    from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
+    from kapmonitor.ui.session_window import SessionWindow
+
+    settings.set(NIGHT_MODE, False)
+    settings.set(LARGE_TYPE, False)
+    window = SessionWindow(store, clock, settings)
+    window.open_session(session_id)
+    support = window.protocol_support
+    log = store.load(session_id)
+
+    def save(*_args: object) -> int:
+        return 0
+
+    alarm = next(a for a in log.active_alarms() if a["priority"] == "critical")
+    grab(app, AlarmAckDialog(alarm, save, "Dr Lee", window), "alarm-acknowledge")
+    protocol = log.protocol
+    discharge = DischargeDialog(protocol, support._facts(), save, clock.now(), "Dr Lee", window)
+    for combo in discharge.inputs.values():
+        combo.setCurrentIndex(1)
+    for box in list(discharge.checks.values())[:3]:
+        box.setChecked(True)
+    grab(app, discharge, "discharge-check")
+    phq9 = support.questionnaires["phq9"]
+    patient = QuestionnaireWindow(phq9, save, "Dr Lee", window)
+    patient.start()
+    patient.type_digit(1)
+    patient.type_digit(2)
+    grab(app, patient, "questionnaire-patient", size=(1100, 700))
+    window.close()
+
+
+def grab(app: Any, widget: Any, name: str, size: tuple[int, int] | None = None) -> None:
+    if size:
+        widget.resize(*size)
+    widget.show()
+    for _ in range(5):
+        app.processEvents()
+    widget.grab().save(str(OUT / f"{name}.png"))
+    print(f"wrote docs/images/{name}.png")
+    widget.close()
 
 
 if __name__ == "__main__":

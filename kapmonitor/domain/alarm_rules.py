@@ -9,6 +9,7 @@ plain clinical words with units, because they are read at the bedside under pres
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -139,6 +140,33 @@ def evaluate(
             findings.append(_finding(rule, value, base))
     findings.sort(key=lambda f: -PRIORITIES.index(f.priority))
     return findings
+
+
+def one_per_parameter(findings: list[AlarmFinding]) -> list[AlarmFinding]:
+    """One alarm per vital sign and reading: the most urgent rule, naming the others it crossed.
+
+    A single SBP of 186 crosses both "≥ 180" and "≥ baseline + 40"; two banners and two
+    acknowledgements for one number is how alarm fatigue starts in a dim room. The other limits
+    are kept in the message, so nothing the protocol said is lost. ``findings`` come from
+    :func:`evaluate` (highest priority first), and that order is kept.
+    """
+    kept: dict[str, AlarmFinding] = {}
+    also: dict[str, list[str]] = {}
+    for finding in findings:
+        if finding.parameter not in kept:
+            kept[finding.parameter] = finding
+            also[finding.parameter] = []
+        else:
+            also[finding.parameter].append(f"{finding.limit_text} ({finding.priority})")
+    merged = []
+    for parameter, finding in kept.items():
+        extra = also[parameter]
+        if extra:
+            finding = dataclasses.replace(
+                finding, message=f"{finding.message}; also {'; '.join(extra)}"
+            )
+        merged.append(finding)
+    return merged
 
 
 def highest(findings: list[AlarmFinding]) -> Priority | None:

@@ -1,6 +1,7 @@
 """What the protocol engine writes beside a reading, in the same transaction.
 
-A vital-signs set gets its NEWS2 score and one alarm row per limit it crosses; an observation
+A vital-signs set gets its NEWS2 score and one alarm row per vital sign beyond a limit (the
+most urgent rule, naming any other it crossed); an observation
 gets alarms for MOAA/S and RASS. Writing them with the reading means an alarm can never be lost
 between "saved" and "shown", and the record says what the protocol said at the time.
 """
@@ -128,7 +129,8 @@ def _record_findings(
     after_dose: bool,
     common: dict[str, Any],
 ) -> None:
-    for finding in alarm_rules.evaluate(protocol, values, base, after_dose):
+    found = alarm_rules.evaluate(protocol, values, base, after_dose)
+    for finding in alarm_rules.one_per_parameter(found):
         _insert(
             db,
             "alarms",

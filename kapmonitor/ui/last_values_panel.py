@@ -6,6 +6,7 @@ whether they are fresh without reading the chart.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
@@ -23,6 +24,8 @@ ROWS = (
     ("dissociation", "Dissociation"),
     ("news2", "NEWS2 (info)"),
 )
+# Short enough to fit under the big numbers; the full KAP caveat is the tooltip.
+NEWS2_NOTE = "Info only: act on the alarms."
 
 
 class LastValuesPanel(QFrame):
@@ -48,13 +51,20 @@ class LastValuesPanel(QFrame):
             grid.addWidget(age, row * 2 + 1, 1)
             self.values[key] = value
             self.ages[key] = age
-        grid.setRowStretch(len(ROWS) * 2, 1)
+        # Always on screen once a score shows: a tooltip alone would hide the caveat at the bedside.
+        self.news2_note = QLabel(NEWS2_NOTE)
+        self.news2_note.setObjectName("Muted")
+        self.news2_note.setWordWrap(True)
+        self.news2_note.hide()
+        grid.addWidget(self.news2_note, len(ROWS) * 2, 0, 1, 2)
+        grid.setRowStretch(len(ROWS) * 2 + 1, 1)
 
     def clear(self) -> None:
         for key in self.values:
             self.values[key].setText("—")
             self.ages[key].setText("")
         self.times.clear()
+        self.news2_note.hide()
 
     def show_vitals(self, row: dict) -> None:
         if row.get("sbp") is not None:
@@ -80,6 +90,11 @@ class LastValuesPanel(QFrame):
         self._set("news2", f"{score['news2_total']}{incomplete}", score["observed_at"])
         band = score["news2_band"]
         self.ages["news2"].setToolTip(f"Band: {band}. {KAP_CAVEAT}")
+        missing = ", ".join(json.loads(score["news2_missing"] or "[]"))
+        note = f"{NEWS2_NOTE}\n* not measured: {missing}" if missing else NEWS2_NOTE
+        self.news2_note.setText(note)
+        self.news2_note.setToolTip(KAP_CAVEAT)
+        self.news2_note.show()
         self.values["news2"].setToolTip(
             f"Band: {band}.{' * some parameters not measured.' if incomplete else ''} {KAP_CAVEAT}"
         )

@@ -76,6 +76,9 @@ def _epoch(iso: str) -> float:
     return from_iso(iso).timestamp()
 
 
+COURSE_ACTIONS = ("phase", "ack", "discharge", "questionnaire", "rems", "correct", "end")
+
+
 class SessionWindow(QMainWindow):
     def __init__(
         self,
@@ -143,6 +146,15 @@ class SessionWindow(QMainWindow):
             lambda item: self.open_session(item.data(Qt.ItemDataRole.UserRole))
         )
         layout.addWidget(self.unfinished, 0, Qt.AlignmentFlag.AlignCenter)
+        # A clinic protocol file that could not be used is named here, with the reason, until
+        # it is fixed: the session would otherwise run on a protocol nobody chose.
+        self.protocol_problems = QLabel(self.protocol_support.problems_text(), page)
+        self.protocol_problems.setObjectName("Warn")
+        self.protocol_problems.setWordWrap(True)
+        self.protocol_problems.setMaximumWidth(900)
+        self.protocol_problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.protocol_problems.setVisible(bool(self.protocol_problems.text()))
+        layout.addWidget(self.protocol_problems, 0, Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(2)
         return page
 
@@ -196,13 +208,20 @@ class SessionWindow(QMainWindow):
         session_menu.addAction(new)
         self.actions_by_name["new"] = new
         entry_menu = self.menuBar().addMenu("&Entry")
+        # Two rows: what is recorded, then what the protocol and the session's course ask for.
+        # One row overflowed behind a "»" at 1366 px, hiding End session and the discharge check.
+        self.addToolBarBreak()
+        course = QToolBar("Protocol and session", self)
+        course.setObjectName("CourseToolbar")
+        course.setMovable(False)
+        self.addToolBar(course)
         for name, text, key, slot in entries:
             action = QAction(text, self)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{text} ({key})")
             action.setIconText(f"{text} ({key})")
             action.triggered.connect(slot)
-            bar.addAction(action)
+            (course if name in COURSE_ACTIONS else bar).addAction(action)
             entry_menu.addAction(action)
             self.actions_by_name[name] = action
         for index in range(4):
@@ -245,8 +264,8 @@ class SessionWindow(QMainWindow):
             apply_theme(app, night, large)
         self.chart.apply_palette(night)
         self.chart.set_large_type(large)
-        self.schedule_panel.apply_theme(night)
-        self.alarm_banner.apply_theme(night)
+        self.schedule_panel.apply_theme(night, large)
+        self.alarm_banner.apply_theme(night, large)
 
     # --- sessions ---------------------------------------------------------------------------
 

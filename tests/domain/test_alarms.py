@@ -22,6 +22,7 @@ from kapmonitor.domain.alarm_rules import (
     evaluate,
     highest,
     limit_text,
+    one_per_parameter,
 )
 from kapmonitor.domain.protocol import (
     ALARM_PARAMETERS,
@@ -340,3 +341,25 @@ def test_damaged_files_in_a_folder_never_stop_loading(tmp_path: Path) -> None:
     catalogue = load_protocols([SHIPPED_DIR, tmp_path])
     assert len(catalogue.problems) == 3
     assert set(SHIPPED) <= set(catalogue.protocols)
+
+
+def test_one_alarm_per_vital_sign_names_the_other_limits_crossed() -> None:
+    protocol = SHIPPED["esketamine-rems"]
+    found = evaluate(protocol, {"sbp": 186, "dbp": 104}, {"sbp": 124, "dbp": 78}, True)
+    assert [f.rule_id for f in found] == [
+        "sbp_high_critical",
+        "sbp_rise",
+        "dbp_rise",
+        "dbp_trial_stop",
+    ]
+    merged = one_per_parameter(found)
+    assert [(f.rule_id, f.priority) for f in merged] == [
+        ("sbp_high_critical", "critical"),
+        ("dbp_rise", "warning"),
+    ]
+    assert merged[0].message == (
+        "Systolic BP 186 mmHg ≥ 180 mmHg (critical); "
+        "also ≥ baseline + 40 mmHg (124 → 164 mmHg) (warning)"
+    )
+    assert merged[1].message.endswith("; also ≥ 101 mmHg (warning)")
+    assert one_per_parameter([]) == []
