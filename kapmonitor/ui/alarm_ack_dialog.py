@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.alarm_banner import local_hhmm, priority_tag
@@ -34,27 +35,14 @@ from kapmonitor.ui.schedule_panel import fit_window_height
 
 AckSaveFn = Callable[[str, str, list[str]], int]
 
-# code -> label; the code is stored, the label is shown.
-RESPONSES: tuple[tuple[str, str], ...] = (
-    ("rechecked", "Re-measured"),
-    ("reassured", "Reassurance / support"),
-    ("repositioned", "Repositioned"),
-    ("oxygen", "Oxygen given"),
-    ("antihypertensive", "Antihypertensive given"),
-    ("physician_informed", "Physician informed"),
-    ("session_stopped", "Session stopped"),
-    ("emergency_transfer", "Emergency transfer"),
-    ("no_action_needed", "Reviewed: no action needed"),
-    ("other", "Other"),
-)
-EMERGENCY_SYMPTOMS: tuple[tuple[str, str], ...] = (
-    ("chest_pain", "Chest pain"),
-    ("short_of_breath", "Short of breath"),
-    ("severe_headache", "Sudden severe headache"),
-    ("visual_change", "Visual change"),
-    ("seizure", "Seizure"),
-    ("reduced_consciousness", "Reduced consciousness"),
-)
+
+def _pairs(catalogue: str) -> tuple[tuple[str, str], ...]:
+    """(code, label) from the shipped catalogue: one list, shared with the store's validation."""
+    return tuple((c.code, c.label) for c in default_reference().choices(catalogue))
+
+
+RESPONSES = _pairs("alarm_responses")
+EMERGENCY_SYMPTOMS = _pairs("hypertension_symptoms")
 EMERGENCY_PARAMETERS = ("sbp", "dbp")
 CHECKLIST_TEXT = (
     "Ask and look for symptoms of hypertensive crisis (chest pain, short of breath) or of "
