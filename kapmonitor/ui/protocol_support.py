@@ -48,6 +48,7 @@ class ProtocolSupport:
         self.questionnaires = load_questionnaire_set()
         self.state: ScheduleState | None = None
         self._alarm_ids_seen: set[int] = set()
+        self._was_overdue = False
 
     # --- state ------------------------------------------------------------------------------
 
@@ -104,6 +105,11 @@ class ProtocolSupport:
             log.ended_at(),
         )
         window.schedule_panel.show_state(self.state, now)
+        # Escalation: the moment a check turns overdue, the optional sound calls once.
+        overdue = self.state.status == "overdue"
+        if overdue and not self._was_overdue and window.settings.get(ALARM_SOUND):
+            QApplication.beep()
+        self._was_overdue = overdue
 
     # --- after each save ------------------------------------------------------------------
 

@@ -18,8 +18,9 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.paths import resources_dir, user_config_dir
-from kapmonitor.settings import Settings
+from kapmonitor.settings import ALARM_SOUND, Settings
 from kapmonitor.store.session_store import SessionStore
+from kapmonitor.ui import protocol_support
 from kapmonitor.ui.session_window import SessionWindow
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, type_into
@@ -351,3 +352,25 @@ def test_news2_is_shown_with_its_caveat(
     assert note.isVisible() and "alarms" in note.text()
     assert note.text().endswith("* not measured: consciousness")
     assert "Dissociation during KAP" in note.toolTip()
+
+
+def test_the_optional_sound_calls_once_per_new_alarm_or_overdue_check(
+    qtbot: QtBot, window: SessionWindow, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    beeps: list[int] = []
+    monkeypatch.setattr(protocol_support.QApplication, "beep", lambda: beeps.append(1))
+    start_esketamine_session(qtbot, window)
+    window.tick()
+    clock.advance(minutes=6)  # the baseline turns overdue: silent while the sound is off
+    window.tick()
+    assert window.schedule_panel.state() == "overdue" and beeps == []
+    window.sound_action.trigger()  # View → Alarm sound
+    assert window.settings.get(ALARM_SOUND)
+    enter_vitals(qtbot, window, ["124/78", "72", "98", "14"])
+    clock.set(DOSE_AT)
+    give_esketamine(qtbot, window)
+    at_dose_minute(window, clock, 15)
+    at_dose_minute(window, clock, 16)
+    assert beeps == [1]  # once when it turned overdue, not every second after
+    enter_vitals(qtbot, window, ["126/80", "74", "89", "14"])  # SpO₂ 89: critical
+    assert beeps == [1, 1]
