@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
+from kapmonitor.store import audit
 from kapmonitor.store.schema import MIGRATION_SET, SCHEMA_VERSION, migrations
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -70,7 +71,13 @@ def explain(exc: BaseException, path: Path | str) -> StoreError:
             "Check the path given with --db or KAPMONITOR_DB.",
             "unopenable",
         )
-    if "append-only" in text or "supersede" in text or "constraint" in text:
+    if "signed and locked" in text:
+        return StoreError(
+            "This session is signed and locked: nothing can be added or corrected. Record an "
+            "addendum instead; nothing was saved.",
+            "signed",
+        )
+    if "append-only" in text or "supersede" in text or "constraint" in text or "sign" in text:
         return StoreError(f"The database refused the change: {exc}", "refused")
     return StoreError(f"{where}: {exc}")
 
@@ -148,6 +155,7 @@ def connect(path: Path) -> Database:
         db.execute("PRAGMA foreign_keys = ON")
         _check_migrations(db, path)
         migrations.apply(db)
+        audit.install(db)
         return db
     except BaseException as exc:
         conn.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -234,6 +234,120 @@ def m0002_protocol_engine(db: Database) -> None:
     for statement in _split("\n".join(script)):
         db.execute(statement)
     db.execute("PRAGMA user_version = 2")
+
+
+ROLES = ("clinician", "supervisor", "administrator")
+SIGNING_ROLES = ("supervisor", "administrator")
+
+REVIEW_TABLES_V3 = f"""
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE
+        CHECK (length(trim(username)) BETWEEN 2 AND 40),
+    display_name TEXT NOT NULL UNIQUE CHECK (length(trim(display_name)) > 0),
+    role TEXT NOT NULL CHECK (role IN {ROLES!r}),
+    password_hash TEXT NOT NULL CHECK (password_hash LIKE 'scrypt$%'),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),{_time_columns()}
+) STRICT;
+CREATE TRIGGER users_no_delete BEFORE DELETE ON users
+BEGIN
+    SELECT RAISE(ABORT, 'users cannot be deleted: deactivate the account instead');
+END;
+CREATE TRIGGER users_fixed_identity BEFORE UPDATE OF username, observed_at, recorded_at,
+    recorded_by ON users
+BEGIN
+    SELECT RAISE(ABORT, 'an account keeps its user name and creation record');
+END;
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL CHECK (at GLOB {UTC_TEXT}),
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    session_id TEXT,
+    table_name TEXT,
+    row_id INTEGER,
+    row_hash TEXT,
+    detail TEXT NOT NULL DEFAULT '{{}}' CHECK (json_valid(detail)),
+    prev_hash TEXT NOT NULL CHECK (length(prev_hash) = 64),
+    hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64)
+) STRICT;
+CREATE INDEX audit_row ON audit(table_name, row_id);
+CREATE INDEX audit_session ON audit(session_id, id);
+CREATE INDEX audit_actor_action ON audit(actor, action, id);
+CREATE TABLE signatures (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    printed_name TEXT NOT NULL CHECK (length(trim(printed_name)) > 0),
+    role TEXT NOT NULL CHECK (role IN {SIGNING_ROLES!r}),
+    meaning TEXT NOT NULL CHECK (length(trim(meaning)) > 0)
+) STRICT;
+CREATE UNIQUE INDEX signatures_one_per_session ON signatures(session_id);
+CREATE TRIGGER signatures_signer_role BEFORE INSERT ON signatures
+WHEN (SELECT role FROM users WHERE username = NEW.recorded_by AND active = 1)
+     NOT IN {SIGNING_ROLES!r}
+  OR NOT EXISTS (SELECT 1 FROM users WHERE username = NEW.recorded_by AND active = 1)
+BEGIN
+    SELECT RAISE(ABORT, 'only an active supervisor or administrator account can sign');
+END;
+CREATE TRIGGER signatures_session_ended BEFORE INSERT ON signatures
+WHEN NOT EXISTS (SELECT 1 FROM session_ends WHERE session_id = NEW.session_id AND voided = 0)
+BEGIN
+    SELECT RAISE(ABORT, 'a session is signed only after it has ended');
+END;
+CREATE TABLE addenda (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    text TEXT NOT NULL CHECK (length(trim(text)) > 0)
+) STRICT;
+CREATE INDEX addenda_session ON addenda(session_id, observed_at);
+CREATE TRIGGER addenda_after_signing BEFORE INSERT ON addenda
+WHEN NOT EXISTS (SELECT 1 FROM signatures WHERE session_id = NEW.session_id)
+BEGIN
+    SELECT RAISE(ABORT, 'an addendum is for a signed session: before sign-off, add or correct');
+END;
+CREATE TABLE review_comments (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    text TEXT NOT NULL CHECK (length(trim(text)) > 0)
+) STRICT;
+CREATE INDEX review_comments_session ON review_comments(session_id, observed_at);
+"""
+
+
+def signed_lock_trigger(table: str) -> str:
+    """A signed session takes no new rows in ``table``: later additions are addenda."""
+    return f"""
+CREATE TRIGGER {table}_signed_lock BEFORE INSERT ON {table}
+WHEN EXISTS (SELECT 1 FROM signatures WHERE session_id = NEW.session_id)
+BEGIN
+    SELECT RAISE(ABORT, 'this session is signed and locked: record an addendum instead');
+END;
+"""
+
+
+# Session rows written by review rather than at the bedside (no corrections: append only).
+REVIEW_TABLES: tuple[str, ...] = ("review_comments", "signatures", "addenda")
+
+# Tables a signature locks: every clinical entry, the clinicians and the review comments.
+LOCKED_BY_SIGNATURE: tuple[str, ...] = ("session_clinicians", *ENTRY_TABLES, "review_comments")
+
+
+@migrations(name="0003_review_and_audit")
+def m0003_review_and_audit(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from kapmonitor.store import audit
+
+    script = [REVIEW_TABLES_V3]
+    script += [append_only_triggers(t) for t in ("audit", "signatures", "addenda")]
+    script.append(append_only_triggers("review_comments"))
+    script += [signed_lock_trigger(t) for t in LOCKED_BY_SIGNATURE]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    # Rows written before the trail existed are sealed as the baseline it starts from.
+    audit.install(db)
+    audit.seal_existing(db, datetime.now(UTC))
+    db.execute("PRAGMA user_version = 3")
 
 
 def _split(script: str) -> list[str]:

@@ -32,9 +32,9 @@ from kapmonitor.domain.records import (
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import protocol_effects
+from kapmonitor.store import audit, protocol_effects
 from kapmonitor.store.database import StoreError, connect, plain_errors
-from kapmonitor.store.schema import ENTRY_TABLES
+from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
 DEFAULT_SESSION_LIMIT_MINUTES = 180
 
@@ -55,8 +55,8 @@ class SessionLog:
         """Rows as they stand now: a superseded row is replaced by its latest correction,
         and a voided (entered-in-error) row disappears. Ordered by clinical time."""
         rows = self.rows.get(table, [])
-        superseded = {r["supersedes_id"] for r in rows if r["supersedes_id"] is not None}
-        live = [r for r in rows if r["id"] not in superseded and not r["voided"]]
+        superseded = {r["supersedes_id"] for r in rows if r.get("supersedes_id") is not None}
+        live = [r for r in rows if r["id"] not in superseded and not r.get("voided")]
         return sorted(live, key=lambda r: (r["observed_at"], r["id"]))
 
     def started_at(self) -> datetime:
@@ -158,6 +158,10 @@ class SessionStore:
     def close(self) -> None:
         self.db.close()
 
+    def _seal(self, actor: str, action: str, session_id: str | None = None) -> None:
+        """Chain the rows this transaction wrote into the audit trail before it commits."""
+        audit.seal(self.db, actor, action, self.clock.now(), session_id)
+
     def _stamp(self, recorded_by: str) -> dict[str, str]:
         if not recorded_by or not recorded_by.strip():
             raise ValidationError(FieldError("recorded_by", "Choose who is recording"))
@@ -221,6 +225,7 @@ class SessionStore:
                         "origin": protocol.origin or "built-in",
                     }
                 )
+            self._seal(stamp["recorded_by"], "session_started", session_id)
         self._protocols[session_id] = protocol
         return session_id
 
@@ -249,6 +254,7 @@ class SessionStore:
             if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
                 # The first dose moves the session into the dosing phase, at the dose's time.
                 self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
+            self._seal(stamp["recorded_by"], "insert", session_id)
             return row_id
 
     def _derive(self, session_id: str, entry: Entry, row_id: int, stamp: dict[str, str]) -> None:
@@ -281,6 +287,7 @@ class SessionStore:
         """Record ``entry`` as the correction of row ``original_id``; the original stays."""
         if not reason or not reason.strip():
             raise ValidationError(FieldError("reason", "A correction needs a reason"))
+        self._check_not_signed(session_id)
         original = self.db.execute(
             f"SELECT session_id FROM {entry.table} WHERE id = ?", [original_id]
         ).fetchone()
@@ -304,6 +311,7 @@ class SessionStore:
             row_id = self._insert(session_id, entry, stamp, extra)
             if not void:
                 self._derive(session_id, entry, row_id, stamp)
+            self._seal(stamp["recorded_by"], "correction", session_id)
             return row_id
 
     def _insert(
@@ -326,10 +334,23 @@ class SessionStore:
         )
         return int(cursor.lastrowid or 0)
 
+    def _check_not_signed(self, session_id: str) -> None:
+        """A plain refusal ahead of the database trigger that enforces the same rule."""
+        signed = self.db.execute(
+            "SELECT printed_name FROM signatures WHERE session_id = ?", [session_id]
+        ).fetchone()
+        if signed is not None:
+            raise StoreError(
+                f"This session was signed by {signed[0]} and is locked: nothing can be added or "
+                "corrected. Record an addendum instead; nothing was saved.",
+                "signed",
+            )
+
     def _check_open(self, session_id: str, entry: Entry) -> None:
         exists = self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone()
         if exists is None:
             raise StoreError(f"Session {session_id} does not exist in {self.path}.", "missing")
+        self._check_not_signed(session_id)
         if isinstance(entry, AdverseEventOutcome):
             owner = self.db.execute(
                 "SELECT session_id FROM adverse_events WHERE id = ?", [entry.adverse_event_id]
@@ -407,7 +428,7 @@ class SessionStore:
             )
         ]
         log = SessionLog(dict(zip(columns, found, strict=True)), clinicians)
-        for table in ENTRY_TABLES:
+        for table in (*ENTRY_TABLES, *REVIEW_TABLES):
             log.rows[table] = list(
                 self.db.query(
                     f"SELECT * FROM {table} WHERE session_id = ? ORDER BY observed_at, id",

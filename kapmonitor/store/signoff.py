@@ -1,0 +1,162 @@
+"""Supervisor review: amendments, review comments, sign-off and addenda.
+
+The database enforces the hard rules (a signature needs an active supervisor or administrator
+account and an ended session; a signed session takes no new clinical rows; an addendum needs a
+signature). This module adds the rules that need a person: the password is checked again at the
+moment of signing (21 CFR 11.200: signing is a deliberate act, not a side effect of being signed
+in), clinicians amend only their own entries, and every refusal is audited with who tried what.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.records import Entry
+from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.store import audit
+from kapmonitor.store.accounts import AccessRefused, Accounts, User
+from kapmonitor.store.database import StoreError, plain_errors
+from kapmonitor.store.schema import SIGNING_ROLES
+from kapmonitor.store.session_store import SessionStore
+
+DEFAULT_MEANING = "reviewed and approved"
+AMENDING_ROLES = ("clinician", "supervisor", "administrator")
+COMMENTING_ROLES = SIGNING_ROLES
+
+
+class Review:
+    """Review operations on a store, each checked against the acting user's role."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self.db = store.db
+        self.path = store.path
+        self.accounts = Accounts(store.db, store.clock)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def signatures(self, session_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.db.query("SELECT * FROM signatures WHERE session_id = ? ORDER BY id", [session_id])
+        )
+
+    def is_signed(self, session_id: str) -> bool:
+        return bool(self.signatures(session_id))
+
+    # --- writing -------------------------------------------------------------------------
+
+    @plain_errors()
+    def sign(
+        self, session_id: str, username: str, secret: str, meaning: str = DEFAULT_MEANING
+    ) -> int:
+        """Sign with the password typed now; the session is locked from this commit on."""
+        user = self.accounts.sign_in(username, secret, purpose="signature")
+        self.accounts.require(user, *SIGNING_ROLES, action="sign a session", session_id=session_id)
+        if self.is_signed(session_id):
+            raise AccessRefused("This session is already signed", field="meaning")
+        log = self.store.load(session_id)
+        if log.ended_at() is None:
+            raise AccessRefused(
+                "End the session before signing it (it is still being recorded)", field="meaning"
+            )
+        if not meaning.strip():
+            raise ValidationError(FieldError("meaning", "Say what the signature means"))
+        now = to_iso(self.store.clock.now())
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "INSERT INTO signatures (session_id, observed_at, recorded_at, recorded_by, "
+                "printed_name, role, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [session_id, now, now, user.username, user.display_name, user.role, meaning],
+            )
+            audit.seal(self.db, user.username, "signature", self.store.clock.now(), session_id)
+        return int(cursor.lastrowid or 0)
+
+    @plain_errors()
+    def add_review_comment(self, session_id: str, user: User, at: datetime, text: str) -> int:
+        """A supervisor's comment pinned to a moment of the session (before sign-off)."""
+        self.accounts.require(
+            user, *COMMENTING_ROLES, action="add a review comment", session_id=session_id
+        )
+        self._refuse_if_signed(session_id, "add a review comment")
+        return self._insert_note("review_comments", session_id, user, at, text, "review_comment")
+
+    @plain_errors()
+    def add_addendum(self, session_id: str, user: User, text: str) -> int:
+        """After sign-off, the only way to add to a session: marked as an addendum."""
+        if not self.is_signed(session_id):
+            raise AccessRefused(
+                "Addenda are for signed sessions; before sign-off, add or correct entries",
+                field="text",
+            )
+        return self._insert_note(
+            "addenda", session_id, user, self.store.clock.now(), text, "addendum"
+        )
+
+    @plain_errors()
+    def amend(
+        self,
+        session_id: str,
+        user: User,
+        original_id: int,
+        entry: Entry,
+        reason: str,
+        *,
+        void: bool = False,
+    ) -> int:
+        """A clinician corrects their own entry before sign-off; the original stays."""
+        self.accounts.require(user, *AMENDING_ROLES, action="amend an entry", session_id=session_id)
+        self._refuse_if_signed(session_id, "amend an entry")
+        original = self.db.execute(
+            f"SELECT recorded_by FROM {entry.table} WHERE id = ? AND session_id = ?",
+            [original_id, session_id],
+        ).fetchone()
+        if original is None:
+            raise ValidationError(FieldError("reason", "The entry to amend was not found"))
+        if original[0] != user.display_name:
+            self._audit_refusal(user, "amend another clinician's entry", session_id)
+            raise AccessRefused(
+                f"Only {original[0]}, who recorded this entry, can amend it; add a review "
+                "comment instead",
+                field="reason",
+            )
+        return self.store.correct(
+            session_id, original_id, entry, reason, user.display_name, void=void
+        )
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _refuse_if_signed(self, session_id: str, action: str) -> None:
+        if self.is_signed(session_id):
+            raise StoreError(
+                f"This session is signed and locked: you cannot {action}. Record an addendum "
+                "instead; nothing was saved.",
+                "signed",
+            )
+
+    def _insert_note(
+        self, table: str, session_id: str, user: User, at: datetime, text: str, action: str
+    ) -> int:
+        if not text.strip():
+            raise ValidationError(FieldError("text", "Write the text"))
+        now = self.store.clock.now()
+        with self.db.atomic():
+            cursor = self.db.execute(
+                f"INSERT INTO {table} (session_id, observed_at, recorded_at, recorded_by, text) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [session_id, to_iso(at), to_iso(now), user.display_name, text.strip()],
+            )
+            audit.seal(self.db, user.username, action, now, session_id)
+        return int(cursor.lastrowid or 0)
+
+    def _audit_refusal(self, user: User, action: str, session_id: str) -> None:
+        with self.db.atomic():
+            audit.event(
+                self.db,
+                user.username,
+                "refused",
+                self.store.clock.now(),
+                {"attempted": action, "role": user.role},
+                session_id,
+            )
