@@ -44,12 +44,20 @@ ALARM_SOUND = ConfigVar(
 DEFAULT_PROTOCOL = ConfigVar(
     "default_protocol", str, "clinic-ketamine", "Protocol preselected when a session starts"
 )
+IDLE_LOCK_MINUTES = ConfigVar(
+    "idle_lock_minutes",
+    int,
+    10,
+    "Lock the bedside window after this many minutes without input (0 = never); the clock, "
+    "next check and alarms stay visible, and an attending clinician's password opens it",
+)
 ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     NIGHT_MODE,
     LARGE_TYPE,
     CLOCK_TICK_MS,
     ALARM_SOUND,
     DEFAULT_PROTOCOL,
+    IDLE_LOCK_MINUTES,
 )
 
 

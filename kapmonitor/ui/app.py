@@ -19,8 +19,10 @@ from kapmonitor import APP_NAME, APP_SLUG, __version__
 from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.paths import resources_dir
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
+from kapmonitor.ui.account_dialogs import FirstRunDialog
 from kapmonitor.ui.session_window import SessionWindow
 from kapmonitor.ui.theme import apply_theme
 
@@ -57,6 +59,23 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def first_run(store: SessionStore, clock: Clock) -> bool:
+    """With no account yet, whoever installs the app creates the administrator first."""
+    accounts = Accounts(store.db, clock)
+    if accounts.any_users():
+        return True
+    dialog = FirstRunDialog(accounts)
+    if dialog.exec() and dialog.user is not None:
+        return True
+    QMessageBox.information(
+        None,
+        APP_NAME,
+        "KAP Monitor needs an administrator account before the first session. Start it again "
+        "when you are ready to create one.",
+    )
+    return False
+
+
 def run_gui(db_path: Path, clock: Clock | None = None) -> int:
     app = application()
     settings = Settings()
@@ -68,7 +87,11 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
         QMessageBox.critical(None, f"{APP_NAME}: cannot open the database", str(exc))
         return 2
     install_excepthook()
-    window = SessionWindow(store, clock or SystemClock(), settings)
+    clock = clock or SystemClock()
+    if not first_run(store, clock):
+        store.close()
+        return 1
+    window = SessionWindow(store, clock, settings)
     window.show()
     QTimer.singleShot(0, window.offer_resume)
     try:

@@ -55,6 +55,7 @@ from kapmonitor.ui.last_values_panel import LastValuesPanel
 from kapmonitor.ui.observation_form import ObservationForm
 from kapmonitor.ui.protocol_support import ProtocolSupport
 from kapmonitor.ui.schedule_panel import SchedulePanel
+from kapmonitor.ui.session_access import SessionAccess
 from kapmonitor.ui.session_header import SessionHeader
 from kapmonitor.ui.start_session_dialog import StartSessionDialog
 from kapmonitor.ui.theme import apply_theme
@@ -113,6 +114,7 @@ class SessionWindow(QMainWindow):
         self.pages.addWidget(self._build_welcome())
         self.pages.addWidget(self._build_session_page())
         self.setCentralWidget(self.pages)
+        self.access = SessionAccess(self)
         self._build_actions()
         self.statusBar().showMessage(f"Database: {store.path}")
 
@@ -207,6 +209,16 @@ class SessionWindow(QMainWindow):
         new.triggered.connect(self.start_new_session)
         session_menu.addAction(new)
         self.actions_by_name["new"] = new
+        for text, key, slot in (
+            ("Review sessions…", "Ctrl+R", self.access.open_review),
+            ("Accounts…", "", self.access.manage_accounts),
+            ("Lock now", "Ctrl+L", lambda: self.access.lock()),
+        ):
+            extra = QAction(text, self)
+            if key:
+                extra.setShortcut(QKeySequence(key))
+            extra.triggered.connect(slot)
+            session_menu.addAction(extra)
         entry_menu = self.menuBar().addMenu("&Entry")
         # Two rows: what is recorded, then what the protocol and the session's course ask for.
         # One row overflowed behind a "»" at 1366 px, hiding End session and the discharge check.
@@ -289,7 +301,7 @@ class SessionWindow(QMainWindow):
             self.unfinished.addItem(item)
         self.unfinished.setVisible(bool(sessions))
         self.pages.setCurrentIndex(0)
-        self._update_enabled()
+        self.update_enabled()
 
     def offer_resume(self) -> bool:
         """At start-up: an unfinished session is offered for resume, with its clock intact."""
@@ -330,6 +342,9 @@ class SessionWindow(QMainWindow):
             )
             if answer != QMessageBox.StandardButton.Yes:
                 return
+        signed_in = self.access.sign_in_clinicians()
+        if signed_in is None:
+            return
         catalogue = self.protocol_support.catalogue
 
         def start(record: Any, recorded_by: str) -> str:
@@ -344,15 +359,18 @@ class SessionWindow(QMainWindow):
             self,
             protocols=self.protocol_support.protocol_choices(),
             default_protocol=self.settings.get(DEFAULT_PROTOCOL),
+            signed_in=signed_in,
         )
         self.active_form = dialog
         try:
             if dialog.exec() and dialog.session_id:
-                self.open_session(dialog.session_id)
+                self.open_session(dialog.session_id, fresh=True)
         finally:
             self.active_form = None
 
-    def open_session(self, session_id: str) -> None:
+    def open_session(self, session_id: str, fresh: bool = False) -> None:
+        """Show a session; one not just started here (a resume) opens locked when accounts
+        are in use."""
         try:
             self.log = self.store.load(session_id)
         except StoreError as exc:
@@ -360,6 +378,7 @@ class SessionWindow(QMainWindow):
             return
         log = self.log
         self.header.patient.setText(log.session["patient_code"])
+        self.access.session_opened(fresh)
         self.header.set_clinicians(log.clinicians)
         self._rebuild_views()
         self.protocol_support.session_opened()
@@ -388,6 +407,16 @@ class SessionWindow(QMainWindow):
     # --- saving entries -----------------------------------------------------------------------
 
     def _set_recorder(self, name: str) -> None:
+        if self.access.locked():
+            self.recorder = name  # unlocking sets who records
+            return
+        # Someone not signed in since a resume signs in once, then switches freely.
+        allowed = not name or self.access.recorder_allowed(name) or self.access.sign_in_as(name)
+        if not allowed:
+            self.header.recorder.blockSignals(True)
+            self.header.recorder.setCurrentText(self.recorder)
+            self.header.recorder.blockSignals(False)
+            return
         self.recorder = name
 
     def _save(self, entry: Entry) -> int:
@@ -470,7 +499,7 @@ class SessionWindow(QMainWindow):
             self.chart.add_marker(t, "note", label[:24])
 
     def _entry_allowed(self) -> bool:
-        if self.log is None:
+        if self.log is None or self.access.locked():
             return False
         if self.log.phase() == "ended":
             QMessageBox.information(
@@ -577,7 +606,7 @@ class SessionWindow(QMainWindow):
             **self._form_kwargs(),
         )
         self.after_save("session_ends", self._open_form(form))
-        self._update_enabled()
+        self.update_enabled()
 
     def correct_selected(self) -> None:
         item = self.timeline.selected_item()
@@ -625,6 +654,7 @@ class SessionWindow(QMainWindow):
         self.protocol_support.tick()
         self.last_values.update_ages(now)
         self.chart.set_now(now.timestamp())
+        self.access.refresh()
 
     def _update_header(self, now: datetime | None = None) -> None:
         if self.log is None:
@@ -642,13 +672,15 @@ class SessionWindow(QMainWindow):
         total = log.cumulative_dose_mg()
         weight = log.session["weight_kg"]
         self.header.dose.setText(f"{total:g} mg ({total / weight:.2f} mg/kg)" if total else "none")
-        self._update_enabled()
+        self.update_enabled()
 
-    def _update_enabled(self) -> None:
-        has = self.log is not None
+    def update_enabled(self) -> None:
+        locked = self.access.locked()
+        has = self.log is not None and not locked
         ended = has and self.log.phase() == "ended"  # type: ignore[union-attr]
         for name, action in self.actions_by_name.items():
             if name == "new":
+                action.setEnabled(not locked)
                 continue
             # After the end: corrections, late outcomes and notes, the post-session
             # questionnaire and the REMS form (filled once monitoring has ended) stay open.

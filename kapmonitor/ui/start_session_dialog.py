@@ -78,8 +78,10 @@ class StartSessionDialog(QDialog):
         *,
         protocols: Sequence[tuple[str, str]] = (),
         default_protocol: str | None = None,
+        signed_in: Sequence[str] = (),
     ) -> None:
         super().__init__(parent)
+        self.signed_in = list(signed_in)
         self.protocols = list(protocols)
         self.default_protocol = default_protocol
         self.ref = ref
@@ -227,6 +229,14 @@ class StartSessionDialog(QDialog):
         for label, edit in zip(CLINICIAN_LABELS, self.clinicians, strict=True):
             form.addRow(label, edit)
         group.setFocusProxy(self.clinicians[0])
+        if self.signed_in:
+            # They signed in with their passwords: their names are fixed, not retyped.
+            group.setTitle("Attending clinicians (signed in)")
+            for edit, name in zip(self.clinicians, self.signed_in, strict=False):
+                edit.setText(name)
+            for edit in self.clinicians:
+                edit.setReadOnly(True)
+                edit.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self._register(
             "clinicians",
             group,

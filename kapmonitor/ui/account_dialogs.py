@@ -1,0 +1,366 @@
+"""Signing in: the first administrator, the attending clinicians, one user, emergency access.
+
+Each dialog calls the store's :class:`~kapmonitor.store.accounts.Accounts`, which checks the
+password, slows down repeated failures and audits every attempt; a refusal is shown as the
+sentence the store gave, and the dialog stays open with what was typed (except the password).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.schema import ROLES
+
+MIN_CLINICIANS = 2
+MAX_CLINICIANS = 4
+
+
+def _password_edit(parent: QWidget) -> QLineEdit:
+    edit = QLineEdit(parent)
+    edit.setEchoMode(QLineEdit.EchoMode.Password)
+    edit.setPlaceholderText("password or PIN")
+    return edit
+
+
+class _Dialog(QDialog):
+    """A small dialog with an error banner above its fields and OK/Cancel below."""
+
+    def __init__(self, title: str, parent: QWidget | None, ok_text: str) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setModal(True)
+        self.outer = QVBoxLayout(self)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.outer.addWidget(self.banner)
+        self.form = QFormLayout()
+        self.outer.addLayout(self.form)
+        self.buttons = QDialogButtonBox(self)
+        self.ok_button = self.buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.ok_button.setDefault(True)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.try_accept)
+        self.buttons.rejected.connect(self.reject)
+
+    def finish_layout(self) -> None:
+        self.outer.addWidget(self.buttons)
+
+    def show_error(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+
+    def errors_text(self) -> str:
+        return self.banner.text() if not self.banner.isHidden() else ""
+
+    def attempt(self, action: Callable[[], None]) -> bool:
+        """Run ``action``; a refusal becomes the banner text. True when it went through."""
+        self.banner.hide()
+        try:
+            action()
+        except ValidationError as exc:
+            self.show_error("\n".join(e.message for e in exc.errors))
+            return False
+        except StoreError as exc:
+            self.show_error(str(exc))
+            return False
+        return True
+
+    def try_accept(self) -> None:  # pragma: no cover - every subclass overrides
+        self.accept()
+
+
+class FirstRunDialog(_Dialog):
+    """The very first start: whoever installs the app creates the administrator account."""
+
+    def __init__(self, accounts: Accounts, parent: QWidget | None = None) -> None:
+        super().__init__("KAP Monitor: create the administrator", parent, "Create administrator")
+        self.accounts = accounts
+        self.user: User | None = None
+        intro = QLabel(
+            "No accounts exist yet. Create the administrator account: it adds the clinicians "
+            "and supervisors who will use this laptop. Keep its password safe."
+        )
+        intro.setWordWrap(True)
+        self.outer.insertWidget(0, intro)
+        self.username = QLineEdit(self)
+        self.display_name = QLineEdit(self)
+        self.display_name.setPlaceholderText("printed name, e.g. Dr Jane Smith")
+        self.secret = _password_edit(self)
+        self.repeat = _password_edit(self)
+        self.form.addRow("User name", self.username)
+        self.form.addRow("Printed name", self.display_name)
+        self.form.addRow("Password", self.secret)
+        self.form.addRow("Password again", self.repeat)
+        self.finish_layout()
+
+    def try_accept(self) -> None:
+        if self.secret.text() != self.repeat.text():
+            self.show_error("The two passwords differ")
+            return
+
+        def create() -> None:
+            self.user = self.accounts.create_first_administrator(
+                self.username.text(), self.display_name.text(), self.secret.text()
+            )
+
+        if self.attempt(create):
+            self.accept()
+
+
+class SignInDialog(_Dialog):
+    """One person signs in (to review, to unlock, to administer)."""
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        purpose: str,
+        parent: QWidget | None = None,
+        usernames: list[str] | None = None,
+    ) -> None:
+        super().__init__(f"Sign in to {purpose}", parent, "Sign in")
+        self.accounts = accounts
+        self.purpose = purpose
+        self.user: User | None = None
+        self.username = QComboBox(self)
+        self.username.setEditable(True)
+        names = usernames if usernames is not None else [u.username for u in accounts.users()]
+        self.username.addItems(names)
+        self.username.setCurrentIndex(-1 if len(names) != 1 else 0)
+        self.secret = _password_edit(self)
+        self.form.addRow("User name", self.username)
+        self.form.addRow("Password", self.secret)
+        self.finish_layout()
+        (self.secret if names and len(names) == 1 else self.username).setFocus()
+
+    def try_accept(self) -> None:
+        def sign_in() -> None:
+            self.user = self.accounts.sign_in(
+                self.username.currentText(), self.secret.text(), self.purpose
+            )
+
+        ok = self.attempt(sign_in)
+        self.secret.clear()
+        if ok:
+            self.accept()
+
+
+class ClinicianSignInDialog(_Dialog):
+    """The attending clinicians sign in before a session starts: at least two, each themselves.
+
+    Afterwards "Recording as" switches between them without retyping. If accounts cannot be
+    used (a locum, a forgotten password mid-emergency), "Emergency access…" admits a named
+    person with a reason; it is audited and marked on every row they record.
+    """
+
+    def __init__(self, accounts: Accounts, parent: QWidget | None = None) -> None:
+        super().__init__("Sign in the attending clinicians", parent, "Continue")
+        self.accounts = accounts
+        self.users: list[User] = []
+        intro = QLabel(
+            f"Each attending clinician signs in with their own password or PIN (at least "
+            f"{MIN_CLINICIANS}). The first one starts the session."
+        )
+        intro.setWordWrap(True)
+        self.outer.insertWidget(1, intro)
+        names = [u.username for u in accounts.users()]
+        self.rows: list[tuple[QComboBox, QLineEdit]] = []
+        group = QGroupBox("Clinicians", self)
+        grid = QFormLayout(group)
+        for index in range(MAX_CLINICIANS):
+            name = QComboBox(group)
+            name.setEditable(True)
+            name.addItems(names)
+            name.setCurrentIndex(-1)
+            name.lineEdit().setPlaceholderText("user name" + (" (optional)" if index >= 2 else ""))
+            secret = _password_edit(group)
+            row = QWidget(group)
+            layout = QVBoxLayout(row)
+            layout.setContentsMargins(0, 0, 0, 0)
+            layout.addWidget(name)
+            layout.addWidget(secret)
+            grid.addRow(f"Clinician {index + 1}", row)
+            self.rows.append((name, secret))
+        self.form.addRow(group)
+        self.emergency_button = QPushButton("Emergency access…", self)
+        self.emergency_button.setToolTip(
+            "Admit a clinician without an account, with a reason: every use is logged"
+        )
+        self.emergency_button.clicked.connect(self.emergency_access)
+        self.buttons.addButton(self.emergency_button, QDialogButtonBox.ButtonRole.ActionRole)
+        self.finish_layout()
+        self.rows[0][0].setFocus()
+
+    def try_accept(self) -> None:
+        self.banner.hide()
+        signed: list[User] = [u for u in self.users if u.emergency]
+        problems: list[str] = []
+        for index, (name, secret) in enumerate(self.rows, start=1):
+            username = name.currentText().strip()
+            if not username:
+                continue
+            try:
+                user = self.accounts.sign_in(username, secret.text(), "attend a session")
+            except (ValidationError, StoreError) as exc:
+                problems.append(f"Clinician {index}: {exc}")
+                secret.clear()
+                continue
+            if any(u.username == user.username for u in signed):
+                problems.append(f"Clinician {index}: {user.display_name} is already signed in")
+                continue
+            signed.append(user)
+        if problems:
+            self.show_error("\n".join(problems))
+            return
+        if len(signed) < MIN_CLINICIANS:
+            self.show_error(
+                f"At least {MIN_CLINICIANS} attending clinicians must sign in "
+                f"({len(signed)} so far)"
+            )
+            return
+        self.users = signed
+        self.accept()
+
+    def emergency_access(self) -> None:
+        name, ok = QInputDialog.getText(self, "Emergency access", "Your full name:")
+        if not ok:
+            return
+        reason, ok = QInputDialog.getText(
+            self, "Emergency access", "Why can you not sign in with an account?"
+        )
+        if not ok:
+            return
+
+        def admit() -> None:
+            self.users.append(self.accounts.emergency_access(name, reason))
+
+        if self.attempt(admit):
+            self.banner.setText(
+                f"Emergency access recorded for {self.users[-1].display_name}; the "
+                "administrator will see it in the audit trail."
+            )
+            self.banner.setObjectName("Warn")
+            self.banner.show()
+
+
+class AccountsDialog(QDialog):
+    """The administrator's list of accounts: add, reset a password, deactivate."""
+
+    def __init__(self, accounts: Accounts, admin: User, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.accounts = accounts
+        self.admin = admin
+        self.setWindowTitle("Accounts")
+        layout = QVBoxLayout(self)
+        self.table = QTableWidget(0, 3, self)
+        self.table.setHorizontalHeaderLabels(["User name", "Printed name", "Role"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        layout.addWidget(self.table)
+        buttons = QDialogButtonBox(self)
+        add = buttons.addButton("Add account…", QDialogButtonBox.ButtonRole.ActionRole)
+        reset = buttons.addButton("Reset password…", QDialogButtonBox.ButtonRole.ActionRole)
+        deactivate = buttons.addButton("Deactivate", QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        add.clicked.connect(self.add_account)
+        reset.clicked.connect(self.reset_password)
+        deactivate.clicked.connect(self.deactivate)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(640, 420)
+        self.refresh()
+
+    def refresh(self) -> None:
+        users = self.accounts.users()
+        self.table.setRowCount(len(users))
+        for row, user in enumerate(users):
+            for column, text in enumerate((user.username, user.display_name, user.role)):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, user.username)
+                self.table.setItem(row, column, item)
+
+    def selected_username(self) -> str | None:
+        item = self.table.item(self.table.currentRow(), 0)
+        return item.text() if item else None
+
+    def add_account(self) -> None:
+        dialog = NewAccountDialog(self.accounts, self.admin, self)
+        if dialog.exec():
+            self.refresh()
+
+    def reset_password(self) -> None:
+        username = self.selected_username()
+        if username is None:
+            return
+        secret, ok = QInputDialog.getText(
+            self, "Reset password", f"New password for {username}:", QLineEdit.EchoMode.Password
+        )
+        if ok:
+            self._run(lambda: self.accounts.set_secret(self.admin, username, secret))
+
+    def deactivate(self) -> None:
+        username = self.selected_username()
+        if username is None or username == self.admin.username:
+            return
+        self._run(lambda: self.accounts.deactivate(self.admin, username))
+        self.refresh()
+
+    def _run(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except (ValidationError, StoreError) as exc:
+            QMessageBox.warning(self, "Accounts", str(exc))
+
+
+class NewAccountDialog(_Dialog):
+    def __init__(self, accounts: Accounts, admin: User, parent: QWidget | None = None) -> None:
+        super().__init__("Add an account", parent, "Add")
+        self.accounts = accounts
+        self.admin = admin
+        self.user: User | None = None
+        self.username = QLineEdit(self)
+        self.display_name = QLineEdit(self)
+        self.role = QComboBox(self)
+        self.role.addItems(list(ROLES))
+        self.secret = _password_edit(self)
+        self.form.addRow("User name", self.username)
+        self.form.addRow("Printed name", self.display_name)
+        self.form.addRow("Role", self.role)
+        self.form.addRow("First password", self.secret)
+        self.finish_layout()
+
+    def try_accept(self) -> None:
+        def create() -> None:
+            self.user = self.accounts.create_user(
+                self.admin,
+                self.username.text(),
+                self.display_name.text(),
+                self.role.currentText(),
+                self.secret.text(),
+            )
+
+        if self.attempt(create):
+            self.accept()

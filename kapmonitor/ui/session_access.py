@@ -1,0 +1,191 @@
+"""Who is at the laptop: attending clinicians, the idle lock, review and account windows.
+
+Kept beside the session window (like the protocol support): the window records entries; this
+part decides who may. Once accounts exist (the first start creates the administrator), a session
+starts only after at least two attending clinicians sign in, "Recording as" switches between
+them without retyping, an idle window locks, and a resumed session opens locked until one of its
+clinicians signs in. A database without any account (a demo file, a test) keeps typed names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QMessageBox
+
+from kapmonitor.domain.clock import format_duration
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.settings import IDLE_LOCK_MINUTES
+from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.account_dialogs import AccountsDialog, ClinicianSignInDialog, SignInDialog
+from kapmonitor.ui.idle_lock import IdleWatcher, LockOverlay
+
+if TYPE_CHECKING:
+    from kapmonitor.ui.session_window import SessionWindow
+
+
+class SessionAccess:
+    def __init__(self, window: SessionWindow) -> None:
+        self.window = window
+        self.accounts = Accounts(window.store.db, window.clock)
+        self.attending: list[User] = []
+        self.overlay = LockOverlay(window.pages)
+        self.overlay.unlock_requested.connect(self.unlock)
+        self.watcher = IdleWatcher(lambda: window.settings.get(IDLE_LOCK_MINUTES), window)
+        self.watcher.idle.connect(self.lock_if_idle)
+        self.review_windows: list[object] = []
+
+    # --- state ------------------------------------------------------------------------------
+
+    def enabled(self) -> bool:
+        """Accounts are in use once any exists (the app's first start creates one)."""
+        try:
+            return self.accounts.any_users()
+        except StoreError:
+            return False
+
+    def locked(self) -> bool:
+        return not self.overlay.isHidden()
+
+    # --- starting and resuming ------------------------------------------------------------
+
+    def sign_in_clinicians(self) -> list[str] | None:
+        """Names of the clinicians who signed in for a new session; None if cancelled.
+
+        An empty list means accounts are not in use: the start form takes typed names.
+        """
+        if not self.enabled():
+            return []
+        dialog = ClinicianSignInDialog(self.accounts, self.window)
+        self.window.active_form = dialog
+        try:
+            if not dialog.exec():
+                return None
+        finally:
+            self.window.active_form = None
+        self.attending = list(dialog.users)
+        return [u.display_name for u in self.attending]
+
+    def session_opened(self, fresh: bool) -> None:
+        """A resumed session opens locked: whoever continues signs in first."""
+        if fresh:
+            self.overlay.hide()
+        elif self.enabled():
+            self.attending = []
+            self.lock("sign in to continue this session")
+
+    def recorder_allowed(self, name: str) -> bool:
+        if not self.enabled():
+            return True
+        return any(u.display_name == name for u in self.attending)
+
+    def sign_in_as(self, display_name: str) -> bool:
+        """One attending clinician not yet signed in (after a resume) signs in to record."""
+        by_name = {u.display_name: u.username for u in self.accounts.users()}
+        username = by_name.get(display_name)
+        if username is None:
+            return False
+        dialog = SignInDialog(self.accounts, "record", self.window, [username])
+        if not dialog.exec() or dialog.user is None:
+            return False
+        self.attending.append(dialog.user)
+        return True
+
+    # --- locking ----------------------------------------------------------------------------
+
+    def lock_if_idle(self) -> None:
+        if self.window.log is not None and self.enabled() and not self.locked():
+            self.lock("no input for a while")
+
+    def lock(self, why: str = "locked by a clinician") -> None:
+        window = self.window
+        if window.log is None or not self.enabled():
+            return
+        if window.active_form is not None:
+            return  # never throw away a half-typed entry; the next idle check locks
+        names = self._clinician_usernames()
+        self.overlay.lock(names, why)
+        window.update_enabled()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Keep the clock, the next check and the alarms current on the lock screen."""
+        window = self.window
+        if not self.locked() or window.log is None:
+            return
+        log = window.log
+        elapsed = format_duration((window.clock.now() - log.started_at()).total_seconds())
+        patient = log.session["patient_code"]
+        self.overlay.show_status(
+            f"{patient} · session {elapsed}",
+            window.schedule_panel.text(),
+            window.alarm_banner.lines(),
+        )
+
+    def unlock(self, username: str, secret: str) -> None:
+        window = self.window
+        log = window.log
+        if log is None:
+            self.overlay.hide()
+            return
+        try:
+            user = self.accounts.sign_in(username, secret, "unlock the bedside window")
+        except (ValidationError, StoreError) as exc:
+            self.overlay.refuse(str(exc))
+            return
+        if user.display_name not in log.clinicians:
+            self.overlay.refuse(
+                f"{user.display_name} is not an attending clinician of this session"
+            )
+            return
+        if all(u.username != user.username for u in self.attending):
+            self.attending.append(user)
+        self.overlay.hide()
+        index = window.header.recorder.findText(user.display_name)
+        if index >= 0:
+            window.header.recorder.setCurrentIndex(index)
+        window.update_enabled()
+
+    def _clinician_usernames(self) -> list[str]:
+        log = self.window.log
+        if log is None:
+            return []
+        by_name = {u.display_name: u.username for u in self.accounts.users()}
+        return [by_name[name] for name in log.clinicians if name in by_name]
+
+    # --- other windows ----------------------------------------------------------------------
+
+    def open_review(self) -> None:
+        """The supervisor's archive, after signing in (clinicians may open it to amend)."""
+        window = self.window
+        if not self.enabled():
+            QMessageBox.information(
+                window, "Review", "Create accounts first: reviewing needs a signed-in user."
+            )
+            return
+        dialog = SignInDialog(self.accounts, "review sessions", window)
+        if not dialog.exec() or dialog.user is None:
+            return
+        from kapmonitor.ui.review_window import ReviewWindow
+
+        review = ReviewWindow(window.store, dialog.user, window.clock, window.settings)
+        self.review_windows.append(review)
+        review.show()
+
+    def manage_accounts(self) -> None:
+        window = self.window
+        dialog = SignInDialog(
+            self.accounts,
+            "manage accounts",
+            window,
+            [u.username for u in self.accounts.users() if u.role == "administrator"],
+        )
+        if not dialog.exec() or dialog.user is None:
+            return
+        try:
+            self.accounts.require(dialog.user, "administrator", action="manage accounts")
+        except ValidationError as exc:
+            window.report_error(exc)
+            return
+        AccountsDialog(self.accounts, dialog.user, window).exec()
