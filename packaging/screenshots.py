@@ -97,6 +97,7 @@ def main() -> int:
     shoot("alarm-overdue-day", night=False, large=False)
     shoot("alarm-overdue-night", night=True, large=False)
     shoot_dialogs(app, store, clock, session_id, settings)
+    shoot_lock(app, store, clock, session_id, settings)
     store.close()
     return 0
 
@@ -134,6 +135,29 @@ def shoot_dialogs(app: Any, store: Any, clock: Any, session_id: str, settings: A
     patient.type_digit(1)
     patient.type_digit(2)
     grab(app, patient, "questionnaire-patient", size=(1100, 700))
+    window.close()
+
+
+def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any) -> None:
+    """A resumed session opens locked: the clock, the next check and the alarm stay on screen."""
+    from kapmonitor.demo import CLINICIANS
+    from kapmonitor.settings import NIGHT_MODE
+    from kapmonitor.store.accounts import Accounts
+    from kapmonitor.ui.session_window import SessionWindow
+
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    for username, name in zip(("rivera", "okafor"), CLINICIANS, strict=True):
+        accounts.create_user(admin, username, name, "clinician", f"{username}-pin")
+    settings.set(NIGHT_MODE, True)
+    window = SessionWindow(store, clock, settings)
+    window.resize(1366, 820)
+    window.show()
+    window.open_session(session_id)
+    for _ in range(5):
+        app.processEvents()
+    window.grab().save(str(OUT / "lock-screen.png"))
+    print("wrote docs/images/lock-screen.png")
     window.close()
 
 

@@ -82,7 +82,7 @@ class LockOverlay(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(40, 30, 40, 30)
         layout.addStretch(1)
-        self.title = QLabel("🔒 Locked", self)
+        self.title = QLabel("LOCKED", self)
         self.title.setStyleSheet("font-size: 26pt; font-weight: bold;")
         self.clock = QLabel("", self)
         self.clock.setObjectName("LockClock")
@@ -129,7 +129,7 @@ class LockOverlay(QFrame):
         return False
 
     def lock(self, usernames: list[str], why: str) -> None:
-        self.title.setText(f"🔒 Locked — {why}")
+        self.title.setText(f"LOCKED — {why}")
         self.username.clear()
         self.username.addItems(usernames)
         self.secret.clear()

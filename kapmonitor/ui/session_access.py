@@ -30,7 +30,8 @@ class SessionAccess:
         self.window = window
         self.accounts = Accounts(window.store.db, window.clock)
         self.attending: list[User] = []
-        self.overlay = LockOverlay(window.pages)
+        # Over the session page only: the stack raises its current page, which would hide it.
+        self.overlay = LockOverlay(window.pages.widget(1))
         self.overlay.unlock_requested.connect(self.unlock)
         self.watcher = IdleWatcher(lambda: window.settings.get(IDLE_LOCK_MINUTES), window)
         self.watcher.idle.connect(self.lock_if_idle)

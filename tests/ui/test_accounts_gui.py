@@ -168,6 +168,8 @@ def test_the_lock_keeps_the_clock_next_check_and_alarms_and_opens_for_a_clinicia
     press(qtbot, window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     overlay = window.access.overlay
     assert overlay.isVisible()
+    covering = window.childAt(window.chart.mapTo(window, window.chart.rect().center()))
+    assert covering is overlay or overlay.isAncestorOf(covering)  # on top, hiding the chart
     assert overlay.clock.text() == "KAP-0500 · session 0:03:00"
     assert overlay.next_check.text() == window.schedule_panel.text()
     assert "CRITICAL" in overlay.alarms.text()
