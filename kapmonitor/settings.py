@@ -51,6 +51,15 @@ IDLE_LOCK_MINUTES = ConfigVar(
     "Lock the bedside window after this many minutes without input (0 = never); the clock, "
     "next check and alarms stay visible, and an attending clinician's password opens it",
 )
+BACKUP_INTERVAL_MINUTES = ConfigVar(
+    "backup_interval_minutes",
+    int,
+    15,
+    "While a session is recorded, back up the database this often (0 = only at session end)",
+)
+BACKUP_KEEP = ConfigVar(
+    "backup_keep", int, 20, "How many backups to keep beside the database (oldest removed)"
+)
 ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     NIGHT_MODE,
     LARGE_TYPE,
@@ -58,6 +67,8 @@ ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     ALARM_SOUND,
     DEFAULT_PROTOCOL,
     IDLE_LOCK_MINUTES,
+    BACKUP_INTERVAL_MINUTES,
+    BACKUP_KEEP,
 )
 
 

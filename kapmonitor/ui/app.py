@@ -20,6 +20,7 @@ from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.paths import resources_dir
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.accounts import Accounts
+from kapmonitor.store.backup import newest_good_backup, restore
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.account_dialogs import FirstRunDialog
@@ -59,6 +60,37 @@ def install_excepthook() -> None:
     sys.excepthook = hook
 
 
+def recover_from_backup(db_path: Path, exc: StoreError, clock: Clock | None) -> SessionStore | None:
+    """A damaged file at start-up: say so, and offer the newest backup that passes its check."""
+    good = newest_good_backup(db_path) if exc.kind == "corrupt" else None
+    if good is None:
+        QMessageBox.critical(None, f"{APP_NAME}: cannot open the database", str(exc))
+        return None
+    box = QMessageBox(QMessageBox.Icon.Critical, f"{APP_NAME}: the database is damaged", str(exc))
+    box.setObjectName("RestorePrompt")
+    box.setInformativeText(
+        f"The newest good backup is from {good.label}. Restore it? Entries made after it are "
+        "not in it. The damaged file is kept beside it (renamed), never deleted."
+    )
+    restore_button = box.addButton("Restore the backup", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton("Quit", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore_button)
+    box.exec()
+    if box.clickedButton() is not restore_button:
+        return None
+    try:
+        kept = restore(good.path, db_path)
+        store = SessionStore.open(db_path, clock)
+    except StoreError as again:
+        QMessageBox.critical(None, f"{APP_NAME}: the restore failed", str(again))
+        return None
+    print(
+        f"kapmonitor: restored {good.path.name}; the damaged file is kept as {kept}",
+        file=sys.stderr,
+    )
+    return store
+
+
 def first_run(store: SessionStore, clock: Clock) -> bool:
     """With no account yet, whoever installs the app creates the administrator first."""
     accounts = Accounts(store.db, clock)
@@ -84,8 +116,9 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
         store = SessionStore.open(db_path, clock)
     except StoreError as exc:
         print(f"kapmonitor: {exc}", file=sys.stderr)
-        QMessageBox.critical(None, f"{APP_NAME}: cannot open the database", str(exc))
-        return 2
+        store = recover_from_backup(db_path, exc, clock)
+        if store is None:
+            return 2
     install_excepthook()
     clock = clock or SystemClock()
     if not first_run(store, clock):

@@ -47,6 +47,7 @@ from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.adverse_event_form import AdverseEventForm
 from kapmonitor.ui.ae_outcome_form import AdverseEventOutcomeForm
 from kapmonitor.ui.alarm_banner import AlarmBanner
+from kapmonitor.ui.backup_runner import BackupRunner
 from kapmonitor.ui.dose_form import DoseForm
 from kapmonitor.ui.end_session_form import EndSessionForm
 from kapmonitor.ui.form_base import EntryForm
@@ -115,6 +116,11 @@ class SessionWindow(QMainWindow):
         self.pages.addWidget(self._build_session_page())
         self.setCentralWidget(self.pages)
         self.access = SessionAccess(self)
+        self.backups = BackupRunner(store.path, settings, self)
+        self.backups.done.connect(
+            lambda path: self.statusBar().showMessage(f"Backed up to {path}", 8000)
+        )
+        self.backups.failed.connect(self._backup_failed)
         self._build_actions()
         self.statusBar().showMessage(f"Database: {store.path}")
 
@@ -385,6 +391,7 @@ class SessionWindow(QMainWindow):
         self.pages.setCurrentIndex(1)
         self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
         self.tick()
+        self.backups.session_running(log.phase() != "ended")
 
     def _rebuild_views(self) -> None:
         """Full redraw: only on opening a session or after a correction (rare)."""
@@ -605,8 +612,12 @@ class SessionWindow(QMainWindow):
             open_adverse_events=len(self.log.open_adverse_events()),
             **self._form_kwargs(),
         )
-        self.after_save("session_ends", self._open_form(form))
+        end_id = self._open_form(form)
+        self.after_save("session_ends", end_id)
         self.update_enabled()
+        if end_id is not None:
+            self.backups.session_running(False)
+            self.backups.run()  # every ended session is in a checked backup
 
     def correct_selected(self) -> None:
         item = self.timeline.selected_item()
@@ -691,9 +702,15 @@ class SessionWindow(QMainWindow):
 
     # --- errors and closing ----------------------------------------------------------------
 
+    def _backup_failed(self, message: str) -> None:
+        """Said plainly, without interrupting recording: the live file is unaffected."""
+        self.statusBar().showMessage(f"⚠ {message}", 0)
+
     def report_error(self, exc: BaseException) -> None:
         QMessageBox.warning(self, APP_NAME, str(exc))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.ticker.stop()
+        self.backups.session_running(False)
+        self.backups.wait()  # a backup in flight finishes before the store closes
         super().closeEvent(event)

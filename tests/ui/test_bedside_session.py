@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.domain.clock import FakeClock, format_duration
 from kapmonitor.domain.records import Dose, VitalSigns
 from kapmonitor.settings import Settings
+from kapmonitor.store import backup
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.session_window import SessionWindow
 from tests.factories import T0, session_start
@@ -270,6 +271,11 @@ def test_whole_session_by_keyboard(
     assert not window.actions_by_name["vitals"].isEnabled()
     assert window.header.limit.text() == "session ended"
     assert store.unfinished_sessions() == []
+    # The ended session is in a checked backup beside the database.
+    assert window.backups.wait()
+    (copy,) = backup.list_backups(backup.default_folder(store.path))
+    assert backup.check_backup(copy.path) == ""
+    qtbot.waitUntil(lambda: "Backed up to" in window.statusBar().currentMessage(), timeout=5000)
 
 
 def test_resume_keeps_the_clock(
