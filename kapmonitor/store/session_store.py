@@ -75,6 +75,12 @@ class SessionLog:
         changes = self.current("phase_changes")
         return changes[-1]["phase"] if changes else "preparation"
 
+    def latest_recorded_at(self) -> datetime:
+        """When the newest row was committed: a clock reading earlier than this went back."""
+        stamps = [self.session["recorded_at"]]
+        stamps += [r["recorded_at"] for rows in self.rows.values() for r in rows]
+        return from_iso(max(stamps))
+
     def ended_at(self) -> datetime | None:
         ends = self.current("session_ends")
         return from_iso(ends[-1]["observed_at"]) if ends else None

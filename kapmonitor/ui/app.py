@@ -6,12 +6,13 @@ non-zero exit), and any unexpected error later is shown as a sentence, never a t
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QLockFile, QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -91,6 +92,30 @@ def recover_from_backup(db_path: Path, exc: StoreError, clock: Clock | None) -> 
     return store
 
 
+def instance_lock(db_path: Path) -> tuple[QLockFile | None, str]:
+    """One window per database file: a second copy could record the same session twice.
+
+    Qt's lock file holds the process id; a lock left by a crashed copy is stale and taken over.
+    Returns the held lock, or None and the sentence to show.
+    """
+    with contextlib.suppress(OSError):
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = QLockFile(f"{db_path}.lock")
+    lock.setStaleLockTime(0)  # stale only when its process is gone, however long it ran
+    if lock.tryLock(200):
+        return lock, ""
+    if lock.error() == QLockFile.LockError.LockFailedError:
+        info = lock.getLockInfo()  # (pid, host, app name); older bindings add a flag first
+        pid, host = info[-3], info[-2]
+        return None, (
+            f"KAP Monitor is already open on {db_path} (process {pid} on {host}). Switch to "
+            "that window: a second copy could record the same session twice."
+        )
+    return None, (
+        f"KAP Monitor cannot create its lock file beside {db_path} (is the folder writable?)."
+    )
+
+
 def first_run(store: SessionStore, clock: Clock) -> bool:
     """With no account yet, whoever installs the app creates the administrator first."""
     accounts = Accounts(store.db, clock)
@@ -112,12 +137,18 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
     app = application()
     settings = Settings()
     apply_theme(app, settings.get(NIGHT_MODE), settings.get(LARGE_TYPE))
+    lock, refusal = instance_lock(db_path)
+    if lock is None:
+        print(f"kapmonitor: {refusal}", file=sys.stderr)
+        QMessageBox.warning(None, APP_NAME, refusal)
+        return 2
     try:
         store = SessionStore.open(db_path, clock)
     except StoreError as exc:
         print(f"kapmonitor: {exc}", file=sys.stderr)
         store = recover_from_backup(db_path, exc, clock)
         if store is None:
+            lock.unlock()
             return 2
     install_excepthook()
     clock = clock or SystemClock()
@@ -131,3 +162,4 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
         return app.exec()
     finally:
         store.close()
+        lock.unlock()

@@ -78,6 +78,7 @@ def _epoch(iso: str) -> float:
     return from_iso(iso).timestamp()
 
 
+CLOCK_TOLERANCE_SECONDS = 60  # NTP corrections of a few seconds are not worth a warning
 COURSE_ACTIONS = ("phase", "ack", "discharge", "questionnaire", "rems", "correct", "end")
 
 
@@ -97,6 +98,7 @@ class SessionWindow(QMainWindow):
         self.log: SessionLog | None = None
         self.recorder = ""
         self.active_form: QWidget | None = None
+        self._latest_recorded: datetime | None = None
         self.setWindowTitle(APP_NAME)
         self.resize(1366, 820)
 
@@ -171,6 +173,11 @@ class SessionWindow(QMainWindow):
         layout = QVBoxLayout(page)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.header)
+        self.clock_warning = QLabel("", page)
+        self.clock_warning.setObjectName("ErrorBanner")
+        self.clock_warning.setWordWrap(True)
+        self.clock_warning.hide()
+        layout.addWidget(self.clock_warning)
         layout.addWidget(self.schedule_panel)
         layout.addWidget(self.alarm_banner)
         upper = QSplitter(Qt.Orientation.Horizontal, page)
@@ -384,6 +391,7 @@ class SessionWindow(QMainWindow):
             return
         log = self.log
         self.header.patient.setText(log.session["patient_code"])
+        self._latest_recorded = log.latest_recorded_at()  # kept current by after_save
         self.access.session_opened(fresh)
         self.header.set_clinicians(log.clinicians)
         self._rebuild_views()
@@ -452,6 +460,9 @@ class SessionWindow(QMainWindow):
             return
         had_dose = self.log.first_dose_at()
         self.log.rows.setdefault(table, []).append(row)
+        stamp = from_iso(row["recorded_at"])
+        if self._latest_recorded is None or stamp > self._latest_recorded:
+            self._latest_recorded = stamp
         if table == "doses" and had_dose is None:
             self._refresh_phase_rows()
             first = self.log.first_dose_at()
@@ -672,6 +683,7 @@ class SessionWindow(QMainWindow):
             return
         log = self.log
         now = now or self.clock.now()
+        self._check_clock(now)
         self.header.phase.setText(self.ref.label("phases", log.phase()))
         self.header.update_times(
             now,
@@ -684,6 +696,27 @@ class SessionWindow(QMainWindow):
         weight = log.session["weight_kg"]
         self.header.dose.setText(f"{total:g} mg ({total / weight:.2f} mg/kg)" if total else "none")
         self.update_enabled()
+
+    def _check_clock(self, now: datetime) -> None:
+        """A clock that went back (a time change, a laptop that slept) is said, not hidden.
+
+        Stored times are never rewritten and the schedule works from them; but a clinician
+        must know that "now" in a new entry would be wrong until the clock is right.
+        """
+        latest = self._latest_recorded
+        if latest is None:
+            return
+        behind = (latest - now).total_seconds()
+        if behind > CLOCK_TOLERANCE_SECONDS:
+            self.clock_warning.setText(
+                f"⚠ The computer's clock ({now.astimezone():%H:%M}) is earlier than the last "
+                f"saved entry ({latest.astimezone():%H:%M}): it was changed, or the laptop slept "
+                "across a time change. Stored entries are unchanged; check the clock and the "
+                "time of each new entry."
+            )
+            self.clock_warning.show()
+        else:
+            self.clock_warning.hide()
 
     def update_enabled(self) -> None:
         locked = self.access.locked()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.records import VitalSigns
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SCHEMA_VERSION
-from tests.factories import open_store
+from kapmonitor.store.verify import verify_database
+from tests.factories import T0, open_store, session_start
 
 
 def test_not_a_database(tmp_path: Path) -> None:
@@ -83,6 +87,41 @@ def test_read_only_medium(small_mount: Path) -> None:
         open_store(path)
     assert info.value.kind == "readonly", info.value
     assert "read-only" in str(info.value) and str(path) in str(info.value)
+
+
+def test_disk_full_while_saving_loses_nothing_acknowledged(small_mount: Path) -> None:
+    """Fill the (real, 4 MB) disk while vitals are saved: every id returned is stored, the
+    refused entry leaves no trace, and after space is freed the same entry saves."""
+    clock = FakeClock(T0)
+    path = small_mount / "full.sqlite"
+    store = open_store(path, clock)
+    session_id = store.start_session(session_start(clock), "Dr A")
+    filler = small_mount / "filler"
+    free = shutil.disk_usage(small_mount).free
+    filler.write_bytes(b"\0" * max(free - 96 * 1024, 0))
+    saved: list[int] = []
+    refused: StoreError | None = None
+    for minute in range(1, 5000):
+        clock.advance(seconds=30)
+        entry = VitalSigns(clock.now(), hr=60 + minute % 40, sbp=120, dbp=80, note="x" * 200)
+        try:
+            saved.append(store.add(session_id, entry, "Dr A"))
+        except StoreError as exc:
+            refused = exc
+            break
+    assert refused is not None, "the disk never filled"
+    assert refused.kind == "full" and "full" in str(refused)
+    assert saved, "nothing was saved before the disk filled"
+    filler.unlink()
+    stored = [r["id"] for r in store.load(session_id).rows["vitals"]]
+    assert stored == saved  # every acknowledged entry, and nothing half-written
+    saved.append(store.add(session_id, entry, "Dr A"))  # the same entry, retried
+    store.close()
+    reopened = open_store(path, clock)
+    assert [r["id"] for r in reopened.load(session_id).rows["vitals"]] == saved
+    assert reopened.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    reopened.close()
+    assert verify_database(path).ok
 
 
 def test_locked_by_another_process(tmp_path: Path) -> None:

@@ -331,3 +331,27 @@ def test_shortcuts_are_listed_in_tooltips(window: SessionWindow) -> None:
     for name, key in (("vitals", "V"), ("dose", "D"), ("observation", "O"), ("adverse", "A")):
         assert f"({key})" in window.actions_by_name[name].toolTip()
     assert not window.actions_by_name["vitals"].isEnabled()  # no session yet
+
+
+def test_a_clock_that_jumps_back_is_said_and_changes_nothing_stored(
+    qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path
+) -> None:
+    session_id = store.start_session(session_start(clock), "Dr A")
+    clock.advance(minutes=30)
+    store.add(session_id, VitalSigns(clock.now(), hr=70, sbp=120, dbp=80), "Dr A")
+    window = SessionWindow(store, clock, Settings(tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    window.open_session(session_id, fresh=True)
+    assert not window.clock_warning.isVisible()
+    before = store.load(session_id).rows["vitals"]
+    clock.set(T0 + timedelta(minutes=10))  # the laptop clock goes back 20 minutes
+    window.tick()
+    assert window.clock_warning.isVisible()
+    assert "earlier than the last saved entry" in window.clock_warning.text()
+    assert store.load(session_id).rows["vitals"] == before
+    # The schedule never goes negative: it works from the stored times.
+    assert "-" not in window.schedule_panel.text() and "−" not in window.schedule_panel.text()
+    clock.set(T0 + timedelta(minutes=31))  # the clock is put right
+    window.tick()
+    assert not window.clock_warning.isVisible()

@@ -116,3 +116,45 @@ def test_night_mode_and_large_type_are_remembered(
     second = SessionWindow(store, store.clock, again)
     qtbot.addWidget(second)
     assert second.night_action.isChecked() and second.chart.night
+
+
+def test_a_full_disk_keeps_the_entry_until_space_is_freed(qtbot: QtBot, tmp_path: Path) -> None:
+    point = tmp_path / "mnt"
+    point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        clock = FakeClock(T0)
+        store = SessionStore.open(point / "full.sqlite", clock)
+        session_id = store.start_session(session_start(clock), "Dr A")
+        filler = point / "filler"
+        with filler.open("wb") as out:  # fill the disk to the last byte
+            try:
+                while True:
+                    out.write(b"\0" * 65536)
+                    out.flush()
+            except OSError:
+                pass
+        clock.advance(minutes=3)
+        form = VitalsForm(
+            store.ref, lambda e: store.add(session_id, e, "Dr A"), clock.now(), recorder="Dr A"
+        )
+        qtbot.addWidget(form)
+        form.show()
+        qtbot.keyClicks(form.bp, "131/84")
+        qtbot.keyClicks(form.hr, "77")
+        qtbot.keyClick(form.hr, Qt.Key.Key_Return)
+        assert form.isVisible() and form.saved_id is None
+        assert "full" in form.errors_text()
+        assert (form.bp.text(), form.hr.text()) == ("131/84", "77")
+        filler.unlink()
+        qtbot.keyClick(form.hr, Qt.Key.Key_Return)
+        assert form.saved_id is not None and not form.isVisible()
+        (row,) = store.load(session_id).current("vitals")
+        assert (row["sbp"], row["hr"]) == (131, 77)
+        store.close()
+    finally:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)
