@@ -268,7 +268,7 @@ def test_evaluate_agrees_with_an_independent_statement(
     assert highest(findings) == (findings[0].priority if findings else None)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(text=st.text())
 def test_parse_protocol_on_arbitrary_text_raises_only_protocol_error(text: str) -> None:
     try:
@@ -309,7 +309,7 @@ TOML_VALUES = st.sampled_from(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     line=st.integers(0, len(SHIPPED_LINES) - 1),
     value=TOML_VALUES | st.text(max_size=20),
