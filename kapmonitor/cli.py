@@ -76,6 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check the audit trail against every row")
     _db_argument(verify)
+
+    backup = sub.add_parser("backup", help="take a checked online backup of the database")
+    _db_argument(backup)
+    backup.add_argument(
+        "--out", metavar="FOLDER", help="backup folder (default: beside the database)"
+    )
+    backup.add_argument("--keep", type=int, default=20, help="backups to keep (default 20)")
+
+    restore = sub.add_parser(
+        "restore", help="put a checked backup in place of the database (the old file is kept)"
+    )
+    _db_argument(restore)
+    restore.add_argument(
+        "backup", metavar="BACKUP", nargs="?", help="backup file (default: the newest good one)"
+    )
+
+    bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    bench.add_argument(
+        "--frozen", metavar="EXE", help="frozen kapmonitor executable to time start-up of"
+    )
+    bench.add_argument(
+        "--bare", metavar="EXE", help="frozen bare PySide6 window: the start-up floor"
+    )
+    parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -101,6 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kapmonitor.smoke import run_smoke_test
 
             return run_smoke_test()
+        if args.startup_probe:
+            from kapmonitor.smoke import run_startup_probe
+
+            return run_startup_probe()
+        if args.command == "bench":
+            from kapmonitor.bench import run_bench
+
+            frozen = Path(args.frozen) if args.frozen else None
+            bare = Path(args.bare) if args.bare else None
+            return run_bench(quick=args.quick, frozen=frozen, bare=bare)
         db_path = resolve_db_path(getattr(args, "db", None))
         if args.command == "demo":
             from kapmonitor.demo import run_demo
@@ -114,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _import(db_path, Path(args.file))
         if args.command == "verify":
             return _verify(db_path)
+        if args.command == "backup":
+            return _backup(db_path, Path(args.out) if args.out else None, args.keep)
+        if args.command == "restore":
+            return _restore(db_path, Path(args.backup) if args.backup else None)
         from kapmonitor.ui.app import run_gui
 
         return run_gui(db_path)
@@ -294,6 +333,28 @@ def _verify(db_path: Path) -> int:
     for line in result.lines:
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def _backup(db_path: Path, folder: Path | None, keep: int) -> int:
+    from kapmonitor.store.backup import take_backup
+
+    taken = take_backup(db_path, folder, keep)
+    print(f"backed up to {taken.path} (checked: integrity and audit chain)")
+    return EXIT_OK
+
+
+def _restore(db_path: Path, chosen: Path | None) -> int:
+    from kapmonitor.store.backup import newest_good_backup, restore
+
+    if chosen is None:
+        good = newest_good_backup(db_path)
+        if good is None:
+            raise StoreError(f"No good backup of {db_path} was found.", "backup")
+        chosen = good.path
+    kept = restore(chosen, db_path)
+    where = f"; the file it replaced is kept as {kept}" if kept else ""
+    print(f"restored {chosen} to {db_path}{where}")
+    return EXIT_OK
 
 
 if __name__ == "__main__":

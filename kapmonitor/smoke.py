@@ -74,3 +74,38 @@ def _exercise(folder: Path) -> None:
     window.close()
     store.close()
     app.processEvents()
+
+
+def run_startup_probe() -> int:
+    """For the start-up benchmark: build the real window on a throw-away database and print
+    ``painted`` when it first paints, then exit. Measured from outside the process."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEvent, QObject, QTimer
+
+    from kapmonitor.domain.clock import SystemClock
+    from kapmonitor.settings import Settings
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.ui.app import application
+    from kapmonitor.ui.session_window import SessionWindow
+
+    app = application()
+    with tempfile.TemporaryDirectory(prefix="kapmonitor-probe-") as tmp:
+        os.environ[CONFIG_ENV_VAR] = tmp
+        store = SessionStore.open(Path(tmp) / "probe.sqlite", SystemClock())
+        window = SessionWindow(store, SystemClock(), Settings(Path(tmp)))
+
+        class FirstPaint(QObject):
+            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+                if event.type() == QEvent.Type.Paint and watched is window:
+                    print("painted", flush=True)
+                    window.removeEventFilter(self)
+                    QTimer.singleShot(0, app.quit)
+                return False
+
+        watcher = FirstPaint()
+        window.installEventFilter(watcher)
+        window.show()
+        app.exec()
+        window.close()
+        store.close()
+    return 0

@@ -9,6 +9,7 @@ between "saved" and "shown", and the record says what the protocol said at the t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -28,12 +29,19 @@ def _first_dose_at(db: Database, session_id: str) -> str | None:
     return row[0] if row else None
 
 
-def _current_rows(db: Database, table: str, session_id: str, where: str = "", params=()) -> list:
+def _current_rows(
+    db: Database,
+    table: str,
+    session_id: str,
+    where: str = "",
+    params: Sequence[Any] = (),
+    order: str = "ORDER BY observed_at, id",
+) -> list[dict[str, Any]]:
     return list(
         db.query(
             f"SELECT * FROM {table} t WHERE session_id = ? AND voided = 0 AND id NOT IN "
             f"(SELECT supersedes_id FROM {table} WHERE supersedes_id IS NOT NULL) {where} "
-            "ORDER BY observed_at, id",
+            f"{order}",
             [session_id, *params],
         )
     )
@@ -54,8 +62,16 @@ def baseline(db: Database, session_id: str, before: str | None) -> dict[str, Any
 
 
 def _latest_observation(db: Database, session_id: str, at: str) -> dict[str, Any] | None:
-    rows = _current_rows(db, "observations", session_id, "AND observed_at <= ?", [at])
-    return rows[-1] if rows else None
+    # Only the newest is needed: with a device feed there may be thousands before it.
+    rows = _current_rows(
+        db,
+        "observations",
+        session_id,
+        "AND observed_at <= ?",
+        [at],
+        order="ORDER BY observed_at DESC, id DESC LIMIT 1",
+    )
+    return rows[0] if rows else None
 
 
 def _insert(db: Database, table: str, row: dict[str, Any]) -> int:

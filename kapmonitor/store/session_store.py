@@ -444,6 +444,19 @@ class SessionStore:
         return log
 
     @plain_errors()
+    def rows_after(self, session_id: str, table: str, after_id: int) -> list[dict[str, Any]]:
+        """A session's rows of ``table`` newer than ``after_id``: what a save just derived,
+        without reloading a three-hour record."""
+        if table not in ENTRY_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return list(
+            self.db.query(
+                f"SELECT * FROM {table} WHERE session_id = ? AND id > ? ORDER BY observed_at, id",
+                [session_id, after_id],
+            )
+        )
+
+    @plain_errors()
     def row(self, table: str, row_id: int) -> dict[str, Any]:
         """One stored row, e.g. to show exactly what was committed."""
         if table not in ENTRY_TABLES:

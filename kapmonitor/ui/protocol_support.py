@@ -120,12 +120,13 @@ class ProtocolSupport:
         if log is None or table not in ("vitals", "observations", "alarm_acknowledgements"):
             return
         try:
-            fresh = window.store.load(log.id)
+            for derived in ("alarms", "vital_scores", "alarm_acknowledgements"):
+                known = log.rows.setdefault(derived, [])
+                last = max((r["id"] for r in known), default=0) if known else 0
+                known.extend(window.store.rows_after(log.id, derived, last))
         except StoreError as exc:
             window.report_error(exc)
             return
-        for derived in ("alarms", "vital_scores", "alarm_acknowledgements"):
-            log.rows[derived] = fresh.rows[derived]
         new = [r for r in log.current("alarms") if r["id"] not in self._alarm_ids_seen]
         for alarm in new:
             self._alarm_ids_seen.add(alarm["id"])

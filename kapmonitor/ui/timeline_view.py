@@ -26,6 +26,7 @@ class TimelineModel(QAbstractTableModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.items: list[TimelineItem] = []
+        self._keys: list[tuple[datetime, datetime]] = []
         self.superseded: dict[tuple[str, int], int] = {}
         self.origin: datetime | None = None
 
@@ -34,6 +35,7 @@ class TimelineModel(QAbstractTableModel):
     def reset(self, items: list[TimelineItem], origin: datetime | None) -> None:
         self.beginResetModel()
         self.items = sorted(items, key=_key)
+        self._keys = [_key(i) for i in self.items]  # kept beside items: append is O(log n)
         self.origin = origin
         self.superseded = {
             (i.table, i.supersedes_id): i.row_id for i in self.items if i.supersedes_id is not None
@@ -41,9 +43,11 @@ class TimelineModel(QAbstractTableModel):
         self.endResetModel()
 
     def append(self, item: TimelineItem) -> int:
-        position = bisect.bisect_right([_key(i) for i in self.items], _key(item))
+        key = _key(item)
+        position = bisect.bisect_right(self._keys, key)
         self.beginInsertRows(QModelIndex(), position, position)
         self.items.insert(position, item)
+        self._keys.insert(position, key)
         self.endInsertRows()
         return position
 

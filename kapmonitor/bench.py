@@ -1,0 +1,446 @@
+"""``kapmonitor bench``: the figures that say whether the window stays instant, each beside a
+floor measured in the same run on the same machine.
+
+Nothing here asserts a time: it measures and prints a table (figure, target, floor, ratio) so a
+slow machine shows as a slow floor, not as a flaky test. ``--quick`` scales the sizes down for a
+smoke run; the documented run (docs/performance.md) uses the full sizes.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+SECONDS_3H = 3 * 60 * 60
+
+
+@dataclass
+class Row:
+    name: str
+    value: float | None
+    unit: str
+    target: str
+    floor: float | None = None
+    floor_name: str = ""
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        value = "n/a" if self.value is None else _fmt(self.value)
+        floor = "" if self.floor is None else _fmt(self.floor)
+        ratio = ""
+        if self.value is not None and self.floor:
+            ratio = f"{self.value / self.floor:.1f}×"
+        return [self.name, f"{value} {self.unit}", self.target, floor, ratio, self.note]
+
+
+def _fmt(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def print_table(rows: list[Row], out: Callable[[str], None] = print) -> None:
+    header = ["figure", "measured", "target", "floor", "ratio", "floor is / note"]
+    cells = [header, *[r.cells() for r in rows]]
+    for row, data in zip(cells[1:], rows, strict=True):
+        row[5] = data.floor_name + (
+            f"; {data.note}" if data.note and data.floor_name else data.note
+        )
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    out(line)
+    for row in cells[1:]:
+        out("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# --- building data ------------------------------------------------------------------------
+
+
+def long_session(path: Path, seconds: int) -> tuple[str, datetime]:
+    """A session with one vital-signs set per second for ``seconds``, written in bulk.
+
+    Rows go through one transaction with the audit seal, like the app's own writes, but not one
+    by one: this builds the record the figures are measured on, it is not the figure itself.
+    """
+    from kapmonitor.domain.clock import FakeClock, to_iso
+    from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
+    from kapmonitor.store import audit
+    from kapmonitor.store.session_store import SessionStore
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds + 600)
+    clock = FakeClock(start)
+    store = SessionStore.open(path, clock)
+    checklist = {c.code: True for c in store.ref.choices("eligibility_checklist")}
+    session_id = store.start_session(
+        SessionStart(
+            patient_code="BENCH-3H",
+            sex="female",
+            weight_kg=70,
+            indication="trd",
+            clinicians=("Dr Bench", "Nurse Bench"),
+            started_at=start,
+            age_years=40,
+            checklist=checklist,
+        ),
+        "Dr Bench",
+    )
+    clock.advance(minutes=5)
+    store.add(session_id, VitalSigns(clock.now(), hr=72, sbp=124, dbp=78, spo2=98, rr=14), "Dr B")
+    clock.advance(minutes=5)
+    dose_at = clock.now()
+    store.add(session_id, Dose("ketamine", "im", 50, dose_at), "Dr Bench")
+    rng = random.Random(3)
+    rows = []
+    for second in range(1, seconds + 1):
+        at = to_iso(dose_at + timedelta(seconds=second))
+        rise = 25 * max(0.0, 1 - abs(second - 2400) / 2400)
+        rows.append(
+            (
+                session_id,
+                at,
+                at,
+                "Device feed",
+                72 + rng.randint(-4, 4),
+                int(124 + rise + rng.randint(-3, 3)),
+                int(78 + rise / 2 + rng.randint(-2, 2)),
+                rng.choice((96, 97, 98, 98, 99)),
+                14 + rng.randint(-2, 2),
+            )
+        )
+    with store.db.atomic():
+        store.db.conn.executemany(
+            "INSERT INTO vitals (session_id, observed_at, recorded_at, recorded_by, hr, sbp, dbp, "
+            "spo2, rr) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        # A sedation score with every reading too: the sixth charted series.
+        store.db.conn.executemany(
+            "INSERT INTO observations (session_id, observed_at, recorded_at, recorded_by, moaas) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(r[0], r[1], r[2], r[3], 3 + (i // 1800) % 3) for i, r in enumerate(rows)],
+        )
+        audit.seal(store.db, "Device feed", "insert", clock.now(), session_id)
+    clock.set(dose_at + timedelta(seconds=seconds + 1))
+    store.close()
+    return session_id, clock.now()
+
+
+# --- measurements -------------------------------------------------------------------------
+
+
+def bare_insert_floor(folder: Path, repeats: int) -> list[float]:
+    """One committed INSERT in WAL with synchronous=FULL: the floor of any durable save."""
+    conn = sqlite3.connect(folder / "floor.sqlite", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v INTEGER)")
+    times = []
+    for i in range(repeats):
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t (v) VALUES (?)", [i])
+        conn.execute("COMMIT")
+        times.append((time.perf_counter() - started) * 1000)
+    conn.close()
+    return times
+
+
+def measure_window(db: Path, session_id: str, now: datetime, repeats: int) -> dict[str, object]:
+    """Save → committed → chart updated, and full chart redraws, on the real window."""
+    from PySide6.QtWidgets import QApplication
+
+    from kapmonitor.domain.clock import FakeClock
+    from kapmonitor.domain.records import VitalSigns
+    from kapmonitor.settings import Settings
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.ui.app import application
+    from kapmonitor.ui.session_window import SessionWindow
+
+    application()
+    clock = FakeClock(now)
+    store = SessionStore.open(db, clock)
+    settings_dir = Path(tempfile.mkdtemp(prefix="kapmonitor-bench-settings-"))
+    window = SessionWindow(store, clock, Settings(settings_dir))
+    window.resize(1366, 820)
+    window.show()
+    started = time.perf_counter()
+    window.open_session(session_id, fresh=True)
+    QApplication.processEvents()
+    open_ms = (time.perf_counter() - started) * 1000
+    points = window.chart.point_count("sbp")
+    saves = []
+    rng = random.Random(5)
+    for _ in range(repeats):
+        clock.advance(seconds=1)
+        entry = VitalSigns(clock.now(), hr=70 + rng.randint(0, 9), sbp=120, dbp=80, spo2=98, rr=14)
+        t0 = time.perf_counter()
+        row_id = window._save(entry)
+        window.after_save("vitals", row_id)
+        QApplication.processEvents()  # Qt paints what changed, as it does in the app
+        saves.append((time.perf_counter() - t0) * 1000)
+    redraws = timed(window.chart.grab, 30)  # every series drawn from scratch into a pixmap
+    series = sum(
+        1 for name in ("sbp", "dbp", "hr", "spo2", "rr", "moaas") if window.chart.point_count(name)
+    )
+    window.close()
+    store.close()
+    return {
+        "saves": saves,
+        "redraws": redraws,
+        "open_ms": open_ms,
+        "points": points,
+        "series": series,
+    }
+
+
+def empty_chart_floor() -> list[float]:
+    """A bare pyqtgraph plot of the same size with nothing in it: the floor of a repaint."""
+    import pyqtgraph as pg
+
+    widget = pg.PlotWidget()
+    widget.resize(1100, 560)
+    widget.show()
+    times = timed(widget.grab, 30)
+    widget.close()
+    return times
+
+
+def measure_memory(folder: Path, seconds: int) -> tuple[float, float, list[float]]:
+    """RSS after a simulated session at one reading per second through the window's save
+    path, in a fresh process so nothing else measured here inflates it."""
+    code = (
+        "import sys; from kapmonitor.bench import _memory_child; "
+        f"_memory_child(sys.argv[1], {seconds})"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder / "memory.sqlite")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
+    samples = [float(v) for v in done.stdout.split()] if done.returncode == 0 else []
+    if not samples:
+        return float("nan"), float("nan"), []
+    hour = max(1, len(samples) // 3)
+    return samples[-1], samples[-1] - samples[-1 - hour], samples
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _memory_child(db: str, seconds: int) -> None:
+    """Run in a subprocess: record ``seconds`` readings via the window; print RSS samples."""
+    from kapmonitor.domain.clock import FakeClock
+    from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
+    from kapmonitor.settings import Settings
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.ui.app import application
+    from kapmonitor.ui.session_window import SessionWindow
+
+    app = application()
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds + 900)
+    clock = FakeClock(start)
+    store = SessionStore.open(Path(db), clock)
+    window = SessionWindow(store, clock, Settings(Path(tempfile.mkdtemp())))
+    window.show()
+    session_id = store.start_session(
+        SessionStart(
+            patient_code="BENCH-MEM",
+            sex="female",
+            weight_kg=70,
+            indication="trd",
+            clinicians=("Dr Bench", "Nurse Bench"),
+            started_at=start,
+            age_years=40,
+            checklist={c.code: True for c in store.ref.choices("eligibility_checklist")},
+        ),
+        "Dr Bench",
+    )
+    window.open_session(session_id, fresh=True)
+    clock.advance(minutes=5)
+    window.after_save("doses", window._save(Dose("ketamine", "im", 50, clock.now())))
+    step = max(1, seconds // 36)
+    rng = random.Random(9)
+    for second in range(1, seconds + 1):
+        clock.advance(seconds=1)
+        entry = VitalSigns(clock.now(), hr=70 + rng.randint(0, 9), sbp=120, dbp=80, spo2=98, rr=14)
+        window.after_save("vitals", window._save(entry))
+        if second % 60 == 0:
+            window.tick()
+            app.processEvents()
+        if second % step == 0:
+            gc.collect()
+            print(f"{_rss_mb():.1f}", flush=True)
+    window.close()
+    store.close()
+
+
+def frozen_startup(executable: Path, repeats: int) -> list[float]:
+    """Process start to first painted window, measured from outside the process."""
+    times = []
+    env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**env, "HOME": tmp, "XDG_DATA_HOME": tmp, "XDG_CONFIG_HOME": tmp}
+            t0 = time.perf_counter()
+            process = subprocess.Popen(
+                [str(executable), "--startup-probe"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            )
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            elapsed = (time.perf_counter() - t0) * 1000
+            process.wait(timeout=30)
+            if line.strip() == "painted":
+                times.append(elapsed)
+    return times
+
+
+def dir_size_mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def timed(action: Callable[[], object], repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None = None) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from kapmonitor.bench_archive import archive_rows
+
+    folder = Path(tempfile.mkdtemp(prefix="kapmonitor-bench-"))
+    seconds = 900 if quick else SECONDS_3H
+    saves = 60 if quick else 300
+    rows: list[Row] = []
+    print(f"building a {seconds // 60}-minute record at one reading per second …", flush=True)
+    db = folder / "long.sqlite"
+    session_id, now = long_session(db, seconds)
+
+    floor = bare_insert_floor(folder, saves)
+    window = measure_window(db, session_id, now, saves)
+    save_times: list[float] = window["saves"]  # type: ignore[assignment]
+    chart_floor = empty_chart_floor()
+    points = window["points"]
+    rows.append(
+        Row(
+            f"save vitals → committed → chart ({points:,} points on screen), median",
+            statistics.median(save_times),
+            "ms",
+            "≤ 15 ms",
+            statistics.median(floor),
+            "one bare committed SQLite insert",
+        )
+    )
+    rows.append(
+        Row(
+            "  … p99",
+            percentile(save_times, 0.99),
+            "ms",
+            "≤ 50 ms",
+            percentile(floor, 0.99),
+            "bare insert p99",
+        )
+    )
+    rows.append(
+        Row(
+            f"full chart redraw ({window['series']} series × {points:,} points), median",
+            statistics.median(window["redraws"]),  # type: ignore[arg-type]
+            "ms",
+            "≤ 16 ms",
+            statistics.median(chart_floor),
+            "an empty pyqtgraph plot",
+        )
+    )
+    rows.append(
+        Row("open the 3-hour session in the window", window["open_ms"], "ms", "", None, "")  # type: ignore[arg-type]
+    )
+
+    from kapmonitor.reports.pdf_report import write_session_pdf
+    from kapmonitor.store.verify import verify_database
+
+    pdf = folder / "report.pdf"
+    pdf_times = timed(lambda: write_session_pdf(db, session_id, pdf), 3)
+    rows.append(Row("PDF report of the 3-hour session", min(pdf_times), "ms", "≤ 1,500 ms"))
+
+    print("building the archive …", flush=True)
+    archive_db = folder / "archive.sqlite"
+    figures = archive_rows(archive_db, 1000 if quick else 10_000)
+    rows.extend(figures)
+
+    t0 = time.perf_counter()
+    report = verify_database(archive_db)
+    verify_s = time.perf_counter() - t0
+    rows.append(
+        Row(
+            f"verify ({report.rows_checked:,} rows, {report.entries:,} audit entries)",
+            report.rows_checked / verify_s,
+            "rows/s",
+            "",
+            note=f"{verify_s:.1f} s, {'intact' if report.ok else 'FAILED'}",
+        )
+    )
+
+    print("simulating a session at one reading per second for memory …", flush=True)
+    rss, growth, _samples = measure_memory(folder, seconds)
+    rows.append(Row("resident memory after the simulated session", rss, "MB", "≤ 250 MB"))
+    rows.append(Row("  … growth over its last third (last hour at full size)", growth, "MB", "≈ 0"))
+
+    if frozen and frozen.exists():
+        starts = frozen_startup(frozen, 5)
+        bare_starts = frozen_startup(bare, 5) if bare and bare.exists() else []
+        rows.append(
+            Row(
+                "frozen onedir: process start → first painted window, median",
+                statistics.median(starts) if starts else None,
+                "ms",
+                "≤ 1,000 ms",
+                statistics.median(bare_starts) if bare_starts else None,
+                "a bare PySide6 window frozen the same way" if bare_starts else "",
+            )
+        )
+        rows.append(Row("frozen onedir size", dir_size_mb(frozen.parent), "MB", "≤ 200 MB"))
+    else:
+        rows.append(Row("frozen onedir start and size", None, "", "", note="no --frozen build"))
+
+    print()
+    print_table(rows)
+    print(f"\nmachine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; data in {folder}")
+    return 0
