@@ -136,3 +136,21 @@ def test_demo_scores_news2_and_records_alarms_per_vitals_set(
     dipped = [r for r in rows if r["spo2"] == 91]
     assert len(dipped) == 1 and dipped[0]["alarms"] == "warning:spo2"
     assert all(r["alarms"] is None for r in rows if r["spo2"] >= 92)
+
+
+def test_backup_and_restore_on_the_command_line(
+    demo_db: tuple[Path, list[str]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _lines = demo_db
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(source.read_bytes())
+    assert main(["backup", "--db", str(db), "--out", str(tmp_path / "b")]) == 0
+    assert "backed up to" in capsys.readouterr().out
+    db.write_bytes(b"\0" * 4096)  # the file is damaged
+    assert main(["sessions", "--db", str(db)]) == 2
+    assert "not a KAP Monitor database" in capsys.readouterr().err
+    (copy,) = (tmp_path / "b").glob("*.sqlite")
+    assert main(["restore", "--db", str(db), str(copy)]) == 0
+    assert "the file it replaced is kept as" in capsys.readouterr().out
+    assert main(["sessions", "--db", str(db)]) == 0
+    assert main(["restore", "--db", str(db), str(tmp_path / "none.sqlite")]) == 2

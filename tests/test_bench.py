@@ -1,0 +1,39 @@
+"""``kapmonitor bench --quick`` runs end to end and prints every figure beside its floor.
+
+No time is asserted here (timed assertions are flaky on shared machines): the test proves the
+benchmark measures what docs/performance.md reports, not how fast this machine is.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from kapmonitor.cli import main
+
+FIGURES = (
+    "save vitals → committed → chart",
+    "… p99",
+    "full chart redraw (6 series",
+    "PDF report of the 3-hour session",
+    "open the review list",
+    "apply a filter (patient code)",
+    "open one session",
+    "verify (",
+    "resident memory after the simulated session",
+    "growth over its last third",
+)
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--quick"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("figure") :]
+    for figure in FIGURES:
+        line = next((ln for ln in table.splitlines() if figure in ln), None)
+        assert line is not None, f"missing: {figure}"
+        assert re.search(r"\d", line.split(figure, 1)[1]), f"no number for: {figure}"
+    assert "one bare committed SQLite insert" in table
+    assert "intact" in table
