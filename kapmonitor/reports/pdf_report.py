@@ -700,7 +700,59 @@ class _Report:
             ("Features", feature_cell),
             ("Other scores, note", other),
         ]
-        return self.entry_table("observations", columns, "No observations recorded.")
+        rows = self.log.rows.get("observations", [])
+        if len(rows) <= SUMMARY_ABOVE_ROWS:
+            return self.entry_table("observations", columns, "No observations recorded.")
+        # A device feed scores every second: summarise the scores, print the rest in full.
+        corrected = {r["supersedes_id"] for r in rows if r.get("supersedes_id") is not None}
+        notable = [
+            r
+            for r in rows
+            if r["note"]
+            or r["cadss_total"] is not None
+            or _json(r["features"], [])
+            or _json(r["other_scores"], {})
+            or r.get("supersedes_id") is not None
+            or r["id"] in corrected
+        ]
+        shown = notable[:SUMMARY_ABOVE_ROWS]
+        more = len(notable) - len(shown)
+        return (
+            self.scores_summary(self.log.current("observations"))
+            + "<h3>Observations with features, notes or corrections</h3>"
+            + self.entry_table("observations", columns, "None.", rows=shown)
+            + (f"<p class='small'>… and {more} more in the CSV/JSON export.</p>" if more else "")
+        )
+
+    def scores_summary(self, current: list[dict[str, Any]]) -> str:
+        origin = self.dose or self.start
+        bins: dict[int, list[dict[str, Any]]] = {}
+        for r in current:
+            minutes = (from_iso(r["observed_at"]) - origin).total_seconds() / 60
+            bins.setdefault(int(minutes // SUMMARY_BIN_MINUTES), []).append(r)
+
+        def span(found: list[dict[str, Any]], key: str) -> str:
+            values = [r[key] for r in found if r[key] is not None]
+            if not values:
+                return "—"
+            lo, hi = min(values), max(values)
+            return str(lo) if lo == hi else f"{lo}–{hi}"
+
+        label = "dose" if self.dose is not None else "start"
+        body = "".join(
+            f"<tr><td>{b * SUMMARY_BIN_MINUTES} to {(b + 1) * SUMMARY_BIN_MINUTES}</td>"
+            f"<td>{len(found)}</td><td>{span(found, 'moaas')}</td><td>{span(found, 'rass')}</td>"
+            f"<td>{span(found, 'dissociation')}</td></tr>"
+            for b, found in sorted(bins.items())
+        )
+        return (
+            f"<p><b>Summarised:</b> {len(current)} observations. Each row covers "
+            f"{SUMMARY_BIN_MINUTES} minutes since the {label} and shows the lowest–highest "
+            "score; the full data are in the CSV/JSON export.</p>"
+            "<table class='grid' width='100%' cellspacing='0' cellpadding='2'>"
+            f"<thead><tr><th>Minutes since {label}</th><th>Observations</th><th>MOAA/S</th>"
+            f"<th>RASS</th><th>Dissociation</th></tr></thead>{body}</table>"
+        )
 
     def adverse_events(self) -> str:
         ref = self.ref
