@@ -22,7 +22,7 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.account_dialogs import FirstRunDialog
 from kapmonitor.ui.session_window import SessionWindow
 from tests.factories import T0, session_start
-from tests.ui.window_driver import drive, type_into
+from tests.ui.window_driver import drive, shown_window, type_into
 
 
 @pytest.fixture
@@ -43,12 +43,7 @@ def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
 
 @pytest.fixture
 def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) -> SessionWindow:
-    win = SessionWindow(store, clock, Settings(tmp_path))
-    qtbot.addWidget(win)
-    win.show()
-    win.activateWindow()
-    qtbot.waitExposed(win)
-    return win
+    return shown_window(qtbot, store, clock, tmp_path)
 
 
 def press(qtbot: QtBot, window: SessionWindow, key: Qt.Key, modifier: Qt.KeyboardModifier) -> None:

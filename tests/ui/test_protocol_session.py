@@ -23,7 +23,7 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui import protocol_support
 from kapmonitor.ui.session_window import SessionWindow
 from tests.factories import T0
-from tests.ui.window_driver import drive, enter_vitals, type_into
+from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 
 DOSE_AT = T0 + timedelta(minutes=10)  # session starts at T0; the dose goes in ten minutes later
 
@@ -42,12 +42,7 @@ def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
 
 @pytest.fixture
 def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) -> SessionWindow:
-    win = SessionWindow(store, clock, Settings(tmp_path))
-    qtbot.addWidget(win)
-    win.show()
-    win.activateWindow()
-    qtbot.waitExposed(win)
-    return win
+    return shown_window(qtbot, store, clock, tmp_path)
 
 
 def at_dose_minute(window: SessionWindow, clock: FakeClock, minutes: float) -> tuple[str, str]:

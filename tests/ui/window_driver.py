@@ -7,14 +7,30 @@ so a broken flow fails with its reason instead of hanging the suite.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.settings import Settings
+from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.session_window import SessionWindow
 
 Action = Callable[[QWidget], None]
+
+
+def shown_window(
+    qtbot: QtBot, store: SessionStore, clock: FakeClock, settings_dir: Path
+) -> SessionWindow:
+    """The real session window, shown, active and registered for clean-up."""
+    window = SessionWindow(store, clock, Settings(settings_dir))
+    qtbot.addWidget(window)
+    window.show()
+    window.activateWindow()
+    qtbot.waitExposed(window)
+    return window
 
 
 def drive(
