@@ -49,6 +49,7 @@ class ProtocolSupport:
         self.state: ScheduleState | None = None
         self._alarm_ids_seen: set[int] = set()
         self._was_overdue = False
+        self._last_score_id = 0
 
     # --- state ------------------------------------------------------------------------------
 
@@ -83,6 +84,7 @@ class ProtocolSupport:
         window.chart.set_thresholds(thresholds)
         assert window.log is not None
         self._alarm_ids_seen = {r["id"] for r in window.log.current("alarms")}
+        self._last_score_id = max((r["id"] for r in window.log.rows["vital_scores"]), default=0)
         for alarm in window.log.current("alarms"):
             window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
         self.refresh_alarms()
@@ -120,21 +122,23 @@ class ProtocolSupport:
         if log is None or table not in ("vitals", "observations", "alarm_acknowledgements"):
             return
         try:
-            for derived in ("alarms", "vital_scores", "alarm_acknowledgements"):
+            for derived in ("alarms", "alarm_acknowledgements"):
                 known = log.rows.setdefault(derived, [])
-                last = max((r["id"] for r in known), default=0) if known else 0
+                last = max((r["id"] for r in known), default=0)
                 known.extend(window.store.rows_after(log.id, derived, last))
+            # NEWS2 rows are shown, not kept: a device feed would hold 10,800 of them.
+            scores = window.store.rows_after(log.id, "vital_scores", self._last_score_id)
         except StoreError as exc:
             window.report_error(exc)
             return
+        self._last_score_id = max((r["id"] for r in scores), default=self._last_score_id)
         new = [r for r in log.current("alarms") if r["id"] not in self._alarm_ids_seen]
         for alarm in new:
             self._alarm_ids_seen.add(alarm["id"])
             window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
-        if table == "vitals":
-            score = log.news2_for(row_id)
-            if score is not None:
-                window.last_values.show_news2(score)
+        score = next((r for r in reversed(scores) if r["vitals_id"] == row_id), None)
+        if table == "vitals" and score is not None:
+            window.last_values.show_news2(score)
         if new and window.settings.get(ALARM_SOUND):
             QApplication.beep()
         self.refresh_alarms()
