@@ -1,0 +1,318 @@
+"""Sign-off through the window: the supervisor types the password again and the session locks.
+
+A clinician sees the actions disabled, and when the save path is called anyway the store refuses
+and audits the attempt. After signing only addenda are accepted, marked ADDENDUM everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from kapmonitor.domain.clock import from_iso, to_iso
+from kapmonitor.domain.records import VitalSigns
+from kapmonitor.store.accounts import AccessRefused
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.signoff import Review
+from kapmonitor.ui.form_base import to_qdatetime
+from kapmonitor.ui.session_review_view import ADDENDUM, local
+from kapmonitor.ui.sign_dialog import MEANINGS, SignDialog
+from tests.store.test_archive import SUPERVISOR, Known, build_known_archive
+from tests.ui.test_review_window import account, open_review, open_session
+from tests.ui.window_driver import drive, type_into
+
+CTRL = Qt.KeyboardModifier.ControlModifier
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> Iterator[Known]:
+    built = build_known_archive(tmp_path / "archive.sqlite")
+    yield built
+    built.store.close()
+
+
+def signatures(known: Known, session_id: str) -> list[dict]:
+    return Review(known.store).signatures(session_id)
+
+
+def test_a_supervisor_signs_through_the_dialog(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.a)
+    sign = window.actions_by_name["sign"]
+    assert sign.isEnabled() and window.actions_by_name["comment"].isEnabled()
+    assert not window.actions_by_name["addendum"].isEnabled()
+    known.clock.advance(hours=20)
+
+    def sign_twice(dialog: QWidget) -> None:
+        assert isinstance(dialog, SignDialog)
+        assert "Dr M. Chen" in dialog.printed_name.text()
+        assert "supervisor" in dialog.printed_name.text()
+        assert dialog.chosen_meaning() == "reviewed and approved"
+        assert dialog.focusWidget() is dialog.password, "type the password straight away"
+        qtbot.keyClicks(dialog.password, "not-my-password")
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+        assert dialog.isVisible(), "a wrong password signs nothing"
+        assert "Wrong user name or password" in dialog.errors_text()
+        assert dialog.password.text() == "", "a refused password is not kept"
+        assert signatures(known, known.a) == []
+        qtbot.keyClicks(dialog.password, SUPERVISOR[2])
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_S, sign_twice, CTRL_SHIFT)
+    (signature,) = signatures(known, known.a)
+    assert (signature["printed_name"], signature["role"], signature["recorded_by"]) == (
+        "Dr M. Chen",
+        "supervisor",
+        "chen",
+    )
+    assert signature["meaning"] == "reviewed and approved"
+    assert signature["observed_at"] == to_iso(known.clock.now())
+    when = local(from_iso(signature["observed_at"]), with_date=True)
+    header = window.detail.signature_label.text()
+    assert header == (
+        f"Status: Signed · Signed by Dr M. Chen, supervisor, {when} — reviewed and approved"
+    )
+    # The list shows it signed once the worker has re-read it.
+    qtbot.waitUntil(lambda: window.shown_request == window.worker.latest("list"), timeout=15000)
+    row = window.table.proxy.index(
+        next(
+            r for r in range(window.table.proxy.rowCount()) if window.table.session_at(r) == known.a
+        ),
+        2,
+    )
+    assert row.data() == "✔ Signed"
+    # Now locked: no signing again, no comments, no amendments; addenda only.
+    assert not sign.isEnabled()
+    assert not window.actions_by_name["comment"].isEnabled()
+    assert not window.actions_by_name["amend"].isEnabled()
+    assert window.actions_by_name["addendum"].isEnabled()
+    audit = known.store.db.execute(
+        "SELECT actor FROM audit WHERE action = 'signature' AND session_id = ?", [known.a]
+    ).fetchall()
+    assert audit == [("chen",)]
+    failed = known.store.db.execute(
+        "SELECT count(*) FROM audit WHERE action = 'sign_in_failed' AND actor = 'chen'"
+    ).fetchone()[0]
+    assert failed == 1
+
+
+def test_the_meaning_can_be_reviewed_with_comments(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.d)
+
+    def sign(dialog: QWidget) -> None:
+        assert isinstance(dialog, SignDialog)
+        dialog.meaning.setFocus()
+        qtbot.keyClick(dialog.meaning, Qt.Key.Key_Down)
+        assert dialog.chosen_meaning() == MEANINGS[1] == "reviewed with comments"
+        type_into(qtbot, dialog.password, SUPERVISOR[2])
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_S, sign, CTRL_SHIFT)
+    (signature,) = signatures(known, known.d)
+    assert signature["meaning"] == "reviewed with comments"
+    assert window.detail.signature_label.text().endswith("— reviewed with comments")
+
+
+def test_an_open_session_cannot_be_signed(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.c)
+    assert not window.actions_by_name["sign"].isEnabled()
+    assert "End the session before signing" in window.actions_by_name["sign"].toolTip()
+    dialog = window.sign_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.password.setText(SUPERVISOR[2])
+    dialog.try_sign()
+    assert "End the session before signing it" in dialog.errors_text()
+    assert signatures(known, known.c) == []
+
+
+def test_a_clinician_cannot_sign_and_the_store_refuses_and_audits(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "adams", tmp_path)
+    open_session(qtbot, window, known.a)
+    sign = window.actions_by_name["sign"]
+    assert not sign.isEnabled()
+    assert "needs a supervisor or administrator" in sign.toolTip()
+    qtbot.keyClick(window, Qt.Key.Key_S, CTRL_SHIFT)  # a disabled action opens nothing
+    assert window.active_dialog is None
+    window.sign_selected()
+    assert "cannot sign" in window.message_text()
+    # The save path, called anyway: the store decides, refuses and audits.
+    dialog = window.sign_dialog()
+    assert isinstance(dialog, SignDialog)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.role_warning is not None
+    assert "only a supervisor or administrator can sign" in dialog.role_warning.text()
+    type_into(qtbot, dialog.password, "adams-secret")
+    dialog.try_sign()
+    assert "Dr Zoë Adams (clinician) may not sign a session" in dialog.errors_text()
+    assert dialog.isVisible() and dialog.saved_id is None
+    assert signatures(known, known.a) == []
+    (detail,) = known.store.db.execute(
+        "SELECT detail FROM audit WHERE action = 'refused' AND actor = 'adams' AND session_id = ?",
+        [known.a],
+    ).fetchone()
+    assert json.loads(detail)["attempted"] == "sign a session"
+
+
+# --- comments, addenda -------------------------------------------------------------------
+
+
+def test_a_review_comment_is_stored_at_the_selected_moment(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.a)
+    peak = known.log(known.a).current("vitals")[-1]  # 185/100 at 35 min
+    assert window.detail.select_entry("vitals", peak["id"])
+
+    def comment(dialog: QWidget) -> None:
+        assert dialog.windowTitle() == "Add review comment"
+        assert dialog.at() == from_iso(peak["observed_at"]), "defaults to the selected entry"
+        assert dialog.when_label.text() == "0:35:00 after the first dose"
+        assert dialog.focusWidget() is dialog.text
+        qtbot.keyClicks(dialog.text, "Critical BP answered within a minute; well documented")
+        qtbot.keyClick(dialog.text, Qt.Key.Key_Return, CTRL)
+
+    drive(qtbot, window, Qt.Key.Key_M, comment, CTRL)
+    (row,) = known.log(known.a).rows["review_comments"]
+    assert row["observed_at"] == peak["observed_at"]
+    assert row["recorded_by"] == "Dr M. Chen"
+    assert row["text"] == "Critical BP answered within a minute; well documented"
+    (shown,) = window.detail.tab_rows("Comments & addenda")
+    assert shown[0] == "Review comment" and shown[2] == "0:35:00" and shown[3] == "Dr M. Chen"
+    assert any(r[2].endswith("Review comment") for r in window.detail.tab_rows("Timeline"))
+
+    # Another moment, typed into the time field.
+    window.detail.timeline.clearSelection()
+    dose_at = known.log(known.a).first_dose_at()
+    assert dose_at is not None
+    chosen = dose_at + timedelta(minutes=20)
+
+    def later(dialog: QWidget) -> None:
+        assert dialog.at() == dose_at, "without a selection: the first dose"
+        dialog.time_edit.setDateTime(to_qdatetime(chosen))
+        qtbot.keyClicks(dialog.text, "Nausea: was an outcome recorded?")
+        dialog.save_button.click()
+
+    drive(qtbot, window, Qt.Key.Key_M, later, CTRL)
+    stored = [r["observed_at"] for r in known.log(known.a).rows["review_comments"]]
+    assert to_iso(chosen) in stored
+
+
+def test_a_clinician_cannot_add_a_review_comment(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "adams", tmp_path)
+    open_session(qtbot, window, known.a)
+    assert not window.actions_by_name["comment"].isEnabled()
+    dialog = window.comment_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.text.setPlainText("fine")
+    dialog.try_save()
+    assert "may not add a review comment" in dialog.errors_text()
+    assert known.log(known.a).rows["review_comments"] == []
+
+
+def test_after_signing_comments_and_amendments_are_refused_and_an_addendum_is_added(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.b)  # signed when the archive was built
+    assert window.detail.signed
+    assert not window.actions_by_name["comment"].isEnabled()
+    assert not window.actions_by_name["amend"].isEnabled()
+    assert not window.actions_by_name["sign"].isEnabled()
+    assert window.actions_by_name["addendum"].isEnabled()
+
+    # The store refuses what the disabled actions would do.
+    review = Review(known.store)
+    chen, adams = account(known, "chen"), account(known, "adams")
+    at = known.log(known.b).first_dose_at()
+    with pytest.raises(StoreError, match="signed and locked"):
+        review.add_review_comment(known.b, chen, at, "late thought")
+    dialog = window.comment_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.text.setPlainText("late thought")
+    dialog.try_save()
+    assert "signed and locked" in dialog.errors_text()
+    entry = known.log(known.b).current("vitals")[0]
+    with pytest.raises(StoreError, match="signed and locked"):
+        review.amend(known.b, adams, entry["id"], VitalSigns(known.clock.now(), hr=70), "x")
+    window.detail.select_entry("vitals", entry["id"])
+    window.amend_selected()
+    assert "signed and locked" in window.message_text()
+
+    known.clock.advance(days=1)
+
+    def addendum(dialog: QWidget) -> None:
+        assert dialog.windowTitle() == "Add addendum"
+        assert not dialog.time_edit.isVisible(), "an addendum is written now"
+        qtbot.keyClicks(dialog.text, "Patient phoned next day: slept well")
+        qtbot.keyClick(dialog.text, Qt.Key.Key_Return, CTRL)
+
+    drive(qtbot, window, Qt.Key.Key_A, addendum, CTRL_SHIFT)
+    (row,) = known.log(known.b).rows["addenda"]
+    assert row["text"] == "Patient phoned next day: slept well"
+    assert row["recorded_by"] == "Dr M. Chen"
+    assert row["observed_at"] == to_iso(known.clock.now())
+    shown = window.detail.tab_rows("Comments & addenda")
+    assert [r[0] for r in shown] == ["Signature", ADDENDUM]
+    assert shown[1][5] == "Patient phoned next day: slept well"
+    timeline = window.detail.tab_rows("Timeline")
+    assert timeline[-1][2].endswith(ADDENDUM)
+    assert timeline[-1][3] == "Patient phoned next day: slept well"
+    assert window.detail.tab_title("Comments & addenda") == "Comments & addenda (1)"
+
+
+def test_an_addendum_is_refused_before_sign_off(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.a)
+    assert not window.actions_by_name["addendum"].isEnabled()
+    dialog = window.addendum_dialog()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    dialog.text.setPlainText("too early")
+    dialog.try_save()
+    assert "Addenda are for signed sessions" in dialog.errors_text()
+    with pytest.raises(AccessRefused):
+        Review(known.store).add_addendum(known.a, account(known, "chen"), "too early")
+    assert known.log(known.a).rows["addenda"] == []
