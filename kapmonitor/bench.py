@@ -328,9 +328,9 @@ def frozen_startup(executable: Path, repeats: int) -> list[float]:
 
 def dir_size_mb(folder: Path) -> float:
     """Like ``du``: each file once (PyInstaller's onedir links some libraries twice)."""
-    return sum(
-        p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
-    ) / 1e6
+    return (
+        sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink()) / 1e6
+    )
 
 
 def timed(action: Callable[[], object], repeats: int) -> list[float]:

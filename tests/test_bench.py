@@ -27,6 +27,7 @@ FIGURES = (
 
 
 @pytest.mark.slow
+@pytest.mark.qt_log_ignore(r"^This plugin does not support propagateSizeHints")
 def test_quick_bench_prints_every_figure(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick"]) == 0
     out = capsys.readouterr().out
