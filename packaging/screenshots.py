@@ -99,6 +99,7 @@ def main() -> int:
     shoot_dialogs(app, store, clock, session_id, settings)
     shoot_lock(app, store, clock, session_id, settings)
     store.close()
+    shoot_review(app, tmp)
     return 0
 
 
@@ -159,6 +160,76 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
     window.grab().save(str(OUT / "lock-screen.png"))
     print("wrote docs/images/lock-screen.png")
     window.close()
+
+
+def wait_for(app: Any, done: Any, seconds: float = 20.0) -> None:
+    import time
+
+    end = time.monotonic() + seconds
+    while not done() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(5):
+        app.processEvents()
+
+
+def shoot_review(app: Any, tmp: Path) -> None:
+    """The supervisor's archive with a signed session open, and the dashboard."""
+    from kapmonitor.bench_archive import build_archive
+    from kapmonitor.demo import record_demo
+    from kapmonitor.domain.clock import FakeClock
+    from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+    from kapmonitor.store.accounts import Accounts
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.store.signoff import Review
+    from kapmonitor.ui.review_window import ReviewWindow
+
+    # Forty varied sessions (doses, BP rises, adverse effects) and three demo sessions with
+    # alarms, questionnaires and discharge assessments, over a few weeks.
+    path = tmp / "archive.sqlite"
+    build_archive(path, 40, seed=21)
+    first = datetime(2024, 1, 3, 10, 0, tzinfo=UTC)
+    clock = FakeClock(first)
+    store = SessionStore.open(path, clock)
+    rng = random.Random(4)
+    for index in range(3):
+        dose_at = first + timedelta(days=2 * index, hours=3)
+        for _ in record_demo(store, clock, dose_at, 0.0, random.Random(rng.randrange(1000))):
+            pass
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "chen-secret")
+    review = Review(store)
+    sessions = store.list_sessions()
+    clock.set(first + timedelta(days=20))
+    demo = [row["id"] for row in sessions if "Rivera" in row["clinicians"]]
+    for session_id in [*demo, *[r["id"] for r in sessions if r["id"] not in demo][:25]]:
+        review.sign(session_id, "chen", "chen-secret")
+    signed = demo[0]
+    review.add_addendum(
+        signed, accounts.find("chen"), "Patient phoned the next day: slept well, no nausea."
+    )
+    settings = Settings(tmp / "review-settings")
+    settings.set(NIGHT_MODE, False)
+    settings.set(LARGE_TYPE, False)
+    window = ReviewWindow(store, accounts.find("chen"), clock, settings)
+    window.resize(1366, 900)
+    window.show()
+    wait_for(app, lambda: window.table.model().rowCount() > 0)
+    window.show_session(signed)
+    wait_for(app, lambda: window.detail.log is not None)
+    window.detail.tabs.setCurrentIndex(window.detail.tab_index("Comments & addenda"))
+    wait_for(app, lambda: True)
+    window.grab().save(str(OUT / "review-signed.png"))
+    print("wrote docs/images/review-signed.png")
+    dashboard = window.open_dashboard()
+    dashboard.resize(1366, 900)
+    wait_for(app, lambda: dashboard.loaded)
+    dashboard.grab().save(str(OUT / "dashboard.png"))
+    print("wrote docs/images/dashboard.png")
+    dashboard.close()
+    window.close()
+    store.close()
 
 
 def grab(app: Any, widget: Any, name: str, size: tuple[int, int] | None = None) -> None:
