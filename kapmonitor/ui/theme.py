@@ -118,8 +118,21 @@ def stylesheet(theme: Theme, large: bool) -> str:
     """
 
 
+_APPLIED = "kapmonitorTheme"  # app property: the theme last applied
+
+
 def apply_theme(app: QApplication, night: bool, large: bool) -> Theme:
+    """Set the app-wide palette, font and style sheet, only when they change.
+
+    Re-applying a style sheet re-polishes every widget in the process, including windows
+    closed a moment ago and not yet deleted; each new window re-applying the same theme did
+    that for nothing, and on a busy test run it crashed Qt inside a half-deleted widget.
+    """
     theme = current_theme(night)
+    key = f"{'night' if night else 'day'}/{'large' if large else 'normal'}"
+    if app.property(_APPLIED) == key and app.styleSheet():
+        return theme
+    app.setProperty(_APPLIED, key)
     palette = QPalette()
     for role, colour in (
         (QPalette.ColorRole.Window, theme.window),
