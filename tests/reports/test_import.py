@@ -394,7 +394,7 @@ def same_values(given: dict[str, Any], stored: dict[str, Any]) -> bool:
 
 
 def test_malformed_documents_never_crash_or_write_half_a_session(base_document, target) -> None:
-    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
     @given(document=malformed(base_document))
     def check(document: Any) -> None:
         before = file_state(target.path)
