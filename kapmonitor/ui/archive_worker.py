@@ -140,3 +140,37 @@ class ArchiveWorker(QObject):
 
 
 __all__ = ["ArchiveWorker", "plain_message"]
+
+
+class WorkerResults:
+    """One view's request on the worker: a newer request supersedes an older one, whose result
+    is dropped; a failure is said in the view's banner. Mixed into the dashboard and the
+    patient series (the classes set ``job_kind`` and ``failure_text`` and define ``_accept``).
+    """
+
+    job_kind = ""
+    failure_text = "could not be read"
+    request = 0
+    shown_request = 0
+    banner: Any
+
+    def _accept(self, result: object) -> None:  # pragma: no cover - defined by each view
+        raise NotImplementedError
+
+    def _done(self, number: int, kind: str, result: object) -> None:
+        if kind != self.job_kind or number != self.request:
+            return
+        self.banner.hide()
+        self.shown_request = number
+        self._accept(result)
+
+    def _failed(self, number: int, kind: str, message: str) -> None:
+        if kind != self.job_kind or number != self.request:
+            return
+        self.shown_request = number
+        self.banner.setText(f"{self.failure_text}: {message}")
+        self.banner.show()
+        self._on_failure()
+
+    def _on_failure(self) -> None:
+        """Anything else the view clears when its request failed."""

@@ -22,7 +22,7 @@ from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.archive import Dashboard, dashboard
-from kapmonitor.ui.archive_worker import ArchiveWorker
+from kapmonitor.ui.archive_worker import ArchiveWorker, WorkerResults
 from kapmonitor.ui.theme import current_theme
 
 PERIODS: tuple[tuple[str, int | None], ...] = (
@@ -92,8 +92,11 @@ def fixed_plot(
     return plot
 
 
-class DashboardWindow(QMainWindow):
+class DashboardWindow(WorkerResults, QMainWindow):
     """The dashboard; pass the review window's worker to share it, or let it make its own."""
+
+    job_kind = "dashboard"
+    failure_text = "The dashboard could not be computed"
 
     def __init__(
         self,
@@ -204,21 +207,12 @@ class DashboardWindow(QMainWindow):
     def loaded(self) -> bool:
         return self.data is not None and self.shown_request == self.request
 
-    def _done(self, number: int, kind: str, result: object) -> None:
-        if kind != "dashboard" or number != self.request:
-            return
+    def _accept(self, result: object) -> None:
         assert isinstance(result, Dashboard)
-        self.banner.hide()
         self.data = result
-        self.shown_request = number
         self._draw()
 
-    def _failed(self, number: int, kind: str, message: str) -> None:
-        if kind != "dashboard" or number != self.request:
-            return
-        self.shown_request = number
-        self.banner.setText(f"The dashboard could not be computed: {message}")
-        self.banner.show()
+    def _on_failure(self) -> None:
         self.summary.setText("")
 
     # --- drawing ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.archive import SeriesPoint, patient_series
-from kapmonitor.ui.archive_worker import ArchiveWorker
+from kapmonitor.ui.archive_worker import ArchiveWorker, WorkerResults
 from kapmonitor.ui.dashboard_window import plot_colours, style_plot
 from kapmonitor.ui.session_review_view import ReadOnlyTable, local
 
@@ -29,8 +29,11 @@ PHQ9_BANDS = ((5, "mild"), (10, "moderate"), (15, "mod. severe"), (20, "severe")
 STATUS_WORDS = {"open": "open", "ended": "ended, not signed", "signed": "signed"}
 
 
-class PatientSeriesView(QWidget):
+class PatientSeriesView(WorkerResults, QWidget):
     """A window of its own (pass a parent to keep it with the review window)."""
+
+    job_kind = "series"
+    failure_text = "The series could not be read"
 
     def __init__(
         self,
@@ -125,21 +128,10 @@ class PatientSeriesView(QWidget):
     def loaded(self) -> bool:
         return self.points is not None and self.shown_request == self.request
 
-    def _done(self, number: int, kind: str, result: object) -> None:
-        if kind != "series" or number != self.request:
-            return
+    def _accept(self, result: object) -> None:
         assert isinstance(result, list)
-        self.banner.hide()
         self.points = result
-        self.shown_request = number
         self._draw()
-
-    def _failed(self, number: int, kind: str, message: str) -> None:
-        if kind != "series" or number != self.request:
-            return
-        self.shown_request = number
-        self.banner.setText(f"The series could not be read: {message}")
-        self.banner.show()
 
     # --- drawing ------------------------------------------------------------------------------
 
