@@ -50,6 +50,7 @@ class _Dialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setModal(True)
+        self.setMinimumWidth(520)  # room for a printed name and the reason a sign-in failed
         self.outer = QVBoxLayout(self)
         self.banner = QLabel(self)
         self.banner.setObjectName("ErrorBanner")
