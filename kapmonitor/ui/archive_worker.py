@@ -174,3 +174,13 @@ class WorkerResults:
 
     def _on_failure(self) -> None:
         """Anything else the view clears when its request failed."""
+
+    def release_worker(self, worker: ArchiveWorker, own: bool) -> None:
+        """On close: stop listening, and stop the worker if this view made it."""
+        try:
+            worker.finished.disconnect(self._done)
+            worker.failed.disconnect(self._failed)
+        except (RuntimeError, TypeError):
+            pass
+        if own:
+            worker.shutdown()

@@ -437,13 +437,7 @@ class DashboardWindow(WorkerResults, QMainWindow):
             self._draw()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        try:
-            self.worker.finished.disconnect(self._done)
-            self.worker.failed.disconnect(self._failed)
-        except (RuntimeError, TypeError):
-            pass
-        if self.own_worker:
-            self.worker.shutdown()
+        self.release_worker(self.worker, self.own_worker)
         super().closeEvent(event)
 
 

@@ -24,7 +24,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QFocusEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -47,7 +46,7 @@ from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.settings import NIGHT_MODE, Settings
 from kapmonitor.store import audit
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
@@ -67,7 +66,7 @@ from kapmonitor.ui.form_base import EntryForm
 from kapmonitor.ui.review_comment_dialog import ReviewCommentDialog
 from kapmonitor.ui.session_review_view import SessionReviewView, local
 from kapmonitor.ui.sign_dialog import SignDialog
-from kapmonitor.ui.theme import apply_theme
+from kapmonitor.ui.theme import apply_settings_theme, view_actions
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -470,17 +469,11 @@ class ReviewWindow(QMainWindow):
         find.setShortcut(QKeySequence("Ctrl+F"))
         find.triggered.connect(lambda: self.patient_filter.setFocus())
         self.addAction(find)
-        self.night_action = QAction("Night mode", self, checkable=True)
-        self.night_action.setShortcut(QKeySequence("F8"))
-        self.night_action.setChecked(self.settings.get(NIGHT_MODE))
-        self.night_action.toggled.connect(lambda on: self._toggle(NIGHT_MODE, on))
-        self.large_action = QAction("Large type", self, checkable=True)
-        self.large_action.setShortcut(QKeySequence("F9"))
-        self.large_action.setChecked(self.settings.get(LARGE_TYPE))
-        self.large_action.toggled.connect(lambda on: self._toggle(LARGE_TYPE, on))
-        for action in (self.night_action, self.large_action):
-            action.setToolTip(f"{action.text()} ({action.shortcut().toString()})")
-            view_menu.addAction(action)
+        self.night_action, self.large_action = view_actions(
+            self, self.settings, self.apply_view_settings
+        )
+        view_menu.addAction(self.night_action)
+        view_menu.addAction(self.large_action)
         close = QAction("Close", self)
         close.setShortcut(QKeySequence("Ctrl+W"))
         close.triggered.connect(self.close)
@@ -489,15 +482,8 @@ class ReviewWindow(QMainWindow):
 
     # --- view settings -----------------------------------------------------------------------
 
-    def _toggle(self, var: Any, on: bool) -> None:
-        self.settings.set(var, on)
-        self.apply_view_settings()
-
     def apply_view_settings(self) -> None:
-        night, large = self.settings.get(NIGHT_MODE), self.settings.get(LARGE_TYPE)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            apply_theme(app, night, large)
+        night, large = apply_settings_theme(self.settings)
         self.detail.apply_view(night, large)
         for window in self.child_windows:
             apply = getattr(window, "apply_view_settings", None)

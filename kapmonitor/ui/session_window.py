@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -38,7 +37,6 @@ from kapmonitor.settings import (
     ALARM_SOUND,
     CLOCK_TICK_MS,
     DEFAULT_PROTOCOL,
-    LARGE_TYPE,
     NIGHT_MODE,
     Settings,
 )
@@ -59,7 +57,7 @@ from kapmonitor.ui.schedule_panel import SchedulePanel
 from kapmonitor.ui.session_access import SessionAccess
 from kapmonitor.ui.session_header import SessionHeader
 from kapmonitor.ui.start_session_dialog import StartSessionDialog
-from kapmonitor.ui.theme import apply_theme
+from kapmonitor.ui.theme import apply_settings_theme, view_actions
 from kapmonitor.ui.timeline_view import TimelineView
 from kapmonitor.ui.trend_chart import TrendChart
 from kapmonitor.ui.vitals_form import VitalsForm
@@ -255,21 +253,15 @@ class SessionWindow(QMainWindow):
             pick.triggered.connect(lambda _=False, i=index: self.header.recorder.setCurrentIndex(i))
             self.addAction(pick)
         view = self.menuBar().addMenu("&View")
-        self.night_action = QAction("Night mode", self, checkable=True)
-        self.night_action.setShortcut(QKeySequence("F8"))
-        self.night_action.setChecked(self.settings.get(NIGHT_MODE))
-        self.night_action.toggled.connect(lambda on: self._toggle(NIGHT_MODE, on))
-        self.large_action = QAction("Large type", self, checkable=True)
-        self.large_action.setShortcut(QKeySequence("F9"))
-        self.large_action.setChecked(self.settings.get(LARGE_TYPE))
-        self.large_action.toggled.connect(lambda on: self._toggle(LARGE_TYPE, on))
+        self.night_action, self.large_action = view_actions(
+            self, self.settings, self.apply_view_settings
+        )
         self.sound_action = QAction("Alarm sound (gentle)", self, checkable=True)
         self.sound_action.setChecked(self.settings.get(ALARM_SOUND))
         self.sound_action.toggled.connect(lambda on: self.settings.set(ALARM_SOUND, on))
         view.addAction(self.sound_action)
-        for action in (self.night_action, self.large_action):
-            action.setToolTip(f"{action.text()} ({action.shortcut().toString()})")
-            view.addAction(action)
+        view.addAction(self.night_action)
+        view.addAction(self.large_action)
         session_menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -278,15 +270,8 @@ class SessionWindow(QMainWindow):
 
     # --- view settings ----------------------------------------------------------------------
 
-    def _toggle(self, var: Any, on: bool) -> None:
-        self.settings.set(var, on)
-        self.apply_view_settings()
-
     def apply_view_settings(self) -> None:
-        night, large = self.settings.get(NIGHT_MODE), self.settings.get(LARGE_TYPE)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            apply_theme(app, night, large)
+        night, large = apply_settings_theme(self.settings)
         self.chart.apply_palette(night)
         self.chart.set_large_type(large)
         self.schedule_panel.apply_theme(night, large)

@@ -7,10 +7,13 @@ word or a symbol. Large type scales every font so the next check reads from two 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
+from PySide6.QtWidgets import QApplication, QWidget
+
+from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, ConfigVar, Settings
 
 BASE_POINT_SIZE = 11
 LARGE_FACTOR = 1.35
@@ -154,3 +157,32 @@ def apply_theme(app: QApplication, night: bool, large: bool) -> Theme:
     app.setFont(font)
     app.setStyleSheet(stylesheet(theme, large))
     return theme
+
+
+def view_actions(
+    window: QWidget, settings: Settings, changed: Callable[[], None]
+) -> tuple[QAction, QAction]:
+    """Night mode (F8) and large type (F9): remembered per laptop, the same in every window."""
+    made = []
+    for var, text, key in ((NIGHT_MODE, "Night mode", "F8"), (LARGE_TYPE, "Large type", "F9")):
+        action = QAction(text, window, checkable=True)
+        action.setShortcut(QKeySequence(key))
+        action.setChecked(settings.get(var))
+        action.setToolTip(f"{text} ({key})")
+
+        def toggled(on: bool, var: ConfigVar[bool] = var) -> None:
+            settings.set(var, on)
+            changed()
+
+        action.toggled.connect(toggled)
+        made.append(action)
+    return made[0], made[1]
+
+
+def apply_settings_theme(settings: Settings) -> tuple[bool, bool]:
+    """Apply the remembered theme to the application; returns (night, large)."""
+    night, large = settings.get(NIGHT_MODE), settings.get(LARGE_TYPE)
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply_theme(app, night, large)
+    return night, large
