@@ -60,6 +60,13 @@ BACKUP_INTERVAL_MINUTES = ConfigVar(
 BACKUP_KEEP = ConfigVar(
     "backup_keep", int, 20, "How many backups to keep beside the database (oldest removed)"
 )
+TREATMENT_SETTING = ConfigVar(
+    "treatment_setting",
+    str,
+    "",
+    "The treatment setting the REMS Patient Monitoring Form asks for (e.g. the clinic's name "
+    "and address); filled into every REMS summary from this laptop",
+)
 ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     NIGHT_MODE,
     LARGE_TYPE,
@@ -69,6 +76,7 @@ ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     IDLE_LOCK_MINUTES,
     BACKUP_INTERVAL_MINUTES,
     BACKUP_KEEP,
+    TREATMENT_SETTING,
 )
 
 

@@ -18,7 +18,7 @@ from kapmonitor.domain.records import AlarmAcknowledgement, Override, Questionna
 from kapmonitor.domain.rems import rems_summary
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
 from kapmonitor.paths import resources_dir, user_config_dir
-from kapmonitor.settings import ALARM_SOUND
+from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
 from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
@@ -308,8 +308,23 @@ class ProtocolSupport:
             )
             return
         current = {table: log.current(table) for table in log.rows}
+        setting = window.settings.get(TREATMENT_SETTING)
+        if not setting.strip():
+            setting, ok = QInputDialog.getText(
+                window,
+                "REMS form: treatment setting",
+                "The treatment setting the REMS form asks for (e.g. the clinic's name and "
+                "address). It is remembered on this laptop:",
+            )
+            if ok and setting.strip():
+                window.settings.set(TREATMENT_SETTING, setting.strip())
         fields = rems_summary(
-            log.session, log.clinicians, current, log.first_ready_at(), log.ended_at()
+            log.session,
+            log.clinicians,
+            current,
+            log.first_ready_at(),
+            log.ended_at(),
+            setting=window.settings.get(TREATMENT_SETTING),
         )
         RemsDialog(fields, log.session["patient_code"], window).exec()
 

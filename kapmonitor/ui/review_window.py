@@ -46,7 +46,7 @@ from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.settings import NIGHT_MODE, Settings
+from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
 from kapmonitor.store import audit
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
@@ -294,7 +294,13 @@ class ReviewWindow(QMainWindow):
         self.table = ArchiveTable(central)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
         self.table.activated.connect(lambda _index: self.open_selected())
-        self.detail = SessionReviewView(store, clock, central, night=settings.get(NIGHT_MODE))
+        self.detail = SessionReviewView(
+            store,
+            clock,
+            central,
+            night=settings.get(NIGHT_MODE),
+            treatment_setting=settings.get(TREATMENT_SETTING),
+        )
         split = QSplitter(Qt.Orientation.Vertical, central)
         split.addWidget(self.table)
         split.addWidget(self.detail)

@@ -195,10 +195,12 @@ class SessionReviewView(QWidget):
         parent: QWidget | None = None,
         *,
         night: bool = False,
+        treatment_setting: str = "",
     ) -> None:
         super().__init__(parent)
         self.store = store
         self.clock = clock
+        self.treatment_setting = treatment_setting
         self.ref: Reference = store.ref
         self.log: SessionLog | None = None
         self.night = night
@@ -771,7 +773,12 @@ class SessionReviewView(QWidget):
             )
         current = {table: log.current(table) for table in log.rows}
         fields = rems_summary(
-            log.session, log.clinicians, current, log.first_ready_at(), log.ended_at()
+            log.session,
+            log.clinicians,
+            current,
+            log.first_ready_at(),
+            log.ended_at(),
+            setting=self.treatment_setting,
         )
         rows, warn = [["Summary", count_text(fields)]], set()
         for field in fields:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QMessageBox, QWidget
+from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.paths import resources_dir, user_config_dir
-from kapmonitor.settings import ALARM_SOUND, Settings
+from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, Settings
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui import protocol_support
 from kapmonitor.ui.session_window import SessionWindow
@@ -258,15 +258,23 @@ def test_three_hour_esketamine_session(
     assert window.schedule_panel.state() == "none"
 
     # The REMS summary now fills the monitoring fields from the log.
+    def setting(dialog: QWidget) -> None:  # asked once, then remembered on this laptop
+        edit = dialog.findChild(QLineEdit)
+        type_into(qtbot, edit, "Outpatient clinic, 1 Harbour St")
+        qtbot.keyClick(edit, Qt.Key.Key_Return)
+
     def rems(dialog: QWidget) -> None:
         text = dialog.plain_text()
         assert "Minutes until ready to leave (without the 2-hour rule): 122 min" in text
         assert "Total minutes from first administration to end of monitoring: 170 min" in text
         assert "ESK-2211" in text
+        assert "Setting: Outpatient clinic, 1 Harbour St" in text
         dialog.close()
 
     assert window.actions_by_name["rems"].isEnabled()  # the form is filled after the end
-    drive(qtbot, window, Qt.Key.Key_S, rems)
+    drive(qtbot, window, Qt.Key.Key_S, [setting, rems])
+    assert window.settings.get(TREATMENT_SETTING) == "Outpatient clinic, 1 Harbour St"
+    drive(qtbot, window, Qt.Key.Key_S, rems)  # not asked again
 
 
 DIGITS = {n: getattr(Qt.Key, f"Key_{n}") for n in range(10)}
