@@ -91,9 +91,12 @@ class LastValuesPanel(QFrame):
         band = score["news2_band"]
         self.ages["news2"].setToolTip(f"Band: {band}. {KAP_CAVEAT}")
         missing = ", ".join(json.loads(score["news2_missing"] or "[]"))
-        note = f"{NEWS2_NOTE}\n* not measured: {missing}" if missing else NEWS2_NOTE
+        # Two short lines fit under the big numbers; which parameters are missing is the tooltip.
+        note = f"{NEWS2_NOTE}\n* some parameters not measured" if missing else NEWS2_NOTE
         self.news2_note.setText(note)
-        self.news2_note.setToolTip(KAP_CAVEAT)
+        self.news2_note.setToolTip(
+            f"{KAP_CAVEAT}\nNot measured: {missing}." if missing else KAP_CAVEAT
+        )
         self.news2_note.show()
         self.values["news2"].setToolTip(
             f"Band: {band}.{' * some parameters not measured.' if incomplete else ''} {KAP_CAVEAT}"

@@ -353,8 +353,9 @@ def test_news2_is_shown_with_its_caveat(
     assert window.last_values.values["news2"].text() == "4 *"
     note = window.last_values.news2_note
     assert note.isVisible() and "alarms" in note.text()
-    assert note.text().endswith("* not measured: consciousness")
+    assert note.text().endswith("* some parameters not measured")
     assert "Dissociation during KAP" in note.toolTip()
+    assert note.toolTip().endswith("Not measured: consciousness.")
 
 
 def test_the_optional_sound_calls_once_per_new_alarm_or_overdue_check(
