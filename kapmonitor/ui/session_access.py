@@ -18,7 +18,12 @@ from kapmonitor.domain.validation import ValidationError
 from kapmonitor.settings import IDLE_LOCK_MINUTES
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.account_dialogs import AccountsDialog, ClinicianSignInDialog, SignInDialog
+from kapmonitor.ui.account_dialogs import (
+    MIN_CLINICIANS,
+    AccountsDialog,
+    ClinicianSignInDialog,
+    SignInDialog,
+)
 from kapmonitor.ui.idle_lock import IdleWatcher, LockOverlay
 
 if TYPE_CHECKING:
@@ -45,6 +50,19 @@ class SessionAccess:
             return self.accounts.any_users()
         except StoreError:
             return False
+
+    def setup_hint(self) -> str:
+        """On a fresh install only the administrator exists; a session needs two clinicians."""
+        if not self.enabled():
+            return ""
+        count = len(self.accounts.users())
+        if count >= MIN_CLINICIANS:
+            return ""
+        return (
+            f"A session needs at least {MIN_CLINICIANS} attending clinicians who sign in, and "
+            f"this laptop has {count} account. The administrator adds the clinicians' accounts "
+            "first: Session → Accounts…"
+        )
 
     def locked(self) -> bool:
         return not self.overlay.isHidden()
@@ -190,3 +208,5 @@ class SessionAccess:
             window.report_error(exc)
             return
         AccountsDialog(self.accounts, dialog.user, window).exec()
+        if window.log is None:
+            window.show_welcome()  # the set-up hint goes once there are enough accounts

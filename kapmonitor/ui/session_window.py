@@ -154,6 +154,12 @@ class SessionWindow(QMainWindow):
             lambda item: self.open_session(item.data(Qt.ItemDataRole.UserRole))
         )
         layout.addWidget(self.unfinished, 0, Qt.AlignmentFlag.AlignCenter)
+        self.accounts_hint = QLabel("", page)
+        self.accounts_hint.setObjectName("Warn")
+        self.accounts_hint.setWordWrap(True)
+        self.accounts_hint.setMaximumWidth(720)
+        self.accounts_hint.hide()
+        layout.addWidget(self.accounts_hint, 0, Qt.AlignmentFlag.AlignCenter)
         # A clinic protocol file that could not be used is named here, with the reason, until
         # it is fixed: the session would otherwise run on a protocol nobody chose.
         self.protocol_problems = QLabel(self.protocol_support.problems_text(), page)
@@ -298,6 +304,8 @@ class SessionWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, row["id"])
             self.unfinished.addItem(item)
         self.unfinished.setVisible(bool(sessions))
+        self.accounts_hint.setText(self.access.setup_hint())
+        self.accounts_hint.setVisible(bool(self.accounts_hint.text()))
         self.pages.setCurrentIndex(0)
         self.update_enabled()
 

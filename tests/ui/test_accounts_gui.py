@@ -247,3 +247,19 @@ def test_emergency_access_is_recorded_and_marked(
     assert ("Sam Locum (emergency access)", "emergency_access") in actions
     session = store.load(window.log.id).session
     assert session["recorded_by"] == "Sam Locum (emergency access)"
+
+
+def test_a_fresh_install_says_to_add_the_clinicians_first(
+    qtbot: QtBot, tmp_path: Path, clock: FakeClock
+) -> None:
+    fresh = SessionStore.open(tmp_path / "fresh.sqlite", clock)
+    accounts = Accounts(fresh.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    window = shown_window(qtbot, fresh, clock, tmp_path)
+    assert window.accounts_hint.isVisible()
+    assert "Session → Accounts" in window.accounts_hint.text()
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-pin1")
+    window.show_welcome()
+    assert not window.accounts_hint.isVisible()
+    window.close()
+    fresh.close()
