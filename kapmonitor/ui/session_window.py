@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -70,6 +71,27 @@ CORRECTABLE: dict[str, type[EntryForm]] = {
     "adverse_events": AdverseEventForm,
     "interventions": InterventionForm,
 }
+
+
+def _notice(page: QWidget, layout: QVBoxLayout) -> QLabel:
+    """A wrapped warning line on the start page, centred in a column as wide as the list.
+
+    Added without an alignment flag, so the layout gives it a width and a wrapped label gets
+    the height its lines need (an aligned one is sized for a single line and clipped).
+    """
+    row = QHBoxLayout()
+    label = QLabel("", page)
+    label.setObjectName("Warn")
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+    label.setMaximumWidth(900)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.hide()
+    row.addStretch(1)
+    row.addWidget(label, 4)
+    row.addStretch(1)
+    layout.addLayout(row)
+    return label
 
 
 def _epoch(iso: str) -> float:
@@ -144,9 +166,9 @@ class SessionWindow(QMainWindow):
         self.start_button.setMinimumHeight(56)
         self.start_button.clicked.connect(self.start_new_session)
         layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignCenter)
-        caption = QLabel("Unfinished sessions (double-click or Enter to resume):")
-        caption.setObjectName("Muted")
-        layout.addWidget(caption, 0, Qt.AlignmentFlag.AlignCenter)
+        self.unfinished_caption = QLabel("Unfinished sessions (double-click or Enter to resume):")
+        self.unfinished_caption.setObjectName("Muted")
+        layout.addWidget(self.unfinished_caption, 0, Qt.AlignmentFlag.AlignCenter)
         self.unfinished = QListWidget(page)
         self.unfinished.setMaximumWidth(720)
         self.unfinished.setMinimumWidth(520)
@@ -154,21 +176,12 @@ class SessionWindow(QMainWindow):
             lambda item: self.open_session(item.data(Qt.ItemDataRole.UserRole))
         )
         layout.addWidget(self.unfinished, 0, Qt.AlignmentFlag.AlignCenter)
-        self.accounts_hint = QLabel("", page)
-        self.accounts_hint.setObjectName("Warn")
-        self.accounts_hint.setWordWrap(True)
-        self.accounts_hint.setMaximumWidth(720)
-        self.accounts_hint.hide()
-        layout.addWidget(self.accounts_hint, 0, Qt.AlignmentFlag.AlignCenter)
+        self.accounts_hint = _notice(page, layout)
         # A clinic protocol file that could not be used is named here, with the reason, until
         # it is fixed: the session would otherwise run on a protocol nobody chose.
-        self.protocol_problems = QLabel(self.protocol_support.problems_text(), page)
-        self.protocol_problems.setObjectName("Warn")
-        self.protocol_problems.setWordWrap(True)
-        self.protocol_problems.setMaximumWidth(900)
-        self.protocol_problems.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.protocol_problems = _notice(page, layout)
+        self.protocol_problems.setText(self.protocol_support.problems_text())
         self.protocol_problems.setVisible(bool(self.protocol_problems.text()))
-        layout.addWidget(self.protocol_problems, 0, Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(2)
         return page
 
@@ -304,6 +317,7 @@ class SessionWindow(QMainWindow):
             item.setData(Qt.ItemDataRole.UserRole, row["id"])
             self.unfinished.addItem(item)
         self.unfinished.setVisible(bool(sessions))
+        self.unfinished_caption.setVisible(bool(sessions))
         self.accounts_hint.setText(self.access.setup_hint())
         self.accounts_hint.setVisible(bool(self.accounts_hint.text()))
         self.pages.setCurrentIndex(0)
