@@ -117,6 +117,7 @@ def stylesheet(theme: Theme, large: bool) -> str:
     }}
     QToolBar {{ background: {theme.panel}; border-bottom: 1px solid {theme.border}; spacing: 6px; }}
     QToolButton {{ padding: 4px 8px; }}
+    QToolButton:disabled {{ color: {theme.border}; }}
     QMenuBar, QMenu, QStatusBar {{ background: {theme.panel}; }}
     """
 
