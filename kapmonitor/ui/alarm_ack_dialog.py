@@ -31,6 +31,7 @@ from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.alarm_banner import local_hhmm, priority_tag
+from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
 from kapmonitor.ui.schedule_panel import fit_window_height
 
 AckSaveFn = Callable[[str, str, list[str]], int]
@@ -219,33 +220,16 @@ class AlarmAckDialog(QDialog):
         fit_window_height(self)
 
     def _clear_errors(self) -> None:
-        self.banner.hide()
-        self.banner.clear()
-        for widget in self.field_widgets.values():
-            if widget.property("invalid"):
-                widget.setProperty("invalid", False)
-                widget.style().unpolish(widget)
-                widget.style().polish(widget)
+        clear_refused(self.field_widgets, self.banner)
 
     def _show_errors(self, exc: ValidationError) -> None:
-        first: QWidget | None = None
-        for error in exc.errors:
-            widget = self.field_widgets.get(_FIELD_ALIASES.get(error.field, error.field))
-            if widget is None:
-                continue
-            widget.setProperty("invalid", True)
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
-            first = first or widget
-        self._show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
+        first = mark_refused(self.field_widgets, exc.errors, _FIELD_ALIASES)
+        self._show_banner(refusal_text("Not saved:\n", exc.errors))
         if first is not None:
             first.setFocus()
 
     def _show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        width = self.layout().contentsRect().width()
-        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        show_banner(self, self.banner, text)
         fit_window_height(self)
 
 

@@ -32,6 +32,7 @@ from kapmonitor.domain.records import Entry
 from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
 from kapmonitor.store.database import StoreError
+from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
 
 SaveFn = Callable[[Entry], int]
 
@@ -232,39 +233,16 @@ class EntryForm(QDialog):
         self.accept()
 
     def clear_errors(self) -> None:
-        self.banner.hide()
-        self.banner.clear()
-        for widget in self.field_widgets.values():
-            if widget.property("invalid"):
-                widget.setProperty("invalid", False)
-                base = widget.property("baseTip")
-                widget.setToolTip(base if base is not None else "")
-                widget.style().unpolish(widget)
-                widget.style().polish(widget)
+        clear_refused(self.field_widgets, self.banner)
 
     def show_errors(self, exc: ValidationError) -> None:
-        first: QWidget | None = None
-        for error in exc.errors:
-            widget = self.field_widgets.get(error.field)
-            if widget is None:
-                continue
-            if widget.property("baseTip") is None:
-                widget.setProperty("baseTip", widget.toolTip())
-            widget.setProperty("invalid", True)
-            widget.setToolTip(error.message)
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
-            first = first or widget
-        self.show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
+        first = mark_refused(self.field_widgets, exc.errors)
+        self.show_banner(refusal_text("Not saved:\n", exc.errors))
         if first is not None:
             first.setFocus()
 
     def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        # A wrapped label under-reports its height; size it so no field is squeezed.
-        width = self.layout().contentsRect().width()
-        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        show_banner(self, self.banner, text)
         self.adjustSize()
 
     def errors_text(self) -> str:

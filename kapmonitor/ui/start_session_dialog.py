@@ -33,6 +33,7 @@ from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
 from kapmonitor.store.database import StoreError
+from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
 from kapmonitor.ui.form_base import fill_combo, from_qdatetime, to_qdatetime
 
 StartFn = Callable[[SessionStart, str], str]
@@ -370,40 +371,16 @@ class StartSessionDialog(QDialog):
         self.accept()
 
     def clear_errors(self) -> None:
-        self.banner.hide()
-        self.banner.clear()
-        for widget in self.field_widgets.values():
-            if widget.property("invalid"):
-                base = widget.property("baseTip")
-                widget.setProperty("invalid", False)
-                widget.setToolTip(base if base is not None else "")
-                widget.style().unpolish(widget)
-                widget.style().polish(widget)
+        clear_refused(self.field_widgets, self.banner)
 
     def show_errors(self, exc: ValidationError) -> None:
-        first: QWidget | None = None
-        for error in exc.errors:
-            widget = self.field_widgets.get(error.field)
-            if widget is None:
-                continue
-            if widget.property("baseTip") is None:
-                widget.setProperty("baseTip", widget.toolTip())
-            widget.setProperty("invalid", True)
-            widget.setToolTip(error.message)
-            widget.style().unpolish(widget)
-            widget.style().polish(widget)
-            first = first or widget
-        self.show_banner("Not started — " + "\n".join(f"• {e.message}" for e in exc.errors))
+        first = mark_refused(self.field_widgets, exc.errors)
+        self.show_banner(refusal_text("Not started — ", exc.errors))
         if first is not None:
             first.setFocus()
 
     def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        # A wrapped label's minimum height is computed for a guessed width; without this the
-        # window grows too little for a long list of problems and squeezes the fields.
-        width = self.layout().contentsRect().width()
-        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        show_banner(self, self.banner, text)
 
     def errors_text(self) -> str:
         return self.banner.text() if self.banner.isVisible() else ""
