@@ -1,9 +1,10 @@
 """Discharge readiness: modified Aldrete or PADSS, a short checklist, and the minimum time.
 
-A patient leaves a KAP session only when several independent things are true at once (CLINICAL.md
-§6): a passing score, every checklist item confirmed, the protocol's minimum monitoring time since
-the first dose, and a vitals set taken before discharge. ``readiness`` therefore lists *every*
-unmet condition in plain words rather than the first one, so the clinician sees the whole gap.
+A patient leaves a KAP session only when several independent things are true at once (modified
+Aldrete 1995; ASA 2018 sedation guidelines): a passing score, every checklist item confirmed, the
+protocol's minimum monitoring time since the first dose, and a vitals set taken before discharge.
+``readiness`` therefore lists *every* unmet condition in plain words rather than the first one, so
+the clinician sees the whole gap.
 
 Scores never guess: an item whose input is missing scores 0 and its ``basis`` says why, and the
 PADSS surgical-bleeding item is recorded as not applicable (``points=None``) so its maximum is 8,
@@ -21,7 +22,7 @@ from typing import Literal
 
 ScoreName = Literal["aldrete", "padss"]
 
-# Checklist items a clinician confirms (CLINICAL.md §6); codes are stored.
+# Checklist items a clinician confirms (ASA 2018 sedation discharge criteria); codes are stored.
 CHECKLIST: tuple[tuple[str, str], ...] = (
     ("escort_present", "Responsible adult escort present"),
     ("oriented", "Alert and oriented"),
@@ -165,7 +166,7 @@ def _aldrete_spo2(spo2: int | None, on_oxygen: bool) -> ScoreItem:
 
 
 def aldrete(inputs: AldreteInputs, pass_mark: int) -> ScoreResult:
-    """Modified Aldrete, five items 0–2, maximum 10 (CLINICAL.md §6)."""
+    """Modified Aldrete, five items 0–2, maximum 10 (Aldrete 1995)."""
     items = (
         _clinician_item(
             "activity",
@@ -227,7 +228,7 @@ def _padss_pain(vas: int) -> ScoreItem:
 
 
 def padss(inputs: PadssInputs, pass_mark: int) -> ScoreResult:
-    """PADSS with surgical bleeding not applicable in KAP: maximum 8 (CLINICAL.md §6)."""
+    """PADSS with surgical bleeding not applicable in KAP: maximum 8 (Chung et al. 1995)."""
     items = (
         _padss_vitals(inputs.vitals_now, inputs.vitals_baseline),
         _clinician_item(

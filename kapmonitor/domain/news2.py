@@ -1,14 +1,14 @@
 """NEWS2 (Royal College of Physicians, 2017) for a vital-signs set, shown as information only.
 
-In KAP, dissociation is expected and is not delirium; the score treats any dissociation or a
-MOAA/S below 5 as "new confusion" (3 points) per CLINICAL.md §5, so it reads high during the peak
-by design — the window says so (``KAP_CAVEAT``).
+In KAP, dissociation is expected and is not delirium; the score treats any dissociation or a MOAA/S
+below 5 as "new confusion" (3 points) per the RCP NEWS2 chart (2017), so it reads high during the
+peak by design — the window says so (``KAP_CAVEAT``).
 
-The bands below are the RCP chart (SpO₂ scale 1) copied from CLINICAL.md §5. They are written as
-upper bounds ("≤ 8 → 3, ≤ 11 → 1, …") so that every edge of the chart appears once and a value
-between two whole numbers (e.g. a temperature of 36.05) falls on the same side as the chart's
-printed range it follows. A parameter that was not measured scores 0 and is listed in
-``missing``, so an incomplete score is never mistaken for a reassuring one.
+The bands below are the Royal College of Physicians NEWS2 chart (2017, SpO₂ scale 1). They are
+written as upper bounds ("≤ 8 → 3, ≤ 11 → 1, …") so that every edge of the chart appears once and a
+value between two whole numbers (e.g. a temperature of 36.05) falls on the same side as the chart's
+printed range it follows. A parameter that was not measured scores 0 and is listed in ``missing``,
+so an incomplete score is never mistaken for a reassuring one.
 
 INTERFACE (stable; implementation owned by the scores helper):
 """
@@ -24,7 +24,7 @@ KAP_CAVEAT = (
     "raised score at the drug's peak is expected; act on the protocol's alarms."
 )
 
-# (upper bound inclusive, points); the last row has no upper bound. RCP NEWS2 chart, CLINICAL.md §5.
+# (upper bound inclusive, points); the last row has no upper bound. RCP NEWS2 chart (2017).
 _RR: tuple[tuple[float | None, int], ...] = ((8, 3), (11, 1), (20, 0), (24, 2), (None, 3))
 _SPO2_SCALE1: tuple[tuple[float | None, int], ...] = ((91, 3), (93, 2), (95, 1), (None, 0))
 _SBP: tuple[tuple[float | None, int], ...] = ((90, 3), (100, 2), (110, 1), (219, 0), (None, 3))

@@ -1,4 +1,4 @@
-"""The Spravato REMS Patient Monitoring Form, filled from the session log (CLINICAL.md §8).
+"""The Spravato REMS Patient Monitoring Form, filled from the session log (esketamine).
 
 The form must be completed after every esketamine session; the log should be able to fill every
 field, and where it cannot, the summary says exactly why rather than leaving a silent blank or a
@@ -7,7 +7,7 @@ dose), so the clinician can check it before copying it to the REMS portal.
 
 Conventions: minutes are counted from the first dose (esketamine if any, else the first dose of any
 drug) and rounded down, so monitoring time is never overstated; "vitals acceptable" means the BP
-reading used for the BP field crossed none of the default alarm set of CLINICAL.md §3 (a private
+reading used for the BP field crossed none of the KAP Monitor default alarm set (a private
 simplification of the protocol's alarms, named in the answer); the treatment date is the local
 calendar date of the first dose (of the session start without a dose).
 
@@ -47,7 +47,7 @@ _STANDARD_DOSES_MG = (56, 84)
 _PEAK_MINUTE = 40
 _PEAK_WINDOW_MINUTES = 10
 
-# CLINICAL.md §3 default alarm set, as a plain "acceptable" range per parameter.
+# The KAP Monitor default alarm set, as a plain "acceptable" range per parameter.
 _ACCEPTABLE: tuple[tuple[str, str, Callable[[float], bool], str], ...] = (
     ("sbp", "SBP", lambda v: v < 180, "< 180"),
     ("dbp", "DBP", lambda v: v < 110, "< 110"),

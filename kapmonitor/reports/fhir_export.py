@@ -1,11 +1,11 @@
 """A session as a FHIR R4 (4.0.1) ``Bundle`` of type ``collection``, for a patient record.
 
 The Patient is pseudonymous (the clinic's patient code, never a name). Vital signs are coded with
-LOINC and UCUM as CLINICAL.md §10 lists them, one vital-signs panel per recorded set with its
-members; doses become MedicationAdministrations and adverse effects AdverseEvents. Only what
-stands now is exported: a superseded row is replaced by its correction (status ``corrected``) and a
-voided row is left out. Every ``fullUrl`` is a ``urn:uuid:`` derived (UUID 5) from the session id,
-the table and the row's ref, so the same session always gives the same bundle, byte for byte.
+LOINC and UCUM as the HL7 FHIR R4 vital-signs profile names them, one vital-signs panel per recorded
+set with its members; doses become MedicationAdministrations and adverse effects AdverseEvents. Only
+what stands now is exported: a superseded row is replaced by its correction (status ``corrected``)
+and a voided row is left out. Every ``fullUrl`` is a ``urn:uuid:`` derived (UUID 5) from the session
+id, the table and the row's ref, so the same session always gives the same bundle, byte for byte.
 """
 
 from __future__ import annotations

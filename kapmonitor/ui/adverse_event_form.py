@@ -3,8 +3,8 @@
 Picking the term must be quick while something is happening at the bedside: the term box accepts
 typing and offers every list entry containing what was typed. What is stored is always the list's
 code; text that matches no entry is refused rather than guessed. 'Other' needs a verbatim term,
-since MedDRA coding needs a licence. Severity and seriousness are separate questions (CLINICAL.md
-§7), so the form asks both.
+since MedDRA coding needs a licence. Severity and seriousness are separate questions (CTCAE v5.0
+grades severity; 21 CFR 312.32 and ICH E2A define seriousness), so the form asks both.
 """
 
 from __future__ import annotations

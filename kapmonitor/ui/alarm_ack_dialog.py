@@ -1,10 +1,11 @@
 """Acknowledging an alarm means saying what was done about it.
 
 An acknowledgement is part of the record (who, when, what response), so the response is chosen,
-never assumed. For a critical blood-pressure alarm the dialog also asks the questions of the
-label's hypertensive-crisis warning (CLINICAL.md §3): any symptom of crisis or encephalopathy
-means emergency referral, and the dialog says so in words, not only in colour. As with the entry
-forms, the dialog closes only after the store has committed; a refusal keeps what was typed.
+never assumed. For a critical blood-pressure alarm the dialog also asks the questions of the label's
+hypertensive-crisis warning (Spravato prescribing information §5.6): any symptom of crisis or
+encephalopathy means emergency referral, and the dialog says so in words, not only in colour. As
+with the entry forms, the dialog closes only after the store has committed; a refusal keeps what was
+typed.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ EMERGENCY_PARAMETERS = ("sbp", "dbp")
 CHECKLIST_TEXT = (
     "Ask and look for symptoms of hypertensive crisis (chest pain, short of breath) or of "
     "encephalopathy (sudden severe headache, visual change, seizure, reduced consciousness). "
-    "Any of them: emergency referral (Spravato label; CLINICAL.md §3)."
+    "Any of them: emergency referral (Spravato prescribing information §5.6)."
 )
 EMERGENCY_TEXT = "⚠ EMERGENCY REFERRAL indicated (hypertensive crisis/encephalopathy symptoms)"
 

@@ -34,7 +34,7 @@ PERIODS: tuple[tuple[str, int | None], ...] = (
 DEFAULT_PERIOD = 1  # last 90 days
 DRUG_SYMBOLS = {"ketamine": ("o", "racemic ketamine ●"), "esketamine": ("t1", "esketamine ▲")}
 OTHER_SYMBOL = ("s", "other ■")
-RISE_REFERENCE_MMHG = 40.0  # the default "SBP 40 above baseline" alarm (CLINICAL.md §3)
+RISE_REFERENCE_MMHG = 40.0  # the default "SBP 40 above baseline" alarm (Spravato label §5.6)
 
 
 def plot_colours(night: bool) -> dict[str, str]:

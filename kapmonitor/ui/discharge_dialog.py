@@ -1,11 +1,11 @@
 """Discharge readiness: the protocol's score, the checklist and the minimum time, live.
 
-The patient may leave only when several independent things hold at once (CLINICAL.md §6), so the
-dialog lists every unmet condition as the clinician works through it, rather than a single
-verdict at the end. Items the log already knows (BP change, MOAA/S, SpO₂) are shown with their
-basis and cannot be edited here; only the items a clinician judges at the bedside are asked.
-Recording an assessment is always allowed (an assessment that fails is still a record);
-discharging although not ready needs a reason, which is stored with it.
+The patient may leave only when several independent things hold at once (modified Aldrete 1995; ASA
+2018 sedation discharge criteria), so the dialog lists every unmet condition as the clinician works
+through it, rather than a single verdict at the end. Items the log already knows (BP change, MOAA/S,
+SpO₂) are shown with their basis and cannot be edited here; only the items a clinician judges at the
+bedside are asked. Recording an assessment is always allowed (an assessment that fails is still a
+record); discharging although not ready needs a reason, which is stored with it.
 """
 
 from __future__ import annotations

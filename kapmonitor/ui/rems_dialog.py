@@ -1,4 +1,4 @@
-"""The Spravato REMS Patient Monitoring Form as the session log fills it (CLINICAL.md §8).
+"""The Spravato REMS Patient Monitoring Form as the session log fills it (esketamine).
 
 The form is submitted outside this app, so the dialog is read-only: it shows each field in the
 form's order and, for any field the log cannot fill, says so in words with a symbol and why

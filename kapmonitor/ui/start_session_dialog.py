@@ -3,7 +3,8 @@
 This dialog creates the session rather than adding to one, so it is not an entry form, but it
 behaves like one: Enter starts, Escape cancels, a refusal keeps everything typed and says why next
 to the field, and it closes only after the store has committed. At least two attending clinicians
-and every eligibility and consent item are required before a session can start (CLINICAL.md §1).
+and every eligibility and consent item are required before a session can start (the clinic's KAP
+eligibility criteria and informed consent).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDateTimeEdit,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
@@ -34,7 +34,13 @@ from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
-from kapmonitor.ui.form_base import fill_combo, from_qdatetime, to_qdatetime
+from kapmonitor.ui.form_base import (
+    FittingDialog,
+    fill_combo,
+    fit_to_screen,
+    from_qdatetime,
+    to_qdatetime,
+)
 
 StartFn = Callable[[SessionStart, str], str]
 
@@ -67,7 +73,7 @@ def _line_edit(parent: QWidget, placeholder: str) -> QLineEdit:
     return edit
 
 
-class StartSessionDialog(QDialog):
+class StartSessionDialog(FittingDialog):
     """Collects a :class:`SessionStart` and calls ``start(record, recorded_by)`` to commit it."""
 
     def __init__(
@@ -94,20 +100,16 @@ class StartSessionDialog(QDialog):
         self.setWindowTitle("Start session")
         self.setModal(True)
 
-        outer = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        outer.addWidget(self.banner)
-        columns = QHBoxLayout()
+        # Two columns in a scrolling body, the buttons below it: they stay on screen whatever
+        # the refusal banner above has to list.
+        columns = QHBoxLayout(self.body)
+        columns.setContentsMargins(0, 0, 0, 0)
         columns.addLayout(self._left_column(), 1)
         columns.addLayout(self._right_column(), 1)
-        outer.addLayout(columns)
-        outer.addWidget(self._buttons())
+        self.foot.addWidget(self._buttons())
         self._apply_tab_order()
         self.patient_code.setFocus()
+        fit_to_screen(self)
 
     # --- building -------------------------------------------------------------------------
 
@@ -378,9 +380,11 @@ class StartSessionDialog(QDialog):
         self.show_banner(refusal_text("Not started — ", exc.errors))
         if first is not None:
             first.setFocus()
+            self.scroll.show_widget(first)
 
     def show_banner(self, text: str) -> None:
         show_banner(self, self.banner, text)
+        self.fit()
 
     def errors_text(self) -> str:
         return self.banner.text() if self.banner.isVisible() else ""

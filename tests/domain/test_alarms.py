@@ -38,7 +38,7 @@ from kapmonitor.paths import resources_dir
 SHIPPED_DIR = resources_dir() / "protocols"
 SHIPPED = load_protocols([SHIPPED_DIR]).protocols
 RULES = [(p.id, rule) for p in SHIPPED.values() for rule in p.alarms]
-# A plausible pre-dose baseline for the relative rules (CLINICAL.md §4 ranges).
+# A plausible pre-dose baseline for the relative rules (inside the plausibility ranges).
 BASELINE = {"sbp": 118, "dbp": 76, "hr": 72, "spo2": 97, "rr": 14, "temp_c": 36.6}
 
 
@@ -155,7 +155,7 @@ def test_messages_are_plain_words_with_units() -> None:
     [sbp] = [f for f in evaluate(protocol, {"sbp": 185}, None, True) if f.parameter == "sbp"]
     assert sbp.limit_text == "≥ 180 mmHg"
     assert sbp.message == "Systolic BP 185 mmHg ≥ 180 mmHg (critical)"
-    assert sbp.value == 185 and sbp.source.startswith("CLINICAL.md §3")
+    assert sbp.value == 185 and sbp.source.startswith("KAP Monitor default alarm set")
     [rise] = evaluate(protocol, {"sbp": 160}, {"sbp": 118}, True)
     assert rise.limit_text == "≥ baseline + 40 mmHg (118 → 158 mmHg)"
     assert rise.message == "Systolic BP 160 mmHg ≥ baseline + 40 mmHg (118 → 158 mmHg) (warning)"

@@ -1,6 +1,7 @@
-"""Discharge scores and readiness (CLINICAL.md §6): every item boundary of the modified Aldrete
-and PADSS, pass and fail at the mark, PADSS out of 8 with bleeding not applicable, and every
-reason readiness can give, including the minimum time at exactly the minute."""
+"""Discharge scores and readiness (Aldrete 1995; Chung 1995): every item boundary of the
+modified Aldrete and PADSS, pass and fail at the mark, PADSS out of 8 with bleeding not
+applicable, and every reason readiness can give, including the minimum time at exactly the
+minute."""
 
 from __future__ import annotations
 

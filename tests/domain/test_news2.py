@@ -1,4 +1,4 @@
-"""NEWS2 against the full RCP chart (CLINICAL.md §5): every edge of every parameter, the bands,
+"""NEWS2 against the full RCP NEWS2 chart (2017): every edge of every parameter, the bands,
 totals and missing parameters. Each edge case varies one parameter from an all-zero baseline."""
 
 from __future__ import annotations

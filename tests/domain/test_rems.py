@@ -1,4 +1,4 @@
-"""The REMS monitoring form from a synthetic esketamine session (CLINICAL.md §8): every field is
+"""The REMS monitoring form from a synthetic esketamine session (Spravato REMS): every field is
 filled when the log holds the data, each gap says why, and the dose reads 56, 84 or other."""
 
 from __future__ import annotations

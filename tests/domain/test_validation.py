@@ -104,7 +104,7 @@ def test_temperature_range_and_empty_set_refused() -> None:
 def test_validator_accepts_exactly_the_plausible(
     hr: int | None, sbp: int | None, dbp: int | None, spo2: int | None, rr: int | None
 ) -> None:
-    """The validator and an independent statement of CLINICAL.md §4 agree on every input."""
+    """The validator and an independent statement of the entry ranges agree on every input."""
     values = {"hr": hr, "sbp": sbp, "dbp": dbp, "spo2": spo2, "rr": rr}
     plausible = (
         any(v is not None for v in values.values())

@@ -1,4 +1,4 @@
-"""FHIR R4: a collection Bundle that the R4 models accept, coded as CLINICAL.md §10 says."""
+"""FHIR R4: a collection Bundle that the R4 models accept, coded per the vital-signs profile."""
 
 from __future__ import annotations
 
