@@ -14,11 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
@@ -33,7 +31,7 @@ from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.alarm_banner import local_hhmm, priority_tag
 from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
-from kapmonitor.ui.schedule_panel import fit_window_height
+from kapmonitor.ui.form_base import FittingDialog, fit_to_screen
 
 AckSaveFn = Callable[[str, str, list[str]], int]
 
@@ -64,7 +62,7 @@ _FIELD_ALIASES = {
 }
 
 
-class AlarmAckDialog(QDialog):
+class AlarmAckDialog(FittingDialog):
     """Record the response to one alarm; ``saved_id`` is the acknowledgement's row id."""
 
     def __init__(
@@ -84,13 +82,10 @@ class AlarmAckDialog(QDialog):
         self.setModal(True)
         self.setMinimumWidth(560)
 
-        outer = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        outer.addWidget(self.banner)
+        # The alarm, the response and the checklist scroll if the screen is short; the
+        # emergency line, the recorder and the buttons below them never do.
+        outer = QVBoxLayout(self.body)
+        outer.setContentsMargins(0, 0, 0, 0)
 
         raised = alarm.get("observed_at")
         when = f" — raised {local_hhmm(raised)}" if raised else ""
@@ -145,11 +140,12 @@ class AlarmAckDialog(QDialog):
                 self.symptom_boxes[code] = box
             outer.addWidget(self.checklist)
             self.field_widgets["symptoms"] = self.checklist
-        outer.addWidget(self.emergency)
+        outer.addStretch(1)
+        self.foot.addWidget(self.emergency)
 
         who = QLabel(f"Acknowledging as <b>{recorder}</b>", self)
         who.setObjectName("RecorderNote")
-        outer.addWidget(who)
+        self.foot.addWidget(who)
         self.buttons = QDialogButtonBox(self)
         self.save_button = self.buttons.addButton(
             "Acknowledge", QDialogButtonBox.ButtonRole.AcceptRole
@@ -160,8 +156,9 @@ class AlarmAckDialog(QDialog):
         cancel.setToolTip("Close without acknowledging (Esc)")
         self.buttons.accepted.connect(self.try_save)
         self.buttons.rejected.connect(self.reject)
-        outer.addWidget(self.buttons)
+        self.foot.addWidget(self.buttons)
         self.response.setFocus()
+        fit_to_screen(self)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -214,11 +211,7 @@ class AlarmAckDialog(QDialog):
     def _update_emergency(self) -> None:
         self.emergency.setVisible(self.emergency_indicated())
         if self.isVisible():  # before the first show, polish has not sized the fonts yet
-            fit_window_height(self)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        fit_window_height(self)
+            self.fit()
 
     def _clear_errors(self) -> None:
         clear_refused(self.field_widgets, self.banner)
@@ -228,10 +221,11 @@ class AlarmAckDialog(QDialog):
         self._show_banner(refusal_text("Not saved:\n", exc.errors))
         if first is not None:
             first.setFocus()
+            self.scroll.show_widget(first)
 
     def _show_banner(self, text: str) -> None:
         show_banner(self, self.banner, text)
-        fit_window_height(self)
+        self.fit()
 
 
 __all__ = [

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QDateTime, QEvent, QObject, QRect, QSize, Qt
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -20,9 +20,12 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -90,7 +93,213 @@ def select_code(combo: QComboBox, code: Any) -> None:
         combo.setCurrentIndex(0)
 
 
-class EntryForm(QDialog):
+# --- dialogs that fit the screen ------------------------------------------------------------
+#
+# The clinic laptop gives 1280 × 720 logical pixels. A dialog whose fields are laid out straight
+# into it grows with every refusal until its buttons are below the screen. So a dialog's fields
+# sit in a scroll area that is as tall as they need while that fits, the refusal banner sits
+# above it in a strip of limited height, and the recorder note and buttons sit below, outside
+# any scrolling: they are always on screen.
+
+TITLE_BAR_ALLOWANCE = 32  # px a window manager's title bar and frame take above a dialog
+BANNER_SHARE = 0.25  # at most this share of the screen's height for the list of refusals
+MIN_BODY_LINES = 4  # the fields keep at least this many lines of room, whatever the banner
+
+
+def screen_room(widget: QWidget | None) -> QRect:
+    """The part of the widget's screen a window may use (task bars excluded)."""
+    screen = widget.screen() if widget is not None else None
+    screen = screen or QGuiApplication.primaryScreen()
+    return screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 720)
+
+
+def max_dialog_height(widget: QWidget | None) -> int:
+    """The tallest a dialog's client area may be so its frame and title still fit the screen."""
+    return screen_room(widget).height() - TITLE_BAR_ALLOWANCE
+
+
+def _scrollbar_extent(widget: QWidget) -> int:
+    return widget.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, widget)
+
+
+class ScrollBody(QScrollArea):
+    """A dialog's fields: as tall as they need while that fits the screen, scrolling beyond.
+
+    Unlike a plain scroll area (whose size hint stops at 24 lines) it asks for its content's
+    full height, so a dialog that fits shows no scroll bar; its minimum is a few lines, so the
+    banner and buttons can always take their room. It never scrolls sideways: its minimum width
+    is the content's, so nothing is cut at the right.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("DialogBody")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body = QWidget(self)
+        self.body.setObjectName("DialogBodyContent")
+        self.setWidget(self.body)
+        self.viewport().setAutoFillBackground(False)  # the dialog's own background shows
+
+    def content_height(self, width: int) -> int:
+        body = self.body
+        if body.hasHeightForWidth():
+            return max(body.heightForWidth(width), body.minimumSizeHint().height())
+        return body.sizeHint().height()
+
+    def sizeHint(self) -> QSize:
+        hint = self.body.sizeHint()
+        width = self.viewport().width() if self.isVisible() else hint.width()
+        height = self.content_height(max(width, self.body.minimumSizeHint().width()))
+        frame = 2 * self.frameWidth()
+        return QSize(hint.width() + frame + _scrollbar_extent(self), height + frame)
+
+    def minimumSizeHint(self) -> QSize:
+        frame = 2 * self.frameWidth()
+        lines = self.fontMetrics().lineSpacing() * MIN_BODY_LINES
+        needed = self.content_height(self.body.minimumSizeHint().width())
+        width = self.body.minimumSizeHint().width() + _scrollbar_extent(self) + frame
+        return QSize(width, min(needed, lines) + frame)
+
+    def show_widget(self, widget: QWidget) -> None:
+        """Scroll so a field is in view, e.g. the first one refused."""
+        if self.body.isAncestorOf(widget):
+            self.ensureWidgetVisible(widget)
+
+
+class BannerArea(QScrollArea):
+    """The refusal banner's strip: as tall as its lines up to a share of the screen, then scrolls.
+
+    It follows the banner: when the banner is shown or hidden (by whoever shows refusals) the
+    strip is shown or hidden with it and takes the height the text needs, so a long list of
+    reasons never pushes the buttons below the screen.
+    """
+
+    def __init__(self, banner: QLabel, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("BannerArea")
+        self.banner = banner
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(banner)
+        self.viewport().setAutoFillBackground(False)
+        banner.installEventFilter(self)
+        self.setVisible(not banner.isHidden())
+
+    def cap(self) -> int:
+        lines = self.banner.fontMetrics().lineSpacing() * 3
+        return max(lines, int(max_dialog_height(self) * BANNER_SHARE))
+
+    def sync(self) -> None:
+        """Show or hide with the banner and take the height its text needs, up to the cap."""
+        shown = not self.banner.isHidden()
+        self.setVisible(shown)
+        if not shown:
+            return
+        parent = self.parentWidget()
+        layout = parent.layout() if parent is not None else None
+        width = layout.contentsRect().width() if layout is not None else self.width()
+        if width <= 0:
+            width = self.banner.sizeHint().width()
+        needed = self._text_height(width)
+        if needed > self.cap():  # it scrolls: the text wraps beside the scroll bar
+            needed = self._text_height(width - _scrollbar_extent(self))
+        self.setFixedHeight(min(needed + 2 * self.frameWidth(), self.cap()))
+
+    def _text_height(self, width: int) -> int:
+        height = self.banner.heightForWidth(width)
+        return height if height > 0 else self.banner.sizeHint().height()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kinds = (QEvent.Type.ShowToParent, QEvent.Type.HideToParent)
+        if watched is self.banner and event.type() in kinds:
+            self.sync()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.sync()  # a new width wraps the lines differently
+
+
+def error_banner(parent: QWidget) -> QLabel:
+    """The wrapped, selectable refusal banner every dialog shows its reasons in (hidden)."""
+    banner = QLabel(parent)
+    banner.setObjectName("ErrorBanner")
+    banner.setWordWrap(True)
+    banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    banner.hide()
+    return banner
+
+
+def fit_to_screen(dialog: QWidget) -> None:
+    """Make a dialog as tall as its content needs, never taller than the screen, and on it.
+
+    Called when it is built, shown and after a refusal. It only grows (a dialog shrinking under
+    the pointer moves its buttons); the scroll body absorbs whatever does not fit.
+    """
+    limit = max_dialog_height(dialog)
+    if dialog.maximumHeight() != limit:
+        dialog.setMaximumHeight(limit)
+    dialog.ensurePolished()
+    layout = dialog.layout()
+    width = max(dialog.width() if dialog.isVisible() else 0, dialog.sizeHint().width())
+    width = max(width, dialog.minimumSizeHint().width())
+    if layout is not None and layout.hasHeightForWidth():
+        needed = layout.totalHeightForWidth(width)
+    else:
+        needed = dialog.sizeHint().height()
+    height = min(max(needed, dialog.height() if dialog.isVisible() else 0), limit)
+    if dialog.isVisible():
+        width = dialog.width()
+    if (width, height) != (dialog.width(), dialog.height()):
+        dialog.resize(width, height)
+    if dialog.isVisible():
+        keep_on_screen(dialog)
+
+
+def keep_on_screen(dialog: QWidget) -> None:
+    """Move a dialog up (or left) so its frame lies on the screen after it grew."""
+    room = screen_room(dialog)
+    frame = dialog.frameGeometry()
+    dx = min(0, room.right() - frame.right())
+    dy = min(0, room.bottom() - frame.bottom())
+    if dx or dy:
+        dialog.move(max(room.left(), frame.left() + dx), max(room.top(), frame.top() + dy))
+
+
+class FittingDialog(QDialog):
+    """A dialog laid out as banner strip, scrolling body, and a foot that never scrolls.
+
+    Subclasses put their fields in ``self.body_layout`` (or in a layout set on ``self.body``)
+    and their recorder note and buttons in ``self.foot``.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.outer = QVBoxLayout(self)
+        self.banner = error_banner(self)
+        self.banner_area = BannerArea(self.banner, self)
+        self.outer.addWidget(self.banner_area)
+        self.scroll = ScrollBody(self)
+        self.body = self.scroll.body
+        self.outer.addWidget(self.scroll, 1)
+        self.foot = QVBoxLayout()
+        self.outer.addLayout(self.foot)
+
+    def fit(self) -> None:
+        """Fit the screen after the content changed (a refusal, a row appearing)."""
+        self.banner_area.sync()
+        fit_to_screen(self)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit()
+
+
+class EntryForm(FittingDialog):
     """Base dialog: subclasses add fields in ``build`` and turn them into a record in ``entry``."""
 
     title = "Entry"
@@ -116,17 +325,9 @@ class EntryForm(QDialog):
         self.setWindowTitle(f"Correct {self.title.lower()}" if correcting else self.title)
         self.setModal(True)
 
-        outer = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        outer.addWidget(self.banner)
-
-        self.form = QFormLayout()
+        self.form = QFormLayout(self.body)
+        self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        outer.addLayout(self.form)
 
         self.build()
         # Created after the fields so Tab reaches the time last, in reading order.
@@ -162,10 +363,11 @@ class EntryForm(QDialog):
         if recorder:
             who = QLabel(f"Recording as <b>{recorder}</b>", self)
             who.setObjectName("RecorderNote")
-            outer.addWidget(who)
-        outer.addWidget(self.buttons)
+            self.foot.addWidget(who)
+        self.foot.addWidget(self.buttons)
         first = next(iter(self.field_widgets.values()))
         (first.focusProxy() or first).setFocus()  # type straight away: no click needed
+        fit_to_screen(self)
 
     # --- for subclasses -----------------------------------------------------------------
 
@@ -240,10 +442,11 @@ class EntryForm(QDialog):
         self.show_banner(refusal_text("Not saved:\n", exc.errors))
         if first is not None:
             first.setFocus()
+            self.scroll.show_widget(first)
 
     def show_banner(self, text: str) -> None:
         show_banner(self, self.banner, text)
-        self.adjustSize()
+        self.fit()
 
     def errors_text(self) -> str:
         return self.banner.text() if self.banner.isVisible() else ""

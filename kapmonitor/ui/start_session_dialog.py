@@ -163,6 +163,8 @@ class StartSessionDialog(FittingDialog):
                 "A copy is stored with the session.",
             )
             timing.addRow("Protocol", self.protocol)
+        else:
+            self.protocol.hide()  # not in any layout: it would sit at the dialog's top corner
         column.addLayout(timing)
         column.addStretch(1)
         return column
