@@ -30,6 +30,9 @@ _RULE_PHASES = ("any", "pre_dose", "post_dose")
 _LIMIT_KINDS = ("at_or_above", "at_or_below", "rise_at_least")
 _DISCHARGE_SCORES = ("aldrete", "padss")
 _DISCHARGE_MAXIMUM = 10  # both modified Aldrete and PADSS total 10 (Aldrete 1995; Chung 1995)
+# Used when a protocol file or a stored copy predates the key: an early re-check after a
+# critical reading is safer than none. Shipped files set it, with its source.
+DEFAULT_CRITICAL_RECHECK_MINUTES = 5.0
 _DICT_FORMAT = 1  # bump when to_dict's shape changes; from_dict reads older shapes
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOML_POSITION = re.compile(
@@ -109,6 +112,8 @@ class Protocol:
     discharge_pass: int
     questionnaires: tuple[QuestionnaireDue, ...] = ()
     rems: bool = False  # an esketamine REMS protocol: the REMS summary applies
+    # After a critical reading, that vital is due again this soon (sooner than the cadence).
+    critical_recheck_minutes: float = DEFAULT_CRITICAL_RECHECK_MINUTES
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -129,6 +134,7 @@ class Protocol:
             "intervals": [_interval_dict(i) for i in self.intervals],
             "checkpoints": [_checkpoint_dict(c) for c in self.checkpoints],
             "before_discharge_window_minutes": self.before_discharge_window_minutes,
+            "critical_recheck_minutes": self.critical_recheck_minutes,
             "alarms": [_alarm_dict(a) for a in self.alarms],
             "discharge_score": self.discharge_score,
             "discharge_pass": self.discharge_pass,
@@ -224,6 +230,9 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
             for c in d["checkpoints"]
         ),
         before_discharge_window_minutes=float(d["before_discharge_window_minutes"]),
+        critical_recheck_minutes=float(
+            d.get("critical_recheck_minutes", DEFAULT_CRITICAL_RECHECK_MINUTES)
+        ),
         alarms=tuple(
             AlarmRule(
                 id=str(a["id"]),
@@ -411,6 +420,7 @@ _SCHEDULE_KEYS = (
     "baseline_required",
     "overdue_grace_minutes",
     "before_discharge_window_minutes",
+    "critical_recheck_minutes",
     "intervals",
     "checkpoints",
 )
@@ -471,6 +481,7 @@ def _parse_schedule(t: _Table, sources: dict[str, str]) -> dict[str, Any]:
     window, sources[t.where("before_discharge_window_minutes")] = t.sourced(
         "before_discharge_window_minutes", above=0
     )
+    recheck, sources[t.where("critical_recheck_minutes")] = _critical_recheck(t)
     interval_tables = t.tables("intervals")
     intervals = [_parse_interval(i) for i in interval_tables]
     _check_intervals_apart(intervals, interval_tables)
@@ -481,9 +492,18 @@ def _parse_schedule(t: _Table, sources: dict[str, str]) -> dict[str, Any]:
         "baseline_required": t.boolean("baseline_required", True),
         "overdue_grace_minutes": grace,
         "before_discharge_window_minutes": window,
+        "critical_recheck_minutes": recheck,
         "intervals": tuple(sorted(intervals, key=lambda i: i.from_minute)),
         "checkpoints": tuple(sorted(checkpoints, key=lambda c: c.minute)),
     }
+
+
+def _critical_recheck(t: _Table) -> tuple[float, str]:
+    """Optional, so a clinic file written before the key still loads; the fallback is named
+    as such in the sources, so nobody mistakes it for a number the clinic chose."""
+    if not t.has("critical_recheck_minutes"):
+        return DEFAULT_CRITICAL_RECHECK_MINUTES, "KAP Monitor default (not set in this file)"
+    return t.sourced("critical_recheck_minutes", above=0)
 
 
 def _check_unique(ids: list[str], tables: list[_Table]) -> None:
