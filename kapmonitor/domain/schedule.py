@@ -11,18 +11,21 @@ negative wait or a check that is overdue from the future.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from kapmonitor.domain.protocol import Interval, Protocol
+from kapmonitor.domain.vital_alerts import VITAL_NAMES, VitalReading, latest_by_vital
 
-CheckKind = Literal["baseline", "interval", "checkpoint", "before_discharge"]
+CheckKind = Literal["baseline", "interval", "checkpoint", "before_discharge", "critical_recheck"]
 CheckStatus = Literal["upcoming", "due", "overdue", "done", "missed"]
 
 _NO_BASELINE_PHASES = ("recovery", "ended")
 # When two checks fall due at the same moment, the more specific one is shown.
 _KIND_ORDER: dict[str, int] = {
+    "critical_recheck": -1,  # a value at a critical limit outranks any routine check
     "baseline": 0,
     "before_discharge": 1,
     "checkpoint": 2,
@@ -33,7 +36,7 @@ _KIND_ORDER: dict[str, int] = {
 @dataclass(frozen=True)
 class Check:
     kind: CheckKind
-    label: str  # e.g. "Baseline vitals", "Vitals (every 10 min)", "Peak BP check (~40 min)"
+    label: str  # e.g. "Baseline vitals", "Vitals (every 10 min)", "Re-check BP (critical)"
     due_at: datetime
     status: CheckStatus
     satisfied_at: datetime | None = None  # the vitals time that satisfied it
@@ -188,6 +191,31 @@ def _before_discharge_check(
     return Check("before_discharge", "Vitals before discharge", due_at, _status(due_at, now, grace))
 
 
+# --- After a critical value: an early re-check of that vital --------------------------------
+
+
+def _critical_recheck(
+    protocol: Protocol, vital_readings: Sequence[VitalReading], now: datetime, grace: timedelta
+) -> Check | None:
+    """Due ``critical_recheck_minutes`` after the latest reading of a vital when that reading
+    was critical; any later reading of the vital satisfies it (and, if critical again, starts a
+    new one). Acknowledging the alarm does not: the patient may still be there. Several vitals
+    pending at once share one check, named in the order they fall due."""
+    wait = _minutes(protocol.critical_recheck_minutes)
+    pending = sorted(
+        (reading.observed_at + wait, reading.vital)
+        for reading in latest_by_vital(vital_readings).values()
+        if reading.critical
+    )
+    if not pending:
+        return None
+    due_at = pending[0][0]
+    names = ", ".join(VITAL_NAMES.get(vital, vital) for _due, vital in pending)
+    return Check(
+        "critical_recheck", f"Re-check {names} (critical)", due_at, _status(due_at, now, grace)
+    )
+
+
 def _sort_key(check: Check) -> tuple[datetime, int]:
     return check.due_at, _KIND_ORDER[check.kind]
 
@@ -200,6 +228,7 @@ def compute_schedule(
     now: datetime,
     phase: str,
     ended_at: datetime | None = None,
+    vital_readings: Sequence[VitalReading] = (),
 ) -> ScheduleState:
     """The next check and its state.
 
@@ -212,12 +241,18 @@ def compute_schedule(
     ``due`` from due_at, ``overdue`` from due_at + overdue_grace_minutes. After the session has
     ended nothing is due.
 
+    ``vital_readings`` (see :func:`kapmonitor.domain.vital_alerts.vital_readings`) adds a
+    ``critical_recheck``: when the latest reading of a vital was critical, that vital is due
+    again ``critical_recheck_minutes`` after it, in any phase, until a later reading of it.
+
     Any vitals time at or before the first dose (or any at all before a dose) is a baseline.
     ``dosing_blocked`` is true while the protocol requires a baseline and no vitals exist.
     """
     _require_aware(session_start=session_start, first_dose=first_dose, now=now, ended_at=ended_at)
     for when in vitals_times:
         _require_aware(vitals_time=when)
+    for reading in vital_readings:
+        _require_aware(vital_reading=reading.observed_at)
     readings = sorted(vitals_times)
     grace = _minutes(protocol.overdue_grace_minutes)
     ended = ended_at is not None or phase == "ended"
@@ -238,6 +273,8 @@ def compute_schedule(
         history.extend(points_history)
         cadence = _interval_check(protocol, first_dose, readings, now, grace)
         pending.extend([cadence] if cadence else [])
+    recheck = _critical_recheck(protocol, vital_readings, now, grace)
+    pending.extend([recheck] if recheck else [])
     if phase == "recovery":
         pending.append(
             _before_discharge_check(protocol, session_start, first_dose, readings, now, grace)

@@ -161,6 +161,7 @@ def test_every_number_carries_a_source(shipped: dict[str, Protocol]) -> None:
         "min_monitoring_minutes",
         "schedule.overdue_grace_minutes",
         "schedule.before_discharge_window_minutes",
+        "schedule.critical_recheck_minutes",
         "discharge",
     }
     for protocol in shipped.values():

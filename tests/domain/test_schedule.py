@@ -12,8 +12,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kapmonitor.domain.protocol import Interval, Protocol, load_protocols
+from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.protocol import (
+    DEFAULT_CRITICAL_RECHECK_MINUTES,
+    Interval,
+    Protocol,
+    ProtocolError,
+    load_protocols,
+    parse_protocol,
+)
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
+from kapmonitor.domain.vital_alerts import (
+    Level,
+    VitalReading,
+    current_levels,
+    latest_by_vital,
+    vital_readings,
+)
 from kapmonitor.paths import resources_dir
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
@@ -274,3 +289,224 @@ def test_full_three_hour_session_in_milliseconds(rems: Protocol) -> None:
     assert ended.next_check is None
     assert [c.status for c in ended.history] == ["done", "done"]
     assert elapsed < 1.0
+
+
+# --- After a critical value: an early re-check (issue 9, part 4) ------------------------------
+
+
+def bp(minute: float, level: Level = "normal") -> VitalReading:
+    """A blood-pressure reading ``minute`` after the dose, at an alarm level."""
+    return VitalReading("bp", after_dose(minute), level)
+
+
+def with_readings(
+    protocol: Protocol, readings: list[VitalReading], now: datetime, phase: str = "monitoring"
+) -> ScheduleState:
+    times = [at(3), *sorted({r.observed_at for r in readings})]
+    return compute_schedule(protocol, START, DOSE, times, now, phase, None, vital_readings=readings)
+
+
+def test_shipped_protocols_recheck_a_critical_value_after_five_minutes() -> None:
+    for protocol in load_protocols([resources_dir() / "protocols"]).protocols.values():
+        assert protocol.critical_recheck_minutes == 5, protocol.id
+        source = protocol.sources["schedule.critical_recheck_minutes"]
+        assert "clinic to confirm" in source and "5" in source
+
+
+def test_a_critical_reading_brings_the_next_check_forward(rems: Protocol) -> None:
+    readings = [bp(20, "critical")]
+    state = with_readings(rems, readings, after_dose(20))
+    assert state.next_check is not None
+    assert state.next_check.kind == "critical_recheck"
+    assert state.next_check.label == "Re-check BP (critical)"
+    assert state.next_check.due_at == after_dose(25)  # not the cadence's +30
+    assert (state.status, state.seconds_to_due) == ("upcoming", 5 * 60)
+    # It comes due and goes overdue like any other check.
+    assert with_readings(rems, readings, after_dose(25)).status == "due"
+    assert with_readings(rems, readings, after_dose(30) - MS).status == "due"
+    assert with_readings(rems, readings, after_dose(30)).status == "overdue"
+
+
+def test_a_normal_or_warning_reading_keeps_the_regular_interval(rems: Protocol) -> None:
+    for level in ("normal", "advisory", "warning"):
+        state = with_readings(rems, [bp(20, level)], after_dose(20))
+        assert state.next_check is not None
+        assert (state.next_check.kind, state.next_check.due_at) == ("interval", after_dose(30))
+
+
+def test_the_next_reading_of_that_vital_satisfies_the_recheck(rems: Protocol) -> None:
+    settled = [bp(20, "critical"), bp(24)]
+    state = with_readings(rems, settled, after_dose(24))
+    assert state.next_check is not None
+    assert (state.next_check.kind, state.next_check.due_at) == ("interval", after_dose(34))
+    # Still critical at the re-check: another re-check from that reading.
+    again = with_readings(rems, [bp(20, "critical"), bp(25, "critical")], after_dose(25))
+    assert again.next_check is not None
+    assert (again.next_check.kind, again.next_check.due_at) == ("critical_recheck", after_dose(30))
+
+
+def test_a_reading_of_another_vital_does_not_satisfy_it(rems: Protocol) -> None:
+    readings = [bp(20, "critical"), VitalReading("spo2", after_dose(22), "normal")]
+    state = with_readings(rems, readings, after_dose(22))
+    assert state.next_check is not None
+    assert (state.next_check.label, state.next_check.due_at) == (
+        "Re-check BP (critical)",
+        after_dose(25),
+    )
+
+
+def test_several_critical_vitals_share_one_recheck_named_in_due_order(rems: Protocol) -> None:
+    readings = [
+        VitalReading("spo2", after_dose(20), "critical"),
+        bp(21, "critical"),
+    ]
+    state = with_readings(rems, readings, after_dose(21))
+    assert state.next_check is not None
+    assert state.next_check.label == "Re-check SpO₂, BP (critical)"
+    assert state.next_check.due_at == after_dose(25)
+
+
+def test_a_critical_baseline_is_rechecked_before_the_dose_too(rems: Protocol) -> None:
+    readings = [VitalReading("bp", at(2), "critical")]
+    state = compute_schedule(
+        rems, START, None, [at(2)], at(3), "preparation", vital_readings=readings
+    )
+    assert state.next_check is not None
+    assert (state.next_check.kind, state.next_check.due_at) == ("critical_recheck", at(7))
+
+
+def test_nothing_is_rechecked_after_the_end(rems: Protocol) -> None:
+    state = compute_schedule(
+        rems,
+        START,
+        DOSE,
+        [at(3), after_dose(20)],
+        after_dose(21),
+        "ended",
+        after_dose(21),
+        vital_readings=[bp(20, "critical")],
+    )
+    assert state.next_check is None and state.status == "none"
+
+
+def test_the_recheck_minutes_come_from_the_protocol(rems: Protocol) -> None:
+    slower = dataclasses.replace(rems, critical_recheck_minutes=3)
+    state = with_readings(slower, [bp(20, "critical")], after_dose(20))
+    assert state.next_check is not None and state.next_check.due_at == after_dose(23)
+    # A re-check later than the cadence never hides the earlier routine check.
+    later = dataclasses.replace(rems, critical_recheck_minutes=15)
+    routine = with_readings(later, [bp(20, "critical")], after_dose(20))
+    assert routine.next_check is not None and routine.next_check.kind == "interval"
+
+
+def test_naive_reading_times_are_refused(rems: Protocol) -> None:
+    naive = VitalReading("bp", after_dose(20).replace(tzinfo=None), "critical")
+    with pytest.raises(ValueError, match="vital_reading"):
+        compute_schedule(
+            rems, START, DOSE, [], after_dose(21), "monitoring", vital_readings=[naive]
+        )
+
+
+SHIPPED = (resources_dir() / "protocols" / "esketamine-rems.toml").read_text(encoding="utf-8")
+RECHECK_LINE = next(
+    line for line in SHIPPED.splitlines() if line.startswith("critical_recheck_minutes")
+)
+
+
+def test_a_protocol_file_without_the_key_gets_the_named_default() -> None:
+    older = parse_protocol(SHIPPED.replace(RECHECK_LINE, ""), "older.toml")
+    assert older.critical_recheck_minutes == DEFAULT_CRITICAL_RECHECK_MINUTES
+    assert "not set in this file" in older.sources["schedule.critical_recheck_minutes"]
+    changed = parse_protocol(
+        SHIPPED.replace(
+            RECHECK_LINE, 'critical_recheck_minutes = { value = 3, source = "our policy" }'
+        ),
+        "clinic.toml",
+    )
+    assert changed.critical_recheck_minutes == 3
+    assert changed.sources["schedule.critical_recheck_minutes"] == "our policy"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('critical_recheck_minutes = { value = 0, source = "x" }', "must be above 0"),
+        ("critical_recheck_minutes = 5", "needs a source label"),
+        ("critical_recheck_minutes = { value = 5 }", "missing source label"),
+    ],
+)
+def test_a_bad_recheck_value_is_refused_with_its_field(line: str, reason: str) -> None:
+    with pytest.raises(ProtocolError, match=f"schedule.critical_recheck_minutes.*{reason}"):
+        parse_protocol(SHIPPED.replace(RECHECK_LINE, line), "clinic.toml")
+
+
+def test_a_stored_copy_keeps_the_recheck_and_an_older_copy_gets_the_default(
+    rems: Protocol,
+) -> None:
+    stored = dataclasses.replace(rems, critical_recheck_minutes=7).to_dict()
+    assert Protocol.from_dict(stored).critical_recheck_minutes == 7
+    del stored["critical_recheck_minutes"]  # a session started before the key existed
+    assert Protocol.from_dict(stored).critical_recheck_minutes == DEFAULT_CRITICAL_RECHECK_MINUTES
+
+
+# --- Which reading stands: stored rows to levels --------------------------------------------
+
+
+def _vitals_row(row_id: int, minute: float, **values: float) -> dict[str, object]:
+    keys = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
+    return {
+        "id": row_id,
+        "observed_at": to_iso(after_dose(minute)),
+        **{k: values.get(k) for k in keys},
+    }
+
+
+def _alarm(source_id: int, parameter: str, priority: str, table: str = "vitals") -> dict:
+    return {
+        "source_table": table,
+        "source_id": source_id,
+        "parameter": parameter,
+        "priority": priority,
+    }
+
+
+def test_stored_rows_give_each_vital_the_level_of_its_latest_reading() -> None:
+    vitals = [
+        _vitals_row(1, 20, sbp=185, dbp=100, hr=92, spo2=97),
+        _vitals_row(2, 22, spo2=88),  # SpO₂ only: BP stays as it was
+        _vitals_row(3, 24, hr=115),
+    ]
+    alarms = [
+        _alarm(1, "sbp", "critical"),
+        _alarm(1, "dbp", "warning"),
+        _alarm(2, "spo2", "critical"),
+        _alarm(3, "hr", "warning"),
+    ]
+    readings = vital_readings(vitals, [], alarms)
+    assert current_levels(readings) == {
+        "bp": "critical",  # the more urgent of the systolic and diastolic alarms
+        "hr": "warning",
+        "spo2": "critical",
+    }
+    vitals.append(_vitals_row(4, 25, sbp=150, dbp=90, spo2=95))
+    assert current_levels(vital_readings(vitals, [], alarms)) == {
+        "bp": "normal",
+        "hr": "warning",
+        "spo2": "normal",
+    }
+
+
+def test_observations_carry_moaas_and_a_corrected_reading_loses_its_alarm() -> None:
+    observations = [{"id": 7, "observed_at": to_iso(after_dose(20)), "moaas": 2, "rass": None}]
+    alarms = [_alarm(7, "moaas", "critical", "observations"), _alarm(1, "sbp", "critical")]
+    # Vitals row 1 was corrected to row 2: only the current row is passed in.
+    vitals = [_vitals_row(2, 20, sbp=130, dbp=80)]
+    assert current_levels(vital_readings(vitals, observations, alarms)) == {
+        "moaas": "critical",
+        "bp": "normal",
+    }
+
+
+def test_a_back_timed_reading_does_not_replace_a_newer_one() -> None:
+    readings = [bp(30, "critical"), bp(25)]  # entered later, observed earlier
+    assert latest_by_vital(readings)["bp"].level == "critical"

@@ -1,0 +1,122 @@
+"""Where each vital sign stands now: its latest reading and the alarms that reading raised.
+
+An alarm row says that one reading crossed a limit, and an acknowledgement says that a clinician
+saw it; neither says whether the patient is still there. Only the next reading of the same vital
+does. So the big numbers keep a critical (or warning) value highlighted, and the schedule keeps
+an early re-check pending, until a later reading of that vital raises nothing as urgent,
+whatever has been acknowledged in between.
+
+Plain Python over stored rows (no Qt, no store): the window and the schedule tests share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from kapmonitor.domain.clock import from_iso
+
+Level = Literal["normal", "advisory", "warning", "critical"]
+LEVEL_RANK: dict[str, int] = {"normal": 0, "advisory": 1, "warning": 2, "critical": 3}
+
+# A vital as the clinician reads it -> (the table it is stored in, its stored parameters).
+# Blood pressure is one reading (one cuff measurement gives both values), so an alarm on either
+# the systolic or the diastolic value marks BP.
+VITALS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bp": ("vitals", ("sbp", "dbp")),
+    "hr": ("vitals", ("hr",)),
+    "spo2": ("vitals", ("spo2",)),
+    "rr": ("vitals", ("rr",)),
+    "temp_c": ("vitals", ("temp_c",)),
+    "moaas": ("observations", ("moaas",)),
+    "rass": ("observations", ("rass",)),
+}
+VITAL_NAMES: dict[str, str] = {
+    "bp": "BP",
+    "hr": "HR",
+    "spo2": "SpO₂",
+    "rr": "RR",
+    "temp_c": "temperature",
+    "moaas": "MOAA/S",
+    "rass": "RASS",
+}
+_VITAL_OF_PARAMETER = {p: vital for vital, (_table, params) in VITALS.items() for p in params}
+
+
+@dataclass(frozen=True)
+class VitalReading:
+    """One measured vital in one stored row, at the level of the most urgent alarm it raised."""
+
+    vital: str  # a key of VITALS
+    observed_at: datetime
+    level: Level
+
+    @property
+    def critical(self) -> bool:
+        return self.level == "critical"
+
+
+def _more_urgent(a: str, b: str) -> str:
+    return a if LEVEL_RANK.get(a, 0) >= LEVEL_RANK.get(b, 0) else b
+
+
+def vital_readings(
+    vitals: Iterable[Mapping[str, Any]],
+    observations: Iterable[Mapping[str, Any]],
+    alarms: Iterable[Mapping[str, Any]],
+) -> list[VitalReading]:
+    """Every measured vital of the current rows, oldest first, with its alarm level.
+
+    ``vitals`` and ``observations`` are current stored rows (corrections applied), ``alarms``
+    the alarm rows written with them (matched by ``source_table`` and ``source_id``, so an
+    alarm of a corrected-away reading no longer counts). A field left empty is not a reading
+    of that vital: it neither raises nor clears a highlight.
+    """
+    raised: dict[tuple[str, int, str], str] = {}
+    for alarm in alarms:
+        vital = _VITAL_OF_PARAMETER.get(str(alarm["parameter"]))
+        if vital is None:
+            continue
+        key = (str(alarm["source_table"]), int(alarm["source_id"]), vital)
+        raised[key] = _more_urgent(str(alarm["priority"]), raised.get(key, "normal"))
+    found: list[tuple[datetime, int, VitalReading]] = []
+    for table, rows in (("vitals", vitals), ("observations", observations)):
+        for row in rows:
+            when = from_iso(row["observed_at"])
+            for vital, (source, params) in VITALS.items():
+                if source != table or all(row.get(p) is None for p in params):
+                    continue
+                level = cast(Level, raised.get((table, int(row["id"]), vital), "normal"))
+                found.append((when, int(row["id"]), VitalReading(vital, when, level)))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [reading for _when, _id, reading in found]
+
+
+def latest_by_vital(readings: Sequence[VitalReading]) -> dict[str, VitalReading]:
+    """The latest reading of each vital: a later reading replaces an earlier one, so a
+    back-timed entry never hides a newer value (ties keep the order given)."""
+    latest: dict[str, VitalReading] = {}
+    for reading in readings:
+        held = latest.get(reading.vital)
+        if held is None or reading.observed_at >= held.observed_at:
+            latest[reading.vital] = reading
+    return latest
+
+
+def current_levels(readings: Sequence[VitalReading]) -> dict[str, Level]:
+    """Each measured vital's level now: that of its latest reading."""
+    return {vital: r.level for vital, r in latest_by_vital(readings).items()}
+
+
+__all__ = [
+    "LEVEL_RANK",
+    "VITALS",
+    "VITAL_NAMES",
+    "Level",
+    "VitalReading",
+    "current_levels",
+    "latest_by_vital",
+    "vital_readings",
+]
