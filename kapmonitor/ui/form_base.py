@@ -134,6 +134,7 @@ class ScrollBody(QScrollArea):
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
         self.setObjectName("DialogBody")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes field to field, not to the area
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -179,6 +180,7 @@ class BannerArea(QScrollArea):
     def __init__(self, banner: QLabel, parent: QWidget) -> None:
         super().__init__(parent)
         self.setObjectName("BannerArea")
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.banner = banner
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)

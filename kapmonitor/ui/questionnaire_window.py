@@ -33,7 +33,14 @@ from kapmonitor.domain import questionnaires
 from kapmonitor.domain.questionnaires import Item, Option, Questionnaire
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.schedule_panel import fit_window_height
+from kapmonitor.ui.field_errors import show_banner
+from kapmonitor.ui.form_base import (
+    BannerArea,
+    ScrollBody,
+    error_banner,
+    fit_to_screen,
+    max_dialog_height,
+)
 from kapmonitor.ui.theme import DAY, NIGHT, Theme
 
 QuestionnaireSaveFn = Callable[[dict[str, int | str], int | None, str | None], int]
@@ -161,8 +168,11 @@ class QuestionnaireWindow(QDialog):
         self._typed = ""  # digits typed so far on a 0–10 scale item
         self.setWindowTitle(questionnaire.title)
         self.setModal(True)
-        self.setMinimumSize(900, 640)
-        self.resize(1100, 780)  # the caller may also show it maximised
+        # Never taller than the screen: the question and the results scroll, the buttons stay.
+        room = max_dialog_height(self)
+        self.setMaximumHeight(room)
+        self.setMinimumSize(900, min(640, room))
+        self.resize(1100, min(780, room))  # the caller may also show it maximised
         theme = NIGHT if self.palette().window().color().lightness() < 128 else DAY
         self.setStyleSheet(patient_stylesheet(theme))
 
@@ -228,24 +238,32 @@ class QuestionnaireWindow(QDialog):
         self.progress = QLabel("", page)
         self.progress.setObjectName("Progress")
         layout.addWidget(self.progress)
-        self.instructions = QLabel(self.questionnaire.instructions, page)
+        # A long question with many answers scrolls between the progress line and the
+        # Back/Next row, which stay on screen.
+        self.question_scroll = ScrollBody(page)
+        body = self.question_scroll.body
+        middle = QVBoxLayout(body)
+        middle.setContentsMargins(0, 0, 0, 0)
+        middle.setSpacing(16)
+        self.instructions = QLabel(self.questionnaire.instructions, body)
         self.instructions.setObjectName("Instructions")
         self.instructions.setWordWrap(True)
-        layout.addWidget(self.instructions)
-        self.question_text = QLabel("", page)
+        middle.addWidget(self.instructions)
+        self.question_text = QLabel("", body)
         self.question_text.setObjectName("QuestionText")
         self.question_text.setWordWrap(True)
-        layout.addWidget(self.question_text)
-        self.options_box = QWidget(page)
+        middle.addWidget(self.question_text)
+        self.options_box = QWidget(body)
         self.options_layout = QVBoxLayout(self.options_box)
         self.options_layout.setContentsMargins(0, 0, 0, 0)
         self.options_layout.setSpacing(10)
-        layout.addWidget(self.options_box)
-        self.text_answer = PatientTextEdit(self, page)
+        middle.addWidget(self.options_box)
+        self.text_answer = PatientTextEdit(self, body)
         self.text_answer.setMinimumHeight(160)
         self.text_answer.setPlaceholderText("Type your answer here (optional)")
-        layout.addWidget(self.text_answer)
-        layout.addStretch(1)
+        middle.addWidget(self.text_answer)
+        middle.addStretch(1)
+        layout.addWidget(self.question_scroll, 1)
         self.keys_hint = QLabel("", page)
         self.keys_hint.setObjectName("KeysHint")
         self.keys_hint.setWordWrap(True)
@@ -301,12 +319,8 @@ class QuestionnaireWindow(QDialog):
         page = QWidget(self)
         page.setObjectName("ClinicianPage")
         layout = QVBoxLayout(page)
-        self.banner = QLabel(page)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        layout.addWidget(self.banner)
+        self.banner = error_banner(page)
+        layout.addWidget(BannerArea(self.banner, page))
         title = QLabel(f"Results — {self.questionnaire.title}", page)
         title.setObjectName("ClockValue")
         title.setWordWrap(True)
@@ -462,11 +476,11 @@ class QuestionnaireWindow(QDialog):
         self.back_button.setEnabled(True)
         self._update_next()
         if self.isVisible():
-            fit_window_height(self)
+            fit_to_screen(self)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        fit_window_height(self)
+        fit_to_screen(self)
 
     def _mark_selected(self, value: int | str | None) -> None:
         """Check the chosen button and mark it with ✔ too (not by colour alone)."""
@@ -631,8 +645,8 @@ class QuestionnaireWindow(QDialog):
         return self.banner.text() if not self.banner.isHidden() else ""
 
     def _show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
+        show_banner(self.stack.widget(CLINICIAN), self.banner, text)
+        fit_to_screen(self)
 
     # --- keys and closing ----------------------------------------------------------------
 

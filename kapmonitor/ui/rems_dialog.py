@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.rems import RemsField
+from kapmonitor.ui.form_base import max_dialog_height
 from kapmonitor.ui.theme import DAY, NIGHT
 
 FORM_TITLE = "Spravato REMS Patient Monitoring Form"
@@ -67,7 +68,9 @@ class RemsDialog(QDialog):
         self.patient_code = patient_code
         self.setWindowTitle(f"REMS summary — {patient_code}")
         self.setModal(True)
-        self.resize(900, 640)
+        # A tall list scrolls in its table; the dialog itself stays within the screen.
+        self.setMaximumHeight(max_dialog_height(self))
+        self.resize(900, min(640, max_dialog_height(self)))
         night = self.palette().window().color().lightness() < 128
         theme = NIGHT if night else DAY
 

@@ -15,7 +15,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QDateTimeEdit,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
@@ -27,7 +26,8 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain.clock import format_duration
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.form_base import from_qdatetime, to_qdatetime
+from kapmonitor.ui.field_errors import show_banner
+from kapmonitor.ui.form_base import FittingDialog, fit_to_screen, from_qdatetime, to_qdatetime
 
 # save(at, text) -> row id; raises AccessRefused/ValidationError/StoreError.
 SaveFn = Callable[[datetime, str], int]
@@ -47,7 +47,7 @@ class _TextEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
-class ReviewCommentDialog(QDialog):
+class ReviewCommentDialog(FittingDialog):
     """``addendum=False``: a review comment at a time; ``True``: an addendum, written now."""
 
     def __init__(
@@ -70,12 +70,9 @@ class ReviewCommentDialog(QDialog):
         self.setModal(True)
         self.setMinimumWidth(600)
 
-        layout = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.hide()
-        layout.addWidget(self.banner)
+        # The text and the time scroll if the screen is short; the buttons never do.
+        layout = QVBoxLayout(self.body)
+        layout.setContentsMargins(0, 0, 0, 0)
         if addendum:
             intro = (
                 "An ADDENDUM is added to the signed record with your name and today's date. "
@@ -118,7 +115,7 @@ class ReviewCommentDialog(QDialog):
         self._update_when()
         who = QLabel(f"Written by <b>{author}</b>", self)
         who.setObjectName("RecorderNote")
-        layout.addWidget(who)
+        self.foot.addWidget(who)
 
         self.buttons = QDialogButtonBox(self)
         self.save_button = self.buttons.addButton(
@@ -130,8 +127,9 @@ class ReviewCommentDialog(QDialog):
         cancel.setToolTip("Cancel (Esc)")
         self.buttons.accepted.connect(self.try_save)
         self.buttons.rejected.connect(self.reject)
-        layout.addWidget(self.buttons)
+        self.foot.addWidget(self.buttons)
         self.text.setFocus()
+        fit_to_screen(self)
 
     def at(self) -> datetime:
         return from_qdatetime(self.time_edit.dateTime())
@@ -157,9 +155,8 @@ class ReviewCommentDialog(QDialog):
         self.accept()
 
     def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        self.adjustSize()
+        show_banner(self, self.banner, text)
+        self.fit()
 
     def errors_text(self) -> str:
         return "" if self.banner.isHidden() else self.banner.text()
