@@ -116,6 +116,16 @@ def instance_lock(db_path: Path) -> tuple[QLockFile | None, str]:
     )
 
 
+def lock_holder(db_path: Path) -> tuple[int, str]:
+    """The process id and host named in ``db_path``'s one-window lock file, or (0, "").
+
+    ``kapmonitor restore`` takes the same lock; when it cannot, this names the window in the way.
+    """
+    info = QLockFile(f"{db_path}.lock").getLockInfo()  # older bindings add a flag first
+    pid, host = info[-3], info[-2]
+    return (int(pid), str(host)) if pid else (0, "")
+
+
 def first_run(store: SessionStore, clock: Clock) -> bool:
     """With no account yet, whoever installs the app creates the administrator first."""
     accounts = Accounts(store.db, clock)
