@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -348,6 +348,27 @@ def m0003_review_and_audit(db: Database) -> None:
     audit.install(db)
     audit.seal_existing(db, datetime.now(UTC))
     db.execute("PRAGMA user_version = 3")
+
+
+# Added by 0004: settings every user of the clinic's file shares (the idle lock), changed only by
+# an administrator. Append-only like the record: the newest row per key is in force, the older
+# rows are its history, and each row is sealed into the audit trail.
+CLINIC_SETTINGS_V4 = f"""
+CREATE TABLE clinic_settings (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL CHECK (length(trim(key)) > 0),
+    value TEXT NOT NULL CHECK (json_valid(value)),{_time_columns()}
+) STRICT;
+CREATE INDEX clinic_settings_key ON clinic_settings(key, id);
+"""
+
+
+@migrations(name="0004_clinic_settings")
+def m0004_clinic_settings(db: Database) -> None:
+    script = [CLINIC_SETTINGS_V4, append_only_triggers("clinic_settings")]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 4")
 
 
 def _split(script: str) -> list[str]:
