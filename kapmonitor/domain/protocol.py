@@ -33,6 +33,10 @@ _DISCHARGE_MAXIMUM = 10  # both modified Aldrete and PADSS total 10 (Aldrete 199
 # Used when a protocol file or a stored copy predates the key: an early re-check after a
 # critical reading is safer than none. Shipped files set it, with its source.
 DEFAULT_CRITICAL_RECHECK_MINUTES = 5.0
+# Used when a protocol file or a stored copy predates ``[review]``: a correction that changes a
+# dose or a vital sign more than twofold (700 mg -> 70 mg, HR 60 -> 160) is flagged for the
+# supervisor. Shipped files set it, with its source.
+DEFAULT_CORRECTION_REVIEW_FACTOR = 2.0
 _DICT_FORMAT = 1  # bump when to_dict's shape changes; from_dict reads older shapes
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOML_POSITION = re.compile(
@@ -114,6 +118,8 @@ class Protocol:
     rems: bool = False  # an esketamine REMS protocol: the REMS summary applies
     # After a critical reading, that vital is due again this soon (sooner than the cadence).
     critical_recheck_minutes: float = DEFAULT_CRITICAL_RECHECK_MINUTES
+    # A correction changing a dose or a vital sign by more than this factor is a quality flag.
+    correction_review_factor: float = DEFAULT_CORRECTION_REVIEW_FACTOR
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -138,6 +144,7 @@ class Protocol:
             "alarms": [_alarm_dict(a) for a in self.alarms],
             "discharge_score": self.discharge_score,
             "discharge_pass": self.discharge_pass,
+            "correction_review_factor": self.correction_review_factor,
             "questionnaires": [_questionnaire_dict(q) for q in self.questionnaires],
             "rems": self.rems,
             "sources": dict(self.sources),
@@ -249,6 +256,9 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
         ),
         discharge_score=d["discharge_score"],
         discharge_pass=int(d["discharge_pass"]),
+        correction_review_factor=float(
+            d.get("correction_review_factor", DEFAULT_CORRECTION_REVIEW_FACTOR)
+        ),
         questionnaires=tuple(
             QuestionnaireDue(str(q["questionnaire_id"]), q["when"], str(q["source"]))
             for q in d.get("questionnaires", [])
@@ -413,6 +423,7 @@ _TOP_KEYS = (
     "min_monitoring_minutes",
     "schedule",
     "discharge",
+    "review",
     "alarms",
     "questionnaires",
 )
@@ -428,6 +439,7 @@ _INTERVAL_KEYS = ("from_minute", "to_minute", "every_minutes", "source")
 _CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source")
 _ALARM_KEYS = ("id", "parameter", "priority", "label", "phase", "source", *_LIMIT_KINDS)
 _DISCHARGE_KEYS = ("score", "pass", "source")
+_REVIEW_KEYS = ("correction_review_factor",)
 _QUESTIONNAIRE_KEYS = ("id", "when", "source")
 
 _PARAMETER_WORDS = {
@@ -593,6 +605,23 @@ def _parse_discharge(t: _Table, sources: dict[str, str]) -> tuple[str, int]:
     return score, pass_mark
 
 
+def _parse_review(top: _Table, sources: dict[str, str]) -> float:
+    """``[review]``: what a supervisor is shown before signing. Optional, so a clinic file
+    written before it still loads; the fallback is named as such in the sources, so nobody
+    mistakes it for a number the clinic chose. A factor of 1 flags every changed value."""
+    key = "correction_review_factor"
+    if not top.has("review"):
+        sources[f"review.{key}"] = "KAP Monitor default (not set in this file)"
+        return DEFAULT_CORRECTION_REVIEW_FACTOR
+    t = top.table("review")
+    t.only(_REVIEW_KEYS)
+    if not t.has(key):
+        sources[t.where(key)] = "KAP Monitor default (not set in this file)"
+        return DEFAULT_CORRECTION_REVIEW_FACTOR
+    factor, sources[t.where(key)] = t.sourced(key, minimum=1)
+    return factor
+
+
 def _parse_questionnaire(t: _Table) -> QuestionnaireDue:
     t.only(_QUESTIONNAIRE_KEYS)
     ident = t.choice("id", _QUESTIONNAIRE_IDS, "questionnaire")
@@ -657,6 +686,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
         alarms=_parse_alarms(top),
         discharge_score=cast(Literal["aldrete", "padss"], score),
         discharge_pass=pass_mark,
+        correction_review_factor=_parse_review(top, sources),
         questionnaires=_parse_questionnaires(top),
         sources=sources,
         origin=origin,

@@ -43,19 +43,47 @@ The flags, each in plain clinical words and sorted by time:
     An adverse effect with no ``adverse_event_outcomes`` row closing it (resolved, resolved with
     sequelae, or fatal: the same rule as ``SessionLog.open_adverse_events``).
 
+``override`` (every row of ``overrides``)
+    A clinician overrode a protocol rule (dosing without a baseline, discharge before the
+    criteria, and any kind the store records later): the kind, when, who and the reason. A dose
+    given under a baseline override is also a ``missed_check``, annotated with the reason: the
+    check was missed *and* a clinician chose to go ahead, two things the supervisor confirms.
+
+``discharge_override`` (a discharge assessment saved with an override reason)
+    The patient was let go although the assessment found them not ready. When the first dose
+    was less than the protocol's ``min_monitoring_minutes`` before the discharge (the session
+    end, or the override itself while the session is open) it is an **early discharge**, and the
+    flag says the minutes reached against the minutes required ("19 of the 120 min"); otherwise
+    it is a discharge although not ready. Either way it lists what was not met, the reason and
+    who gave it.
+
+``large_correction``
+    A correction that changed a dose (mg) or a vital sign by **more than** the protocol's
+    ``correction_review_factor`` (default 2), either way: 700 mg corrected to 70 mg is 10×, HR
+    60 to 160 is 2.7×; exactly the factor is not flagged. Each step of a chain of corrections is
+    compared with the version it replaced *and* with the value first recorded, so 70 → 140 →
+    280 cannot slip through in twofold steps. A zero on one side counts as beyond any factor. A
+    dose or vital-signs set withdrawn as entered in error loses its values entirely and is
+    flagged too. The flag names the old and new values, who corrected and the reason. It needs
+    the superseded rows (``history``); without them corrections cannot be compared.
+
 ``no_protocol``
     The session has no stored protocol, so its checks could not be assessed (information).
+
+Each flag has a :attr:`QualityFlag.key`; the sign-off stores the keys a supervisor confirmed.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.protocol import Interval, Protocol
+from kapmonitor.domain.clock import from_iso, to_iso
+from kapmonitor.domain.protocol import DEFAULT_CORRECTION_REVIEW_FACTOR, Interval, Protocol
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.schedule import compute_schedule
 from kapmonitor.domain.timeline import KIND_LABELS, LATE_ENTRY_MINUTES
@@ -65,6 +93,7 @@ __all__ = [
     "LATE_ENTRY_MINUTES",
     "CheckOutcome",
     "QualityFlag",
+    "change_factor",
     "check_outcomes",
     "quality_flags",
 ]
@@ -89,6 +118,9 @@ _SEVERITY: dict[str, Severity] = {
     "overdue_check": "warning",
     "late_check": "info",
     "unanswered_alarm": "warning",
+    "override": "warning",
+    "discharge_override": "warning",
+    "large_correction": "warning",
     "late_entry": "info",
     "unresolved_adverse_event": "warning",
     "no_protocol": "info",
@@ -103,6 +135,27 @@ class QualityFlag:
     observed_at: datetime | None  # the clinical time it is about (None: the whole session)
     table: str | None = None  # the row it points at, when it points at one
     row_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The flag as the supervisor saw it, to record what a signature confirmed.
+
+        The words are part of it: a flag whose message changed (the record was corrected after
+        the dialog opened) is a different flag and must be confirmed again."""
+        at = to_iso(self.observed_at) if self.observed_at is not None else ""
+        row = "" if self.row_id is None else str(self.row_id)
+        return "|".join((self.code, self.table or "", row, at, self.message))
+
+    def as_record(self) -> dict[str, Any]:
+        """What is stored with a signature for each confirmed flag (JSON-ready)."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "observed_at": to_iso(self.observed_at) if self.observed_at is not None else None,
+            "table": self.table,
+            "row_id": self.row_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -549,6 +602,194 @@ def _adverse_event_flags(
     return flags
 
 
+def _by(row: Mapping[str, Any]) -> str:
+    return f" by {row['recorded_by']}" if row.get("recorded_by") else ""
+
+
+def _override_flags(
+    current: Mapping[str, list[dict[str, Any]]], words: _Words, ref: Reference
+) -> list[QualityFlag]:
+    """One flag per override row, whatever its kind: an override is a decision to set a rule
+    aside, and the supervisor must see every one, with its reason."""
+    flags = []
+    for row in current.get("overrides", []):
+        at = from_iso(row["observed_at"])
+        label = ref.label("override_kinds", row["kind"])
+        flags.append(
+            QualityFlag(
+                "override",
+                _SEVERITY["override"],
+                f"Override {words.when(at)}{_by(row)}: {label}. Reason: {row['reason']}",
+                at,
+                "overrides",
+                row["id"],
+            )
+        )
+    return flags
+
+
+def _unmet(row: Mapping[str, Any]) -> list[str]:
+    try:
+        reasons = json.loads(row.get("reasons") or "[]")
+    except (TypeError, ValueError):
+        return []
+    return [str(r) for r in reasons] if isinstance(reasons, list) else []
+
+
+def _discharge_override_flags(
+    current: Mapping[str, list[dict[str, Any]]], protocol: Protocol | None, words: _Words
+) -> list[QualityFlag]:
+    """A discharge assessment saved with an override reason: the patient left although not
+    ready. The minutes are counted to the discharge itself (the session end when it came after
+    the override), so an override at 19 min and a session that ran to 130 min is a discharge
+    although not ready, not an early discharge."""
+    ends = current.get("session_ends", [])
+    ended_at = from_iso(ends[-1]["observed_at"]) if ends else None
+    flags = []
+    for row in current.get("discharge_assessments", []):
+        reason = (row.get("override_reason") or "").strip()
+        if not reason:
+            continue
+        at = from_iso(row["observed_at"])
+        left = ended_at if ended_at is not None and ended_at >= at else at
+        when = f"overridden {words.when(at)}"
+        if left != at:
+            when += f", session ended {words.when(left)}"
+        required = protocol.min_monitoring_minutes if protocol is not None else None
+        reached = (left - words.dose).total_seconds() / 60 if words.dose is not None else None
+        if required is not None and reached is not None and reached < required:
+            # Whole minutes rounded down, as the discharge check shows them: 119.6 is not 120.
+            shown = max(int(reached), 0)
+            head = (
+                f"Early discharge: {shown} of the {required} min of monitoring the protocol "
+                f"requires since the first dose ({when})"
+            )
+        elif required is not None and reached is None:
+            head = f"Discharge with no dose recorded to count the {required} min from ({when})"
+        else:
+            head = f"Discharge although not ready ({when})"
+        unmet = _unmet(row)
+        not_met = f". Not met: {'; '.join(unmet)}" if unmet else ""
+        flags.append(
+            QualityFlag(
+                "discharge_override",
+                _SEVERITY["discharge_override"],
+                f"{head}{not_met}. Override reason{_by(row)}: {reason}",
+                at,
+                "discharge_assessments",
+                row["id"],
+            )
+        )
+    return flags
+
+
+# What a correction is judged on: the dose amount and each vital sign.
+_CORRECTED_VALUES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "doses": (("dose_mg", "Dose", " mg"),),
+    "vitals": (
+        ("hr", "HR", " /min"),
+        ("sbp", "Systolic BP", " mmHg"),
+        ("dbp", "Diastolic BP", " mmHg"),
+        ("spo2", "SpO₂", " %"),
+        ("rr", "RR", " /min"),
+        ("temp_c", "Temperature", " °C"),
+    ),
+}
+
+
+def change_factor(old: float, new: float) -> float:
+    """How many times larger the larger value is than the smaller (1 when equal; infinite when
+    exactly one of them is zero), so 700 → 70 and 70 → 700 are both 10."""
+    low, high = sorted((abs(old), abs(new)))
+    if high == low:
+        return 1.0
+    return math.inf if low == 0 else high / low
+
+
+def _times_text(factor: float) -> str:
+    if math.isinf(factor):
+        return "from or to zero"
+    return f"{factor:.1f}".rstrip("0").rstrip(".") + "×"
+
+
+def _value(value: Any, unit: str) -> str:
+    number = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{number}{unit}"
+
+
+def _chain_start(
+    row: Mapping[str, Any], by_id: Mapping[int, Mapping[str, Any]]
+) -> Mapping[str, Any]:
+    """The version first recorded, following ``supersedes_id`` back (guarding against loops)."""
+    seen = {row["id"]}
+    while row.get("supersedes_id") in by_id and row["supersedes_id"] not in seen:
+        row = by_id[row["supersedes_id"]]
+        seen.add(row["id"])
+    return row
+
+
+def _correction_flags(
+    history: Mapping[str, list[dict[str, Any]]], factor: float, words: _Words
+) -> list[QualityFlag]:
+    flags = []
+    for table, fields in _CORRECTED_VALUES.items():
+        rows = history.get(table, [])
+        by_id = {r["id"]: r for r in rows}
+        for row in rows:
+            prior = row.get("supersedes_id")
+            before = by_id.get(prior) if prior is not None else None
+            if before is None:
+                continue  # not a correction, or the version it replaced was not given
+            at = from_iso(row["observed_at"])
+            kind = KIND_LABELS.get(table, table)
+            reason = row.get("correction_reason") or ""
+            if row.get("voided"):
+                values = ", ".join(
+                    f"{label} {_value(before[key], unit)}"
+                    for key, label, unit in fields
+                    if before.get(key) is not None
+                )
+                flags.append(
+                    QualityFlag(
+                        "large_correction",
+                        _SEVERITY["large_correction"],
+                        f"{kind} {words.when(at)} ({values or 'no values'}) withdrawn as entered "
+                        f"in error{_by(row)}. Reason: {reason}",
+                        at,
+                        table,
+                        row["id"],
+                    )
+                )
+                continue
+            first = _chain_start(before, by_id)
+            changes = []
+            for key, label, unit in fields:
+                old, new, original = before.get(key), row.get(key), first.get(key)
+                if old is None or new is None:
+                    continue
+                step = change_factor(old, new)
+                overall = change_factor(original, new) if original is not None else 1.0
+                if max(step, overall) <= factor:
+                    continue
+                text = f"{label} {_value(old, unit)} → {_value(new, unit)} ({_times_text(step)})"
+                if original is not None and original != old:
+                    text += f", first recorded as {_value(original, unit)}"
+                changes.append(text)
+            if changes:
+                flags.append(
+                    QualityFlag(
+                        "large_correction",
+                        _SEVERITY["large_correction"],
+                        f"{kind} {words.when(at)} corrected{_by(row)}: {'; '.join(changes)}, "
+                        f"more than the protocol's {factor:g}× review factor. Reason: {reason}",
+                        at,
+                        table,
+                        row["id"],
+                    )
+                )
+    return flags
+
+
 def quality_flags(
     session: Mapping[str, Any],
     current: Mapping[str, list[dict[str, Any]]],
@@ -557,6 +798,7 @@ def quality_flags(
     *,
     late_entry_minutes: float = LATE_ENTRY_MINUTES,
     ref: Reference | None = None,
+    history: Mapping[str, list[dict[str, Any]]] | None = None,
 ) -> list[QualityFlag]:
     """The session's quality flags, sorted by time (flags about the whole session last).
 
@@ -565,6 +807,10 @@ def quality_flags(
     not assessed); ``now`` is the horizon of an open session. An entry is late when it was
     recorded *more than* ``late_entry_minutes`` after it was observed (exactly at the limit is
     not late). ``ref`` supplies clinical labels (the shipped reference data by default).
+    ``history`` is every stored row of each table, superseded and withdrawn ones included
+    (``SessionLog.rows``): corrections are judged against the versions they replaced, which
+    ``current`` no longer holds. Without it (None) only ``current`` is searched, so a correction
+    whose original is not there cannot be judged.
     """
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime (UTC)")
@@ -576,6 +822,15 @@ def quality_flags(
         *_alarm_flags(current, words),
         *_late_entry_flags(session, current, words, _minutes(late_entry_minutes)),
         *_adverse_event_flags(current, words, ref),
+        *_override_flags(current, words, ref),
+        *_discharge_override_flags(current, protocol, words),
+        *_correction_flags(
+            history if history is not None else current,
+            protocol.correction_review_factor
+            if protocol is not None
+            else DEFAULT_CORRECTION_REVIEW_FACTOR,
+            words,
+        ),
     ]
     order = list(_SEVERITY)
     return sorted(

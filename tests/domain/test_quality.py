@@ -7,6 +7,9 @@ the 15 min before discharge.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,15 +18,22 @@ from typing import Any
 import pytest
 
 from kapmonitor.demo import record_demo
-from kapmonitor.domain.clock import FakeClock, to_iso
-from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.clock import FakeClock, from_iso, to_iso
+from kapmonitor.domain.protocol import (
+    DEFAULT_CORRECTION_REVIEW_FACTOR,
+    Protocol,
+    ProtocolError,
+    parse_protocol,
+)
 from kapmonitor.domain.quality import (
     LATE_ENTRY_MINUTES,
     CheckOutcome,
     QualityFlag,
+    change_factor,
     check_outcomes,
     quality_flags,
 )
+from kapmonitor.paths import resources_dir
 from tests.factories import T0, open_store, protocol
 
 START = T0
@@ -274,9 +284,21 @@ def test_a_dose_without_baseline_names_the_override(clinic: Protocol) -> None:
     current["overrides"] = [
         row("overrides", DOSE, kind="dose_without_baseline", reason="Cuff failed", id=7)
     ]
-    [overridden] = flags(current, clinic)
-    assert overridden.message.endswith("(overridden: Cuff failed)")
-    assert (overridden.table, overridden.row_id) == ("overrides", 7)
+    missed, override = flags(current, clinic)
+    assert missed.code == "missed_check"
+    assert missed.message.endswith("(overridden: Cuff failed)")
+    assert (missed.table, missed.row_id) == ("overrides", 7)
+    # The override itself is a flag of its own: the decision to dose, who took it and why.
+    assert (override.code, override.severity, override.table, override.row_id) == (
+        "override",
+        "warning",
+        "overrides",
+        7,
+    )
+    assert override.message == (
+        "Override 0:00 after dose by Dr A: Dose given without a baseline vital-signs set. "
+        "Reason: Cuff failed"
+    )
 
 
 def test_no_protocol_means_checks_are_not_assessed(clinic: Protocol) -> None:
@@ -427,4 +449,310 @@ def test_the_recorded_demo_session_has_no_flags(tmp_path: Path) -> None:
     finally:
         store.close()
     current = {table: log.current(table) for table in log.rows}
-    assert quality_flags(log.session, current, log.protocol, clock.now(), ref=store.ref) == []
+    found = quality_flags(
+        log.session, current, log.protocol, clock.now(), ref=store.ref, history=log.rows
+    )
+    assert found == []
+
+
+# --- Overrides: every one is a flag -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rems() -> Protocol:
+    p = protocol("esketamine-rems")
+    assert p.min_monitoring_minutes == 120
+    return p
+
+
+def assessment(
+    at: datetime, override: str | None, reasons: list[str], **columns: Any
+) -> dict[str, Any]:
+    """A discharge check as the discharge dialog stores it."""
+    return row(
+        "discharge_assessments",
+        at,
+        score_name="aldrete",
+        total=9 if not reasons else 7,
+        maximum=10,
+        pass_mark=9,
+        passed=int(not reasons),
+        items="[]",
+        checklist="{}",
+        ready=int(not reasons),
+        reasons=json.dumps(reasons),
+        override_reason=override,
+        **columns,
+    )
+
+
+def only(found: list[QualityFlag], code: str) -> list[QualityFlag]:
+    return [f for f in found if f.code == code]
+
+
+def test_an_on_time_discharge_is_not_flagged(rems: Protocol) -> None:
+    current = good_rows()
+    current["discharge_assessments"] = [assessment(after_dose(121), None, [])]
+    assert flags(current, rems) == []
+
+
+def test_an_override_at_19_of_120_minutes_is_an_early_discharge(rems: Protocol) -> None:
+    current = good_rows()
+    current["vitals"] = [r for r in current["vitals"] if from_iso(r["observed_at"]) <= DOSE]
+    current["vitals"].append(row("vitals", after_dose(10), hr=80))
+    current["vitals"].append(row("vitals", after_dose(18), hr=80))
+    unmet = [
+        "Monitored 19 min of the required 120 min since the first dose",
+        "Checklist: walking steadily not confirmed",
+    ]
+    current["discharge_assessments"] = [
+        assessment(
+            after_dose(19) + 30 * S, "Escort had to leave", unmet, id=41, recorded_by="Nurse B"
+        )
+    ]
+    current["session_ends"] = [row("session_ends", after_dose(21), disposition="home_with_escort")]
+    [early] = only(flags(current, rems, now=after_dose(21)), "discharge_override")
+    assert (early.severity, early.table, early.row_id) == ("warning", "discharge_assessments", 41)
+    assert early.observed_at == after_dose(19) + 30 * S
+    # Counted to the discharge itself (the session end at 21 min), rounded down.
+    assert early.message == (
+        "Early discharge: 21 of the 120 min of monitoring the protocol requires since the first "
+        "dose (overridden 0:19:30 after dose, session ended 0:21 after dose). Not met: "
+        "Monitored 19 min of the required 120 min since the first dose; Checklist: walking "
+        "steadily not confirmed. Override reason by Nurse B: Escort had to leave"
+    )
+
+
+def test_a_discharge_override_is_early_only_before_the_required_minutes(rems: Protocol) -> None:
+    current = good_rows()  # session ends at 125 min
+    unmet = ["Checklist: walking steadily not confirmed"]
+    current["discharge_assessments"] = [assessment(after_dose(120), "Family waiting", unmet)]
+    current["session_ends"] = [row("session_ends", after_dose(120), disposition="home_with_escort")]
+    [flag] = only(flags(current, rems, now=after_dose(120)), "discharge_override")
+    assert flag.message.startswith("Discharge although not ready (overridden 2:00 after dose)")
+    current["session_ends"] = [
+        row("session_ends", after_dose(120) - S, disposition="home_with_escort")
+    ]
+    current["discharge_assessments"] = [assessment(after_dose(119), "Family waiting", unmet)]
+    [flag] = only(flags(current, rems, now=after_dose(120)), "discharge_override")
+    assert flag.message.startswith("Early discharge: 119 of the 120 min")
+
+
+def test_a_not_ready_check_without_an_override_is_not_an_override(rems: Protocol) -> None:
+    current = good_rows()
+    current["discharge_assessments"] = [
+        assessment(after_dose(100), None, ["Monitored 100 min of the required 120 min"]),
+        assessment(after_dose(121), None, []),
+    ]
+    assert flags(current, rems) == []
+
+
+def test_every_override_kind_is_flagged_with_its_reason(clinic: Protocol) -> None:
+    current = good_rows()  # a baseline was taken after all: no missed check
+    current["overrides"] = [
+        row("overrides", DOSE - 5 * S, kind="dose_without_baseline", reason="Cuff failed"),
+        row(
+            "overrides",
+            after_dose(125),
+            kind="discharge_before_criteria",
+            reason="Transferred by ambulance",
+        ),
+        row("overrides", after_dose(30), kind="alarm_limit", reason="Known high baseline BP"),
+    ]
+    found = flags(current, clinic)
+    assert [f.code for f in found] == ["override"] * 3
+    assert [f.message for f in found] == [
+        "Override 0:00:05 before dose by Dr A: Dose given without a baseline vital-signs set. "
+        "Reason: Cuff failed",
+        # A kind this version has no label for is still shown, by its code.
+        "Override 0:30 after dose by Dr A: alarm_limit. Reason: Known high baseline BP",
+        "Override 2:05 after dose by Dr A: Discharged before the protocol's criteria were met. "
+        "Reason: Transferred by ambulance",
+    ]
+
+
+# --- Corrections beyond the protocol's factor ---------------------------------------------------
+
+
+def corrected(
+    table: str, original: dict[str, Any], reason: str = "Typing error", **changes: Any
+) -> dict[str, Any]:
+    """The correction of ``original``, as SessionStore.correct stores it."""
+    values = {k: v for k, v in original.items() if k not in ("id", "recorded_at", "recorded_by")}
+    values.update(supersedes_id=original["id"], correction_reason=reason, **changes)
+    values.setdefault("recorded_by", "Dr C")
+    observed = from_iso(values.pop("observed_at"))
+    values.pop("session_id")
+    return row(table, observed, observed + timedelta(minutes=30), **values)
+
+
+def with_history(
+    current: dict[str, list[dict[str, Any]]], table: str, *rows: dict[str, Any]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """``current`` with the last of ``rows`` replacing the first, and the history of all."""
+    history = {t: list(r) for t, r in current.items()}
+    history[table] = [r for r in history[table] if r["id"] != rows[0]["id"]] + list(rows)
+    now = {t: list(r) for t, r in current.items()}
+    superseded = {r["supersedes_id"] for r in rows if r["supersedes_id"] is not None}
+    now[table] = [r for r in history[table] if r["id"] not in superseded and not r["voided"]]
+    return now, history
+
+
+def test_a_tenfold_dose_correction_is_flagged_either_way(clinic: Protocol) -> None:
+    current = good_rows()
+    [dose] = current["doses"]
+    for old, new, times in ((700.0, 70.0, "10×"), (70.0, 700.0, "10×")):
+        original = {**dose, "dose_mg": old}
+        fix = corrected("doses", original, "Decimal point slipped", dose_mg=new)
+        now, history = with_history({**current, "doses": [original]}, "doses", original, fix)
+        [flag] = flags(now, clinic, history=history)
+        assert (flag.code, flag.severity, flag.table, flag.row_id) == (
+            "large_correction",
+            "warning",
+            "doses",
+            fix["id"],
+        )
+        assert flag.message == (
+            f"Dose 0:00 after dose corrected by Dr C: Dose {old:g} mg → {new:g} mg ({times}), "
+            "more than the protocol's 2× review factor. Reason: Decimal point slipped"
+        )
+        # Without the superseded rows the correction cannot be judged: the caller must pass them.
+        assert flags(now, clinic) == []
+
+
+def test_a_small_dose_correction_is_not_flagged(clinic: Protocol) -> None:
+    current = good_rows()
+    [dose] = current["doses"]
+    for new in (60.0, 100.0, 25.0):  # 1.2×, exactly 2× up, exactly 2× down: not beyond
+        fix = corrected("doses", dose, dose_mg=new)
+        now, history = with_history(current, "doses", dose, fix)
+        assert flags(now, clinic, history=history) == [], new
+    fix = corrected("doses", dose, dose_mg=100.5)
+    now, history = with_history(current, "doses", dose, fix)
+    assert only(flags(now, clinic, history=history), "large_correction")
+
+
+def test_the_factor_is_the_protocols(clinic: Protocol) -> None:
+    assert clinic.correction_review_factor == 2.0
+    strict = dataclasses.replace(clinic, correction_review_factor=1.1)
+    current = good_rows()
+    [dose] = current["doses"]
+    fix = corrected("doses", dose, dose_mg=60.0)  # 1.2×
+    now, history = with_history(current, "doses", dose, fix)
+    assert flags(now, clinic, history=history) == []
+    [flag] = flags(now, strict, history=history)
+    assert "Dose 50 mg → 60 mg (1.2×), more than the protocol's 1.1× review factor" in flag.message
+
+
+def test_a_vital_sign_corrected_beyond_the_factor_is_flagged(clinic: Protocol) -> None:
+    current = good_rows()
+    reading = {**current["vitals"][3], "hr": 60, "sbp": 120, "dbp": 80, "temp_c": 36.8}
+    current["vitals"][3] = reading
+    fix = corrected("vitals", reading, "Wrong patient's monitor", hr=160, sbp=130, temp_c=3.7)
+    now, history = with_history(current, "vitals", reading, fix)
+    [flag] = flags(now, clinic, history=history)
+    assert (flag.code, flag.table, flag.row_id) == ("large_correction", "vitals", fix["id"])
+    # SBP 120 → 130 is within the factor and not named.
+    assert flag.message == (
+        "Vitals 0:30 after dose corrected by Dr C: HR 60 /min → 160 /min (2.7×); "
+        "Temperature 36.8 °C → 3.7 °C (9.9×), more than the protocol's 2× review factor. "
+        "Reason: Wrong patient's monitor"
+    )
+    small = corrected("vitals", reading, hr=72)
+    now, history = with_history(current, "vitals", reading, small)
+    assert flags(now, clinic, history=history) == []
+
+
+def test_twofold_steps_are_compared_with_the_first_value(clinic: Protocol) -> None:
+    current = good_rows()
+    [dose] = current["doses"]
+    first = {**dose, "dose_mg": 70.0}
+    second = corrected("doses", first, dose_mg=140.0)
+    third = corrected("doses", second, "Again", dose_mg=280.0)
+    now, history = with_history({**current, "doses": [first]}, "doses", first, second, third)
+    [flag] = flags(now, clinic, history=history)
+    assert flag.row_id == third["id"]
+    assert "Dose 140 mg → 280 mg (2×), first recorded as 70 mg" in flag.message
+
+
+def test_a_withdrawn_dose_is_flagged(clinic: Protocol) -> None:
+    current = good_rows()
+    extra = row("doses", after_dose(30), drug="ketamine", route="im", dose_mg=25.0, is_booster=1)
+    void = {**corrected("doses", extra, "Booster was not given"), "voided": 1}
+    now, history = with_history(
+        {**current, "doses": [*current["doses"], extra]}, "doses", extra, void
+    )
+    [flag] = flags(now, clinic, history=history)
+    assert (flag.code, flag.row_id) == ("large_correction", void["id"])
+    assert flag.message == (
+        "Dose 0:30 after dose (Dose 25 mg) withdrawn as entered in error by Dr C. "
+        "Reason: Booster was not given"
+    )
+
+
+def test_change_factor_is_symmetric_and_zero_is_beyond_any() -> None:
+    assert change_factor(700, 70) == change_factor(70, 700) == 10
+    assert change_factor(60, 72) == pytest.approx(1.2)
+    assert change_factor(5, 5) == change_factor(0, 0) == 1
+    assert math.isinf(change_factor(0, 12))
+
+
+def test_a_flag_key_changes_with_its_words(clinic: Protocol) -> None:
+    current = good_rows()
+    current["overrides"] = [row("overrides", DOSE, kind="dose_without_baseline", reason="a", id=9)]
+    [first] = flags(current, clinic)
+    assert first.key == flags(current, clinic)[0].key
+    current["overrides"] = [row("overrides", DOSE, kind="dose_without_baseline", reason="b", id=9)]
+    assert flags(current, clinic)[0].key != first.key
+    assert first.as_record() == {
+        "code": "override",
+        "severity": "warning",
+        "message": first.message,
+        "observed_at": to_iso(DOSE),
+        "table": "overrides",
+        "row_id": 9,
+    }
+
+
+# --- The factor in the protocol files -------------------------------------------------------------
+
+
+def test_the_shipped_protocols_set_the_factor_with_a_source() -> None:
+    for p in (protocol("clinic-ketamine"), protocol("esketamine-rems")):
+        assert p.correction_review_factor == 2.0
+        assert p.sources["review.correction_review_factor"].startswith("KAP Monitor default")
+        assert Protocol.from_dict(p.to_dict()).correction_review_factor == 2.0
+
+
+def _clinic_text() -> str:
+    return (resources_dir() / "protocols" / "clinic-ketamine.toml").read_text(encoding="utf-8")
+
+
+def test_the_factor_is_editable_and_checked() -> None:
+    text = _clinic_text()
+    line = next(s for s in text.splitlines() if s.startswith("correction_review_factor"))
+    tenfold = text.replace(line, 'correction_review_factor = { value = 10, source = "Clinic" }')
+    assert parse_protocol(tenfold, "x.toml").correction_review_factor == 10
+    below = text.replace(line, 'correction_review_factor = { value = 0.5, source = "Clinic" }')
+    with pytest.raises(ProtocolError, match=r"review\.correction_review_factor.*at least 1"):
+        parse_protocol(below, "x.toml")
+    bare = text.replace(line, "correction_review_factor = 3")
+    with pytest.raises(ProtocolError, match="needs a source label"):
+        parse_protocol(bare, "x.toml")
+    misspelt = text.replace(line, 'correction_factor = { value = 3, source = "Clinic" }')
+    with pytest.raises(ProtocolError, match="unknown key 'correction_factor'"):
+        parse_protocol(misspelt, "x.toml")
+
+
+def test_a_file_or_stored_copy_without_the_factor_uses_the_default() -> None:
+    text = _clinic_text()
+    start = text.index("[review]")
+    end = text.index("\n\n", text.index("correction_review_factor", start))
+    older = parse_protocol(text[:start] + text[end:], "old.toml")
+    assert older.correction_review_factor == DEFAULT_CORRECTION_REVIEW_FACTOR == 2.0
+    assert older.sources["review.correction_review_factor"] == (
+        "KAP Monitor default (not set in this file)"
+    )
+    stored = protocol("clinic-ketamine").to_dict()
+    del stored["correction_review_factor"]
+    assert Protocol.from_dict(stored).correction_review_factor == 2.0
