@@ -11,17 +11,70 @@ import json
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QGridLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtCore import QElapsedTimer, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QLabel, QLineEdit, QWidget
 
 from kapmonitor.domain.records import Observation
 from kapmonitor.domain.reference import Reference, Scale
+from kapmonitor.domain.typed_level import is_sign_or_digit, level_for_typed
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.ui.form_base import EntryForm, NoteEdit, SaveFn, select_code
+from kapmonitor.ui.wrap_grid import WrapGridLayout
 
 NOT_ASSESSED = "not assessed"
 CORE_SCALES = ("moaas", "rass", "dissociation", "cadss")
-FEATURE_COLUMNS = 2
+FEATURE_COLUMNS = 2  # at most; fewer when the dialog is narrow (large type)
+
+
+# Keys held with these are commands, not typing ("+" itself may need Shift).
+_COMMAND_MODIFIERS = (
+    Qt.KeyboardModifier.ControlModifier
+    | Qt.KeyboardModifier.AltModifier
+    | Qt.KeyboardModifier.MetaModifier
+)
+
+
+class ScaleCombo(QComboBox):
+    """A scale's levels, where typing a level's number picks it, whatever minus was typed.
+
+    The labels show a typographic minus ("−1 — drowsy"); a keyboard types "-". Qt's own
+    type-to-select compares letters, so "-1" found nothing. Here signs and digits typed in quick
+    succession (Qt's keyboard input interval, as for its own search) are read as one number and
+    the level with that value is selected; anything else (letters) goes to Qt's search as before.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._typed = ""
+        self._since_last_key = QElapsedTimer()
+
+    def level_values(self) -> list[int]:
+        return [int(v) for i in range(self.count()) if (v := self.itemData(i)) is not None]
+
+    def select_typed(self, text: str) -> bool:
+        """Select the level ``text`` names; ``False`` (nothing changed) when it names none."""
+        value = level_for_typed(text, self.level_values())
+        if value is None:
+            return False
+        self.setCurrentIndex(self.findData(value))
+        return True
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        text = event.text()
+        if not is_sign_or_digit(text) or event.modifiers() & _COMMAND_MODIFIERS:
+            self._typed = ""
+            super().keyPressEvent(event)
+            return
+        interval = QApplication.keyboardInputInterval()
+        if not self._since_last_key.isValid() or self._since_last_key.elapsed() > interval:
+            self._typed = ""
+        self._since_last_key.start()
+        self._typed += text
+        # "1" after "-2" is a new number, not "-21": start again from the key just typed.
+        if not self.select_typed(self._typed) and self.select_typed(text):
+            self._typed = text
+        event.accept()
 
 
 def _scale_tip(scale: Scale) -> str:
@@ -74,7 +127,7 @@ class ObservationForm(EntryForm):
         return [s for s in self.ref.scales.values() if s.id not in CORE_SCALES]
 
     def _add_ordinal(self, scale: Scale) -> QComboBox:
-        combo = QComboBox(self)
+        combo = ScaleCombo(self)
         combo.addItem(NOT_ASSESSED, None)
         for level in scale.levels:
             combo.addItem(level.label, level.value)
@@ -101,11 +154,11 @@ class ObservationForm(EntryForm):
     def _add_features(self) -> None:
         container = QWidget(self)
         container.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        grid = QGridLayout(container)
-        grid.setContentsMargins(0, 0, 0, 0)
-        for index, feature in enumerate(self.ref.scales["dissociation"].features):
+        # Columns follow the width the dialog can give, so large type wraps rather than cuts.
+        self.feature_grid = WrapGridLayout(container, columns=FEATURE_COLUMNS)
+        for feature in self.ref.scales["dissociation"].features:
             box = QCheckBox(feature.label, container)
-            grid.addWidget(box, index // FEATURE_COLUMNS, index % FEATURE_COLUMNS)
+            self.feature_grid.addWidget(box)
             self.feature_boxes[feature.code] = box
         if self.feature_boxes:
             container.setFocusProxy(next(iter(self.feature_boxes.values())))

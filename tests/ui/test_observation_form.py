@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QDialog, QLineEdit, QWidget
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QApplication, QComboBox, QDialog, QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, to_iso
@@ -17,7 +19,8 @@ from kapmonitor.domain.records import Entry, Observation, SessionStart
 from kapmonitor.domain.reference import Reference, load_reference
 from kapmonitor.paths import resources_dir
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.observation_form import NOT_ASSESSED, ObservationForm
+from kapmonitor.ui.observation_form import FEATURE_COLUMNS, NOT_ASSESSED, ObservationForm
+from kapmonitor.ui.theme import current_theme, stylesheet
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]
@@ -99,6 +102,99 @@ def test_an_empty_check_is_refused(
     assert form.isVisible()
     assert "Enter at least one score, feature or note" in form.errors_text()
     assert form.scale_combos["moaas"].property("invalid") is True
+
+
+def type_keys(widget: QWidget, text: str) -> None:
+    """Type ``text`` one key at a time, as a keyboard or input method delivers it.
+
+    QTest's keyClicks maps each character to a Latin-1 key and aborts on others (such as the
+    minus sign "−"), so the key events are built here: the key code a keyboard would give for
+    the character, and the character itself as the event's text.
+    """
+    keys = {"-": Qt.Key.Key_Minus, "+": Qt.Key.Key_Plus}
+    for ch in text:
+        key = keys.get(ch, Qt.Key(ord(ch)) if ch.isdigit() else Qt.Key.Key_unknown)
+        modifiers = Qt.KeyboardModifier.ShiftModifier if ch == "+" else Qt.KeyboardModifier(0)
+        for kind in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease):
+            QApplication.sendEvent(widget, QKeyEvent(kind, key, modifiers, ch))
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("-1", -1),  # hyphen-minus, as a keyboard types it
+        ("\u22121", -1),  # the minus sign the list shows
+        ("-2", -2),
+        ("\u20133", -3),  # an en dash, as some keyboards' autocorrect gives
+        ("-5", -5),
+        ("+1", 1),
+        ("1", 1),
+        ("+4", 4),
+        ("0", 0),
+    ],
+)
+def test_rass_level_is_picked_by_typing_its_number_with_any_minus(
+    qtbot: QtBot,
+    shown: Shown,
+    enter: Enter,
+    ref: Reference,
+    save: Save,
+    clock: FakeClock,
+    store: SessionStore,
+    session_id: str,
+    typed: str,
+    expected: int,
+) -> None:
+    form = shown(ObservationForm(ref, save, clock.now()))
+    rass = form.scale_combos["rass"]
+    type_keys(rass, typed)
+    assert rass.currentData() == expected
+    assert form.descriptions["rass"].text() == ref.scales["rass"].level(expected).description
+    enter(rass)
+    (row,) = store.load(session_id).current("observations")
+    assert row["rass"] == expected
+
+
+def test_typing_a_number_that_is_no_level_leaves_the_choice_alone(
+    qtbot: QtBot, shown: Shown, ref: Reference, save: Save, clock: FakeClock
+) -> None:
+    form = shown(ObservationForm(ref, save, clock.now()))
+    rass = form.scale_combos["rass"]
+    type_keys(rass, "-2")
+    type_keys(rass, "-9")  # no such level: "-2" stays, "-9" picks nothing
+    assert rass.currentData() == -2
+    qtbot.keyClicks(form.scale_combos["dissociation"], "Mo")  # letters still search the labels
+    assert form.scale_combos["dissociation"].currentData() == 2
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_feature_boxes_wrap_to_the_width_and_never_overlap(
+    shown: Shown, ref: Reference, save: Save, clock: FakeClock, large: bool
+) -> None:
+    form = ObservationForm(ref, save, clock.now())
+    form.setStyleSheet(stylesheet(current_theme(False), large))
+    shown(form)
+    boxes = list(form.feature_boxes.values())
+    grid = form.feature_grid
+    assert form.minimumSizeHint().width() <= 1280
+
+    def assert_whole_and_apart() -> None:
+        container = boxes[0].parentWidget()
+        for box in boxes:
+            assert box.width() >= box.sizeHint().width(), box.text()  # the label is not cut
+            assert container.rect().contains(box.geometry()), box.text()
+        for first, second in itertools.combinations(boxes, 2):
+            assert not first.geometry().intersects(second.geometry()), (first.text(), second.text())
+
+    form.resize(1200, form.height())
+    QApplication.processEvents()
+    assert grid.column_count() == FEATURE_COLUMNS
+    assert_whole_and_apart()
+
+    form.resize(form.minimumSizeHint().width(), form.height())
+    QApplication.processEvents()
+    assert grid.column_count() == 1  # the longest label does not fit twice: one column
+    assert_whole_and_apart()
 
 
 def test_escape_cancels_without_writing(
@@ -183,7 +279,7 @@ CLINIC_TOTAL = {
     "kind": "total",
     "min": 0,
     "max": 24,
-    "source": "CLINICAL.md §5",
+    "source": "Bremner et al. 1998 (CADSS); six-item short form",
 }
 
 
