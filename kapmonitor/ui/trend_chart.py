@@ -16,8 +16,15 @@ a dimmed room, so the design choices below favour legibility and predictability 
   live in preallocated, bounded numpy buffers that are handed to the curves as slices; each append
   touches only the series that received a value, and no per-point Python objects are created.
 
-The chart is a pure view: it imports nothing else from ``kapmonitor`` and is fed by the session
-window through the public methods of :class:`TrendChart`. All times are POSIX epoch seconds.
+* Event labels never print over each other or past the plot edge: they are laid out in lanes
+  by :mod:`kapmonitor.domain.label_layout` (doses first and always in full, others shortened or
+  counted in a "+n" badge), with the full text as a tooltip on every label, badge and line.
+  The layout is redone only when the events, the plot size, the type size or the x window (by a
+  pixel or more) change, never on a plain vitals save.
+
+The chart is a pure view: apart from that Qt-free layout it imports nothing from ``kapmonitor``
+and is fed by the session window through the public methods of :class:`TrendChart`. All times
+are POSIX epoch seconds.
 """
 
 from __future__ import annotations
@@ -25,13 +32,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import cast
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.graphicsItems.LegendItem import ItemSample
 from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6 import QtCore, QtGui, QtWidgets
+
+from kapmonitor.domain.label_layout import (
+    EventLabel,
+    LabelLayout,
+    badge_text,
+    label_texts,
+    layout_labels,
+)
 
 __all__ = ["MARKER_KINDS", "SERIES", "TrendChart"]
 
@@ -77,6 +94,26 @@ _KEY_PHASE_S: dict[str, float] = {"dbp": 100.0, "hr": 200.0, "dissociation": 150
 """Series sharing a plot put their key symbols at staggered times so they do not overlap."""
 
 _INITIAL_CAPACITY = 1024
+
+_LABEL_PAD_X = 4.0
+"""Horizontal padding inside a marker label box, each side (px)."""
+
+_LABEL_LINE_GAP = 3.0
+"""Distance between a marker line and its label box (px)."""
+
+_LABEL_BAND_SHARE = 0.16
+"""About this share of the chart's height goes to the label band above the plots, in whole
+lanes: one or two lanes on a 300 px chart, three on a tall one. The rest stays for the data."""
+
+_LABEL_MAX_LANES = 3
+
+_KIND_NAMES: dict[str, str] = {
+    "dose": "Dose",
+    "adverse": "Adverse effect",
+    "alarm": "Alarm",
+    "note": "Note",
+    "phase": "Phase",
+}
 
 _X_MIN_DEFAULT = -15.0
 _X_MAX_DEFAULT = 180.0
@@ -266,7 +303,69 @@ class _Marker:
     t: float
     kind: str
     label: str
-    lines: list[pg.InfiniteLine]
+    lines: list[pg.InfiniteLine] = field(default_factory=list)
+    band_line: pg.InfiniteLine | None = None
+
+
+class _LabelItem(QtWidgets.QGraphicsItem):
+    """A marker label or count badge: text in a filled box, drawn in view-box pixels.
+
+    A child of the top plot's view box rather than of the line, so the layout (done in pixels)
+    decides its place and the plot's data transform never stretches or clips it. The box is
+    exactly as wide as the measured text plus padding: nothing is ever elided.
+    """
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setZValue(20)
+        self.kind = ""
+        self.badge = False
+        self._text = ""
+        self._font = QtGui.QFont()
+        self._color = QtGui.QColor("black")
+        self._fill = QtGui.QBrush()
+        self._size = QtCore.QSizeF(0, 0)
+
+    def set_content(
+        self,
+        text: str,
+        *,
+        kind: str,
+        badge: bool,
+        font: QtGui.QFont,
+        color: QtGui.QColor,
+        fill: QtGui.QColor,
+        size: QtCore.QSizeF,
+        tooltip: str,
+    ) -> None:
+        if size != self._size:
+            self.prepareGeometryChange()
+            self._size = QtCore.QSizeF(size)
+        self.kind, self.badge, self._text = kind, badge, text
+        self._font, self._color, self._fill = font, QtGui.QColor(color), QtGui.QBrush(fill)
+        if self.toolTip() != tooltip:
+            self.setToolTip(tooltip)
+        self.update()
+
+    def text(self) -> str:
+        """The text shown (a count badge: "+n")."""
+        return self._text
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(QtCore.QPointF(0, 0), self._size)
+
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        rect = self.boundingRect().adjusted(0.5, 0.5, -0.5, -0.5)
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        pen = QtGui.QPen(self._color)
+        pen.setWidthF(1.0)
+        if self.badge:
+            pen.setStyle(QtCore.Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.setBrush(self._fill)
+        p.drawRoundedRect(rect, 3, 3)
+        p.setFont(self._font)
+        p.drawText(self.boundingRect(), QtCore.Qt.AlignmentFlag.AlignCenter, self._text)
 
 
 @dataclass
@@ -368,6 +467,13 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._thresholds: list[_Threshold] = []
         self._bulk_depth = 0
         self._dirty: set[str] = set()
+        self._label_items: list[_LabelItem] = []
+        self._label_layout: LabelLayout | None = None
+        self._label_lane_pitch = 0.0
+        self._label_sig: tuple[object, ...] | None = None
+        self._label_range: tuple[float, float] | None = None
+        self._markers_changed = 0
+        self._text_widths: dict[tuple[str, bool, int], float] = {}
 
         self.ci.layout.setSpacing(4)
         self.ci.setContentsMargins(6, 8, 6, 6)
@@ -377,7 +483,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
             zip(_Y_RANGES, _PLOT_STRETCH, _AXIS_LABELS, strict=True)
         ):
             plot = self.addPlot(
-                row=row,
+                row=row + 1,  # row 0 is the label band
                 col=0,
                 axisItems={"left": _EdgeAxis("left"), "right": _EdgeAxis("right")},
             )
@@ -410,11 +516,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 bottom.setStyle(showValues=False)
             if row > 0:
                 plot.setXLink(self._plots[0])
-            self.ci.layout.setRowStretchFactor(row, stretch)
+            self.ci.layout.setRowStretchFactor(row + 1, stretch)
             legend = pg.LegendItem(
                 offset=None, sampleType=_LegendSample, verSpacing=-2, horSpacing=6
             )
-            self.addItem(legend, row=row, col=1)
+            self.addItem(legend, row=row + 1, col=1)
             # Keep the key compact at the top of its plot instead of stretched over the row.
             legend.setSizePolicy(
                 QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
@@ -453,6 +559,29 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._curves[name] = curve
             self._samples[name] = sample
 
+        # The band above the plots where the event labels go, so a label never hides a reading
+        # (a blood pressure peak after the dose is exactly what one would be drawn over). It has
+        # the plots' left and right axes, empty, so its x extent is theirs.
+        band = self.addPlot(row=0, col=0)
+        band.setMenuEnabled(False)
+        band.hideButtons()
+        band.setMouseEnabled(x=False, y=False)
+        band.disableAutoRange()
+        band.setYRange(0.0, 1.0, padding=0)
+        band.hideAxis("bottom")
+        for name in ("left", "right"):
+            band.showAxis(name)
+            axis = band.getAxis(name)
+            axis.setTicks([[]])
+            axis.setStyle(showValues=False, tickLength=0)
+        band.setXLink(self._plots[0])
+        self.ci.layout.setRowStretchFactor(0, 0)
+        self._band = band
+        self._label_lanes = 0
+        self._band_height = 0.0
+        band.vb.sigResized.connect(self._layout_labels)
+        band.vb.sigXRangeChanged.connect(self._layout_labels)
+
         self.apply_palette(night)
         self._update_x_range()
 
@@ -480,10 +609,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
         for marker in self._markers:
             self._remove_marker_items(marker)
         self._markers.clear()
+        self._markers_changed += 1
         self._session_start = float(session_start)
         self._now = None
         self._set_origin_value(origin)
         self._update_x_range()
+        self._layout_labels()
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
@@ -505,6 +636,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
                     if name in dirty:
                         self._push(name, force_keys=True)
                 self._update_x_range()
+                self._layout_labels()
 
     def set_origin(self, t0: float | None) -> None:
         """Move x = 0 to the first dose ``t0`` (``None``: back to the session start).
@@ -513,6 +645,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """
         self._set_origin_value(t0)
         self._update_x_range()
+        self._markers_changed += 1  # the tooltips give minutes since the origin
+        self._layout_labels()
 
     def _set_origin_value(self, t0: float | None) -> None:
         self._dose_origin = None if t0 is None else float(t0)
@@ -528,8 +662,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 self._push(name, force_keys=True)
         for marker in self._markers:
             x = self._to_x(marker.t)
-            for line in marker.lines:
-                line.setValue(x)
+            tip = self._marker_tip(marker)
+            for line in (*marker.lines, marker.band_line):
+                if line is not None:
+                    line.setValue(x)
+                    line.setToolTip(tip)
 
     # ------------------------------------------------------------------ data in
 
@@ -611,55 +748,186 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
         ``kind`` is one of :data:`MARKER_KINDS`. An unknown kind is drawn in the "note" style
         rather than raising, so a new event type can never take the chart down mid-session.
+        The label goes where :mod:`~kapmonitor.domain.label_layout` finds room for it; its full
+        text is always the tooltip of the line.
         """
         t = float(t)
         if self._session_start is None:
             self._session_start = t
-        marker = _Marker(t, kind, label, [])
+        marker = _Marker(t, kind, label)
         x = self._to_x(t)
-        for i, plot in enumerate(self._plots):
-            if i == 0:
-                line = pg.InfiniteLine(
-                    pos=x,
-                    angle=90,
-                    movable=False,
-                    # InfLineLabel treats its text as a format string.
-                    label=label.replace("{", "{{").replace("}", "}}"),
-                    labelOpts={
-                        "position": self._label_slot(t),
-                        "anchors": [(0, 0), (0, 0)],
-                    },
-                )
-            else:
-                line = pg.InfiniteLine(pos=x, angle=90, movable=False)
+        tip = self._marker_tip(marker)
+        for plot in self._plots:
+            line = pg.InfiniteLine(pos=x, angle=90, movable=False)
             line.setZValue(-5)
+            line.setToolTip(tip)
             plot.addItem(line, ignoreBounds=True)
             marker.lines.append(line)
+        # Continued through the label band, so a label visibly belongs to its line.
+        marker.band_line = pg.InfiniteLine(pos=x, angle=90, movable=False)
+        marker.band_line.setZValue(-5)
+        marker.band_line.setToolTip(tip)
+        self._band.addItem(marker.band_line, ignoreBounds=True)
         self._markers.append(marker)
+        self._markers_changed += 1
         self._style_marker(marker)
         self._update_x_range()
+        self._layout_labels()
 
-    def _label_slot(self, t: float) -> float:
-        """Vertical position of a marker label, stepped down when another label is near.
-
-        Neighbouring events (e.g. a dose and a note a few minutes apart) would otherwise print
-        their labels on top of each other.
-        """
-        slots = (0.985, 0.90, 0.815, 0.73)
-        near = {
-            round(m.lines[0].label.orthoPos, 3)
-            for m in self._markers
-            if abs(m.t - t) < 15 * 60 and m.lines and getattr(m.lines[0], "label", None)
-        }
-        for slot in slots:
-            if round(slot, 3) not in near:
-                return slot
-        return slots[len(self._markers) % len(slots)]
+    def _marker_tip(self, marker: _Marker) -> str:
+        """The full description of one event: kind, clock time, minutes since the origin, text."""
+        kind = _KIND_NAMES.get(marker.kind, "Event")
+        clock = datetime.fromtimestamp(marker.t).strftime("%H:%M")
+        return f"{kind} at {clock} ({self._to_x(marker.t):+.0f} min): {marker.label}"
 
     def _remove_marker_items(self, marker: _Marker) -> None:
         for plot, line in zip(self._plots, marker.lines, strict=False):
             plot.removeItem(line)
         marker.lines.clear()
+        if marker.band_line is not None:
+            self._band.removeItem(marker.band_line)
+            marker.band_line = None
+
+    # ------------------------------------------------------------------ marker labels
+
+    def _label_font(self, bold: bool) -> QtGui.QFont:
+        font = QtGui.QFont()
+        font.setPointSize(self._type.marker)
+        font.setBold(bold)
+        return font
+
+    def _text_width(self, text: str, bold: bool) -> float:
+        """Width of a label box for ``text``, padding included; cached per text and type size."""
+        key = (text, bold, self._type.marker)
+        width = self._text_widths.get(key)
+        if width is None:
+            metrics = QtGui.QFontMetricsF(self._label_font(bold))
+            width = math.ceil(metrics.horizontalAdvance(text) + 2 * _LABEL_PAD_X)
+            self._text_widths[key] = width
+        return width
+
+    def _lane_metrics(self) -> tuple[float, float]:
+        """Height of a label box and the distance from one lane to the next (px)."""
+        metrics = QtGui.QFontMetricsF(self._label_font(True))
+        box_h = float(math.ceil(metrics.height() + 2))
+        return box_h, box_h + 2
+
+    def _fit_band(self) -> None:
+        """Give the label band as many whole lanes as the chart's height affords (1 to 3)."""
+        _box_h, pitch = self._lane_metrics()
+        lanes = max(1, min(_LABEL_MAX_LANES, int(self.height() * _LABEL_BAND_SHARE // pitch)))
+        height = lanes * pitch + 2
+        if (lanes, height) == (self._label_lanes, self._band_height):
+            return
+        self._label_lanes, self._band_height = lanes, height
+        self.ci.layout.setRowFixedHeight(0, height)
+        self._layout_labels()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        if hasattr(self, "_band"):  # Qt may resize the widget while it is being built
+            self._fit_band()
+        super().resizeEvent(event)
+
+    def _layout_labels(self, *_args: object) -> None:
+        """Lay the marker labels out again if anything they depend on changed.
+
+        Called on every marker change, view-box resize and x-window change. A plain vitals save
+        changes none of these until the session passes three hours; from then on the x window
+        grows a little at each save, and the labels are re-laid out only once that has moved
+        some marker by a pixel or more.
+        """
+        if self._bulk_depth:
+            return  # done once when the bulk block ends
+        vb = self._band.vb
+        size = vb.boundingRect().size()
+        lo, hi = (float(v) for v in vb.viewRange()[0])
+        sig = (self._markers_changed, round(size.width()), self._label_lanes, self._type)
+        if sig == self._label_sig and self._label_range is not None:
+            if self._label_range == (lo, hi) or not self._markers:
+                return
+            old_lo, old_hi = self._label_range
+            # The map from minutes to pixels is linear: the end markers move the most.
+            times = [m.t for m in self._markers]
+            xs = (self._to_x(min(times)), self._to_x(max(times)))
+            shift = max(
+                abs((x - lo) / (hi - lo) - (x - old_lo) / (old_hi - old_lo)) * size.width()
+                for x in xs
+            )
+            if shift < 1.0:
+                return
+        self._label_sig = sig
+        self._label_range = (lo, hi)
+        width, height = size.width(), size.height()
+        if not self._markers or width < 20 or height < 10 or hi <= lo:
+            self._label_layout = None
+            self._show_labels(None)
+            return
+        box_h, pitch = self._lane_metrics()
+        lanes = self._label_lanes
+        events = []
+        for index, marker in enumerate(self._markers):
+            texts = label_texts(marker.kind, marker.label)
+            bold = marker.kind == "dose"
+            x_px = (self._to_x(marker.t) - lo) / (hi - lo) * width
+            widths = tuple(self._text_width(text, bold) for text in texts)
+            events.append(EventLabel(index, x_px, marker.kind, texts, widths))
+        layout = layout_labels(
+            events,
+            left=1.0,
+            right=width - 1.0,
+            lanes=lanes,
+            gap=4.0,
+            offset=_LABEL_LINE_GAP,
+            badge_width=lambda n: self._text_width(badge_text(n), True),
+        )
+        self._label_layout = layout
+        self._label_lane_pitch = pitch
+        self._show_labels(layout, box_h)
+
+    def _show_labels(self, layout: LabelLayout | None, box_h: float = 0.0) -> None:
+        """Put the laid-out labels and badges on screen, reusing the label items."""
+        wanted = 0 if layout is None else len(layout.labels) + len(layout.badges)
+        vb = self._band.vb
+        while len(self._label_items) < wanted:
+            self._label_items.append(_LabelItem(vb))
+        for item in self._label_items[wanted:]:
+            item.hide()
+        if layout is None:
+            return
+        pal = self._palette
+        items = iter(self._label_items)
+        for placed in layout.labels:
+            item = next(items)
+            marker = self._markers[cast(int, placed.key)]
+            color = QtGui.QColor(pal.markers.get(marker.kind, pal.markers["note"]))
+            bold = marker.kind == "dose"
+            item.set_content(
+                placed.text,
+                kind=marker.kind,
+                badge=False,
+                font=self._label_font(bold),
+                color=color,
+                fill=pal.label_fill,
+                size=QtCore.QSizeF(placed.width, box_h),
+                tooltip=self._marker_tip(marker),
+            )
+            item.setPos(placed.left, 1 + placed.lane * self._label_lane_pitch)
+            item.show()
+        for badge in layout.badges:
+            item = next(items)
+            members = [self._markers[cast(int, key)] for key in badge.keys]
+            item.set_content(
+                badge.text,
+                kind="badge",
+                badge=True,
+                font=self._label_font(True),
+                color=QtGui.QColor(pal.foreground),
+                fill=pal.label_fill,
+                size=QtCore.QSizeF(badge.width, box_h),
+                tooltip="\n".join(self._marker_tip(m) for m in members),
+            )
+            item.setPos(badge.left, 1 + badge.lane * self._label_lane_pitch)
+            item.show()
 
     def set_thresholds(self, items: Iterable[tuple[str, float, str]]) -> None:
         """Replace the dashed alarm-limit lines: ``(series, value, label)`` each.
@@ -795,6 +1063,13 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._style_marker(marker)
         for th in self._thresholds:
             self._style_threshold(th)
+        for name in ("left", "right"):
+            axis = self._band.getAxis(name)
+            axis.setPen(pg.mkPen(None))
+            axis.setWidth(ts.left_axis_width if name == "left" else ts.right_axis_width)
+        self._label_sig = None  # colours and perhaps the type size changed
+        self._fit_band()
+        self._layout_labels()
 
     def _style_series(self, name: str) -> None:
         pal, ts = self._palette, self._type
@@ -816,31 +1091,21 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._samples[name].set_style(color, ts.symbol, style)
 
     def _style_marker(self, marker: _Marker) -> None:
-        pal, ts = self._palette, self._type
+        pal = self._palette
         color = pal.markers.get(marker.kind, pal.markers["note"])
         dash = _MARKER_DASH.get(marker.kind, _MARKER_DASH["note"])
         width = 2.5 if marker.kind == "dose" else 2
         pen = pg.mkPen(color, width=width, style=dash)
-        for line in marker.lines:
-            line.setPen(pen)
-            line.setHoverPen(pen)
-            label = getattr(line, "label", None)
-            if label is not None:
-                self._style_label(label, color, ts.marker)
+        for line in (*marker.lines, marker.band_line):
+            if line is not None:
+                line.setPen(pen)
+                line.setHoverPen(pen)
 
     def _style_threshold(self, th: _Threshold) -> None:
         color = QtGui.QColor(self._palette.series[th.series])
         pen = pg.mkPen(color, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
         th.line.setPen(pen)
         th.line.setHoverPen(pen)
-
-    def _style_label(self, label: pg.InfLineLabel, color: str, size: int) -> None:
-        font = QtGui.QFont()
-        font.setPointSize(size)
-        label.setFont(font)
-        label.setColor(pg.mkColor(color))
-        label.fill = pg.mkBrush(self._palette.label_fill)
-        label.update()
 
     # ------------------------------------------------------------------ test accessors
 
@@ -871,6 +1136,18 @@ class TrendChart(pg.GraphicsLayoutWidget):
     def markers(self) -> list[tuple[float, str, str]]:
         """(x minutes since origin, kind, label) of every marker, in insertion order."""
         return [(self._to_x(m.t), m.kind, m.label) for m in self._markers]
+
+    def marker_labels(self) -> list[_LabelItem]:
+        """The label and badge items on screen (for tests and screenshots)."""
+        return [item for item in self._label_items if item.isVisible()]
+
+    def marker_lines(self) -> list[list[pg.InfiniteLine]]:
+        """Each marker's vertical lines, top plot first, in insertion order."""
+        return [list(m.lines) for m in self._markers]
+
+    def label_layout(self) -> LabelLayout | None:
+        """The layout the labels on screen come from (keys index :meth:`markers`)."""
+        return self._label_layout
 
     def thresholds(self) -> list[tuple[str, float, str]]:
         """(series, value, label) of the threshold lines currently drawn."""

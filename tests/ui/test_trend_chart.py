@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
@@ -122,7 +123,9 @@ def test_markers_record_kind_label_and_shift_with_origin(chart: TrendChart) -> N
     assert sorted(line.value() for line in lines) == pytest.approx([-5.0, 50.0, 85.0])
 
 
-def test_every_marker_kind_has_its_own_pen_style(chart: TrendChart) -> None:
+def test_every_marker_kind_has_its_own_pen_style(chart: TrendChart, qtbot: QtBot) -> None:
+    chart.show()
+    qtbot.waitExposed(chart)
     for i, kind in enumerate(MARKER_KINDS):
         chart.add_marker(DOSE + i * 60 * 30, kind, kind.title())
     top = chart.plots()[0]
@@ -131,7 +134,7 @@ def test_every_marker_kind_has_its_own_pen_style(chart: TrendChart) -> None:
     colours = {line.pen.color().name() for line in lines}
     assert len(styles) == len(MARKER_KINDS)
     assert len(colours) == len(MARKER_KINDS)
-    assert {line.label.toPlainText() for line in lines} == {k.title() for k in MARKER_KINDS}
+    assert {item.text() for item in chart.marker_labels()} == {k.title() for k in MARKER_KINDS}
 
 
 def test_unknown_marker_kind_does_not_raise(chart: TrendChart) -> None:
@@ -346,3 +349,170 @@ def test_full_three_hour_record(qtbot: QtBot) -> None:
     assert widget.x_range() == pytest.approx((-15.0, 190.0))
     widget.grab()
     widget.close()
+
+
+# ---------------------------------------------------------------- event labels
+
+BUSY_EVENTS: list[tuple[float, str, str]] = [
+    (0, "dose", "700 mg IM"),
+    (60, "adverse", "Nausea G2"),
+    (90, "alarm", "CRITICAL: SBP 182"),
+    (120, "adverse", "Dizziness G1"),
+    (150, "note", "Ondansetron 4 mg"),
+    (180, "alarm", "WARNING: HR 121"),
+    (200, "adverse", "Anxiety G1"),
+    (240, "note", "Music changed"),
+    (270, "alarm", "WARNING: SPO2 91"),
+    (300, "phase", "Peak effect"),
+]
+"""A dose, three adverse effects, three alarms, two notes and a phase change in five minutes."""
+
+
+def busy_chart(qtbot: QtBot, *, night: bool = False, large: bool = False) -> TrendChart:
+    """The chart at the size the 1280 × 720 window gives it, with a crowded first five minutes."""
+    widget = TrendChart(night=night)
+    qtbot.addWidget(widget)
+    widget.resize(700, 300)
+    widget.reset(START, origin=DOSE)
+    widget.set_large_type(large)
+    widget.show()
+    qtbot.waitExposed(widget)
+    for i in range(12):
+        widget.add_vitals(START + i * 60, sbp=128, dbp=82, hr=76, spo2=97, rr=14)
+    for offset, kind, text in BUSY_EVENTS:
+        widget.add_marker(DOSE + offset, kind, text)
+    widget.set_now(DOSE + 5 * 60)
+    QApplication.processEvents()
+    return widget
+
+
+def assert_labels_apart_and_inside(chart: TrendChart) -> None:
+    items = chart.marker_labels()
+    assert items, "some label is shown"
+    band = chart._band.vb.sceneBoundingRect()
+    rects = [item.sceneBoundingRect() for item in items]
+    for item, rect in zip(items, rects, strict=True):
+        assert band.contains(rect), f"{item.text()!r} is clipped by the plot edge"
+    for i, a in enumerate(rects):
+        for j in range(i + 1, len(rects)):
+            assert not a.intersects(rects[j]), (items[i].text(), items[j].text())
+
+
+def tooltip_at(chart: TrendChart, scene_point: QtCore.QPointF) -> str:
+    """What a person sees when resting the pointer on a point of the chart."""
+    pos = chart.mapFromScene(scene_point)
+    event = QtGui.QHelpEvent(QtCore.QEvent.Type.ToolTip, pos, chart.viewport().mapToGlobal(pos))
+    QApplication.sendEvent(chart.viewport(), event)
+    text = QtWidgets.QToolTip.text()
+    QtWidgets.QToolTip.hideText()
+    return text
+
+
+@pytest.mark.parametrize(
+    ("night", "large"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_crowded_event_labels_never_overlap_and_the_dose_reads_in_full(
+    qtbot: QtBot, night: bool, large: bool
+) -> None:
+    chart = busy_chart(qtbot, night=night, large=large)
+    assert_labels_apart_and_inside(chart)
+    items = chart.marker_labels()
+    (dose,) = [item for item in items if item.kind == "dose"]
+    assert dose.text() == "700 mg IM"
+    metrics = QtGui.QFontMetricsF(dose._font)
+    assert dose.boundingRect().width() >= metrics.horizontalAdvance("700 mg IM")
+    # Everything not labelled in full is in a count badge; every event is somewhere.
+    badges = [item for item in items if item.badge]
+    assert badges, "eleven labels within five minutes cannot all be written out"
+    described = "\n".join(item.toolTip() for item in items)
+    for _offset, _kind, text in BUSY_EVENTS:
+        assert text in described, text
+    total = sum(1 for item in items if not item.badge) + sum(
+        int(item.text().lstrip("+")) for item in badges
+    )
+    assert total == len(BUSY_EVENTS)
+
+
+def test_hovering_a_label_a_badge_or_a_line_shows_the_full_text(qtbot: QtBot) -> None:
+    chart = busy_chart(qtbot)
+    items = chart.marker_labels()
+    dose = next(item for item in items if item.kind == "dose")
+    assert tooltip_at(chart, dose.sceneBoundingRect().center()).endswith(": 700 mg IM")
+    badge = next(item for item in items if item.badge)
+    shown = tooltip_at(chart, badge.sceneBoundingRect().center())
+    assert len(shown.splitlines()) == int(badge.text().lstrip("+"))
+    abbreviated = [item for item in items if not item.badge and item.kind != "dose"]
+    for item in abbreviated:
+        marker_texts = [text for _o, kind, text in BUSY_EVENTS if kind == item.kind]
+        assert any(item.toolTip().endswith(f": {text}") for text in marker_texts)
+    # The lines carry the full text too, in every plot (here: the oxygen plot).
+    lines = chart.marker_lines()
+    phase_line = lines[-1][1]
+    assert phase_line.toolTip().endswith("Peak effect")
+    point = chart.plots()[1].vb.mapViewToScene(QtCore.QPointF(phase_line.value(), 85))
+    assert tooltip_at(chart, point).endswith("Peak effect")
+
+
+def test_labels_are_laid_out_again_when_the_chart_grows_and_type_gets_large(
+    qtbot: QtBot,
+) -> None:
+    chart = busy_chart(qtbot)
+    small_badged = sum(int(i.text().lstrip("+")) for i in chart.marker_labels() if i.badge)
+    chart.resize(1280, 700)
+    QApplication.processEvents()
+    assert_labels_apart_and_inside(chart)
+    big_badged = sum(int(i.text().lstrip("+")) for i in chart.marker_labels() if i.badge)
+    assert big_badged < small_badged  # more room: more labels written out
+    assert chart.label_layout() is not None and chart.label_layout().lanes == 3
+    chart.set_large_type(True)
+    QApplication.processEvents()
+    assert_labels_apart_and_inside(chart)
+    assert "700 mg IM" in [item.text() for item in chart.marker_labels()]
+    chart.resize(700, 300)
+    QApplication.processEvents()
+    assert_labels_apart_and_inside(chart)
+
+
+def test_a_dose_at_the_right_edge_is_written_left_of_its_line_not_clipped(
+    qtbot: QtBot,
+) -> None:
+    chart = busy_chart(qtbot)
+    chart.add_marker(DOSE + 181 * 60, "dose", "700 mg IM")
+    QApplication.processEvents()
+    assert_labels_apart_and_inside(chart)
+    late = [i for i in chart.marker_labels() if i.kind == "dose"]
+    assert [i.text() for i in late] == ["700 mg IM", "700 mg IM"]
+    line_x = chart.marker_lines()[-1][0].scenePos().x()
+    rightmost = max(late, key=lambda i: i.sceneBoundingRect().left())
+    assert rightmost.sceneBoundingRect().right() <= line_x + 1  # left of its line
+
+
+def test_vitals_saves_do_not_lay_labels_out_again(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kapmonitor.ui.trend_chart as trend_chart
+
+    chart = busy_chart(qtbot)
+    calls: list[int] = []
+    original = trend_chart.layout_labels
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(trend_chart, "layout_labels", counting)
+    for i in range(30):
+        chart.add_vitals(DOSE + 360 + i * 60, sbp=130, dbp=80, hr=80, spo2=97, rr=14)
+        chart.set_now(DOSE + 360 + i * 60)
+        QApplication.processEvents()
+    assert calls == []
+    chart.add_marker(DOSE + 40 * 60, "note", "Eyeshades off")
+    assert len(calls) == 1
+    # Past three hours the window grows a little at each save; only a pixel's move re-lays out.
+    for i in range(60):
+        chart.set_now(DOSE + 171 * 60 + i)
+    assert len(calls) <= 2
+    before = len(calls)
+    chart.set_now(DOSE + 240 * 60)
+    assert len(calls) == before + 1
+    assert_labels_apart_and_inside(chart)
