@@ -84,9 +84,11 @@ def stylesheet(theme: Theme, large: bool) -> str:
     QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QDateTimeEdit:focus {{
         border: 2px solid {theme.accent};
     }}
-    *[invalid="true"], *[invalid="true"]:focus {{
+    QLineEdit[invalid="true"], QPlainTextEdit[invalid="true"], QComboBox[invalid="true"],
+    QDateTimeEdit[invalid="true"], QSpinBox[invalid="true"] {{
         border: 2px dashed {theme.error_text}; background: {theme.error_bg};
     }}
+    FieldOutline {{ color: {theme.error_text}; }}
     QLabel#ErrorBanner {{
         background: {theme.error_bg}; color: {theme.error_text}; border-left: 6px solid
         {theme.error_text}; padding: 8px; font-weight: bold;
