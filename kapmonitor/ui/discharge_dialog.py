@@ -10,16 +10,16 @@ record); discharging although not ready needs a reason, which is stored with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QGridLayout,
     QGroupBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSpinBox,
     QVBoxLayout,
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain import discharge
+from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge import (
     CHECKLIST,
     AldreteInputs,
@@ -44,7 +46,8 @@ from kapmonitor.domain.discharge import (
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.schedule_panel import fit_window_height
+from kapmonitor.ui.field_errors import show_banner
+from kapmonitor.ui.form_base import FittingDialog, fit_to_screen
 from kapmonitor.ui.theme import DAY, NIGHT, Theme
 
 DischargeSaveFn = Callable[[ScoreResult, dict[str, bool], Readiness, str | None], int]
@@ -81,6 +84,9 @@ CLINICIAN_ITEMS: dict[str, dict[str, tuple[str, tuple[tuple[int, str], ...]]]] =
 PAIN_CODE = "pain"
 NOT_ASSESSED = "— assess —"
 NO_SCORE_REASON = "No discharge score recorded"  # discharge.readiness's words for score=None
+# The unmet conditions are listed beside the checklist in a box of this many lines that scrolls
+# beyond: a fixed size, so ticking a box (which removes a reason) never moves the other boxes.
+REASON_LINES = 6
 
 
 @dataclass(frozen=True)
@@ -109,8 +115,28 @@ def _minutes_text(minutes: float) -> str:
     return f"{hours} h {mins:02d} min" if hours else f"{mins} min"
 
 
-class DischargeDialog(QDialog):
-    """Assess and record discharge readiness; see :meth:`result_ready` after it closes."""
+def _decoded(value: Any, default: Any) -> Any:
+    """A stored JSON column as Python (rows from the store carry JSON text)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return default
+    return default if value is None else value
+
+
+def _local_hhmm(iso: str) -> str:
+    return from_iso(iso).astimezone().strftime("%H:%M")
+
+
+class DischargeDialog(FittingDialog):
+    """Assess and record discharge readiness; see :meth:`result_ready` after it closes.
+
+    ``previous`` is the latest assessment stored in this session (a row of
+    ``discharge_assessments``): its judged items and ticked boxes are shown again, so a
+    clinician reopening the check after recording it continues from there rather than
+    starting over.
+    """
 
     def __init__(
         self,
@@ -120,6 +146,8 @@ class DischargeDialog(QDialog):
         now: datetime,
         recorder: str,
         parent: QWidget | None = None,
+        *,
+        previous: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(parent)
         self.protocol = protocol
@@ -138,25 +166,26 @@ class DischargeDialog(QDialog):
         self.setMinimumWidth(860)
         theme = _palette_theme(self)
 
-        outer = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        outer.addWidget(self.banner)
+        # The score and checklist scroll if the screen is short; the reason for an override,
+        # the recorder and the buttons never do.
+        outer = QVBoxLayout(self.body)
+        outer.setContentsMargins(0, 0, 0, 0)
 
         title = SCORE_TITLES.get(self.score_name, self.score_name)
-        heading = QLabel(f"{title} — pass mark {protocol.discharge_pass}", self)
-        heading.setObjectName("ClockValue")
-        outer.addWidget(heading)
         self.time_line = QLabel(self._time_text(), self)
         self.time_line.setObjectName("Muted")
         self.time_line.setWordWrap(True)
         outer.addWidget(self.time_line)
+        self.previous_line = QLabel("", self)
+        self.previous_line.setObjectName("Muted")
+        self.previous_line.setWordWrap(True)
+        self.previous_line.hide()
+        outer.addWidget(self.previous_line)
 
         # --- the score ---
-        self.score_box = QGroupBox(f"{title} score", self)
+        # The score's name and pass mark head its box (a separate big heading cost the lines
+        # that large type needs on a 720 px screen).
+        self.score_box = QGroupBox(f"{title} score — pass mark {protocol.discharge_pass}", self)
         self.grid = QGridLayout(self.score_box)
         self.grid.setHorizontalSpacing(14)
         self.grid.setColumnStretch(2, 1)
@@ -200,10 +229,12 @@ class DischargeDialog(QDialog):
         self.vitals_line = QLabel(f"Vitals before discharge: {vitals}", self.checklist_box)
         self.vitals_line.setObjectName("Muted" if facts.recent_vitals else "Warn")
         checklist_layout.addWidget(self.vitals_line)
-        outer.addWidget(self.checklist_box)
+        checklist_layout.addStretch(1)
 
-        # --- the verdict ---
-        self.ready_label = QLabel("", self)
+        # --- the verdict, beside the checklist in a box that keeps its size ---
+        self.verdict_box = QGroupBox("Readiness", self)
+        verdict_layout = QVBoxLayout(self.verdict_box)
+        self.ready_label = QLabel("", self.verdict_box)
         self.ready_label.setObjectName("DischargeVerdict")
         self.ready_label.setStyleSheet(
             f"""
@@ -212,10 +243,28 @@ class DischargeDialog(QDialog):
             QLabel#DischargeVerdict[ready="false"] {{ color: {theme.warn}; }}
             """
         )
-        outer.addWidget(self.ready_label)
-        self.reasons_label = QLabel("", self)
+        verdict_layout.addWidget(self.ready_label)
+        self.reasons_label = QLabel("", self.verdict_box)
+        self.reasons_label.setObjectName("DischargeReasons")
         self.reasons_label.setWordWrap(True)
-        outer.addWidget(self.reasons_label)
+        self.reasons_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.reasons_area = QScrollArea(self.verdict_box)
+        self.reasons_area.setWidgetResizable(True)
+        self.reasons_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.reasons_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.reasons_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.reasons_area.setWidget(self.reasons_label)
+        self.reasons_area.viewport().setAutoFillBackground(False)
+        self.reasons_label.setAutoFillBackground(False)  # the group's panel shows through
+        # The longest reason would ask for a line of its own as wide as the screen; the lines
+        # wrap to the room beside the checklist instead.
+        self.reasons_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        verdict_layout.addWidget(self.reasons_area, 1)
+        row = QHBoxLayout()
+        row.addWidget(self.checklist_box, 1)
+        row.addWidget(self.verdict_box, 1)
+        outer.addLayout(row)
+        outer.addStretch(1)
 
         # --- override (appears on "Discharge anyway…") ---
         self.override_row = QWidget(self)
@@ -229,11 +278,11 @@ class DischargeDialog(QDialog):
         override_layout.addWidget(override_caption)
         override_layout.addWidget(self.override_edit, 1)
         self.override_row.hide()
-        outer.addWidget(self.override_row)
+        self.foot.addWidget(self.override_row)
 
         who = QLabel(f"Recording as <b>{recorder}</b>", self)
         who.setObjectName("RecorderNote")
-        outer.addWidget(who)
+        self.foot.addWidget(who)
         self.buttons = QDialogButtonBox(self)
         self.record_button = self.buttons.addButton(
             "Record assessment", QDialogButtonBox.ButtonRole.AcceptRole
@@ -251,13 +300,55 @@ class DischargeDialog(QDialog):
         self.buttons.accepted.connect(self.record_assessment)
         self.buttons.rejected.connect(self.reject)
         self.override_button.clicked.connect(self.discharge_anyway)
-        outer.addWidget(self.buttons)
+        self.foot.addWidget(self.buttons)
 
+        if previous is not None:
+            self._prefill(previous)
         self.refresh()
+        self._reserve_reasons_room()
         first = next(iter(self.inputs.values()), None) or next(iter(self.checks.values()))
         first.setFocus()
+        fit_to_screen(self)
 
     # --- building ------------------------------------------------------------------------
+
+    def _reserve_reasons_room(self) -> None:
+        """Give the reasons a fixed height of REASON_LINES lines (they scroll beyond).
+
+        Reasons come and go as boxes are ticked; a list that changed size with them moved
+        every checkbox under the pointer.
+        """
+        self.ensurePolished()
+        lines = self.reasons_label.fontMetrics().lineSpacing() * REASON_LINES
+        self.reasons_area.setFixedHeight(lines + 4)
+
+    def _prefill(self, previous: Mapping[str, Any]) -> None:
+        """Show the last recorded assessment's judged items and ticked boxes again."""
+        if previous.get("score_name") not in (None, self.score_name):
+            return  # another score (the protocol changed): its items do not apply
+        for item in _decoded(previous.get("items"), []):
+            code, points = item.get("code"), item.get("points")
+            widget = self.inputs.get(str(code))
+            if points is None or widget is None:
+                continue
+            if isinstance(widget, QComboBox):
+                index = widget.findData(int(points))
+                if index >= 0:
+                    widget.setCurrentIndex(index)
+            elif isinstance(widget, QSpinBox):
+                widget.setValue(int(points))
+        for code, ticked in _decoded(previous.get("checklist"), {}).items():
+            if code in self.checks:
+                self.checks[code].setChecked(bool(ticked))
+        when = previous.get("observed_at")
+        by = previous.get("recorded_by") or ""
+        said = "ready" if previous.get("ready") else "not ready"
+        at = f" at {_local_hhmm(str(when))}" if when else ""
+        self.previous_line.setText(
+            f"Answers from the assessment recorded{at}{f' by {by}' if by else ''} ({said}): "
+            "change whatever is different now."
+        )
+        self.previous_line.show()
 
     def _build_score_rows(self) -> None:
         clinician = CLINICIAN_ITEMS.get(self.score_name, {})
@@ -417,7 +508,6 @@ class DischargeDialog(QDialog):
         if self._score_problem:
             reasons.insert(0, self._score_problem)
         self.reasons_label.setText("\n".join(f"• {r}" for r in reasons))
-        self.reasons_label.setVisible(bool(reasons))
         self.override_button.setEnabled(not ready)
         if ready and not self.override_row.isHidden():
             self.override_row.hide()
@@ -468,7 +558,7 @@ class DischargeDialog(QDialog):
             self.override_button.setText("Save &discharge with this reason")
             self.override_button.setDefault(True)
             self.override_edit.setFocus()
-            fit_window_height(self)
+            self.fit()
             return
         reason = self.override_edit.text().strip()
         if not reason:
@@ -527,16 +617,9 @@ class DischargeDialog(QDialog):
         widget.style().polish(widget)
 
     def _show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        width = self.layout().contentsRect().width()
-        self.banner.setMinimumHeight(self.banner.heightForWidth(width))
+        show_banner(self, self.banner, text)
         if self.isVisible():
-            fit_window_height(self)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        fit_window_height(self)
+            self.fit()
 
 
 __all__ = ["CLINICIAN_ITEMS", "DischargeDialog", "DischargeFacts", "DischargeSaveFn"]

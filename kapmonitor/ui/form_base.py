@@ -142,6 +142,7 @@ class ScrollBody(QScrollArea):
         self.body.setObjectName("DialogBodyContent")
         self.setWidget(self.body)
         self.viewport().setAutoFillBackground(False)  # the dialog's own background shows
+        self.body.setAutoFillBackground(False)
 
     def content_height(self, width: int) -> int:
         body = self.body
@@ -185,10 +186,13 @@ class BannerArea(QScrollArea):
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWidget(banner)
+        hidden = banner.isHidden()
+        self.setWidget(banner)  # this shows the banner: put it back as it was
+        banner.setHidden(hidden)
         self.viewport().setAutoFillBackground(False)
+        banner.setAutoFillBackground(False)  # its style sheet paints it
         banner.installEventFilter(self)
-        self.setVisible(not banner.isHidden())
+        self.setVisible(not hidden)
 
     def cap(self) -> int:
         lines = self.banner.fontMetrics().lineSpacing() * 3

@@ -231,6 +231,7 @@ class ProtocolSupport:
             window.clock.now(),
             window.recorder,
             window,
+            previous=next(reversed(log.current("discharge_assessments")), None),
         )
         window.active_form = dialog
         try:

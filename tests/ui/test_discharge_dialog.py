@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QPoint, QRect, Qt
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
+from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.discharge import CHECKLIST, Readiness, ScoreResult
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
-from tests.factories import protocol
+from tests.factories import protocol, session_start
+from tests.ui.window_driver import drive, shown_window
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]
@@ -231,3 +235,109 @@ def test_tab_order_is_reading_order(
     dialog, _ = make(shown)
     order = [*dialog.inputs.values(), *dialog.checks.values(), dialog.record_button]
     assert tab_chain(order) == order
+
+
+def checkbox_places(dialog: DischargeDialog) -> dict[str, QRect]:
+    """Where each checklist box sits in the dialog, as the pointer would find it."""
+    QApplication.processEvents()  # let the layouts apply what just changed
+    return {
+        code: QRect(box.mapTo(dialog, QPoint(0, 0)), box.size())
+        for code, box in dialog.checks.items()
+    }
+
+
+def test_checkboxes_stay_put_while_reasons_come_and_go(qtbot: QtBot, shown: Shown) -> None:
+    """Ticking a box removes a reason, choosing points changes the score line: no box moves."""
+    facts = replace(GOOD, first_dose=NOW - timedelta(minutes=30), recent_vitals=False)
+    dialog, _ = make(shown, facts)
+    # Taller than its content, as after a refusal banner came and went or a resize by hand:
+    # the spare room must not be shared out anew each time the reasons change.
+    dialog.resize(dialog.width(), dialog.height() + 120)
+    before = checkbox_places(dialog)
+    many = dialog.reasons()
+    assert len(many) >= 7  # time, score, five checklist items, vitals: more than fit in lines
+    for code, box in dialog.checks.items():
+        shown_reasons = len(dialog.reasons())
+        qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+        assert box.isChecked(), code
+        assert len(dialog.reasons()) == shown_reasons - 1
+        assert checkbox_places(dialog) == before, f"boxes moved after ticking {code}"
+    for widget in dialog.inputs.values():
+        qtbot.keyClicks(widget, "2")
+        assert checkbox_places(dialog) == before, "boxes moved after a score item changed"
+    box = dialog.checks[CHECKLIST[0][0]]
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert not box.isChecked()
+    assert checkbox_places(dialog) == before
+    assert len(dialog.reasons()) < len(many)
+
+
+def test_every_reason_can_be_read_in_its_fixed_box(qtbot: QtBot, shown: Shown) -> None:
+    """More reasons than lines: the list scrolls inside its box instead of growing it."""
+    facts = replace(GOOD, first_dose=None, recent_vitals=False)
+    dialog, _ = make(shown, facts)
+    area = dialog.reasons_area
+    height = area.height()
+    assert dialog.reasons_label.height() > area.viewport().height()
+    assert area.verticalScrollBar().maximum() > 0
+    for box in dialog.checks.values():
+        box.setChecked(True)
+    assert area.height() == height
+
+
+def test_reopening_shows_the_assessment_just_recorded(
+    qtbot: QtBot, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Record an assessment in the bedside window, open the check again: it is all there."""
+    store = SessionStore.open(tmp_path / "t.sqlite", clock)
+    try:
+        session_id = store.start_session(session_start(clock), "Dr A", protocol=aldrete_protocol())
+        window = shown_window(qtbot, store, clock, tmp_path)
+        window.open_session(session_id, fresh=True)
+        ticked = [CHECKLIST[0][0], CHECKLIST[2][0]]
+
+        def record(dialog: QWidget) -> None:
+            assert isinstance(dialog, DischargeDialog)
+            assert dialog.previous_line.isHidden()  # nothing recorded yet
+            qtbot.keyClicks(dialog.inputs["activity"], "1")
+            qtbot.keyClicks(dialog.inputs["respiration"], "2")
+            for code in ticked:
+                qtbot.mouseClick(dialog.checks[code], Qt.MouseButton.LeftButton, pos=QPoint(8, 8))
+            qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Return)
+
+        drive(qtbot, window, Qt.Key.Key_X, record)
+        (stored,) = store.load(session_id).current("discharge_assessments")
+        shown_again: dict[str, Any] = {}
+
+        def look(dialog: QWidget) -> None:
+            assert isinstance(dialog, DischargeDialog)
+            shown_again["activity"] = dialog.inputs["activity"].currentData()
+            shown_again["respiration"] = dialog.inputs["respiration"].currentData()
+            shown_again["ticked"] = [c for c, box in dialog.checks.items() if box.isChecked()]
+            shown_again["total"] = dialog.total_text()
+            shown_again["note"] = dialog.previous_line.text()
+            shown_again["note_shown"] = dialog.previous_line.isVisible()
+            qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Escape)
+
+        drive(qtbot, window, Qt.Key.Key_X, look)
+        assert shown_again["activity"] == 1
+        assert shown_again["respiration"] == 2
+        assert shown_again["ticked"] == ticked
+        assert shown_again["total"].startswith(f"{stored['total']}/")
+        assert shown_again["note_shown"] and "not ready" in shown_again["note"]
+        assert "Dr A" in shown_again["note"]
+        window.close()
+    finally:
+        store.close()
+
+
+def test_an_assessment_on_another_score_is_not_carried_over(shown: Shown) -> None:
+    padss = replace(aldrete_protocol(), discharge_score="padss", discharge_pass=9)
+    previous = {
+        "score_name": "aldrete",
+        "items": '[{"code": "activity", "points": 2}]',
+        "checklist": '{"oriented": true}',
+    }
+    dialog = shown(DischargeDialog(padss, GOOD, Saved(), NOW, "Dr A", previous=previous))
+    assert not any(box.isChecked() for box in dialog.checks.values())
+    assert dialog.previous_line.isHidden()
