@@ -2,14 +2,20 @@
 import and verification.
 
 Every failure a user can cause (a locked or damaged file, a bad path) ends in one plain
-sentence on stderr and a non-zero exit code, never a traceback. Exports and imports print only
-a one-line summary on stdout (counts and the path written), never clinical data.
+sentence on stderr and a non-zero exit code, never a traceback; the sentence starts with the
+option (``--db``, ``--out``, ``BACKUP``...) whose value is at fault. Arguments are checked before
+anything is opened or written, so a refused command leaves no half-made file or session. Exports
+and imports print only a one-line summary on stdout (counts and the path written), never
+clinical data. Commands that would lose data refuse: ``restore`` while another process has the
+database open, ``demo`` on the clinic's default database.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -28,7 +34,51 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STORE = 2
 EXIT_USAGE = 64
+EXIT_NO_DISPLAY = 3
 FORMATS = ("pdf", "csv", "json", "fhir")
+# The longest wait between demo entries: an hour each already stretches the demo over two days.
+MAX_PACE_SECONDS = 3600.0
+
+
+class OptionError(StoreError):
+    """A failure caused by one option's value: the message starts with that option's name."""
+
+    def __init__(self, option: str, error: StoreError | str, kind: str | None = None) -> None:
+        text = str(error)
+        super().__init__(f"{option}: {text}", kind or getattr(error, "kind", None) or "error")
+        self.option = option
+
+
+def _pace(text: str) -> float:
+    """``--pace``: a finite number of seconds, 0 up to :data:`MAX_PACE_SECONDS`."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not 0 <= value <= MAX_PACE_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give seconds from 0 to {MAX_PACE_SECONDS:g} (0 records as fast as possible)"
+        )
+    return value
+
+
+def _keep(text: str) -> int:
+    """``--keep``: how many backups to keep, at least one (the one just taken)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: keep at least 1 backup")
+    return value
+
+
+def _executable(text: str) -> Path:
+    """``bench --frozen/--bare``: an existing executable file, checked before minutes of work."""
+    path = Path(text).expanduser()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise argparse.ArgumentTypeError(f"{text} is not an executable file")
+    return path
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     _db_argument(demo)
     demo.add_argument(
         "--pace",
-        type=float,
+        type=_pace,
         default=0.0,
         metavar="SECONDS",
-        help="real seconds to wait between entries (default 0: as fast as possible)",
+        help="real seconds to wait between entries, 0 to 3600 (default 0: as fast as possible)",
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed for the readings")
+    demo.set_defaults(command_parser=demo)
 
     sessions = sub.add_parser("sessions", help="list the sessions in a database")
     _db_argument(sessions)
@@ -82,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument(
         "--out", metavar="FOLDER", help="backup folder (default: beside the database)"
     )
-    backup.add_argument("--keep", type=int, default=20, help="backups to keep (default 20)")
+    backup.add_argument(
+        "--keep", type=_keep, default=20, metavar="N", help="backups to keep (default 20)"
+    )
 
     restore = sub.add_parser(
         "restore", help="put a checked backup in place of the database (the old file is kept)"
@@ -95,10 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     bench.add_argument(
-        "--frozen", metavar="EXE", help="frozen kapmonitor executable to time start-up of"
+        "--frozen",
+        type=_executable,
+        metavar="EXE",
+        help="frozen kapmonitor executable to time start-up of",
     )
     bench.add_argument(
-        "--bare", metavar="EXE", help="frozen bare PySide6 window: the start-up floor"
+        "--bare",
+        type=_executable,
+        metavar="EXE",
+        help="frozen bare PySide6 window: the start-up floor",
     )
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return parser
@@ -120,7 +179,16 @@ def _export_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo" and not (args.db or os.environ.get(DB_ENV_VAR)):
+        # The demo writes a made-up patient that can never be deleted (rows are append-only):
+        # never into the clinic's default database unless that file is named.
+        args.command_parser.error(
+            "--db is required: the demo records a simulated patient, which can never be "
+            "removed from a database; name a trial file (e.g. --db /tmp/trial.sqlite) or set "
+            f"{DB_ENV_VAR}"
+        )
     try:
         if args.smoke_test:
             from kapmonitor.smoke import run_smoke_test
@@ -133,26 +201,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "bench":
             from kapmonitor.bench import run_bench
 
-            frozen = Path(args.frozen) if args.frozen else None
-            bare = Path(args.bare) if args.bare else None
-            return run_bench(quick=args.quick, frozen=frozen, bare=bare)
+            return run_bench(quick=args.quick, frozen=args.frozen, bare=args.bare)
         db_path = resolve_db_path(getattr(args, "db", None))
+        db_option = _db_option(args)
         if args.command == "demo":
             from kapmonitor.demo import run_demo
 
-            return run_demo(db_path, pace=args.pace, seed=args.seed)
+            _check_db_target(db_path, db_option)
+            try:
+                return run_demo(db_path, pace=args.pace, seed=args.seed)
+            except StoreError as exc:
+                raise _on_db(db_option, exc) from exc
         if args.command == "sessions":
-            return _list_sessions(db_path)
+            return _list_sessions(db_path, db_option)
         if args.command == "export":
-            return _export(db_path, args.format, args.session, Path(args.out))
+            return _export(db_path, db_option, args.format, args.session, Path(args.out))
         if args.command == "import":
-            return _import(db_path, Path(args.file))
+            return _import(db_path, db_option, Path(args.file))
         if args.command == "verify":
-            return _verify(db_path)
+            return _verify(db_path, db_option)
         if args.command == "backup":
-            return _backup(db_path, Path(args.out) if args.out else None, args.keep)
+            out = Path(args.out).expanduser() if args.out else None
+            return _backup(db_path, db_option, out, args.keep)
         if args.command == "restore":
-            return _restore(db_path, Path(args.backup) if args.backup else None)
+            chosen = Path(args.backup).expanduser() if args.backup else None
+            return _restore(db_path, db_option, chosen)
+        if not display_available():
+            print(f"kapmonitor: {NO_DISPLAY}", file=sys.stderr)
+            return EXIT_NO_DISPLAY
         from kapmonitor.ui.app import run_gui
 
         return run_gui(db_path)
@@ -163,17 +239,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _list_sessions(db_path: Path) -> int:
+NO_DISPLAY = (
+    "the KAP Monitor window needs a desktop session, and there is none here (neither DISPLAY "
+    "nor WAYLAND_DISPLAY is set). Start it from the desktop of the clinic laptop. Without a "
+    "desktop, run it under a virtual screen (xvfb-run -a kapmonitor), or use the commands that "
+    "need no screen (kapmonitor --help lists them)."
+)
+
+
+def display_available() -> bool:
+    """Whether Qt can open a window here; asked before Qt, whose own failure is an abort that
+    blames a library. Only X11/Wayland systems need the variables; an explicit
+    ``QT_QPA_PLATFORM`` (offscreen, vnc, ...) is taken as the user's choice."""
+    if sys.platform in ("win32", "darwin") or os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _db_option(args: argparse.Namespace) -> str:
+    """How the database was chosen, for error messages: the option the user should fix."""
+    if getattr(args, "db", None):
+        return "--db"
+    if os.environ.get(DB_ENV_VAR):
+        return DB_ENV_VAR
+    return "--db (default database)"
+
+
+def _path_problem(path: Path) -> str:
+    """'' when ``path`` could be a file; otherwise why not (a folder, or a file in its path)."""
+    if path.is_dir():
+        return f"{path} is a folder, not a database file"
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{path} is not a usable path: {parent} is a file, not a folder"
+            break
+    return ""
+
+
+def _check_db_target(db_path: Path, option: str) -> None:
+    """A database path that can be opened or created; checked before anything is written."""
+    problem = _path_problem(db_path)
+    if problem:
+        raise OptionError(option, problem + ".", "unopenable")
+
+
+def _require_db(db_path: Path, option: str) -> None:
+    """An existing database file (the command reads it, so it must not be created)."""
+    _check_db_target(db_path, option)
+    if not db_path.exists():
+        raise OptionError(option, f"There is no database at {db_path}.", "missing")
+
+
+def _on_db(option: str, exc: StoreError) -> StoreError:
+    """Blame the database option, unless the message already names an option."""
+    return exc if isinstance(exc, OptionError) else OptionError(option, exc)
+
+
+def _list_sessions(db_path: Path, db_option: str) -> int:
     from kapmonitor.domain.clock import from_iso
     from kapmonitor.store.session_store import SessionStore
 
-    if not db_path.exists():
-        raise StoreError(f"There is no database at {db_path}.", "missing")
-    store = SessionStore.open(db_path)
+    _require_db(db_path, db_option)
     try:
-        rows = store.list_sessions()
-    finally:
-        store.close()
+        store = SessionStore.open(db_path)
+        try:
+            rows = store.list_sessions()
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise _on_db(db_option, exc) from exc
     if not rows:
         print("No sessions.")
         return EXIT_OK
@@ -192,11 +327,6 @@ def _list_sessions(db_path: Path) -> int:
 
 
 # --- export, import, verify ---------------------------------------------------------------------
-
-
-def _require_db(db_path: Path) -> None:
-    if not db_path.exists():
-        raise StoreError(f"There is no database at {db_path}.", "missing")
 
 
 def _actor() -> str:
@@ -222,19 +352,25 @@ def _sessions(n: int) -> str:
     return f"{n} session" if n == 1 else f"{n} sessions"
 
 
-def _export(db_path: Path, fmt: str, session: str | None, out: Path) -> int:
+def _export(db_path: Path, db_option: str, fmt: str, session: str | None, out: Path) -> int:
     from kapmonitor.reports.session_export import session_ids
     from kapmonitor.store.database import connect
 
-    _require_db(db_path)
-    db = connect(db_path)
+    _require_db(db_path, db_option)
+    try:
+        db = connect(db_path)
+    except StoreError as exc:
+        raise _on_db(db_option, exc) from exc
     try:
         ids = [session] if session else session_ids(db)
         if not ids:
-            raise StoreError(f"There are no sessions in {db_path} to export.", "missing")
+            raise OptionError(db_option, f"There are no sessions in {db_path} to export.")
         if session and not db.execute("SELECT 1 FROM sessions WHERE id = ?", [session]).fetchone():
-            raise StoreError(f"There is no session {session} in {db_path}.", "missing")
-        target = _write_export(db, db_path, fmt, ids, out, folder=session is None)
+            raise OptionError("--session", f"There is no session {session} in {db_path}.")
+        try:
+            target = _write_export(db, db_path, fmt, ids, out, folder=session is None)
+        except StoreError as exc:
+            raise (OptionError("--out", exc) if exc.kind == "unwritable" else exc) from exc
         for sid in ids:
             _audit_event(db, "export", {"format": fmt, "file": str(target)}, sid)
     finally:
@@ -285,14 +421,24 @@ def _write_pdf(db_path: Path, ids: list[str], out: Path, folder: bool) -> Path:
     return out if folder else targets[0]
 
 
-def _import(db_path: Path, source: Path) -> int:
+def _import(db_path: Path, db_option: str, source: Path) -> int:
     from kapmonitor.reports.session_import import import_documents, read_documents
     from kapmonitor.store.database import connect
 
-    documents = read_documents(source)
+    _check_db_target(db_path, db_option)
+    try:
+        documents = read_documents(source)
+    except StoreError as exc:
+        raise OptionError("FILE", exc) from exc
     if not db_path.exists():
-        _check_before_creating(documents)
-    db = connect(db_path)
+        try:
+            _check_before_creating(documents)
+        except StoreError as exc:
+            raise OptionError("FILE", exc) from exc
+    try:
+        db = connect(db_path)
+    except StoreError as exc:
+        raise _on_db(db_option, exc) from exc
     try:
         report = import_documents(db, documents, _actor())
         counts = {status: report.count(status) for status in ("imported", "present", "refused")}
@@ -323,35 +469,79 @@ def _check_before_creating(documents: list[Any]) -> None:
             scratch.close()
 
 
-def _verify(db_path: Path) -> int:
-    _require_db(db_path)
+def _verify(db_path: Path, db_option: str) -> int:
+    from kapmonitor.reports.session_export import is_sqlite_file
+
+    _require_db(db_path, db_option)
+    if not is_sqlite_file(db_path):
+        raise OptionError(
+            db_option,
+            f"{db_path} is not a KAP Monitor database (it is not an SQLite file).",
+            "corrupt",
+        )
     try:
         from kapmonitor.store.verify import verify_database
     except ImportError as exc:
         raise StoreError(f"verify is not available in this version ({exc}).") from exc
-    result = verify_database(db_path)
+    try:
+        result = verify_database(db_path)
+    except StoreError as exc:
+        raise _on_db(db_option, exc) from exc
     for line in result.lines:
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-def _backup(db_path: Path, folder: Path | None, keep: int) -> int:
-    from kapmonitor.store.backup import take_backup
+def _backup(db_path: Path, db_option: str, folder: Path | None, keep: int) -> int:
+    from kapmonitor.store.backup import default_folder, take_backup
 
-    taken = take_backup(db_path, folder, keep)
+    _require_db(db_path, db_option)
+    out_option = "--out" if folder else f"--out (default {default_folder(db_path)})"
+    try:
+        taken = take_backup(db_path, folder, keep)
+    except StoreError as exc:
+        raise (
+            OptionError(out_option, exc) if exc.kind == "backup_folder" else _on_db(db_option, exc)
+        ) from exc
     print(f"backed up to {taken.path} (checked: integrity and audit chain)")
     return EXIT_OK
 
 
-def _restore(db_path: Path, chosen: Path | None) -> int:
+def _restore(db_path: Path, db_option: str, chosen: Path | None) -> int:
+    """Put a backup in place, holding the window's own lock meanwhile: a window open on the
+    file (or one started during the restore) would go on writing into the replaced file."""
     from kapmonitor.store.backup import newest_good_backup, restore
 
+    _check_db_target(db_path, db_option)
     if chosen is None:
         good = newest_good_backup(db_path)
         if good is None:
-            raise StoreError(f"No good backup of {db_path} was found.", "backup")
+            raise OptionError(
+                "BACKUP", f"No good backup of {db_path} was found; name one.", "backup"
+            )
         chosen = good.path
-    kept = restore(chosen, db_path)
+    elif not chosen.is_file():
+        what = "is a folder, not a backup file" if chosen.is_dir() else "does not exist"
+        raise OptionError("BACKUP", f"{chosen} {what}; nothing was changed.", "backup")
+    from kapmonitor.ui.app import instance_lock, lock_holder
+
+    lock, refusal = instance_lock(db_path)
+    if lock is None:
+        pid, host = lock_holder(db_path)
+        if pid:
+            refusal = (
+                f"the KAP Monitor window (process {pid} on {host}) has {db_path} open; close "
+                "it first, then restore again. Nothing was changed."
+            )
+        raise OptionError(db_option, refusal, "in_use")
+    try:
+        kept = restore(chosen, db_path)
+    except StoreError as exc:
+        if exc.kind == "backup":
+            raise OptionError("BACKUP", exc) from exc
+        raise _on_db(db_option, exc) from exc
+    finally:
+        lock.unlock()
     where = f"; the file it replaced is kept as {kept}" if kept else ""
     print(f"restored {chosen} to {db_path}{where}")
     return EXIT_OK

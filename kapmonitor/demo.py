@@ -4,11 +4,17 @@ Used to show the app, to fill screenshots, and by the crash test (which kills it
 prints ``committed <kind> <id>`` only after each transaction has committed, so a line on stdout is
 a promise that the row is on disk. Its clock is simulated and ends at the moment the demo starts,
 so every entry is in the past and nothing is flagged as future-dated.
+
+Stopped with Ctrl-C or SIGTERM, it ends the simulated session (disposition "other", saying the demo
+was stopped) rather than leave an open session that the window would offer to resume. SIGKILL
+cannot be caught: that is the crash test's business.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -34,7 +40,9 @@ from kapmonitor.domain.records import (
     SessionStart,
     VitalSigns,
 )
+from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import resources_dir
+from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 
 CLINICIANS = ("Dr. A. Rivera", "N. Okafor, RN")
@@ -310,15 +318,68 @@ def record_demo(
 
 
 def run_demo(db_path: Path, pace: float = 0.0, seed: int | None = None) -> int:
+    """Record the demo session into ``db_path``; 130 when stopped (the session is then ended)."""
+    if not (pace >= 0 and pace != float("inf")):  # the command line checks; this is for callers
+        raise ValueError(f"pace must be a finite number of seconds >= 0, not {pace!r}")
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(microsecond=0)
     dose_at = now - timedelta(minutes=SESSION_MINUTES - LEAD_IN_MINUTES + 1)
     clock = FakeClock(dose_at)
     store = SessionStore.open(db_path, clock)
+    session_id = ""
     try:
-        for kind, row_id in record_demo(store, clock, dose_at, pace, rng):
-            print(f"committed {kind} {row_id}", flush=True)
+        with _sigterm_as_interrupt():
+            for kind, row_id in record_demo(store, clock, dose_at, pace, rng):
+                if kind == "session":
+                    session_id = str(row_id)
+                print(f"committed {kind} {row_id}", flush=True)
+    except KeyboardInterrupt:
+        stopped = _end_stopped(store, session_id, clock)
+        print(f"demo stopped; {stopped}", file=sys.stderr)
+        return 130
     finally:
         store.close()
     print(f"demo session recorded in {db_path}", file=sys.stderr)
     return 0
+
+
+STOPPED_SUMMARY = "Simulated session from kapmonitor demo, stopped before its end."
+
+
+def _end_stopped(store: SessionStore, session_id: str, clock: FakeClock) -> str:
+    """End the half-recorded simulated session, so nothing is left open to resume."""
+    if not session_id:
+        return "no session was started"
+    end = SessionEnd(
+        "other",
+        clock.now(),
+        summary=STOPPED_SUMMARY,
+        disposition_other="demo stopped",
+    )
+    with _sigterm_as_interrupt():
+        try:
+            row_id = store.add(session_id, end, CLINICIANS[0])
+        except (StoreError, ValidationError) as exc:  # e.g. it had just ended by itself
+            return f"the session was left as it was ({exc})"
+        except KeyboardInterrupt:
+            return "stopped again: the session was left open"
+    print(f"committed end {row_id}", flush=True)
+    return "the simulated session was ended"
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``timeout``, a closed terminal's shutdown) like Ctrl-C meanwhile."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -4,7 +4,9 @@ SQLite's backup API copies a consistent snapshot even while the bedside window k
 A copy counts only once it has passed ``PRAGMA integrity_check`` and the audit-chain ``verify``
 in its final place; a copy that fails is deleted and the failure reported, so the list of backups
 only ever holds good ones. Restoring never deletes the file it replaces: the damaged file is
-renamed beside it for clinic IT.
+renamed beside it for clinic IT. Nor does it run while another process has the file open: that
+process would go on writing into the renamed file, and whatever it wrote (a supervisor's
+signature, say) would vanish from the live one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,30 +42,48 @@ def default_folder(db_path: Path) -> Path:
 
 
 def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Backup:
-    """Copy ``db_path`` into ``folder`` (default beside it), check the copy, rotate."""
+    """Copy ``db_path`` into ``folder`` (default beside it), check the copy, rotate.
+
+    A failure names the side that failed: the database (kind as :func:`explain` says) or the
+    backup folder (kind ``"backup_folder"``), so the command line can blame ``--db`` or ``--out``.
+    """
     db_path = Path(db_path)
     folder = Path(folder) if folder else default_folder(db_path)
     if not db_path.exists():
         raise StoreError(f"There is no database at {db_path} to back up.", "missing")
+    if db_path.is_dir():
+        raise StoreError(f"{db_path} is a folder, not a database file.", "unopenable")
     taken = datetime.now().replace(microsecond=0)
     final = folder / f"{db_path.stem}-{taken.strftime(STAMP)}{SUFFIX}"
     partial = final.with_suffix(".partial")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise explain(exc, db_path) from exc
+    try:
+        source.execute("PRAGMA schema_version").fetchone()  # a damaged source fails here
+    except sqlite3.Error as exc:
+        source.close()
+        raise explain(exc, db_path) from exc
+    try:
         try:
-            target = sqlite3.connect(partial)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise folder_error(folder, exc) from exc
+        target = sqlite3.connect(partial)
+        try:
+            source.backup(target)
         finally:
-            source.close()
+            target.close()
         os.replace(partial, final)
     except (sqlite3.Error, OSError) as exc:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        raise explain(exc, final) from exc
+        if explain(exc, db_path).kind == "corrupt":
+            raise explain(exc, db_path) from exc
+        raise folder_error(folder, exc) from exc
+    finally:
+        source.close()
     problem = check_backup(final)
     if problem:
         final.unlink(missing_ok=True)
@@ -71,6 +92,26 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
         )
     rotate(folder, db_path.stem, keep)
     return Backup(final, taken)
+
+
+def folder_error(folder: Path, exc: BaseException) -> StoreError:
+    """The backup folder cannot take the copy: say which folder and why, in plain words."""
+    if isinstance(exc, FileExistsError) or (folder.exists() and not folder.is_dir()):
+        why = "it is a file, not a folder"
+    elif isinstance(exc, NotADirectoryError):
+        why = "part of its path is a file, not a folder"
+    elif isinstance(exc, PermissionError) or "readonly" in str(exc) or "read-only" in str(exc):
+        why = "permission denied"
+    elif isinstance(exc, FileNotFoundError) or "unable to open" in str(exc):
+        why = "it cannot be created there"
+    elif "full" in str(exc).lower() or "no space" in str(exc).lower():
+        why = "the disk is full"
+    else:
+        why = getattr(exc, "strerror", None) or str(exc)
+    return StoreError(
+        f"Cannot write a backup into the folder {folder} ({why}); the database is unchanged.",
+        "backup_folder",
+    )
 
 
 def check_backup(path: Path) -> str:
@@ -122,9 +163,78 @@ def rotate(folder: Path, stem: str, keep: int) -> None:
         old.path.unlink(missing_ok=True)
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Another process that has the database (or its ``-wal``/``-shm``) open."""
+
+    pid: int
+    name: str  # the program's short name, e.g. "kapmonitor" or "sqlite3"
+
+
+def holders(db_path: Path) -> list[Holder]:
+    """Every other process with ``db_path``, its ``-wal`` or ``-shm`` open, found on Linux
+    through ``/proc/<pid>/fd``; elsewhere (or where ``/proc`` is hidden) the list is empty.
+
+    Files are compared by device and inode, so a relative path or a symlink finds the same file,
+    and nothing is opened or locked: asking must not change the file it asks about (an SQLite
+    probe would checkpoint a crashed writer's WAL into it).
+    """
+    proc = Path("/proc")
+    if not sys.platform.startswith("linux") or not proc.is_dir():
+        return []
+    wanted = set()
+    for path in (Path(db_path), Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        with contextlib.suppress(OSError):
+            st = path.stat()
+            wanted.add((st.st_dev, st.st_ino))
+    if not wanted:
+        return []
+    found = []
+    me = os.getpid()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            fds = list((entry / "fd").iterdir())
+        except OSError:  # gone, or another user's process
+            continue
+        for fd in fds:
+            try:
+                st = fd.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in wanted:
+                try:
+                    name = (entry / "comm").read_text().strip()
+                except OSError:
+                    name = "?"
+                found.append(Holder(int(entry.name), name))
+                break
+    return sorted(found, key=lambda h: h.pid)
+
+
+def in_use_refusal(db_path: Path) -> str:
+    """'' when no other process has ``db_path`` open; otherwise the sentence refusing a restore."""
+    found = holders(db_path)
+    if not found:
+        return ""
+    who = ", ".join(f"process {h.pid} ({h.name})" for h in found)
+    return (
+        f"{db_path} is open in another program ({who}). Close it first, then restore again: "
+        "whatever it writes after the restore would be lost. Nothing was changed."
+    )
+
+
 def restore(backup_path: Path, db_path: Path) -> Path | None:
-    """Put a checked backup in place of ``db_path``; returns where the old file was kept."""
+    """Put a checked backup in place of ``db_path``; returns where the old file was kept.
+
+    Refused (:class:`StoreError` kind ``"in_use"``) while another process has ``db_path`` open.
+    The caller's own connections are its business: close them first.
+    """
     backup_path, db_path = Path(backup_path), Path(db_path)
+    refusal = in_use_refusal(db_path)
+    if refusal:
+        raise StoreError(refusal, "in_use")
     problem = check_backup(backup_path)
     if problem:
         raise StoreError(f"{backup_path} cannot be restored: {problem}", "backup")
