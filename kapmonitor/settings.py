@@ -38,8 +38,20 @@ LARGE_TYPE = ConfigVar(
 CLOCK_TICK_MS = ConfigVar(
     "clock_tick_ms", int, 1000, "How often the session clocks refresh, in milliseconds"
 )
+# A new key, so a laptop where the old optional sound was once switched off starts with the
+# critical sound on: turning it off now needs a reason, recorded in the audit trail.
 ALARM_SOUND = ConfigVar(
-    "alarm_sound", bool, False, "A gentle system beep when an alarm is raised (visual first)"
+    "critical_alarm_sound",
+    bool,
+    True,
+    "A gentle system beep when a critical alarm is raised or a critical re-check turns overdue "
+    "(visual first; on by default, and turning it off asks for a reason that is audited)",
+)
+WARNING_SOUND = ConfigVar(
+    "warning_sound",
+    bool,
+    False,
+    "Also a gentle beep for warnings and whenever a routine check turns overdue (optional)",
 )
 DEFAULT_PROTOCOL = ConfigVar(
     "default_protocol", str, "clinic-ketamine", "Protocol preselected when a session starts"
@@ -72,6 +84,7 @@ ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     LARGE_TYPE,
     CLOCK_TICK_MS,
     ALARM_SOUND,
+    WARNING_SOUND,
     DEFAULT_PROTOCOL,
     IDLE_LOCK_MINUTES,
     BACKUP_INTERVAL_MINUTES,

@@ -7,6 +7,7 @@ whether they are fresh without reading the chart.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
@@ -26,6 +27,9 @@ ROWS = (
 )
 # Short enough to fit under the big numbers; the full KAP caveat is the tooltip.
 NEWS2_NOTE = "Info only: act on the alarms."
+CAPTIONS = dict(ROWS)
+# The alarm banner's symbols, in words small enough to sit beside a caption.
+LEVEL_MARKERS = {"critical": "▲ critical", "warning": "● warning"}
 
 
 class LastValuesPanel(QFrame):
@@ -38,6 +42,8 @@ class LastValuesPanel(QFrame):
         self.values: dict[str, QLabel] = {}
         self.ages: dict[str, QLabel] = {}
         self.times: dict[str, str] = {}
+        self.captions: dict[str, QLabel] = {}
+        self.levels: dict[str, str] = {}  # key -> "critical" / "warning" while highlighted
         for row, (key, caption) in enumerate(ROWS):
             label = QLabel(caption)
             label.setObjectName("BigLabel")
@@ -51,6 +57,7 @@ class LastValuesPanel(QFrame):
             grid.addWidget(age, row * 2 + 1, 1)
             self.values[key] = value
             self.ages[key] = age
+            self.captions[key] = label
         # Always on screen once a score shows: a tooltip alone would hide the caveat at the bedside.
         self.news2_note = QLabel(NEWS2_NOTE)
         self.news2_note.setObjectName("Muted")
@@ -112,3 +119,29 @@ class LastValuesPanel(QFrame):
         for key, observed in self.times.items():
             minutes = int((now - from_iso(observed)).total_seconds() // 60)
             self.ages[key].setText("just now" if minutes < 1 else f"{minutes} min ago")
+
+    def set_levels(self, levels: Mapping[str, str]) -> None:
+        """Highlight each vital at the level of its latest reading: critical or warning style
+        on the number and a marker word on its caption, since colour never carries meaning
+        alone. The caller decides the level from the readings, so a highlight stays through an
+        acknowledgement and goes only when a calmer reading of that vital follows."""
+        for key, caption in self.captions.items():
+            level = levels.get(key, "normal")
+            level = level if level in LEVEL_MARKERS else "normal"
+            if self.levels.get(key, "normal") == level:
+                continue
+            marker = LEVEL_MARKERS.get(level, "")
+            caption.setText(f"{CAPTIONS[key]}  {marker}" if marker else CAPTIONS[key])
+            self.values[key].setAccessibleDescription(marker)
+            for widget in (caption, self.values[key]):
+                widget.setProperty("level", level)  # styled by the theme's [level=…] rules
+                widget.style().unpolish(widget)
+                widget.style().polish(widget)
+            if level == "normal":
+                self.levels.pop(key, None)
+            else:
+                self.levels[key] = level
+
+    def level(self, key: str) -> str:
+        """``"critical"``, ``"warning"`` or ``"normal"``, as shown for that vital."""
+        return self.levels.get(key, "normal")

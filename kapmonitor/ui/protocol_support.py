@@ -7,9 +7,11 @@ with each reading) and offers the clinician the actions the protocol asks for.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.clock import from_iso
@@ -17,9 +19,11 @@ from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protoco
 from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
 from kapmonitor.domain.rems import rems_summary
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
+from kapmonitor.domain.vital_alerts import VitalReading, current_levels, vital_readings
 from kapmonitor.paths import resources_dir, user_config_dir
-from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING
-from kapmonitor.store.database import StoreError
+from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND
+from kapmonitor.store import audit
+from kapmonitor.store.database import StoreError, explain
 from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
 from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
 from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
@@ -29,6 +33,13 @@ if TYPE_CHECKING:
     from kapmonitor.ui.session_window import SessionWindow
 
 CHARTED = {"sbp", "dbp", "hr", "spo2", "rr", "moaas"}
+SOUND_TEXT = "Critical alarm sound (gentle)"
+WARNING_SOUND_TEXT = "Sound for warnings and overdue checks too"
+SOUND_OFF_QUESTION = (
+    "Why turn the critical-alarm sound off on this laptop? The reason is recorded in the audit "
+    "trail with your name."
+)
+NO_SESSION_ACTOR = "bedside window (no session open)"
 
 
 def load_catalogue() -> ProtocolCatalogue:
@@ -50,6 +61,11 @@ class ProtocolSupport:
         self._alarm_ids_seen: set[int] = set()
         self._was_overdue = False
         self._last_score_id = 0
+        # Each measured vital of the open session with its alarm level; rebuilt after a save
+        # (not every tick: a device feed may hold thousands of readings).
+        self._readings: list[VitalReading] = []
+        self.sound_action: QAction | None = None
+        self.warning_sound_action: QAction | None = None
 
     # --- state ------------------------------------------------------------------------------
 
@@ -88,6 +104,20 @@ class ProtocolSupport:
         for alarm in window.log.current("alarms"):
             window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
         self.refresh_alarms()
+        self.refresh_levels()
+
+    def refresh_levels(self) -> None:
+        """Re-judge each vital by its latest reading: the big numbers keep a critical or warning
+        value highlighted, and the schedule keeps a critical re-check, until a later reading of
+        that vital is calmer. Acknowledging the alarm does not clear either."""
+        log = self.window.log
+        if log is None:
+            self._readings = []
+        else:
+            self._readings = vital_readings(
+                log.current("vitals"), log.current("observations"), log.current("alarms")
+            )
+        self.window.last_values.set_levels(current_levels(self._readings))
 
     def tick(self) -> None:
         window = self.window
@@ -105,12 +135,16 @@ class ProtocolSupport:
             now,
             log.phase(),
             log.ended_at(),
+            vital_readings=self._readings,
         )
         window.schedule_panel.show_state(self.state, now)
-        # Escalation: the moment a check turns overdue, the optional sound calls once.
+        # Escalation: the moment a check turns overdue, the sound calls once. A critical
+        # re-check gone overdue is critical (sound on by default); a routine check is optional.
         overdue = self.state.status == "overdue"
-        if overdue and not self._was_overdue and window.settings.get(ALARM_SOUND):
-            QApplication.beep()
+        if overdue and not self._was_overdue:
+            check = self.state.next_check
+            critical = check is not None and check.kind == "critical_recheck"
+            self._beep(critical)
         self._was_overdue = overdue
 
     # --- after each save ------------------------------------------------------------------
@@ -139,13 +173,102 @@ class ProtocolSupport:
         score = next((r for r in reversed(scores) if r["vitals_id"] == row_id), None)
         if table == "vitals" and score is not None:
             window.last_values.show_news2(score)
-        if new and window.settings.get(ALARM_SOUND):
-            QApplication.beep()
+        if new:  # one gentle beep per saved reading, however many alarms it raised
+            self._beep(any(a["priority"] == "critical" for a in new))
         self.refresh_alarms()
+        if table in ("vitals", "observations"):
+            self.refresh_levels()
 
     def refresh_alarms(self) -> None:
         log = self.window.log
         self.window.alarm_banner.set_alarms(log.active_alarms() if log is not None else [])
+
+    # --- sound ------------------------------------------------------------------------------
+
+    def _beep(self, critical: bool) -> None:
+        """The system's own short beep, once: gentle, and the screen already says what it is."""
+        settings = self.window.settings
+        if settings.get(ALARM_SOUND if critical else WARNING_SOUND):
+            QApplication.beep()
+
+    def sound_actions(self) -> tuple[QAction, QAction]:
+        """The View menu's two sound switches, remembered on this laptop.
+
+        The critical sound is on unless someone turned it off with a reason (audited); the
+        sound for warnings and routine overdue checks is an option, off by default.
+        """
+        window = self.window
+        self.sound_action = QAction(SOUND_TEXT, window, checkable=True)
+        self.sound_action.setObjectName("CriticalSoundAction")
+        self.sound_action.setChecked(window.settings.get(ALARM_SOUND))
+        self.sound_action.toggled.connect(self._critical_sound_toggled)
+        self.warning_sound_action = QAction(WARNING_SOUND_TEXT, window, checkable=True)
+        self.warning_sound_action.setObjectName("WarningSoundAction")
+        self.warning_sound_action.setChecked(window.settings.get(WARNING_SOUND))
+        self.warning_sound_action.toggled.connect(lambda on: window.settings.set(WARNING_SOUND, on))
+        return self.sound_action, self.warning_sound_action
+
+    def _critical_sound_toggled(self, on: bool) -> None:
+        window = self.window
+        if on:
+            # Turning it back on is never refused; it is recorded all the same.
+            window.settings.set(ALARM_SOUND, True)
+            self._audit_sound("alarm_sound_on", {"setting": ALARM_SOUND.key, "on": True})
+            window.statusBar().showMessage("Critical alarm sound on", 5000)
+            return
+        reason = self._sound_off_reason()
+        recorded = bool(reason) and self._audit_sound(
+            "alarm_sound_off", {"setting": ALARM_SOUND.key, "on": False, "reason": reason}
+        )
+        if not recorded:
+            self._keep_sound_on()
+            return
+        window.settings.set(ALARM_SOUND, False)
+        window.statusBar().showMessage(f"Critical alarm sound off: {reason}", 8000)
+
+    def _sound_off_reason(self) -> str:
+        """Ask why; an empty answer or Cancel is no reason. Refused while the window is locked:
+        the name recorded would be the last recorder's, not the person at the laptop."""
+        window = self.window
+        if window.access.locked():
+            window.statusBar().showMessage("Unlock the window to change the alarm sound", 8000)
+            return ""
+        dialog = QInputDialog(window)
+        dialog.setObjectName("SoundOffReason")
+        dialog.setWindowTitle("Turn the critical-alarm sound off")
+        dialog.setLabelText(SOUND_OFF_QUESTION)
+        dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Normal)
+        dialog.setOkButtonText("Turn off")
+        if not dialog.exec():
+            return ""
+        reason = dialog.textValue().strip()
+        if not reason:
+            window.statusBar().showMessage(
+                "The critical-alarm sound stays on: turning it off needs a reason", 8000
+            )
+        return reason
+
+    def _keep_sound_on(self) -> None:
+        assert self.sound_action is not None
+        self.sound_action.blockSignals(True)
+        self.sound_action.setChecked(True)
+        self.sound_action.blockSignals(False)
+
+    def _audit_sound(self, action: str, detail: dict[str, Any]) -> bool:
+        """A sound switch is a safety setting: who changed it, when and why go into the audit
+        trail, in the open session (attributed to the recorder) or, with none open, unattached."""
+        window = self.window
+        log = window.log
+        actor = window.recorder if log is not None and window.recorder else NO_SESSION_ACTOR
+        db = window.store.db
+        try:
+            with db.atomic():
+                audit.event(db, actor, action, window.clock.now(), detail, log.id if log else None)
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            window.report_error(explain(exc, window.store.path))
+            return False
+        return True
 
     # --- actions --------------------------------------------------------------------------
 

@@ -35,7 +35,6 @@ from kapmonitor.domain.records import Entry, PhaseChange
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.timeline import timeline, timeline_item
 from kapmonitor.settings import (
-    ALARM_SOUND,
     CLOCK_TICK_MS,
     DEFAULT_PROTOCOL,
     NIGHT_MODE,
@@ -275,10 +274,10 @@ class SessionWindow(QMainWindow):
         self.night_action, self.large_action = view_actions(
             self, self.settings, self.apply_view_settings
         )
-        self.sound_action = QAction("Alarm sound (gentle)", self, checkable=True)
-        self.sound_action.setChecked(self.settings.get(ALARM_SOUND))
-        self.sound_action.toggled.connect(lambda on: self.settings.set(ALARM_SOUND, on))
+        # The critical sound is on by default; turning it off asks a reason (audited).
+        self.sound_action, self.warning_sound_action = self.protocol_support.sound_actions()
         view.addAction(self.sound_action)
+        view.addAction(self.warning_sound_action)
         view.addAction(self.night_action)
         view.addAction(self.large_action)
         session_menu.addSeparator()

@@ -100,6 +100,12 @@ def stylesheet(theme: Theme, large: bool) -> str:
     QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {theme.muted}; }}
     QLabel#BigValue {{ font-size: {big}pt; font-weight: bold; }}
     QLabel#BigLabel, QLabel#Muted, QLabel#RecorderNote {{ color: {theme.muted}; }}
+    QLabel#BigValue[level="critical"], QLabel#BigWord[level="critical"] {{
+        color: {theme.error_text}; background: {theme.error_bg};
+    }}
+    QLabel#BigValue[level="warning"], QLabel#BigWord[level="warning"] {{ color: {theme.warn}; }}
+    QLabel#BigLabel[level="critical"] {{ color: {theme.error_text}; font-weight: bold; }}
+    QLabel#BigLabel[level="warning"] {{ color: {theme.warn}; font-weight: bold; }}
     QLabel#ClockValue {{ font-size: {clock}pt; font-weight: bold; }}
     QLabel#PatientCode {{ font-size: {clock}pt; font-weight: bold; color: {theme.accent}; }}
     QLabel#Warn {{ color: {theme.warn}; font-weight: bold; }}

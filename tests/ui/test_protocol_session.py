@@ -18,7 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.paths import resources_dir, user_config_dir
-from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, Settings
+from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND, Settings
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui import protocol_support
 from kapmonitor.ui.session_window import SessionWindow
@@ -358,18 +358,19 @@ def test_news2_is_shown_with_its_caveat(
     assert note.toolTip().endswith("Not measured: consciousness.")
 
 
-def test_the_optional_sound_calls_once_per_new_alarm_or_overdue_check(
+def test_the_sound_calls_once_per_new_alarm_or_overdue_check(
     qtbot: QtBot, window: SessionWindow, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Critical alarms call by default; warnings and routine overdue checks only when chosen."""
     beeps: list[int] = []
     monkeypatch.setattr(protocol_support.QApplication, "beep", lambda: beeps.append(1))
     start_esketamine_session(qtbot, window)
     window.tick()
-    clock.advance(minutes=6)  # the baseline turns overdue: silent while the sound is off
+    clock.advance(minutes=6)  # the baseline turns overdue: silent while the option is off
     window.tick()
     assert window.schedule_panel.state() == "overdue" and beeps == []
-    window.sound_action.trigger()  # View → Alarm sound
-    assert window.settings.get(ALARM_SOUND)
+    window.warning_sound_action.trigger()  # View → Sound for warnings and overdue checks too
+    assert window.settings.get(WARNING_SOUND) and window.settings.get(ALARM_SOUND)
     enter_vitals(qtbot, window, ["124/78", "72", "98", "14"])
     clock.set(DOSE_AT)
     give_esketamine(qtbot, window)
