@@ -8,6 +8,8 @@ widgets, so it runs from the command line with no display:
   MOAA/S and dissociation 0–5;
 * vertical markers for doses (solid), adverse effects (dashed) and alarms (dash-dot), each with
   its own shape in the band above the panels, and dotted lines at the protocol's alarm limits;
+* marker labels laid out as on the live chart (``kapmonitor/domain/label_layout.py``): never
+  over each other, the dose always in full, crowded ones shortened or counted ("+3");
 * a legend with each series' line style and symbol, so **colour never carries meaning alone**.
 
 Every reading is used: when a series has more points than the panel has pixel columns, each
@@ -20,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
@@ -37,6 +39,13 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 
+from kapmonitor.domain.label_layout import (
+    EventLabel,
+    LabelLayout,
+    badge_text,
+    label_texts,
+    layout_labels,
+)
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.store.session_store import SessionLog
 
@@ -46,6 +55,7 @@ __all__ = [
     "chart_data",
     "ensure_gui_application",
     "render_chart",
+    "render_chart_with_labels",
 ]
 
 #: Panels top to bottom: (axis title, y minimum, y maximum, major ticks, relative height).
@@ -87,7 +97,6 @@ MARKERS: dict[str, tuple[str, Qt.PenStyle, str, str]] = {
 _SYMBOLS_MAX_POINTS = 600  # above this a series is dense: key symbols only (as the live chart)
 _KEY_PERIOD_MIN = 5.0  # one key symbol per five minutes in dense mode
 _KEY_PHASE_MIN = {"dbp": 100 / 60, "hr": 200 / 60, "dissociation": 150 / 60}
-_LABELLED_MARKERS_MAX = 24  # beyond this many markers of a kind, lines only (labels would pile up)
 _THRESHOLD_COLOR = "#6B7280"
 _INK = "#1F2328"
 _GRID = "#D9DCE1"
@@ -366,6 +375,14 @@ def _legend_height(canvas: _Canvas, width: float) -> float:
 def render_chart(data: ChartData, width_px: int, height_px: int, dpi: float = 200.0) -> QImage:
     """Draw the chart onto a white RGB image of the given size (``dpi`` sets text and line
     sizes: a 7.5 pt label is 7.5/72 inch at that resolution)."""
+    return render_chart_with_labels(data, width_px, height_px, dpi)[0]
+
+
+def render_chart_with_labels(
+    data: ChartData, width_px: int, height_px: int, dpi: float = 200.0
+) -> tuple[QImage, LabelLayout]:
+    """:func:`render_chart`, plus where the event labels went (image pixels; lanes from the top
+    of the band above the panels), so tests can check them without reading pixels."""
     ensure_gui_application()
     image = QImage(width_px, height_px, QImage.Format.Format_RGB32)
     image.setDotsPerMeterX(round(dpi / 0.0254))
@@ -375,13 +392,13 @@ def render_chart(data: ChartData, width_px: int, height_px: int, dpi: float = 20
     try:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        _draw(_Canvas(painter, dpi), data, QRectF(0, 0, width_px, height_px))
+        layout = _draw(_Canvas(painter, dpi), data, QRectF(0, 0, width_px, height_px))
     finally:
         painter.end()
-    return image
+    return image, layout
 
 
-def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> None:
+def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
     p = canvas.p
     pad = canvas.pt(4)
     legend_h = _legend_height(canvas, whole.width() - 2 * pad)
@@ -505,39 +522,7 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> None:
         p.setPen(canvas.pen("#3A4048", 0.7))
         p.drawRect(rect)
 
-    # Event markers through every panel, shapes and labels in the band above.
-    label_font = canvas.font(6.5)
-    label_metrics = QFontMetricsF(label_font)
-    row_h = band_h / 3
-    last_right = [-math.inf, -math.inf, -math.inf]
-    counts = {kind: sum(1 for m in data.markers if m.kind == kind) for kind in MARKERS}
-    for marker in sorted(data.markers, key=lambda m: m.x):
-        _legend_text, dash, shape, color = MARKERS.get(marker.kind, MARKERS["alarm"])
-        xp = float(to_px(marker.x))
-        if not left - 1 <= xp <= right + 1:
-            continue
-        p.setPen(canvas.pen(color, 0.9, dash))
-        for rect in rects:
-            p.drawLine(QLineF(xp, rect.top(), xp, rect.bottom()))
-        labelled = counts.get(marker.kind, 0) <= _LABELLED_MARKERS_MAX
-        text = marker.label if labelled else ""
-        text_w = label_metrics.horizontalAdvance(text) + canvas.pt(9)
-        slot = next((i for i in range(3) if last_right[i] < xp), None)
-        if slot is None:
-            slot = min(range(3), key=lambda i: last_right[i])
-        last_right[slot] = xp + text_w
-        cy = band_top + row_h * (slot + 0.5)
-        p.setPen(canvas.pen(color, 0.4, Qt.PenStyle.DotLine))
-        p.drawLine(QLineF(xp, cy, xp, top))
-        _draw_symbols(canvas, shape, color, [QPointF(xp, cy)], canvas.pt(2.6))
-        if text:
-            p.setFont(label_font)
-            p.setPen(QColor(_INK))
-            p.drawText(
-                QRectF(xp + canvas.pt(4), cy - row_h / 2, text_w, row_h),
-                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                text,
-            )
+    layout = _draw_markers(canvas, data, rects, band_top, band_h, to_px, left, right, top)
 
     # The x axis under the last panel.
     p.setFont(tick_font)
@@ -561,3 +546,86 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> None:
         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
         data.x_axis_title,
     )
+    return layout
+
+
+def _draw_markers(
+    canvas: _Canvas,
+    data: ChartData,
+    rects: list[QRectF],
+    band_top: float,
+    band_h: float,
+    to_px: Any,
+    left: float,
+    right: float,
+    top: float,
+) -> LabelLayout:
+    """Event lines through every panel; shapes and labels in the band above, in three lanes.
+
+    Labels are placed by :func:`~kapmonitor.domain.label_layout.layout_labels`, as on the live
+    chart: never over each other, doses first and in full, others shortened or counted in a
+    "+n" badge (the report's tables list every event in full).
+    """
+    p = canvas.p
+    label_font = canvas.font(6.5)
+    label_metrics = QFontMetricsF(label_font)
+    lanes = 3
+    row_h = band_h / lanes
+    radius = canvas.pt(2.6)
+    text_gap = canvas.pt(2)
+    shown: list[tuple[int, Marker, float]] = []
+    for index, marker in enumerate(data.markers):
+        xp = float(to_px(marker.x))
+        if left - 1 <= xp <= right + 1:
+            shown.append((index, marker, xp))
+    events = []
+    for index, marker, xp in shown:
+        texts = label_texts(marker.kind, marker.label)
+        widths = tuple(
+            2 * radius + text_gap + label_metrics.horizontalAdvance(t) + canvas.pt(1) for t in texts
+        )
+        events.append(EventLabel(index, xp, marker.kind, texts, widths))
+    layout = layout_labels(
+        events,
+        left=left - radius,
+        right=right + canvas.pt(30),  # labels may run into the right margin, as before
+        lanes=lanes,
+        gap=canvas.pt(3),
+        offset=-radius,  # the box starts at the marker's shape, drawn on the line
+        badge_width=lambda n: label_metrics.horizontalAdvance(badge_text(n)) + canvas.pt(4),
+        allow_over=False,
+    )
+    for _index, marker, xp in shown:
+        _legend_text, dash, _shape, color = MARKERS.get(marker.kind, MARKERS["alarm"])
+        p.setPen(canvas.pen(color, 0.9, dash))
+        for rect in rects:
+            p.drawLine(QLineF(xp, rect.top(), xp, rect.bottom()))
+    p.setFont(label_font)
+    for placed in layout.labels:
+        marker = data.markers[cast(int, placed.key)]
+        _legend_text, _dash, shape, color = MARKERS.get(marker.kind, MARKERS["alarm"])
+        xp = float(to_px(marker.x))
+        cy = band_top + row_h * (placed.lane + 0.5)
+        p.setPen(canvas.pen(color, 0.4, Qt.PenStyle.DotLine))
+        p.drawLine(QLineF(xp, cy, xp, top))
+        _draw_symbols(canvas, shape, color, [QPointF(xp, cy)], radius)
+        text_w = placed.width - 2 * radius - text_gap
+        if placed.side == "right":
+            text_left = xp + radius + text_gap
+        else:  # "left": the text ends at the shape
+            text_left = xp - radius - text_gap - text_w
+        p.setPen(QColor(_INK))
+        p.drawText(
+            QRectF(text_left, cy - row_h / 2, text_w, row_h),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            placed.text,
+        )
+    for badge in layout.badges:
+        cy = band_top + row_h * (badge.lane + 0.5)
+        box = QRectF(badge.left, cy - row_h / 2 + canvas.pt(0.5), badge.width, row_h - canvas.pt(1))
+        p.setPen(canvas.pen(_THRESHOLD_COLOR, 0.5, Qt.PenStyle.DashLine))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawRoundedRect(box, canvas.pt(1.5), canvas.pt(1.5))
+        p.setPen(QColor(_INK))
+        p.drawText(box, Qt.AlignmentFlag.AlignCenter, badge.text)
+    return layout

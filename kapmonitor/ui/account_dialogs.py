@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
+    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -277,7 +278,11 @@ class AccountsDialog(QDialog):
         layout = QVBoxLayout(self)
         self.table = QTableWidget(0, 3, self)
         self.table.setHorizontalHeaderLabels(["User name", "Printed name", "Role"])
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Every column as wide as its longest entry (a long printed name is not cut); the last
+        # takes what is left over.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         layout.addWidget(self.table)
@@ -302,6 +307,31 @@ class AccountsDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, user.username)
                 self.table.setItem(row, column, item)
+        self._fit_columns()
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Large type (a new style sheet) widens the text: widen the table with it."""
+        super().changeEvent(event)
+        changed = event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange)
+        if changed and hasattr(self, "table"):  # not while the dialog is still being built
+            self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Make the table at least as wide as its columns' contents, so none is ever clipped.
+
+        Sizing the columns to their contents is not enough on its own: in a narrow dialog the
+        stretched last column would shrink below its text. So the table's minimum width is the
+        sum of the columns' content widths, and the dialog cannot be made narrower than that.
+        """
+        self.table.resizeColumnsToContents()
+        header = self.table.horizontalHeader()
+        columns = sum(
+            max(self.table.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(self.table.columnCount())
+        )
+        frame = 2 * self.table.frameWidth()
+        scroll = self.table.verticalScrollBar().sizeHint().width()
+        self.table.setMinimumWidth(columns + self.table.verticalHeader().width() + frame + scroll)
 
     def selected_username(self) -> str | None:
         item = self.table.item(self.table.currentRow(), 0)

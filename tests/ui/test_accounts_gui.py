@@ -19,8 +19,9 @@ from kapmonitor.domain.records import VitalSigns
 from kapmonitor.settings import IDLE_LOCK_MINUTES, Settings
 from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.account_dialogs import FirstRunDialog
+from kapmonitor.ui.account_dialogs import AccountsDialog, FirstRunDialog
 from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.theme import current_theme, stylesheet
 from tests.factories import T0, session_start
 from tests.ui.window_driver import drive, shown_window, type_into
 
@@ -263,3 +264,37 @@ def test_a_fresh_install_says_to_add_the_clinicians_first(
     assert not window.accounts_hint.isVisible()
     window.close()
     fresh.close()
+
+
+def test_account_columns_are_as_wide_as_their_contents(
+    qtbot: QtBot, store: SessionStore, clock: FakeClock
+) -> None:
+    """A long printed name or user name is never clipped, in large type and a narrowed dialog."""
+    accounts = Accounts(store.db, clock)
+    admin = next(user for user in accounts.users() if user.username == "admin")
+    accounts.create_user(
+        admin,
+        "featherstonehaugh",
+        "Dr Maximiliana Featherstonehaugh-Worthington",
+        "clinician",
+        "long-pin1",
+    )
+    dialog = AccountsDialog(accounts, admin)
+    dialog.setStyleSheet(stylesheet(current_theme(False), True))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    table, header = dialog.table, dialog.table.horizontalHeader()
+
+    for width in (dialog.width(), 200):  # as opened, then dragged as narrow as it goes
+        dialog.resize(width, dialog.height())
+        QApplication.processEvents()
+        for column in range(table.columnCount()):
+            content = max(table.sizeHintForColumn(column), header.sectionSizeHint(column))
+            assert table.columnWidth(column) >= content, header.model().headerData(
+                column, Qt.Orientation.Horizontal
+            )
+        assert header.length() <= table.viewport().width()  # nothing scrolled off to the right
+        assert dialog.width() <= 1280
+    names = [table.item(row, 1).text() for row in range(table.rowCount())]
+    assert "Dr Maximiliana Featherstonehaugh-Worthington" in names
