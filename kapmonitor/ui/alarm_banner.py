@@ -9,10 +9,20 @@ window, which asks :meth:`AlarmBanner.first_alarm_id`).
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.ui.theme import BASE_POINT_SIZE, LARGE_FACTOR, Theme, current_theme
@@ -24,6 +34,11 @@ PRIORITY_STYLE: dict[str, tuple[int, str, str]] = {
     "advisory": (1, "○", "ADVISORY"),
 }
 ACK_SHORTCUT = "K"
+SOUND_OFF_NOTE = "critical-alarm sound is off"
+MESSAGE_MIN_WIDTH = 160
+# Alarm lines in view at once (normal type, large type); more scroll, and the header counts them.
+VISIBLE_ROWS = 2
+VISIBLE_ROWS_LARGE = 1
 
 
 def priority_tag(priority: str) -> str:
@@ -47,8 +62,8 @@ def sort_alarms(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def banner_stylesheet(theme: Theme, large: bool = False) -> str:
     scale = LARGE_FACTOR if large else 1.0
-    critical = round(18 * scale)
-    warning = round(15 * scale)
+    critical = round(15 * scale)
+    warning = round(13 * scale)
     advisory = round(BASE_POINT_SIZE * 1.1 * scale)
     small = round(BASE_POINT_SIZE * scale)
     return f"""
@@ -77,6 +92,13 @@ def banner_stylesheet(theme: Theme, large: bool = False) -> str:
     """
 
 
+def _row_height(row: QWidget, width: int) -> int:
+    layout = row.layout()
+    if layout is not None and layout.hasHeightForWidth():
+        return max(layout.totalHeightForWidth(width), row.minimumSizeHint().height())
+    return row.sizeHint().height()
+
+
 class AlarmBanner(QFrame):
     """A stack of alarm lines; hidden while nothing waits for acknowledgement."""
 
@@ -90,10 +112,27 @@ class AlarmBanner(QFrame):
         self._layout.setSpacing(4)
         self.header = QLabel("", self)
         self.header.setObjectName("AlarmHeader")
+        self.header.setWordWrap(True)
         self._layout.addWidget(self.header)
+        # The rows scroll inside a box about two lines high: five waiting alarms must not push
+        # the big numbers off a 720 px screen. The most urgent is always on top and in view.
+        self._rows_box = QWidget(self)
+        self._rows_box.setObjectName("AlarmRows")
+        self._rows_layout = QVBoxLayout(self._rows_box)
+        self._rows_layout.setContentsMargins(0, 0, 0, 0)
+        self._rows_layout.setSpacing(4)
+        self.scroll = QScrollArea(self)
+        self.scroll.setObjectName("AlarmScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self._rows_box)
+        self._layout.addWidget(self.scroll)
         self._rows: list[QFrame] = []
+        self._visible_rows = VISIBLE_ROWS
         self._alarms: list[dict[str, Any]] = []
         self._shown_key: tuple[Any, ...] | None = None
+        self._sound_off = False
         self.buttons: list[QPushButton] = []
         self.apply_theme(night)
         self.hide()
@@ -102,6 +141,8 @@ class AlarmBanner(QFrame):
 
     def apply_theme(self, night: bool, large: bool = False) -> None:
         self.setStyleSheet(banner_stylesheet(current_theme(night), large))
+        self._visible_rows = VISIBLE_ROWS_LARGE if large else VISIBLE_ROWS
+        self._fit_rows()
 
     def set_alarms(self, alarms: list[dict[str, Any]]) -> None:
         """Show these stored alarm rows (acknowledged ones, if passed, are left out).
@@ -118,21 +159,34 @@ class AlarmBanner(QFrame):
         self._shown_key = key
         self._alarms = ordered
         for row in self._rows:
-            self._layout.removeWidget(row)
+            self._rows_layout.removeWidget(row)
             row.hide()
             row.deleteLater()
         self._rows = []
         self.buttons = []
         for index, alarm in enumerate(ordered):
             row = self._make_row(alarm, top=index == 0)
-            self._layout.addWidget(row)
+            self._rows_layout.addWidget(row)
             self._rows.append(row)
+        self._fit_rows()
         count = len(ordered)
-        self.header.setText(
+        self._show_header()
+        self.setVisible(count > 0)
+
+    def set_sound_off(self, off: bool) -> None:
+        """Say on the banner that the critical-alarm sound was turned off on this laptop, so a
+        colleague arriving at the bedside does not wait for a beep that will not come."""
+        if off != self._sound_off:
+            self._sound_off = off
+            self._show_header()
+
+    def _show_header(self) -> None:
+        count = len(self._alarms)
+        text = (
             f"{count} alarm{'s' if count != 1 else ''} waiting for acknowledgement "
             f"— {ACK_SHORTCUT} acknowledges the top one"
         )
-        self.setVisible(count > 0)
+        self.header.setText(f"{text} — {SOUND_OFF_NOTE}" if self._sound_off else text)
 
     def first_alarm_id(self) -> int | None:
         """The alarm the K shortcut acknowledges: the most urgent, longest waiting."""
@@ -152,19 +206,57 @@ class AlarmBanner(QFrame):
 
     # --- internals -----------------------------------------------------------------------
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Tall enough for the first rows (all of them when few), scrolling for the rest.
+
+        Each row's height is asked at the width it will have, since a long message wraps.
+        """
+        shown = self._rows[: self._visible_rows]
+        spacing = self._rows_layout.spacing()
+        bar = self.scroll.verticalScrollBar().sizeHint().width()
+        width = max(self.scroll.viewport().width(), self.width() - bar, 200)
+        height = sum(_row_height(r, width) for r in shown) + spacing * max(0, len(shown) - 1)
+        if height != self.scroll.height():
+            self.scroll.setFixedHeight(max(height, 0))
+        self.scroll.setVerticalScrollBarPolicy(
+            Qt.ScrollBarPolicy.ScrollBarAsNeeded
+            if len(self._rows) > self._visible_rows
+            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        )
+
     def _make_row(self, alarm: dict[str, Any], top: bool) -> QFrame:
         priority = str(alarm.get("priority", ""))
         row = QFrame(self)
         row.setObjectName("AlarmRow")
         row.setProperty("priority", priority)
         layout = QHBoxLayout(row)
-        layout.setContentsMargins(10, 6, 8, 6)
-        layout.setSpacing(12)
+        layout.setContentsMargins(8, 3, 6, 3)
+        layout.setSpacing(8)
         tag = QLabel(priority_tag(priority), row)
         tag.setObjectName("AlarmTag")
-        message = QLabel(str(alarm.get("message", "")), row)
+        # The first limit crossed is the message; the other limits the same reading crossed
+        # ("; also …") follow in smaller type, so one reading stays one or two lines.
+        text = str(alarm.get("message", ""))
+        main, _, also = text.partition("; also ")
+        message = QLabel(row)
         message.setObjectName("AlarmMessage")
+        message.setTextFormat(Qt.TextFormat.RichText)
+        message.setText(
+            html.escape(main)
+            + (
+                f" <span style='font-size:small; font-weight:normal'>also {html.escape(also)}"
+                "</span>"
+                if also
+                else ""
+            )
+        )
+        message.setToolTip(text)
         message.setWordWrap(True)
+        message.setMinimumWidth(MESSAGE_MIN_WIDTH)
         message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         when = QLabel(f"raised {local_hhmm(alarm['observed_at'])}", row)
         when.setObjectName("AlarmTime")
@@ -174,13 +266,17 @@ class AlarmBanner(QFrame):
         button.setToolTip(
             f"Acknowledge this alarm ({ACK_SHORTCUT})" if top else "Acknowledge this alarm"
         )
-        button.setAccessibleName(f"Acknowledge {priority_tag(priority)} {alarm.get('message')}")
+        button.setAccessibleName(f"Acknowledge {priority_tag(priority)} {text}")
         alarm_id = int(alarm["id"])
         button.clicked.connect(lambda _=False, i=alarm_id: self.acknowledge_requested.emit(i))
+        # The time sits over the button: side by side they took the width the message needs.
+        side = QVBoxLayout()
+        side.setSpacing(0)
+        side.addWidget(when, 0, Qt.AlignmentFlag.AlignRight)
+        side.addWidget(button)
         layout.addWidget(tag)
         layout.addWidget(message, 1)
-        layout.addWidget(when)
-        layout.addWidget(button)
+        layout.addLayout(side)
         self.buttons.append(button)
         return row
 

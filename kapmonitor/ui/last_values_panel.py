@@ -10,26 +10,39 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
 
+# Captions are the short names every clinician reads at a glance; the units are in each
+# value's tooltip. "BP mmHg  ▲ critical  just now" made each column wider than a 1280 px
+# screen in large type can give.
 ROWS = (
-    ("bp", "BP mmHg"),
-    ("hr", "HR /min"),
-    ("spo2", "SpO₂ %"),
-    ("rr", "RR /min"),
-    ("temp_c", "Temp °C"),
+    ("bp", "BP"),
+    ("hr", "HR"),
+    ("spo2", "SpO₂"),
+    ("rr", "RR"),
+    ("temp_c", "Temp"),
     ("moaas", "MOAA/S"),
     ("dissociation", "Dissociation"),
     ("news2", "NEWS2 (info)"),
 )
 # Short enough to fit under the big numbers; the full KAP caveat is the tooltip.
-NEWS2_NOTE = "Info only: act on the alarms."
+NEWS2_NOTE = "NEWS2 is information only: act on the alarms."
+COLUMNS = 2
 CAPTIONS = dict(ROWS)
 # The alarm banner's symbols, in words small enough to sit beside a caption.
 LEVEL_MARKERS = {"critical": "▲ critical", "warning": "● warning"}
+UNITS = {
+    "bp": "Blood pressure, mmHg (systolic/diastolic)",
+    "hr": "Heart rate, beats per minute",
+    "spo2": "Oxygen saturation, %",
+    "rr": "Respiratory rate, breaths per minute",
+    "temp_c": "Temperature, °C",
+}
+WORD_VALUES = ("dissociation",)  # a word, not a number: set smaller so "Moderate" fits
 
 
 class LastValuesPanel(QFrame):
@@ -38,23 +51,36 @@ class LastValuesPanel(QFrame):
         self.ref = ref
         self.setObjectName("Panel")
         grid = QGridLayout(self)
-        grid.setVerticalSpacing(2)
+        grid.setContentsMargins(8, 6, 8, 6)
+        grid.setHorizontalSpacing(16)
+        grid.setVerticalSpacing(0)
         self.values: dict[str, QLabel] = {}
         self.ages: dict[str, QLabel] = {}
         self.times: dict[str, str] = {}
         self.captions: dict[str, QLabel] = {}
         self.levels: dict[str, str] = {}  # key -> "critical" / "warning" while highlighted
-        for row, (key, caption) in enumerate(ROWS):
+        # Two columns of cells, each a caption with the reading's age beside it and the value
+        # below: eight stacked rows were taller than a 720 px screen leaves for them.
+        for index, (key, caption) in enumerate(ROWS):
+            row, column = divmod(index, COLUMNS)
             label = QLabel(caption)
             label.setObjectName("BigLabel")
             value = QLabel("—")
-            value.setObjectName("BigValue")
+            value.setObjectName("BigWord" if key in WORD_VALUES else "BigValue")
             value.setAccessibleName(caption)
+            if key in UNITS:
+                value.setToolTip(UNITS[key])
+                label.setToolTip(UNITS[key])
             age = QLabel("")
-            age.setObjectName("Muted")
-            grid.addWidget(label, row * 2, 0, 1, 2)
-            grid.addWidget(value, row * 2 + 1, 0)
-            grid.addWidget(age, row * 2 + 1, 1)
+            age.setObjectName("BigAge")
+            age.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            caption_row = QHBoxLayout()
+            caption_row.setSpacing(6)
+            caption_row.addWidget(label)
+            caption_row.addStretch(1)
+            caption_row.addWidget(age)
+            grid.addLayout(caption_row, row * 2, column)
+            grid.addWidget(value, row * 2 + 1, column, Qt.AlignmentFlag.AlignTop)
             self.values[key] = value
             self.ages[key] = age
             self.captions[key] = label
@@ -63,8 +89,11 @@ class LastValuesPanel(QFrame):
         self.news2_note.setObjectName("Muted")
         self.news2_note.setWordWrap(True)
         self.news2_note.hide()
-        grid.addWidget(self.news2_note, len(ROWS) * 2, 0, 1, 2)
-        grid.setRowStretch(len(ROWS) * 2 + 1, 1)
+        last = (len(ROWS) + COLUMNS - 1) // COLUMNS * 2
+        grid.addWidget(self.news2_note, last, 0, 1, COLUMNS)
+        grid.setRowStretch(last + 1, 1)
+        for column in range(COLUMNS):
+            grid.setColumnStretch(column, 1)
 
     def clear(self) -> None:
         for key in self.values:
@@ -99,7 +128,7 @@ class LastValuesPanel(QFrame):
         self.ages["news2"].setToolTip(f"Band: {band}. {KAP_CAVEAT}")
         missing = ", ".join(json.loads(score["news2_missing"] or "[]"))
         # Two short lines fit under the big numbers; which parameters are missing is the tooltip.
-        note = f"{NEWS2_NOTE}\n* some parameters not measured" if missing else NEWS2_NOTE
+        note = f"{NEWS2_NOTE} * some parameters not measured" if missing else NEWS2_NOTE
         self.news2_note.setText(note)
         self.news2_note.setToolTip(
             f"{KAP_CAVEAT}\nNot measured: {missing}." if missing else KAP_CAVEAT

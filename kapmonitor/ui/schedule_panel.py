@@ -13,7 +13,7 @@ from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from kapmonitor.domain.schedule import ScheduleState
 from kapmonitor.ui.theme import BASE_POINT_SIZE, LARGE_FACTOR, Theme, current_theme
@@ -22,6 +22,7 @@ BLOCKED_TEXT = "Dosing blocked until a baseline set is recorded"
 NONE_TEXT = "No check due"
 STATES = ("upcoming", "due", "overdue", "none")
 MAIN_POINT_SIZE = 26  # about 9 mm cap height on a laptop panel: readable from two metres
+MAIN_LARGE_FACTOR = 1.15
 
 
 def format_countdown(seconds: float) -> str:
@@ -37,7 +38,9 @@ def format_countdown(seconds: float) -> str:
 def schedule_stylesheet(theme: Theme, large: bool = False) -> str:
     """Colours per state; the widget's own sheet so it wins over the application's."""
     scale = LARGE_FACTOR if large else 1.0
-    main = round(MAIN_POINT_SIZE * scale)
+    # Already the largest line on screen: large type grows it less than the rest, so it stays
+    # on one or two lines beside the big numbers at 1280 px.
+    main = round(MAIN_POINT_SIZE * (MAIN_LARGE_FACTOR if large else 1.0))
     small = round(BASE_POINT_SIZE * 1.15 * scale)
     return f"""
     QFrame#SchedulePanel {{
@@ -115,22 +118,26 @@ class SchedulePanel(QFrame):
         super().__init__(parent)
         self.setObjectName("SchedulePanel")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(14, 10, 14, 10)
-        layout.setSpacing(2)
+        layout.setContentsMargins(12, 4, 12, 4)
+        layout.setSpacing(0)
         self.main = FitLabel(NONE_TEXT, self)
         self.main.setObjectName("ScheduleMain")
         self.main.setWordWrap(True)
         self.main.setAccessibleName("Next check")
         self.detail = QLabel("", self)
         self.detail.setObjectName("ScheduleDetail")
-        self.detail.setWordWrap(True)
         self.detail.hide()
         self.blocked = QLabel(f"⚠ {BLOCKED_TEXT}", self)
         self.blocked.setObjectName("ScheduleBlocked")
         self.blocked.setWordWrap(True)
         self.blocked.hide()
-        layout.addWidget(self.main)
-        layout.addWidget(self.detail)
+        # The detail ("Due at 10:40") rides beside the main line: a row of its own cost the
+        # height the big numbers need on a 720 px screen.
+        line = QHBoxLayout()
+        line.setSpacing(16)
+        line.addWidget(self.main, 1)
+        line.addWidget(self.detail, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        layout.addLayout(line)
         layout.addWidget(self.blocked)
         self._state = "none"
         self._set_state("none")

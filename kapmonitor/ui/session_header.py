@@ -2,6 +2,11 @@
 
 Every duration is computed from stored times and the injected clock at each tick, so a restart
 (or a laptop that slept) shows the same clock as before.
+
+The strip wraps (a flow layout) rather than widening the window: at 1280 px in large type with
+the longest phase name it takes a second row instead of pushing the window off the screen. The
+time limit and the cumulative dose ride under the clocks they belong to, in smaller type, so the
+usual case is one row.
 """
 
 from __future__ import annotations
@@ -9,19 +14,36 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QFrame, QGridLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QVBoxLayout, QWidget
 
 from kapmonitor.domain.clock import format_duration
+from kapmonitor.ui.flow_layout import FlowLayout, flow_policy
+
+LONG_CODE = 14  # characters: a longer patient code is set in smaller type, never cut
 
 
-def _pair(layout: QGridLayout, column: int, caption: str, name: str = "ClockValue") -> QLabel:
-    label = QLabel(caption)
+def _pair(
+    flow: FlowLayout, parent: QWidget, caption: str, name: str = "ClockValue", sub: bool = False
+) -> tuple[QLabel, QLabel | None]:
+    """A caption above a value (and optionally a small line under it), as one flow item."""
+    box = QWidget(parent)
+    column = QVBoxLayout(box)
+    column.setContentsMargins(0, 0, 12, 0)
+    column.setSpacing(0)
+    label = QLabel(caption, box)
     label.setObjectName("BigLabel")
-    value = QLabel("—")
+    value = QLabel("—", box)
     value.setObjectName(name)
-    layout.addWidget(label, 0, column)
-    layout.addWidget(value, 1, column)
-    return value
+    column.addWidget(label)
+    column.addWidget(value)
+    subline = None
+    if sub:
+        subline = QLabel("", box)
+        subline.setObjectName("HeaderSub")
+        column.addWidget(subline)
+    column.addStretch(1)
+    flow.addWidget(box)
+    return value, subline
 
 
 class SessionHeader(QFrame):
@@ -30,25 +52,40 @@ class SessionHeader(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("Panel")
-        grid = QGridLayout(self)
-        grid.setHorizontalSpacing(28)
-        self.patient = _pair(grid, 0, "Patient", "PatientCode")
-        self.phase = _pair(grid, 1, "Phase")
-        self.elapsed = _pair(grid, 2, "Session")
-        self.since_dose = _pair(grid, 3, "Since dose")
-        self.limit = _pair(grid, 4, "Time limit")
-        self.dose = _pair(grid, 5, "Cumulative dose")
-        caption = QLabel("Recording as (Ctrl+1…4)")
+        flow = FlowLayout(self, spacing=10)
+        flow.setContentsMargins(8, 4, 8, 4)
+        flow_policy(self)
+        self.patient, _ = _pair(flow, self, "Patient", "PatientCode")
+        self.phase, _ = _pair(flow, self, "Phase")
+        self.elapsed, limit = _pair(flow, self, "Session", sub=True)
+        self.since_dose, dose = _pair(flow, self, "Since dose", sub=True)
+        assert limit is not None and dose is not None
+        self.limit, self.dose = limit, dose
+        box = QWidget(self)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        caption = QLabel("Recording as (Ctrl+1…4)", box)
         caption.setObjectName("BigLabel")
-        self.recorder = QComboBox(self)
+        self.recorder = QComboBox(box)
         self.recorder.setObjectName("RecorderCombo")
         self.recorder.setToolTip(
             "Every entry is stored under this name. Switch with Ctrl+1…Ctrl+4."
         )
+        self.recorder.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.recorder.currentTextChanged.connect(self.recorder_changed)
-        grid.addWidget(caption, 0, 6)
-        grid.addWidget(self.recorder, 1, 6)
-        grid.setColumnStretch(7, 1)
+        column.addWidget(caption)
+        column.addWidget(self.recorder)
+        column.addStretch(1)
+        flow.addWidget(box)
+        self.flow = flow
+
+    def set_patient(self, code: str) -> None:
+        """A long pseudonymous code (up to 32 characters) is set smaller rather than cut."""
+        self.patient.setText(code)
+        self.patient.setObjectName("PatientCodeLong" if len(code) > LONG_CODE else "PatientCode")
+        self.patient.style().unpolish(self.patient)
+        self.patient.style().polish(self.patient)
 
     def set_clinicians(self, names: list[str]) -> None:
         self.recorder.blockSignals(True)
@@ -81,9 +118,9 @@ class SessionHeader(QFrame):
             self.limit.setText(
                 f"{limit_text} left of {limit_minutes // 60}:{limit_minutes % 60:02d}"
             )
-            self.limit.setObjectName("ClockValue")
+            self.limit.setObjectName("HeaderSub")
         else:
-            self.limit.setText(f"⚠ {limit_text} OVER")
+            self.limit.setText(f"⚠ {limit_text} over the time limit")
             self.limit.setObjectName("Warn")
         self.limit.style().unpolish(self.limit)
         self.limit.style().polish(self.limit)

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QStackedWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -42,6 +41,7 @@ from kapmonitor.settings import (
 )
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.ui.action_bar import ActionBar
 from kapmonitor.ui.adverse_event_form import AdverseEventForm
 from kapmonitor.ui.ae_outcome_form import AdverseEventOutcomeForm
 from kapmonitor.ui.alarm_banner import AlarmBanner
@@ -119,8 +119,9 @@ class SessionWindow(QMainWindow):
         self.active_form: QWidget | None = None
         self._latest_recorded: datetime | None = None
         self.setWindowTitle(APP_NAME)
-        self.resize(1366, 820)
+        self.resize(1280, 680)
 
+        self.action_bar = ActionBar(self)
         self.header = SessionHeader(self)
         self.header.recorder_changed.connect(self._set_recorder)
         self.chart = TrendChart(night=settings.get(NIGHT_MODE))
@@ -185,36 +186,52 @@ class SessionWindow(QMainWindow):
         return page
 
     def _build_session_page(self) -> QWidget:
+        """Laid out for 1280 x 720 first: what matters at the bedside keeps its place.
+
+        Entry buttons and the header run across the top. Below, the big numbers hold a column
+        on the right from the header down; on the left, the next check and the alarms take the
+        height they need and the chart and the timeline share what is left: they are the parts
+        that give way (the timeline down to its latest rows).
+        """
         page = QWidget(self)
         layout = QVBoxLayout(page)
-        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(4)
+        layout.addWidget(self.action_bar)
         layout.addWidget(self.header)
         self.clock_warning = QLabel("", page)
         self.clock_warning.setObjectName("ErrorBanner")
         self.clock_warning.setWordWrap(True)
         self.clock_warning.hide()
         layout.addWidget(self.clock_warning)
-        layout.addWidget(self.schedule_panel)
-        layout.addWidget(self.alarm_banner)
-        upper = QSplitter(Qt.Orientation.Horizontal, page)
-        upper.addWidget(self.chart)
-        upper.addWidget(self.last_values)
-        upper.setStretchFactor(0, 5)
-        upper.setStretchFactor(1, 1)
-        outer = QSplitter(Qt.Orientation.Vertical, page)
-        outer.addWidget(upper)
-        outer.addWidget(self.timeline)
-        outer.setStretchFactor(0, 3)
-        outer.setStretchFactor(1, 1)
-        outer.setSizes([560, 240])  # the timeline shows the last several entries
-        layout.addWidget(outer, 1)
+        chart_and_timeline = QSplitter(Qt.Orientation.Vertical, page)
+        chart_and_timeline.setObjectName("ChartTimelineSplitter")
+        chart_and_timeline.addWidget(self.chart)
+        chart_and_timeline.addWidget(self.timeline)
+        chart_and_timeline.setStretchFactor(0, 3)
+        chart_and_timeline.setStretchFactor(1, 1)
+        chart_and_timeline.setCollapsible(0, False)
+        chart_and_timeline.setCollapsible(1, False)
+        chart_and_timeline.setSizes([400, self.timeline.minimumSizeHint().height()])
+        left = QWidget(page)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        column.addWidget(self.schedule_panel)
+        column.addWidget(self.alarm_banner)
+        column.addWidget(chart_and_timeline, 1)
+        body = QSplitter(Qt.Orientation.Horizontal, page)
+        body.setObjectName("BodySplitter")
+        body.addWidget(left)
+        body.addWidget(self.last_values)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 0)
+        body.setCollapsible(0, False)
+        body.setCollapsible(1, False)
+        layout.addWidget(body, 1)
         return page
 
     def _build_actions(self) -> None:
-        bar = QToolBar("Entries", self)
-        bar.setObjectName("EntryToolbar")
-        bar.setMovable(False)
-        self.addToolBar(bar)
         self.actions_by_name: dict[str, QAction] = {}
         entries: list[tuple[str, str, str, Callable[[], Any]]] = [
             ("vitals", "Vitals", "V", self.enter_vitals),
@@ -249,21 +266,14 @@ class SessionWindow(QMainWindow):
             extra.triggered.connect(slot)
             session_menu.addAction(extra)
         entry_menu = self.menuBar().addMenu("&Entry")
-        # Two rows: what is recorded, then what the protocol and the session's course ask for.
-        # One row overflowed behind a "»" at 1366 px, hiding End session and the discharge check.
-        self.addToolBarBreak()
-        course = QToolBar("Protocol and session", self)
-        course.setObjectName("CourseToolbar")
-        course.setMovable(False)
-        self.addToolBar(course)
         for name, text, key, slot in entries:
             action = QAction(text, self)
             action.setShortcut(QKeySequence(key))
             action.setToolTip(f"{text} ({key})")
             action.setIconText(f"{text} ({key})")
             action.triggered.connect(slot)
-            (course if name in COURSE_ACTIONS else bar).addAction(action)
             entry_menu.addAction(action)
+            self.action_bar.add(action, course=name in COURSE_ACTIONS)
             self.actions_by_name[name] = action
         for index in range(4):
             pick = QAction(f"Record as clinician {index + 1}", self)
@@ -396,7 +406,7 @@ class SessionWindow(QMainWindow):
             self.report_error(exc)
             return
         log = self.log
-        self.header.patient.setText(log.session["patient_code"])
+        self.header.set_patient(log.session["patient_code"])
         self._latest_recorded = log.latest_recorded_at()  # kept current by after_save
         self.access.session_opened(fresh)
         self.header.set_clinicians(log.clinicians)
@@ -670,7 +680,20 @@ class SessionWindow(QMainWindow):
             self.ref, save, self.clock.now(), correcting=original, **extra, **self._form_kwargs()
         )
         if self._open_form(form) is not None:
-            self.open_session(session_id)
+            self._reload_after_correction(session_id)
+
+    def _reload_after_correction(self, session_id: str) -> None:
+        """Redraw from the store after a correction: not a resume, so nothing locks, and who
+        signed in and who is recording stay as they were."""
+        try:
+            self.log = self.store.load(session_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        self._latest_recorded = self.log.latest_recorded_at()
+        self._rebuild_views()
+        self.protocol_support.session_opened()
+        self.tick()
 
     # --- clocks -------------------------------------------------------------------------
 

@@ -17,6 +17,12 @@ from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, ConfigVar, Settings
 
 BASE_POINT_SIZE = 11
 LARGE_FACTOR = 1.35
+# The big numbers grow more than the rest in large type: they are what is read from two metres,
+# and the chart and the timeline give way to them on a 1280 x 720 screen.
+BIG_POINT_SIZE = 28
+BIG_LARGE_FACTOR = 1.5
+HEADER_POINT_SIZE = 17
+HEADER_LARGE_FACTOR = 1.15  # the header's clocks grow less: the height goes to the numbers
 
 
 @dataclass(frozen=True)
@@ -72,8 +78,11 @@ def current_theme(night: bool) -> Theme:
 def stylesheet(theme: Theme, large: bool) -> str:
     scale = LARGE_FACTOR if large else 1.0
     base = round(BASE_POINT_SIZE * scale)
-    big = round(30 * scale)
+    big = round(BIG_POINT_SIZE * (BIG_LARGE_FACTOR if large else 1.0))
+    word = round(big * 0.62)
     clock = round(20 * scale)
+    header = round(HEADER_POINT_SIZE * (HEADER_LARGE_FACTOR if large else 1.0))
+    small = round(BASE_POINT_SIZE * 0.95 * scale)
     return f"""
     QWidget {{ font-size: {base}pt; color: {theme.text}; }}
     QMainWindow, QDialog {{ background: {theme.window}; }}
@@ -99,7 +108,11 @@ def stylesheet(theme: Theme, large: bool) -> str:
     QGroupBox {{ margin-top: 14px; padding-top: 6px; }}
     QGroupBox::title {{ subcontrol-origin: margin; left: 8px; color: {theme.muted}; }}
     QLabel#BigValue {{ font-size: {big}pt; font-weight: bold; }}
-    QLabel#BigLabel, QLabel#Muted, QLabel#RecorderNote {{ color: {theme.muted}; }}
+    QLabel#BigWord {{ font-size: {word}pt; font-weight: bold; }}
+    QLabel#BigLabel, QLabel#Muted, QLabel#RecorderNote, QLabel#HeaderSub {{
+        color: {theme.muted};
+    }}
+    QLabel#BigAge {{ color: {theme.muted}; font-size: {small}pt; }}
     QLabel#BigValue[level="critical"], QLabel#BigWord[level="critical"] {{
         color: {theme.error_text}; background: {theme.error_bg};
     }}
@@ -108,6 +121,13 @@ def stylesheet(theme: Theme, large: bool) -> str:
     QLabel#BigLabel[level="warning"] {{ color: {theme.warn}; font-weight: bold; }}
     QLabel#ClockValue {{ font-size: {clock}pt; font-weight: bold; }}
     QLabel#PatientCode {{ font-size: {clock}pt; font-weight: bold; color: {theme.accent}; }}
+    SessionHeader QLabel#ClockValue {{ font-size: {header}pt; }}
+    SessionHeader QLabel#PatientCode {{ font-size: {header}pt; }}
+    QLabel#PatientCodeLong {{
+        font-size: {small}pt; font-weight: bold; color: {theme.accent};
+    }}
+    ActionBar {{ background: {theme.panel}; border-bottom: 1px solid {theme.border}; }}
+    ActionBar QToolButton {{ font-size: {BASE_POINT_SIZE}pt; padding: 3px 6px; }}
     QLabel#Warn {{ color: {theme.warn}; font-weight: bold; }}
     QPushButton {{
         background: {theme.panel}; border: 1px solid {theme.border}; border-radius: 4px;

@@ -11,8 +11,8 @@ import bisect
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QFont
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from kapmonitor.domain.clock import format_duration
@@ -29,6 +29,7 @@ class TimelineModel(QAbstractTableModel):
         self._keys: list[tuple[datetime, datetime]] = []
         self.superseded: dict[tuple[str, int], int] = {}
         self.origin: datetime | None = None
+        self.status_in_details = False  # narrow view: the status column is hidden
 
     # --- filling --------------------------------------------------------------------------
 
@@ -76,8 +77,18 @@ class TimelineModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._text(item, index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
+            # The whole entry, whatever the column's width cut off at the bedside layout.
             recorded = item.recorded_at.astimezone().strftime("%H:%M:%S")
-            return f"Recorded {recorded} by {item.recorded_by} (entry #{item.row_id})"
+            status = self.status(item)
+            return "\n".join(
+                line
+                for line in (
+                    f"#{item.row_id} {item.kind}: {self._text(item, 3)}",
+                    status,
+                    f"Recorded {recorded} by {item.recorded_by} (entry #{item.row_id})",
+                )
+                if line
+            )
         if role == Qt.ItemDataRole.FontRole and self.is_superseded(item):
             font = QFont()
             font.setStrikeOut(True)
@@ -110,7 +121,9 @@ class TimelineModel(QAbstractTableModel):
         if column == 2:
             return f"#{item.row_id} {item.kind}"
         if column == 3:
-            return "[withdrawn] " + item.summary if item.voided else item.summary
+            text = "[withdrawn] " + item.summary if item.voided else item.summary
+            status = self.status(item) if self.status_in_details else ""
+            return f"{text} [{status}]" if status else text
         if column == 4:
             return item.recorded_by
         return self.status(item)
@@ -118,6 +131,11 @@ class TimelineModel(QAbstractTableModel):
 
 def _key(item: TimelineItem) -> tuple[datetime, datetime]:
     return (item.observed_at, item.recorded_at)
+
+
+STATUS_WIDTH = 160
+NARROW_WIDTH = 900
+MIN_VISIBLE_ROWS = 2
 
 
 class TimelineView(QTableView):
@@ -136,8 +154,29 @@ class TimelineView(QTableView):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(5, 220)
+        header.resizeSection(5, STATUS_WIDTH)
+        # The details column takes what is left; no sideways scrolling at the bedside.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.setToolTip("Select an entry and press C to correct it")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Narrow (large type, the chart beside): the details column keeps the room.
+
+        "Since dose" repeats the chart's axis and the status repeats in the details' tooltip
+        and the struck-out font, so those two columns go first.
+        """
+        super().resizeEvent(event)
+        narrow = event.size().width() < NARROW_WIDTH
+        self.timeline.status_in_details = narrow
+        for column in (1, 5):
+            self.setColumnHidden(column, narrow)
+
+    def minimumSizeHint(self) -> QSize:
+        """The column headings and the latest rows: what the timeline keeps when squeezed."""
+        rows = self.verticalHeader().defaultSectionSize() * MIN_VISIBLE_ROWS
+        height = self.horizontalHeader().sizeHint().height() + rows + 2 * self.frameWidth()
+        return QSize(super().minimumSizeHint().width(), height)
 
     def selected_item(self) -> TimelineItem | None:
         rows = self.selectionModel().selectedRows()
