@@ -182,6 +182,7 @@ class ProtocolSupport:
     def refresh_alarms(self) -> None:
         log = self.window.log
         self.window.alarm_banner.set_alarms(log.active_alarms() if log is not None else [])
+        self.window.alarm_banner.set_sound_off(not self.window.settings.get(ALARM_SOUND))
 
     # --- sound ------------------------------------------------------------------------------
 
@@ -215,6 +216,7 @@ class ProtocolSupport:
             window.settings.set(ALARM_SOUND, True)
             self._audit_sound("alarm_sound_on", {"setting": ALARM_SOUND.key, "on": True})
             window.statusBar().showMessage("Critical alarm sound on", 5000)
+            self.refresh_alarms()
             return
         reason = self._sound_off_reason()
         recorded = bool(reason) and self._audit_sound(
@@ -225,6 +227,7 @@ class ProtocolSupport:
             return
         window.settings.set(ALARM_SOUND, False)
         window.statusBar().showMessage(f"Critical alarm sound off: {reason}", 8000)
+        self.refresh_alarms()
 
     def _sound_off_reason(self) -> str:
         """Ask why; an empty answer or Cancel is no reason. Refused while the window is locked:

@@ -106,3 +106,18 @@ def test_critical_rows_are_styled_strongest(qtbot: QtBot) -> None:
     assert critical_font.bold()
     banner.apply_theme(night=True)
     assert 'priority="critical"' in banner.styleSheet()
+
+
+def test_the_header_says_when_the_critical_sound_is_off(qtbot: QtBot) -> None:
+    banner = make_banner(qtbot)
+    banner.show()
+    banner.set_alarms(ALARMS[:1])
+    assert "sound" not in banner.header.text()
+    banner.set_sound_off(True)
+    assert banner.header.text().startswith("1 alarm waiting for acknowledgement")
+    assert banner.header.text().endswith("— critical-alarm sound is off")
+    banner.set_alarms(ALARMS)  # new alarms keep the note
+    assert banner.header.text().startswith("4 alarms waiting")
+    assert banner.header.text().endswith("critical-alarm sound is off")
+    banner.set_sound_off(False)
+    assert "sound" not in banner.header.text()

@@ -22,11 +22,14 @@ from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND, Settings
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.verify import verify
 from kapmonitor.ui import protocol_support
+from kapmonitor.ui.last_values_panel import CAPTIONS
 from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.theme import current_theme
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 
 DOSE_AT = T0 + timedelta(minutes=10)
+DAY = current_theme(False)
 
 
 @pytest.fixture
@@ -113,6 +116,12 @@ def big(window: SessionWindow, key: str) -> tuple[str, str, str]:
     return panel.level(key), panel.captions[key].text(), panel.values[key].property("level")
 
 
+def number_colour(window: SessionWindow, key: str) -> str:
+    """The colour the number is drawn in, as the style sheet resolved it."""
+    label = window.last_values.values[key]
+    return label.palette().color(label.foregroundRole()).name()
+
+
 def with_dialogs(
     qtbot: QtBot, trigger: Callable[[], None], actions: list[Callable[[QWidget], None]]
 ) -> None:
@@ -182,15 +191,16 @@ def test_critical_bp_stays_highlighted_and_is_rechecked_at_five_minutes(
 ) -> None:
     start_racemic_session(qtbot, window)
     baseline_and_dose(qtbot, window, clock)
-    assert big(window, "bp") == ("normal", "BP mmHg", None)
+    assert big(window, "bp") == ("normal", CAPTIONS["bp"], None)
 
     # SBP 185 at 50 min: a critical alarm, and the big number is marked in words as well.
     at_dose_minute(window, clock, 50)
     enter_vitals(qtbot, window, ["185/100", "92", "97", "14"])
     assert window.alarm_banner.lines()[0].startswith("▲ CRITICAL — Systolic BP 185")
-    assert big(window, "bp") == ("critical", "BP mmHg  ▲ critical", "critical")
+    assert big(window, "bp") == ("critical", f"{CAPTIONS['bp']}  ▲ critical", "critical")
     assert window.last_values.values["bp"].text() == "185/100"
-    assert big(window, "hr") == ("normal", "HR /min", None)  # HR 92 raised nothing
+    assert number_colour(window, "bp") == DAY.error_text != number_colour(window, "hr")
+    assert big(window, "hr") == ("normal", CAPTIONS["hr"], None)  # HR 92 raised nothing
     state, text = window.schedule_panel.state(), window.schedule_panel.text()
     assert state == "upcoming"
     assert text == "Next check: Re-check BP (critical) in 5:00"  # not the cadence's 10:00
@@ -200,7 +210,7 @@ def test_critical_bp_stays_highlighted_and_is_rechecked_at_five_minutes(
     acknowledge_top_alarm(qtbot, window)
     assert window.alarm_banner.lines() == []
     assert store.load(window.log.id).active_alarms() == []
-    assert big(window, "bp") == ("critical", "BP mmHg  ▲ critical", "critical")
+    assert big(window, "bp") == ("critical", f"{CAPTIONS['bp']}  ▲ critical", "critical")
     assert at_dose_minute(window, clock, 54) == (
         "upcoming",
         "Next check: Re-check BP (critical) in 1:00",
@@ -217,8 +227,10 @@ def test_critical_bp_stays_highlighted_and_is_rechecked_at_five_minutes(
     # HR 118 is a warning: it gets the milder highlight, and no early re-check.
     at_dose_minute(window, clock, 61)
     enter_vitals(qtbot, window, ["132/82", "118", "97", "14"])
-    assert big(window, "bp") == ("normal", "BP mmHg", "normal")
-    assert big(window, "hr") == ("warning", "HR /min  ● warning", "warning")
+    assert big(window, "bp") == ("normal", CAPTIONS["bp"], "normal")
+    assert big(window, "hr") == ("warning", f"{CAPTIONS['hr']}  ● warning", "warning")
+    assert number_colour(window, "hr") == DAY.warn
+    assert number_colour(window, "bp") not in (DAY.error_text, DAY.warn)
     assert window.schedule_panel.state() == "upcoming"
     assert window.schedule_panel.text() == "Next check: Vitals (every 10 min) in 10:00"
 
@@ -228,7 +240,7 @@ def test_critical_bp_stays_highlighted_and_is_rechecked_at_five_minutes(
     assert big(window, "hr")[0] == "warning"
     at_dose_minute(window, clock, 71)
     enter_vitals(qtbot, window, ["130/80", "84", "97", "14"])
-    assert big(window, "hr") == ("normal", "HR /min", "normal")
+    assert big(window, "hr") == ("normal", CAPTIONS["hr"], "normal")
 
 
 def test_a_reopened_session_shows_the_standing_highlight_and_recheck(
@@ -243,7 +255,7 @@ def test_a_reopened_session_shows_the_standing_highlight_and_recheck(
     window.show_welcome()
     assert window.log is None
     window.open_session(session_id)
-    assert big(window, "spo2") == ("critical", "SpO₂ %  ▲ critical", "critical")
+    assert big(window, "spo2") == ("critical", f"{CAPTIONS['spo2']}  ▲ critical", "critical")
     assert big(window, "bp")[0] == "normal"
     state, text = at_dose_minute(window, clock, 52)
     assert (state, text) == ("upcoming", "Next check: Re-check SpO₂ (critical) in 3:00")
@@ -315,10 +327,12 @@ def test_turning_the_critical_sound_off_needs_a_reason_that_is_audited(
     enter_vitals(qtbot, window, ["185/100", "92", "97", "14"])
     assert beeps == []  # off, as recorded
     assert window.alarm_banner.lines()  # the alarm itself is as visible as ever
+    assert window.alarm_banner.header.text().endswith("critical-alarm sound is off")
 
     # Back on: no question asked, but recorded too.
     window.sound_action.trigger()
     assert window.sound_action.isChecked() and window.settings.get(ALARM_SOUND)
+    assert not window.alarm_banner.header.text().endswith("sound is off")
     on = sound_entries(store)[-1]
     assert (on["actor"], on["action"], on["session_id"]) == ("Dr Lee", "alarm_sound_on", session_id)
     at_dose_minute(window, clock, 24)
