@@ -90,3 +90,64 @@ def test_a_missing_database_or_unwritable_folder_is_a_plain_error(tmp_path: Path
     with pytest.raises(StoreError):
         backup.take_backup(db, blocker / "sub")
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_backup_folder_that_cannot_be_written_is_named_as_the_folder(tmp_path: Path) -> None:
+    """Not as "the database file": the command line blames --out, and the window says where."""
+    db = tmp_path / "x.sqlite"
+    open_store(db).close()
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    for folder, why in ((blocker, "is a file"), (blocker / "sub", "part of its path is a file")):
+        with pytest.raises(StoreError, match=why) as caught:
+            backup.take_backup(db, folder)
+        assert caught.value.kind == "backup_folder" and str(folder) in str(caught.value)
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(b"not sqlite" * 500)
+    with pytest.raises(StoreError) as caught:
+        backup.take_backup(damaged, tmp_path / "b")
+    assert caught.value.kind == "corrupt" and not (tmp_path / "b").exists()
+
+
+HOLD_OPEN = """
+import sys, time
+from pathlib import Path
+from kapmonitor.store.session_store import SessionStore
+store = SessionStore.open(Path(sys.argv[1]))
+store.list_sessions()
+print("open", flush=True)
+time.sleep(120)
+"""
+
+
+def test_restore_refuses_while_another_process_has_the_file_open(live) -> None:
+    """That process would go on writing into the renamed file: its entries would be lost."""
+    import signal
+    import subprocess
+    import sys
+
+    store, session_id, clock = live
+    copy = backup.take_backup(store.path)
+    store.close()
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(store.path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "open"
+        (holder,) = backup.holders(store.path)
+        assert holder.pid == other.pid and holder.name.startswith("python")
+        before = store.path.read_bytes()
+        with pytest.raises(StoreError, match=f"process {other.pid}") as caught:
+            backup.restore(copy.path, store.path)
+        assert caught.value.kind == "in_use"
+        assert store.path.read_bytes() == before
+        assert not list(store.path.parent.glob("*.replaced-*"))
+    finally:
+        other.send_signal(signal.SIGKILL)
+        other.wait()
+    assert backup.holders(store.path) == []
+    kept = backup.restore(copy.path, store.path)
+    assert kept is not None and kept.exists()
+    reopened = SessionStore.open(store.path, clock)
+    assert len(reopened.load(session_id).current("vitals")) == 5
+    reopened.close()
