@@ -56,13 +56,8 @@ WARNING_SOUND = ConfigVar(
 DEFAULT_PROTOCOL = ConfigVar(
     "default_protocol", str, "clinic-ketamine", "Protocol preselected when a session starts"
 )
-IDLE_LOCK_MINUTES = ConfigVar(
-    "idle_lock_minutes",
-    int,
-    10,
-    "Lock the bedside window after this many minutes without input (0 = never); the clock, "
-    "next check and alarms stay visible, and an attending clinician's password opens it",
-)
+# The idle lock is not a laptop preference: it is the clinic's rule, kept in the database
+# (kapmonitor.store.clinic_settings) so every laptop and user profile shares it.
 BACKUP_INTERVAL_MINUTES = ConfigVar(
     "backup_interval_minutes",
     int,
@@ -86,7 +81,6 @@ ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
     ALARM_SOUND,
     WARNING_SOUND,
     DEFAULT_PROTOCOL,
-    IDLE_LOCK_MINUTES,
     BACKUP_INTERVAL_MINUTES,
     BACKUP_KEEP,
     TREATMENT_SETTING,

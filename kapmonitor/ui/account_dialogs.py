@@ -7,29 +7,35 @@ sentence the store gave, and the dialog stays open with what was typed (except t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from kapmonitor.domain import idle_lock
+from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import ROLES
 
@@ -268,9 +274,16 @@ class ClinicianSignInDialog(_Dialog):
 
 
 class AccountsDialog(QDialog):
-    """The administrator's list of accounts: add, reset a password, deactivate."""
+    """The administrator's list of accounts (add, reset a password, deactivate) and the
+    clinic's idle lock."""
 
-    def __init__(self, accounts: Accounts, admin: User, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        admin: User,
+        parent: QWidget | None = None,
+        protocols: Sequence[Protocol] = (),
+    ) -> None:
         super().__init__(parent)
         self.accounts = accounts
         self.admin = admin
@@ -295,6 +308,8 @@ class AccountsDialog(QDialog):
         reset.clicked.connect(self.reset_password)
         deactivate.clicked.connect(self.deactivate)
         buttons.rejected.connect(self.reject)
+        self.idle_lock = IdleLockBox(accounts, admin, protocols, self)
+        layout.addWidget(self.idle_lock)
         layout.addWidget(buttons)
         self.resize(640, 420)
         self.refresh()
@@ -395,3 +410,88 @@ class NewAccountDialog(_Dialog):
 
         if self.attempt(create):
             self.accept()
+
+
+class IdleLockBox(QGroupBox):
+    """The clinic's idle lock, changed by an administrator: automatic, minutes, or never.
+
+    Stored in the database (every laptop using the file follows it) and audited; a value that a
+    protocol's check interval undercuts is refused here with the reason, so the window never
+    asks for a password at every reading.
+    """
+
+    def __init__(
+        self,
+        accounts: Accounts,
+        admin: User,
+        protocols: Sequence[Protocol],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Idle lock (for every user of this clinic's database)", parent)
+        self.clinic = ClinicSettings(accounts.db, accounts.clock)
+        self.admin = admin
+        self.protocols = list(protocols)
+        layout = QVBoxLayout(self)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        self.automatic = QCheckBox(
+            f"Automatic (shortest check interval + {idle_lock.AUTO_MARGIN_MINUTES} min)",
+            self,
+        )
+        self.minutes = QSpinBox(self)
+        self.minutes.setRange(0, idle_lock.MAX_MINUTES)
+        self.minutes.setSuffix(" min")
+        self.minutes.setSpecialValueText("never")
+        self.minutes.setToolTip("Minutes without input before the bedside window locks; 0 = never")
+        self.save_button = QPushButton("Save idle lock", self)
+        self.save_button.clicked.connect(self.save)
+        self.automatic.toggled.connect(lambda on: self.minutes.setEnabled(not on))
+        row = QHBoxLayout()
+        row.addWidget(self.automatic, 1)
+        row.addWidget(self.minutes)
+        row.addWidget(self.save_button)
+        layout.addLayout(row)
+        self.note = QLabel(self)
+        self.note.setObjectName("Muted")
+        self.note.setWordWrap(True)
+        layout.addWidget(self.note)
+        current = self.clinic.idle_lock_minutes()
+        self.automatic.setChecked(current is None)
+        self.minutes.setEnabled(current is not None)
+        self.minutes.setValue(
+            current if current is not None else idle_lock.automatic_minutes(self._strictest())
+        )
+        self._show_in_force()
+
+    def errors_text(self) -> str:
+        return self.banner.text() if not self.banner.isHidden() else ""
+
+    def save(self) -> None:
+        value = None if self.automatic.isChecked() else self.minutes.value()
+        self.banner.hide()
+        try:
+            self.clinic.set_idle_lock_minutes(self.admin, value, self.protocols)
+        except ValidationError as exc:
+            self.banner.setText("\n".join(e.message for e in exc.errors))
+            self.banner.show()
+            return
+        except StoreError as exc:
+            self.banner.setText(str(exc))
+            self.banner.show()
+            return
+        self._show_in_force("Saved. ")
+
+    def _strictest(self) -> Protocol | None:
+        """The protocol whose shortest check interval is longest (it binds every value)."""
+        timed = [p for p in self.protocols if idle_lock.shortest_interval(p) is not None]
+        return max(timed, key=lambda p: idle_lock.shortest_interval(p) or 0, default=None)
+
+    def _show_in_force(self, prefix: str = "") -> None:
+        setting = self.clinic.idle_lock_minutes()
+        lines = [
+            f"{p.name}: {idle_lock.lock_in_force(setting, p).explanation}" for p in self.protocols
+        ]
+        self.note.setText(prefix + "In force — " + ("; ".join(lines) or "no protocol loaded"))

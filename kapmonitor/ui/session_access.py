@@ -3,20 +3,25 @@
 Kept beside the session window (like the protocol support): the window records entries; this
 part decides who may. Once accounts exist (the first start creates the administrator), a session
 starts only after at least two attending clinicians sign in, "Recording as" switches between
-them without retyping, an idle window locks, and a resumed session opens locked until one of its
-clinicians signs in. A database without any account (a demo file, a test) keeps typed names.
+them without retyping for the rest of the session (a correction or an idle lock does not forget
+them), an idle window locks after the clinic's idle-lock time, and a resumed session opens locked
+until one of its clinicians signs in. A database without any account (a demo file, a test) keeps
+typed names.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QLabel, QMessageBox
 
 from kapmonitor.domain.clock import format_duration
+from kapmonitor.domain.idle_lock import IdleLock, lock_in_force
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.settings import IDLE_LOCK_MINUTES
+from kapmonitor.settings import LARGE_TYPE
 from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.account_dialogs import (
     MIN_CLINICIANS,
@@ -24,7 +29,10 @@ from kapmonitor.ui.account_dialogs import (
     ClinicianSignInDialog,
     SignInDialog,
 )
-from kapmonitor.ui.idle_lock import IdleWatcher, LockOverlay
+from kapmonitor.ui.idle_lock import IdleWatcher, LockNumber, LockOverlay
+
+# The big numbers the lock screen repeats: the vital signs (the scores stay behind the lock).
+LOCK_NUMBERS = ("bp", "hr", "spo2", "rr", "temp_c")
 
 if TYPE_CHECKING:
     from kapmonitor.ui.session_window import SessionWindow
@@ -34,11 +42,12 @@ class SessionAccess:
     def __init__(self, window: SessionWindow) -> None:
         self.window = window
         self.accounts = Accounts(window.store.db, window.clock)
+        self.clinic = ClinicSettings(window.store.db, window.clock)
         self.attending: list[User] = []
         # Over the session page only: the stack raises its current page, which would hide it.
         self.overlay = LockOverlay(window.pages.widget(1))
         self.overlay.unlock_requested.connect(self.unlock)
-        self.watcher = IdleWatcher(lambda: window.settings.get(IDLE_LOCK_MINUTES), window)
+        self.watcher = IdleWatcher(lambda: self.idle_lock().minutes, window)
         self.watcher.idle.connect(self.lock_if_idle)
         self.review_windows: list[object] = []
 
@@ -66,6 +75,21 @@ class SessionAccess:
 
     def locked(self) -> bool:
         return not self.overlay.isHidden()
+
+    def idle_lock(self) -> IdleLock:
+        """The clinic's idle lock for the open session's protocol (automatic by default)."""
+        window = self.window
+        try:
+            setting = self.clinic.idle_lock_minutes()
+        except (StoreError, sqlite3.Error):
+            setting = None  # unreadable for a moment: the automatic value is the safe one
+        protocol = None
+        if window.log is not None:
+            try:
+                protocol = window.store.protocol_for(window.log.id)
+            except (StoreError, sqlite3.Error):
+                protocol = window.log.protocol
+        return lock_in_force(setting, protocol)
 
     # --- starting and resuming ------------------------------------------------------------
 
@@ -95,6 +119,8 @@ class SessionAccess:
             self.lock("sign in to continue this session")
 
     def recorder_allowed(self, name: str) -> bool:
+        """Whether ``name`` may record without a password: they signed in at the start of
+        this session, or unlocked it since (a resume forgets them: see ``session_opened``)."""
         if not self.enabled():
             return True
         return any(u.display_name == name for u in self.attending)
@@ -115,7 +141,7 @@ class SessionAccess:
 
     def lock_if_idle(self) -> None:
         if self.window.log is not None and self.enabled() and not self.locked():
-            self.lock("no input for a while")
+            self.lock(f"no input for {self.idle_lock().minutes} min")
 
     def lock(self, why: str = "locked by a clinician") -> None:
         window = self.window
@@ -129,18 +155,32 @@ class SessionAccess:
         self.refresh()
 
     def refresh(self) -> None:
-        """Keep the clock, the next check and the alarms current on the lock screen."""
+        """Keep the clock, the next check, the alarms and the big numbers current on the lock
+        screen (called at every clock tick)."""
         window = self.window
         if not self.locked() or window.log is None:
             return
         log = window.log
         elapsed = format_duration((window.clock.now() - log.started_at()).total_seconds())
         patient = log.session["patient_code"]
+        self.overlay.set_large_type(window.settings.get(LARGE_TYPE))
         self.overlay.show_status(
             f"{patient} · session {elapsed}",
             window.schedule_panel.text(),
             window.alarm_banner.lines(),
+            self._numbers(),
+            window.schedule_panel.state(),
         )
+
+    def _numbers(self) -> list[LockNumber]:
+        """The session page's big numbers as they are shown there, with their ages."""
+        panel = self.window.last_values
+        numbers = []
+        for key in LOCK_NUMBERS:
+            value = panel.values[key]
+            caption = panel.captions[key].text()  # with its "▲ critical" marker, if any
+            numbers.append(LockNumber(caption, value.text(), panel.ages[key].text(), _look(value)))
+        return numbers
 
     def unlock(self, username: str, secret: str) -> None:
         window = self.window
@@ -207,6 +247,24 @@ class SessionAccess:
         except ValidationError as exc:
             window.report_error(exc)
             return
-        AccountsDialog(self.accounts, dialog.user, window).exec()
+        protocols = list(window.protocol_support.catalogue.protocols.values())
+        AccountsDialog(self.accounts, dialog.user, window, protocols=protocols).exec()
         if window.log is None:
             window.show_welcome()  # the set-up hint goes once there are enough accounts
+
+
+def _look(label: QLabel) -> dict[str, object]:
+    """The plain dynamic properties a style rule may key on (the critical or warning
+    ``level`` of a value that stays highlighted until a calmer reading follows)."""
+    look: dict[str, object] = {}
+    for raw in label.dynamicPropertyNames():
+        name = bytes(raw.data()).decode()
+        if name.startswith("_q_"):
+            continue
+        try:
+            value = label.property(name)
+        except RuntimeError:  # Qt-internal values PySide cannot convert
+            continue
+        if isinstance(value, (str, bool, int, float)):
+            look[name] = value
+    return look

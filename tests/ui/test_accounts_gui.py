@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import VitalSigns
-from kapmonitor.settings import IDLE_LOCK_MINUTES, Settings
+from kapmonitor.settings import Settings
 from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.account_dialogs import AccountsDialog, FirstRunDialog
@@ -192,7 +192,8 @@ def test_idle_time_locks_the_window(
     qtbot: QtBot, window: SessionWindow, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start_signed_in(qtbot, window)
-    minutes = window.settings.get(IDLE_LOCK_MINUTES)
+    minutes = window.access.idle_lock().minutes
+    assert minutes > 10  # the protocol checks every 10 min: no lock between two checks
     watcher = window.access.watcher
     monkeypatch.setattr(watcher, "idle_seconds", lambda: minutes * 60 - 1)
     watcher.check()
