@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.rems import RemsField
-from kapmonitor.ui.form_base import max_dialog_height
+from kapmonitor.ui.form_base import keep_on_screen, max_dialog_height
 from kapmonitor.ui.theme import DAY, NIGHT
 
 FORM_TITLE = "Spravato REMS Patient Monitoring Form"
@@ -131,6 +131,7 @@ class RemsDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.table.resizeRowsToContents()
+        keep_on_screen(self)
 
     def plain_text(self) -> str:
         return rems_plain_text(self.fields, self.patient_code)

@@ -149,8 +149,15 @@ class StartSessionDialog(FittingDialog):
         self._register("started_at", self.started_at, "When the session started (local time)")
         timing.addRow("Started at", self.started_at)
         self.protocol = QComboBox(self)
+        # A clinic's protocol may have a long name: the list shows it whole, the closed box
+        # does not widen the dialog past the screen for it.
+        self.protocol.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.protocol.setMinimumContentsLength(24)
         for protocol_id, name in self.protocols:
             self.protocol.addItem(name, protocol_id)
+            self.protocol.setItemData(self.protocol.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
         if self.default_protocol is not None:
             index = self.protocol.findData(self.default_protocol)
             self.protocol.setCurrentIndex(max(index, 0))
