@@ -191,6 +191,7 @@ class BannerArea(QScrollArea):
         banner.setHidden(hidden)
         self.viewport().setAutoFillBackground(False)
         banner.setAutoFillBackground(False)  # its style sheet paints it
+        banner.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         banner.installEventFilter(self)
         self.setVisible(not hidden)
 
