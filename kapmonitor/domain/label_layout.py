@@ -313,8 +313,10 @@ def _place_badge(
     offset: float,
     width: float,
 ) -> None:
-    """Put one badge near ``cluster``: in free room; else in place of nearby non-dose labels
-    (which join the badge); else merged into the nearest badge; else the markers stay bare."""
+    """Put one badge near ``cluster``, trying in turn: the nearest free gap; a badge already
+    near; the place of nearby labels no more important (they join the badge); the nearest
+    badge anywhere; the place of any labels but doses. Only if all fail are the markers left
+    bare (their lines still carry the full text)."""
     keys = [e.key for e in cluster]
     starts: list[float] = []
     for event in cluster:
@@ -328,35 +330,66 @@ def _place_badge(
                 if lo <= start and start + width <= hi and abs(start + width / 2 - centre) <= reach:
                     starts.append(start)
     starts.sort(key=lambda s: abs(s + width / 2 - centre))
-    for lane in range(len(room.items)):
-        for start in starts:
+    for start in starts:  # the nearest gap in any lane
+        for lane in range(len(room.items)):
             if room.free(lane, start, start + width):
                 draft = _BadgeDraft(keys, lane, start)
                 room.add(lane, start, start + width, draft)
                 badges.append(draft)
                 return
-    # Make room by folding nearby lower-priority labels into the badge (never a dose).
+    # No gap nearby: join a badge that is near anyway, rather than hide another label.
+    nearby = [b for b in badges if abs(b.left + width / 2 - centre) <= reach]
+    if nearby:
+        min(nearby, key=lambda b: abs(b.left + width / 2 - centre)).keys.extend(keys)
+        return
+    # Make room by folding nearby labels no more important than these into the badge; failing
+    # that, join the nearest badge however far; failing that (no badge yet), fold any label
+    # but a dose. A badge for an alarm never hides an adverse effect that has room.
+    most_important = min(e.priority for e in cluster)
+    if _fold_into_badge(keys, starts, width, room, placed, badges, by_key, most_important):
+        return
+    if badges:
+        min(badges, key=lambda b: abs(b.left + width / 2 - centre)).keys.extend(keys)
+        return
+    if _fold_into_badge(keys, starts, width, room, placed, badges, by_key, -1):
+        return
+    unshown.extend(keys)
+
+
+def _fold_into_badge(
+    keys: list[Hashable],
+    starts: list[float],
+    width: float,
+    room: _Lanes,
+    placed: dict[Hashable, PlacedLabel],
+    badges: list[_BadgeDraft],
+    by_key: dict[Hashable, EventLabel],
+    priority_from: int,
+) -> bool:
+    """Place a badge where only labels of priority ``priority_from`` or less important stand
+    (never a dose, never another badge); those labels join the badge. Fewest labels lost wins,
+    then the least important. False when no such place exists."""
     best: tuple[tuple[int, int], int, float, list[PlacedLabel]] | None = None
     for lane in range(len(room.items)):
         for start in starts:
             blockers = room.blockers(lane, start, start + width)
-            if all(isinstance(b, PlacedLabel) and b.kind != "dose" for b in blockers):
+            if all(
+                isinstance(b, PlacedLabel)
+                and b.kind != "dose"
+                and by_key[b.key].priority >= priority_from
+                for b in blockers
+            ):
                 victims = [b for b in blockers if isinstance(b, PlacedLabel)]
-                # Fewest labels lost, and of those the least important (highest number).
                 cost = (len(victims), -sum(by_key[v.key].priority for v in victims))
                 if best is None or cost < best[0]:
                     best = (cost, lane, start, victims)
-    if best is not None:
-        _cost, lane, start, victims = best
-        for victim in victims:
-            room.remove(victim)
-            del placed[victim.key]
-        draft = _BadgeDraft(keys + [v.key for v in victims], lane, start)
-        room.add(lane, start, start + width, draft)
-        badges.append(draft)
-        return
-    if badges:
-        nearest = min(badges, key=lambda b: abs(b.left + width / 2 - centre))
-        nearest.keys.extend(keys)
-        return
-    unshown.extend(keys)
+    if best is None:
+        return False
+    _cost, lane, start, victims = best
+    for victim in victims:
+        room.remove(victim)
+        del placed[victim.key]
+    draft = _BadgeDraft(keys + [v.key for v in victims], lane, start)
+    room.add(lane, start, start + width, draft)
+    badges.append(draft)
+    return True
