@@ -137,6 +137,23 @@ def test_a_badge_takes_the_place_of_lower_priority_labels_when_nothing_else_fits
     assert result.unshown == ()
 
 
+def test_an_alarm_badge_never_hides_an_adverse_effect_label_that_has_room() -> None:
+    # One lane (large type on a small chart): the alarm fits on neither side of its line, and
+    # the only gaps near it are too narrow for a badge. It joins the nearby badge instead of
+    # taking the adverse effect's place.
+    events = [
+        event(1, 41, "dose", "56 mg IM"),
+        event(2, 134, "adverse", "Nausea G2"),
+        event(3, 36, "note", "Eye mask on"),
+        event(4, 109, "alarm", "WARNING: SPO2 91"),
+    ]
+    result = layout(events, right=533, lanes=1)
+    assert_no_overlap(result, 0.0, 533.0, 1)
+    assert {p.key: p.text for p in result.labels} == {1: "56 mg IM", 2: "Nausea G2"}
+    (badge,) = result.badges
+    assert set(badge.keys) == {3, 4}
+
+
 def test_no_lane_at_all_for_a_badge_leaves_markers_bare_rather_than_overlapping() -> None:
     # Two doses fill the only lane of a chart hardly wider than them; an alarm cannot go anywhere.
     events = [
