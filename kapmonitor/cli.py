@@ -81,10 +81,14 @@ def _executable(text: str) -> Path:
     return path
 
 
-def _db_argument(parser: argparse.ArgumentParser) -> None:
+def _db_argument(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """``--db`` on the top level and on every command; a command's own ``--db`` leaves the
+    top-level value alone when not given, so ``kapmonitor --db X sessions`` reads X, not the
+    clinic's default database."""
     parser.add_argument(
         "--db",
         metavar="PATH",
+        default=None if top else argparse.SUPPRESS,
         help=f"database file (default: ${DB_ENV_VAR}, else the per-user data folder)",
     )
 
@@ -94,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kapmonitor", description=f"{APP_NAME}: bedside log for KAP sessions."
     )
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
-    _db_argument(parser)
+    _db_argument(parser, top=True)
     parser.add_argument(
         "--smoke-test",
         action="store_true",

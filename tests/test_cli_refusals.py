@@ -375,3 +375,15 @@ def test_the_window_without_a_display_says_so_plainly(tmp_path: Path) -> None:
     # The commands that need no screen still work there.
     assert run_cli("demo", "--db", str(db), env=env).returncode == 0
     assert run_cli("sessions", "--db", str(db), env=env).returncode == 0
+
+
+def test_db_given_before_the_command_is_the_one_used(tmp_path: Path) -> None:
+    """``kapmonitor --db X demo`` once dropped X and wrote into the clinic's default database."""
+    env = {k: v for k, v in os.environ.items() if k != "KAPMONITOR_DB"}
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    db = tmp_path / "trial.sqlite"
+    assert run_cli("--db", str(db), "demo", "--seed", "2", env=env).returncode == 0
+    done = run_cli("--db", str(db), "sessions", env=env)
+    assert done.returncode == 0 and "ended" in done.stdout
+    assert not (tmp_path / "data").exists()  # the default database was never touched
