@@ -228,3 +228,23 @@ def test_tab_order_follows_reading_order(
         dialog.save_button,
     ]
     assert tab_chain(expected) == expected
+
+
+def test_without_protocols_no_stray_protocol_box(dialog: StartSessionDialog) -> None:
+    """With no protocol to choose, the protocol list is not shown over the dialog's corner."""
+    assert not dialog.protocols
+    assert dialog.protocol.isHidden()
+
+
+def test_a_long_protocol_name_does_not_widen_the_dialog(
+    shown: Callable[[Any], Any], ref: Reference, store: SessionStore, clock: FakeClock
+) -> None:
+    short = shown(
+        StartSessionDialog(ref, store.start_session, clock.now(), protocols=[("a", "Ketamine")])
+    )
+    long_name = "Clinic ketamine IM/IV, adults, with extended aftercare and REMS checks " * 2
+    long = shown(
+        StartSessionDialog(ref, store.start_session, clock.now(), protocols=[("a", long_name)])
+    )
+    assert long.width() == short.width()
+    assert long.protocol.itemData(0, Qt.ItemDataRole.ToolTipRole) == long_name
