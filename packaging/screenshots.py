@@ -204,7 +204,8 @@ def shoot_review(app: Any, tmp: Path) -> None:
     clock.set(first + timedelta(days=20))
     demo = [row["id"] for row in sessions if "Rivera" in row["clinicians"]]
     for session_id in [*demo, *[r["id"] for r in sessions if r["id"] not in demo][:25]]:
-        review.sign(session_id, "chen", "chen-secret")
+        flags = [flag.key for flag in review.quality_flags(session_id)]  # all confirmed
+        review.sign(session_id, "chen", "chen-secret", confirmed=flags)
     signed = demo[0]
     review.add_addendum(
         signed, accounts.find("chen"), "Patient phoned the next day: slept well, no nausea."

@@ -43,11 +43,15 @@ The flags, each in plain clinical words and sorted by time:
     An adverse effect with no ``adverse_event_outcomes`` row closing it (resolved, resolved with
     sequelae, or fatal: the same rule as ``SessionLog.open_adverse_events``).
 
-``override`` (every row of ``overrides``)
+``override`` (every row of ``overrides``, and the audited ones)
     A clinician overrode a protocol rule (dosing without a baseline, discharge before the
     criteria, and any kind the store records later): the kind, when, who and the reason. A dose
     given under a baseline override is also a ``missed_check``, annotated with the reason: the
     check was missed *and* a clinician chose to go ahead, two things the supervisor confirms.
+    Safety settings set aside during the session are kept in the audit trail rather than in a
+    clinical table (the critical-alarm sound turned off, with its reason): audit rows passed
+    as ``current["audit"]`` whose action is in :data:`AUDITED_OVERRIDES` are flagged the same
+    way.
 
 ``discharge_override`` (a discharge assessment saved with an override reason)
     The patient was let go although the assessment found them not ready. When the first dose
@@ -89,6 +93,7 @@ from kapmonitor.domain.schedule import compute_schedule
 from kapmonitor.domain.timeline import KIND_LABELS, LATE_ENTRY_MINUTES
 
 __all__ = [
+    "AUDITED_OVERRIDES",
     "CLOSING_OUTCOMES",
     "LATE_ENTRY_MINUTES",
     "CheckOutcome",
@@ -100,6 +105,11 @@ __all__ = [
 
 Severity = Literal["info", "warning"]
 OutcomeStatus = Literal["on_time", "late", "missed", "overdue"]
+
+# Audit actions that set a safety rule aside during a session, and how a flag names them.
+AUDITED_OVERRIDES: dict[str, str] = {
+    "alarm_sound_off": "Critical alarm sound turned off on the bedside laptop",
+}
 
 # Outcomes that close an adverse effect (as SessionLog.open_adverse_events counts them).
 CLOSING_OUTCOMES = ("resolved", "resolved_with_sequelae", "fatal")
@@ -628,6 +638,36 @@ def _override_flags(
     return flags
 
 
+def _audited_override_flags(
+    current: Mapping[str, list[dict[str, Any]]], words: _Words
+) -> list[QualityFlag]:
+    """Audit rows of the session whose action sets a safety rule aside (the reason is in the
+    row's JSON detail, the person is its actor)."""
+    flags = []
+    for row in current.get("audit", []):
+        label = AUDITED_OVERRIDES.get(row.get("action", ""))
+        if label is None:
+            continue
+        try:
+            detail = json.loads(row.get("detail") or "{}")
+        except (TypeError, ValueError):
+            detail = {}
+        reason = str(detail.get("reason", "")).strip() if isinstance(detail, dict) else ""
+        at = from_iso(row["at"])
+        flags.append(
+            QualityFlag(
+                "override",
+                _SEVERITY["override"],
+                f"Override {words.when(at)} by {row.get('actor') or 'unknown'}: {label}. "
+                f"Reason: {reason or 'none recorded'}",
+                at,
+                "audit",
+                row.get("id"),
+            )
+        )
+    return flags
+
+
 def _unmet(row: Mapping[str, Any]) -> list[str]:
     try:
         reasons = json.loads(row.get("reasons") or "[]")
@@ -810,7 +850,8 @@ def quality_flags(
     ``history`` is every stored row of each table, superseded and withdrawn ones included
     (``SessionLog.rows``): corrections are judged against the versions they replaced, which
     ``current`` no longer holds. Without it (None) only ``current`` is searched, so a correction
-    whose original is not there cannot be judged.
+    whose original is not there cannot be judged. ``current["audit"]``, when given, holds the
+    session's audit rows; those in :data:`AUDITED_OVERRIDES` are overrides too.
     """
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime (UTC)")
@@ -823,6 +864,7 @@ def quality_flags(
         *_late_entry_flags(session, current, words, _minutes(late_entry_minutes)),
         *_adverse_event_flags(current, words, ref),
         *_override_flags(current, words, ref),
+        *_audited_override_flags(current, words),
         *_discharge_override_flags(current, protocol, words),
         *_correction_flags(
             history if history is not None else current,

@@ -41,13 +41,13 @@ from PySide6.QtGui import (
 
 from kapmonitor import __version__
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.quality import QualityFlag, check_outcomes, quality_flags
+from kapmonitor.domain.quality import QualityFlag, check_outcomes
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.timeline import LATE_ENTRY_MINUTES
 from kapmonitor.reports.chart_image import chart_data, ensure_gui_application, render_chart
 from kapmonitor.store.database import StoreError
-from kapmonitor.store.schema import ENTRY_TABLES
 from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.store.signoff import session_quality_flags
 
 __all__ = [
     "SUMMARY_ABOVE_ROWS",
@@ -86,8 +86,7 @@ def write_session_pdf(db_path: Path, session_id: str, out: Path) -> None:
     try:
         log = store.load(session_id)
         _load_review_rows(store, log)
-        current = {t: log.current(t) for t in log.rows if t in ENTRY_TABLES}
-        flags = quality_flags(log.session, current, log.protocol, store.clock.now(), ref=store.ref)
+        flags = session_quality_flags(store, log)  # as the review window shows them
         ref = store.ref
     finally:
         store.close()
@@ -105,7 +104,7 @@ def render_session_pdf(
 ) -> int:
     """Write the report of ``log`` to ``out`` (A4 PDF); returns the number of pages.
 
-    ``quality`` are the session's flags (:func:`kapmonitor.domain.quality.quality_flags`);
+    ``quality`` are the session's flags (:func:`kapmonitor.store.signoff.session_quality_flags`);
     ``tz`` the time zone times are shown in (the computer's local zone by default).
     Signatures, addenda and review comments are read from ``log.rows`` when present.
     """

@@ -4,26 +4,59 @@ The database enforces the hard rules (a signature needs an active supervisor or 
 account and an ended session; a signed session takes no new clinical rows; an addendum needs a
 signature). This module adds the rules that need a person: the password is checked again at the
 moment of signing (21 CFR 11.200: signing is a deliberate act, not a side effect of being signed
-in), clinicians amend only their own entries, and every refusal is audited with who tried what.
+in), the signer confirms every quality flag of the session (an early discharge, a tenfold dose
+correction…) and the flags confirmed are stored with the signature as an audit entry, clinicians
+amend only their own entries, and every refusal is audited with who tried what.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
 from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store import audit
 from kapmonitor.store.accounts import AccessRefused, Accounts, User
 from kapmonitor.store.database import StoreError, plain_errors
 from kapmonitor.store.schema import SIGNING_ROLES
-from kapmonitor.store.session_store import SessionStore
+from kapmonitor.store.session_store import SessionLog, SessionStore
 
 DEFAULT_MEANING = "reviewed and approved"
 AMENDING_ROLES = ("clinician", "supervisor", "administrator")
 COMMENTING_ROLES = SIGNING_ROLES
+# The audit action that stores, with a signature, the quality flags its signer confirmed.
+FLAGS_CONFIRMED = "flags_confirmed"
+
+
+def session_quality_flags(
+    store: SessionStore, log: SessionLog, now: datetime | None = None
+) -> list[QualityFlag]:
+    """A session's quality flags, the same wherever a supervisor sees them (the review tab,
+    the sign dialog, the store's check at signing, the PDF report): the current rows, every
+    superseded version (corrections are judged against what they replaced) and the session's
+    audited overrides (the critical-alarm sound turned off, with its reason)."""
+    current = {table: log.current(table) for table in log.rows}
+    marks = ", ".join("?" * len(AUDITED_OVERRIDES))
+    current["audit"] = list(
+        store.db.query(
+            f"SELECT id, at, actor, action, detail FROM audit WHERE session_id = ? "
+            f"AND action IN ({marks}) ORDER BY id",
+            [log.id, *AUDITED_OVERRIDES],
+        )
+    )
+    return quality_flags(
+        log.session,
+        current,
+        log.protocol,
+        now or store.clock.now(),
+        ref=store.ref,
+        history=log.rows,
+    )
 
 
 class Review:
@@ -45,13 +78,38 @@ class Review:
     def is_signed(self, session_id: str) -> bool:
         return bool(self.signatures(session_id))
 
+    def quality_flags(self, session_id: str) -> list[QualityFlag]:
+        """The session's quality flags as the signer must confirm them: from the current rows
+        and, for corrections, the versions they replaced, against the session's own protocol."""
+        return session_quality_flags(self.store, self.store.load(session_id))
+
+    def confirmations(self, session_id: str) -> list[dict[str, Any]]:
+        """What each signature of the session confirmed: ``{"signature_id", "flags"}`` read
+        back from the audit trail (each flag as :meth:`QualityFlag.as_record` wrote it)."""
+        rows = self.db.execute(
+            "SELECT detail FROM audit WHERE action = ? AND session_id = ? ORDER BY id",
+            [FLAGS_CONFIRMED, session_id],
+        ).fetchall()
+        return [json.loads(detail) for (detail,) in rows]
+
     # --- writing -------------------------------------------------------------------------
 
     @plain_errors()
     def sign(
-        self, session_id: str, username: str, secret: str, meaning: str = DEFAULT_MEANING
+        self,
+        session_id: str,
+        username: str,
+        secret: str,
+        meaning: str = DEFAULT_MEANING,
+        confirmed: Collection[str] = (),
     ) -> int:
-        """Sign with the password typed now; the session is locked from this commit on."""
+        """Sign with the password typed now; the session is locked from this commit on.
+
+        ``confirmed`` holds the :attr:`QualityFlag.key` of every flag the signer ticked. Every
+        flag the session has now must be among them, or nothing is signed: a flag that appeared
+        (or changed its words) after the dialog opened has not been seen. The flags confirmed
+        are written with the signature, in the same transaction, as a ``flags_confirmed``
+        audit entry, so they are as append-only and tamper-evident as the signature."""
         user = self.accounts.sign_in(username, secret, purpose="signature")
         self.accounts.require(user, *SIGNING_ROLES, action="sign a session", session_id=session_id)
         if self.is_signed(session_id):
@@ -63,6 +121,23 @@ class Review:
             )
         if not meaning.strip():
             raise ValidationError(FieldError("meaning", "Say what the signature means"))
+        flags = self.quality_flags(session_id)
+        ticked = set(confirmed)
+        left = [flag for flag in flags if flag.key not in ticked]
+        if left:
+            stale = ticked - {flag.key for flag in flags}
+            changed = (
+                " The flags changed since they were shown: close this dialog and review them again."
+                if stale
+                else ""
+            )
+            raise ValidationError(
+                FieldError(
+                    "flags",
+                    f"Confirm every quality flag before signing: {len(left)} of {len(flags)} "
+                    f"not confirmed.{changed}",
+                )
+            )
         now = to_iso(self.store.clock.now())
         with self.db.atomic():
             cursor = self.db.execute(
@@ -70,8 +145,18 @@ class Review:
                 "printed_name, role, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [session_id, now, now, user.username, user.display_name, user.role, meaning],
             )
-            audit.seal(self.db, user.username, "signature", self.store.clock.now(), session_id)
-        return int(cursor.lastrowid or 0)
+            signature_id = int(cursor.lastrowid or 0)
+            at = self.store.clock.now()
+            audit.seal(self.db, user.username, "signature", at, session_id)
+            audit.event(
+                self.db,
+                user.username,
+                FLAGS_CONFIRMED,
+                at,
+                {"signature_id": signature_id, "flags": [flag.as_record() for flag in flags]},
+                session_id,
+            )
+        return signature_id
 
     @plain_errors()
     def add_review_comment(self, session_id: str, user: User, at: datetime, text: str) -> int:

@@ -705,11 +705,14 @@ class ReviewWindow(QMainWindow):
             return None
         session_id = log.id
 
-        def sign(meaning: str, secret: str) -> int:
-            return self.review.sign(session_id, self.user.username, secret, meaning)
+        def sign(meaning: str, secret: str, confirmed: list[str]) -> int:
+            return self.review.sign(session_id, self.user.username, secret, meaning, confirmed)
 
         comments = len(log.rows.get("review_comments", []))
-        return SignDialog(self.user, self._session_text(), sign, self, comments=comments)
+        flags = self.review.quality_flags(session_id)  # the ones the store will ask for
+        return SignDialog(
+            self.user, self._session_text(), sign, self, comments=comments, flags=flags
+        )
 
     def sign_selected(self) -> None:
         if self.user.role not in SIGNING_ROLES:

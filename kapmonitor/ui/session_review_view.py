@@ -69,6 +69,9 @@ FLAG_NAMES = {
     "late_entry": "Late entry",
     "unresolved_adverse_event": "Unresolved adverse effect",
     "no_protocol": "No protocol",
+    "override": "Override",
+    "discharge_override": "Discharge override",
+    "large_correction": "Large correction",
 }
 SEVERITY_MARKS = {"warning": "⚠ Warning", "info": "ℹ Information"}
 MAX_COLUMN_PX = 240
@@ -697,14 +700,11 @@ class SessionReviewView(QWidget):
         if self.log is None:
             return []
         try:
-            from kapmonitor.domain.quality import quality_flags
+            from kapmonitor.store.signoff import session_quality_flags
         except ImportError:
             return None
-        log = self.log
-        current = {t: log.current(t) for t in log.rows}
-        return list(
-            quality_flags(log.session, current, log.protocol, self.clock.now(), ref=self.ref)
-        )
+        # The same flags the sign dialog lists and the store asks to be confirmed.
+        return list(session_quality_flags(self.store, self.log, self.clock.now()))
 
     def _quality(self) -> tuple[list[str], list[list[str]], set[int], str]:
         flags = self.quality_flags()

@@ -1,41 +1,128 @@
-"""Signing a session: the printed name, what the signature means, and the password again.
+"""Signing a session: the quality flags, the printed name, what the signature means, the password.
 
 21 CFR 11.50 asks a signature to show the signer's printed name, the date and time, and its
 meaning; 11.200 asks for the password at the moment of signing (being signed in is not enough).
 The dialog shows all three before anything is written, and the store checks the role again: a
 clinician's attempt is refused there and audited, whatever this dialog shows.
+
+Before that, every quality flag of the session is listed with a checkbox: an early discharge by
+override, a tenfold dose correction, a missed check… **Sign** stays disabled until each one is
+ticked, so a supervisor cannot sign past a flag without having had it in front of them. The
+ticked flags go to the store, which refuses a signature that does not confirm every current flag
+and records those confirmed with the signature (an audit entry). The list scrolls inside the
+dialog, so however many flags there are, the password and the buttons stay on a 1280 × 720 screen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QMouseEvent, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
+    QScrollArea,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
 
-from kapmonitor.domain.validation import ValidationError
+from kapmonitor.domain.quality import QualityFlag
+from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.accounts import User
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.signoff import DEFAULT_MEANING
+from kapmonitor.ui.session_review_view import FLAG_NAMES, SEVERITY_MARKS
 
 MEANINGS = (DEFAULT_MEANING, "reviewed with comments")
 
-# sign(meaning, password) -> signature row id; raises AccessRefused/ValidationError/StoreError.
-SignFn = Callable[[str, str], int]
+# sign(meaning, password, keys of the confirmed flags) -> signature row id;
+# raises AccessRefused/ValidationError/StoreError.
+SignFn = Callable[[str, str, list[str]], int]
+
+TITLE_BAR_ALLOWANCE = 32  # px a window manager's title bar and frame take above a dialog
+WIDTH_WITH_FLAGS = 760  # room for a flag's sentence on two or three lines
+MIN_FLAG_LINES = 4  # the flag list keeps at least this many lines, whatever else needs room
+
+
+class _ClickableLabel(QLabel):
+    """A flag's text: clicking it ticks its checkbox, as clicking a checkbox's own text does."""
+
+    clicked = Signal()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
+            event.position().toPoint()
+        ):
+            self.clicked.emit()
+
+
+class FlagList(QScrollArea):
+    """One checkbox per quality flag, each with the flag's full text (reason included).
+
+    As tall as its content while that fits; the dialog caps it so the rest stays on screen,
+    and beyond that it scrolls (never sideways: the text wraps)."""
+
+    def __init__(self, flags: Sequence[QualityFlag], parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setObjectName("SignFlagList")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the checkboxes, not the frame
+        self.body = QWidget(self)
+        layout = QVBoxLayout(self.body)
+        layout.setSpacing(8)
+        self.boxes: list[QCheckBox] = []
+        self.texts: list[QLabel] = []
+        for number, flag in enumerate(flags, start=1):
+            mark = SEVERITY_MARKS.get(flag.severity, flag.severity).split(" ")[0]
+            name = FLAG_NAMES.get(flag.code, flag.code)
+            box = QCheckBox(f"{mark} {number}. {name}", self.body)
+            box.setObjectName("FlagConfirm")
+            box.setToolTip("Tick when you have looked at this flag")
+            box.setAccessibleName(f"Confirm flag {number}: {name}")
+            box.setProperty("flag_key", flag.key)
+            text = _ClickableLabel(flag.message, self.body)
+            text.setWordWrap(True)
+            text.setTextFormat(Qt.TextFormat.PlainText)
+            text.setContentsMargins(24, 0, 0, 0)  # under the box's text, not its square
+            text.clicked.connect(box.toggle)
+            layout.addWidget(box)
+            layout.addWidget(text)
+            self.boxes.append(box)
+            self.texts.append(text)
+        layout.addStretch(1)
+        self.setWidget(self.body)
+
+    def _frame(self) -> int:
+        return 2 * self.frameWidth()
+
+    def content_height(self, width: int) -> int:
+        body = self.body
+        if body.hasHeightForWidth():
+            return max(body.heightForWidth(width), body.minimumSizeHint().height())
+        return body.sizeHint().height()
+
+    def sizeHint(self) -> QSize:
+        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
+        width = self.viewport().width() if self.isVisible() else WIDTH_WITH_FLAGS - 60
+        return QSize(WIDTH_WITH_FLAGS - 40 + bar, self.content_height(width) + self._frame())
+
+    def minimumSizeHint(self) -> QSize:
+        lines = self.fontMetrics().lineSpacing() * MIN_FLAG_LINES
+        return QSize(super().minimumSizeHint().width(), min(self.sizeHint().height(), lines))
 
 
 class SignDialog(QDialog):
-    """Asks the signer to confirm their name, choose the meaning and type the password."""
+    """Asks the signer to confirm each quality flag, their name, the meaning and the password."""
 
     def __init__(
         self,
@@ -45,10 +132,12 @@ class SignDialog(QDialog):
         parent: QWidget | None = None,
         *,
         comments: int = 0,
+        flags: Sequence[QualityFlag] = (),
     ) -> None:
         super().__init__(parent)
         self.user = user
         self._sign = sign
+        self.flags = list(flags)
         self.saved_id: int | None = None
         self.setWindowTitle("Sign session")
         self.setModal(True)
@@ -74,6 +163,25 @@ class SignDialog(QDialog):
             note = QLabel(f"This session has {comments} {noun}.", self)
             note.setObjectName("Muted")
             layout.addWidget(note)
+
+        self.flag_list: FlagList | None = None
+        if self.flags:
+            count = len(self.flags)
+            caption = QLabel(
+                f"<b>{count} quality flag{'s' if count != 1 else ''}</b>: read each one and tick "
+                "it to confirm you have seen it. What you confirm is stored with the signature.",
+                self,
+            )
+            caption.setWordWrap(True)
+            layout.addWidget(caption)
+            self.flag_list = FlagList(self.flags, self)
+            for box in self.flag_list.boxes:
+                box.toggled.connect(self._update_sign_state)
+            layout.addWidget(self.flag_list, 1)
+        else:
+            none = QLabel("✔ No quality flags: every check and alarm answered.", self)
+            none.setObjectName("Muted")
+            layout.addWidget(none)
 
         form = QFormLayout()
         layout.addLayout(form)
@@ -101,25 +209,76 @@ class SignDialog(QDialog):
             warn.setWordWrap(True)
             layout.addWidget(warn)
 
+        # Next to the buttons, so it is in view whatever the list's scroll position.
+        self.progress = QLabel(self)
+        self.progress.setObjectName("Warn")
+        self.progress.setWordWrap(True)
+        layout.addWidget(self.progress)
         self.buttons = QDialogButtonBox(self)
         self.sign_button = self.buttons.addButton("Sign", QDialogButtonBox.ButtonRole.AcceptRole)
         self.sign_button.setDefault(True)
-        self.sign_button.setToolTip("Sign (Enter)")
         cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         cancel.setToolTip("Cancel (Esc)")
         self.buttons.accepted.connect(self.try_sign)
         self.buttons.rejected.connect(self.reject)
+        # Enter in the password field with flags unticked: say why nothing happens (the
+        # disabled Sign button would otherwise swallow it silently).
+        self.password.returnPressed.connect(self._enter_in_password)
         layout.addWidget(self.buttons)
+        self._update_sign_state()
+        if self.flags:
+            self.resize(WIDTH_WITH_FLAGS, self.height())
         self.password.setFocus()
+
+    # --- the flags ---------------------------------------------------------------------------
+
+    def flag_boxes(self) -> list[QCheckBox]:
+        return self.flag_list.boxes if self.flag_list is not None else []
+
+    def confirmed_keys(self) -> list[str]:
+        """The keys of the flags ticked, in the order listed."""
+        return [str(box.property("flag_key")) for box in self.flag_boxes() if box.isChecked()]
+
+    def unconfirmed(self) -> int:
+        return sum(1 for box in self.flag_boxes() if not box.isChecked())
+
+    def _update_sign_state(self) -> None:
+        left = self.unconfirmed()
+        self.sign_button.setEnabled(left == 0)
+        if left:
+            total = len(self.flags)
+            self.progress.setText(
+                f"{total - left} of {total} flags confirmed: tick each flag above to sign."
+            )
+            self.sign_button.setToolTip("Confirm every quality flag first")
+        else:
+            self.sign_button.setToolTip("Sign (Enter)")
+        self.progress.setVisible(bool(left))
+
+    # --- signing -----------------------------------------------------------------------------
+
+    def _enter_in_password(self) -> None:
+        if self.unconfirmed():
+            self.try_sign()
 
     def chosen_meaning(self) -> str:
         return self.meaning.currentText().strip()
 
     def try_sign(self) -> None:
-        """The save path: the store decides (role, password, ended, not yet signed)."""
+        """The save path: the store decides (role, password, ended, not yet signed, every
+        flag confirmed). Enter in the password field while flags are unticked signs nothing."""
         self.banner.hide()
         try:
-            self.saved_id = self._sign(self.chosen_meaning(), self.password.text())
+            if self.unconfirmed():
+                raise ValidationError(
+                    FieldError(
+                        "flags",
+                        f"confirm each quality flag first ({self.unconfirmed()} not ticked)",
+                    )
+                )
+            self.saved_id = self._sign(
+                self.chosen_meaning(), self.password.text(), self.confirmed_keys()
+            )
         except ValidationError as exc:
             self.show_banner("Not signed: " + "; ".join(e.message for e in exc.errors))
         except StoreError as exc:
@@ -134,10 +293,41 @@ class SignDialog(QDialog):
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
         self.banner.show()
-        self.adjustSize()
+        self.fit()
 
     def errors_text(self) -> str:
         return "" if self.banner.isHidden() else self.banner.text()
 
+    # --- fitting the screen ------------------------------------------------------------------
 
-__all__ = ["MEANINGS", "SignDialog"]
+    def fit(self) -> None:
+        """As tall as the content needs, never taller than the screen: the flag list gives way
+        (and scrolls), so the password and buttons are always reachable. Only grows, so the
+        buttons do not move under the pointer."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry()
+        limit = room.height() - TITLE_BAR_ALLOWANCE
+        self.setMaximumSize(room.width(), limit)
+        width = min(max(self.width(), self.minimumSizeHint().width()), room.width())
+        layout = self.layout()
+        needed = (
+            layout.totalHeightForWidth(width)
+            if layout is not None and layout.hasHeightForWidth()
+            else self.sizeHint().height()
+        )
+        height = min(max(needed, self.height() if self.isVisible() else 0), limit)
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        if self.isVisible():
+            frame = self.frameGeometry()
+            dx = min(0, room.right() - frame.right())
+            dy = min(0, room.bottom() - frame.bottom())
+            if dx or dy:
+                self.move(max(room.left(), frame.left() + dx), max(room.top(), frame.top() + dy))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.fit()
+
+
+__all__ = ["MEANINGS", "FlagList", "SignDialog", "SignFn"]

@@ -571,6 +571,39 @@ def test_every_override_kind_is_flagged_with_its_reason(clinic: Protocol) -> Non
     ]
 
 
+def test_the_critical_alarm_sound_turned_off_is_an_override(clinic: Protocol) -> None:
+    """Kept in the audit trail (a laptop setting, not a clinical row), flagged all the same."""
+    current = good_rows()
+    reason = {"setting": "alarm_sound", "on": False, "reason": "Patient asleep, nurse at bedside"}
+
+    def audit(row_id: int, action: str, detail: dict[str, Any]) -> dict[str, Any]:
+        at = to_iso(after_dose(12))
+        return {
+            "id": row_id,
+            "at": at,
+            "actor": "Dr A",
+            "action": action,
+            "detail": json.dumps(detail),
+        }
+
+    current["audit"] = [
+        audit(88, "alarm_sound_off", reason),
+        audit(89, "alarm_sound_on", {"setting": "alarm_sound", "on": True}),
+        audit(90, "insert", {}),
+    ]
+    [flag] = flags(current, clinic)
+    assert (flag.code, flag.severity, flag.table, flag.row_id) == (
+        "override",
+        "warning",
+        "audit",
+        88,
+    )
+    assert flag.message == (
+        "Override 0:12 after dose by Dr A: Critical alarm sound turned off on the bedside "
+        "laptop. Reason: Patient asleep, nurse at bedside"
+    )
+
+
 # --- Corrections beyond the protocol's factor ---------------------------------------------------
 
 

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 from kapmonitor.demo import record_demo
-from kapmonitor.domain.clock import FakeClock
-from kapmonitor.domain.records import Intervention, VitalSigns
+from kapmonitor.domain.clock import FakeClock, from_iso
+from kapmonitor.domain.records import Dose, Intervention, Override, VitalSigns
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.store import audit
 from kapmonitor.store.accounts import AccessRefused, Accounts
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import LOCKED_BY_SIGNATURE
-from kapmonitor.store.signoff import Review
+from kapmonitor.store.signoff import FLAGS_CONFIRMED, Review
 from kapmonitor.store.verify import verify_database
 from tests.factories import T0, open_store
 
@@ -124,12 +126,13 @@ def test_review_comments_are_for_supervisors_before_sign_off(review) -> None:
 
 
 def test_amendments_keep_the_original_and_only_the_author_amends(review) -> None:
-    rv, store, session_id, clock = review
+    rv, store, session_id, _clock = review
     log = store.load(session_id)
     mine = next(v for v in log.current("vitals") if v["recorded_by"] == "Dr. A. Rivera")
     theirs = next(v for v in log.current("vitals") if v["recorded_by"] != "Dr. A. Rivera")
     rivera = rv.accounts.find("rivera")
-    entry = VitalSigns(clock.now(), hr=mine["hr"] + 4, sbp=mine["sbp"], dbp=mine["dbp"])
+    taken = from_iso(mine["observed_at"])  # the same moment: a misread, not a later reading
+    entry = VitalSigns(taken, hr=mine["hr"] + 4, sbp=mine["sbp"], dbp=mine["dbp"])
     with pytest.raises(AccessRefused, match="who recorded this entry"):
         rv.amend(session_id, rivera, theirs["id"], entry, "misread")
     new_id = rv.amend(session_id, rivera, mine["id"], entry, "HR misread from the monitor")
@@ -157,3 +160,90 @@ def test_an_open_session_cannot_be_signed(tmp_path: Path) -> None:
     with pytest.raises(AccessRefused, match="End the session before signing"):
         rv.sign(store.list_sessions()[0]["id"], admin.username, "admin-secret")
     store.close()
+
+
+# --- Quality flags are confirmed one by one, and the confirmations are kept -------------------
+
+
+def _tenfold_dose_correction(store, session_id: str) -> int:
+    """The demo's first dose corrected to ten times its amount (a slipped decimal point)."""
+    dose = store.load(session_id).current("doses")[0]
+    entry = Dose(dose["drug"], dose["route"], dose["dose_mg"] * 10, from_iso(dose["observed_at"]))
+    return store.correct(session_id, dose["id"], entry, "Decimal point", dose["recorded_by"])
+
+
+def test_every_flag_must_be_confirmed_and_the_confirmations_are_stored(review) -> None:
+    rv, store, session_id, clock = review
+    assert rv.quality_flags(session_id) == []
+    fix_id = _tenfold_dose_correction(store, session_id)
+    clock.advance(minutes=1)
+    store.add(session_id, Override("dose_without_baseline", "Cuff failed", clock.now()), "Dr A")
+    flags = rv.quality_flags(session_id)
+    assert [(f.code, f.table) for f in flags] == [
+        ("large_correction", "doses"),
+        ("override", "overrides"),
+    ]
+    assert flags[0].row_id == fix_id and "(10×)" in flags[0].message
+    clock.advance(hours=20)
+    # Nothing confirmed, or one of two: refused, nothing signed, nothing recorded.
+    for confirmed in ((), [flags[0].key]):
+        with pytest.raises(ValidationError, match=r"quality flag before signing: \d of 2"):
+            rv.sign(session_id, "chen", "chen-secret", confirmed=confirmed)
+    assert not rv.is_signed(session_id) and rv.confirmations(session_id) == []
+    signature_id = rv.sign(session_id, "chen", "chen-secret", confirmed=[f.key for f in flags])
+    assert rv.is_signed(session_id)
+    assert rv.confirmations(session_id) == [
+        {"signature_id": signature_id, "flags": [f.as_record() for f in flags]}
+    ]
+    actor, action = store.db.execute(
+        "SELECT actor, action FROM audit WHERE session_id = ? ORDER BY id DESC LIMIT 1",
+        [session_id],
+    ).fetchone()
+    assert (actor, action) == ("chen", FLAGS_CONFIRMED)
+    assert verify_database(store.path).ok
+    # Append-only, like the signature itself.
+    conn = sqlite3.connect(store.path)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE audit SET detail = '{}' WHERE action = ?", [FLAGS_CONFIRMED])
+
+
+def test_a_flag_that_appeared_after_the_dialog_opened_must_be_confirmed_too(review) -> None:
+    rv, store, session_id, _clock = review
+    shown = [f.key for f in rv.quality_flags(session_id)]
+    assert shown == []
+    _tenfold_dose_correction(store, session_id)
+    with pytest.raises(ValidationError, match="1 of 1 not confirmed"):
+        rv.sign(session_id, "chen", "chen-secret", confirmed=shown)
+    # A confirmation of words that have since changed is not a confirmation of the new words.
+    [flag] = rv.quality_flags(session_id)
+    stale = flag.key.replace("Decimal point", "Decimal")
+    with pytest.raises(ValidationError, match="changed since they were shown"):
+        rv.sign(session_id, "chen", "chen-secret", confirmed=[stale])
+    assert not rv.is_signed(session_id)
+    rv.sign(session_id, "chen", "chen-secret", confirmed=[flag.key])
+    [stored] = rv.confirmations(session_id)
+    assert [f["message"] for f in stored["flags"]] == [flag.message]
+
+
+def test_a_session_without_flags_records_that_none_were_shown(review) -> None:
+    rv, _store, session_id, _clock = review
+    signature_id = rv.sign(session_id, "chen", "chen-secret")
+    assert rv.confirmations(session_id) == [{"signature_id": signature_id, "flags": []}]
+
+
+def test_the_alarm_sound_turned_off_in_the_session_is_a_flag_to_confirm(review) -> None:
+    rv, store, session_id, clock = review
+    detail = {"setting": "alarm_sound", "on": False, "reason": "Patient asleep"}
+    with store.db.atomic():
+        audit.event(store.db, "Dr. A. Rivera", "alarm_sound_off", clock.now(), detail, session_id)
+        audit.event(store.db, "admin", "alarm_sound_off", clock.now(), detail, None)  # no session
+    [flag] = rv.quality_flags(session_id)
+    assert (flag.code, flag.table) == ("override", "audit")
+    assert flag.message.endswith(
+        "by Dr. A. Rivera: Critical alarm sound turned off on the "
+        "bedside laptop. Reason: Patient asleep"
+    )
+    with pytest.raises(ValidationError, match="1 of 1 not confirmed"):
+        rv.sign(session_id, "chen", "chen-secret")
+    rv.sign(session_id, "chen", "chen-secret", confirmed=[flag.key])
+    assert rv.confirmations(session_id)[0]["flags"] == [flag.as_record()]

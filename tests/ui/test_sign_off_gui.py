@@ -12,19 +12,33 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QCheckBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import from_iso, to_iso
-from kapmonitor.domain.records import VitalSigns
+from kapmonitor.domain.records import (
+    DischargeAssessment,
+    Dose,
+    Override,
+    SessionEnd,
+    VitalSigns,
+)
 from kapmonitor.store.accounts import AccessRefused
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.signoff import Review
 from kapmonitor.ui.form_base import to_qdatetime
 from kapmonitor.ui.session_review_view import ADDENDUM, local
 from kapmonitor.ui.sign_dialog import MEANINGS, SignDialog
-from tests.store.test_archive import SUPERVISOR, Known, build_known_archive
+from tests.store.test_archive import (
+    BASE,
+    SUPERVISOR,
+    Known,
+    _add,
+    _session,
+    _vitals,
+    build_known_archive,
+)
 from tests.ui.test_review_window import account, open_review, open_session
 from tests.ui.window_driver import drive, type_into
 
@@ -41,6 +55,16 @@ def known(tmp_path: Path) -> Iterator[Known]:
 
 def signatures(known: Known, session_id: str) -> list[dict]:
     return Review(known.store).signatures(session_id)
+
+
+def tick(qtbot: QtBot, dialog: SignDialog, box: QCheckBox) -> None:
+    """Scroll to a flag and click its checkbox on the square, as a person does (the row is
+    wider than the box's click area, so its centre could miss)."""
+    assert dialog.flag_list is not None
+    dialog.flag_list.ensureWidgetVisible(box)
+    was = box.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton, pos=QPoint(8, box.height() // 2))
+    assert box.isChecked() != was
 
 
 def test_a_supervisor_signs_through_the_dialog(
@@ -61,6 +85,14 @@ def test_a_supervisor_signs_through_the_dialog(
         assert "supervisor" in dialog.printed_name.text()
         assert dialog.chosen_meaning() == "reviewed and approved"
         assert dialog.focusWidget() is dialog.password, "type the password straight away"
+        # Session A has a missed check and an unresolved adverse effect: both confirmed first.
+        assert [box.text() for box in dialog.flag_boxes()] == [
+            "⚠ 1. Missed check",
+            "⚠ 2. Unresolved adverse effect",
+        ]
+        for box in dialog.flag_boxes():
+            tick(qtbot, dialog, box)
+        assert dialog.sign_button.isEnabled()
         qtbot.keyClicks(dialog.password, "not-my-password")
         qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
         assert dialog.isVisible(), "a wrong password signs nothing"
@@ -79,6 +111,9 @@ def test_a_supervisor_signs_through_the_dialog(
     )
     assert signature["meaning"] == "reviewed and approved"
     assert signature["observed_at"] == to_iso(known.clock.now())
+    [confirmed] = Review(known.store).confirmations(known.a)
+    assert confirmed["signature_id"] == signature["id"]
+    assert [f["code"] for f in confirmed["flags"]] == ["missed_check", "unresolved_adverse_event"]
     when = local(from_iso(signature["observed_at"]), with_date=True)
     header = window.detail.signature_label.text()
     assert header == (
@@ -106,6 +141,144 @@ def test_a_supervisor_signs_through_the_dialog(
         "SELECT count(*) FROM audit WHERE action = 'sign_in_failed' AND actor = 'chen'"
     ).fetchone()[0]
     assert failed == 1
+
+
+def early_discharge_session(known: Known, extra_overrides: int = 0) -> str:
+    """KAP-0009 under the esketamine REMS protocol (120 min): 700 mg entered and corrected to
+    70 mg, then discharged home by override at 19 of the 120 minutes."""
+    m = timedelta(minutes=1)
+    store, clock = known.store, known.clock
+    session_id, dose = _session(
+        store,
+        clock,
+        code="KAP-0009",
+        start=BASE + timedelta(days=9),
+        clinicians=("Dr Zoë Adams", "Nurse Bo"),
+        protocol_id="esketamine-rems",
+    )
+    by = "Dr Zoë Adams"
+    _add(store, clock, session_id, _vitals(dose - 10 * m, 120, 80), by)
+    dose_id = _add(store, clock, session_id, Dose("esketamine", "intranasal", 700, dose), by)
+    store.correct(
+        session_id,
+        dose_id,
+        Dose("esketamine", "intranasal", 70, dose),
+        "Decimal point slipped: 70 mg given",
+        by,
+    )
+    _add(store, clock, session_id, _vitals(dose + 10 * m, 130, 84), by)
+    _add(store, clock, session_id, _vitals(dose + 18 * m, 128, 82), by)
+    for number in range(extra_overrides):
+        reason = f"Monitor cuff failed, BP by hand (note {number + 1})"
+        _add(store, clock, session_id, Override("dose_without_baseline", reason, dose), by)
+    unmet = ("Monitored 19 min of the required 120 min since the first dose",)
+    checklist = {"escort_present": True, "oriented": True, "ambulating": True}
+    check = DischargeAssessment(
+        "aldrete", 9, 10, 9, True, (), checklist, False, unmet, dose + 19 * m, "Escort had to go"
+    )
+    _add(store, clock, session_id, check, by)
+    end = SessionEnd("home_with_escort", dose + 20 * m, escort="partner", summary="left early")
+    _add(store, clock, session_id, end, by)
+    known.clock.advance(hours=20)
+    return session_id
+
+
+def test_a_supervisor_cannot_sign_until_each_flag_is_confirmed(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    session_id = early_discharge_session(known)
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, session_id)
+    shown: list[str] = []
+
+    def confirm_each(dialog: QWidget) -> None:
+        assert isinstance(dialog, SignDialog)
+        assert dialog.flag_list is not None
+        texts = [label.text() for label in dialog.flag_list.texts]
+        shown.extend(texts)
+        names = [box.text().split(". ", 1)[1] for box in dialog.flag_boxes()]
+        assert "Large correction" in names and "Discharge override" in names
+        early = texts[names.index("Discharge override")]
+        assert early.startswith("Early discharge: 20 of the 120 min of monitoring")
+        assert early.endswith("Override reason by Dr Zoë Adams: Escort had to go")
+        dose = texts[names.index("Large correction")]
+        assert "Dose 700 mg → 70 mg (10×)" in dose
+        assert dose.endswith("Reason: Decimal point slipped: 70 mg given")
+        # Nothing ticked: Sign is disabled, and Enter after the password says why.
+        assert not dialog.sign_button.isEnabled()
+        assert "0 of" in dialog.progress.text()
+        qtbot.keyClicks(dialog.password, SUPERVISOR[2])
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+        assert dialog.isVisible()
+        assert "confirm each quality flag first" in dialog.errors_text()
+        assert dialog.password.text() == "", "a refused password is not kept"
+        assert signatures(known, session_id) == []
+        # All but the last ticked: still disabled.
+        boxes = dialog.flag_boxes()
+        for box in boxes[:-1]:
+            tick(qtbot, dialog, box)
+            assert not dialog.sign_button.isEnabled()
+        # Unticking one takes it back; the last one is ticked by clicking its text.
+        tick(qtbot, dialog, boxes[0])
+        tick(qtbot, dialog, boxes[0])
+        last = dialog.flag_list.texts[-1]
+        dialog.flag_list.ensureWidgetVisible(last)
+        qtbot.mouseClick(last, Qt.MouseButton.LeftButton, pos=QPoint(40, 4))
+        assert all(box.isChecked() for box in boxes)
+        assert dialog.sign_button.isEnabled() and not dialog.progress.isVisible()
+        qtbot.keyClicks(dialog.password, SUPERVISOR[2])
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_S, confirm_each, CTRL_SHIFT)
+    (signature,) = signatures(known, session_id)
+    assert signature["recorded_by"] == "chen"
+    # What was confirmed is stored with the signature, word for word, in the audit trail.
+    [confirmed] = Review(known.store).confirmations(session_id)
+    assert confirmed["signature_id"] == signature["id"]
+    assert [f["message"] for f in confirmed["flags"]] == shown
+    (actor,) = known.store.db.execute(
+        "SELECT actor FROM audit WHERE action = 'flags_confirmed' AND session_id = ?",
+        [session_id],
+    ).fetchone()
+    assert actor == "chen"
+
+
+def test_many_flags_scroll_and_the_buttons_stay_within_1280_by_720(
+    qtbot: QtBot,
+    known: Known,
+    tmp_path: Path,
+) -> None:
+    session_id = early_discharge_session(known, extra_overrides=30)
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, session_id)
+    dialog = window.sign_dialog()
+    assert isinstance(dialog, SignDialog)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert len(dialog.flag_boxes()) >= 32
+    # What it needs at the least fits the clinic laptop, and a window of that size shows the
+    # password and both buttons, with the flag list scrolling.
+    assert dialog.minimumSizeHint().width() <= 1280
+    assert dialog.layout().totalMinimumSize().height() <= 720 - 32
+    assert dialog.height() <= dialog.screen().availableGeometry().height()
+    dialog.resize(min(dialog.width(), 1280), 720 - 32)
+    qtbot.waitUntil(lambda: dialog.height() <= 720 - 32, timeout=2000)
+    assert dialog.flag_list is not None
+    assert dialog.flag_list.verticalScrollBar().maximum() > 0, "the list scrolls"
+    inside = dialog.rect()
+    for widget in (dialog.password, dialog.sign_button, dialog.progress):
+        top_left = widget.mapTo(dialog, QPoint(0, 0))
+        assert inside.contains(top_left) and inside.contains(
+            top_left + QPoint(widget.width() - 1, widget.height() - 1)
+        ), widget
+    # Each flag can be reached and ticked; then Sign is enabled.
+    for box in dialog.flag_boxes():
+        tick(qtbot, dialog, box)
+    assert dialog.sign_button.isEnabled()
+    dialog.close()
 
 
 def test_the_meaning_can_be_reviewed_with_comments(
@@ -142,6 +315,8 @@ def test_an_open_session_cannot_be_signed(
     dialog = window.sign_dialog()
     assert dialog is not None
     qtbot.addWidget(dialog)
+    for box in dialog.flag_boxes():  # every flag confirmed: the store still refuses
+        box.setChecked(True)
     dialog.password.setText(SUPERVISOR[2])
     dialog.try_sign()
     assert "End the session before signing it" in dialog.errors_text()
@@ -169,6 +344,9 @@ def test_a_clinician_cannot_sign_and_the_store_refuses_and_audits(
     dialog.show()
     assert dialog.role_warning is not None
     assert "only a supervisor or administrator can sign" in dialog.role_warning.text()
+    qtbot.waitExposed(dialog)
+    for box in dialog.flag_boxes():
+        tick(qtbot, dialog, box)
     type_into(qtbot, dialog.password, "adams-secret")
     dialog.try_sign()
     assert "Dr Zoë Adams (clinician) may not sign a session" in dialog.errors_text()
