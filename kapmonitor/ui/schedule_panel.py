@@ -13,7 +13,7 @@ from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from kapmonitor.domain.schedule import ScheduleState
 from kapmonitor.ui.theme import BASE_POINT_SIZE, LARGE_FACTOR, Theme, current_theme
@@ -86,7 +86,13 @@ class FitLabel(QLabel):
         # Only once a layout has placed it: before that its width is a meaningless default.
         if not self.testAttribute(Qt.WidgetAttribute.WA_Resized) or self.width() <= 0:
             return
-        needed = self.heightForWidth(self.width())
+        # The text's own wrapped height at the width it has: QLabel.heightForWidth answered a
+        # line too many for the large font, leaving a blank line the big numbers needed.
+        width = self.contentsRect().width()
+        flags = int(Qt.TextFlag.TextWordWrap)
+        box = self.fontMetrics().boundingRect(0, 0, width, 10_000, flags, self.text())
+        margins = self.contentsMargins()
+        needed = box.height() + margins.top() + margins.bottom()
         if needed != self.minimumHeight():
             self.setMinimumHeight(needed)
             # A constraint changed during the layout's own pass is lost; re-ask afterwards.
@@ -131,13 +137,8 @@ class SchedulePanel(QFrame):
         self.blocked.setObjectName("ScheduleBlocked")
         self.blocked.setWordWrap(True)
         self.blocked.hide()
-        # The detail ("Due at 10:40") rides beside the main line: a row of its own cost the
-        # height the big numbers need on a 720 px screen.
-        line = QHBoxLayout()
-        line.setSpacing(16)
-        line.addWidget(self.main, 1)
-        line.addWidget(self.detail, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        layout.addLayout(line)
+        layout.addWidget(self.main)
+        layout.addWidget(self.detail)
         layout.addWidget(self.blocked)
         self._state = "none"
         self._set_state("none")

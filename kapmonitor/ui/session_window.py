@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -32,7 +33,7 @@ from kapmonitor.domain.clock import Clock, format_duration, from_iso
 from kapmonitor.domain.phases import next_phase
 from kapmonitor.domain.records import Entry, PhaseChange
 from kapmonitor.domain.reference import Reference
-from kapmonitor.domain.timeline import timeline, timeline_item
+from kapmonitor.domain.timeline import TimelineItem, timeline, timeline_item
 from kapmonitor.settings import (
     CLOCK_TICK_MS,
     DEFAULT_PROTOCOL,
@@ -97,6 +98,8 @@ def _epoch(iso: str) -> float:
     return from_iso(iso).timestamp()
 
 
+SESSION_PAGE_MINIMUM = QSize(720, 480)  # a floor for the user's own resizing, far under 1280 x 720
+CORRECTION_CHOICES = 15  # entries offered when C is pressed with no row selected
 CLOCK_TOLERANCE_SECONDS = 60  # NTP corrections of a few seconds are not worth a warning
 COURSE_ACTIONS = ("phase", "ack", "discharge", "questionnaire", "rems", "correct", "end")
 
@@ -194,6 +197,9 @@ class SessionWindow(QMainWindow):
         that give way (the timeline down to its latest rows).
         """
         page = QWidget(self)
+        # The window never grows itself: a moment's long text (a three-line next check while
+        # alarms are acknowledged in large type) used to push it past the screen for good.
+        page.setMinimumSize(SESSION_PAGE_MINIMUM)
         layout = QVBoxLayout(page)
         layout.setContentsMargins(4, 2, 4, 2)
         layout.setSpacing(4)
@@ -229,7 +235,30 @@ class SessionWindow(QMainWindow):
         body.setCollapsible(0, False)
         body.setCollapsible(1, False)
         layout.addWidget(body, 1)
+        self.body = body
+        self.last_values.installEventFilter(self)
         return page
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.last_values and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self._fit_numbers_column)
+        return super().eventFilter(watched, event)
+
+    def _fit_numbers_column(self, reset: bool = False) -> None:
+        """Give the big numbers the width their text needs, taking it from the chart.
+
+        A splitter keeps its sizes when a child's minimum grows (large type, "212/118" after
+        "98/60"), which cut the numbers; ``reset`` (a change of type size) also gives back what
+        large type took, so turning it off restores the chart.
+        """
+        sizes = self.body.sizes()
+        if len(sizes) != 2 or sum(sizes) == 0:
+            return
+        need = self.last_values.minimumSizeHint().width()
+        want = max(need, self.last_values.sizeHint().width()) if reset else need
+        if sizes[1] < need or (reset and sizes[1] != want):
+            total = sum(sizes)
+            self.body.setSizes([total - want, want])
 
     def _build_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}
@@ -304,6 +333,7 @@ class SessionWindow(QMainWindow):
         self.chart.set_large_type(large)
         self.schedule_panel.apply_theme(night, large)
         self.alarm_banner.apply_theme(night, large)
+        QTimer.singleShot(0, lambda: self._fit_numbers_column(reset=True))
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -647,9 +677,10 @@ class SessionWindow(QMainWindow):
             self.backups.run()  # every ended session is in a checked backup
 
     def correct_selected(self) -> None:
-        item = self.timeline.selected_item()
-        if self.log is None or item is None:
-            self.statusBar().showMessage("Select an entry in the timeline to correct it", 5000)
+        if self.log is None:
+            return
+        item = self.timeline.selected_item() or self._pick_entry_to_correct()
+        if item is None:
             return
         form_type = CORRECTABLE.get(item.table)
         if form_type is None:
@@ -694,6 +725,40 @@ class SessionWindow(QMainWindow):
         self._rebuild_views()
         self.protocol_support.session_opened()
         self.tick()
+
+    def _pick_entry_to_correct(self) -> TimelineItem | None:
+        """With no row selected, C asks which entry, newest first, instead of a status-bar hint.
+
+        The hint sat off-screen on a small laptop, so "Correct entry" seemed to do nothing.
+        """
+        model = self.timeline.timeline
+        candidates = [
+            item
+            for item in reversed(model.items)
+            if item.table in CORRECTABLE and not model.is_superseded(item)
+        ][:CORRECTION_CHOICES]
+        if not candidates:
+            QMessageBox.information(self, "Correct entry", "There is no entry to correct yet.")
+            return None
+        labels = [
+            f"{item.observed_at.astimezone():%H:%M}  #{item.row_id} {item.kind}: {item.summary}"
+            for item in candidates
+        ]
+        dialog = QInputDialog(self)
+        dialog.setObjectName("CorrectWhich")
+        dialog.setWindowTitle("Correct entry")
+        dialog.setLabelText("Which entry? (newest first; or select a row in the timeline)")
+        dialog.setComboBoxItems(labels)
+        dialog.setComboBoxEditable(False)
+        self.active_form = dialog
+        try:
+            if not dialog.exec():
+                return None
+        finally:
+            self.active_form = None
+        chosen = candidates[labels.index(dialog.textValue())]
+        self.timeline.show_item(model.items.index(chosen))
+        return chosen
 
     # --- clocks -------------------------------------------------------------------------
 

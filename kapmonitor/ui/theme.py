@@ -22,7 +22,7 @@ LARGE_FACTOR = 1.35
 BIG_POINT_SIZE = 28
 BIG_LARGE_FACTOR = 1.5
 HEADER_POINT_SIZE = 17
-HEADER_LARGE_FACTOR = 1.15  # the header's clocks grow less: the height goes to the numbers
+HEADER_LARGE_FACTOR = 1.0  # the header keeps its size: at 1280 px the room goes to the numbers
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,10 @@ def stylesheet(theme: Theme, large: bool) -> str:
     SessionHeader QLabel#ClockValue {{ font-size: {header}pt; }}
     SessionHeader QLabel#PatientCode {{ font-size: {header}pt; }}
     QLabel#PatientCodeLong {{
-        font-size: {small}pt; font-weight: bold; color: {theme.accent};
+        font-size: {BASE_POINT_SIZE}pt; font-weight: bold; color: {theme.accent};
     }}
+    SessionHeader QLabel#BigLabel, SessionHeader QLabel#HeaderSub,
+    SessionHeader QComboBox {{ font-size: {BASE_POINT_SIZE}pt; }}
     ActionBar {{ background: {theme.panel}; border-bottom: 1px solid {theme.border}; }}
     ActionBar QToolButton {{ font-size: {BASE_POINT_SIZE}pt; padding: 3px 6px; }}
     QLabel#Warn {{ color: {theme.warn}; font-weight: bold; }}
