@@ -23,6 +23,7 @@ from kapmonitor.domain.clock import Clock
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.archive import Dashboard, dashboard
 from kapmonitor.ui.archive_worker import ArchiveWorker, WorkerResults
+from kapmonitor.ui.form_base import resize_within_screen
 from kapmonitor.ui.theme import current_theme
 
 PERIODS: tuple[tuple[str, int | None], ...] = (
@@ -120,7 +121,7 @@ class DashboardWindow(WorkerResults, QMainWindow):
         self.data: Dashboard | None = None
         self.incidence_labels: list[str] = []
         self.setWindowTitle(f"{APP_NAME} — dashboard")
-        self.resize(1280, 820)
+        resize_within_screen(self, 1280, 820)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)

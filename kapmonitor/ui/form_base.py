@@ -113,6 +113,16 @@ def screen_room(widget: QWidget | None) -> QRect:
     return screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 720)
 
 
+def resize_within_screen(window: QWidget, width: int, height: int) -> None:
+    """Open a main window at its preferred size, or as much of it as the screen has room for.
+
+    The review window opened at 1366 x 860 and the dashboard at 1280 x 820: taller than a
+    1280 x 720 laptop, with their bottom rows and buttons off the screen.
+    """
+    room = screen_room(window)
+    window.resize(min(width, room.width()), min(height, room.height() - TITLE_BAR_ALLOWANCE))
+
+
 def max_dialog_height(widget: QWidget | None) -> int:
     """The tallest a dialog's client area may be so its frame and title still fit the screen."""
     return screen_room(widget).height() - TITLE_BAR_ALLOWANCE

@@ -22,6 +22,7 @@ from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.archive import SeriesPoint, patient_series
 from kapmonitor.ui.archive_worker import ArchiveWorker, WorkerResults
 from kapmonitor.ui.dashboard_window import plot_colours, style_plot
+from kapmonitor.ui.form_base import resize_within_screen
 from kapmonitor.ui.session_review_view import ReadOnlyTable, local
 
 DAY = 86400.0
@@ -57,7 +58,7 @@ class PatientSeriesView(WorkerResults, QWidget):
         self.shown_request = 0
         self.points: list[SeriesPoint] | None = None
         self.setWindowTitle(f"{APP_NAME} — patient {patient_code}")
-        self.resize(1100, 860)
+        resize_within_screen(self, 1100, 860)
 
         layout = QVBoxLayout(self)
         self.title = QLabel(f"Patient {patient_code}", self)

@@ -62,7 +62,7 @@ from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.signoff import AMENDING_ROLES, COMMENTING_ROLES, Review
 from kapmonitor.ui.archive_worker import ArchiveWorker
-from kapmonitor.ui.form_base import EntryForm
+from kapmonitor.ui.form_base import EntryForm, resize_within_screen
 from kapmonitor.ui.review_comment_dialog import ReviewCommentDialog
 from kapmonitor.ui.session_review_view import SessionReviewView, local
 from kapmonitor.ui.sign_dialog import SignDialog
@@ -276,7 +276,7 @@ class ReviewWindow(QMainWindow):
         self.child_windows: list[QWidget] = []
         self._exports: dict[int, tuple[str, str, str]] = {}
         self.setWindowTitle(f"{APP_NAME} — review ({user.display_name}, {user.role})")
-        self.resize(1366, 860)
+        resize_within_screen(self, 1366, 860)
 
         central = QWidget(self)
         layout = QVBoxLayout(central)

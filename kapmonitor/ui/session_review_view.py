@@ -48,6 +48,7 @@ from kapmonitor.ui.trend_chart import TrendChart
 Index = QModelIndex | QPersistentModelIndex
 ADDENDUM = "ADDENDUM"
 REVIEW_KINDS = {"review_comments": "Review comment", "addenda": ADDENDUM, "signatures": "Signature"}
+REVIEW_CHART_MIN_HEIGHT = 160  # px: the chart gives way first on a 720 px screen
 TABS = (
     "Timeline",
     "Doses",
@@ -233,7 +234,7 @@ class SessionReviewView(QWidget):
             layout.addWidget(widget)
 
         self.chart = TrendChart(night=night)
-        self.chart.setMinimumHeight(260)
+        self.chart.setMinimumHeight(REVIEW_CHART_MIN_HEIGHT)
         self.tabs = QTabWidget(self)
         self.timeline = TimelineView(self)
         self.timeline.timeline = ReviewTimelineModel(self.timeline)

@@ -49,7 +49,7 @@ from kapmonitor.ui.alarm_banner import AlarmBanner
 from kapmonitor.ui.backup_runner import BackupRunner
 from kapmonitor.ui.dose_form import DoseForm
 from kapmonitor.ui.end_session_form import EndSessionForm
-from kapmonitor.ui.form_base import EntryForm
+from kapmonitor.ui.form_base import EntryForm, resize_within_screen
 from kapmonitor.ui.intervention_form import InterventionForm
 from kapmonitor.ui.last_values_panel import LastValuesPanel
 from kapmonitor.ui.observation_form import ObservationForm
@@ -122,14 +122,14 @@ class SessionWindow(QMainWindow):
         self.active_form: QWidget | None = None
         self._latest_recorded: datetime | None = None
         self.setWindowTitle(APP_NAME)
-        self.resize(1280, 680)
+        resize_within_screen(self, 1366, 768)
 
         self.action_bar = ActionBar(self)
         self.header = SessionHeader(self)
         self.header.recorder_changed.connect(self._set_recorder)
         self.chart = TrendChart(night=settings.get(NIGHT_MODE))
         self.last_values = LastValuesPanel(self.ref, self)
-        self.timeline = TimelineView(self)
+        self.timeline = TimelineView(self, compact=True)
         self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
         self.schedule_panel = SchedulePanel(self)
         self.alarm_banner = AlarmBanner(self)

@@ -139,8 +139,10 @@ MIN_VISIBLE_ROWS = 2
 
 
 class TimelineView(QTableView):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, compact: bool = False) -> None:
+        """``compact``: the bedside's timeline, which drops columns when squeezed."""
         super().__init__(parent)
+        self.compact = compact
         self.timeline = TimelineModel(self)
         self.setModel(self.timeline)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -167,6 +169,8 @@ class TimelineView(QTableView):
         and the struck-out font, so those two columns go first.
         """
         super().resizeEvent(event)
+        if not self.compact:
+            return
         narrow = event.size().width() < NARROW_WIDTH
         self.timeline.status_in_details = narrow
         for column in (1, 5):
