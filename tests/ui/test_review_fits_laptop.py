@@ -8,6 +8,7 @@ minimum size that fits it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,17 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.ui.review_window import ReviewWindow
 from kapmonitor.ui.theme import apply_settings_theme
-from tests.store.test_archive import Known
-from tests.ui.test_review_window import account, known, open_session, settle  # noqa: F401
+from tests.store.test_archive import Known, build_known_archive
+from tests.ui.test_review_window import account, open_session, settle
 
 SCREEN = QRect(0, 0, 1280, 720)
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> Iterator[Known]:
+    built = build_known_archive(tmp_path / "archive.sqlite")
+    yield built
+    built.store.close()
 
 
 def fits(window: QWidget, what: str) -> None:
