@@ -9,26 +9,26 @@ Before that, every quality flag of the session is listed with a checkbox: an ear
 override, a tenfold dose correction, a missed check… **Sign** stays disabled until each one is
 ticked, so a supervisor cannot sign past a flag without having had it in front of them. The
 ticked flags go to the store, which refuses a signature that does not confirm every current flag
-and records those confirmed with the signature (an audit entry). The list scrolls inside the
-dialog, so however many flags there are, the password and the buttons stay on a 1280 × 720 screen.
+and records those confirmed with the signature (an audit entry). The flags sit in the dialog's
+scrolling body (:class:`~kapmonitor.ui.form_base.FittingDialog`) and the password and buttons in
+its foot, so however many flags there are, the password and the buttons stay on a 1280 × 720
+screen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QMouseEvent, QShowEvent
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QFrame,
     QLabel,
     QLineEdit,
-    QScrollArea,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +39,8 @@ from kapmonitor.store.accounts import User
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.signoff import DEFAULT_MEANING
+from kapmonitor.ui import form_base
+from kapmonitor.ui.form_base import FittingDialog
 from kapmonitor.ui.session_review_view import FLAG_NAMES, SEVERITY_MARKS
 
 MEANINGS = (DEFAULT_MEANING, "reviewed with comments")
@@ -47,9 +49,8 @@ MEANINGS = (DEFAULT_MEANING, "reviewed with comments")
 # raises AccessRefused/ValidationError/StoreError.
 SignFn = Callable[[str, str, list[str]], int]
 
-TITLE_BAR_ALLOWANCE = 32  # px a window manager's title bar and frame take above a dialog
+MIN_WIDTH = 560
 WIDTH_WITH_FLAGS = 760  # room for a flag's sentence on two or three lines
-MIN_FLAG_LINES = 4  # the flag list keeps at least this many lines, whatever else needs room
 
 
 class _ClickableLabel(QLabel):
@@ -65,32 +66,26 @@ class _ClickableLabel(QLabel):
             self.clicked.emit()
 
 
-class FlagList(QScrollArea):
-    """One checkbox per quality flag, each with the flag's full text (reason included).
-
-    As tall as its content while that fits; the dialog caps it so the rest stays on screen,
-    and beyond that it scrolls (never sideways: the text wraps)."""
+class FlagList(QFrame):
+    """One checkbox per quality flag, each with the flag's full text (reason included)."""
 
     def __init__(self, flags: Sequence[QualityFlag], parent: QWidget) -> None:
         super().__init__(parent)
         self.setObjectName("SignFlagList")
-        self.setWidgetResizable(True)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the checkboxes, not the frame
-        self.body = QWidget(self)
-        layout = QVBoxLayout(self.body)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
         layout.setSpacing(8)
         self.boxes: list[QCheckBox] = []
         self.texts: list[QLabel] = []
         for number, flag in enumerate(flags, start=1):
             mark = SEVERITY_MARKS.get(flag.severity, flag.severity).split(" ")[0]
             name = FLAG_NAMES.get(flag.code, flag.code)
-            box = QCheckBox(f"{mark} {number}. {name}", self.body)
+            box = QCheckBox(f"{mark} {number}. {name}", self)
             box.setObjectName("FlagConfirm")
             box.setToolTip("Tick when you have looked at this flag")
             box.setAccessibleName(f"Confirm flag {number}: {name}")
             box.setProperty("flag_key", flag.key)
-            text = _ClickableLabel(flag.message, self.body)
+            text = _ClickableLabel(flag.message, self)
             text.setWordWrap(True)
             text.setTextFormat(Qt.TextFormat.PlainText)
             text.setContentsMargins(24, 0, 0, 0)  # under the box's text, not its square
@@ -99,29 +94,9 @@ class FlagList(QScrollArea):
             layout.addWidget(text)
             self.boxes.append(box)
             self.texts.append(text)
-        layout.addStretch(1)
-        self.setWidget(self.body)
-
-    def _frame(self) -> int:
-        return 2 * self.frameWidth()
-
-    def content_height(self, width: int) -> int:
-        body = self.body
-        if body.hasHeightForWidth():
-            return max(body.heightForWidth(width), body.minimumSizeHint().height())
-        return body.sizeHint().height()
-
-    def sizeHint(self) -> QSize:
-        bar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self)
-        width = self.viewport().width() if self.isVisible() else WIDTH_WITH_FLAGS - 60
-        return QSize(WIDTH_WITH_FLAGS - 40 + bar, self.content_height(width) + self._frame())
-
-    def minimumSizeHint(self) -> QSize:
-        lines = self.fontMetrics().lineSpacing() * MIN_FLAG_LINES
-        return QSize(super().minimumSizeHint().width(), min(self.sizeHint().height(), lines))
 
 
-class SignDialog(QDialog):
+class SignDialog(FittingDialog):
     """Asks the signer to confirm each quality flag, their name, the meaning and the password."""
 
     def __init__(
@@ -141,50 +116,47 @@ class SignDialog(QDialog):
         self.saved_id: int | None = None
         self.setWindowTitle("Sign session")
         self.setModal(True)
-        self.setMinimumWidth(560)
+        wanted = WIDTH_WITH_FLAGS if self.flags else MIN_WIDTH
+        self.setMinimumWidth(min(wanted, form_base.screen_room(self).width()))
 
-        layout = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
-        layout.addWidget(self.banner)
-
+        # The body scrolls: what the signer reads (the record, the flags).
+        body = QVBoxLayout(self.body)
+        body.setContentsMargins(0, 0, 0, 0)
         intro = QLabel(
             f"You are signing the record of <b>{session_text}</b>. Once signed the session is "
             "locked: nothing can be added or corrected, only addenda.",
-            self,
+            self.body,
         )
         intro.setWordWrap(True)
-        layout.addWidget(intro)
+        body.addWidget(intro)
         if comments:
             noun = "review comment" if comments == 1 else "review comments"
-            note = QLabel(f"This session has {comments} {noun}.", self)
+            note = QLabel(f"This session has {comments} {noun}.", self.body)
             note.setObjectName("Muted")
-            layout.addWidget(note)
-
+            body.addWidget(note)
         self.flag_list: FlagList | None = None
         if self.flags:
             count = len(self.flags)
             caption = QLabel(
                 f"<b>{count} quality flag{'s' if count != 1 else ''}</b>: read each one and tick "
                 "it to confirm you have seen it. What you confirm is stored with the signature.",
-                self,
+                self.body,
             )
             caption.setWordWrap(True)
-            layout.addWidget(caption)
-            self.flag_list = FlagList(self.flags, self)
+            body.addWidget(caption)
+            self.flag_list = FlagList(self.flags, self.body)
             for box in self.flag_list.boxes:
                 box.toggled.connect(self._update_sign_state)
-            layout.addWidget(self.flag_list, 1)
+            body.addWidget(self.flag_list)
         else:
-            none = QLabel("✔ No quality flags: every check and alarm answered.", self)
+            none = QLabel("✔ No quality flags: every check and alarm answered.", self.body)
             none.setObjectName("Muted")
-            layout.addWidget(none)
+            body.addWidget(none)
+        body.addStretch(1)
 
+        # The foot never scrolls: who signs, what it means, the password, the buttons.
         form = QFormLayout()
-        layout.addLayout(form)
+        self.foot.addLayout(form)
         self.printed_name = QLabel(f"<b>{user.display_name}</b>, {user.role}", self)
         self.printed_name.setObjectName("PrintedName")
         form.addRow("Printed name", self.printed_name)
@@ -207,13 +179,12 @@ class SignDialog(QDialog):
             )
             warn.setObjectName("Warn")
             warn.setWordWrap(True)
-            layout.addWidget(warn)
-
+            self.foot.addWidget(warn)
         # Next to the buttons, so it is in view whatever the list's scroll position.
         self.progress = QLabel(self)
         self.progress.setObjectName("Warn")
         self.progress.setWordWrap(True)
-        layout.addWidget(self.progress)
+        self.foot.addWidget(self.progress)
         self.buttons = QDialogButtonBox(self)
         self.sign_button = self.buttons.addButton("Sign", QDialogButtonBox.ButtonRole.AcceptRole)
         self.sign_button.setDefault(True)
@@ -224,16 +195,18 @@ class SignDialog(QDialog):
         # Enter in the password field with flags unticked: say why nothing happens (the
         # disabled Sign button would otherwise swallow it silently).
         self.password.returnPressed.connect(self._enter_in_password)
-        layout.addWidget(self.buttons)
+        self.foot.addWidget(self.buttons)
         self._update_sign_state()
-        if self.flags:
-            self.resize(WIDTH_WITH_FLAGS, self.height())
         self.password.setFocus()
 
     # --- the flags ---------------------------------------------------------------------------
 
     def flag_boxes(self) -> list[QCheckBox]:
         return self.flag_list.boxes if self.flag_list is not None else []
+
+    def show_flag(self, widget: QWidget) -> None:
+        """Scroll the body so a flag's checkbox or text is in view."""
+        self.scroll.show_widget(widget)
 
     def confirmed_keys(self) -> list[str]:
         """The keys of the flags ticked, in the order listed."""
@@ -297,37 +270,6 @@ class SignDialog(QDialog):
 
     def errors_text(self) -> str:
         return "" if self.banner.isHidden() else self.banner.text()
-
-    # --- fitting the screen ------------------------------------------------------------------
-
-    def fit(self) -> None:
-        """As tall as the content needs, never taller than the screen: the flag list gives way
-        (and scrolls), so the password and buttons are always reachable. Only grows, so the
-        buttons do not move under the pointer."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        room = screen.availableGeometry()
-        limit = room.height() - TITLE_BAR_ALLOWANCE
-        self.setMaximumSize(room.width(), limit)
-        width = min(max(self.width(), self.minimumSizeHint().width()), room.width())
-        layout = self.layout()
-        needed = (
-            layout.totalHeightForWidth(width)
-            if layout is not None and layout.hasHeightForWidth()
-            else self.sizeHint().height()
-        )
-        height = min(max(needed, self.height() if self.isVisible() else 0), limit)
-        if (width, height) != (self.width(), self.height()):
-            self.resize(width, height)
-        if self.isVisible():
-            frame = self.frameGeometry()
-            dx = min(0, room.right() - frame.right())
-            dy = min(0, room.bottom() - frame.bottom())
-            if dx or dy:
-                self.move(max(room.left(), frame.left() + dx), max(room.top(), frame.top() + dy))
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        self.fit()
 
 
 __all__ = ["MEANINGS", "FlagList", "SignDialog", "SignFn"]
