@@ -131,7 +131,8 @@ def test_a_full_disk_keeps_the_entry_until_space_is_freed(qtbot: QtBot, tmp_path
         store = SessionStore.open(point / "full.sqlite", clock)
         session_id = store.start_session(session_start(clock), "Dr A")
         filler = point / "filler"
-        with filler.open("wb") as out:  # fill the disk to the last byte
+        # Unbuffered: a buffered file would raise "no space" again when closed.
+        with filler.open("wb", buffering=0) as out:  # fill the disk to the last byte
             try:
                 while True:
                     out.write(b"\0" * 65536)
