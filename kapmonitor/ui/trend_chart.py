@@ -526,6 +526,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
             )
             self.ci.layout.setAlignment(legend, QtCore.Qt.AlignmentFlag.AlignTop)
+            # pyqtgraph's 9 px margins made the legends, not the plots, set the chart's minimum
+            # height: on a short chart with large type the time axis was pushed out of view.
+            legend.layout.setContentsMargins(6, 1, 6, 1)
             self._plots.append(plot)
             self._legends.append(legend)
             left.setTicks(
@@ -579,8 +582,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._band = band
         self._label_lanes = 0
         self._band_height = 0.0
+        self._label_host: pg.ViewBox = band.vb
         band.vb.sigResized.connect(self._layout_labels)
-        band.vb.sigXRangeChanged.connect(self._layout_labels)
+        self._plots[0].vb.sigResized.connect(self._layout_labels)
+        self._plots[0].vb.sigXRangeChanged.connect(self._layout_labels)
 
         self.apply_palette(night)
         self._update_x_range()
@@ -813,18 +818,37 @@ class TrendChart(pg.GraphicsLayoutWidget):
         return box_h, box_h + 2
 
     def _fit_band(self) -> None:
-        """Give the label band as many whole lanes as the chart's height affords (1 to 3)."""
+        """Give the label band as many whole lanes as the chart's height affords (1 to 3).
+
+        The plots cannot shrink below what their legends need, so the band only takes height
+        that is left over: a band pushing the chart past its height would cut off the time axis.
+        With no room for even one lane (large type on a very short chart) the labels go in one
+        lane at the top of the blood-pressure plot instead, over the data but still apart.
+        """
         _box_h, pitch = self._lane_metrics()
-        lanes = max(1, min(_LABEL_MAX_LANES, int(self.height() * _LABEL_BAND_SHARE // pitch)))
-        height = lanes * pitch + 2
-        if (lanes, height) == (self._label_lanes, self._band_height):
+        wanted = max(1, min(_LABEL_MAX_LANES, int(self.height() * _LABEL_BAND_SHARE // pitch)))
+        minimum = self.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).height()
+        spare = self.height() - (minimum - self._band_height) - 2
+        lanes = min(wanted, int(spare // pitch))
+        if lanes >= 1:
+            height, host = lanes * pitch + 2, self._band.vb
+        else:
+            lanes, height, host = 1, 0.0, self._plots[0].vb
+        if (lanes, height, host) == (self._label_lanes, self._band_height, self._label_host):
             return
         self._label_lanes, self._band_height = lanes, height
+        if host is not self._label_host:
+            self._label_host = host
+            for item in self._label_items:
+                item.setParentItem(host)
         self.ci.layout.setRowFixedHeight(0, height)
+        self._band.setVisible(height > 0)
         self._layout_labels()
 
     def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
-        if hasattr(self, "_band"):  # Qt may resize the widget while it is being built
+        # Qt may resize the widget while it is being built, and while closing (after pyqtgraph
+        # has deleted every item of the scene).
+        if hasattr(self, "_band") and not getattr(self, "closed", False):
             self._fit_band()
         super().resizeEvent(event)
 
@@ -836,12 +860,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
         grows a little at each save, and the labels are re-laid out only once that has moved
         some marker by a pixel or more.
         """
-        if self._bulk_depth:
-            return  # done once when the bulk block ends
-        vb = self._band.vb
+        if self._bulk_depth or getattr(self, "closed", False):
+            return  # done once when the bulk block ends; nothing to draw once closed
+        vb = self._label_host
         size = vb.boundingRect().size()
-        lo, hi = (float(v) for v in vb.viewRange()[0])
-        sig = (self._markers_changed, round(size.width()), self._label_lanes, self._type)
+        lo, hi = (float(v) for v in self._plots[0].vb.viewRange()[0])
+        sig = (self._markers_changed, round(size.width()), self._label_lanes, self._type, vb)
         if sig == self._label_sig and self._label_range is not None:
             if self._label_range == (lo, hi) or not self._markers:
                 return
@@ -887,7 +911,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
     def _show_labels(self, layout: LabelLayout | None, box_h: float = 0.0) -> None:
         """Put the laid-out labels and badges on screen, reusing the label items."""
         wanted = 0 if layout is None else len(layout.labels) + len(layout.badges)
-        vb = self._band.vb
+        vb = self._label_host
         while len(self._label_items) < wanted:
             self._label_items.append(_LabelItem(vb))
         for item in self._label_items[wanted:]:

@@ -389,7 +389,7 @@ def busy_chart(qtbot: QtBot, *, night: bool = False, large: bool = False) -> Tre
 def assert_labels_apart_and_inside(chart: TrendChart) -> None:
     items = chart.marker_labels()
     assert items, "some label is shown"
-    band = chart._band.vb.sceneBoundingRect()
+    band = chart._label_host.sceneBoundingRect()
     rects = [item.sceneBoundingRect() for item in items]
     for item, rect in zip(items, rects, strict=True):
         assert band.contains(rect), f"{item.text()!r} is clipped by the plot edge"
@@ -416,6 +416,11 @@ def test_crowded_event_labels_never_overlap_and_the_dose_reads_in_full(
 ) -> None:
     chart = busy_chart(qtbot, night=night, large=large)
     assert_labels_apart_and_inside(chart)
+    # The label band never pushes the chart past its height (which would cut off the time axis).
+    minimum = chart.ci.effectiveSizeHint(QtCore.Qt.SizeHint.MinimumSize).height()
+    assert minimum <= chart.height()
+    time_axis = chart.plots()[-1].getAxis("bottom").sceneBoundingRect()
+    assert time_axis.bottom() <= chart.height()
     items = chart.marker_labels()
     (dose,) = [item for item in items if item.kind == "dose"]
     assert dose.text() == "700 mg IM"
