@@ -531,12 +531,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
             legend.layout.setContentsMargins(6, 1, 6, 1)
             self._plots.append(plot)
             self._legends.append(legend)
-            left.setTicks(
-                [
-                    [(v, f"{v:g}") for v in _Y_TICKS[row][0]],
-                    [(v, "") for v in _Y_TICKS[row][1]],
-                ]
-            )
+        self._axis_fit: dict[int, tuple[int, bool]] = {}
+        for plot in self._plots:
+            plot.vb.sigResized.connect(self._fit_axes)
         self._plots[-1].getAxis("bottom").setLabel("Minutes since session start")
 
         self._curves: dict[str, pg.PlotDataItem] = {}
@@ -810,6 +807,45 @@ class TrendChart(pg.GraphicsLayoutWidget):
             width = math.ceil(metrics.horizontalAdvance(text) + 2 * _LABEL_PAD_X)
             self._text_widths[key] = width
         return width
+
+    def _fit_axes(self, *_args: object) -> None:
+        """Keep the y-axis text of short plots legible instead of printed over itself.
+
+        On a small chart (the 1280 × 720 window gives it about 900 × 300 px) a plot may be
+        40 px high: every other tick value is then unlabelled (the grid line stays), and a
+        rotated axis title longer than its plot is hidden rather than run into its neighbours'
+        (the legend beside each plot still names its series).
+        """
+        if getattr(self, "closed", False):
+            return
+        tick_font = self._plots[0].getAxis("left").style.get("tickFont") or QtGui.QFont()
+        # Digits are about a cap height tall: labels an ascent apart never touch.
+        tick_h = QtGui.QFontMetricsF(tick_font).ascent()
+        for row, plot in enumerate(self._plots):
+            left = plot.getAxis("left")
+            height = plot.vb.boundingRect().height()
+            majors, minors = _Y_TICKS[row]
+            lo, hi = _Y_RANGES[row]
+            step_px = height * (majors[1] - majors[0]) / (hi - lo) if len(majors) > 1 else height
+            # Strides that keep both ends of the scale labelled; the widest if none is enough.
+            spans = len(majors) - 1
+            strides = [k for k in range(1, spans + 1) if spans % k == 0] or [1]
+            stride = next((k for k in strides if step_px * k >= tick_h), strides[-1])
+            title_font = QtGui.QFont()
+            title_font.setPointSize(self._type.label)
+            title_w = QtGui.QFontMetricsF(title_font).horizontalAdvance(_AXIS_LABELS[row])
+            show_title = title_w + 4 <= height
+            if self._axis_fit.get(row) == (stride, show_title):
+                continue
+            self._axis_fit[row] = (stride, show_title)
+            labelled = majors[::stride]
+            left.setTicks(
+                [
+                    [(v, f"{v:g}") for v in labelled],
+                    [(v, "") for v in sorted(set(majors) - set(labelled)) + minors],
+                ]
+            )
+            left.showLabel(show_title)
 
     def _lane_metrics(self) -> tuple[float, float]:
         """Height of a label box and the distance from one lane to the next (px)."""
@@ -1092,6 +1128,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
             axis.setPen(pg.mkPen(None))
             axis.setWidth(ts.left_axis_width if name == "left" else ts.right_axis_width)
         self._label_sig = None  # colours and perhaps the type size changed
+        self._axis_fit.clear()  # setLabel above showed every axis title again
+        self._fit_axes()
         self._fit_band()
         self._layout_labels()
 

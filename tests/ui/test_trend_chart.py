@@ -521,3 +521,20 @@ def test_vitals_saves_do_not_lay_labels_out_again(
     chart.set_now(DOSE + 240 * 60)
     assert len(calls) == before + 1
     assert_labels_apart_and_inside(chart)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_short_plots_keep_their_axis_text_apart(qtbot: QtBot, large: bool) -> None:
+    chart = busy_chart(qtbot, large=large)
+    tick_h = QtGui.QFontMetricsF(chart.plots()[0].getAxis("left").style["tickFont"]).ascent()
+    for plot in chart.plots():
+        left = plot.getAxis("left")
+        labelled = sorted(v for v, text in left._tickLevels[0] if text)
+        assert len(labelled) >= 2, "every plot keeps at least its scale's two ends labelled"
+        gaps = np.diff([plot.vb.mapViewToScene(QtCore.QPointF(0, v)).y() for v in labelled])
+        assert np.all(np.abs(gaps) >= tick_h - 0.5)
+        if left.label.isVisible():  # a rotated title no longer than its plot
+            assert left.label.boundingRect().width() <= plot.vb.boundingRect().height() + 4
+    chart.resize(1280, 800)
+    QApplication.processEvents()
+    assert chart.plots()[0].getAxis("left").label.isVisible()  # room again: the title is back
