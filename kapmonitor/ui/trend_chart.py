@@ -574,6 +574,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
             axis = band.getAxis(name)
             axis.setTicks([[]])
             axis.setStyle(showValues=False, tickLength=0)
+            axis.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         band.setXLink(self._plots[0])
         self.ci.layout.setRowStretchFactor(0, 0)
         self._band = band
