@@ -94,6 +94,45 @@ def vital_readings(
     return [reading for _when, _id, reading in found]
 
 
+def latest_readings(
+    vitals: Iterable[Mapping[str, Any]],
+    observations: Iterable[Mapping[str, Any]],
+    alarms: Iterable[Mapping[str, Any]],
+) -> list[VitalReading]:
+    """Only the latest reading of each vital, which is all the highlight and the early re-check
+    use, found in one pass over the rows without parsing their times.
+
+    :func:`vital_readings` parses and sorts every reading: about 58 ms a save three hours into a
+    one-reading-a-second feed. Rows are compared by their stored ``observed_at`` text (UTC ISO,
+    so text order is time order) and id, as :func:`latest_by_vital` orders them.
+    """
+    best: dict[str, tuple[str, int, str]] = {}  # vital -> (observed_at, id, table)
+    for table, rows in (("vitals", vitals), ("observations", observations)):
+        measured = [(v, params) for v, (source, params) in VITALS.items() if source == table]
+        for row in rows:
+            for vital, params in measured:
+                if all(row.get(p) is None for p in params):
+                    continue
+                key = (str(row["observed_at"]), int(row["id"]))
+                held = best.get(vital)
+                if held is None or key >= held[:2]:
+                    best[vital] = (key[0], key[1], table)
+    chosen = {(table, row_id) for _when, row_id, table in best.values()}
+    relevant = [a for a in alarms if (str(a["source_table"]), int(a["source_id"])) in chosen]
+    readings: list[VitalReading] = []
+    for vital, (when, row_id, table) in best.items():
+        level = "normal"
+        for alarm in relevant:
+            if _VITAL_OF_PARAMETER.get(str(alarm["parameter"])) == vital and (
+                str(alarm["source_table"]),
+                int(alarm["source_id"]),
+            ) == (table, row_id):
+                level = _more_urgent(str(alarm["priority"]), level)
+        readings.append(VitalReading(vital, from_iso(when), cast(Level, level)))
+    readings.sort(key=lambda r: r.observed_at)
+    return readings
+
+
 def latest_by_vital(readings: Sequence[VitalReading]) -> dict[str, VitalReading]:
     """The latest reading of each vital: a later reading replaces an earlier one, so a
     back-timed entry never hides a newer value (ties keep the order given)."""
@@ -118,5 +157,6 @@ __all__ = [
     "VitalReading",
     "current_levels",
     "latest_by_vital",
+    "latest_readings",
     "vital_readings",
 ]

@@ -51,13 +51,16 @@ class SessionLog:
     def id(self) -> str:
         return self.session["id"]
 
+    def live(self, table: str) -> list[dict[str, Any]]:
+        """As :meth:`current`, in stored order: no sort, for a scan that orders for itself."""
+        rows = self.rows.get(table, [])
+        superseded = {r["supersedes_id"] for r in rows if r.get("supersedes_id") is not None}
+        return [r for r in rows if r["id"] not in superseded and not r.get("voided")]
+
     def current(self, table: str) -> list[dict[str, Any]]:
         """Rows as they stand now: a superseded row is replaced by its latest correction,
         and a voided (entered-in-error) row disappears. Ordered by clinical time."""
-        rows = self.rows.get(table, [])
-        superseded = {r["supersedes_id"] for r in rows if r.get("supersedes_id") is not None}
-        live = [r for r in rows if r["id"] not in superseded and not r.get("voided")]
-        return sorted(live, key=lambda r: (r["observed_at"], r["id"]))
+        return sorted(self.live(table), key=lambda r: (r["observed_at"], r["id"]))
 
     def started_at(self) -> datetime:
         return from_iso(self.session["observed_at"])

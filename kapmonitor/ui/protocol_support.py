@@ -19,7 +19,7 @@ from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protoco
 from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
 from kapmonitor.domain.rems import rems_summary
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
-from kapmonitor.domain.vital_alerts import VitalReading, current_levels, vital_readings
+from kapmonitor.domain.vital_alerts import VitalReading, current_levels, latest_readings
 from kapmonitor.paths import resources_dir, user_config_dir
 from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND
 from kapmonitor.store import audit
@@ -114,8 +114,8 @@ class ProtocolSupport:
         if log is None:
             self._readings = []
         else:
-            self._readings = vital_readings(
-                log.current("vitals"), log.current("observations"), log.current("alarms")
+            self._readings = latest_readings(
+                log.live("vitals"), log.live("observations"), log.live("alarms")
             )
         self.window.last_values.set_levels(current_levels(self._readings))
 

@@ -510,3 +510,32 @@ def test_observations_carry_moaas_and_a_corrected_reading_loses_its_alarm() -> N
 def test_a_back_timed_reading_does_not_replace_a_newer_one() -> None:
     readings = [bp(30, "critical"), bp(25)]  # entered later, observed earlier
     assert latest_by_vital(readings)["bp"].level == "critical"
+
+
+def test_latest_readings_agree_with_every_reading_scanned() -> None:
+    """The one-pass scan the window uses gives each vital the level of its latest reading,
+    as the full scan does, back-timed rows and ties included."""
+    from kapmonitor.domain.vital_alerts import current_levels, latest_readings, vital_readings
+
+    vitals = [
+        {"id": 1, "observed_at": "2026-01-01T10:00:00+00:00", "sbp": 190, "dbp": 100, "hr": 80},
+        {"id": 2, "observed_at": "2026-01-01T10:05:00+00:00", "hr": 140},
+        {"id": 3, "observed_at": "2026-01-01T09:59:00+00:00", "sbp": 120, "dbp": 80},
+        {"id": 4, "observed_at": "2026-01-01T10:05:00+00:00", "spo2": 85},
+    ]
+    observations = [{"id": 1, "observed_at": "2026-01-01T10:01:00+00:00", "moaas": 2}]
+    alarms = [
+        {"parameter": "sbp", "priority": "critical", "source_table": "vitals", "source_id": 1},
+        {"parameter": "hr", "priority": "warning", "source_table": "vitals", "source_id": 2},
+        {"parameter": "spo2", "priority": "critical", "source_table": "vitals", "source_id": 4},
+        {
+            "parameter": "moaas",
+            "priority": "warning",
+            "source_table": "observations",
+            "source_id": 1,
+        },
+    ]
+    fast = current_levels(latest_readings(vitals, observations, alarms))
+    full = current_levels(vital_readings(vitals, observations, alarms))
+    assert fast == full
+    assert fast == {"bp": "critical", "hr": "warning", "spo2": "critical", "moaas": "warning"}
