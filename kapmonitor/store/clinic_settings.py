@@ -9,6 +9,7 @@ value stays readable as history) sealed into the audit trail, and a refusal is a
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 
 from sqlite_utils import Database
@@ -19,6 +20,7 @@ from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store import audit
 from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.database import explain
 
 IDLE_LOCK_KEY = "idle_lock_minutes"
 AUTOMATIC = None  # the stored JSON null: the running protocol decides
@@ -33,9 +35,12 @@ class ClinicSettings:
 
     def _latest(self, key: str) -> tuple[bool, object]:
         """(found, value) of the newest row for ``key``."""
-        row = self.db.execute(
-            "SELECT value FROM clinic_settings WHERE key = ? ORDER BY id DESC LIMIT 1", [key]
-        ).fetchone()
+        try:
+            row = self.db.execute(
+                "SELECT value FROM clinic_settings WHERE key = ? ORDER BY id DESC LIMIT 1", [key]
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise explain(exc, self._path()) from exc
         return (False, None) if row is None else (True, json.loads(row[0]))
 
     def idle_lock_minutes(self) -> int | None:
@@ -59,10 +64,20 @@ class ClinicSettings:
         if reason is not None:
             raise ValidationError(FieldError("idle_lock", reason))
         now = self.clock.now()
-        with self.db.atomic():
-            self.db.execute(
-                "INSERT INTO clinic_settings (key, value, observed_at, recorded_at, recorded_by) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [IDLE_LOCK_KEY, json.dumps(minutes), to_iso(now), to_iso(now), by.username],
-            )
-            audit.seal(self.db, by.username, "clinic_setting_changed", now)
+        try:
+            with self.db.atomic():
+                self.db.execute(
+                    "INSERT INTO clinic_settings (key, value, observed_at, recorded_at, "
+                    "recorded_by) VALUES (?, ?, ?, ?, ?)",
+                    [IDLE_LOCK_KEY, json.dumps(minutes), to_iso(now), to_iso(now), by.username],
+                )
+                audit.seal(self.db, by.username, "clinic_setting_changed", now)
+        except sqlite3.Error as exc:
+            raise explain(exc, self._path()) from exc
+
+    def _path(self) -> str:
+        """The database file's name, for a plain error message."""
+        try:
+            return str(self.db.execute("PRAGMA database_list").fetchone()[2])
+        except (sqlite3.Error, TypeError, IndexError):
+            return "the database"
