@@ -69,9 +69,8 @@ def refusal(minutes: int | None, protocols: Iterable[Protocol]) -> str | None:
         every, name = binding
         return (
             f"{minutes} min is not longer than the shortest check interval ({every:g} min, "
-            f"protocol “{name}”): the window would lock between two checks taken on time and "
-            "ask for a password at almost every reading. Choose more than "
-            f"{every:g} min, or Automatic."
+            f"“{name}”): the window would lock between checks taken on time. Choose more "
+            f"than {every:g} min, or Automatic."
         )
     return None
 

@@ -311,7 +311,8 @@ class AccountsDialog(QDialog):
         self.idle_lock = IdleLockBox(accounts, admin, protocols, self)
         layout.addWidget(self.idle_lock)
         layout.addWidget(buttons)
-        self.resize(640, 420)
+        hint = self.sizeHint()  # room for the idle-lock box and a refusal under it
+        self.resize(max(640, hint.width()), max(520, hint.height()))
         self.refresh()
 
     def refresh(self) -> None:
@@ -432,11 +433,6 @@ class IdleLockBox(QGroupBox):
         self.admin = admin
         self.protocols = list(protocols)
         layout = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.hide()
-        layout.addWidget(self.banner)
         self.automatic = QCheckBox(
             f"Automatic (shortest check interval + {idle_lock.AUTO_MARGIN_MINUTES} min)",
             self,
@@ -454,6 +450,12 @@ class IdleLockBox(QGroupBox):
         row.addWidget(self.minutes)
         row.addWidget(self.save_button)
         layout.addLayout(row)
+        # Under the controls, so a refusal appearing does not move the button just clicked.
+        self.banner = QLabel(self)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        layout.addWidget(self.banner)
         self.note = QLabel(self)
         self.note.setObjectName("Muted")
         self.note.setWordWrap(True)
@@ -491,7 +493,14 @@ class IdleLockBox(QGroupBox):
 
     def _show_in_force(self, prefix: str = "") -> None:
         setting = self.clinic.idle_lock_minutes()
-        lines = [
-            f"{p.name}: {idle_lock.lock_in_force(setting, p).explanation}" for p in self.protocols
-        ]
-        self.note.setText(prefix + "In force — " + ("; ".join(lines) or "no protocol loaded"))
+        by_rule: dict[str, list[str]] = {}
+        for protocol in self.protocols:
+            rule = idle_lock.lock_in_force(setting, protocol).explanation
+            by_rule.setdefault(rule, []).append(protocol.id)
+        if len(by_rule) == 1:
+            text = f"In force for every protocol: {next(iter(by_rule))}"
+        elif by_rule:
+            text = "In force: " + "; ".join(f"{', '.join(ids)}: {r}" for r, ids in by_rule.items())
+        else:
+            text = f"In force: {idle_lock.lock_in_force(setting, None).explanation}"
+        self.note.setText(prefix + text)
