@@ -17,6 +17,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "images"
+# The clinic laptop the guide shows: run under ``xvfb-run -a -s "-screen 0 1366x768x24"``.
+SCREEN = (1366, 768)
 
 
 def main() -> int:
@@ -26,7 +28,7 @@ def main() -> int:
 
     from kapmonitor.demo import record_demo
     from kapmonitor.domain.clock import FakeClock
-    from kapmonitor.domain.records import VitalSigns
+    from kapmonitor.domain.records import AlarmAcknowledgement, PhaseChange, VitalSigns
     from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
@@ -47,7 +49,7 @@ def main() -> int:
     clock.set(dose_at + timedelta(minutes=72, seconds=14))
     settings = Settings(tmp)
 
-    def shoot(name: str, night: bool, large: bool, size: tuple[int, int] = (1366, 820)) -> None:
+    def shoot(name: str, night: bool, large: bool, size: tuple[int, int] = SCREEN) -> None:
         settings.set(NIGHT_MODE, night)
         settings.set(LARGE_TYPE, large)
         window = SessionWindow(store, clock, settings)
@@ -86,7 +88,8 @@ def main() -> int:
 
     shoot("bedside-day", night=False, large=False)
     shoot("bedside-night", night=True, large=False)
-    shoot("bedside-night-large", night=True, large=True, size=(1600, 960))
+    shoot("bedside-day-large", night=False, large=True)
+    shoot("bedside-night-large", night=True, large=True)
 
     # A critical BP alarm not yet acknowledged, and the next check overdue.
     clock.set(dose_at + timedelta(minutes=74))
@@ -97,6 +100,21 @@ def main() -> int:
     shoot("alarm-overdue-day", night=False, large=False)
     shoot("alarm-overdue-night", night=True, large=False)
     shoot_dialogs(app, store, clock, session_id, settings)
+    # Recovery / aftercare, the longest phase name, with the alarm acknowledged.
+    log = store.load(session_id)
+    for alarm in log.active_alarms():
+        store.add(
+            session_id,
+            AlarmAcknowledgement(alarm["id"], "rechecked", clock.now(), "Re-measured"),
+            "Dr Lee",
+        )
+    clock.set(dose_at + timedelta(minutes=96))
+    store.add(
+        session_id, VitalSigns(clock.now(), hr=78, sbp=134, dbp=84, spo2=98, rr=14), "Dr Lee"
+    )
+    if store.load(session_id).phase() != "recovery":
+        store.add(session_id, PhaseChange("recovery", clock.now()), "Dr Lee")
+    shoot("bedside-recovery", night=False, large=False)
     shoot_lock(app, store, clock, session_id, settings)
     store.close()
     shoot_review(app, tmp)
@@ -152,7 +170,7 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
         accounts.create_user(admin, username, name, "clinician", f"{username}-pin")
     settings.set(NIGHT_MODE, True)
     window = SessionWindow(store, clock, settings)
-    window.resize(1366, 820)
+    window.resize(*SCREEN)
     window.show()
     window.open_session(session_id)
     for _ in range(5):
@@ -214,7 +232,7 @@ def shoot_review(app: Any, tmp: Path) -> None:
     settings.set(NIGHT_MODE, False)
     settings.set(LARGE_TYPE, False)
     window = ReviewWindow(store, accounts.find("chen"), clock, settings)
-    window.resize(1366, 900)
+    window.resize(*SCREEN)
     window.show()
     wait_for(app, lambda: window.table.model().rowCount() > 0)
     window.show_session(signed)
@@ -224,7 +242,7 @@ def shoot_review(app: Any, tmp: Path) -> None:
     window.grab().save(str(OUT / "review-signed.png"))
     print("wrote docs/images/review-signed.png")
     dashboard = window.open_dashboard()
-    dashboard.resize(1366, 900)
+    dashboard.resize(*SCREEN)
     wait_for(app, lambda: dashboard.loaded)
     dashboard.grab().save(str(OUT / "dashboard.png"))
     print("wrote docs/images/dashboard.png")

@@ -306,7 +306,7 @@ class ReviewWindow(QMainWindow):
         split.addWidget(self.detail)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 4)
-        split.setSizes([170, 620])
+        split.setSizes([1000, 2000])  # in proportion: the list a third, the session the rest
         layout.addWidget(split, 1)
         self.setCentralWidget(central)
         self._build_actions()

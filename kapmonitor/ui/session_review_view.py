@@ -375,7 +375,9 @@ class SessionReviewView(QWidget):
                     or row["detail"]
                     or ref.label("intervention_kinds", row["category"])
                 )
-                chart.add_marker(_epoch(row["observed_at"]), "note", label[:24])
+                chart.add_marker(
+                    _epoch(row["observed_at"]), "note", label
+                )  # the chart shortens it; hover shows it whole
             for row in log.current("alarms"):
                 chart.add_marker(
                     _epoch(row["observed_at"]),

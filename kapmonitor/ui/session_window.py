@@ -218,7 +218,7 @@ class SessionWindow(QMainWindow):
         chart_and_timeline.setStretchFactor(1, 1)
         chart_and_timeline.setCollapsible(0, False)
         chart_and_timeline.setCollapsible(1, False)
-        chart_and_timeline.setSizes([400, self.timeline.minimumSizeHint().height()])
+        chart_and_timeline.setSizes([3000, 1000])  # in proportion: the timeline a quarter
         left = QWidget(page)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
@@ -560,7 +560,7 @@ class SessionWindow(QMainWindow):
                 or row["detail"]
                 or self.ref.label("intervention_kinds", row["category"])
             )
-            self.chart.add_marker(t, "note", label[:24])
+            self.chart.add_marker(t, "note", label)  # the chart shortens it; hover shows it whole
 
     def _entry_allowed(self) -> bool:
         if self.log is None or self.access.locked():
