@@ -3,7 +3,7 @@
 Tried from outside, the window's minimum was 1431 × 959 and grew with content; the big numbers
 were cut ("128/8") and the timeline and status bar were off the screen. This test drives a whole
 session through the real window on a 1280 × 720 screen (tests/clinic_screen.json): every phase up
-to "Recovery / aftercare", a refusal in each entry dialog, an alarm and its acknowledgement, the
+to "Recovery / aftercare" and the end, a refusal in each entry dialog, an alarm and its acknowledgement, the
 discharge check with its reasons, a correction picked without a selected row, large type on and
 off, night mode and a three-hour record. After each step it asserts that every window and dialog
 lies within the screen, that the window never grew, and that the big numbers with their ages, the
@@ -407,5 +407,60 @@ def test_a_whole_session_fits_the_clinic_laptop(
     assert not window.access.locked()
     assert_fits(window, watch, "after a correction")
 
-    assert {"StartSessionDialog", "VitalsForm", "DoseForm", "AlarmAckDialog"} <= watch.dialogs
+    # A note, the nausea resolved, then the end: the discharge check first, then the end form.
+    clock.advance(minutes=2)
+    enter_vitals(qtbot, window, ["124/78", "76", "98", "14"])
+    clock.advance(minutes=1)
+
+    def awake(dialog: QWidget) -> None:
+        type_into(qtbot, dialog.scale_combos["moaas"], "5")
+        qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
+
+    def note(dialog: QWidget) -> None:
+        dialog_fits(dialog, "note")
+        type_into(qtbot, dialog.detail, "Calm, listening to music; eye mask off at the end")
+        qtbot.keyClick(dialog.detail, Qt.Key.Key_Return)
+
+    def resolved(dialog: QWidget) -> None:
+        dialog_fits(dialog, "adverse effect outcome")
+        qtbot.keyClick(dialog.outcome, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_O, awake)
+    drive(qtbot, window, Qt.Key.Key_N, note)
+    drive(qtbot, window, Qt.Key.Key_R, resolved)
+
+    def discharge(dialog: QWidget) -> None:
+        for combo in dialog.inputs.values():
+            qtbot.keyClicks(combo, "2")
+        for box in dialog.checks.values():
+            box.setChecked(True)
+        dialog_fits(dialog, "discharge check, ready")
+        assert dialog.is_ready(), dialog.reasons()
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Return)
+
+    def end(dialog: QWidget) -> None:
+        dialog_fits(dialog, "end of session")
+        type_into(qtbot, dialog.disposition, "Home with escort")
+        type_into(qtbot, dialog.escort, "Partner")
+        type_into(qtbot, dialog.summary, "BP rose to 212/118, settled; nausea resolved")
+        qtbot.keyClick(dialog.summary, Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_E, [discharge, end])
+    assert store.load(window.log.id).phase() == "ended"
+    assert window.header.phase.text() == "Ended"
+    assert_fits(window, watch, "ended")
+    assert window.backups.wait()
+
+    assert {
+        "StartSessionDialog",
+        "VitalsForm",
+        "DoseForm",
+        "ObservationForm",
+        "AdverseEventForm",
+        "AlarmAckDialog",
+        "DischargeDialog",
+        "InterventionForm",
+        "AdverseEventOutcomeForm",
+        "EndSessionForm",
+    } <= watch.dialogs, watch.dialogs
     assert not watch.problems, watch.problems
