@@ -2,12 +2,13 @@
 
 Tried from outside, the window's minimum was 1431 × 959 and grew with content; the big numbers
 were cut ("128/8") and the timeline and status bar were off the screen. This test drives a whole
-session through the real window on a 1280 × 720 screen (tests/clinic_screen.json): every phase up
-to "Recovery / aftercare" and the end, a refusal in each entry dialog, an alarm and its acknowledgement, the
-discharge check with its reasons, a correction picked without a selected row, large type on and
-off, night mode and a three-hour record. After each step it asserts that every window and dialog
-lies within the screen, that the window never grew, and that the big numbers with their ages, the
-next check and the timeline are visible and unclipped (each label as wide as its text).
+session through the real window on a 1280 × 720 screen (tests/clinic_screen.json): every phase
+from preparation to "Recovery / aftercare" and the end, a refusal in each entry dialog, an alarm
+and its acknowledgement, the discharge check with its reasons, a correction picked without a
+selected row, large type on and off, night mode and a three-hour record. After each step it
+asserts that every window and dialog lies within the screen, that the window never grew, and
+that the big numbers with their ages, the next check and the timeline are visible and unclipped
+(each label as wide as its text).
 """
 
 from __future__ import annotations
