@@ -109,9 +109,7 @@ def main() -> int:
             "Dr Lee",
         )
     clock.set(dose_at + timedelta(minutes=96))
-    store.add(
-        session_id, VitalSigns(clock.now(), hr=78, sbp=134, dbp=84, spo2=98, rr=14), "Dr Lee"
-    )
+    store.add(session_id, VitalSigns(clock.now(), hr=78, sbp=134, dbp=84, spo2=98, rr=14), "Dr Lee")
     if store.load(session_id).phase() != "recovery":
         store.add(session_id, PhaseChange("recovery", clock.now()), "Dr Lee")
     shoot("bedside-recovery", night=False, large=False)
