@@ -121,9 +121,10 @@ cmd_test() {
     ensure_venv
     install_project '.[test]'
 
-    say "ruff check ."
+    say "ruff check . && ruff format --check ."
     local ruff_rc=0
     "$VENV/bin/ruff" check . || ruff_rc=$?
+    "$VENV/bin/ruff" format --check . || ruff_rc=$?
 
     say "pytest $*"
     local rc=0
