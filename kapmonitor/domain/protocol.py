@@ -33,6 +33,10 @@ _DISCHARGE_MAXIMUM = 10  # both modified Aldrete and PADSS total 10 (Aldrete 199
 # Used when a protocol file or a stored copy predates the key: an early re-check after a
 # critical reading is safer than none. Shipped files set it, with its source.
 DEFAULT_CRITICAL_RECHECK_MINUTES = 5.0
+# Used when a protocol file or a stored copy predates ``[discharge] freshness_minutes``: the
+# discharge score and gate use only values measured this recently (and after the last dose).
+# Shipped files set it, with its source.
+DEFAULT_DISCHARGE_FRESHNESS_MINUTES = 15.0
 # Used when a protocol file or a stored copy predates ``[review]``: a correction that changes a
 # dose or a vital sign more than twofold (700 mg -> 70 mg, HR 60 -> 160) is flagged for the
 # supervisor. Shipped files set it, with its source.
@@ -120,6 +124,8 @@ class Protocol:
     critical_recheck_minutes: float = DEFAULT_CRITICAL_RECHECK_MINUTES
     # A correction changing a dose or a vital sign by more than this factor is a quality flag.
     correction_review_factor: float = DEFAULT_CORRECTION_REVIEW_FACTOR
+    # The discharge score and gate use only values this recent and after the last dose.
+    discharge_freshness_minutes: float = DEFAULT_DISCHARGE_FRESHNESS_MINUTES
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -144,6 +150,7 @@ class Protocol:
             "alarms": [_alarm_dict(a) for a in self.alarms],
             "discharge_score": self.discharge_score,
             "discharge_pass": self.discharge_pass,
+            "discharge_freshness_minutes": self.discharge_freshness_minutes,
             "correction_review_factor": self.correction_review_factor,
             "questionnaires": [_questionnaire_dict(q) for q in self.questionnaires],
             "rems": self.rems,
@@ -256,6 +263,9 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
         ),
         discharge_score=d["discharge_score"],
         discharge_pass=int(d["discharge_pass"]),
+        discharge_freshness_minutes=float(
+            d.get("discharge_freshness_minutes", DEFAULT_DISCHARGE_FRESHNESS_MINUTES)
+        ),
         correction_review_factor=float(
             d.get("correction_review_factor", DEFAULT_CORRECTION_REVIEW_FACTOR)
         ),
@@ -438,7 +448,7 @@ _SCHEDULE_KEYS = (
 _INTERVAL_KEYS = ("from_minute", "to_minute", "every_minutes", "source")
 _CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source")
 _ALARM_KEYS = ("id", "parameter", "priority", "label", "phase", "source", *_LIMIT_KINDS)
-_DISCHARGE_KEYS = ("score", "pass", "source")
+_DISCHARGE_KEYS = ("score", "pass", "source", "freshness_minutes")
 _REVIEW_KEYS = ("correction_review_factor",)
 _QUESTIONNAIRE_KEYS = ("id", "when", "source")
 
@@ -595,14 +605,20 @@ def _parse_alarms(top: _Table) -> tuple[AlarmRule, ...]:
     return tuple(rules)
 
 
-def _parse_discharge(t: _Table, sources: dict[str, str]) -> tuple[str, int]:
+def _parse_discharge(t: _Table, sources: dict[str, str]) -> tuple[str, int, float]:
     t.only(_DISCHARGE_KEYS)
     score = t.choice("score", _DISCHARGE_SCORES, "discharge score")
     pass_mark = t.integer("pass", minimum=0)
     if pass_mark > _DISCHARGE_MAXIMUM:
         t.fail("pass", f"must be at most {_DISCHARGE_MAXIMUM} (the score's total), not {pass_mark}")
     sources[t.where()] = t.source()
-    return score, pass_mark
+    # Optional, so a clinic file written before it still loads; the fallback is named as such.
+    if t.has("freshness_minutes"):
+        fresh, sources[t.where("freshness_minutes")] = t.sourced("freshness_minutes", above=0)
+    else:
+        fresh = DEFAULT_DISCHARGE_FRESHNESS_MINUTES
+        sources[t.where("freshness_minutes")] = "KAP Monitor default (not set in this file)"
+    return score, pass_mark, fresh
 
 
 def _parse_review(top: _Table, sources: dict[str, str]) -> float:
@@ -678,7 +694,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
             f"{minimum} min is longer than the session limit of {limit} min",
         )
     schedule = _parse_schedule(top.table("schedule"), sources)
-    score, pass_mark = _parse_discharge(top.table("discharge"), sources)
+    score, pass_mark, freshness = _parse_discharge(top.table("discharge"), sources)
     return Protocol(
         **head,
         session_limit_minutes=limit,
@@ -686,6 +702,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
         alarms=_parse_alarms(top),
         discharge_score=cast(Literal["aldrete", "padss"], score),
         discharge_pass=pass_mark,
+        discharge_freshness_minutes=freshness,
         correction_review_factor=_parse_review(top, sources),
         questionnaires=_parse_questionnaires(top),
         sources=sources,

@@ -163,6 +163,7 @@ def test_every_number_carries_a_source(shipped: dict[str, Protocol]) -> None:
         "schedule.before_discharge_window_minutes",
         "schedule.critical_recheck_minutes",
         "discharge",
+        "discharge.freshness_minutes",
         "review.correction_review_factor",
     }
     for protocol in shipped.values():
