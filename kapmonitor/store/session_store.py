@@ -17,6 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor import __version__
+from kapmonitor.domain import dose_gate
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.records import (
@@ -120,8 +121,13 @@ class SessionLog:
         return [from_iso(r["observed_at"]) for r in self.current("vitals")]
 
     def has_baseline(self) -> bool:
-        dose = self.first_dose_at()
-        return any(dose is None or t < dose for t in self.vitals_times())
+        return dose_gate.has_baseline(self.current_rows(("doses", "vitals")))
+
+    def current_rows(
+        self, tables: tuple[str, ...] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`current` for every table (or ``tables``): the shape the domain rules take."""
+        return {t: self.current(t) for t in (tables if tables is not None else tuple(self.rows))}
 
     def first_ready_at(self) -> datetime | None:
         """When an assessment first found the patient ready to leave (REMS asks this)."""
@@ -393,20 +399,11 @@ class SessionStore:
 
     def _check_protocol(self, session_id: str, entry: Entry, protocol: Protocol) -> None:
         """Rules the protocol makes binding, enforced here so no caller can skip them."""
-        if isinstance(entry, Dose) and protocol.baseline_required:
+        if isinstance(entry, Dose):
             log = self.load(session_id)
-            if log.first_dose_at() is None and not log.has_baseline():
-                overridden = any(
-                    r["kind"] == "dose_without_baseline" for r in log.current("overrides")
-                )
-                if not overridden:
-                    raise ValidationError(
-                        FieldError(
-                            "dose_mg",
-                            "Dosing is blocked until a baseline vital-signs set is recorded "
-                            "(or a clinician overrides with a reason)",
-                        )
-                    )
+            blocks = dose_gate.dose_blocks(protocol, log.current_rows())
+            if blocks:
+                raise ValidationError([FieldError("dose_mg", b.message) for b in blocks])
         going_home = isinstance(entry, SessionEnd) and entry.disposition in (
             "home_with_escort",
             "home_transport",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,14 +33,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kapmonitor.domain import discharge
+from kapmonitor.domain import discharge_check
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.discharge import (
-    CHECKLIST,
-    AldreteInputs,
-    PadssInputs,
-    Readiness,
-    ScoreResult,
+from kapmonitor.domain.discharge import CHECKLIST, Readiness, ScoreResult
+from kapmonitor.domain.discharge_check import (
+    CLINICIAN_ITEMS,
+    PAIN_CODE,
+    DischargeFacts,
 )
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
@@ -54,54 +52,10 @@ DischargeSaveFn = Callable[[ScoreResult, dict[str, bool], Readiness, str | None]
 
 SCORE_TITLES = {"aldrete": "Modified Aldrete", "padss": "PADSS"}
 
-# The items a clinician judges, per score: code -> (label, ((points, meaning), ...)).
-CLINICIAN_ITEMS: dict[str, dict[str, tuple[str, tuple[tuple[int, str], ...]]]] = {
-    "aldrete": {
-        "activity": (
-            "Activity",
-            ((2, "moves 4 limbs"), (1, "moves 2 limbs"), (0, "moves no limbs")),
-        ),
-        "respiration": (
-            "Respiration",
-            (
-                (2, "breathes deeply and coughs freely"),
-                (1, "dyspnoea or limited breathing"),
-                (0, "apnoeic"),
-            ),
-        ),
-    },
-    "padss": {
-        "ambulation": (
-            "Ambulation",
-            ((2, "steady gait, no dizziness"), (1, "walks with help"), (0, "unable or dizzy")),
-        ),
-        "nausea_vomiting": (
-            "Nausea and vomiting",
-            ((2, "minimal"), (1, "moderate, treated"), (0, "severe")),
-        ),
-    },
-}
-PAIN_CODE = "pain"
 NOT_ASSESSED = "— assess —"
-NO_SCORE_REASON = "No discharge score recorded"  # discharge.readiness's words for score=None
 # The unmet conditions are listed beside the checklist in a box of this many lines that scrolls
 # beyond: a fixed size, so ticking a box (which removes a reason) never moves the other boxes.
 REASON_LINES = 6
-
-
-@dataclass(frozen=True)
-class DischargeFacts:
-    """What the session log already knows at the moment of the assessment."""
-
-    first_dose: datetime | None
-    sbp_now: int | None
-    sbp_baseline: int | None
-    hr_now: int | None
-    hr_baseline: int | None
-    moaas: int | None
-    spo2: int | None
-    on_oxygen: bool
-    recent_vitals: bool  # a vitals set within the protocol's before-discharge window
 
 
 def _palette_theme(widget: QWidget) -> Theme:
@@ -406,43 +360,22 @@ class DischargeDialog(FittingDialog):
             if not self._widget_judged(widget)
         ]
 
-    def _value(self, code: str, default_zero: bool) -> int:
-        widget = self.inputs.get(code)
-        if isinstance(widget, QComboBox) and widget.currentData() is not None:
-            return int(widget.currentData())
-        if isinstance(widget, QSpinBox) and widget.value() >= 0:
-            return widget.value()
-        if default_zero:
-            return 0
-        raise LookupError(code)
+    def judged(self) -> dict[str, int | None]:
+        """The clinician's answers so far: points per judged item, None while unassessed."""
+        answers: dict[str, int | None] = {}
+        for code, widget in self.inputs.items():
+            if isinstance(widget, QComboBox):
+                data = widget.currentData()
+                answers[code] = None if data is None else int(data)
+            elif isinstance(widget, QSpinBox):
+                answers[code] = widget.value() if widget.value() >= 0 else None
+        return answers
 
     def _compute_score(self, default_zero: bool) -> ScoreResult | None:
         """The score from the facts and the judged items (unjudged ones as 0 if asked)."""
-        facts = self.facts
-        pass_mark = self.protocol.discharge_pass
         try:
-            if self.score_name == "padss":
-                return discharge.padss(
-                    PadssInputs(
-                        vitals_now={"sbp": facts.sbp_now, "hr": facts.hr_now},
-                        vitals_baseline={"sbp": facts.sbp_baseline, "hr": facts.hr_baseline},
-                        ambulation=self._value("ambulation", default_zero),
-                        nausea_vomiting=self._value("nausea_vomiting", default_zero),
-                        pain_vas=self._value(PAIN_CODE, default_zero),
-                    ),
-                    pass_mark,
-                )
-            return discharge.aldrete(
-                AldreteInputs(
-                    activity=self._value("activity", default_zero),
-                    respiration=self._value("respiration", default_zero),
-                    sbp_now=facts.sbp_now,
-                    sbp_baseline=facts.sbp_baseline,
-                    moaas=facts.moaas,
-                    spo2=facts.spo2,
-                    on_oxygen=facts.on_oxygen,
-                ),
-                pass_mark,
+            return discharge_check.compute_score(
+                self.protocol, self.facts, self.judged(), default_zero
             )
         except LookupError:
             return None
@@ -454,11 +387,17 @@ class DischargeDialog(FittingDialog):
         return {code: box.isChecked() for code, box in self.checks.items()}
 
     def refresh(self) -> None:
-        """Recompute the score and readiness from the current answers and show them."""
-        self._score_problem = ""
-        preview = self._compute_score(default_zero=True)
-        missing = self.unassessed()
-        self.score = None if missing else preview
+        """Recompute the score and readiness from the current answers and show them.
+
+        The verdict and its reasons come from :func:`discharge_check.assess`, the same code
+        the scenario runner calls, so both say the same thing in the same words."""
+        check = discharge_check.assess(
+            self.protocol, self.facts, self.judged(), self.checklist(), self.now
+        )
+        self._score_problem = check.problem
+        preview = check.preview
+        missing = list(check.unassessed)
+        self.score = check.score
         if preview is not None:
             for item in preview.items:
                 if item.code in self.point_labels:
@@ -485,29 +424,13 @@ class DischargeDialog(FittingDialog):
             self.verdict_label.setText(
                 f"incomplete: assess {', '.join(missing)}" if missing else ""
             )
-        state = discharge.readiness(
-            self.score,
-            self.checklist(),
-            self.facts.first_dose,
-            self.now,
-            self.protocol.min_monitoring_minutes,
-            self.facts.recent_vitals,
-        )
-        self.readiness_state = state
-        ready = state.ready and not self._score_problem
+        self.readiness_state = check.readiness
+        ready = check.ready
         self.ready_label.setText("✔ READY FOR DISCHARGE" if ready else "✘ NOT READY FOR DISCHARGE")
         self.ready_label.setProperty("ready", "true" if ready else "false")
         self.ready_label.style().unpolish(self.ready_label)
         self.ready_label.style().polish(self.ready_label)
-        reasons = list(state.reasons)
-        if missing:  # say what is missing rather than "no score"
-            incomplete = f"Score incomplete: assess {', '.join(missing)}"
-            reasons = [incomplete if r == NO_SCORE_REASON else r for r in reasons]
-            if incomplete not in reasons:
-                reasons.insert(0, incomplete)
-        if self._score_problem:
-            reasons.insert(0, self._score_problem)
-        self.reasons_label.setText("\n".join(f"• {r}" for r in reasons))
+        self.reasons_label.setText("\n".join(f"• {r}" for r in check.reasons))
         self.override_button.setEnabled(not ready)
         if ready and not self.override_row.isHidden():
             self.override_row.hide()

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
+from kapmonitor.domain import dose_gate
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.discharge_check import DischargeFacts, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
 from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
 from kapmonitor.domain.rems import rems_summary
@@ -25,7 +27,7 @@ from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND
 from kapmonitor.store import audit
 from kapmonitor.store.database import StoreError, explain
 from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
-from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
+from kapmonitor.ui.discharge_dialog import DischargeDialog
 from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
 from kapmonitor.ui.rems_dialog import RemsDialog
 
@@ -308,12 +310,14 @@ class ProtocolSupport:
         window = self.window
         log = window.log
         protocol = self.protocol
-        if log is None or protocol is None or not protocol.baseline_required:
+        if log is None:
             return True
-        if log.first_dose_at() is not None or log.has_baseline():
+        blocks = dose_gate.dose_blocks(protocol, log.current_rows())
+        if not blocks:
             return True
-        if any(r["kind"] == "dose_without_baseline" for r in log.current("overrides")):
-            return True
+        if not any(b.code == "baseline_missing" for b in blocks):
+            QMessageBox.warning(window, "Dosing held", "\n".join(f"• {b.message}" for b in blocks))
+            return False
         box = QMessageBox(window)
         box.setObjectName("BaselineRequired")
         box.setWindowTitle("Baseline vitals first")
@@ -334,7 +338,7 @@ class ProtocolSupport:
         try:
             row_id = window.store.add(
                 log.id,
-                Override("dose_without_baseline", reason, window.clock.now()),
+                Override(dose_gate.BASELINE_OVERRIDE, reason, window.clock.now()),
                 window.recorder,
             )
         except (StoreError, ValueError) as exc:
@@ -394,35 +398,9 @@ class ProtocolSupport:
         return window.store.add(window.log.id, entry, window.recorder)
 
     def _facts(self) -> DischargeFacts:
-        window = self.window
-        log = window.log
+        log = self.window.log
         assert log is not None
-        dose = log.first_dose_at()
-        vitals = log.current("vitals")
-        before = [v for v in vitals if dose is None or from_iso(v["observed_at"]) < dose]
-        after = [v for v in vitals if dose is not None and from_iso(v["observed_at"]) >= dose]
-
-        def last(rows: list[dict[str, Any]], key: str) -> Any:
-            return next((r[key] for r in reversed(rows) if r[key] is not None), None)
-
-        observations = log.current("observations")
-        latest = after or vitals
-        recent = bool(vitals) and (
-            window.clock.now() - from_iso(vitals[-1]["observed_at"])
-        ).total_seconds() <= (
-            self.protocol.before_discharge_window_minutes * 60 if self.protocol else 0
-        )
-        return DischargeFacts(
-            first_dose=dose,
-            sbp_now=last(latest, "sbp"),
-            sbp_baseline=last(before, "sbp"),
-            hr_now=last(latest, "hr"),
-            hr_baseline=last(before, "hr"),
-            moaas=last(observations, "moaas"),
-            spo2=last(latest, "spo2"),
-            on_oxygen=bool(latest and latest[-1]["on_oxygen"]),
-            recent_vitals=recent,
-        )
+        return discharge_facts(self.protocol, log.current_rows(), self.window.clock.now())
 
     def show_rems(self) -> None:
         window = self.window

@@ -1,0 +1,58 @@
+"""The gate before a dose: what the protocol requires to be on record before dosing may start.
+
+The bedside window asks this before it opens the dose form (and offers the way through: take a
+baseline, or override with a reason), the store asks it again before it commits a dose (no caller
+can skip it), and the scenario runner asks it for a ``dose`` step. One function, so the three
+refuse the same dose with the same words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.protocol import Protocol
+
+BASELINE_OVERRIDE = "dose_without_baseline"
+BASELINE_MISSING = (
+    "Dosing is blocked until a baseline vital-signs set is recorded "
+    "(or a clinician overrides with a reason)"
+)
+
+
+@dataclass(frozen=True)
+class DoseBlock:
+    """One reason dosing may not start now, and the override kind that would clear it."""
+
+    code: str
+    message: str
+    override: str | None = None
+
+
+def has_baseline(current: Mapping[str, Sequence[Mapping[str, Any]]]) -> bool:
+    """A vitals set recorded before the first dose (any set, while no dose is recorded)."""
+    doses = current.get("doses", ())
+    first = from_iso(doses[0]["observed_at"]) if doses else None
+    return any(first is None or from_iso(v["observed_at"]) < first for v in current["vitals"])
+
+
+def dose_blocks(
+    protocol: Protocol | None, current: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> list[DoseBlock]:
+    """Every reason the next dose is held, given the session's current rows per table
+    (``SessionLog.current``: ``doses``, ``vitals``, ``overrides``); empty when it may go ahead."""
+    blocks: list[DoseBlock] = []
+    if protocol is None:
+        return blocks
+    overridden = {r["kind"] for r in current.get("overrides", ())}
+    first_dose = bool(current.get("doses"))
+    if (
+        protocol.baseline_required
+        and not first_dose
+        and not has_baseline({"doses": (), "vitals": current.get("vitals", ())})
+        and BASELINE_OVERRIDE not in overridden
+    ):
+        blocks.append(DoseBlock("baseline_missing", BASELINE_MISSING, BASELINE_OVERRIDE))
+    return blocks
