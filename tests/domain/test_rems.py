@@ -3,14 +3,30 @@ filled when the log holds the data, each gap says why, and the dose reads 56, 84
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kapmonitor.domain import discharge
 from kapmonitor.domain.clock import to_iso
-from kapmonitor.domain.rems import RemsField, rems_summary
+from kapmonitor.domain.protocol import Protocol, load_protocols
+from kapmonitor.domain.rems import (
+    RemsDefaultsError,
+    RemsField,
+    RemsStart,
+    default_rems_defaults,
+    fit_apart_from_minimum,
+    parse_rems_defaults,
+    rems_summary,
+    submission_status,
+)
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+PROTOCOL = load_protocols([RESOURCES / "protocols"]).protocols["esketamine-rems"]
 
 START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # noon UTC: same calendar date in most zones
 DOSE = START + timedelta(minutes=20)
@@ -22,18 +38,23 @@ MEDS = {
     "opioids": False,
 }
 EXPECTED_KEYS = [
+    "first_treatment",
     "concomitant_benzodiazepines",
     "concomitant_sedative_hypnotics",
     "concomitant_psychostimulants",
     "concomitant_maois",
     "concomitant_opioids",
     "monitoring_clinician",
+    "clinician_phone",
+    "clinician_email",
     "setting",
+    "setting_address",
     "treatment_date",
     "dose",
     "lot_number",
     "total_minutes",
     "minutes_until_ready",
+    "minimum_stay_met",
     "vitals_ok_before_dosing",
     "vitals_ok_before_end",
     "bp_before_dosing",
@@ -105,7 +126,27 @@ def full_log() -> dict[str, list[dict[str, Any]]]:
             row(25, term="nausea", serious=0, serious_criterion=None, verbatim=None),
         ],
         "session_ends": [row(125, disposition="home_with_escort")],
+        "rems_session_details": [
+            row(
+                -20,
+                first_treatment=1,
+                clinician_phone="+1 555 0100",
+                clinician_email="dr.a@clinic.example",
+                setting_name="Clinic room 2 (healthcare setting)",
+                setting_address="1 Main St, Springfield",
+                contraindications=json.dumps({}),
+            )
+        ],
+        "discharge_assessments": [
+            assessment(80, False, "Aldrete score 8/10 is below the pass mark 9"),
+            assessment(95, False, "Monitored 95 min of the required 120 min since the first dose"),
+            assessment(121, True),
+        ],
     }
+
+
+def assessment(minute: float, ready: bool, *reasons: str) -> dict[str, Any]:
+    return row(minute, ready=int(ready), reasons=json.dumps(list(reasons)))
 
 
 def summary(
@@ -116,6 +157,7 @@ def summary(
     ready: datetime | None = DOSE + timedelta(minutes=95),
     end: datetime | None = None,
     setting: str = "Clinic room 2 (healthcare setting)",
+    protocol: Protocol | None = None,
 ) -> dict[str, RemsField]:
     fields = rems_summary(
         sess or session(),
@@ -124,6 +166,7 @@ def summary(
         ready,
         end,
         setting,
+        protocol=protocol,
     )
     return {f.key: f for f in fields}
 
@@ -146,14 +189,19 @@ def test_values_from_a_full_session() -> None:
     assert form["dose"].value == "56 mg"
     assert form["lot_number"].value == "LOT-A1"
     assert form["total_minutes"].value == "125 min"
-    assert form["minutes_until_ready"].value == "95 min"
+    assert form["minutes_until_ready"].value.startswith("95 min (first discharge assessment")
+    assert form["minimum_stay_met"].value.startswith("Yes — 125 min of the minimum 120 min")
+    assert form["first_treatment"].value == "Yes"
+    assert form["clinician_phone"].value == "+1 555 0100"
+    assert form["clinician_email"].value == "dr.a@clinic.example"
+    assert form["setting_address"].value == "1 Main St, Springfield"
     assert form["bp_before_dosing"].value.startswith("128/80 mmHg")
     assert "5 min before the first dose" in form["bp_before_dosing"].value
     assert form["bp_at_40_min"].value == "150/95 mmHg at minute 38"
     assert form["bp_before_end"].value.startswith("130/82 mmHg at minute 118")
     assert "7 min before the end" in form["bp_before_end"].value
     assert form["vitals_ok_before_dosing"].value.startswith("Yes")
-    assert "SBP < 180" in form["vitals_ok_before_dosing"].value
+    assert "BP 128/80 mmHg not above 140/90" in form["vitals_ok_before_dosing"].value
     assert form["vitals_ok_before_end"].value.startswith("Yes")
     assert form["sedation"].value.startswith("Yes")
     assert "MOAA/S 3 at minute 30" in form["sedation"].value
@@ -261,16 +309,36 @@ def test_no_bp_before_the_dose() -> None:
     assert not form["vitals_ok_before_dosing"].filled
 
 
-@pytest.mark.parametrize(("minute", "found"), [(30, True), (50, True), (29, False), (51, False)])
-def test_bp_at_40_within_ten_minutes(minute: float, found: bool) -> None:
+@pytest.mark.parametrize(
+    ("minute", "found"), [(35, True), (45, True), (34, False), (46, False), (49, False)]
+)
+def test_bp_at_40_within_the_protocol_window(minute: float, found: bool) -> None:
     log = full_log()
     log["vitals"] = [vitals(-5, 128, 80), vitals(minute, 150, 95), vitals(118, 130, 82)]
-    field = summary(log)["bp_at_40_min"]
+    field = summary(log, protocol=PROTOCOL)["bp_at_40_min"]
     assert field.filled is found
     if found:
         assert field.value == f"150/95 mmHg at minute {minute}"
     else:
-        assert field.why_missing == "no BP recorded within 10 min of minute 40"
+        assert field.why_missing.startswith("no BP recorded within 5 min of minute 40 (")
+        assert "Spravato REMS" in field.why_missing  # the checkpoint's own source
+
+
+def test_bp_at_40_follows_a_clinic_window() -> None:
+    wider = dataclasses.replace(
+        PROTOCOL,
+        checkpoints=tuple(dataclasses.replace(c, window_minutes=10) for c in PROTOCOL.checkpoints),
+    )
+    log = full_log()
+    log["vitals"] = [vitals(-5, 128, 80), vitals(49, 150, 95), vitals(118, 130, 82)]
+    assert not summary(log, protocol=PROTOCOL)["bp_at_40_min"].filled
+    assert summary(log, protocol=wider)["bp_at_40_min"].value == "150/95 mmHg at minute 49"
+
+
+def test_an_hr_only_reading_at_40_is_not_the_bp_check() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 128, 80), vitals(40, None, None, hr=90), vitals(118, 130, 82)]
+    assert not summary(log, protocol=PROTOCOL)["bp_at_40_min"].filled
 
 
 def test_bp_at_40_takes_the_closest_reading() -> None:
@@ -284,7 +352,7 @@ def test_vitals_not_acceptable_names_the_crossing() -> None:
     log["vitals"] = [vitals(-5, 182, 96, hr=72), vitals(118, 130, 82, spo2=91)]
     form = summary(log)
     pre, end = form["vitals_ok_before_dosing"], form["vitals_ok_before_end"]
-    assert pre.filled and pre.value.startswith("No — SBP 182 outside < 180")
+    assert pre.filled and pre.value.startswith("No — BP 182/96 mmHg is above 140/90")
     assert end.value.startswith("No — SpO₂ 91 outside ≥ 92")
 
 
@@ -295,7 +363,8 @@ def test_vitals_not_acceptable_names_the_crossing() -> None:
         ({"hr": 111}, "HR 111 outside 50–110"),
         ({"rr": 9}, "RR 9 outside 10–24"),
         ({"rr": 25}, "RR 25 outside 10–24"),
-        ({"dbp": 110}, "DBP 110 outside < 110"),
+        ({"dbp": 91}, "BP 140/91 mmHg is above 140/90"),
+        ({"sbp": 141}, "BP 141/90 mmHg is above 140/90"),
     ],
 )
 def test_acceptability_edges(changes: dict[str, int], text: str) -> None:
@@ -308,7 +377,7 @@ def test_acceptability_edges(changes: dict[str, int], text: str) -> None:
 def test_acceptability_at_the_limits_is_yes() -> None:
     log = full_log()
     log["vitals"] = [
-        vitals(-5, 179, 109, hr=110, spo2=92, rr=24),
+        vitals(-5, 140, 90, hr=110, spo2=92, rr=24),
         vitals(100, 150, 90, hr=50, rr=10),
     ]
     form = summary(log)
@@ -318,10 +387,24 @@ def test_acceptability_at_the_limits_is_yes() -> None:
 
 def test_no_sedation_dissociation_or_respiratory_depression() -> None:
     log = full_log()
-    log["observations"] = [observation(30, moaas=4, rass=-1, dissociation=0)]
+    log["observations"] = [observation(30, moaas=5, rass=0, dissociation=0)]
     form = summary(log)
-    assert form["sedation"].value.startswith("No — lowest MOAA/S 4, lowest RASS -1")
+    assert form["sedation"].value.startswith("No — lowest MOAA/S 5, lowest RASS 0")
     assert form["dissociation"].value.startswith("No")
+
+
+def test_moaas_4_after_dosing_is_sedation() -> None:
+    log = full_log()
+    log["observations"] = [observation(30, moaas=4, rass=0, dissociation=0)]
+    field = summary(log)["sedation"]
+    assert field.value.startswith("Yes — MOAA/S 4 at minute 30")
+    assert "MOAA/S below 5" in field.value
+
+
+def test_moaas_4_before_dosing_only_is_not_sedation() -> None:
+    log = full_log()
+    log["observations"] = [observation(-10, moaas=4), observation(30, moaas=5, rass=0)]
+    assert summary(log)["sedation"].value.startswith("No — lowest MOAA/S 5")
 
 
 @pytest.mark.parametrize(
@@ -412,6 +495,218 @@ def test_acceptability_names_the_reading_it_judged() -> None:
 
 def test_acceptability_says_what_was_not_measured() -> None:
     log = full_log()
-    log["vitals"] = [vitals(-5, 128, 80, rr=None)]
-    value = summary(log)["vitals_ok_before_dosing"].value
+    log["vitals"] = [vitals(-5, 128, 80), vitals(118, 128, 80, rr=None)]
+    value = summary(log)["vitals_ok_before_end"].value
     assert value.startswith("Yes") and "not measured: RR" in value
+
+
+# --- the corrections of issue 10 (item 7), one field at a time -------------------------------
+
+
+def test_172_over_104_before_dosing_is_not_acceptable_without_a_decision() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 172, 104), vitals(118, 130, 82)]
+    value = summary(log, protocol=PROTOCOL)["vitals_ok_before_dosing"].value
+    assert value.startswith("No — BP 172/104 mmHg is above 140/90 and no decision to proceed")
+    assert "prescribing information §5.6" in value  # the guide's source, named
+
+
+def test_above_the_guide_with_a_documented_decision_is_acceptable_after_it() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 172, 104), vitals(118, 130, 82)]
+    log["bp_decisions"] = [
+        row(-3, decision="proceed", reason="anxious; repeat BP 150/92", recorded_by="Dr A")
+    ]
+    value = summary(log, protocol=PROTOCOL)["vitals_ok_before_dosing"].value
+    assert value.startswith("Yes — acceptable after clinician decision: BP 172/104 mmHg")
+    assert "Dr A decided to proceed at minute -3: anxious; repeat BP 150/92" in value
+
+
+def test_a_deferral_or_a_decision_after_the_dose_does_not_make_it_acceptable() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 172, 104), vitals(118, 130, 82)]
+    log["bp_decisions"] = [
+        row(-3, decision="defer", reason="recheck", recorded_by="Dr A"),
+        row(2, decision="proceed", reason="late", recorded_by="Dr A"),
+    ]
+    assert summary(log)["vitals_ok_before_dosing"].value.startswith("No — BP 172/104")
+
+
+def test_pre_dose_hr_is_judged_by_the_protocols_limits() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 128, 80, hr=118), vitals(118, 130, 82)]
+    value = summary(log, protocol=PROTOCOL)["vitals_ok_before_dosing"].value
+    assert value.startswith("No — Heart rate 118 /min ≥ 111 /min (warning)")
+
+
+def test_before_the_end_is_judged_by_the_protocols_limits() -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 128, 80), vitals(118, 172, 96)]
+    value = summary(log, protocol=PROTOCOL)["vitals_ok_before_end"].value
+    assert value.startswith("No — Systolic BP 172 mmHg ≥ baseline + 40 mmHg")
+
+
+def test_fit_at_60_minutes_is_reported_as_60_apart_from_the_2_hour_minimum() -> None:
+    log = full_log()
+    log["discharge_assessments"] = [
+        assessment(45, False, "Aldrete score 8/10 is below the pass mark 9"),
+        assessment(60, False, "Monitored 60 min of the required 120 min since the first dose"),
+        assessment(121, True),
+    ]
+    form = summary(log, protocol=PROTOCOL, ready=DOSE + timedelta(minutes=121))
+    assert form["minutes_until_ready"].value.startswith("60 min")
+    assert form["minimum_stay_met"].value.startswith("Yes — 125 min of the minimum 120 min")
+
+
+def test_not_fit_before_the_end_leaves_ready_unfilled_and_says_why() -> None:
+    log = full_log()
+    log["discharge_assessments"] = [assessment(100, False, "Checklist: escort not confirmed")]
+    field = summary(log)["minutes_until_ready"]
+    assert not field.filled and "apart from the 2-hour minimum" in field.why_missing
+
+
+def test_stopped_before_the_minimum_says_no() -> None:
+    form = summary(end=DOSE + timedelta(minutes=100), protocol=PROTOCOL)
+    assert form["minimum_stay_met"].value.startswith("No — 100 min of the minimum 120 min")
+
+
+def test_the_discharge_rules_own_time_reason_is_recognised() -> None:
+    state = discharge.readiness(None, {}, DOSE, DOSE + timedelta(minutes=60), 120, True)
+    time_reason = state.reasons[0]
+    assert time_reason.startswith("Monitored 60 min")
+    assert fit_apart_from_minimum({"ready": 0, "reasons": json.dumps([time_reason])})
+    assert not fit_apart_from_minimum({"ready": 0, "reasons": json.dumps(list(state.reasons))})
+
+
+@pytest.mark.parametrize(("age", "flagged"), [(15, False), (16, True), (60, True)])
+def test_a_before_the_end_bp_older_than_the_freshness_window_is_flagged(
+    age: int, flagged: bool
+) -> None:
+    log = full_log()
+    log["vitals"] = [vitals(-5, 128, 80), vitals(125 - age, 130, 82)]
+    form = summary(log, protocol=PROTOCOL)
+    assert bool(form["bp_before_end"].flag) is flagged
+    assert bool(form["vitals_ok_before_end"].flag) is flagged
+    if flagged:
+        assert f"taken {age} min before the end" in form["bp_before_end"].flag
+        assert "15-min freshness window" in form["bp_before_end"].flag
+
+
+def test_session_details_missing_say_so() -> None:
+    log = full_log()
+    log["rems_session_details"] = []
+    form = summary(log, setting="")
+    for key in ("first_treatment", "clinician_phone", "clinician_email", "setting_address"):
+        assert not form[key].filled
+        assert form[key].why_missing == "not recorded when the esketamine session started"
+    assert not form["setting"].filled
+
+
+def test_first_treatment_no() -> None:
+    log = full_log()
+    log["rems_session_details"][0]["first_treatment"] = 0
+    assert summary(log)["first_treatment"].value == "No"
+
+
+def test_the_sessions_setting_wins_over_the_laptops_free_text() -> None:
+    assert summary(setting="Old laptop value")["setting"].value.startswith("Clinic room 2")
+    log = full_log()
+    log["rems_session_details"] = []
+    assert summary(log, setting="Old laptop value")["setting"].value == "Old laptop value"
+
+
+# --- contraindication screen and the start fields --------------------------------------------
+
+CODES = [c.code for c in default_rems_defaults().contraindications]
+
+
+def start(**changes: Any) -> RemsStart:
+    base: dict[str, Any] = {
+        "first_treatment": True,
+        "clinician_phone": "+1 555 0100",
+        "clinician_email": "dr.a@clinic.example",
+        "setting_name": "Clinic room 2",
+        "setting_address": "1 Main St",
+        "contraindications": dict.fromkeys(CODES, False),
+    }
+    return RemsStart(**(base | changes))
+
+
+def test_screen_lists_the_labels_contraindications() -> None:
+    labels = " ".join(c.label for c in default_rems_defaults().contraindications)
+    for words in (
+        "Aneurysmal vascular disease",
+        "thoracic and abdominal aorta, intracranial and peripheral arterial",
+        "Arteriovenous malformation",
+        "intracerebral haemorrhage",
+        "Hypersensitivity to esketamine, ketamine",
+    ):
+        assert words in labels
+
+
+def test_all_answered_no_allows_the_start() -> None:
+    assert start().problems() == []
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_a_yes_refuses_the_start_with_the_reason(code: str) -> None:
+    answers = dict.fromkeys(CODES, False) | {code: True}
+    problems = start(contraindications=answers).problems()
+    assert [p.field for p in problems] == ["rems_contraindications"]
+    assert "Esketamine is contraindicated" in problems[0].message
+    assert "cannot start" in problems[0].message
+    assert "§4 Contraindications" in problems[0].message
+
+
+def test_an_unanswered_item_refuses_the_start() -> None:
+    answers = dict.fromkeys(CODES, False) | {"arteriovenous_malformation": None}
+    problems = start(contraindications=answers).problems()
+    assert len(problems) == 1
+    assert "answer every item" in problems[0].message
+    assert "Arteriovenous malformation" in problems[0].message
+
+
+def test_start_fields_are_required() -> None:
+    problems = start(
+        first_treatment=None,
+        clinician_phone=" ",
+        clinician_email="not-an-address",
+        setting_name="",
+        setting_address="",
+    ).problems()
+    assert [p.field for p in problems] == [
+        "rems_first_treatment",
+        "rems_phone",
+        "rems_email",
+        "rems_setting",
+        "rems_address",
+    ]
+
+
+# --- the 7-day submission --------------------------------------------------------------------
+
+
+def test_due_seven_days_after_the_treatment_and_overdue_after() -> None:
+    status = submission_status(DOSE, [], date(2026, 3, 9))
+    assert status.due == date(2026, 3, 9)
+    assert not status.overdue
+    assert status.text() == "REMS due 2026-03-09 — not submitted"
+    assert "within 7 days" in status.source
+    late = submission_status(DOSE, [], date(2026, 3, 10))
+    assert late.overdue and late.text() == "REMS due 2026-03-09 — OVERDUE, not submitted"
+
+
+def test_submitted_by_whom_and_when() -> None:
+    sub = row(0, submitted_by="Dr A")
+    sub["observed_at"] = to_iso(datetime(2026, 3, 5, 12, 0, tzinfo=UTC))
+    status = submission_status(DOSE, [sub], date(2026, 4, 1))
+    assert not status.overdue
+    assert status.text() == "REMS due 2026-03-09 / submitted by Dr A on 2026-03-05"
+
+
+def test_defaults_without_a_source_are_refused() -> None:
+    data = json.loads((RESOURCES / "rems.json").read_text(encoding="utf-8"))
+    assert parse_rems_defaults(data, "rems.json").submission_due_days == 7
+    del data["submission_due_days"]["source"]
+    with pytest.raises(RemsDefaultsError, match="submission_due_days"):
+        parse_rems_defaults(data, "rems.json")
