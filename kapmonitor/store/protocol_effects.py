@@ -15,7 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor.domain import alarm_rules, news2
-from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.protocol import DEFAULT_DISCHARGE_FRESHNESS_MINUTES, Protocol
 
 VITAL_KEYS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
 
@@ -61,13 +61,15 @@ def baseline(db: Database, session_id: str, before: str | None) -> dict[str, Any
     return values
 
 
-def _latest_observation(db: Database, session_id: str, at: str) -> dict[str, Any] | None:
+def _latest_observation(
+    db: Database, session_id: str, at: str, where: str = ""
+) -> dict[str, Any] | None:
     # Only the newest is needed: with a device feed there may be thousands before it.
     rows = _current_rows(
         db,
         "observations",
         session_id,
-        "AND observed_at <= ?",
+        f"AND observed_at <= ? {where}",
         [at],
         order="ORDER BY observed_at DESC, id DESC LIMIT 1",
     )
@@ -82,24 +84,39 @@ def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
     return int(cursor.lastrowid or 0)
 
 
-def after_vitals(
-    db: Database, protocol: Protocol | None, session_id: str, vitals_id: int, stamp: dict[str, str]
-) -> None:
-    row = next(db.query("SELECT * FROM vitals WHERE id = ?", [vitals_id]))
-    observation = _latest_observation(db, session_id, row["observed_at"])
-    alert = news2.alert_from_observation(
-        observation["moaas"] if observation else None,
-        observation["dissociation"] if observation else None,
+def news2_for_reading(
+    db: Database, protocol: Protocol | None, session_id: str, row: dict[str, Any]
+) -> news2.News2:
+    """NEWS2 for one stored vitals row: on the SpO₂ scale chosen for the patient at that time,
+    with consciousness only from an observation (MOAA/S or dissociation) within the protocol's
+    freshness window before the reading (an older one, or none, leaves the set incomplete)."""
+    at = row["observed_at"]
+    observation = _latest_observation(
+        db, session_id, at, "AND (moaas IS NOT NULL OR dissociation IS NOT NULL)"
     )
-    result = news2.score(
+    window = (
+        protocol.discharge_freshness_minutes
+        if protocol is not None
+        else DEFAULT_DISCHARGE_FRESHNESS_MINUTES
+    )
+    scale = news2.scale_in_force(_current_rows(db, "news2_scale_choices", session_id), at)
+    return news2.score(
         rr=row["rr"],
         spo2=row["spo2"],
         on_oxygen=bool(row["on_oxygen"]),
         sbp=row["sbp"],
         hr=row["hr"],
-        alert=alert,
+        alert=news2.alert_within_window(observation, at, window),
         temp_c=row["temp_c"],
+        scale=scale,
     )
+
+
+def after_vitals(
+    db: Database, protocol: Protocol | None, session_id: str, vitals_id: int, stamp: dict[str, str]
+) -> None:
+    row = next(db.query("SELECT * FROM vitals WHERE id = ?", [vitals_id]))
+    result = news2_for_reading(db, protocol, session_id, row)
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     _insert(
         db,
@@ -109,7 +126,7 @@ def after_vitals(
             "vitals_id": vitals_id,
             "news2_total": result.total,
             "news2_band": result.band,
-            "news2_parts": json.dumps(result.parts, sort_keys=True),
+            "news2_parts": json.dumps({**result.parts, "spo2_scale": result.scale}, sort_keys=True),
             "news2_missing": json.dumps(list(result.missing)),
         },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 9
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -369,6 +369,28 @@ def m0004_clinic_settings(db: Database) -> None:
     for statement in _split("\n".join(script)):
         db.execute(statement)
     db.execute("PRAGMA user_version = 4")
+
+
+# Added by 0009: the NEWS2 SpO₂ scale chosen for the patient by a clinician, with the reason
+# (RCP NEWS2 2017: Scale 2 only for hypercapnic respiratory failure). An entry table like the
+# record: append-only, audited, locked by the signature; the newest choice at or before a
+# reading is the one its score used (the score row's ``news2_parts`` names it too).
+ENTRY_TABLES_V9: dict[str, str] = {
+    "news2_scale_choices": """
+    scale INTEGER NOT NULL CHECK (scale IN (1, 2)),
+    reason TEXT NOT NULL CHECK (length(trim(reason)) > 0)""",
+}
+ENTRY_TABLES.update(ENTRY_TABLES_V9)
+
+
+@migrations(name="0009_news2_scale")
+def m0009_news2_scale(db: Database) -> None:
+    script = [_entry_table(name, cols) for name, cols in ENTRY_TABLES_V9.items()]
+    script += [append_only_triggers(t) for t in ENTRY_TABLES_V9]
+    script += [signed_lock_trigger(t) for t in ENTRY_TABLES_V9]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 9")
 
 
 def _split(script: str) -> list[str]:
