@@ -1,5 +1,5 @@
 """The one entry point: the window, the smoke test, the demo session, listings, exports,
-import and verification.
+import, verification and scenario runs.
 
 Every failure a user can cause (a locked or damaged file, a bad path) ends in one plain
 sentence on stderr and a non-zero exit code, never a traceback; the sentence starts with the
@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "backup", metavar="BACKUP", nargs="?", help="backup file (default: the newest good one)"
     )
 
+    _scenario_parser(sub)
+
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     bench.add_argument(
@@ -182,6 +184,21 @@ def _export_parser(sub: Any) -> None:
     )
 
 
+def _scenario_parser(sub: Any) -> None:
+    scenario = sub.add_parser(
+        "scenario", help="replay scripted sessions to test the protocol's rules (no database)"
+    )
+    actions = scenario.add_subparsers(dest="scenario_command", metavar="ACTION", required=True)
+    run = actions.add_parser(
+        "run",
+        help="run scenario files on a fake clock in a throw-away database (docs/scenarios.md)",
+    )
+    run.add_argument(
+        "files", nargs="+", metavar="FILE", help="scenario .json files, or folders of them"
+    )
+    run.add_argument("--json", action="store_true", help="one JSON object per step and line")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -202,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kapmonitor.smoke import run_startup_probe
 
             return run_startup_probe()
+        if args.command == "scenario":
+            from kapmonitor.scenario.command import run_command
+
+            return run_command([Path(f) for f in args.files], as_json=args.json)
         if args.command == "bench":
             from kapmonitor.bench import run_bench
 

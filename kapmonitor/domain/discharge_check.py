@@ -19,6 +19,7 @@ from kapmonitor.domain import discharge
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge import AldreteInputs, PadssInputs, Readiness, ScoreResult
 from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.records import DischargeAssessment
 
 # The items a clinician judges, per score: code -> (label, ((points, meaning), ...)).
 CLINICIAN_ITEMS: dict[str, dict[str, tuple[str, tuple[tuple[int, str], ...]]]] = {
@@ -212,4 +213,37 @@ def assess(
         readiness=state,
         ready=state.ready and not problem,
         reasons=tuple(reasons),
+    )
+
+
+def best_points(score_name: str, code: str) -> int:
+    """The best answer of a judged item (2 points; pain VAS 0): what a scenario assumes for an
+    item it does not name, so its verdict turns on what the record holds."""
+    return 0 if code == PAIN_CODE else max(p for p, _ in CLINICIAN_ITEMS[score_name][code][1])
+
+
+def assessment_record(
+    score: ScoreResult,
+    checklist: Mapping[str, bool],
+    state: Readiness,
+    now: datetime,
+    override: str | None = "",
+) -> DischargeAssessment:
+    """The stored record of an assessment, as "Record assessment" saves it (``override``: the
+    reason for discharging although not ready)."""
+    return DischargeAssessment(
+        score_name=score.name,
+        total=score.total,
+        maximum=score.maximum,
+        pass_mark=score.pass_mark,
+        passed=score.passed,
+        items=tuple(
+            {"code": i.code, "label": i.label, "points": i.points, "basis": i.basis}
+            for i in score.items
+        ),
+        checklist=dict(checklist),
+        ready=state.ready,
+        reasons=tuple(state.reasons),
+        observed_at=now,
+        override_reason=override or "",
     )

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 from kapmonitor.domain import dose_gate
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.discharge_check import DischargeFacts, discharge_facts
+from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
 from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
 from kapmonitor.domain.rems import rems_summary
@@ -375,26 +375,9 @@ class ProtocolSupport:
     def _save_assessment(
         self, score: Any, checklist: dict[str, bool], ready: Any, why: str | None
     ) -> int:
-        from kapmonitor.domain.records import DischargeAssessment
-
         window = self.window
         assert window.log is not None
-        entry = DischargeAssessment(
-            score_name=score.name,
-            total=score.total,
-            maximum=score.maximum,
-            pass_mark=score.pass_mark,
-            passed=score.passed,
-            items=tuple(
-                {"code": i.code, "label": i.label, "points": i.points, "basis": i.basis}
-                for i in score.items
-            ),
-            checklist=checklist,
-            ready=ready.ready,
-            reasons=tuple(ready.reasons),
-            observed_at=window.clock.now(),
-            override_reason=why or "",
-        )
+        entry = assessment_record(score, checklist, ready, window.clock.now(), why)
         return window.store.add(window.log.id, entry, window.recorder)
 
     def _facts(self) -> DischargeFacts:

@@ -1,0 +1,495 @@
+"""What each scenario step kind does: one small function per kind, registered by ``@step``.
+
+Each function makes the same store and domain calls the bedside window makes for that action
+(the window's form builds the same record; the window's gate is asked first where it has one),
+so a step refused here is refused there, with the same words. A function may raise the store's
+``ValidationError`` or ``StoreError``: the runner turns either into a ``refused`` line with the
+messages the window would show. It returns ``None``, or a dict of extra output keys (the
+discharge check adds ``ready`` and ``blockers``).
+
+To add a step kind, add one function here:
+
+    @step("bp_decision", Fields({"decision": OneOf("proceed", "defer"), "reason": Text()},
+                               required=("decision",)))
+    def bp_decision(ctx: Context, payload: dict[str, Any]) -> StepResult:
+        ctx.add(SomeRecord(..., observed_at=ctx.now()))
+        return None
+
+and describe it in docs/scenarios.md. The ``Fields`` description is what the format check uses
+to refuse a malformed step before anything runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kapmonitor.domain import discharge_check, dose_gate
+from kapmonitor.domain import questionnaires as questionnaire_data
+from kapmonitor.domain.discharge import CHECKLIST
+from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.records import (
+    AdverseEvent,
+    AdverseEventOutcome,
+    AlarmAcknowledgement,
+    DischargeAssessment,
+    Dose,
+    Entry,
+    Intervention,
+    Observation,
+    Override,
+    PhaseChange,
+    QuestionnaireResponse,
+    SessionEnd,
+    VitalSigns,
+)
+from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.scenario.format import (
+    Boolean,
+    Either,
+    Fields,
+    Integer,
+    ListOf,
+    MapOf,
+    Number,
+    OneOf,
+    Spec,
+    Text,
+)
+from kapmonitor.store.session_store import SessionLog, SessionStore
+
+StepResult = dict[str, Any] | None
+
+
+@dataclass
+class Context:
+    """What a step function works with: the store, the session, the clock and who records."""
+
+    store: SessionStore
+    session_id: str
+    protocol: Protocol
+    by: str
+    questionnaires: dict[str, questionnaire_data.Questionnaire]
+
+    def now(self) -> datetime:
+        return self.store.clock.now()
+
+    def log(self) -> SessionLog:
+        return self.store.load(self.session_id)
+
+    def add(self, entry: Entry) -> int:
+        """Commit one entry as the window's save does; raises the store's refusal."""
+        return self.store.add(self.session_id, entry, self.by)
+
+
+@dataclass(frozen=True)
+class StepKind:
+    name: str
+    spec: Spec
+    run: Callable[[Context, Any], StepResult]
+
+
+KINDS: dict[str, StepKind] = {}
+
+
+def step(name: str, spec: Spec) -> Callable[[Callable[[Context, Any], StepResult]], Any]:
+    """Register ``function`` as the handler of step kind ``name``, accepting ``spec``."""
+
+    def register(function: Callable[[Context, Any], StepResult]) -> Any:
+        if name in KINDS:
+            raise ValueError(f"step kind {name!r} is registered twice")
+        KINDS[name] = StepKind(name, spec, function)
+        return function
+
+    return register
+
+
+def refuse(message: str, field_name: str = "step") -> ValidationError:
+    """A refusal in the store's own shape, for a gate the window applies before the store."""
+    return ValidationError(FieldError(field_name, message))
+
+
+# --- recording -------------------------------------------------------------------------------
+
+
+@step(
+    "vitals",
+    Fields(
+        {
+            "sbp": Integer(),
+            "dbp": Integer(),
+            "hr": Integer(),
+            "spo2": Integer(),
+            "rr": Integer(),
+            "temp_c": Number(),
+            "on_oxygen": Boolean(),
+            "note": Text(),
+        }
+    ),
+)
+def vitals(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """A vitals set, as the vitals form saves it; NEWS2 and alarms are derived by the store."""
+    values = {k: int(v) for k, v in payload.items() if k in ("sbp", "dbp", "hr", "spo2", "rr")}
+    ctx.add(
+        VitalSigns(
+            observed_at=ctx.now(),
+            temp_c=payload.get("temp_c"),
+            on_oxygen=payload.get("on_oxygen", False),
+            note=payload.get("note", ""),
+            **values,
+        )
+    )
+    return None
+
+
+@step(
+    "dose",
+    Fields(
+        {
+            "drug": Text(),
+            "route": Text(),
+            "mg": Number(),
+            "lot": Text(),
+            "booster": Boolean(),
+            "drug_other": Text(),
+            "note": Text(),
+        },
+        required=("drug", "route", "mg"),
+    ),
+)
+def dose(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """A dose: the window's gate first (protocol_support.dose_allowed asks the same
+    domain function before it opens the form), then the dose form's record."""
+    log = ctx.log()
+    blocks = dose_gate.dose_blocks(ctx.protocol, log.current_rows())
+    if blocks:
+        raise ValidationError([FieldError("dose_mg", b.message) for b in blocks])
+    ctx.add(
+        Dose(
+            drug=payload["drug"],
+            route=payload["route"],
+            dose_mg=float(payload["mg"]),
+            observed_at=ctx.now(),
+            lot_number=payload.get("lot", ""),
+            booster=payload.get("booster", False),
+            drug_other=payload.get("drug_other", ""),
+            weight_kg=log.session["weight_kg"],
+            note=payload.get("note", ""),
+        )
+    )
+    return None
+
+
+@step(
+    "override",
+    Fields({"kind": Text(), "reason": Text()}, required=("kind", "reason")),
+)
+def override(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """A clinician overrides a protocol rule with a reason (e.g. dose_without_baseline)."""
+    ctx.add(Override(payload["kind"], payload["reason"], ctx.now()))
+    return None
+
+
+@step(
+    "observation",
+    Fields(
+        {
+            "moaas": Integer(),
+            "rass": Integer(),
+            "dissociation": Integer(),
+            "cadss": Integer(),
+            "features": ListOf(Text()),
+            "other_scores": MapOf(Integer()),
+            "note": Text(),
+        }
+    ),
+)
+def observation(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """Sedation and dissociation scores, as the observation form saves them."""
+    ctx.add(
+        Observation(
+            observed_at=ctx.now(),
+            moaas=payload.get("moaas"),
+            rass=payload.get("rass"),
+            dissociation=payload.get("dissociation"),
+            cadss_total=payload.get("cadss"),
+            features=tuple(payload.get("features", ())),
+            other_scores={k: int(v) for k, v in payload.get("other_scores", {}).items()},
+            note=payload.get("note", ""),
+        )
+    )
+    return None
+
+
+@step(
+    "adverse_event",
+    Fields(
+        {
+            "term": Text(),
+            "grade": Integer(),
+            "verbatim": Text(),
+            "code": Text(),
+            "serious": Boolean(),
+            "serious_criterion": Text(),
+            "action": Text(),
+            "action_detail": Text(),
+            "relatedness": Text(),
+        },
+        required=("term", "grade"),
+    ),
+)
+def adverse_event(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """An adverse effect, as the adverse-event form saves it (onset now)."""
+    ctx.add(
+        AdverseEvent(
+            term=payload["term"],
+            grade=int(payload["grade"]),
+            observed_at=ctx.now(),
+            verbatim=payload.get("verbatim", ""),
+            code=payload.get("code", ""),
+            serious=payload.get("serious", False),
+            serious_criterion=payload.get("serious_criterion", ""),
+            action=payload.get("action", "none"),
+            action_detail=payload.get("action_detail", ""),
+            relatedness=payload.get("relatedness", "unknown"),
+        )
+    )
+    return None
+
+
+@step(
+    "ae_outcome",
+    Fields({"term": Text(), "outcome": Text(), "note": Text()}, required=("outcome",)),
+)
+def ae_outcome(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """The outcome of an open adverse event: the latest open one, or the latest of ``term``."""
+    open_events = ctx.log().open_adverse_events()
+    if "term" in payload:
+        open_events = [r for r in open_events if r["term"] == payload["term"]]
+    if not open_events:
+        what = f" {payload['term']!r}" if "term" in payload else ""
+        raise refuse(f"No open adverse event{what} to record an outcome for", "adverse_event_id")
+    ctx.add(
+        AdverseEventOutcome(
+            open_events[-1]["id"], payload["outcome"], ctx.now(), note=payload.get("note", "")
+        )
+    )
+    return None
+
+
+@step(
+    "questionnaire",
+    Fields(
+        {
+            "id": Text(),
+            "answers": Either(ListOf(Either(Integer(), Text())), MapOf(Either(Integer(), Text()))),
+            "timing": OneOf("pre", "post", "follow_up"),
+        },
+        required=("id", "answers"),
+    ),
+)
+def questionnaire(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """A questionnaire the patient answered, scored and flagged as the questionnaire window
+    saves it. ``answers`` is a list in item order, or an object by item id."""
+    found = ctx.questionnaires.get(payload["id"])
+    if found is None:
+        known = ", ".join(sorted(ctx.questionnaires))
+        raise refuse(f"Unknown questionnaire {payload['id']!r} (known: {known})", "questionnaire")
+    raw = payload["answers"]
+    if isinstance(raw, list):
+        if len(raw) > len(found.items):
+            raise refuse(
+                f"{found.title} has {len(found.items)} items; {len(raw)} answers were given",
+                "answers",
+            )
+        answers = {item.id: value for item, value in zip(found.items, raw, strict=False)}
+    else:
+        answers = dict(raw)
+    try:
+        total = found.total(answers)
+        band = found.band_for(total) if total is not None else None
+    except ValueError as exc:
+        raise refuse(str(exc), "answers") from exc
+    timing = payload.get("timing") or ("pre" if ctx.log().first_dose_at() is None else "post")
+    ctx.add(
+        QuestionnaireResponse(
+            found.id,
+            timing,
+            answers,
+            ctx.now(),
+            total=total,
+            band=band or "",
+            safety_flags=tuple(questionnaire_data.safety_flags(found, answers)),
+        )
+    )
+    return None
+
+
+@step(
+    "acknowledge",
+    Either(
+        OneOf("all"),
+        Fields(
+            {
+                "parameter": Text(),
+                "alarm": Text(),
+                "response": Text(),
+                "detail": Text(),
+                "symptoms": ListOf(Text()),
+            }
+        ),
+    ),
+)
+def acknowledge(ctx: Context, payload: str | dict[str, Any]) -> StepResult:
+    """Acknowledge active alarms, as the alarm dialog saves each: ``"all"``, or those of one
+    ``parameter`` or one rule id (``alarm``), with a response (default: rechecked)."""
+    options = payload if isinstance(payload, dict) else {}
+    active = ctx.log().active_alarms()
+    if "parameter" in options:
+        active = [a for a in active if a["parameter"] == options["parameter"]]
+    if "alarm" in options:
+        active = [a for a in active if a["rule_id"] == options["alarm"]]
+    if not active:
+        raise refuse("No active alarm to acknowledge", "response")
+    for alarm in active:
+        ctx.add(
+            AlarmAcknowledgement(
+                alarm["id"],
+                options.get("response", "rechecked"),
+                ctx.now(),
+                detail=options.get("detail", ""),
+                symptoms=tuple(options.get("symptoms", ())),
+            )
+        )
+    return None
+
+
+@step("phase", Text())
+def phase(ctx: Context, payload: str) -> StepResult:
+    """Move the session to a phase (monitoring, recovery...), as the phase button does."""
+    ctx.add(PhaseChange(payload, ctx.now()))
+    return None
+
+
+@step("note", Text())
+def note(ctx: Context, payload: str) -> StepResult:
+    """A free-text note, as the note button saves it."""
+    ctx.add(Intervention("note", ctx.now(), detail=payload))
+    return None
+
+
+@step(
+    "intervention",
+    Fields({"category": Text(), "detail": Text(), "medication": Text()}, required=("category",)),
+)
+def intervention(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """An intervention (medication, support, music/mask...), as the intervention form saves it."""
+    ctx.add(
+        Intervention(
+            payload["category"],
+            ctx.now(),
+            detail=payload.get("detail", ""),
+            medication=payload.get("medication", ""),
+        )
+    )
+    return None
+
+
+@step(
+    "discharge_check",
+    Fields(
+        {
+            "assessment": MapOf(Integer()),
+            "checklist": Either(OneOf("all"), MapOf(Boolean())),
+            "override": Text(),
+            "record": Boolean(),
+        }
+    ),
+)
+def discharge_check_step(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """The discharge check, computed by the same domain code as the discharge dialog.
+
+    ``assessment`` gives the items a clinician judges (Aldrete activity/respiration; PADSS
+    ambulation, nausea_vomiting, pain); unnamed ones are judged at their best, so the verdict
+    turns on what the record holds. ``checklist`` is "all" (the default) or the items ticked.
+    Then the assessment is recorded as "Record assessment" does, with ``override`` as the
+    reason for "Discharge anyway" when not ready; ``"record": false`` only computes."""
+    protocol = ctx.protocol
+    log = ctx.log()
+    now = ctx.now()
+    facts = discharge_check.discharge_facts(protocol, log.current_rows(), now)
+    judged: dict[str, int | None] = {
+        code: discharge_check.best_points(protocol.discharge_score, code)
+        for code in discharge_check.judged_codes(protocol.discharge_score)
+    }
+    assessment = payload.get("assessment", {})
+    unknown = sorted(set(assessment) - set(judged))
+    if unknown:
+        raise refuse(
+            f"{unknown[0]!r} is not an item the clinician judges in the "
+            f"{protocol.discharge_score} score (judged: {', '.join(judged)})",
+            "assessment",
+        )
+    judged.update(assessment)
+    ticks = payload.get("checklist", "all")
+    checklist = {code: True for code, _ in CHECKLIST} if ticks == "all" else dict(ticks)
+    unknown = sorted(set(checklist) - {code for code, _ in CHECKLIST})
+    if unknown:
+        codes = ", ".join(code for code, _ in CHECKLIST)
+        raise refuse(f"{unknown[0]!r} is not a checklist item (items: {codes})", "checklist")
+    try:
+        check = discharge_check.assess(protocol, facts, judged, checklist, now)
+    except ValueError as exc:
+        raise refuse(str(exc), "assessment") from exc
+    out: dict[str, Any] = {"ready": check.ready, "blockers": list(check.reasons)}
+    reason = payload.get("override", "") if not check.ready else ""
+    if payload.get("record", True):
+        if check.problem:
+            raise _with(refuse(check.problem, "score"), out)
+        if check.score is None:
+            raise _with(refuse("The discharge score is incomplete", "score"), out)
+        ctx.add(
+            discharge_check.assessment_record(check.score, checklist, check.readiness, now, reason)
+        )
+    out["cleared"] = check.ready or bool(reason)
+    return out
+
+
+def _with(error: ValidationError, extra: dict[str, Any]) -> ValidationError:
+    """Attach output keys to a refusal, so a refused discharge check still says why."""
+    error.scenario_extra = extra  # type: ignore[attr-defined]
+    return error
+
+
+@step(
+    "end",
+    Fields(
+        {
+            "disposition": Text(),
+            "escort": Text(),
+            "summary": Text(),
+            "disposition_other": Text(),
+        },
+        required=("disposition",),
+    ),
+)
+def end(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """End the session with a disposition, as the end form saves it (the store refuses
+    discharge home without a cleared discharge check)."""
+    disposition = payload["disposition"]
+    escort = payload.get("escort", "Escort (scenario)" if disposition == "home_with_escort" else "")
+    ctx.add(
+        SessionEnd(
+            disposition,
+            ctx.now(),
+            escort=escort,
+            summary=payload.get("summary", "Scenario run"),
+            disposition_other=payload.get("disposition_other", ""),
+        )
+    )
+    return None
+
+
+__all__ = ["KINDS", "Context", "DischargeAssessment", "StepKind", "StepResult", "step"]
