@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.rems import RemsStart
 from kapmonitor.domain.validation import Collector, check_range, check_time
 
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
@@ -38,6 +39,9 @@ class SessionStart:
     indication_other: str = ""
     checklist: dict[str, bool] = field(default_factory=dict)
     concomitant: dict[str, bool] = field(default_factory=dict)
+    # Esketamine REMS sessions: what the form needs and the log cannot derive, and the
+    # contraindication screen (a "yes" or an unanswered item refuses the start).
+    rems: RemsStart | None = None
 
     def effective_age(self) -> int | None:
         if self.age_years is not None:
@@ -85,6 +89,8 @@ class SessionStart:
         if unknown_meds:
             errors.add("concomitant", f"Unknown medicines: {', '.join(sorted(unknown_meds))}")
         check_time(errors, "started_at", self.started_at, now)
+        if self.rems is not None:
+            errors.errors.extend(self.rems.problems())
         errors.raise_if_any()
 
     def session_row(self) -> dict[str, Any]:

@@ -393,6 +393,76 @@ def m0009_news2_scale(db: Database) -> None:
     db.execute("PRAGMA user_version = 9")
 
 
+# Added by 0008: the Spravato REMS fields a session log cannot derive, asked when an esketamine
+# session starts (first treatment, the monitoring clinician's phone and e-mail, the treatment
+# setting and its address, the contraindication screen's answers), and the record of the form's
+# submission (who submitted it, when). Both append-only and sealed into the audit trail; the
+# start details are an entry table locked by the signature, the submissions are not (the form is
+# often submitted after sign-off, within 7 days).
+ENTRY_TABLES_V8: dict[str, str] = {
+    "rems_session_details": """
+    first_treatment INTEGER NOT NULL CHECK (first_treatment IN (0, 1)),
+    clinician_phone TEXT NOT NULL CHECK (length(trim(clinician_phone)) > 0),
+    clinician_email TEXT NOT NULL CHECK (clinician_email LIKE '%_@_%'),
+    setting_name TEXT NOT NULL CHECK (length(trim(setting_name)) > 0),
+    setting_address TEXT NOT NULL CHECK (length(trim(setting_address)) > 0),
+    contraindications TEXT NOT NULL CHECK (json_valid(contraindications))""",
+}
+ENTRY_TABLES.update(ENTRY_TABLES_V8)
+
+REMS_SUBMISSIONS_V8 = f"""
+CREATE TABLE rems_submissions (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    submitted_by TEXT NOT NULL CHECK (length(trim(submitted_by)) > 0),
+    reference TEXT,
+    note TEXT
+) STRICT;
+CREATE INDEX rems_submissions_session ON rems_submissions(session_id, observed_at);
+"""
+
+
+@migrations(name="0008_rems_form")
+def m0008_rems_form(db: Database) -> None:
+    script = [_entry_table(name, cols) for name, cols in ENTRY_TABLES_V8.items()]
+    script.append(
+        "CREATE UNIQUE INDEX rems_session_details_one_per_session "
+        "ON rems_session_details(session_id) WHERE supersedes_id IS NULL;"
+    )
+    script += [append_only_triggers(t) for t in ENTRY_TABLES_V8]
+    script += [signed_lock_trigger(t) for t in ENTRY_TABLES_V8]
+    script += [REMS_SUBMISSIONS_V8, append_only_triggers("rems_submissions")]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    if db.execute("PRAGMA user_version").fetchone()[0] < 8:  # a later migration may run first
+        db.execute("PRAGMA user_version = 8")
+
+
+# Added by 0007: the steps of an alarm's checklist (airway, serious-adverse-event escalation), each
+# ticked with its time (observed_at) and who ticked it (recorded_by). An entry table like the
+# record: append-only, audited, locked by the signature; a mistaken tick is voided by a correction.
+ENTRY_TABLES_V7: dict[str, str] = {
+    "alarm_checklist_steps": """
+    alarm_id INTEGER NOT NULL REFERENCES alarms(id),
+    checklist TEXT NOT NULL CHECK (length(trim(checklist)) > 0),
+    step TEXT NOT NULL CHECK (length(trim(step)) > 0),
+    note TEXT""",
+}
+ENTRY_TABLES.update(ENTRY_TABLES_V7)
+
+
+@migrations(name="0007_alarm_checklist_steps")
+def m0007_alarm_checklist_steps(db: Database) -> None:
+    script = [_entry_table(name, cols) for name, cols in ENTRY_TABLES_V7.items()]
+    script.append("CREATE INDEX alarm_checklist_steps_alarm ON alarm_checklist_steps(alarm_id);")
+    script += [append_only_triggers(t) for t in ENTRY_TABLES_V7]
+    script += [signed_lock_trigger(t) for t in ENTRY_TABLES_V7]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    if db.execute("PRAGMA user_version").fetchone()[0] < 7:  # a later migration may run first
+        db.execute("PRAGMA user_version = 7")
+
+
 def _split(script: str) -> list[str]:
     """Split a DDL script into statements, keeping trigger bodies whole."""
     statements: list[str] = []

@@ -33,7 +33,7 @@ from kapmonitor.domain.records import (
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import audit, protocol_effects
+from kapmonitor.store import audit, protocol_effects, rems_store
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
@@ -239,6 +239,10 @@ class SessionStore:
                         "protocol_json": json.dumps(protocol.to_dict(), sort_keys=True),
                         "origin": protocol.origin or "built-in",
                     }
+                )
+            if start.rems is not None:
+                rems_store.insert_start_details(
+                    self.db, session_id, start.rems, stamp, row["observed_at"]
                 )
             self._seal(stamp["recorded_by"], "session_started", session_id)
         self._protocols[session_id] = protocol
