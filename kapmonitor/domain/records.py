@@ -452,6 +452,9 @@ class AlarmAcknowledgement(Entry):
     observed_at: datetime
     detail: str = ""
     symptoms: tuple[str, ...] = ()
+    # The documented suicide risk assessment (method, outcome, actions, note) a suicidality
+    # alarm needs; the store refuses that alarm's acknowledgement without it.
+    risk_assessment: dict[str, Any] | None = None
 
     def validate(self, ref: Reference, now: datetime) -> None:
         errors = Collector()
@@ -471,6 +474,11 @@ class AlarmAcknowledgement(Entry):
             "response": self.response,
             "detail": self.detail.strip() or None,
             "symptoms": json.dumps(sorted(self.symptoms)),
+            "risk_assessment": (
+                json.dumps(self.risk_assessment, sort_keys=True, ensure_ascii=False)
+                if self.risk_assessment
+                else None
+            ),
         }
 
 

@@ -79,7 +79,14 @@ def run_command(
                 _print_readable(result, out)
             out.flush()
         except BrokenPipeError:  # the reader went away (e.g. piped into head): stop quietly
-            sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the interpreter flushes it
+            # Python flushes stdout again at exit: point it at nowhere so that is quiet too.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, out.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass  # not a real file (a test's StringIO): nothing is flushed at exit
+            finally:
+                os.close(devnull)
             return EXIT_FAILED if failed else EXIT_MET
     if malformed:
         return EXIT_MALFORMED

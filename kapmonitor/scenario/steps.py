@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapmonitor.domain import discharge_check, dose_gate
+from kapmonitor.domain import discharge_check, dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.discharge import CHECKLIST
 from kapmonitor.domain.protocol import Protocol
@@ -155,13 +155,23 @@ def vitals(ctx: Context, payload: dict[str, Any]) -> StepResult:
             "booster": Boolean(),
             "drug_other": Text(),
             "note": Text(),
+            # What the dose form asks when the protocol questions the dose (dose_guards):
+            "bp_decision": Fields(
+                {"decision": OneOf("proceed", "override"), "reason": Text()},
+                required=("decision", "reason"),
+            ),
+            "confirmed_by": Text(),
+            "confirm_reason": Text(),
+            "signed_in": Boolean(),
         },
         required=("drug", "route", "mg"),
     ),
 )
 def dose(ctx: Context, payload: dict[str, Any]) -> StepResult:
     """A dose: the window's gate first (protocol_support.dose_allowed asks the same
-    domain function before it opens the form), then the dose form's record."""
+    domain function before it opens the form), then the dose form's record, with what the form
+    asked: a BP decision (proceed) or override with a reason, and the second clinician's
+    confirmation (``confirmed_by``, ``confirm_reason``) for a dose outside the guards."""
     log = ctx.log()
     blocks = dose_gate.dose_blocks(ctx.protocol, log.current_rows())
     if blocks:
@@ -177,8 +187,46 @@ def dose(ctx: Context, payload: dict[str, Any]) -> StepResult:
             drug_other=payload.get("drug_other", ""),
             weight_kg=log.session["weight_kg"],
             note=payload.get("note", ""),
+            clearance=dose_guards.DoseClearance(
+                bp_reason=payload.get("bp_decision", {}).get("reason", ""),
+                confirmed_by=payload.get("confirmed_by", ""),
+                confirm_reason=payload.get("confirm_reason", ""),
+                signed_in=payload.get("signed_in", False),
+            ),
         )
     )
+    return None
+
+
+@step(
+    "bp_decision",
+    Fields(
+        {
+            "decision": OneOf("defer"),
+            "reason": Text(),
+            "drug": Text(),
+            "route": Text(),
+            "mg": Number(),
+        },
+        required=("decision", "reason"),
+    ),
+)
+def bp_decision(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """The dose form's "Defer the dose" answer: recorded (audited) when the BP before dosing
+    asks for a decision; refused when it does not (nothing to defer for)."""
+    log = ctx.log()
+    review = dose_guards.review_dose(
+        ctx.protocol,
+        log.current_rows(("vitals", "doses")),
+        payload.get("drug", ""),
+        payload.get("route", ""),
+        float(payload.get("mg", 0)),
+        log.session["weight_kg"],
+        ctx.now(),
+    )
+    if review.bp is None or review.bp.level == "ok":
+        raise refuse("The BP before dosing asks for no decision", "decision")
+    ctx.store.record_dose_deferral(ctx.session_id, review.bp, payload["reason"], ctx.by)
     return None
 
 

@@ -180,3 +180,46 @@ def _record_findings(
                 "rule_source": finding.source,
             },
         )
+
+
+def _questionnaire_set() -> dict[str, Any]:
+    """The questionnaire definitions the window offers (shipped, then the clinic's own)."""
+    from kapmonitor.domain.questionnaires import load_questionnaires
+    from kapmonitor.paths import resources_dir, user_config_dir
+
+    return load_questionnaires(
+        [resources_dir() / "questionnaires", user_config_dir() / "questionnaires"]
+    )
+
+
+def after_questionnaire(
+    db: Database, session_id: str, response_id: int, stamp: dict[str, str]
+) -> None:
+    """A safety item answered at or above its alert value (PHQ-9 item 9 ≥ 1, the threshold in the
+    questionnaire file) is a critical alarm, written with the questionnaire in one transaction.
+    Judged from the stored answers against the definition, not from what the caller flagged."""
+    from kapmonitor.domain import suicidality
+
+    row = next(db.query("SELECT * FROM questionnaire_responses WHERE id = ?", [response_id]))
+    questionnaire = _questionnaire_set().get(row["questionnaire_id"])
+    if questionnaire is None:
+        return
+    answers = json.loads(row["answers"])
+    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
+    for found in suicidality.safety_alarms(questionnaire, answers):
+        _insert(
+            db,
+            "alarms",
+            {
+                **common,
+                "source_table": suicidality.SOURCE_TABLE,
+                "source_id": response_id,
+                "rule_id": suicidality.RULE_ID,
+                "parameter": found.parameter,
+                "value": float(found.value),
+                "priority": "critical",
+                "limit_text": found.limit_text,
+                "message": found.message,
+                "rule_source": found.source,
+            },
+        )

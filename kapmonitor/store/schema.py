@@ -371,6 +371,71 @@ def m0004_clinic_settings(db: Database) -> None:
     db.execute("PRAGMA user_version = 4")
 
 
+# Added by 0005: alarms may come from a questionnaire answer (PHQ-9 item 9, a critical alarm written
+# in the same transaction as the questionnaire) or from an adverse event, not only from a reading;
+# and the acknowledgement of a suicidality alarm carries the documented risk assessment.
+ALARM_SOURCES_V5 = ("vitals", "observations", "questionnaire_responses", "adverse_events")
+
+
+@migrations(name="0005_questionnaire_alarms", transactional=False)
+def m0005_questionnaire_alarms(db: Database) -> None:
+    """SQLite cannot change a CHECK in place: ``alarms`` is rebuilt with the wider source list,
+    rows copied unchanged (same ids, same content, so their audit hashes still match).
+
+    SQLite's own recipe for a table rebuild: foreign keys off (outside any transaction), the
+    rebuild in one transaction, ``foreign_key_check`` before it commits, foreign keys back on.
+    ``alarm_acknowledgements`` keeps naming ``alarms``, which is the rebuilt table. The new
+    acknowledgement column changes the content of rows already stored, so each is sealed again
+    in the audit trail (action ``schema_0005``), openly."""
+    from datetime import UTC, datetime
+
+    from kapmonitor.store import audit
+
+    old = "CHECK (source_table IN ('vitals', 'observations'))"
+    columns = ENTRY_TABLES_V2["alarms"]
+    assert old in columns
+    columns = columns.replace(old, f"CHECK (source_table IN {ALARM_SOURCES_V5!r})")
+    create, *rest = _split(_entry_table("alarms", columns))
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            # The audit trail's temporary insert trigger on ``alarms`` goes with the old table;
+            # it is installed again on the rebuilt one below.
+            db.execute("DROP TRIGGER IF EXISTS temp.kapmonitor_audit_alarms_insert")
+            db.execute(create.replace("CREATE TABLE alarms (", "CREATE TABLE alarms_0005 (", 1))
+            db.execute("INSERT INTO alarms_0005 SELECT * FROM alarms")
+            db.execute("DROP TABLE alarms")
+            db.execute("ALTER TABLE alarms_0005 RENAME TO alarms")
+            script = [
+                *rest,
+                "CREATE INDEX alarms_source ON alarms(source_table, source_id);",
+                append_only_triggers("alarms"),
+                signed_lock_trigger("alarms"),
+            ]
+            for statement in _split("\n".join(script)):
+                db.execute(statement)
+            db.execute(
+                "ALTER TABLE alarm_acknowledgements ADD COLUMN risk_assessment TEXT "
+                "CHECK (risk_assessment IS NULL OR json_valid(risk_assessment))"
+            )
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration 0005 would break foreign keys: {broken[:3]}")
+            audit.install(db)
+            acks = db.execute("SELECT rowid FROM alarm_acknowledgements ORDER BY rowid").fetchall()
+            for (rowid,) in acks:
+                db.execute(
+                    f"INSERT INTO {audit.PENDING} (table_name, row_id) VALUES (?, ?)",
+                    ["alarm_acknowledgements", rowid],
+                )
+            if acks:
+                audit.seal(db, "system", "schema_0005", datetime.now(UTC))
+            if db.execute("PRAGMA user_version").fetchone()[0] < 5:  # a later one may run first
+                db.execute("PRAGMA user_version = 5")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
+
+
 # Added by 0009: the NEWS2 SpO₂ scale chosen for the patient by a clinician, with the reason
 # (RCP NEWS2 2017: Scale 2 only for hypercapnic respiratory failure). An entry table like the
 # record: append-only, audited, locked by the signature; the newest choice at or before a

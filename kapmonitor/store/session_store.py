@@ -17,7 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor import __version__
-from kapmonitor.domain import dose_gate
+from kapmonitor.domain import discharge_gate, dose_gate, suicidality
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.records import (
@@ -27,6 +27,7 @@ from kapmonitor.domain.records import (
     Entry,
     Observation,
     PhaseChange,
+    QuestionnaireResponse,
     SessionEnd,
     SessionStart,
     VitalSigns,
@@ -283,6 +284,9 @@ class SessionStore:
             protocol_effects.after_vitals(self.db, protocol, session_id, row_id, stamp)
         elif isinstance(entry, Observation):
             protocol_effects.after_observation(self.db, protocol, session_id, row_id, stamp)
+        elif isinstance(entry, QuestionnaireResponse):
+            # A positive safety item (PHQ-9 item 9) is a critical alarm, with or without protocol.
+            protocol_effects.after_questionnaire(self.db, session_id, row_id, stamp)
 
     def _phase(self, session_id: str) -> str:
         found = self.db.execute(
@@ -380,6 +384,11 @@ class SessionStore:
                 )
         if isinstance(entry, AlarmAcknowledgement):
             self._check_alarm(session_id, entry.alarm_id)
+            self._check_risk_assessment(entry)
+        if isinstance(entry, Dose):
+            held = suicidality.dose_hold(self.load(session_id).current_rows())
+            if held:
+                raise ValidationError(FieldError("dose_mg", held))
         protocol = self.protocol_for(session_id)
         if protocol is not None:
             self._check_protocol(session_id, entry, protocol)
@@ -401,6 +410,14 @@ class SessionStore:
         if done:
             raise ValidationError(FieldError("response", "That alarm was already acknowledged"))
 
+    def _check_risk_assessment(self, entry: AlarmAcknowledgement) -> None:
+        """A suicidality alarm is acknowledged only with a documented risk assessment."""
+        found = list(self.db.query("SELECT * FROM alarms WHERE id = ?", [entry.alarm_id]))
+        if found and suicidality.is_safety_alarm(found[0]):
+            problems = suicidality.assessment_problems(entry.risk_assessment)
+            if problems:
+                raise ValidationError([FieldError("risk_assessment", p) for p in problems])
+
     def _check_protocol(self, session_id: str, entry: Entry, protocol: Protocol) -> None:
         """Rules the protocol makes binding, enforced here so no caller can skip them."""
         if isinstance(entry, Dose):
@@ -412,14 +429,12 @@ class SessionStore:
             "home_with_escort",
             "home_transport",
         )
-        if going_home and not self.load(session_id).discharge_cleared():
-            raise ValidationError(
-                FieldError(
-                    "disposition",
-                    "Discharge home needs a discharge assessment that is ready, or an "
-                    "override with a reason (press the discharge check first)",
-                )
+        if going_home:
+            refusals = discharge_gate.home_refusals(
+                protocol, self.load(session_id).current_rows(), self.clock.now()
             )
+            if refusals:
+                raise ValidationError([FieldError("disposition", r) for r in refusals])
 
     # --- reading -------------------------------------------------------------------------
 
