@@ -18,10 +18,10 @@ recorded (a patient who arrives with mild dissociation is not held to a 0 they n
 scale's normal: MOAA/S 5 (responds readily to name) and dissociation 0. Back to baseline means
 MOAA/S at or above it and dissociation at or below it.
 
-The score (:mod:`kapmonitor.domain.discharge`) takes each measured item only from :attr:`Gate.fresh`,
-i.e. from a value within the window and after the last dose; an older one is shown with its age
-and scores as not measured. Qt-free: the dialog, the store (ending a session "home") and the
-scenario runner call :func:`evaluate` and show the same words.
+The score (:mod:`kapmonitor.domain.discharge`) takes each measured item only from
+:attr:`Gate.fresh`, i.e. from a value within the window and after the last dose; an older one
+is shown with its age and scores as not measured. Qt-free: the dialog, the store (ending a
+session "home") and the scenario runner call :func:`evaluate` and show the same words.
 """
 
 from __future__ import annotations
@@ -249,7 +249,13 @@ def evaluate(protocol: Protocol, current: Rows, now: datetime) -> Gate:
     if complete is None:
         blockers.append(vitals_set_reason(window))
         set_item = InputValue(
-            "vitals_set", LABELS["vitals_set"], None, "none in the window", None, None, False,
+            "vitals_set",
+            LABELS["vitals_set"],
+            None,
+            "none in the window",
+            None,
+            None,
+            False,
             vitals_set_reason(window),
         )
     else:
@@ -318,10 +324,10 @@ def home_refusals(protocol: Protocol, current: Rows, now: datetime) -> tuple[str
 
 
 __all__ = [
-    "Gate",
-    "InputValue",
     "NORMAL_DISSOCIATION",
     "NORMAL_MOAAS",
+    "Gate",
+    "InputValue",
     "evaluate",
     "home_refusals",
     "vitals_set_reason",

@@ -180,8 +180,8 @@ def hold_reason(current: Mapping[str, Sequence[Mapping[str, Any]]]) -> str | Non
     alarm = waiting[0]
     item = str(alarm["message"]).split(" (")[0]  # e.g. "PHQ-9 item 9"
     return (
-        f"Dosing is held: {item} was answered {float(alarm['value']):g}; acknowledge the suicidality alarm with a documented risk "
-        "assessment first"
+        f"Dosing is held: {item} was answered {float(alarm['value']):g}; acknowledge the "
+        "suicidality alarm with a documented risk assessment first"
     )
 
 

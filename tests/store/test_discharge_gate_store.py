@@ -119,7 +119,9 @@ def test_open_serious_event_and_critical_alarm_block_until_closed(
     sid = _start(store, clock)
     ae = store.add(
         sid,
-        AdverseEvent("hypertension", 4, clock.now(), serious=True, serious_criterion="life_threatening"),
+        AdverseEvent(
+            "hypertension", 4, clock.now(), serious=True, serious_criterion="life_threatening"
+        ),
         "Dr A",
     )
     clock.advance(minutes=120)
@@ -155,7 +157,9 @@ def test_item9_raises_critical_alarm_holds_dosing_and_needs_assessment(
         store.add(
             sid,
             AlarmAcknowledgement(
-                alarm["id"], "physician_informed", clock.now(),
+                alarm["id"],
+                "physician_informed",
+                clock.now(),
                 risk_assessment={"method": "cssrs_screener", "actions": ["safety_plan"]},
             ),
             "Dr A",
@@ -197,9 +201,24 @@ def test_ending_home_goes_through_the_gate(store: SessionStore, clock: FakeClock
     rows = store.load(sid).current_rows()
     proto = protocol("clinic-ketamine")
     facts = discharge_check.discharge_facts(proto, rows, clock.now())
-    judged = {c: discharge_check.best_points(proto.discharge_score, c)
-              for c in discharge_check.judged_codes(proto.discharge_score)}
-    check = discharge_check.assess(proto, facts, judged, {c: True for c, _ in discharge_check.discharge.CHECKLIST}, clock.now())
+    judged = {
+        c: discharge_check.best_points(proto.discharge_score, c)
+        for c in discharge_check.judged_codes(proto.discharge_score)
+    }
+    check = discharge_check.assess(
+        proto, facts, judged, {c: True for c, _ in discharge_check.discharge.CHECKLIST}, clock.now()
+    )
     assert check.ready, check.reasons
-    store.add(sid, discharge_check.assessment_record(check.score, {c: True for c, _ in discharge_check.discharge.CHECKLIST}, check.readiness, clock.now()), "Dr A")
-    store.add(sid, SessionEnd("home_with_escort", clock.now(), escort="Partner", summary="Well"), "Dr A")
+    store.add(
+        sid,
+        discharge_check.assessment_record(
+            check.score,
+            {c: True for c, _ in discharge_check.discharge.CHECKLIST},
+            check.readiness,
+            clock.now(),
+        ),
+        "Dr A",
+    )
+    store.add(
+        sid, SessionEnd("home_with_escort", clock.now(), escort="Partner", summary="Well"), "Dr A"
+    )
