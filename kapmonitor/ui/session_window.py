@@ -419,6 +419,7 @@ class SessionWindow(QMainWindow):
             protocols=self.protocol_support.protocol_choices(),
             default_protocol=self.settings.get(DEFAULT_PROTOCOL),
             signed_in=signed_in,
+            rems_protocols=[pid for pid, p in catalogue.protocols.items() if p.rems],
         )
         self.active_form = dialog
         try:

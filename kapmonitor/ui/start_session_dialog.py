@@ -5,12 +5,18 @@ behaves like one: Enter starts, Escape cancels, a refusal keeps everything typed
 to the field, and it closes only after the store has committed. At least two attending clinicians
 and every eligibility and consent item are required before a session can start (the clinic's KAP
 eligibility criteria and informed consent).
+
+Under an esketamine REMS protocol the dialog also asks what the Spravato REMS Patient Monitoring
+Form needs and the log cannot derive (first treatment, the monitoring clinician's phone and
+e-mail, the treatment setting and its address) and the label's contraindication screen: every
+item must be answered, and a "yes" refuses the session with the reason (the rule is
+:meth:`kapmonitor.domain.rems.RemsStart.problems`, checked again by the store).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from itertools import pairwise
 
@@ -31,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import Choice, Reference
+from kapmonitor.domain.rems import RemsDefaults, RemsStart, default_rems_defaults
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
@@ -86,8 +93,12 @@ class StartSessionDialog(FittingDialog):
         protocols: Sequence[tuple[str, str]] = (),
         default_protocol: str | None = None,
         signed_in: Sequence[str] = (),
+        rems_protocols: Collection[str] = (),
+        rems_defaults: RemsDefaults | None = None,
     ) -> None:
         super().__init__(parent)
+        self.rems_protocols = frozenset(rems_protocols)
+        self.rems_defaults = rems_defaults or default_rems_defaults()
         self.signed_in = list(signed_in)
         self.protocols = list(protocols)
         self.default_protocol = default_protocol
@@ -108,6 +119,8 @@ class StartSessionDialog(FittingDialog):
         columns.addLayout(self._right_column(), 1)
         self.foot.addWidget(self._buttons())
         self._apply_tab_order()
+        self.protocol.currentIndexChanged.connect(self._protocol_changed)
+        self._protocol_changed()
         self.patient_code.setFocus()
         fit_to_screen(self)
 
@@ -123,6 +136,7 @@ class StartSessionDialog(FittingDialog):
         column = QVBoxLayout()
         column.addWidget(self._patient_group())
         column.addWidget(self._clinicians_group())
+        column.addWidget(self._rems_group())
         column.addStretch(1)
         return column
 
@@ -258,6 +272,96 @@ class StartSessionDialog(FittingDialog):
         )
         return group
 
+    def _rems_group(self) -> QGroupBox:
+        """The esketamine REMS questions; shown only while a REMS protocol is chosen."""
+        group = QGroupBox("Esketamine REMS (Spravato): form details and contraindications", self)
+        form = QFormLayout(group)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.rems_first = QComboBox(group)
+        self.rems_first.addItem(CHOOSE, None)
+        self.rems_first.addItem("Yes — first treatment (newly enrolled)", True)
+        self.rems_first.addItem("No — treated before", False)
+        form.addRow(
+            "First treatment",
+            self._register(
+                "rems_first_treatment",
+                self.rems_first,
+                "REMS form: is this the patient's first esketamine treatment (newly enrolled)?",
+            ),
+        )
+        self.rems_phone = _line_edit(group, "monitoring clinician's phone")
+        form.addRow(
+            "Clinician phone",
+            self._register("rems_phone", self.rems_phone, "REMS form: monitoring clinician"),
+        )
+        self.rems_email = _line_edit(group, "name@clinic.example")
+        form.addRow(
+            "Clinician e-mail",
+            self._register("rems_email", self.rems_email, "REMS form: monitoring clinician"),
+        )
+        self.rems_setting = _line_edit(group, "the treatment setting's name")
+        form.addRow(
+            "Setting",
+            self._register("rems_setting", self.rems_setting, "REMS form: treatment setting"),
+        )
+        self.rems_address = _line_edit(group, "street, town, postcode")
+        form.addRow(
+            "Setting address",
+            self._register(
+                "rems_address", self.rems_address, "REMS form: the treatment setting's address"
+            ),
+        )
+        screen = QWidget(group)
+        screen.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        screen_form = QFormLayout(screen)
+        screen_form.setContentsMargins(0, 0, 0, 0)
+        screen_form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        intro = QLabel("Contraindication screen — does the patient have (all required):", screen)
+        intro.setWordWrap(True)
+        screen_form.addRow(intro)
+        self.rems_screen: dict[str, QComboBox] = {}
+        for item in self.rems_defaults.contraindications:
+            box = QComboBox(screen)
+            box.addItem(CHOOSE, None)
+            box.addItem("No", False)
+            box.addItem("Yes — contraindicated", True)
+            box.setToolTip(f"{item.label} ({item.source})")
+            label = QLabel(item.label, screen)
+            label.setWordWrap(True)
+            label.setBuddy(box)
+            screen_form.addRow(label, box)
+            self.rems_screen[item.code] = box
+        screen.setFocusProxy(next(iter(self.rems_screen.values())))
+        form.addRow(
+            self._register(
+                "rems_contraindications",
+                screen,
+                "The esketamine label's contraindications: a 'yes' refuses the session",
+                *self.rems_screen.values(),
+            )
+        )
+        self.rems_box = group
+        return group
+
+    def is_rems(self) -> bool:
+        return self.selected_protocol() in self.rems_protocols
+
+    def _protocol_changed(self) -> None:
+        self.rems_box.setVisible(self.is_rems())
+
+    def rems_record(self) -> RemsStart | None:
+        """The REMS answers as typed (None unless a REMS protocol is chosen)."""
+        if not self.is_rems():
+            return None
+        return RemsStart(
+            first_treatment=self.rems_first.currentData(),
+            clinician_phone=self.rems_phone.text(),
+            clinician_email=self.rems_email.text(),
+            setting_name=self.rems_setting.text(),
+            setting_address=self.rems_address.text(),
+            contraindications={code: box.currentData() for code, box in self.rems_screen.items()},
+        )
+
     def _checkbox_group(
         self, key: str, title: str, choices: Iterable[Choice], tip: str
     ) -> _CheckboxGroup:
@@ -339,6 +443,7 @@ class StartSessionDialog(FittingDialog):
             indication_other=self.indication_other.text() if indication == "other" else "",
             checklist=self.checklist.values(),
             concomitant=self.concomitant.values(),
+            rems=self.rems_record(),
         )
         if errors:
             # Show the other fields' problems too, so one round of corrections is enough.
