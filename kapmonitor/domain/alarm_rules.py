@@ -47,7 +47,18 @@ def crosses(rule: AlarmRule, value: float, baseline: float | None) -> bool:
     if rule.rise_at_least is not None and _usable(baseline):
         assert baseline is not None
         return _decimal(value) - _decimal(baseline) >= _decimal(rule.rise_at_least)
+    if rule.fall_percent_at_least is not None and _usable(baseline):
+        assert baseline is not None
+        if baseline <= 0:
+            return False
+        return _fall_limit(rule.fall_percent_at_least, baseline) >= _decimal(value)
     return False
+
+
+def _fall_limit(percent: float, baseline: float) -> Decimal:
+    """The value at which a fall of ``percent`` % from ``baseline`` is reached (120, 20 % → 96),
+    in decimal arithmetic so that the edge is exact."""
+    return _decimal(baseline) * (Decimal(100) - _decimal(percent)) / Decimal(100)
 
 
 def _usable(value: Any) -> bool:
@@ -89,6 +100,13 @@ def limit_text(rule: AlarmRule, baseline: float | None = None) -> str:
         return f"≥ {_with_unit(p, rule.at_or_above)}"
     if rule.at_or_below is not None:
         return f"≤ {_with_unit(p, rule.at_or_below)}"
+    if rule.fall_percent_at_least is not None:
+        percent = rule.fall_percent_at_least
+        text = f"≥ {_format(p, percent)} % below baseline"
+        if _usable(baseline) and baseline is not None and baseline > 0:
+            limit = float(_fall_limit(percent, baseline))
+            text += f" ({_format(p, baseline)} → ≤ {_with_unit(p, round(limit, 1))})"
+        return text
     rise = rule.rise_at_least if rule.rise_at_least is not None else 0.0
     text = f"≥ baseline + {_with_unit(p, rise)}"
     if _usable(baseline):
@@ -101,13 +119,15 @@ def limit_text(rule: AlarmRule, baseline: float | None = None) -> str:
 def _finding(rule: AlarmRule, value: float, baseline: float | None) -> AlarmFinding:
     name = _PARAMETER_WORDS[rule.parameter][0]
     limit = limit_text(rule, baseline)
+    # A named event ("Apnoea", "Hypotension") leads, so the banner says what is happening.
+    headline = f"{rule.headline}: " if rule.headline else ""
     return AlarmFinding(
         rule_id=rule.id,
         parameter=rule.parameter,
         value=float(value),
         priority=rule.priority,
         limit_text=limit,
-        message=f"{name} {_with_unit(rule.parameter, value)} {limit} ({rule.priority})",
+        message=f"{headline}{name} {_with_unit(rule.parameter, value)} {limit} ({rule.priority})",
         source=rule.source,
     )
 

@@ -27,7 +27,7 @@ ALARM_PARAMETERS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c", "moaas", "rass")
 _QUESTIONNAIRE_IDS = ("phq9", "gad7", "post_session")
 _QUESTIONNAIRE_WHEN = ("pre", "post", "follow_up")
 _RULE_PHASES = ("any", "pre_dose", "post_dose")
-_LIMIT_KINDS = ("at_or_above", "at_or_below", "rise_at_least")
+_LIMIT_KINDS = ("at_or_above", "at_or_below", "rise_at_least", "fall_percent_at_least")
 _DISCHARGE_SCORES = ("aldrete", "padss")
 _DISCHARGE_MAXIMUM = 10  # both modified Aldrete and PADSS total 10 (Aldrete 1995; Chung 1995)
 # Used when a protocol file or a stored copy predates the key: an early re-check after a
@@ -41,6 +41,11 @@ DEFAULT_DISCHARGE_FRESHNESS_MINUTES = 15.0
 # dose or a vital sign more than twofold (700 mg -> 70 mg, HR 60 -> 160) is flagged for the
 # supervisor. Shipped files set it, with its source.
 DEFAULT_CORRECTION_REVIEW_FACTOR = 2.0
+# Used when a protocol file or a stored copy predates ``[adverse_events]``: a serious adverse
+# event is reported within 7 days (the Spravato REMS Patient Monitoring Form's deadline, the
+# shortest a KAP clinic meets). Shipped files set it, with its source.
+DEFAULT_SERIOUS_REPORT_DAYS = 7.0
+DEFAULT_SERIOUS_REPORT_TO = "the clinic's pharmacovigilance route (FDA MedWatch Form 3500)"
 _DICT_FORMAT = 1  # bump when to_dict's shape changes; from_dict reads older shapes
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOML_POSITION = re.compile(
@@ -77,9 +82,11 @@ class Checkpoint:
 class AlarmRule:
     """One limit. Exactly one of ``at_or_above``, ``at_or_below``, ``rise_at_least`` is set.
 
-    ``rise_at_least`` is relative to the pre-dose baseline (value - baseline >= rise). A value
-    exactly at the limit fires; one unit inside does not. ``phase`` limits the rule to readings
-    ``"pre_dose"`` or ``"post_dose"``, or ``"any"``.
+    ``rise_at_least`` is relative to the pre-dose baseline (value - baseline >= rise);
+    ``fall_percent_at_least`` too, as a fall in per cent of the baseline (a fall of 20 % from
+    120 fires at 96). A value exactly at the limit fires; one unit inside does not. ``phase``
+    limits the rule to readings ``"pre_dose"`` or ``"post_dose"``, or ``"any"``. ``headline``
+    (optional) names the event the alarm message starts with, e.g. "Apnoea".
     """
 
     id: str
@@ -91,6 +98,8 @@ class AlarmRule:
     at_or_below: float | None = None
     rise_at_least: float | None = None
     phase: Literal["any", "pre_dose", "post_dose"] = "any"
+    fall_percent_at_least: float | None = None
+    headline: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,9 @@ class Protocol:
     correction_review_factor: float = DEFAULT_CORRECTION_REVIEW_FACTOR
     # The discharge score and gate use only values this recent and after the last dose.
     discharge_freshness_minutes: float = DEFAULT_DISCHARGE_FRESHNESS_MINUTES
+    # A serious adverse event is reported to ``serious_report_to`` within this many days.
+    serious_report_days: float = DEFAULT_SERIOUS_REPORT_DAYS
+    serious_report_to: str = DEFAULT_SERIOUS_REPORT_TO
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -152,6 +164,8 @@ class Protocol:
             "discharge_pass": self.discharge_pass,
             "discharge_freshness_minutes": self.discharge_freshness_minutes,
             "correction_review_factor": self.correction_review_factor,
+            "serious_report_days": self.serious_report_days,
+            "serious_report_to": self.serious_report_to,
             "questionnaires": [_questionnaire_dict(q) for q in self.questionnaires],
             "rems": self.rems,
             "sources": dict(self.sources),
@@ -201,6 +215,8 @@ def _alarm_dict(a: AlarmRule) -> dict[str, Any]:
         "at_or_below": a.at_or_below,
         "rise_at_least": a.rise_at_least,
         "phase": a.phase,
+        "fall_percent_at_least": a.fall_percent_at_least,
+        "headline": a.headline,
     }
 
 
@@ -258,6 +274,8 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
                 at_or_below=_optional_float(a.get("at_or_below")),
                 rise_at_least=_optional_float(a.get("rise_at_least")),
                 phase=a.get("phase", "any"),
+                fall_percent_at_least=_optional_float(a.get("fall_percent_at_least")),
+                headline=str(a.get("headline", "")),
             )
             for a in d["alarms"]
         ),
@@ -274,6 +292,8 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
             for q in d.get("questionnaires", [])
         ),
         rems=bool(d.get("rems", False)),
+        serious_report_days=float(d.get("serious_report_days", DEFAULT_SERIOUS_REPORT_DAYS)),
+        serious_report_to=str(d.get("serious_report_to", DEFAULT_SERIOUS_REPORT_TO)),
         sources={str(k): str(v) for k, v in d.get("sources", {}).items()},
         origin=str(d.get("origin", "")),
     )
@@ -434,6 +454,7 @@ _TOP_KEYS = (
     "schedule",
     "discharge",
     "review",
+    "adverse_events",
     "alarms",
     "questionnaires",
 )
@@ -447,9 +468,19 @@ _SCHEDULE_KEYS = (
 )
 _INTERVAL_KEYS = ("from_minute", "to_minute", "every_minutes", "source")
 _CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source")
-_ALARM_KEYS = ("id", "parameter", "priority", "label", "phase", "source", *_LIMIT_KINDS)
+_ALARM_KEYS = (
+    "id",
+    "parameter",
+    "priority",
+    "label",
+    "phase",
+    "source",
+    "headline",
+    *_LIMIT_KINDS,
+)
 _DISCHARGE_KEYS = ("score", "pass", "source", "freshness_minutes")
 _REVIEW_KEYS = ("correction_review_factor",)
+_ADVERSE_EVENT_KEYS = ("serious_report_days", "serious_report_to")
 _QUESTIONNAIRE_KEYS = ("id", "when", "source")
 
 _PARAMETER_WORDS = {
@@ -541,6 +572,8 @@ def _default_label(parameter: str, kind: str, limit: float) -> str:
     unit_text = f" {unit}" if unit else ""
     if kind == "rise_at_least":
         return f"{name} ≥ baseline + {_num(limit)}{unit_text}"
+    if kind == "fall_percent_at_least":
+        return f"{name} ≥ {_num(limit)} % below baseline"
     sign = "≥" if kind == "at_or_above" else "≤"
     return f"{name} {sign} {_num(limit)}{unit_text}"
 
@@ -559,7 +592,12 @@ def _parse_alarm(t: _Table) -> AlarmRule:
         found = " and ".join(kinds) if kinds else "none"
         t.fail(None, f"needs exactly one of {', '.join(_LIMIT_KINDS)} (found {found})")
     kind = kinds[0]
-    limit = t.number(kind, above=0) if kind == "rise_at_least" else t.number(kind)
+    if kind == "fall_percent_at_least":
+        limit = t.number(kind, above=0)
+        if limit >= 100:
+            t.fail(kind, f"a fall of {_num(limit)} % or more cannot be measured")
+    else:
+        limit = t.number(kind, above=0) if kind == "rise_at_least" else t.number(kind)
     phase = t.choice("phase", _RULE_PHASES, "phase", default="any")
     return AlarmRule(
         id=ident,
@@ -568,6 +606,7 @@ def _parse_alarm(t: _Table) -> AlarmRule:
         source=t.source(),
         label=t.text("label", default=_default_label(parameter, kind, limit)),
         phase=cast(Literal["any", "pre_dose", "post_dose"], phase),
+        headline=t.text("headline", default=""),
         **{kind: limit},
     )
 
@@ -638,6 +677,20 @@ def _parse_review(top: _Table, sources: dict[str, str]) -> float:
     return factor
 
 
+def _parse_adverse_events(top: _Table, sources: dict[str, str]) -> tuple[float, str]:
+    """``[adverse_events]``: where and how soon a serious adverse event is reported (the
+    escalation checklist shows the due date). Optional, so a clinic file written before it
+    still loads; the fallback is named as such in the sources."""
+    key = "serious_report_days"
+    if not top.has("adverse_events"):
+        sources[f"adverse_events.{key}"] = "KAP Monitor default (not set in this file)"
+        return DEFAULT_SERIOUS_REPORT_DAYS, DEFAULT_SERIOUS_REPORT_TO
+    t = top.table("adverse_events")
+    t.only(_ADVERSE_EVENT_KEYS)
+    days, sources[t.where(key)] = t.sourced(key, above=0)
+    return days, t.text("serious_report_to", default=DEFAULT_SERIOUS_REPORT_TO)
+
+
 def _parse_questionnaire(t: _Table) -> QuestionnaireDue:
     t.only(_QUESTIONNAIRE_KEYS)
     ident = t.choice("id", _QUESTIONNAIRE_IDS, "questionnaire")
@@ -695,6 +748,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
         )
     schedule = _parse_schedule(top.table("schedule"), sources)
     score, pass_mark, freshness = _parse_discharge(top.table("discharge"), sources)
+    report_days, report_to = _parse_adverse_events(top, sources)
     return Protocol(
         **head,
         session_limit_minutes=limit,
@@ -704,6 +758,8 @@ def parse_protocol(text: str, origin: str) -> Protocol:
         discharge_pass=pass_mark,
         discharge_freshness_minutes=freshness,
         correction_review_factor=_parse_review(top, sources),
+        serious_report_days=report_days,
+        serious_report_to=report_to,
         questionnaires=_parse_questionnaires(top),
         sources=sources,
         origin=origin,

@@ -18,6 +18,9 @@ from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.rems import RemsStart
 from kapmonitor.domain.validation import Collector, check_range, check_time
 
+# CTCAE grade 4 (life-threatening) and 5 (death) meet the ICH E2A seriousness criteria
+# "life-threatening" and "results in death" by their own definition.
+SERIOUS_BY_DEFINITION = {4: "life_threatening", 5: "death"}
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 MIN_CLINICIANS = 2
 
@@ -298,6 +301,12 @@ class AdverseEvent(Entry):
             errors.add("term", "Adverse effect 'Other': type the verbatim term")
         if str(self.grade) not in ref.codes("ctcae_grades"):
             errors.add("grade", "Grade must be 1–5 (CTCAE)")
+        if self.grade in SERIOUS_BY_DEFINITION and not self.serious:
+            errors.add(
+                "serious",
+                f"Grade {self.grade} is serious by definition (ICH E2A: life-threatening or "
+                "fatal): mark the event serious and give its criterion",
+            )
         if self.serious and self.serious_criterion not in ref.codes("seriousness_criteria"):
             errors.add("serious_criterion", "A serious event needs its seriousness criterion")
         if not self.serious and self.serious_criterion:

@@ -23,6 +23,7 @@ class Choice:
     code: str
     label: str
     description: str = ""
+    source: str = ""  # where the entry comes from (e.g. the label naming an adverse effect)
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _load_catalogues(path: Path) -> dict[str, tuple[Choice, ...]]:
                 code=item["code"] if isinstance(item["code"], str) else str(item["code"]),
                 label=item["label"],
                 description=item.get("description", ""),
+                source=item.get("source", ""),
             )
             for item in items
         )

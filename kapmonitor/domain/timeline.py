@@ -31,6 +31,7 @@ KIND_LABELS = {
     "overrides": "Override",
     "discharge_assessments": "Discharge check",
     "questionnaire_responses": "Questionnaire",
+    "news2_scale_choices": "NEWS2 scale",
 }
 # Derived rows shown elsewhere (NEWS2 sits with the vitals it scores).
 HIDDEN_TABLES = {"vital_scores"}
@@ -141,6 +142,8 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
         flags = json.loads(row["safety_flags"] or "[]")
         flag = f" — ⚠ {'; '.join(flags)}" if flags else ""
         return f"{row['questionnaire_id'].upper()} ({row['timing']}-session){total}{band}{flag}"
+    if table == "news2_scale_choices":
+        return f"NEWS2 SpO₂ Scale {row['scale']} chosen — {row['reason']}"
     if table == "session_ends":
         where = row["disposition_other"] or ref.label("dispositions", row["disposition"])
         escort = f", escort: {row['escort']}" if row["escort"] else ""

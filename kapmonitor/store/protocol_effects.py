@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from kapmonitor.domain import alarm_rules, news2
 from kapmonitor.domain.protocol import DEFAULT_DISCHARGE_FRESHNESS_MINUTES, Protocol
+from kapmonitor.domain.reference import Reference
 
 VITAL_KEYS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
 
@@ -221,5 +222,43 @@ def after_questionnaire(
                 "limit_text": found.limit_text,
                 "message": found.message,
                 "rule_source": found.source,
+            },
+        )
+
+def after_adverse_event(
+    db: Database, ref: Reference, session_id: str, ae_id: int, stamp: dict[str, str]
+) -> None:
+    """A respiratory adverse event raises the airway alarm, a serious one the escalation alarm
+    (both critical, each acknowledged with its checklist), written with the event in one
+    transaction. Judged from the stored row by :mod:`kapmonitor.domain.checklists`."""
+    from kapmonitor.domain import checklists
+
+    row = next(db.query("SELECT * FROM adverse_events WHERE id = ?", [ae_id]))
+    term = str(row["term"])
+    label = (
+        row["verbatim"]
+        if term == "other" and row["verbatim"]
+        else ref.label("adverse_effects", term)
+    )
+    criterion = ref.label("seriousness_criteria", row["serious_criterion"])
+    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
+    findings = checklists.adverse_event_findings(
+        term, label, int(row["grade"]), bool(row["serious"]), criterion
+    )
+    for finding in findings:
+        _insert(
+            db,
+            "alarms",
+            {
+                **common,
+                "source_table": "adverse_events",
+                "source_id": ae_id,
+                "rule_id": finding.rule_id,
+                "parameter": finding.parameter,
+                "value": float(finding.value),
+                "priority": finding.priority,
+                "limit_text": finding.limit_text,
+                "message": finding.message,
+                "rule_source": finding.source,
             },
         )

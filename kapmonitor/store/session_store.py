@@ -18,9 +18,11 @@ from sqlite_utils import Database
 
 from kapmonitor import __version__
 from kapmonitor.domain import discharge_gate, dose_gate, suicidality
+from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.records import (
+    AdverseEvent,
     AdverseEventOutcome,
     AlarmAcknowledgement,
     Dose,
@@ -287,6 +289,9 @@ class SessionStore:
         elif isinstance(entry, QuestionnaireResponse):
             # A positive safety item (PHQ-9 item 9) is a critical alarm, with or without protocol.
             protocol_effects.after_questionnaire(self.db, session_id, row_id, stamp)
+        elif isinstance(entry, AdverseEvent):
+            # A respiratory or serious adverse event is a critical alarm, with or without protocol.
+            protocol_effects.after_adverse_event(self.db, self.ref, session_id, row_id, stamp)
 
     def _phase(self, session_id: str) -> str:
         found = self.db.execute(
@@ -382,6 +387,8 @@ class SessionStore:
                 raise ValidationError(
                     FieldError("adverse_event_id", "That adverse effect is not in this session")
                 )
+        if isinstance(entry, AlarmChecklistStep):
+            self._check_checklist_step(session_id, entry)
         if isinstance(entry, AlarmAcknowledgement):
             self._check_alarm(session_id, entry.alarm_id)
             self._check_risk_assessment(entry)
@@ -399,6 +406,25 @@ class SessionStore:
             ).fetchone()
             if ended:
                 raise ValidationError(FieldError("disposition", "This session has already ended"))
+
+    def _check_checklist_step(self, session_id: str, entry: AlarmChecklistStep) -> None:
+        """A step belongs to an alarm of this session and is ticked once (a tick is a record of
+        what was done and when; ticking it again would blur that)."""
+        owner = self.db.execute(
+            "SELECT session_id FROM alarms WHERE id = ?", [entry.alarm_id]
+        ).fetchone()
+        if owner is None or owner[0] != session_id:
+            raise ValidationError(FieldError("step", "That alarm is not in this session"))
+        done = self.db.execute(
+            "SELECT observed_at, recorded_by FROM alarm_checklist_steps s WHERE alarm_id = ? "
+            "AND checklist = ? AND step = ? AND voided = 0 AND id NOT IN "
+            "(SELECT supersedes_id FROM alarm_checklist_steps WHERE supersedes_id IS NOT NULL)",
+            [entry.alarm_id, entry.checklist, entry.step],
+        ).fetchone()
+        if done is not None:
+            raise ValidationError(
+                FieldError("step", f"That step was already ticked ({done[0]}, by {done[1]})")
+            )
 
     def _check_alarm(self, session_id: str, alarm_id: int) -> None:
         owner = self.db.execute("SELECT session_id FROM alarms WHERE id = ?", [alarm_id]).fetchone()

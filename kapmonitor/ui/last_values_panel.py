@@ -45,6 +45,11 @@ UNITS = {
 WORD_VALUES = ("dissociation",)  # a word, not a number: set smaller so "Moderate" fits
 
 
+def key_newer(times: Mapping[str, str], key: str, observed_at: str) -> bool:
+    """A reading newer than ``observed_at`` is already shown under ``key``."""
+    return key in times and times[key] > observed_at
+
+
 class LastValuesPanel(QFrame):
     def __init__(self, ref: Reference, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +64,8 @@ class LastValuesPanel(QFrame):
         self.times: dict[str, str] = {}
         self.captions: dict[str, QLabel] = {}
         self.levels: dict[str, str] = {}  # key -> "critical" / "warning" while highlighted
+        self.caption_texts = dict(CAPTIONS)  # NEWS2's names its SpO₂ scale when it is 2
+        self.news2_scale = 1
         # Two columns of cells, each a caption with the reading's age beside it and the value
         # below: eight stacked rows were taller than a 720 px screen leaves for them.
         for index, (key, caption) in enumerate(ROWS):
@@ -119,24 +126,54 @@ class LastValuesPanel(QFrame):
             self._set("dissociation", level, row["observed_at"])
 
     def show_news2(self, score: dict) -> None:
-        """NEWS2 is information, not the KAP alarm: the caveat rides along as a tooltip."""
-        from kapmonitor.domain.news2 import KAP_CAVEAT
+        """NEWS2 is information, not the KAP alarm: the caveat rides along as a tooltip. A set
+        with a parameter missing has no band: its partial total is shown with "incomplete"."""
+        from kapmonitor.domain.news2 import INCOMPLETE, KAP_CAVEAT
 
-        incomplete = " *" if score["news2_missing"] not in ("[]", None) else ""
-        self._set("news2", f"{score['news2_total']}{incomplete}", score["observed_at"])
-        band = score["news2_band"]
-        self.ages["news2"].setToolTip(f"Band: {band}. {KAP_CAVEAT}")
+        if key_newer(self.times, "news2", score["observed_at"]):
+            return  # a back-timed entry does not replace a newer score
         missing = ", ".join(json.loads(score["news2_missing"] or "[]"))
-        # Two short lines fit under the big numbers; which parameters are missing is the tooltip.
-        note = f"{NEWS2_NOTE} * some parameters not measured" if missing else NEWS2_NOTE
+        band = score["news2_band"]
+        incomplete = band == INCOMPLETE or bool(missing)
+        total = score["news2_total"]
+        self._set(
+            "news2", f"{total} {INCOMPLETE}" if incomplete else str(total), score["observed_at"]
+        )
+        # The word must fit the column: the big figure's type is too wide for it.
+        self._restyle(self.values["news2"], "BigWord" if incomplete else "BigValue")
+        scale = json.loads(score.get("news2_parts") or "{}").get("spo2_scale", 1)
+        self.set_news2_scale(scale)
+        verdict = (
+            f"Incomplete: no band (partial total {total}; not measured: {missing})."
+            if incomplete
+            else f"Band: {band}."
+        )
+        self.ages["news2"].setToolTip(f"{verdict} {KAP_CAVEAT}")
+        note = f"{NEWS2_NOTE} Incomplete set: no band." if incomplete else NEWS2_NOTE
         self.news2_note.setText(note)
         self.news2_note.setToolTip(
             f"{KAP_CAVEAT}\nNot measured: {missing}." if missing else KAP_CAVEAT
         )
         self.news2_note.show()
-        self.values["news2"].setToolTip(
-            f"Band: {band}.{' * some parameters not measured.' if incomplete else ''} {KAP_CAVEAT}"
-        )
+        self.values["news2"].setToolTip(f"{verdict} {KAP_CAVEAT}")
+
+    def set_news2_scale(self, scale: int) -> None:
+        """ "NEWS2 (Scale 2)" beside a score on the hypercapnic SpO₂ scale, so nobody reads a
+        saturation of 88 % scoring 0 as a mistake."""
+        from kapmonitor.domain.news2 import scale_label
+
+        caption = f"{scale_label(scale)} (info)" if scale != 2 else scale_label(scale)
+        self.caption_texts["news2"] = caption
+        marker = LEVEL_MARKERS.get(self.levels.get("news2", ""), "")
+        self.captions["news2"].setText(f"{caption}  {marker}" if marker else caption)
+        self.news2_scale = scale
+
+    @staticmethod
+    def _restyle(widget: QLabel, name: str) -> None:
+        if widget.objectName() != name:
+            widget.setObjectName(name)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
 
     def _set(self, key: str, text: str, observed_at: str) -> None:
         if key in self.times and self.times[key] > observed_at:
@@ -160,7 +197,8 @@ class LastValuesPanel(QFrame):
             if self.levels.get(key, "normal") == level:
                 continue
             marker = LEVEL_MARKERS.get(level, "")
-            caption.setText(f"{CAPTIONS[key]}  {marker}" if marker else CAPTIONS[key])
+            text = self.caption_texts[key]
+            caption.setText(f"{text}  {marker}" if marker else text)
             self.values[key].setAccessibleDescription(marker)
             for widget in (caption, self.values[key]):
                 widget.setProperty("level", level)  # styled by the theme's [level=…] rules

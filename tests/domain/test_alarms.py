@@ -58,6 +58,10 @@ def fired(protocol_id: str, values: dict[str, Any], baseline: dict[str, Any] | N
     return [f.rule_id for f in evaluate(SHIPPED[protocol_id], values, baseline, after)]
 
 
+def absolute(rule: AlarmRule) -> bool:
+    return rule.at_or_above is not None or rule.at_or_below is not None
+
+
 def after_dose_for(rule: AlarmRule) -> bool:
     return rule.phase != "pre_dose"
 
@@ -69,8 +73,8 @@ def test_both_protocols_have_rules_to_test() -> None:
 
 @pytest.mark.parametrize(
     ("protocol_id", "rule"),
-    [r for r in RULES if r[1].rise_at_least is None],
-    ids=[f"{pid}:{r.id}" for pid, r in RULES if r.rise_at_least is None],
+    [r for r in RULES if absolute(r[1])],
+    ids=[f"{pid}:{r.id}" for pid, r in RULES if absolute(r)],
 )
 def test_absolute_rule_fires_at_the_limit_not_one_unit_inside(
     protocol_id: str, rule: AlarmRule
@@ -110,6 +114,31 @@ def test_relative_rule_fires_at_baseline_plus_rise_and_never_without_baseline(
 
 @pytest.mark.parametrize(
     ("protocol_id", "rule"),
+    [r for r in RULES if r[1].fall_percent_at_least is not None],
+    ids=[f"{pid}:{r.id}" for pid, r in RULES if r.fall_percent_at_least is not None],
+)
+def test_fall_rule_fires_at_baseline_minus_percent_and_never_without_baseline(
+    protocol_id: str, rule: AlarmRule
+) -> None:
+    percent = rule.fall_percent_at_least
+    assert percent is not None
+    base = 120  # whole-number edges: 20 % -> 96, 30 % -> 84
+    limit = base * (100 - percent) / 100
+    assert limit == int(limit)
+    assert crosses(rule, limit, base)
+    assert not crosses(rule, limit + 1, base)
+    assert not crosses(rule, 40, None)
+    assert not crosses(rule, 40, 0)
+    after = after_dose_for(rule)
+    assert rule.id in fired(protocol_id, {rule.parameter: limit}, {rule.parameter: base}, after)
+    assert rule.id not in fired(
+        protocol_id, {rule.parameter: limit + 1}, {rule.parameter: base}, after
+    )
+    assert rule.id not in fired(protocol_id, {rule.parameter: 40}, None, after)
+
+
+@pytest.mark.parametrize(
+    ("protocol_id", "rule"),
     [r for r in RULES if r[1].phase != "any"],
     ids=[f"{pid}:{r.id}" for pid, r in RULES if r.phase != "any"],
 )
@@ -117,6 +146,8 @@ def test_phase_limited_rules_fire_only_in_their_phase(protocol_id: str, rule: Al
     value = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
     if rule.rise_at_least is not None:
         value = BASELINE[rule.parameter] + rule.rise_at_least + 10
+    if rule.fall_percent_at_least is not None:
+        value = BASELINE[rule.parameter] * (100 - rule.fall_percent_at_least) / 100 - 1
     baseline = BASELINE
     right = rule.phase == "post_dose"
     assert rule.id in fired(protocol_id, {rule.parameter: value}, baseline, right)
@@ -160,7 +191,7 @@ def test_messages_are_plain_words_with_units() -> None:
     assert rise.limit_text == "≥ baseline + 40 mmHg (118 → 158 mmHg)"
     assert rise.message == "Systolic BP 160 mmHg ≥ baseline + 40 mmHg (118 → 158 mmHg) (warning)"
     [spo2, *_] = evaluate(protocol, {"spo2": 89}, None, True)
-    assert spo2.message == "SpO₂ 89 % ≤ 89 % (critical)"
+    assert spo2.message == "Desaturation: SpO₂ 89 % ≤ 89 % (critical)"
     [temp] = evaluate(protocol, {"temp_c": 38}, None, True)
     assert temp.message == "Temperature 38.0 °C ≥ 38.0 °C (advisory)"
     [rass] = evaluate(protocol, {"rass": 3}, None, True)
@@ -196,7 +227,7 @@ RANGES = {
     "sbp": (40, 300),
     "dbp": (20, 200),
     "hr": (20, 300),
-    "spo2": (50, 100),
+    "spo2": (30, 100),
     "rr": (0, 60),
     "temp_c": (300, 450),
     "moaas": (0, 5),
@@ -241,6 +272,10 @@ def _expected(
             hit = value >= round(rule.at_or_above * scale)
         elif rule.at_or_below is not None:
             hit = value <= round(rule.at_or_below * scale)
+        elif rule.fall_percent_at_least is not None:
+            has_base = base is not None and base.get(rule.parameter, 0) > 0
+            percent = round(rule.fall_percent_at_least)
+            hit = has_base and value * 100 <= base[rule.parameter] * (100 - percent)
         else:
             assert rule.rise_at_least is not None
             has_base = base is not None and rule.parameter in base
@@ -363,3 +398,89 @@ def test_one_alarm_per_vital_sign_names_the_other_limits_crossed() -> None:
     )
     assert merged[1].message.endswith("; also ≥ 101 mmHg (warning)")
     assert one_per_parameter([]) == []
+
+
+# --- Alarm tiers (hypotension, critical low tiers, apnoea, deep desaturation) ----------------
+
+
+@pytest.mark.parametrize("protocol_id", sorted(SHIPPED))
+@pytest.mark.parametrize(
+    ("values", "base", "rule_id", "priority", "headline"),
+    [
+        ({"sbp": 90}, None, "sbp_low", "warning", "Hypotension"),
+        ({"sbp": 79}, None, "sbp_low_critical", "critical", "Hypotension"),
+        ({"sbp": 96}, {"sbp": 120}, "sbp_fall", "warning", "Hypotension"),
+        ({"sbp": 84}, {"sbp": 120}, "sbp_fall_critical", "critical", "Hypotension"),
+        ({"rr": 8}, None, "rr_low_critical", "critical", "Bradypnoea"),
+        ({"rr": 3}, None, "rr_apnoea", "critical", "Apnoea"),
+        ({"rr": 0}, None, "rr_apnoea", "critical", "Apnoea"),
+        ({"hr": 40}, None, "hr_low_critical", "critical", "Bradycardia"),
+        ({"hr": 131}, None, "hr_high_critical", "critical", "Tachycardia"),
+        ({"spo2": 89}, None, "spo2_low_critical", "critical", "Desaturation"),
+        ({"spo2": 74}, None, "spo2_severe", "critical", "Severe desaturation"),
+        ({"spo2": 30}, None, "spo2_severe", "critical", "Severe desaturation"),
+    ],
+)
+def test_each_tier_leads_its_single_alarm_at_its_edge(
+    protocol_id: str, values: dict, base: dict | None, rule_id: str, priority: str, headline: str
+) -> None:
+    [finding] = one_per_parameter(evaluate(SHIPPED[protocol_id], values, base, True))
+    assert (finding.rule_id, finding.priority) == (rule_id, priority)
+    assert finding.message.startswith(f"{headline}: ")
+
+
+@pytest.mark.parametrize("protocol_id", sorted(SHIPPED))
+@pytest.mark.parametrize(
+    ("values", "base", "tier"),
+    [
+        ({"sbp": 91}, None, None),
+        ({"sbp": 80}, None, "warning"),
+        ({"sbp": 97}, {"sbp": 120}, None),
+        ({"sbp": 85}, {"sbp": 120}, "warning"),
+        ({"rr": 9}, None, "warning"),
+        ({"rr": 4}, None, "critical"),
+        ({"hr": 41}, None, "warning"),
+        ({"hr": 130}, None, "warning"),
+        ({"spo2": 75}, None, "critical"),
+        ({"spo2": 90}, None, "warning"),
+    ],
+)
+def test_one_unit_inside_each_tier_is_the_tier_below(
+    protocol_id: str, values: dict, base: dict | None, tier: str | None
+) -> None:
+    findings = one_per_parameter(evaluate(SHIPPED[protocol_id], values, base, True))
+    assert highest(findings) == tier
+    if tier == "critical":  # e.g. RR 4 is bradypnoea, not apnoea
+        assert not findings[0].message.startswith("Apnoea")
+        assert not findings[0].message.startswith("Severe")
+
+
+def test_the_fall_limit_text_shows_the_numbers() -> None:
+    rule = next(r for r in SHIPPED["esketamine-rems"].alarms if r.id == "sbp_fall")
+    assert limit_text(rule, 120) == "≥ 20 % below baseline (120 → ≤ 96 mmHg)"
+    assert limit_text(rule) == "≥ 20 % below baseline"
+    [finding] = evaluate(SHIPPED["esketamine-rems"], {"sbp": 95}, {"sbp": 120}, True)
+    assert finding.message == (
+        "Hypotension: Systolic BP 95 mmHg ≥ 20 % below baseline (120 → ≤ 96 mmHg) (warning)"
+    )
+
+
+def test_a_fall_rule_is_parsed_and_refused_when_impossible() -> None:
+    head = (
+        'id = "x"\nname = "x"\nversion = 1\nsource = "s"\n'
+        'session_limit_minutes = { value = 180, source = "s" }\n'
+        'min_monitoring_minutes = { value = 60, source = "s" }\n'
+        '[schedule]\noverdue_grace_minutes = { value = 5, source = "s" }\n'
+        'before_discharge_window_minutes = { value = 15, source = "s" }\n'
+        '[discharge]\nscore = "aldrete"\npass = 9\nsource = "s"\n'
+    )
+    rule = '[[alarms]]\nid = "f"\nparameter = "sbp"\npriority = "warning"\nsource = "s"\n'
+    parsed = parse_protocol(head + rule + "fall_percent_at_least = 25\n", "t.toml")
+    [loaded] = parsed.alarms
+    assert (
+        loaded.fall_percent_at_least == 25 and loaded.label == "Systolic BP ≥ 25 % below baseline"
+    )
+    assert Protocol.from_dict(parsed.to_dict()) == parsed
+    for bad, reason in (("0", "must be above 0"), ("100", "cannot be measured")):
+        with pytest.raises(ProtocolError, match=reason):
+            parse_protocol(head + rule + f"fall_percent_at_least = {bad}\n", "t.toml")

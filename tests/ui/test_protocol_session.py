@@ -349,11 +349,12 @@ def test_news2_is_shown_with_its_caveat(
     assert not window.last_values.news2_note.isVisible()
     clock.advance(minutes=1)
     enter_vitals(qtbot, window, ["124/78", "72", "95", "22", "38.4"])
-    # RR 22 → 2, SpO₂ 95 → 1, temperature 38.4 → 1: total 4.
-    assert window.last_values.values["news2"].text() == "4 *"
+    # RR 22 → 2, SpO₂ 95 → 1, temperature 38.4 → 1: a partial total of 4 and no band, since
+    # consciousness was not assessed.
+    assert window.last_values.values["news2"].text() == "4 incomplete"
     note = window.last_values.news2_note
     assert note.isVisible() and "alarms" in note.text()
-    assert note.text().endswith("* some parameters not measured")
+    assert note.text().endswith("Incomplete set: no band.")
     assert "Dissociation during KAP" in note.toolTip()
     assert note.toolTip().endswith("Not measured: consciousness.")
 
