@@ -319,6 +319,11 @@ class SessionWindow(QMainWindow):
         view.addAction(self.warning_sound_action)
         view.addAction(self.night_action)
         view.addAction(self.large_action)
+        view.addSeparator()
+        self.news2_scale_action = QAction("NEWS2 SpO₂ scale…", self)
+        self.news2_scale_action.triggered.connect(self.choose_news2_scale)
+        view.addAction(self.news2_scale_action)
+        self.actions_by_name["news2_scale"] = self.news2_scale_action
         session_menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -590,6 +595,7 @@ class SessionWindow(QMainWindow):
             self.clock.now(),
             weight_kg=self.log.session["weight_kg"],
             previous_doses=self.log.current("doses"),
+            **self.protocol_support.dose_form_kwargs(),
             **self._form_kwargs(),
         )
         self.after_save("doses", self._open_form(form))
@@ -628,6 +634,28 @@ class SessionWindow(QMainWindow):
             self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
         )
         self.after_save("interventions", self._open_form(form))
+
+    def choose_news2_scale(self) -> None:
+        """A clinician chooses SpO₂ Scale 2 (or back to 1) for this patient, with the reason."""
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        from kapmonitor.domain.clock import to_iso
+        from kapmonitor.domain.news2 import scale_in_force
+        from kapmonitor.ui.news2_scale_form import News2ScaleForm
+
+        now = self.clock.now()
+        current = scale_in_force(self.log.current("news2_scale_choices"), to_iso(now))
+        form = News2ScaleForm(self.ref, self._save, now, current=current, **self._form_kwargs())
+        row_id = self._open_form(form)
+        self.after_save("news2_scale_choices", row_id)
+        if row_id is not None:
+            chosen = self.store.row("news2_scale_choices", row_id)["scale"]
+            if "news2" not in self.last_values.times:
+                self.last_values.set_news2_scale(chosen)
+            self.statusBar().showMessage(
+                f"NEWS2 SpO₂ Scale {chosen} recorded: it applies from the next vital signs.", 8000
+            )
 
     def enter_note(self) -> None:
         self.enter_intervention("note")
