@@ -595,7 +595,6 @@ class SessionWindow(QMainWindow):
             self.clock.now(),
             weight_kg=self.log.session["weight_kg"],
             previous_doses=self.log.current("doses"),
-            **self.protocol_support.dose_form_kwargs(),
             **self._form_kwargs(),
         )
         self.after_save("doses", self._open_form(form))
