@@ -681,13 +681,26 @@ def _pre_dose_decision(log: _Log, reading: Row) -> Row | None:
     for decision in reversed(log.bp_decisions):
         if decision.get("voided"):
             continue
+        if str(decision.get("decision", "")).lower() not in ("proceed", "override"):
+            continue
+        on = decision.get("bp_observed_at")
+        if on:  # the dose form names the reading it decided on
+            if from_iso_any(str(on)) == _at(reading):
+                return decision
+            continue
         if log.first_dose is not None and _at(decision) > log.first_dose:
             continue
-        if _at(decision) < _at(reading) - timedelta(minutes=log.freshness()):
-            continue
-        if str(decision.get("decision", "")).lower() in ("proceed", "proceeded", "dose"):
+        if _at(decision) >= _at(reading):
             return decision
     return None
+
+
+def from_iso_any(text: str) -> datetime:
+    """A stored UTC time, or an ISO time with an offset (as an audit detail writes it)."""
+    try:
+        return from_iso(text)
+    except ValueError:
+        return datetime.fromisoformat(text)
 
 
 def _pre_dose_acceptable(log: _Log, row: Row, when: str) -> str:

@@ -11,23 +11,77 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import Clock, from_iso, to_iso
 from kapmonitor.domain.rems import (
     RemsDefaults,
+    RemsField,
     RemsStart,
     SubmissionStatus,
     default_rems_defaults,
+    rems_summary,
     submission_status,
 )
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store import audit
 from kapmonitor.store.database import StoreError
 
+if TYPE_CHECKING:
+    from kapmonitor.store.session_store import SessionLog
+
 SUBMITTED_ACTION = "rems_form_submitted"
+# The pre-dose BP decisions the dose form records as audit events (kapmonitor.domain.dose_guards).
+BP_DECISION_ACTIONS = {
+    "dose_bp_proceed": "proceed",
+    "dose_bp_override": "override",
+    "dose_bp_deferred": "defer",
+}
+
+
+def bp_decisions(db: Database, session_id: str) -> list[dict[str, Any]]:
+    """The documented pre-dose BP decisions of a session, as rows the REMS form reads:
+    ``observed_at`` (when decided), ``decision`` (proceed / override / defer), ``reason``,
+    ``recorded_by`` and ``bp_observed_at`` (the reading decided on)."""
+    actions = list(BP_DECISION_ACTIONS)
+    marks = ", ".join("?" for _ in actions)
+    rows = []
+    for entry in db.query(
+        f"SELECT id, at, actor, action, detail FROM audit WHERE session_id = ? "
+        f"AND action IN ({marks}) ORDER BY id",
+        [session_id, *actions],
+    ):
+        detail = json.loads(entry["detail"] or "{}")
+        rows.append(
+            {
+                "id": entry["id"],
+                "observed_at": entry["at"],
+                "decision": BP_DECISION_ACTIONS[entry["action"]],
+                "reason": detail.get("reason", ""),
+                "recorded_by": detail.get("recorded_by") or entry["actor"],
+                "bp_observed_at": detail.get("bp_observed_at"),
+            }
+        )
+    return rows
+
+
+def form_fields(db: Database, log: SessionLog, fallback_setting: str = "") -> list[RemsField]:
+    """The REMS form of a stored session, from everything the record holds: the entries, the
+    start details, the pre-dose BP decisions and the session's own protocol copy. The window,
+    the review and the scenario runner all fill the form here."""
+    current = {table: log.current(table) for table in log.rows}
+    current["bp_decisions"] = bp_decisions(db, log.id)
+    return rems_summary(
+        log.session,
+        log.clinicians,
+        current,
+        log.first_ready_at(),
+        log.ended_at(),
+        setting=fallback_setting,
+        protocol=log.protocol,
+    )
 
 
 def insert_start_details(
@@ -154,8 +208,11 @@ def is_rems_session(db: Database, session_id: str) -> bool:
 
 
 __all__ = [
+    "BP_DECISION_ACTIONS",
     "SUBMITTED_ACTION",
+    "bp_decisions",
     "default_rems_defaults",
+    "form_fields",
     "insert_start_details",
     "is_rems_session",
     "mark_submitted",

@@ -19,12 +19,11 @@ from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
 from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
-from kapmonitor.domain.rems import rems_summary
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
 from kapmonitor.domain.vital_alerts import VitalReading, current_levels, latest_readings
 from kapmonitor.paths import resources_dir, user_config_dir
 from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND
-from kapmonitor.store import audit
+from kapmonitor.store import audit, rems_store
 from kapmonitor.store.database import StoreError, explain
 from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
 from kapmonitor.ui.discharge_dialog import DischargeDialog
@@ -395,9 +394,10 @@ class ProtocolSupport:
                 window, "REMS summary", "The REMS form applies to esketamine REMS sessions only."
             )
             return
-        current = {table: log.current(table) for table in log.rows}
         setting = window.settings.get(TREATMENT_SETTING)
-        if not setting.strip():
+        # Sessions started before the start dialog asked for the setting fall back to the
+        # laptop's free text; a session with its own setting never asks.
+        if not setting.strip() and rems_store.start_details(window.store.db, log.id) is None:
             setting, ok = QInputDialog.getText(
                 window,
                 "REMS form: treatment setting",
@@ -406,13 +406,8 @@ class ProtocolSupport:
             )
             if ok and setting.strip():
                 window.settings.set(TREATMENT_SETTING, setting.strip())
-        fields = rems_summary(
-            log.session,
-            log.clinicians,
-            current,
-            log.first_ready_at(),
-            log.ended_at(),
-            setting=window.settings.get(TREATMENT_SETTING),
+        fields = rems_store.form_fields(
+            window.store.db, log, window.settings.get(TREATMENT_SETTING)
         )
         RemsDialog(fields, log.session["patient_code"], window).exec()
 

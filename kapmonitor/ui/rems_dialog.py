@@ -36,13 +36,22 @@ def missing_text(field: RemsField) -> str:
     return f"{MISSING_PREFIX} — {field.why_missing}" if field.why_missing else MISSING_PREFIX
 
 
+def value_text(field: RemsField) -> str:
+    """What a field shows: its value and any flag, or the gap in words."""
+    if not field.filled:
+        return missing_text(field)
+    return f"{field.value}  {field.flag}" if field.flag else field.value
+
+
 def count_text(fields: list[RemsField]) -> str:
     missing = sum(1 for f in fields if not f.filled)
+    flagged = sum(1 for f in fields if f.filled and f.flag)
+    check = f"; ⚠ {flagged} to check before submitting" if flagged else ""
     if missing == 0:
-        return "✔ Every field is filled from the log"
+        return f"✔ Every field is filled from the log{check}"
     if missing == 1:
-        return "⚠ 1 field needs completing by hand"
-    return f"⚠ {missing} fields need completing by hand"
+        return f"⚠ 1 field needs completing by hand{check}"
+    return f"⚠ {missing} fields need completing by hand{check}"
 
 
 def rems_plain_text(fields: list[RemsField], patient_code: str) -> str:
@@ -50,7 +59,8 @@ def rems_plain_text(fields: list[RemsField], patient_code: str) -> str:
     lines = [f"{FORM_TITLE} — patient {patient_code}", count_text(fields).lstrip("⚠✔ "), ""]
     for field in fields:
         if field.filled:
-            lines.append(f"{field.label}: {field.value}")
+            flag = f" [CHECK: {field.flag.lstrip('⚠ ')}]" if field.flag else ""
+            lines.append(f"{field.label}: {field.value}{flag}")
         else:
             why = f" — {field.why_missing}" if field.why_missing else ""
             lines.append(f"{field.label}: [NOT IN THE LOG{why}]")
@@ -79,7 +89,7 @@ class RemsDialog(QDialog):
         title.setObjectName("ClockValue")
         title.setWordWrap(True)
         layout.addWidget(title)
-        missing = sum(1 for f in self.fields if not f.filled)
+        missing = sum(1 for f in self.fields if not f.filled or f.flag)
         self.count_label = QLabel(count_text(self.fields), self)
         self.count_label.setObjectName("Warn" if missing else "Muted")
         layout.addWidget(self.count_label)
@@ -99,8 +109,8 @@ class RemsDialog(QDialog):
         bold.setBold(True)
         for row, field in enumerate(self.fields):
             label = QTableWidgetItem(field.label)
-            value = QTableWidgetItem(field.value if field.filled else missing_text(field))
-            if not field.filled:
+            value = QTableWidgetItem(value_text(field))
+            if not field.filled or field.flag:
                 value.setFont(bold)
                 value.setForeground(QBrush(QColor(theme.warn)))
                 label.setFont(bold)
@@ -151,4 +161,4 @@ class RemsDialog(QDialog):
         self.copied_label.setText("Copied to the clipboard.")
 
 
-__all__ = ["RemsDialog", "count_text", "missing_text", "rems_plain_text"]
+__all__ = ["RemsDialog", "count_text", "missing_text", "rems_plain_text", "value_text"]

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 
 from kapmonitor.domain.clock import Clock, format_duration, from_iso, to_iso
 from kapmonitor.domain.reference import Reference
-from kapmonitor.domain.rems import rems_summary
 from kapmonitor.domain.timeline import (
     PRIORITY_MARKS,
     TimelineItem,
@@ -38,9 +37,10 @@ from kapmonitor.domain.timeline import (
     timeline,
     timeline_item,
 )
+from kapmonitor.store import rems_store
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.protocol_support import CHARTED
-from kapmonitor.ui.rems_dialog import count_text, missing_text
+from kapmonitor.ui.rems_dialog import count_text, value_text
 from kapmonitor.ui.theme import current_theme
 from kapmonitor.ui.timeline_view import COLUMNS, TimelineModel, TimelineView
 from kapmonitor.ui.trend_chart import TrendChart
@@ -774,20 +774,16 @@ class SessionReviewView(QWidget):
                 set(),
                 "REMS",
             )
-        current = {table: log.current(table) for table in log.rows}
-        fields = rems_summary(
-            log.session,
-            log.clinicians,
-            current,
-            log.first_ready_at(),
-            log.ended_at(),
-            setting=self.treatment_setting,
-        )
+        fields = rems_store.form_fields(self.store.db, log, self.treatment_setting)
         rows, warn = [["Summary", count_text(fields)]], set()
         for field in fields:
-            if not field.filled:
+            if not field.filled or field.flag:
                 warn.add(len(rows))
-            rows.append([field.label, field.value if field.filled else missing_text(field)])
+            rows.append([field.label, value_text(field)])
+        status = rems_store.status(self.store.db, log.id, self.clock.now().astimezone().date())
+        if status.overdue:
+            warn.add(len(rows))
+        rows.append(["REMS submission", status.text()])
         missing = sum(1 for f in fields if not f.filled)
         return headers, rows, warn, f"REMS ({missing} missing)" if missing else "REMS ✔"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.dose_guards import DoseClearance
 from kapmonitor.domain.records import Dose, VitalSigns
 from kapmonitor.domain.rems import RemsStart, default_rems_defaults, rems_summary
 from kapmonitor.domain.validation import ValidationError
@@ -161,3 +162,29 @@ def test_a_non_rems_session_has_no_submission(store: SessionStore, clock: FakeCl
     assert not rems_store.is_rems_session(store.db, sid)
     with pytest.raises(ValidationError, match="esketamine REMS sessions only"):
         rems_store.mark_submitted(store.db, sid, "Dr A", clock.now(), "Dr A", clock)
+
+
+def test_the_dose_forms_bp_decision_makes_172_over_104_acceptable_after_it(
+    store: SessionStore, clock: FakeClock
+) -> None:
+    sid = _start(store, clock)
+    store.add(sid, VitalSigns(clock.now(), sbp=172, dbp=104, hr=72, spo2=98, rr=14), "Dr A")
+    clock.advance(minutes=5)
+    form = {f.key: f for f in rems_store.form_fields(store.db, store.load(sid))}
+    assert form["vitals_ok_before_dosing"].why_missing == "no dose recorded"
+    store.add(
+        sid,
+        Dose(
+            "esketamine",
+            "intranasal",
+            56,
+            clock.now(),
+            lot_number="L1",
+            clearance=DoseClearance(bp_reason="Repeat BP falling; benefit outweighs risk"),
+        ),
+        "Dr A",
+    )
+    form = {f.key: f for f in rems_store.form_fields(store.db, store.load(sid))}
+    value = form["vitals_ok_before_dosing"].value
+    assert value.startswith("Yes — acceptable after clinician decision: BP 172/104 mmHg")
+    assert "Dr A decided to proceed" in value and "benefit outweighs risk" in value

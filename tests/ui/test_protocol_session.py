@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import QComboBox, QMessageBox, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, to_iso
@@ -63,6 +63,14 @@ def start_esketamine_session(qtbot: QtBot, window: SessionWindow) -> None:
         type_into(qtbot, dialog.clinicians[1], "Nurse Kim")
         type_into(qtbot, dialog.protocol, "Esketamine")
         assert dialog.selected_protocol() == "esketamine-rems"
+        # The REMS form's details and the label's contraindication screen, asked at the start.
+        type_into(qtbot, dialog.rems_first, "No")
+        type_into(qtbot, dialog.rems_phone, "+1 555 0100")
+        type_into(qtbot, dialog.rems_email, "dr.lee@clinic.example")
+        type_into(qtbot, dialog.rems_setting, "Outpatient clinic")
+        type_into(qtbot, dialog.rems_address, "1 Harbour St")
+        for box in dialog.rems_screen.values():
+            type_into(qtbot, box, "No")
         for box in dialog.checklist.boxes.values():
             box.setFocus()
             qtbot.keyClick(box, Qt.Key.Key_Space)
@@ -257,24 +265,23 @@ def test_three_hour_esketamine_session(
     assert log.ended_at() - T0 == timedelta(hours=3)
     assert window.schedule_panel.state() == "none"
 
-    # The REMS summary now fills the monitoring fields from the log.
-    def setting(dialog: QWidget) -> None:  # asked once, then remembered on this laptop
-        edit = dialog.findChild(QLineEdit)
-        type_into(qtbot, edit, "Outpatient clinic, 1 Harbour St")
-        qtbot.keyClick(edit, Qt.Key.Key_Return)
-
+    # The REMS summary now fills the monitoring fields from the log: fit at 90 min apart from
+    # the 2-hour minimum (reported separately), the setting from the session's own start.
     def rems(dialog: QWidget) -> None:
         text = dialog.plain_text()
-        assert "Minutes until ready to leave (without the 2-hour rule): 122 min" in text
+        assert "Minutes until ready to leave (without the 2-hour rule): 90 min" in text
+        assert "Observed for the minimum time after administration: Yes — 170 min" in text
         assert "Total minutes from first administration to end of monitoring: 170 min" in text
         assert "ESK-2211" in text
-        assert "Setting: Outpatient clinic, 1 Harbour St" in text
+        assert "Setting: Outpatient clinic" in text
+        assert "Setting address: 1 Harbour St" in text
+        assert "First treatment (patient newly enrolled): No" in text
+        assert "Monitoring clinician's e-mail: dr.lee@clinic.example" in text
         dialog.close()
 
     assert window.actions_by_name["rems"].isEnabled()  # the form is filled after the end
-    drive(qtbot, window, Qt.Key.Key_S, [setting, rems])
-    assert window.settings.get(TREATMENT_SETTING) == "Outpatient clinic, 1 Harbour St"
-    drive(qtbot, window, Qt.Key.Key_S, rems)  # not asked again
+    drive(qtbot, window, Qt.Key.Key_S, rems)  # the session has its setting: nothing asked
+    assert window.settings.get(TREATMENT_SETTING) == ""
 
 
 DIGITS = {n: getattr(Qt.Key, f"Key_{n}") for n in range(10)}
