@@ -375,6 +375,11 @@ def questionnaire(ctx: Context, payload: dict[str, Any]) -> StepResult:
     return None
 
 
+RISK_ASSESSMENT = Fields(
+    {"method": Text(), "outcome": Text(), "actions": ListOf(Text()), "note": Text()}
+)
+
+
 @step(
     "acknowledge",
     Either(
@@ -386,13 +391,17 @@ def questionnaire(ctx: Context, payload: dict[str, Any]) -> StepResult:
                 "response": Text(),
                 "detail": Text(),
                 "symptoms": ListOf(Text()),
+                "risk_assessment": RISK_ASSESSMENT,
             }
         ),
     ),
 )
 def acknowledge(ctx: Context, payload: str | dict[str, Any]) -> StepResult:
     """Acknowledge active alarms, as the alarm dialog saves each: ``"all"``, or those of one
-    ``parameter`` or one rule id (``alarm``), with a response (default: rechecked)."""
+    ``parameter`` or one rule id (``alarm``), with a response (default: rechecked) and, for a
+    suicidality alarm, the documented ``risk_assessment``. Each alarm is acknowledged in turn,
+    as the window does one at a time; if any is refused the step is refused with every reason
+    (the others stay acknowledged, as they would at the bedside)."""
     options = payload if isinstance(payload, dict) else {}
     active = ctx.log().active_alarms()
     if "parameter" in options:
@@ -401,16 +410,23 @@ def acknowledge(ctx: Context, payload: str | dict[str, Any]) -> StepResult:
         active = [a for a in active if a["rule_id"] == options["alarm"]]
     if not active:
         raise refuse("No active alarm to acknowledge", "response")
+    refusals: list[FieldError] = []
     for alarm in active:
-        ctx.add(
-            AlarmAcknowledgement(
-                alarm["id"],
-                options.get("response", "rechecked"),
-                ctx.now(),
-                detail=options.get("detail", ""),
-                symptoms=tuple(options.get("symptoms", ())),
+        try:
+            ctx.add(
+                AlarmAcknowledgement(
+                    alarm["id"],
+                    options.get("response", "rechecked"),
+                    ctx.now(),
+                    detail=options.get("detail", ""),
+                    symptoms=tuple(options.get("symptoms", ())),
+                    risk_assessment=options.get("risk_assessment"),
+                )
             )
-        )
+        except ValidationError as exc:
+            refusals += [e for e in exc.errors if e not in refusals]
+    if refusals:
+        raise ValidationError(refusals)
     return None
 
 

@@ -93,3 +93,17 @@ def test_a_session_that_cannot_start_is_reported_not_raised() -> None:
     result = run([BASELINE], patient={"code": "x"})
     assert result.setup_error.startswith("the session could not be started")
     assert not result.ok
+
+
+def test_acknowledge_passes_the_risk_assessment_the_alarm_needs() -> None:
+    phq9 = {"at": -5, "questionnaire": {"id": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 2]}}
+    assessment = {"method": "cssrs_screener", "outcome": "low", "actions": ["safety_plan"]}
+    result = run(
+        [BASELINE, phq9, {"at": -4, "acknowledge": "all"},
+         {"at": -3, "acknowledge": {"parameter": "phq9_q9", "risk_assessment": assessment}}]
+    )  # fmt: skip
+    raised, bare, documented = result.lines[1:]
+    assert {a["priority"] for a in raised["alarms"]} == {"critical"}
+    assert bare["result"] == "refused"
+    assert any("risk assessment" in reason for reason in bare["reasons"])
+    assert documented["result"] == "committed", documented["reasons"]
