@@ -15,6 +15,7 @@ from typing import Any
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol
 
+from kapmonitor.domain.schedule import baseline_missing, baseline_missing_text
 BASELINE_OVERRIDE = "dose_without_baseline"
 BASELINE_MISSING = (
     "Dosing is blocked until a baseline vital-signs set is recorded "
@@ -54,5 +55,11 @@ def dose_blocks(
         and not has_baseline({"doses": (), "vitals": current.get("vitals", ())})
         and BASELINE_OVERRIDE not in overridden
     ):
-        blocks.append(DoseBlock("baseline_missing", BASELINE_MISSING, BASELINE_OVERRIDE))
+    # The baseline must hold every vital the protocol names (BP, HR and SpO₂ by default): an
+    # SpO₂-only set is no baseline.
+    missing = baseline_missing(current.get("vitals", ()), None, protocol.baseline_vitals)
+        message = BASELINE_MISSING
+        if len(missing) < len(protocol.baseline_vitals):
+            message += f"; the baseline lacks {baseline_missing_text(missing)}"
+        blocks.append(DoseBlock("baseline_missing", message, BASELINE_OVERRIDE))
     return blocks

@@ -20,6 +20,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
+from kapmonitor.domain.dose_guards import BpLimits, DoseGuard, parse_bp_limits, parse_dose_guards
+
 Priority = Literal["advisory", "warning", "critical"]
 PRIORITIES: tuple[Priority, ...] = ("advisory", "warning", "critical")
 ALARM_PARAMETERS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c", "moaas", "rass")
@@ -41,6 +43,10 @@ DEFAULT_DISCHARGE_FRESHNESS_MINUTES = 15.0
 # dose or a vital sign more than twofold (700 mg -> 70 mg, HR 60 -> 160) is flagged for the
 # supervisor. Shipped files set it, with its source.
 DEFAULT_CORRECTION_REVIEW_FACTOR = 2.0
+# Used when a protocol file or a stored copy predates ``[schedule] baseline_vitals``: the pre-dose
+# baseline holds BP, HR and SpO₂ (Spravato label §5.6: BP before each dose; Spravato REMS: pulse
+# oximetry every session). Shipped files set it, with its source.
+DEFAULT_BASELINE_VITALS: tuple[str, ...] = ("bp", "hr", "spo2")
 # Used when a protocol file or a stored copy predates ``[adverse_events]``: a serious adverse
 # event is reported within 7 days (the Spravato REMS Patient Monitoring Form's deadline, the
 # shortest a KAP clinic meets). Shipped files set it, with its source.
@@ -76,6 +82,9 @@ class Checkpoint:
     minute: float
     window_minutes: float  # a reading within ± this of the minute satisfies it
     source: str
+    # Vitals a reading must contain to satisfy it (e.g. ("bp",): an HR-only set is no BP check);
+    # empty: any reading does.
+    vitals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,12 @@ class Protocol:
     # A serious adverse event is reported to ``serious_report_to`` within this many days.
     serious_report_days: float = DEFAULT_SERIOUS_REPORT_DAYS
     serious_report_to: str = DEFAULT_SERIOUS_REPORT_TO
+    # The pre-dose baseline must contain these vitals (keys of vital_alerts.VITALS).
+    baseline_vitals: tuple[str, ...] = DEFAULT_BASELINE_VITALS
+    # BP before a dose: above caution needs a decision, at the hard limit an override (or None).
+    bp_before_dosing: BpLimits | None = None
+    # Per drug and route: mg/kg range, most per dose and per session, device step.
+    dose_guards: tuple[DoseGuard, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -168,6 +183,11 @@ class Protocol:
             "serious_report_to": self.serious_report_to,
             "questionnaires": [_questionnaire_dict(q) for q in self.questionnaires],
             "rems": self.rems,
+            "baseline_vitals": list(self.baseline_vitals),
+            "bp_before_dosing": (
+                self.bp_before_dosing.to_dict() if self.bp_before_dosing is not None else None
+            ),
+            "dose_guards": [g.to_dict() for g in self.dose_guards],
             "sources": dict(self.sources),
             "origin": self.origin,
         }
@@ -201,6 +221,7 @@ def _checkpoint_dict(c: Checkpoint) -> dict[str, Any]:
         "minute": c.minute,
         "window_minutes": c.window_minutes,
         "source": c.source,
+        "vitals": list(c.vitals),
     }
 
 
@@ -256,6 +277,7 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
                 float(c["minute"]),
                 float(c["window_minutes"]),
                 str(c["source"]),
+                tuple(str(v) for v in c.get("vitals", ())),
             )
             for c in d["checkpoints"]
         ),
@@ -292,6 +314,11 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
             for q in d.get("questionnaires", [])
         ),
         rems=bool(d.get("rems", False)),
+        baseline_vitals=tuple(str(v) for v in d.get("baseline_vitals", DEFAULT_BASELINE_VITALS)),
+        bp_before_dosing=(
+            BpLimits.from_dict(d["bp_before_dosing"]) if d.get("bp_before_dosing") else None
+        ),
+        dose_guards=tuple(DoseGuard.from_dict(g) for g in d.get("dose_guards", ())),
         serious_report_days=float(d.get("serious_report_days", DEFAULT_SERIOUS_REPORT_DAYS)),
         serious_report_to=str(d.get("serious_report_to", DEFAULT_SERIOUS_REPORT_TO)),
         sources={str(k): str(v) for k, v in d.get("sources", {}).items()},
@@ -457,9 +484,13 @@ _TOP_KEYS = (
     "adverse_events",
     "alarms",
     "questionnaires",
+    "bp_before_dosing",
+    "dose_guards",
 )
 _SCHEDULE_KEYS = (
     "baseline_required",
+    "baseline_vitals",
+    "baseline_vitals_source",
     "overdue_grace_minutes",
     "before_discharge_window_minutes",
     "critical_recheck_minutes",
@@ -467,7 +498,8 @@ _SCHEDULE_KEYS = (
     "checkpoints",
 )
 _INTERVAL_KEYS = ("from_minute", "to_minute", "every_minutes", "source")
-_CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source")
+_CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source", "vitals")
+_BASELINE_VITALS = ("bp", "hr", "spo2", "rr", "temp_c")
 _ALARM_KEYS = (
     "id",
     "parameter",
@@ -525,7 +557,25 @@ def _parse_checkpoint(t: _Table) -> Checkpoint:
         minute=t.number("minute", minimum=0),
         window_minutes=t.number("window_minutes", above=0),
         source=t.source(),
+        vitals=_vital_names(t, "vitals"),
     )
+
+
+def _vital_names(t: _Table, key: str) -> tuple[str, ...]:
+    names = t.strings(key)
+    for name in names:
+        if name not in _BASELINE_VITALS:
+            t.fail(key, f"unknown vital {name!r}; use one of {', '.join(_BASELINE_VITALS)}")
+    return names
+
+
+def _baseline_vitals(t: _Table, sources: dict[str, str]) -> tuple[str, ...]:
+    """What a pre-dose baseline must contain; optional (older files), the default named so."""
+    if not t.has("baseline_vitals"):
+        sources[t.where("baseline_vitals")] = "KAP Monitor default (not set in this file)"
+        return DEFAULT_BASELINE_VITALS
+    sources[t.where("baseline_vitals")] = t.source("baseline_vitals_source")
+    return _vital_names(t, "baseline_vitals")
 
 
 def _parse_schedule(t: _Table, sources: dict[str, str]) -> dict[str, Any]:
@@ -543,6 +593,7 @@ def _parse_schedule(t: _Table, sources: dict[str, str]) -> dict[str, Any]:
     _check_unique([c.id for c in checkpoints], checkpoint_tables)
     return {
         "baseline_required": t.boolean("baseline_required", True),
+        "baseline_vitals": _baseline_vitals(t, sources),
         "overdue_grace_minutes": grace,
         "before_discharge_window_minutes": window,
         "critical_recheck_minutes": recheck,
@@ -761,6 +812,12 @@ def parse_protocol(text: str, origin: str) -> Protocol:
         serious_report_days=report_days,
         serious_report_to=report_to,
         questionnaires=_parse_questionnaires(top),
+        bp_before_dosing=(
+            parse_bp_limits(top.table("bp_before_dosing"), sources)
+            if top.has("bp_before_dosing")
+            else None
+        ),
+        dose_guards=parse_dose_guards(top.tables("dose_guards")),
         sources=sources,
         origin=origin,
         **schedule,

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.dose_guards import DoseClearance
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.rems import RemsStart
 from kapmonitor.domain.validation import Collector, check_range, check_time
@@ -144,6 +145,10 @@ class Dose(Entry):
     drug_other: str = ""
     weight_kg: float | None = None  # from the session, to compute mg/kg at save time
     note: str = ""
+    # What the clinicians documented for a dose the protocol questions (a BP decision or
+    # override, the second clinician's confirmation): checked and audited by the store with the
+    # dose, not a column of its own (see kapmonitor.domain.dose_guards).
+    clearance: DoseClearance | None = field(default=None, compare=False)
 
     def mg_per_kg(self) -> float | None:
         if not self.weight_kg:

@@ -11,13 +11,14 @@ negative wait or a check that is overdue from the future.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Interval, Protocol
-from kapmonitor.domain.vital_alerts import VITAL_NAMES, VitalReading, latest_by_vital
+from kapmonitor.domain.vital_alerts import VITAL_NAMES, VITALS, VitalReading, latest_by_vital
 
 CheckKind = Literal["baseline", "interval", "checkpoint", "before_discharge", "critical_recheck"]
 CheckStatus = Literal["upcoming", "due", "overdue", "done", "missed"]
@@ -81,6 +82,25 @@ def _every_label(every: float) -> str:
 def _pre_dose(readings: list[datetime], first_dose: datetime | None) -> list[datetime]:
     """Readings that can serve as the baseline: any before (or at) the first dose."""
     return [t for t in readings if first_dose is None or t <= first_dose]
+
+
+def baseline_missing(
+    vitals: Sequence[Mapping[str, Any]], first_dose: datetime | None, required: Sequence[str]
+) -> tuple[str, ...]:
+    """The baseline vitals (keys of ``VITALS``, e.g. ``bp``, ``hr``, ``spo2``) that no reading
+    before the first dose (any reading while no dose is recorded) contains, in ``required``'s
+    order; empty when the baseline is complete. An SpO₂-only set is no baseline: BP needs both
+    SBP and DBP."""
+    pre = [v for v in vitals if first_dose is None or from_iso(v["observed_at"]) < first_dose]
+    return tuple(
+        name
+        for name in required
+        if not any(all(v.get(p) is not None for p in VITALS[name][1]) for v in pre)
+    )
+
+
+def baseline_missing_text(missing: Sequence[str]) -> str:
+    return ", ".join(VITAL_NAMES.get(m, m) for m in missing)
 
 
 def _baseline_checks(
@@ -147,16 +167,20 @@ def _checkpoint_checks(
     now: datetime,
     end: datetime | None,
     grace: timedelta,
+    measured: Callable[[tuple[str, ...]], list[datetime]] | None = None,
 ) -> tuple[list[Check], list[Check]]:
     """(pending checkpoints, history). A checkpoint is done by a post-dose reading within its
     window, missed once the window has closed (or the session ended after its minute without
-    one); after the end, checkpoints that were never reached are left out."""
+    one); after the end, checkpoints that were never reached are left out. A checkpoint that
+    names ``vitals`` is satisfied only by a reading containing them (``measured``): the ~40 min
+    BP check is not met by an HR-only set."""
     pending: list[Check] = []
     history: list[Check] = []
     for point in protocol.checkpoints:
         due_at = first_dose + _minutes(point.minute)
         window = _minutes(point.window_minutes)
-        inside = [t for t in readings if t >= first_dose and abs(t - due_at) <= window]
+        eligible = measured(point.vitals) if point.vitals and measured else readings
+        inside = [t for t in eligible if t >= first_dose and abs(t - due_at) <= window]
         if inside:
             history.append(
                 Check("checkpoint", point.label, due_at, "done", _closest(inside, due_at))
@@ -216,6 +240,20 @@ def _critical_recheck(
     )
 
 
+def _measured_times(
+    vital_readings: Sequence[VitalReading],
+) -> Callable[[tuple[str, ...]], list[datetime]]:
+    """Times of the readings that contain every one of the given vitals."""
+
+    def times(vitals: tuple[str, ...]) -> list[datetime]:
+        by_time: dict[datetime, set[str]] = {}
+        for reading in vital_readings:
+            by_time.setdefault(reading.observed_at, set()).add(reading.vital)
+        return sorted(t for t, found in by_time.items() if set(vitals) <= found)
+
+    return times
+
+
 def _sort_key(check: Check) -> tuple[datetime, int]:
     return check.due_at, _KIND_ORDER[check.kind]
 
@@ -267,7 +305,14 @@ def compute_schedule(
     history.extend([baseline_done] if baseline_done else [])
     if first_dose is not None:
         points_pending, points_history = _checkpoint_checks(
-            protocol, first_dose, readings, now, end, grace
+            protocol,
+            first_dose,
+            readings,
+            now,
+            end,
+            grace,
+            # Without per-vital readings (an older caller), any reading counts as before.
+            _measured_times(vital_readings) if vital_readings else None,
         )
         pending.extend(points_pending)
         history.extend(points_history)

@@ -1,11 +1,21 @@
 """A session as a FHIR R4 (4.0.1) ``Bundle`` of type ``collection``, for a patient record.
 
-The Patient is pseudonymous (the clinic's patient code, never a name). Vital signs are coded with
-LOINC and UCUM as the HL7 FHIR R4 vital-signs profile names them, one vital-signs panel per recorded
-set with its members; doses become MedicationAdministrations and adverse effects AdverseEvents. Only
-what stands now is exported: a superseded row is replaced by its correction (status ``corrected``)
-and a voided row is left out. Every ``fullUrl`` is a ``urn:uuid:`` derived (UUID 5) from the session
-id, the table and the row's ref, so the same session always gives the same bundle, byte for byte.
+The Patient is pseudonymous (the clinic's patient code, never a name). Every clinician named in the
+session or recording a row is a Practitioner, and every resource says who did it (Observation
+``performer``, MedicationAdministration ``performer``, AdverseEvent ``recorder``,
+QuestionnaireResponse ``author``, Encounter ``participant``). Vital signs are coded with LOINC and
+UCUM as the HL7 FHIR R4 vital-signs profile names them, one vital-signs panel per recorded set with
+its members. The bedside scores (MOAA/S, RASS, dissociation, CADSS), NEWS2 (with its SpO₂ scale,
+and "incomplete" instead of a band when a parameter was missing), the discharge score
+(Aldrete/PADSS) and the questionnaire totals are survey Observations: LOINC where LOINC has the
+code (PHQ-9 total 44261-6, GAD-7 total 70274-6), otherwise the project's own code system
+``CODE_SYSTEM`` (see docs/exports.md). Each questionnaire is also a QuestionnaireResponse with every
+answer. Doses are MedicationAdministrations coded with RxNorm and a SNOMED CT route; adverse effects
+are AdverseEvents carrying the recorded code, with only doses given before the event as suspects.
+Only what stands now is exported: a superseded row is replaced by its correction (status
+``corrected``) and a voided row is left out. Every ``fullUrl`` is a ``urn:uuid:`` derived (UUID 5)
+from the session id, the table and the row's ref, so the same session always gives the same bundle,
+byte for byte.
 """
 
 from __future__ import annotations
@@ -38,7 +48,44 @@ SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
 PATIENT_CODE_SYSTEM = "urn:kapmonitor:patient-code"
 SESSION_ID_SYSTEM = "urn:kapmonitor:session-id"
+CLINICIAN_SYSTEM = "urn:kapmonitor:clinician"
 PROFILE = "http://hl7.org/fhir/StructureDefinition/"
+# The project's own code system for scores that LOINC has no code for (documented in
+# docs/exports.md): MOAA/S, RASS, dissociation level, CADSS total, NEWS2 total, Aldrete, PADSS,
+# and the post-session questionnaire.
+CODE_SYSTEM = "urn:kapmonitor:fhir:code"
+QUESTIONNAIRE_SYSTEM = "urn:kapmonitor:questionnaire:"  # + questionnaire id, a canonical
+ADVERSE_EFFECT_SYSTEM = "urn:kapmonitor:adverse-effect"  # the catalogue's own term codes
+MEDDRA = "http://terminology.hl7.org/CodeSystem/mdr"  # the code field holds MedDRA, if licensed
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+# RxNorm ingredient concepts (RXCUI), U.S. National Library of Medicine RxNorm.
+RXNORM_DRUGS = {"ketamine": ("6130", "ketamine"), "esketamine": ("2119365", "esketamine")}
+# SNOMED CT route of administration concepts (the FHIR R4 route value set).
+SNOMED_ROUTES = {
+    "intranasal": ("46713006", "Nasal route"),
+    "im": ("78421000", "Intramuscular route"),
+    "sublingual": ("37839007", "Sublingual route"),
+    "iv": ("47625008", "Intravenous route"),
+    "oral": ("26643006", "Oral route"),
+}
+# Observation codes of the scores: (system, code, display).
+SCORE_CODES: dict[str, tuple[str, str, str]] = {
+    "moaas": (
+        CODE_SYSTEM,
+        "moaas",
+        "Modified Observer's Assessment of Alertness/Sedation (MOAA/S)",
+    ),
+    "rass": (CODE_SYSTEM, "rass", "Richmond Agitation-Sedation Scale (RASS)"),
+    "dissociation": (CODE_SYSTEM, "dissociation", "Dissociation level (clinician-rated, 0-4)"),
+    "cadss": (CODE_SYSTEM, "cadss-total", "Clinician-Administered Dissociative States Scale total"),
+    "news2": (CODE_SYSTEM, "news2-total", "National Early Warning Score 2 (NEWS2) total"),
+    "aldrete": (CODE_SYSTEM, "aldrete-total", "Modified Aldrete score total"),
+    "padss": (CODE_SYSTEM, "padss-total", "Post-Anesthetic Discharge Scoring System total"),
+    "phq9": (LOINC, "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score"),
+    "gad7": (LOINC, "70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score"),
+    "post_session": (CODE_SYSTEM, "post-session-total", "Post-session questionnaire total"),
+}
 
 # LOINC code, display, UCUM unit code, unit as shown, vital-signs profile.
 HR = ("8867-4", "Heart rate", "/min", "/min", "heartrate")
@@ -99,6 +146,27 @@ class _Builder:
         self.patient = full_url(self.sid, "patient")
         self.encounter = full_url(self.sid, "encounter")
         self.entries: list[dict[str, Any]] = []
+        self.practitioners: dict[str, str] = {}  # clinician name -> fullUrl
+
+    def practitioner(self, name: str | None) -> dict[str, str]:
+        """A reference to the Practitioner for ``name`` (the session's starter if unnamed)."""
+        who = (name or self.session.get("recorded_by") or "unknown").strip()
+        if who not in self.practitioners:
+            self.practitioners[who] = full_url(self.sid, "practitioner", who)
+        return {"reference": self.practitioners[who], "display": who}
+
+    def practitioner_resources(self) -> None:
+        """One Practitioner per clinician named or recording, identified by the name as shown
+        in "Recording as" (the record's own attribution; no other identity is kept)."""
+        for name, url in sorted(self.practitioners.items()):
+            self.add(
+                url,
+                {
+                    "resourceType": "Practitioner",
+                    "identifier": [{"system": CLINICIAN_SYSTEM, "value": name}],
+                    "name": [{"text": name}],
+                },
+            )
 
     def rows(self, table: str) -> list[Row]:
         return current_rows(self.doc["tables"].get(table, []))
@@ -137,7 +205,9 @@ class _Builder:
             "period": period,
         }
         if clinicians:
-            resource["participant"] = [{"individual": {"display": c["name"]}} for c in clinicians]
+            resource["participant"] = [
+                {"individual": self.practitioner(c["name"])} for c in clinicians
+            ]
         self.add(self.encounter, resource)
 
     # --- vital signs -----------------------------------------------------------------------
@@ -149,24 +219,43 @@ class _Builder:
         when: str,
         issued: str | None,
         corrected: bool = False,
+        performer: str | None = None,
+        category: tuple[str, str] = ("vital-signs", "Vital Signs"),
     ) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "resourceType": "Observation",
-            "meta": {"profile": [PROFILE + profile]},
             "status": "corrected" if corrected else "final",
             "category": [
-                {
-                    "coding": [_coding(OBS_CATEGORY, "vital-signs", "Vital Signs")],
-                    "text": "Vital Signs",
-                }
+                {"coding": [_coding(OBS_CATEGORY, *category)], "text": category[1]},
             ],
             "code": code,
             "subject": _ref(self.patient),
             "encounter": _ref(self.encounter),
             "effectiveDateTime": when,
+            "performer": [self.practitioner(performer)],
         }
+        if profile:
+            resource["meta"] = {"profile": [PROFILE + profile]}
         if issued:
             resource["issued"] = issued
+        return resource
+
+    def score_observation(
+        self, kind: str, value: int | float, row: Row, **extra: Any
+    ) -> dict[str, Any]:
+        """A survey Observation holding one score of ``row``, coded per ``SCORE_CODES``."""
+        system, code, display = SCORE_CODES[kind]
+        resource = self.observation(
+            {"coding": [_coding(system, code, display)], "text": display},
+            "",
+            row["observed_at"],
+            row.get("recorded_at"),
+            corrected=row.get("supersedes_id") is not None,
+            performer=row.get("recorded_by"),
+            category=("survey", "Survey"),
+        )
+        resource["valueInteger"] = int(value)
+        resource.update(extra)
         return resource
 
     def simple(
@@ -179,6 +268,7 @@ class _Builder:
             row["observed_at"],
             row.get("recorded_at"),
             corrected=row.get("supersedes_id") is not None,
+            performer=row.get("recorded_by"),
         )
         resource["valueQuantity"] = _quantity(value, unit, code)
         return resource
@@ -195,6 +285,7 @@ class _Builder:
             row["observed_at"],
             row.get("recorded_at"),
             corrected=row.get("supersedes_id") is not None,
+            performer=row.get("recorded_by"),
         )
         resource["component"] = [
             {
@@ -212,6 +303,7 @@ class _Builder:
             row["observed_at"],
             row.get("recorded_at"),
             corrected=row.get("supersedes_id") is not None,
+            performer=row.get("recorded_by"),
         )
         resource["valueQuantity"] = _quantity(row["spo2"], "%", "%")
         return resource
@@ -248,6 +340,7 @@ class _Builder:
                 row["observed_at"],
                 row.get("recorded_at"),
                 corrected=row.get("supersedes_id") is not None,
+                performer=row.get("recorded_by"),
             )
             panel["hasMember"] = [_ref(url) for url, _ in members]
             notes = [n for n in (row.get("note"),) if n]
@@ -265,6 +358,7 @@ class _Builder:
         row = {
             "observed_at": self.session["observed_at"],
             "recorded_at": self.session.get("recorded_at"),
+            "recorded_by": self.session.get("recorded_by"),
         }
         self.add(
             full_url(self.sid, "sessions", "weight"),
@@ -273,19 +367,173 @@ class _Builder:
 
     # --- doses and adverse effects ---------------------------------------------------------
 
+    # --- bedside scores, NEWS2, discharge and questionnaires -------------------------------
+
+    def bedside_scores(self) -> None:
+        """MOAA/S, RASS, dissociation level and CADSS total, one Observation each per entry."""
+        for row in self.rows("observations"):
+            for key, kind in (
+                ("moaas", "moaas"),
+                ("rass", "rass"),
+                ("dissociation", "dissociation"),
+                ("cadss_total", "cadss"),
+            ):
+                if row.get(key) is None:
+                    continue
+                resource = self.score_observation(kind, row[key], row)
+                scale = self.ref.scales.get(kind)
+                if scale is not None and kind != "cadss":
+                    resource["note"] = [{"text": scale.describe(row[key])}]
+                self.add(full_url(self.sid, "observations", row["ref"], kind), resource)
+
+    def news2_scores(self) -> None:
+        """NEWS2 for each current vitals set, derived from its panel: the band, or "incomplete"
+        (no band, a partial total) when a parameter was not measured; Scale 2 is said."""
+        current = {r["ref"] for r in self.rows("vitals")}
+        for row in self.doc["tables"].get("vital_scores", []):
+            if row.get("vitals_id") not in current:
+                continue  # the score of a superseded or withdrawn reading
+            parts = json.loads(row.get("news2_parts") or "{}")
+            missing = json.loads(row.get("news2_missing") or "[]")
+            scale = int(parts.pop("spo2_scale", 1))
+            band = row.get("news2_band") or ""
+            incomplete = band == "incomplete" or bool(missing)
+            interpretation = (
+                f"incomplete: no band (partial total; not measured: {', '.join(missing)})"
+                if incomplete
+                else f"{band} clinical risk band"
+            )
+            notes = [
+                f"SpO₂ scale {scale}" + (" (hypercapnic respiratory failure)" if scale == 2 else "")
+            ]
+            resource = self.score_observation(
+                "news2",
+                row["news2_total"],
+                row,
+                interpretation=[{"text": interpretation}],
+                derivedFrom=[_ref(full_url(self.sid, "vitals", row["vitals_id"]))],
+                component=[
+                    {
+                        "code": {
+                            "coding": [
+                                _coding(CODE_SYSTEM, f"news2-{name}", f"NEWS2 {name} points")
+                            ]
+                        },
+                        "valueInteger": int(points),
+                    }
+                    for name, points in parts.items()
+                ],
+            )
+            resource["status"] = "preliminary" if incomplete else "final"
+            resource["note"] = [{"text": n} for n in notes]
+            self.add(full_url(self.sid, "vital_scores", row["ref"]), resource)
+
+    def discharge_scores(self) -> None:
+        for row in self.rows("discharge_assessments"):
+            kind = row.get("score_name")
+            if kind not in SCORE_CODES:
+                continue
+            items = json.loads(row.get("items") or "[]")
+            passed = "passed" if row.get("passed") else "not passed"
+            resource = self.score_observation(
+                kind,
+                row["total"],
+                row,
+                interpretation=[
+                    {"text": f"{passed} (pass mark {row['pass_mark']} of {row['maximum']})"}
+                ],
+                component=[
+                    {
+                        "code": {
+                            "coding": [
+                                _coding(
+                                    CODE_SYSTEM, f"{kind}-{i['code']}", i.get("label") or i["code"]
+                                )
+                            ]
+                        },
+                        "valueInteger": int(i["points"]),
+                    }
+                    for i in items
+                    if isinstance(i, dict) and i.get("code") and i.get("points") is not None
+                ],
+            )
+            if not resource["component"]:
+                del resource["component"]
+            self.add(full_url(self.sid, "discharge_assessments", row["ref"]), resource)
+
+    def questionnaires(self) -> None:
+        """Each questionnaire as a QuestionnaireResponse with every answer, and its total as an
+        Observation derived from it (LOINC for PHQ-9 and GAD-7)."""
+        for row in self.rows("questionnaire_responses"):
+            qid = row["questionnaire_id"]
+            answers = json.loads(row.get("answers") or "{}")
+            response_url = full_url(self.sid, "questionnaire_responses", row["ref"])
+            items = []
+            for link_id, answer in answers.items():
+                if isinstance(answer, bool) or answer is None:
+                    continue
+                value = (
+                    {"valueInteger": int(answer)}
+                    if isinstance(answer, int)
+                    else {"valueString": str(answer)}
+                )
+                items.append({"linkId": str(link_id), "answer": [value]})
+            response: dict[str, Any] = {
+                "resourceType": "QuestionnaireResponse",
+                "questionnaire": f"{QUESTIONNAIRE_SYSTEM}{qid}",
+                "status": "completed",
+                "subject": _ref(self.patient),
+                "encounter": _ref(self.encounter),
+                "authored": row["observed_at"],
+                "author": self.practitioner(row.get("recorded_by")),
+            }
+            if items:
+                response["item"] = items
+            self.add(response_url, response)
+            if row.get("total") is None or qid not in SCORE_CODES:
+                continue
+            extra: dict[str, Any] = {"derivedFrom": [_ref(response_url)]}
+            if row.get("band"):
+                extra["interpretation"] = [{"text": row["band"]}]
+            flags = json.loads(row.get("safety_flags") or "[]")
+            if flags:
+                extra["note"] = [{"text": f} for f in flags]
+            self.add(
+                full_url(self.sid, "questionnaire_responses", row["ref"], "total"),
+                self.score_observation(qid, row["total"], row, **extra),
+            )
+
+    # --- doses and adverse effects ---------------------------------------------------------
+
+    def medication(self, row: Row) -> dict[str, Any]:
+        drug = row.get("drug")
+        text = (row.get("drug_other") if drug == "other" else None) or self.ref.label("drugs", drug)
+        concept: dict[str, Any] = {"text": text}
+        if drug in RXNORM_DRUGS:
+            code, display = RXNORM_DRUGS[drug]
+            concept["coding"] = [_coding(RXNORM, code, display)]
+        return concept
+
+    def route(self, row: Row) -> dict[str, Any]:
+        route = row.get("route")
+        concept: dict[str, Any] = {"text": self.ref.label("routes", route)}
+        if route in SNOMED_ROUTES:
+            code, display = SNOMED_ROUTES[route]
+            concept["coding"] = [_coding(SNOMED, code, display)]
+        return concept
+
     def doses(self) -> None:
         for row in self.rows("doses"):
-            drug = row.get("drug_other") if row.get("drug") == "other" else None
-            medication = drug or self.ref.label("drugs", row.get("drug"))
             resource: dict[str, Any] = {
                 "resourceType": "MedicationAdministration",
                 "status": "completed",
-                "medicationCodeableConcept": {"text": medication},
+                "medicationCodeableConcept": self.medication(row),
                 "subject": _ref(self.patient),
                 "context": _ref(self.encounter),
                 "effectiveDateTime": row["observed_at"],
+                "performer": [{"actor": self.practitioner(row.get("recorded_by"))}],
                 "dosage": {
-                    "route": {"text": self.ref.label("routes", row.get("route"))},
+                    "route": self.route(row),
                     "dose": _quantity(row["dose_mg"], "mg", "mg"),
                 },
             }
@@ -298,7 +546,7 @@ class _Builder:
 
     def adverse_events(self) -> None:
         outcomes = self.rows("adverse_event_outcomes")
-        first_dose = next(iter(self.rows("doses")), None)
+        doses = self.rows("doses")
         for row in self.rows("adverse_events"):
             resource = self.adverse_event(row)
             latest = [o for o in outcomes if o.get("adverse_event_id") == row["ref"]]
@@ -308,18 +556,18 @@ class _Builder:
                     "coding": [{"system": AE_OUTCOME, "code": code}],
                     "text": self.ref.label("ae_outcomes", latest[-1]["outcome"]),
                 }
-            if first_dose is not None:
+            # Only a dose given before the event can have caused it.
+            before = [d for d in doses if d["observed_at"] < row["observed_at"]]
+            causality = {
+                "assessment": {"text": self.ref.label("ae_relatedness", row.get("relatedness"))}
+            }
+            if before:
                 resource["suspectEntity"] = [
                     {
-                        "instance": _ref(full_url(self.sid, "doses", first_dose["ref"])),
-                        "causality": [
-                            {
-                                "assessment": {
-                                    "text": self.ref.label("ae_relatedness", row.get("relatedness"))
-                                }
-                            }
-                        ],
+                        "instance": _ref(full_url(self.sid, "doses", dose["ref"])),
+                        "causality": [causality],
                     }
+                    for dose in before
                 ]
             self.add(full_url(self.sid, "adverse_events", row["ref"]), resource)
 
@@ -333,14 +581,18 @@ class _Builder:
                 {"system": SERIOUSNESS, "code": SERIOUS_CRITERIA[row["serious_criterion"]]}
             )
         grade = int(row.get("grade") or 0)
+        coding = [{"system": ADVERSE_EFFECT_SYSTEM, "code": row.get("term"), "display": term}]
+        if row.get("code"):
+            coding.insert(0, {"system": MEDDRA, "code": str(row["code"]).strip()})
         return {
             "resourceType": "AdverseEvent",
             "actuality": "actual",
-            "event": {"text": text or term},
+            "event": {"coding": coding, "text": text or term},
             "subject": _ref(self.patient),
             "encounter": _ref(self.encounter),
             "date": row["observed_at"],
             "recordedDate": row.get("recorded_at") or row["observed_at"],
+            "recorder": self.practitioner(row.get("recorded_by")),
             "seriousness": {"coding": seriousness, "text": "Serious" if serious else "Non-serious"},
             "severity": {
                 "coding": [{"system": SEVERITY, "code": SEVERITY_BY_GRADE.get(grade, "severe")}],
@@ -356,8 +608,13 @@ def bundle_from_document(document: Document, reference: Reference | None = None)
     builder.encounter_resource()
     builder.weight()
     builder.vitals()
+    builder.news2_scores()
+    builder.bedside_scores()
+    builder.questionnaires()
+    builder.discharge_scores()
     builder.doses()
     builder.adverse_events()
+    builder.practitioner_resources()  # last: every reference above has named its clinician
     sid = document["session"]["id"]
     return {
         "resourceType": "Bundle",

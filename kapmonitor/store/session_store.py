@@ -17,7 +17,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor import __version__
-from kapmonitor.domain import discharge_gate, dose_gate, suicidality
+from kapmonitor.domain import discharge_gate, dose_gate, dose_guards, suicidality
 from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
 from kapmonitor.domain.protocol import Protocol
@@ -273,8 +273,13 @@ class SessionStore:
         with self.db.atomic():
             row_id = self._insert(session_id, entry, stamp)
             self._derive(session_id, entry, row_id, stamp)
+        cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
             if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
                 # The first dose moves the session into the dosing phase, at the dose's time.
+            for action, detail in cleared:
+                audit.event(
+                    self.db, stamp["recorded_by"], action, self.clock.now(), detail, session_id
+                )
                 self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
             self._seal(stamp["recorded_by"], "insert", session_id)
             return row_id
@@ -443,6 +448,50 @@ class SessionStore:
             problems = suicidality.assessment_problems(entry.risk_assessment)
             if problems:
                 raise ValidationError([FieldError("risk_assessment", p) for p in problems])
+
+    def _check_dose_guards(
+        self, session_id: str, entry: Entry, recorded_by: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The protocol's BP-before-dosing limits and dose guards for a new dose: refuse it
+        (the same words the window and the scenario runner show) unless its clearance answers
+        every finding; return the audit entries the clearance writes with the dose."""
+        protocol = self.protocol_for(session_id)
+        if not isinstance(entry, Dose) or protocol is None:
+            return []
+        log = self.load(session_id)
+        review = dose_guards.review_dose(
+            protocol,
+            log.current_rows(("vitals", "doses")),
+            entry.drug,
+            entry.route,
+            entry.dose_mg,
+            entry.weight_kg or log.session.get("weight_kg"),
+            entry.observed_at,
+        )
+        refusals = review.refusals(entry.clearance, recorded_by)
+        if refusals:
+            raise ValidationError([FieldError("dose_mg", r) for r in refusals])
+        shown = {"drug": entry.drug, "route": entry.route, "dose_mg": entry.dose_mg}
+        return dose_guards.clearance_events(review, entry.clearance, recorded_by, shown)
+
+    def record_dose_deferral(
+        self, session_id: str, finding: dose_guards.BpFinding, reason: str, recorded_by: str
+    ) -> None:
+        """A decision not to dose now because of the BP before it: audited, append-only."""
+        if not reason.strip():
+            raise ValidationError(FieldError("reason", "A decision to defer needs a reason"))
+        self._check_not_signed(session_id)
+        stamp = self._stamp(recorded_by)
+        detail = dose_guards.deferral_detail(finding, reason, stamp["recorded_by"])
+        with self.db.atomic():
+            audit.event(
+                self.db,
+                stamp["recorded_by"],
+                dose_guards.BP_DEFER,
+                self.clock.now(),
+                detail,
+                session_id,
+            )
 
     def _check_protocol(self, session_id: str, entry: Entry, protocol: Protocol) -> None:
         """Rules the protocol makes binding, enforced here so no caller can skip them."""

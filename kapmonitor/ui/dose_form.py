@@ -8,16 +8,37 @@ have its drug and route chosen explicitly.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QWidget,
+)
 
+from kapmonitor.domain.dose_guards import BpFinding, DoseClearance, DoseReview
 from kapmonitor.domain.records import Dose
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_number
-from kapmonitor.ui.form_base import EntryForm, SaveFn, fill_combo, select_code
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.form_base import EntryForm, FittingDialog, SaveFn, fill_combo, select_code
+
+# What the form asks of the protocol (Qt-free, the same rules the store enforces), how a
+# deferral is recorded, and how the second clinician's password is checked (None: no accounts).
+ReviewFn = Callable[[Dose], DoseReview]
+DeferFn = Callable[[BpFinding, str], None]
+SignInFn = Callable[[str, str], str]  # (user name, password) -> display name, or raises
 
 CHOOSE = "choose…"
 
@@ -52,8 +73,18 @@ class DoseForm(EntryForm):
         recorder: str = "",
         parent: QWidget | None = None,
         correcting: dict[str, Any] | None = None,
+        review: ReviewFn | None = None,
+        defer: DeferFn | None = None,
+        second_clinicians: list[str] | None = None,
+        sign_in: SignInFn | None = None,
     ) -> None:
         self.weight_kg = float(weight_kg)
+        self.review = review
+        self.defer = defer
+        self.second_clinicians = [c for c in (second_clinicians or []) if c != recorder]
+        self.sign_in = sign_in
+        self.recorder_name = recorder
+        self.deferred = False
         corrected_id = correcting.get("id") if correcting else None
         # When correcting, the row being replaced must not count twice in the running total.
         self.previous_doses = [
@@ -176,3 +207,207 @@ class DoseForm(EntryForm):
         self.lot.setText(row.get("lot_number") or "")
         self.booster.setChecked(bool(row.get("is_booster")))
         self.note.setText(row.get("note") or "")
+
+    # --- the protocol's questions before saving ---------------------------------------------
+
+    def try_save(self) -> None:
+        """Save, first asking what the protocol requires for this dose: a decision about the
+        BP before it, an override at the hard limit, the second clinician's confirmation of a
+        dose outside the guards. The store checks the same rules again."""
+        if self.correcting is not None or self.review is None:
+            super().try_save()
+            return
+        self.clear_errors()
+        try:
+            record = self.entry()
+        except ValidationError as exc:
+            self.show_errors(exc)
+            return
+        clearance = self.ask_clearance(self.review(record))
+        if clearance is None:
+            return
+        try:
+            row_id = self._save(dataclasses.replace(record, clearance=clearance))
+        except ValidationError as exc:
+            self.show_errors(exc)
+            return
+        except StoreError as exc:
+            self.show_banner(f"Not saved. {exc}")
+            return
+        self.saved_id = row_id
+        self.accept()
+
+    def _refused(self, text: str) -> None:
+        self.show_banner(f"Not saved:\n{text}")
+
+    def ask_clearance(self, review: DoseReview) -> DoseClearance | None:
+        """The clinicians' answers, or None when the dose is not given now (cancelled,
+        deferred or refused: the banner says which)."""
+        bp_reason = ""
+        if review.needs_bp_override():
+            assert review.bp is not None
+            bp_reason = self._ask_bp_override(review.bp)
+            if not bp_reason:
+                self._refused(review.bp.message)
+                return None
+        elif review.needs_bp_decision():
+            assert review.bp is not None
+            bp_reason = self._ask_bp_decision(review.bp)
+            if not bp_reason:
+                return None
+        if not review.needs_second_clinician():
+            return DoseClearance(bp_reason=bp_reason)
+        dialog = SecondClinicianDialog(
+            review.guard_problems, self.recorder_name, self.second_clinicians, self.sign_in, self
+        )
+        if not dialog.exec() or dialog.confirmed_by is None:
+            self._refused(
+                "\n".join(review.guard_problems)
+                + "\nRefused unless the second attending clinician confirms it."
+            )
+            return None
+        return DoseClearance(
+            bp_reason=bp_reason,
+            confirmed_by=dialog.confirmed_by,
+            confirm_reason=dialog.reason.text().strip(),
+            signed_in=dialog.signed_in,
+        )
+
+    def _ask_reason(self, name: str, title: str, question: str) -> str:
+        dialog = QInputDialog(self)
+        dialog.setObjectName(name)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(question)
+        dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        if not dialog.exec():
+            return ""
+        return dialog.textValue().strip()
+
+    def _ask_bp_override(self, finding: BpFinding) -> str:
+        box = QMessageBox(self)
+        box.setObjectName("BpHardLimit")
+        box.setWindowTitle("Blood pressure at the hard limit")
+        box.setText(finding.message)
+        override = box.addButton("Override with a reason…", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is not override:
+            return ""
+        return self._ask_reason(
+            "BpOverrideReason", "Override", "Why give this dose at this blood pressure?"
+        )
+
+    def _ask_bp_decision(self, finding: BpFinding) -> str:
+        """Proceed (returns the reason) or defer (recorded; returns "")."""
+        box = QMessageBox(self)
+        box.setObjectName("BpDecision")
+        box.setWindowTitle("Blood pressure before dosing")
+        box.setText(finding.message)
+        proceed = box.addButton("Proceed with a reason…", QMessageBox.ButtonRole.AcceptRole)
+        defer = box.addButton("Defer the dose…", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if box.clickedButton() is proceed:
+            reason = self._ask_reason(
+                "BpProceedReason", "Proceed", "Why proceed with this dose at this blood pressure?"
+            )
+            if not reason:
+                self._refused(finding.message)
+            return reason
+        if box.clickedButton() is defer and self.defer is not None:
+            reason = self._ask_reason("BpDeferReason", "Defer", "Why defer, and what next?")
+            if not reason:
+                self._refused(finding.message)
+                return ""
+            try:
+                self.defer(finding, reason)
+            except (ValidationError, StoreError) as exc:
+                self.show_banner(f"Not recorded. {exc}")
+                return ""
+            self.deferred = True
+            self.reject()
+        return ""
+
+
+class SecondClinicianDialog(FittingDialog):
+    """The two-person check: the second attending clinician (not the recorder) confirms a dose
+    outside the protocol's guards, by signing in where accounts exist, else by name and an
+    explicit confirmation; a reason is required either way."""
+
+    def __init__(
+        self,
+        problems: tuple[str, ...],
+        recorder: str,
+        clinicians: list[str],
+        sign_in: SignInFn | None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("SecondClinicianCheck")
+        self.setWindowTitle("Two-person check: second clinician")
+        self.setModal(True)
+        self.sign_in = sign_in
+        self.recorder = recorder
+        self.confirmed_by: str | None = None
+        self.signed_in = False
+        form = QFormLayout(self.body)
+        what = QLabel(
+            "This dose is outside the protocol:\n• "
+            + "\n• ".join(problems)
+            + f"\n\n{recorder or 'The recorder'} cannot confirm it alone: the second "
+            "attending clinician confirms it here.",
+            self,
+        )
+        what.setWordWrap(True)
+        form.addRow(what)
+        self.name = QComboBox(self)
+        self.name.setEditable(True)
+        self.name.addItems(clinicians)
+        form.addRow("Second clinician" if sign_in is None else "User name", self.name)
+        self.password = QLineEdit(self)
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.confirm = QCheckBox("I am the second attending clinician and confirm this dose", self)
+        if sign_in is not None:
+            form.addRow("Password", self.password)
+        else:
+            form.addRow("", self.confirm)
+        self.reason = QLineEdit(self)
+        self.reason.setPlaceholderText("Required: why this dose")
+        form.addRow("Reason", self.reason)
+        buttons = QDialogButtonBox(self)
+        self.confirm_button = buttons.addButton("Confirm", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.try_confirm)
+        buttons.rejected.connect(self.reject)
+        self.foot.addWidget(buttons)
+        self.name.setFocus()
+
+    def try_confirm(self) -> None:
+        name = self.name.currentText().strip()
+        if not self.reason.text().strip():
+            self._say("A reason is required")
+            return
+        if not name:
+            self._say("Name the second clinician")
+            return
+        if self.sign_in is not None:
+            try:
+                name = self.sign_in(name, self.password.text())
+            except (ValidationError, StoreError) as exc:
+                self.password.clear()
+                self._say(str(exc))
+                return
+            self.signed_in = True
+        elif not self.confirm.isChecked():
+            self._say("The second clinician ticks the confirmation")
+            return
+        if name.casefold() == self.recorder.strip().casefold():
+            self._say(f"{name} is recording this dose: a second clinician confirms it")
+            return
+        self.confirmed_by = name
+        self.accept()
+
+    def _say(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.show()
+        self.fit()

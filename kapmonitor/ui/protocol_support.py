@@ -13,12 +13,17 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
-from kapmonitor.domain import dose_gate
+from kapmonitor.domain import dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
-from kapmonitor.domain.records import AlarmAcknowledgement, Override, QuestionnaireResponse
+from kapmonitor.domain.records import (
+    AlarmAcknowledgement,
+    Dose,
+    Override,
+    QuestionnaireResponse,
+)
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
 from kapmonitor.domain.vital_alerts import VitalReading, current_levels, latest_readings
 from kapmonitor.paths import resources_dir, user_config_dir
@@ -34,6 +39,15 @@ if TYPE_CHECKING:
     from kapmonitor.ui.session_window import SessionWindow
 
 CHARTED = {"sbp", "dbp", "hr", "spo2", "rr", "moaas"}
+# Saves after which the store may have written or cleared an alarm (a positive PHQ-9 item 9 is
+# a critical alarm written with the questionnaire).
+ALARM_SOURCES = (
+    "vitals",
+    "observations",
+    "alarm_acknowledgements",
+    "questionnaire_responses",
+    "adverse_events",
+)
 SOUND_TEXT = "Critical alarm sound (gentle)"
 WARNING_SOUND_TEXT = "Sound for warnings and overdue checks too"
 SOUND_OFF_QUESTION = (
@@ -154,7 +168,7 @@ class ProtocolSupport:
         """Pick up what the store derived with the reading (NEWS2, alarms) and show it."""
         window = self.window
         log = window.log
-        if log is None or table not in ("vitals", "observations", "alarm_acknowledgements"):
+        if log is None or table not in ALARM_SOURCES:
             return
         try:
             for derived in ("alarms", "alarm_acknowledgements"):
@@ -259,6 +273,21 @@ class ProtocolSupport:
         self.sound_action.setChecked(True)
         self.sound_action.blockSignals(False)
 
+    def _audit_event(self, action: str, detail: dict[str, Any]) -> bool:
+        """An audited happening in the open session that writes no clinical row."""
+        window = self.window
+        log = window.log
+        if log is None:
+            return False
+        db = window.store.db
+        try:
+            with db.atomic():
+                audit.event(db, window.recorder, action, window.clock.now(), detail, log.id)
+        except (sqlite3.Error, OSError, StoreError) as exc:
+            window.report_error(explain(exc, window.store.path))
+            return False
+        return True
+
     def _audit_sound(self, action: str, detail: dict[str, Any]) -> bool:
         """A sound switch is a safety setting: who changed it, when and why go into the audit
         trail, in the open session (attributed to the recorder) or, with none open, unattached."""
@@ -289,9 +318,19 @@ class ProtocolSupport:
             window.statusBar().showMessage("No active alarm to acknowledge", 5000)
             return
 
-        def save(response: str, detail: str, symptoms: list[str]) -> int:
+        def save(
+            response: str,
+            detail: str,
+            symptoms: list[str],
+            risk_assessment: dict[str, Any] | None = None,
+        ) -> int:
             entry = AlarmAcknowledgement(
-                alarm["id"], response, window.clock.now(), detail=detail, symptoms=tuple(symptoms)
+                alarm["id"],
+                response,
+                window.clock.now(),
+                detail=detail,
+                symptoms=tuple(symptoms),
+                risk_assessment=risk_assessment,
             )
             return window.store.add(log.id, entry, window.recorder)
 
@@ -345,6 +384,48 @@ class ProtocolSupport:
             return False
         window.after_save("overrides", row_id)
         return True
+
+    def dose_form_kwargs(self) -> dict[str, Any]:
+        """What the dose form needs to ask the protocol's questions before it saves: the
+        Qt-free review (the rules the store enforces again), how a deferral is recorded, the
+        other attending clinicians, and, where accounts exist, the second clinician's sign-in."""
+        window = self.window
+        log = window.log
+        if log is None or self.protocol is None:
+            return {}
+        protocol, session_id = self.protocol, log.id
+
+        def review(dose: Dose) -> dose_guards.DoseReview:
+            current = window.store.load(session_id).current_rows(("vitals", "doses"))
+            return dose_guards.review_dose(
+                protocol,
+                current,
+                dose.drug,
+                dose.route,
+                dose.dose_mg,
+                dose.weight_kg,
+                dose.observed_at,
+            )
+
+        def defer(finding: dose_guards.BpFinding, reason: str) -> None:
+            window.store.record_dose_deferral(session_id, finding, reason, window.recorder)
+            window.statusBar().showMessage(f"Dose deferred: {reason}", 8000)
+
+        sign_in = None
+        if window.access.enabled():
+
+            def sign_in(username: str, secret: str) -> str:
+                user = window.access.accounts.sign_in(
+                    username, secret, "confirm a dose outside the protocol (two-person check)"
+                )
+                return user.display_name
+
+        return {
+            "review": review,
+            "defer": defer,
+            "second_clinicians": list(log.clinicians),
+            "sign_in": sign_in,
+        }
 
     def discharge_check(self) -> bool:
         """Run the protocol's discharge assessment; True when the patient may go home."""
@@ -448,7 +529,17 @@ class ProtocolSupport:
             )
             return window.store.add(log.id, entry, window.recorder)
 
-        dialog = QuestionnaireWindow(questionnaire, save, window.recorder, window)
+        def discarded(answered: int) -> None:
+            """A discard is in the audit trail: which questionnaire, how many answers, by whom;
+            never the answers themselves."""
+            self._audit_event(
+                "questionnaire_discarded",
+                {"questionnaire_id": questionnaire.id, "timing": timing, "answered": answered},
+            )
+
+        dialog = QuestionnaireWindow(
+            questionnaire, save, window.recorder, window, on_discard=discarded
+        )
         window.active_form = dialog
         try:
             dialog.exec()

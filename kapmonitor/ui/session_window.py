@@ -596,6 +596,7 @@ class SessionWindow(QMainWindow):
             weight_kg=self.log.session["weight_kg"],
             previous_doses=self.log.current("doses"),
             **self._form_kwargs(),
+            **self.protocol_support.dose_form_kwargs(),
         )
         self.after_save("doses", self._open_form(form))
 

@@ -166,14 +166,20 @@ def test_every_number_carries_a_source(shipped: dict[str, Protocol]) -> None:
         "discharge.freshness_minutes",
         "review.correction_review_factor",
         "adverse_events.serious_report_days",
+        "schedule.baseline_vitals",
+    }
+    bp_paths = {
+        f"bp_before_dosing.{k}" for k in ("caution_sbp", "caution_dbp", "hard_sbp", "hard_dbp")
     }
     for protocol in shipped.values():
         assert protocol.source.strip()
-        assert scalar_paths == set(protocol.sources)
+        expected = scalar_paths | (bp_paths if protocol.bp_before_dosing is not None else set())
+        assert expected <= set(protocol.sources)
         assert all(text.strip() for text in protocol.sources.values())
         items = (*protocol.intervals, *protocol.checkpoints, *protocol.alarms)
         assert all(item.source.strip() for item in items)
         assert all(q.source.strip() for q in protocol.questionnaires)
+        assert all(g.source.strip() for g in protocol.dose_guards)
         assert {r.parameter for r in protocol.alarms} == set(ALARM_PARAMETERS)
         assert {r.priority for r in protocol.alarms} == set(PRIORITIES)
 
