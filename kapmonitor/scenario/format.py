@@ -335,6 +335,8 @@ def _step(
         what = ", ".join(named) if named else "none"
         raise fail(f"a step has exactly one kind, such as vitals or dose (found: {what})")
     kind = named[0]
+    if kind == "start" and number != 1:
+        raise fail("start must be the first step (the session starts once)")
     problem = kinds[kind].spec.problem(raw[kind], kind)
     if problem:
         raise fail(problem)

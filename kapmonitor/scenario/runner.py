@@ -22,7 +22,6 @@ from typing import Any
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.protocol import ProtocolCatalogue, load_protocols, protocol_folders
-from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import resources_dir, user_config_dir
@@ -85,35 +84,18 @@ def _replay(scenario: Scenario, catalogue: ProtocolCatalogue) -> tuple[list[dict
     with tempfile.TemporaryDirectory(prefix="kapmonitor-scenario-") as folder:
         store = SessionStore.open(Path(folder) / "scenario.sqlite", clock, default_reference())
         try:
-            try:
-                session_id = store.start_session(
-                    _session_start(scenario, clock.now()),
-                    scenario.clinicians[0],
-                    protocol=protocol,
-                )
-            except (ValidationError, StoreError) as exc:
-                return [], f"the session could not be started: {_reasons(exc)}"
-            context = Context(store, session_id, protocol, scenario.clinicians[0], {})
-            context.questionnaires = load_questionnaire_set()
+            context = Context(
+                store, "", protocol, scenario.clinicians[0], load_questionnaire_set(), scenario
+            )
+            if scenario.steps[0].kind != "start":
+                # No start step: the session starts as the start dialog would, with defaults.
+                try:
+                    KINDS["start"].run(context, {})
+                except (ValidationError, StoreError) as exc:
+                    return [], f"the session could not be started: {'; '.join(_reasons(exc))}"
             return list(_steps(scenario, context, clock)), ""
         finally:
             store.close()
-
-
-def _session_start(scenario: Scenario, when: datetime) -> SessionStart:
-    """The start dialog's record: the patient, the clinicians, eligibility all confirmed."""
-    patient = scenario.patient
-    ref = default_reference()
-    return SessionStart(
-        patient_code=str(patient["code"]),
-        sex=str(patient["sex"]),
-        weight_kg=float(patient["weight_kg"]),
-        indication=str(patient["indication"]),
-        clinicians=scenario.clinicians,
-        started_at=when,
-        birth_year=int(patient["birth_year"]),
-        checklist={c.code: True for c in ref.choices("eligibility_checklist")},
-    )
 
 
 def _steps(scenario: Scenario, ctx: Context, clock: FakeClock) -> Iterator[dict[str, Any]]:
@@ -130,6 +112,8 @@ def run_step(step: Step, ctx: Context) -> dict[str, Any]:
     last_score = _last_id(store, "vital_scores", sid)
     extra: dict[str, Any] = {}
     try:
+        if not sid and step.kind != "start":
+            raise StoreError("The session was not started (its start step was refused)")
         extra = KINDS[step.kind].run(ctx, step.payload) or {}
         result, reasons = "committed", []
     except (ValidationError, StoreError) as exc:
@@ -141,7 +125,7 @@ def run_step(step: Step, ctx: Context) -> dict[str, Any]:
     ]
     scores = store.rows_after(sid, "vital_scores", last_score)
     line: dict[str, Any] = {
-        "at": step.at,
+        "at": int(step.at) if step.at.is_integer() else step.at,
         "step": step.kind,
         "result": result,
         "reasons": reasons,

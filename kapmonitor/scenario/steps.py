@@ -43,8 +43,11 @@ from kapmonitor.domain.records import (
     PhaseChange,
     QuestionnaireResponse,
     SessionEnd,
+    SessionStart,
     VitalSigns,
 )
+from kapmonitor.domain.reference import default_reference
+from kapmonitor.domain.rems import RemsStart, default_rems_defaults
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.scenario.format import (
     Boolean,
@@ -55,6 +58,7 @@ from kapmonitor.scenario.format import (
     MapOf,
     Number,
     OneOf,
+    Scenario,
     Spec,
     Text,
 )
@@ -72,6 +76,7 @@ class Context:
     protocol: Protocol
     by: str
     questionnaires: dict[str, questionnaire_data.Questionnaire]
+    scenario: Scenario | None = None  # the patient and clinicians the session starts with
 
     def now(self) -> datetime:
         return self.store.clock.now()
@@ -109,6 +114,75 @@ def step(name: str, spec: Spec) -> Callable[[Callable[[Context, Any], StepResult
 def refuse(message: str, field_name: str = "step") -> ValidationError:
     """A refusal in the store's own shape, for a gate the window applies before the store."""
     return ValidationError(FieldError(field_name, message))
+
+
+# --- starting --------------------------------------------------------------------------------
+
+# What a scenario's REMS start details are when it names none: a plausible, complete form with
+# every contraindication answered "no" (the start dialog asks these for a REMS protocol).
+REMS_DEFAULTS: dict[str, Any] = {
+    "first_treatment": False,
+    "clinician_phone": "+1 555 0100",
+    "clinician_email": "monitoring@clinic.example",
+    "setting_name": "Scenario clinic",
+    "setting_address": "1 Example Street",
+}
+
+
+@step(
+    "start",
+    Fields(
+        {
+            "rems": Fields(
+                {
+                    "first_treatment": Boolean(),
+                    "clinician_phone": Text(),
+                    "clinician_email": Text(),
+                    "setting_name": Text(),
+                    "setting_address": Text(),
+                    "contraindications": MapOf(Either(Boolean(), OneOf(None))),
+                }
+            )
+        }
+    ),
+)
+def start(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """Start the session as the start dialog does: the scenario's patient and clinicians, the
+    eligibility checklist confirmed, the protocol from the window's catalogue, and for a REMS
+    protocol the REMS start details and contraindication screen (``rems`` overrides the
+    defaults: e.g. ``{"contraindications": {"avm": true}}``). Implicit, with defaults, when a
+    scenario's first step is not ``start``."""
+    scenario = ctx.scenario
+    if scenario is None:
+        raise ValueError("the start step needs the scenario")
+    patient = scenario.patient
+    ref = default_reference()
+    rems = None
+    if ctx.protocol.rems:
+        given = payload.get("rems", {})
+        screen = {c.code: False for c in default_rems_defaults().contraindications}
+        screen.update(given.get("contraindications", {}))
+        rems = RemsStart(
+            **{**REMS_DEFAULTS, **{k: v for k, v in given.items() if k != "contraindications"}},
+            contraindications=screen,
+        )
+    elif "rems" in payload:
+        raise refuse(
+            f"Protocol {ctx.protocol.id!r} is not a REMS protocol: no REMS details", "rems"
+        )
+    record = SessionStart(
+        patient_code=str(patient["code"]),
+        sex=str(patient["sex"]),
+        weight_kg=float(patient["weight_kg"]),
+        indication=str(patient["indication"]),
+        clinicians=scenario.clinicians,
+        started_at=ctx.now(),
+        birth_year=int(patient["birth_year"]),
+        checklist={c.code: True for c in ref.choices("eligibility_checklist")},
+        rems=rems,
+    )
+    ctx.session_id = ctx.store.start_session(record, ctx.by, protocol=ctx.protocol)
+    return None
 
 
 # --- recording -------------------------------------------------------------------------------

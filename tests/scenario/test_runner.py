@@ -107,3 +107,22 @@ def test_acknowledge_passes_the_risk_assessment_the_alarm_needs() -> None:
     assert bare["result"] == "refused"
     assert any("risk assessment" in reason for reason in bare["reasons"])
     assert documented["result"] == "committed", documented["reasons"]
+
+
+def test_a_start_step_can_be_refused_and_then_nothing_else_runs() -> None:
+    screen = {"rems": {"contraindications": {"arteriovenous_malformation": True}}}
+    result = run(
+        [{"at": -15, "start": screen, "expect": {"result": "refused"}}, BASELINE,
+         {**DOSE, "expect": {"result": "committed"}}]
+    )  # fmt: skip
+    start, vitals, dose = result.lines
+    assert start["result"] == "refused" and start["expect"] == "met"
+    assert any("contraindicated" in reason for reason in start["reasons"])
+    assert vitals["result"] == "refused"
+    assert vitals["reasons"] == ["The session was not started (its start step was refused)"]
+    assert dose["expect"].startswith("failed: result refused")
+
+
+def test_an_explicit_start_with_the_screen_answered_no_starts_the_session() -> None:
+    result = run([{"at": -15, "start": {"rems": {"first_treatment": True}}}, BASELINE, DOSE])
+    assert [line["result"] for line in result.lines] == ["committed"] * 3

@@ -243,3 +243,13 @@ def test_a_file_that_is_not_json_is_refused_plainly(tmp_path: Path) -> None:
     bad.write_text(json.dumps([1, 2]), encoding="utf-8")
     with pytest.raises(ScenarioError, match="one JSON object"):
         read(bad, PROTOCOLS)
+
+
+def test_start_may_only_be_the_first_step() -> None:
+    data = copy.deepcopy(VALID)
+    data["steps"].insert(1, {"at": -10, "start": {}})
+    assert (
+        refused(data) == "step 2 (at -10): start must be the first step (the session starts once)"
+    )
+    data["steps"] = data["steps"][1:]
+    assert load(data).steps[0].kind == "start"
