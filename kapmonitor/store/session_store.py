@@ -270,16 +270,16 @@ class SessionStore:
         self._check_open(session_id, entry)
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
+        cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
         with self.db.atomic():
             row_id = self._insert(session_id, entry, stamp)
-            self._derive(session_id, entry, row_id, stamp)
-        cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
-            if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
-                # The first dose moves the session into the dosing phase, at the dose's time.
             for action, detail in cleared:
                 audit.event(
                     self.db, stamp["recorded_by"], action, self.clock.now(), detail, session_id
                 )
+            self._derive(session_id, entry, row_id, stamp)
+            if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
+                # The first dose moves the session into the dosing phase, at the dose's time.
                 self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
             self._seal(stamp["recorded_by"], "insert", session_id)
             return row_id
