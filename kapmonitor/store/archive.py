@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from kapmonitor.domain.clock import from_iso, to_iso
 from kapmonitor.domain.reference import Reference, default_reference
+from kapmonitor.domain.rems import SubmissionStatus, submission_status
 
 STATUSES = ("open", "ended", "signed", "unsigned")
 STATUS_LABELS = {"open": "Open", "ended": "Ended — not signed", "signed": "Signed"}
@@ -181,6 +182,29 @@ class ArchiveRow:
     signed_role: str = ""
     signed_at: datetime | None = None
     meaning: str = ""
+    # Esketamine REMS sessions only: the form's treatment time and its first submission.
+    rems: bool = False
+    rems_treated_at: datetime | None = None
+    rems_submitted_by: str = ""
+    rems_submitted_at: datetime | None = None
+
+    def rems_status(self, today: date) -> SubmissionStatus | None:
+        """Due date (7 days, an editable default) and who submitted the form, when; None for a
+        session the REMS form does not apply to."""
+        if not self.rems or self.rems_treated_at is None:
+            return None
+        submitted = (
+            [
+                {
+                    "id": 0,
+                    "observed_at": to_iso(self.rems_submitted_at),
+                    "submitted_by": self.rems_submitted_by,
+                }
+            ]
+            if self.rems_submitted_at is not None
+            else []
+        )
+        return submission_status(self.rems_treated_at, submitted, today)
 
     @property
     def clinicians(self) -> tuple[str, ...]:
@@ -340,7 +364,38 @@ def list_sessions(db: Database, flt: ArchiveFilter | None = None) -> list[Archiv
     """The sessions ``flt`` selects, newest first, each with its counts and signature."""
     _register(db)
     where, values = (flt or ArchiveFilter()).where()
-    return [_archive_row(r) for r in db.execute(_list_sql(where), values).fetchall()]
+    rows = [_archive_row(r) for r in db.execute(_list_sql(where), values).fetchall()]
+    _add_rems(db, rows)
+    return rows
+
+
+# The REMS sessions, found by their stored protocol copy (``to_dict`` writes sorted JSON, so a
+# plain text search is exact and avoids parsing every copy), with the first esketamine dose (or
+# the session start) and the first submission of the form.
+_REMS_SQL = """
+SELECT p.session_id,
+    coalesce((SELECT min(d.observed_at) FROM doses d WHERE d.session_id = p.session_id
+              AND d.drug = 'esketamine' AND d.voided = 0), s.observed_at),
+    (SELECT r.submitted_by || char(31) || r.observed_at FROM rems_submissions r
+     WHERE r.session_id = p.session_id ORDER BY r.observed_at, r.id LIMIT 1)
+FROM session_protocols p JOIN sessions s ON s.id = p.session_id
+WHERE instr(p.protocol_json, '"rems": true') > 0
+"""
+
+
+def _add_rems(db: Database, rows: list[ArchiveRow]) -> None:
+    if not rows or "rems_submissions" not in db.table_names():
+        return
+    found = {sid: (treated, sub) for sid, treated, sub in db.execute(_REMS_SQL).fetchall()}
+    for row in rows:
+        if row.session_id not in found:
+            continue
+        treated, submitted = found[row.session_id]
+        row.rems = True
+        row.rems_treated_at = _parse(treated)
+        if submitted:
+            who, _sep, when = submitted.partition(_SEP)
+            row.rems_submitted_by, row.rems_submitted_at = who, _parse(when)
 
 
 @dataclass(frozen=True)

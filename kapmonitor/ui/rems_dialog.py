@@ -8,14 +8,20 @@ same content on the clipboard for pasting into the REMS portal or a note.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
+    QFormLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -24,7 +30,17 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.rems import RemsField
-from kapmonitor.ui.form_base import keep_on_screen, max_dialog_height
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
+from kapmonitor.ui.form_base import (
+    FittingDialog,
+    fit_to_screen,
+    from_qdatetime,
+    keep_on_screen,
+    max_dialog_height,
+    to_qdatetime,
+)
 from kapmonitor.ui.theme import DAY, NIGHT
 
 FORM_TITLE = "Spravato REMS Patient Monitoring Form"
@@ -161,4 +177,99 @@ class RemsDialog(QDialog):
         self.copied_label.setText("Copied to the clipboard.")
 
 
-__all__ = ["RemsDialog", "count_text", "missing_text", "rems_plain_text", "value_text"]
+# save(submitted_by, submitted_at, reference, note) -> row id; raises the store's refusal.
+SubmitFn = Callable[[str, datetime, str, str], int]
+
+
+class RemsSubmissionDialog(FittingDialog):
+    """Records that the REMS form was submitted: by whom, when, and the portal's reference.
+
+    The record is append-only and audited, so the dialog says so before saving; a refusal
+    (already submitted, a time in the future, a non-REMS session) keeps what was typed.
+    """
+
+    def __init__(
+        self,
+        save: SubmitFn,
+        session_text: str,
+        status_text: str,
+        submitter: str,
+        now: datetime,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._save = save
+        self.saved_id: int | None = None
+        self.setWindowTitle("Mark REMS form submitted")
+        self.setModal(True)
+        form = QFormLayout(self.body)
+        about = QLabel(f"{session_text}\n{status_text}", self)
+        about.setWordWrap(True)
+        form.addRow(about)
+        self.submitted_by = QLineEdit(submitter, self)
+        self.submitted_by.setToolTip("Who submitted the form to the REMS")
+        form.addRow("Submitted by", self.submitted_by)
+        self.submitted_at = QDateTimeEdit(to_qdatetime(now), self)
+        self.submitted_at.setDisplayFormat("yyyy-MM-dd  HH:mm")
+        self.submitted_at.setToolTip("When it was submitted (local time)")
+        form.addRow("Submitted on", self.submitted_at)
+        self.reference = QLineEdit(self)
+        self.reference.setPlaceholderText("the REMS portal's confirmation, if any")
+        form.addRow("Reference", self.reference)
+        self.note = QLineEdit(self)
+        self.note.setPlaceholderText("optional")
+        form.addRow("Note", self.note)
+        self.field_widgets: dict[str, QWidget] = {
+            "submitted_by": self.submitted_by,
+            "submitted_at": self.submitted_at,
+        }
+        hint = QLabel("Recorded permanently with your name (append-only, audited).", self)
+        hint.setObjectName("Muted")
+        hint.setWordWrap(True)
+        self.foot.addWidget(hint)
+        self.buttons = QDialogButtonBox(self)
+        self.save_button = self.buttons.addButton(
+            "Mark submitted", QDialogButtonBox.ButtonRole.AcceptRole
+        )
+        self.save_button.setDefault(True)
+        self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.try_save)
+        self.buttons.rejected.connect(self.reject)
+        self.foot.addWidget(self.buttons)
+        self.submitted_by.setFocus()
+        fit_to_screen(self)
+
+    def try_save(self) -> None:
+        clear_refused(self.field_widgets, self.banner)
+        try:
+            self.saved_id = self._save(
+                self.submitted_by.text(),
+                from_qdatetime(self.submitted_at.dateTime()),
+                self.reference.text(),
+                self.note.text(),
+            )
+        except ValidationError as exc:
+            first = mark_refused(self.field_widgets, exc.errors)
+            show_banner(self, self.banner, refusal_text("Not recorded — ", exc.errors))
+            self.fit()
+            if first is not None:
+                first.setFocus()
+            return
+        except StoreError as exc:
+            show_banner(self, self.banner, f"Not recorded. {exc}")
+            self.fit()
+            return
+        self.accept()
+
+    def errors_text(self) -> str:
+        return self.banner.text() if self.banner.isVisible() else ""
+
+
+__all__ = [
+    "RemsDialog",
+    "RemsSubmissionDialog",
+    "count_text",
+    "missing_text",
+    "rems_plain_text",
+    "value_text",
+]

@@ -21,7 +21,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QFocusEvent, QKeySequence
+from PySide6.QtGui import QAction, QBrush, QCloseEvent, QColor, QFocusEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -47,7 +47,7 @@ from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
-from kapmonitor.store import audit
+from kapmonitor.store import audit, rems_store
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
     STATUS_LABELS,
@@ -63,10 +63,11 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.signoff import AMENDING_ROLES, COMMENTING_ROLES, Review
 from kapmonitor.ui.archive_worker import ArchiveWorker
 from kapmonitor.ui.form_base import EntryForm, resize_within_screen
+from kapmonitor.ui.rems_dialog import RemsSubmissionDialog
 from kapmonitor.ui.review_comment_dialog import ReviewCommentDialog
 from kapmonitor.ui.session_review_view import SessionReviewView, local
 from kapmonitor.ui.sign_dialog import SignDialog
-from kapmonitor.ui.theme import apply_settings_theme, view_actions
+from kapmonitor.ui.theme import apply_settings_theme, current_theme, view_actions
 
 Index = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -95,11 +96,15 @@ class ArchiveTableModel(QAbstractTableModel):
         "Adverse effects",
         "Alarms",
         "Signed by",
+        "REMS form",
     )
+    REMS_COLUMN = 10
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[ArchiveRow] = []
+        self.today = date.today()  # the window sets its clock's day: overdue is judged on it
+        self.night = False
 
     def set_rows(self, rows: list[ArchiveRow]) -> None:
         self.beginResetModel()
@@ -122,6 +127,8 @@ class ArchiveTableModel(QAbstractTableModel):
             return None
         row = self.rows[index.row()]
         column = index.column()
+        if column == self.REMS_COLUMN:
+            return self._rems_data(row, role)
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(row, column)
         if role == SORT_ROLE:
@@ -130,6 +137,33 @@ class ArchiveTableModel(QAbstractTableModel):
             return row.session_id
         if role == Qt.ItemDataRole.ToolTipRole:
             return self.tooltip(row, column)
+        return None
+
+    def rems_text(self, row: ArchiveRow) -> str:
+        """E.g. "REMS due 2026-12-04 / submitted by Dr A on 2026-12-01"; "—" if not REMS."""
+        status = row.rems_status(self.today)
+        return "—" if status is None else status.text()
+
+    def _rems_data(self, row: ArchiveRow, role: int) -> Any:
+        status = row.rems_status(self.today)
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            text = self.rems_text(row)
+            if role == Qt.ItemDataRole.ToolTipRole and status is not None:
+                text += f" (due date: {status.source})"
+            return text
+        if role == SORT_ROLE:  # overdue first, then unsubmitted by due date, then submitted
+            if status is None:
+                return "3"
+            rank = 0 if status.overdue else 2 if status.submitted_by else 1
+            return f"{rank} {status.due.isoformat()}"
+        if role == SESSION_ROLE:
+            return row.session_id
+        if role == Qt.ItemDataRole.ForegroundRole and status is not None and status.overdue:
+            return QBrush(QColor(current_theme(self.night).warn))
+        if role == Qt.ItemDataRole.FontRole and status is not None and status.overdue:
+            bold = QFont()
+            bold.setBold(True)
+            return bold
         return None
 
     @staticmethod
@@ -415,6 +449,14 @@ class ReviewWindow(QMainWindow):
                 review_menu,
             ),
             ("amend", "Amend my entry…", "Amend…", "Ctrl+E", self.amend_selected, review_menu),
+            (
+                "rems_submitted",
+                "Mark REMS form submitted…",
+                "REMS sent…",
+                "Ctrl+Shift+R",
+                self.mark_rems_submitted,
+                review_menu,
+            ),
             ("dashboard", "Dashboard", "Dashboard", "Ctrl+D", self.open_dashboard, review_menu),
             (
                 "series",
@@ -490,6 +532,7 @@ class ReviewWindow(QMainWindow):
 
     def apply_view_settings(self) -> None:
         night, large = apply_settings_theme(self.settings)
+        self.table.source.night = night
         self.detail.apply_view(night, large)
         for window in self.child_windows:
             apply = getattr(window, "apply_view_settings", None)
@@ -571,6 +614,7 @@ class ReviewWindow(QMainWindow):
     def _show_rows(self, number: int, rows: list[ArchiveRow]) -> None:
         keep = self.detail.log.id if self.detail.log is not None else None
         self.rows = rows
+        self.table.source.today = self.clock.now().astimezone().date()
         self.table.source.set_rows(rows)
         self.counts_label.setText(ArchiveCounts.of(rows).summary())
         self.shown_request = number
@@ -681,6 +725,7 @@ class ReviewWindow(QMainWindow):
                 else "Correct an entry you recorded (select it in the timeline)",
             ),
             "series": (has, "The selected patient's sessions over time"),
+            "rems_submitted": self._rems_state(),
         }
         for name in ("export_pdf", "export_json", "export_csv", "export_fhir"):
             states[name] = (has, "Export the selected session")
@@ -689,6 +734,53 @@ class ReviewWindow(QMainWindow):
             action.setEnabled(bool(enabled))
             key = action.shortcut().toString()
             action.setToolTip(f"{action.text()} ({key}) — {tip}")
+
+    def _rems_state(self) -> tuple[bool, str]:
+        log = self.detail.log
+        if log is None:
+            return False, "Select an esketamine REMS session"
+        if log.protocol is None or not log.protocol.rems:
+            return False, "The REMS form applies to esketamine REMS sessions only"
+        status = rems_store.status(self.store.db, log.id, self.clock.now().astimezone().date())
+        if status.submitted_by is not None:
+            return False, status.text()
+        return True, f"Record who submitted the form, when ({status.text()})"
+
+    def rems_submission_dialog(self) -> RemsSubmissionDialog | None:
+        """Mark the selected session's REMS form submitted (append-only, audited)."""
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session whose REMS form was submitted.")
+            return None
+        session_id = log.id
+        today = self.clock.now().astimezone().date()
+
+        def save(by: str, when: datetime, reference: str, note: str) -> int:
+            return rems_store.mark_submitted(
+                self.store.db,
+                session_id,
+                by,
+                when,
+                self.user.username,
+                self.clock,
+                reference=reference,
+                note=note,
+            )
+
+        status = rems_store.status(self.store.db, session_id, today)
+        return RemsSubmissionDialog(
+            save,
+            self._session_text(),
+            status.text(),
+            self.user.display_name,
+            self.clock.now(),
+            self,
+        )
+
+    def mark_rems_submitted(self) -> None:
+        dialog = self.rems_submission_dialog()
+        if dialog is not None and self._run(dialog) is not None:
+            self._reload_after_write("REMS form marked submitted")
 
     def _session_text(self) -> str:
         log = self.detail.log
