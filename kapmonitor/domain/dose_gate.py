@@ -14,8 +14,8 @@ from typing import Any
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol
-
 from kapmonitor.domain.schedule import baseline_missing, baseline_missing_text
+
 BASELINE_OVERRIDE = "dose_without_baseline"
 BASELINE_MISSING = (
     "Dosing is blocked until a baseline vital-signs set is recorded "
@@ -49,15 +49,15 @@ def dose_blocks(
         return blocks
     overridden = {r["kind"] for r in current.get("overrides", ())}
     first_dose = bool(current.get("doses"))
-    if (
-        protocol.baseline_required
-        and not first_dose
-        and not has_baseline({"doses": (), "vitals": current.get("vitals", ())})
-        and BASELINE_OVERRIDE not in overridden
-    ):
     # The baseline must hold every vital the protocol names (BP, HR and SpO₂ by default): an
     # SpO₂-only set is no baseline.
     missing = baseline_missing(current.get("vitals", ()), None, protocol.baseline_vitals)
+    if (
+        protocol.baseline_required
+        and not first_dose
+        and missing
+        and BASELINE_OVERRIDE not in overridden
+    ):
         message = BASELINE_MISSING
         if len(missing) < len(protocol.baseline_vitals):
             message += f"; the baseline lacks {baseline_missing_text(missing)}"
