@@ -197,6 +197,11 @@ def _scenario_parser(sub: Any) -> None:
         "files", nargs="+", metavar="FILE", help="scenario .json files, or folders of them"
     )
     run.add_argument("--json", action="store_true", help="one JSON object per step and line")
+    run.add_argument(
+        "--protocols",
+        metavar="FOLDER",
+        help="also load the protocol files in FOLDER (overriding by id): try a draft protocol",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -222,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scenario":
             from kapmonitor.scenario.command import run_command
 
-            return run_command([Path(f) for f in args.files], as_json=args.json)
+            protocols = Path(args.protocols).expanduser() if args.protocols else None
+            return run_command([Path(f) for f in args.files], args.json, protocols)
         if args.command == "bench":
             from kapmonitor.bench import run_bench
 

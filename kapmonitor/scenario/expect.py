@@ -17,6 +17,7 @@ from kapmonitor.scenario.format import (
     Fields,
     Integer,
     ListOf,
+    MapOf,
     OneOf,
     Spec,
     Text,
@@ -146,6 +147,34 @@ def news2(line: dict[str, Any], wanted: str | dict[str, Any]) -> str | None:
     if all(got.get(k) == v for k, v in wanted.items()):
         return None
     return f"NEWS2 is {_news2_text(got)}, expected {_news2_text(wanted)}"
+
+
+@expectation("rems", MapOf(Either(Text(), OneOf(None))))
+def rems(line: dict[str, Any], wanted: dict[str, str | None]) -> str | None:
+    """REMS form answers (a ``rems_form`` step): each field's answer starts with the text given
+    ("Yes", "60 min", "REMS due 2026-…"), or ``null`` for a field the log cannot fill."""
+    if "rems" not in line:
+        return "this step gives no REMS form (only rems_form does)"
+    for key, text in wanted.items():
+        if key not in line["rems"]:
+            return f"the REMS form has no field {key!r} (fields: {', '.join(line['rems'])})"
+        got = line["rems"][key]
+        if text is None:
+            if key not in line.get("rems_missing", []):
+                return f"REMS {key} is {got!r}, expected it not filled"
+        elif not got.startswith(text):
+            return f"REMS {key} is {got!r}, expected it to start with {text!r}"
+    return None
+
+
+@expectation("rems_flagged", ListOf(Text(), non_empty=True))
+def rems_flagged(line: dict[str, Any], wanted: list[str]) -> str | None:
+    """REMS answers flagged for a look before submitting (e.g. ``bp_before_end`` when stale)."""
+    flags = line.get("rems_flags", {})
+    for key in wanted:
+        if key not in flags:
+            return f"REMS {key} is not flagged (flagged: {', '.join(flags) or 'none'})"
+    return None
 
 
 def _news2_text(value: Any) -> str:

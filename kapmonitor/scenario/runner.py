@@ -55,9 +55,10 @@ class Run:
         return [line for line in self.lines if str(line.get("expect", "met")) != "met"]
 
 
-def load_catalogue() -> ProtocolCatalogue:
-    """The protocols the window offers (kapmonitor/ui/protocol_support.py loads the same)."""
-    return load_protocols(protocol_folders())
+def load_catalogue(extra: list[Path] | None = None) -> ProtocolCatalogue:
+    """The protocols the window offers (kapmonitor/ui/protocol_support.py loads the same), then
+    any ``extra`` folders, which override by id: a draft protocol tried before it is installed."""
+    return load_protocols([*protocol_folders(), *(extra or [])])
 
 
 def load_questionnaire_set() -> dict[str, questionnaire_data.Questionnaire]:

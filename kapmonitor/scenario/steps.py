@@ -630,4 +630,52 @@ def end(ctx: Context, payload: dict[str, Any]) -> StepResult:
     return None
 
 
+# --- the REMS form --------------------------------------------------------------------------
+
+
+def _rems_session(ctx: Context) -> None:
+    if not ctx.protocol.rems:
+        raise refuse(f"Protocol {ctx.protocol.id!r} is not a REMS protocol: no REMS form", "rems")
+
+
+@step("rems_form", Fields({}))
+def rems_form(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """The REMS Patient Monitoring Form as the REMS summary and the review fill it from the
+    record (``rems_store.form_fields``): each field's answer by key ("" when the log cannot fill
+    it), plus ``submission`` (due date, who submitted it, when); ``rems_missing`` lists the
+    unfilled fields, ``rems_flags`` the answers to check (e.g. a stale before-the-end BP)."""
+    from kapmonitor.store import rems_store
+
+    _rems_session(ctx)
+    fields = rems_store.form_fields(ctx.store.db, ctx.log())
+    status = rems_store.status(ctx.store.db, ctx.session_id, ctx.now().astimezone().date())
+    return {
+        "rems": {**{f.key: f.value for f in fields}, "submission": status.text()},
+        "rems_missing": [f.key for f in fields if not f.filled],
+        "rems_flags": {f.key: f.flag for f in fields if f.flag},
+    }
+
+
+@step(
+    "rems_submitted",
+    Fields({"by": Text(), "reference": Text(), "note": Text()}, required=("by",)),
+)
+def rems_submitted(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """The review window's "Mark REMS form submitted…": who submitted it, now (append-only,
+    audited; a second mark is refused)."""
+    from kapmonitor.store import rems_store
+
+    rems_store.mark_submitted(
+        ctx.store.db,
+        ctx.session_id,
+        payload["by"],
+        ctx.now(),
+        ctx.by,
+        ctx.store.clock,
+        reference=payload.get("reference", ""),
+        note=payload.get("note", ""),
+    )
+    return None
+
+
 __all__ = ["KINDS", "Context", "DischargeAssessment", "StepKind", "StepResult", "step"]

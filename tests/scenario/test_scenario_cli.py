@@ -100,3 +100,28 @@ def test_readable_output_marks_each_step() -> None:
     assert lines[0].startswith("Dosing is refused until a baseline")
     assert lines[1].startswith("  ✓ at 0 dose: refused (Dosing is blocked")
     assert lines[-1] == "  PASSED: 1 of 1 expectations met"
+
+
+def test_a_draft_protocol_shows_which_rule_changed(tmp_path: Path) -> None:
+    """A clinic raises its critical SBP limit to 200 in a draft: the shipped 180 scenario now
+    fails (exit 1, saying what differed), before the draft is installed anywhere."""
+    shipped = (resources_dir() / "protocols" / "esketamine-rems.toml").read_text(encoding="utf-8")
+    head, rule, tail = shipped.partition('id = "sbp_high_critical"')
+    assert rule, "the shipped protocol names its critical SBP rule"
+    tail = tail.replace("at_or_above = 180", "at_or_above = 200", 1)
+    drafts = tmp_path / "drafts"
+    drafts.mkdir()
+    (drafts / "esketamine-rems.toml").write_text(head + rule + tail, encoding="utf-8")
+    target = SHIPPED / "sbp-180-critical-alarm.json"
+    assert run_cli(target).returncode == 0
+    done = run_cli(target, "--protocols", drafts)
+    assert done.returncode == 1, done.stderr
+    assert "failed: no sbp critical alarm was raised" in done.stdout
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "x.toml").write_text("id = ", encoding="utf-8")
+    refused = run_cli(target, "--protocols", broken)
+    assert refused.returncode == 2
+    assert "kapmonitor: --protocols: " in refused.stderr and "x.toml" in refused.stderr
+    missing = run_cli(target, "--protocols", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "--protocols: " in missing.stderr
