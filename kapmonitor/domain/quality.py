@@ -109,6 +109,12 @@ OutcomeStatus = Literal["on_time", "late", "missed", "overdue"]
 # Audit actions that set a safety rule aside during a session, and how a flag names them.
 AUDITED_OVERRIDES: dict[str, str] = {
     "alarm_sound_off": "Critical alarm sound turned off on the bedside laptop",
+    # kapmonitor.domain.dose_guards: decisions written with the dose they cleared.
+    "dose_bp_proceed": "Dose given although the BP before it was above the protocol's caution line",
+    "dose_bp_override": "Dose given although the BP before it was at the protocol's hard limit",
+    "dose_two_person_check": (
+        "Dose outside the protocol's dose guards, confirmed by the second attending clinician"
+    ),
 }
 
 # Outcomes that close an adverse effect (as SessionLog.open_adverse_events counts them).

@@ -267,3 +267,10 @@ def test_below_the_mg_per_kg_minimum_is_questioned_for_the_first_dose_only() -> 
     assert any("below the protocol's 0.5 mg/kg" in p for p in found.guard_problems)
     booster = review(KET, [], "ketamine", "im", 20, doses=[{"drug": "ketamine", "dose_mg": 50.0}])
     assert booster.guard_problems == ()
+
+
+def test_the_supervisor_sees_each_cleared_dose_as_an_override() -> None:
+    from kapmonitor.domain.quality import AUDITED_OVERRIDES
+
+    for action in (dose_guards.BP_PROCEED, dose_guards.BP_OVERRIDE, dose_guards.GUARD_CONFIRMED):
+        assert action in AUDITED_OVERRIDES
