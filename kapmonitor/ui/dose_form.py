@@ -391,13 +391,13 @@ class SecondClinicianDialog(FittingDialog):
             self._say("Name the second clinician")
             return
         if self.sign_in is not None:
+            secret = self.password.text()
+            self.password.clear()  # typed once per attempt, never kept
             try:
-                name = self.sign_in(name, self.password.text())
+                name = self.sign_in(name, secret)
             except (ValidationError, StoreError) as exc:
-                self.password.clear()
                 self._say(str(exc))
                 return
-            self.signed_in = True
         elif not self.confirm.isChecked():
             self._say("The second clinician ticks the confirmation")
             return
@@ -405,6 +405,7 @@ class SecondClinicianDialog(FittingDialog):
             self._say(f"{name} is recording this dose: a second clinician confirms it")
             return
         self.confirmed_by = name
+        self.signed_in = self.sign_in is not None
         self.accept()
 
     def _say(self, text: str) -> None:

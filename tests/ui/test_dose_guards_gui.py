@@ -202,3 +202,37 @@ def answer(text: str) -> Callable[[QWidget], None]:
         dialog.accept()
 
     return fill
+
+
+def test_with_accounts_the_second_clinician_types_their_own_password(
+    qtbot: QtBot, store: SessionStore, clock: FakeClock
+) -> None:
+    """Where accounts exist the check is a sign-in: a wrong password is refused (and audited
+    by the accounts store), the recorder's own account is refused, the second clinician's
+    password confirms under their display name."""
+    from kapmonitor.store.accounts import Accounts
+
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-secret-1")
+    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kim-secret-1")
+
+    def sign_in(username: str, secret: str) -> str:
+        return accounts.sign_in(username, secret, "confirm a dose").display_name
+
+    dialog = SecondClinicianDialog(("700 mg is 10.00 mg/kg",), "Dr Lee", ["kim"], sign_in)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    type_into(qtbot, dialog.reason, "Prescriber's order")
+    dialog.name.setEditText("kim")
+    type_into(qtbot, dialog.password, "wrong-password")
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert dialog.confirmed_by is None and "Wrong user name or password" in dialog.banner.text()
+    dialog.name.setEditText("lee")
+    type_into(qtbot, dialog.password, "lee-secret-1")
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert dialog.confirmed_by is None and "Dr Lee is recording" in dialog.banner.text()
+    dialog.name.setEditText("kim")
+    type_into(qtbot, dialog.password, "kim-secret-1")
+    qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
+    assert (dialog.confirmed_by, dialog.signed_in) == ("Nurse Kim", True)
