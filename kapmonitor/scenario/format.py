@@ -104,10 +104,10 @@ class OneOf(Spec):
 
 
 class ListOf(Spec):
-    def __init__(self, item: Spec, non_empty: bool = False) -> None:
+    def __init__(self, item: Spec, non_empty: bool = False, text: str = "") -> None:
         self.item = item
         self.non_empty = non_empty
-        self.text = f"a list of {item.text}"
+        self.text = text or f"a list of {item.text}"
 
     def problem(self, value: Any, where: str) -> str | None:
         if not isinstance(value, list):
@@ -227,7 +227,7 @@ TOP = Fields(
         "patient": PATIENT,
         "clinicians": ListOf(Text(), non_empty=True),
         "session_start": Number(),
-        "steps": ListOf(Fields({}), non_empty=False),
+        "steps": ListOf(Fields({}), text="a list of steps"),
         "comment": Text(),
     },
     required=("protocol", "steps"),
@@ -335,6 +335,11 @@ def _step(
         what = ", ".join(named) if named else "none"
         raise fail(f"a step has exactly one kind, such as vitals or dose (found: {what})")
     kind = named[0]
+    for comment in ("note", "comment"):
+        if comment in raw and comment != kind:
+            problem = Text().problem(raw[comment], comment)
+            if problem:
+                raise fail(problem)
     if kind == "start" and number != 1:
         raise fail("start must be the first step (the session starts once)")
     problem = kinds[kind].spec.problem(raw[kind], kind)
