@@ -336,6 +336,7 @@ def _list_sessions(db_path: Path, db_option: str) -> int:
         store = SessionStore.open(db_path)
         try:
             rows = store.list_sessions()
+            rems = _rems_statuses(store, rows)
         finally:
             store.close()
     except StoreError as exc:
@@ -354,7 +355,22 @@ def _list_sessions(db_path: Path, db_option: str) -> int:
             f"{row['id']:<34}{row['patient_code']:<14}{started:<18}{status:<9}"
             f"{row['doses']:>5}  {row['clinicians']}"
         )
+        if row["id"] in rems:
+            print(f"{'':<34}{rems[row['id']]}")
     return EXIT_OK
+
+
+def _rems_statuses(store: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The REMS form's due date and submission for each esketamine REMS session, e.g.
+    "REMS due 2026-12-04 / submitted by Dr A on 2026-12-01" (overdue said in capitals)."""
+    from kapmonitor.store import rems_store
+
+    today = datetime.now(UTC).astimezone().date()
+    return {
+        row["id"]: rems_store.status(store.db, row["id"], today).text()
+        for row in rows
+        if rems_store.is_rems_session(store.db, row["id"])
+    }
 
 
 # --- export, import, verify ---------------------------------------------------------------------
