@@ -678,4 +678,18 @@ def rems_submitted(ctx: Context, payload: dict[str, Any]) -> StepResult:
     return None
 
 
+@step(
+    "news2_scale",
+    Fields({"scale": Integer(), "reason": Text()}, required=("scale",)),
+)
+def news2_scale(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """View → NEWS2 SpO₂ scale…: a clinician chooses Scale 2 (or 1) for the patient with the
+    reason; without a reason the store refuses it, as the form does. Readings from then on are
+    scored on that scale."""
+    from kapmonitor.domain.news2 import ScaleChoice
+
+    ctx.add(ScaleChoice(int(payload["scale"]), payload.get("reason", ""), ctx.now()))
+    return None
+
+
 __all__ = ["KINDS", "Context", "DischargeAssessment", "StepKind", "StepResult", "step"]
