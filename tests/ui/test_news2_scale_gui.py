@@ -102,6 +102,8 @@ def test_choose_scale_2_with_a_reason_and_see_it_beside_the_score(
     assert store.load(sid).current("news2_scale_choices") == []
 
     def with_reason(dialog: News2ScaleForm) -> None:
+        screen = QApplication.primaryScreen().availableGeometry()
+        assert screen.contains(dialog.frameGeometry()), (dialog.frameGeometry(), screen)
         type_into(qtbot, dialog.reason_text, REASON)
         qtbot.keyClick(dialog.reason_text, Qt.Key.Key_Return)
 
