@@ -456,6 +456,8 @@ def test_store_scores_on_the_chosen_scale_and_keeps_the_reason(tmp_path) -> None
     assert audited == [("Dr A",)]
     with pytest.raises(Exception, match="append-only"):
         store.db.execute("UPDATE news2_scale_choices SET scale = 1")
+    with pytest.raises(Exception, match="append-only"):
+        store.db.execute("DELETE FROM news2_scale_choices")
     # Consciousness from 20 minutes ago is stale (window 15): the set is incomplete.
     clock.advance(minutes=20)
     third = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B")
