@@ -254,6 +254,21 @@ def _measured_times(
     return times
 
 
+def _complete_baseline_times(
+    vital_readings: Sequence[VitalReading], first_dose: datetime | None, required: Sequence[str]
+) -> list[datetime]:
+    """Pre-dose reading times from the moment every required vital had been measured."""
+    seen: set[str] = set()
+    times: list[datetime] = []
+    for reading in sorted(vital_readings, key=lambda r: r.observed_at):
+        if first_dose is not None and reading.observed_at > first_dose:
+            break
+        seen.add(reading.vital)
+        if set(required) <= seen:
+            times.append(reading.observed_at)
+    return times
+
+
 def _sort_key(check: Check) -> tuple[datetime, int]:
     return check.due_at, _KIND_ORDER[check.kind]
 
@@ -284,7 +299,8 @@ def compute_schedule(
     again ``critical_recheck_minutes`` after it, in any phase, until a later reading of it.
 
     Any vitals time at or before the first dose (or any at all before a dose) is a baseline.
-    ``dosing_blocked`` is true while the protocol requires a baseline and no vitals exist.
+    ``dosing_blocked`` is true while the protocol requires a baseline and none is complete (with
+    ``vital_readings``: the protocol's ``baseline_vitals`` all measured before the dose).
     """
     _require_aware(session_start=session_start, first_dose=first_dose, now=now, ended_at=ended_at)
     for when in vitals_times:
@@ -298,8 +314,15 @@ def compute_schedule(
 
     pending: list[Check] = []
     history: list[Check] = []
+    # With per-vital readings, only readings that complete the protocol's baseline vitals (BP,
+    # HR and SpO₂ by default) count: an SpO₂-only set leaves the baseline due.
+    baseline_readings = (
+        _complete_baseline_times(vital_readings, first_dose, protocol.baseline_vitals)
+        if vital_readings
+        else readings
+    )
     baseline_due, baseline_done = _baseline_checks(
-        session_start, first_dose, readings, now, phase, grace
+        session_start, first_dose, baseline_readings, now, phase, grace
     )
     pending.extend([baseline_due] if baseline_due else [])
     history.extend([baseline_done] if baseline_done else [])
@@ -331,5 +354,6 @@ def compute_schedule(
         status=next_check.status if next_check else "none",
         seconds_to_due=(next_check.due_at - now).total_seconds() if next_check else 0.0,
         history=tuple(sorted(history, key=_sort_key)),
-        dosing_blocked=protocol.baseline_required and not readings,
+        dosing_blocked=protocol.baseline_required
+        and not (baseline_readings if first_dose is None else readings),
     )

@@ -367,12 +367,32 @@ def test_several_critical_vitals_share_one_recheck_named_in_due_order(rems: Prot
 
 
 def test_a_critical_baseline_is_rechecked_before_the_dose_too(rems: Protocol) -> None:
-    readings = [VitalReading("bp", at(2), "critical")]
+    # A complete baseline (BP, HR and SpO₂) whose BP was critical.
+    readings = [
+        VitalReading("bp", at(2), "critical"),
+        VitalReading("hr", at(2), "normal"),
+        VitalReading("spo2", at(2), "normal"),
+    ]
     state = compute_schedule(
         rems, START, None, [at(2)], at(3), "preparation", vital_readings=readings
     )
     assert state.next_check is not None
     assert (state.next_check.kind, state.next_check.due_at) == ("critical_recheck", at(7))
+
+
+def test_an_spo2_only_reading_leaves_the_baseline_due_and_dosing_blocked(rems: Protocol) -> None:
+    readings = [VitalReading("spo2", at(2), "normal")]
+    state = compute_schedule(
+        rems, START, None, [at(2)], at(3), "preparation", vital_readings=readings
+    )
+    assert state.next_check is not None and state.next_check.kind == "baseline"
+    assert state.dosing_blocked
+    complete = [*readings, VitalReading("bp", at(4), "normal"), VitalReading("hr", at(4), "normal")]
+    state = compute_schedule(
+        rems, START, None, [at(2), at(4)], at(5), "preparation", vital_readings=complete
+    )
+    assert not state.dosing_blocked
+    assert [(c.kind, c.satisfied_at) for c in state.history] == [("baseline", at(4))]
 
 
 def test_nothing_is_rechecked_after_the_end(rems: Protocol) -> None:
