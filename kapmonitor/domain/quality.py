@@ -91,6 +91,7 @@ from kapmonitor.domain.protocol import DEFAULT_CORRECTION_REVIEW_FACTOR, Interva
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.schedule import compute_schedule
 from kapmonitor.domain.timeline import KIND_LABELS, LATE_ENTRY_MINUTES
+from kapmonitor.domain.vital_alerts import vital_readings
 
 __all__ = [
     "AUDITED_OVERRIDES",
@@ -284,6 +285,7 @@ def _checkpoint_outcomes(
     horizon: datetime,
     ended: bool,
     grace: timedelta,
+    vitals_rows: Sequence[Mapping[str, Any]] = (),
 ) -> list[CheckOutcome]:
     """Read from the live schedule's own history, so the report and the window agree."""
     state = compute_schedule(
@@ -294,6 +296,9 @@ def _checkpoint_outcomes(
         horizon,
         "ended" if ended else "monitoring",
         horizon if ended else None,
+        # Per-vital readings, so a checkpoint that names vitals (the ~40 min BP check) is met
+        # only by a reading containing them, as in the bedside window.
+        vital_readings=vital_readings(vitals_rows, (), ()),
     )
     windows = {p.label: _minutes(p.window_minutes) for p in protocol.checkpoints}
     outcomes = []
@@ -337,8 +342,12 @@ def check_outcomes(
     vitals_times: Iterable[datetime],
     ended_at: datetime | None,
     now: datetime,
+    vitals_rows: Sequence[Mapping[str, Any]] = (),
 ) -> list[CheckOutcome]:
     """Every scheduled check of the session and how it went, in order of due time.
+
+    ``vitals_rows`` (the current vitals rows), when given, let a checkpoint that names vitals
+    be met only by a reading that contains them (an HR-only set is no ~40 min BP check).
 
     ``ended_at`` is the session end (None while it is open; then ``now`` is the horizon). All
     times must be timezone-aware. See the module docstring for the rules and their edges.
@@ -356,7 +365,7 @@ def check_outcomes(
         outcomes.append(baseline)
     if first_dose is not None:
         outcomes += _checkpoint_outcomes(
-            protocol, session_start, first_dose, readings, horizon, ended, grace
+            protocol, session_start, first_dose, readings, horizon, ended, grace, vitals_rows
         )
         outcomes += _interval_outcomes(protocol, first_dose, readings, horizon, ended, grace)
         if ended_at is not None:
@@ -486,7 +495,7 @@ def _protocol_flags(
     ends = current.get("session_ends", [])
     ended_at = from_iso(ends[-1]["observed_at"]) if ends else None
     outcomes = check_outcomes(
-        protocol, from_iso(session["observed_at"]), words.dose, rows_at, ended_at, now
+        protocol, from_iso(session["observed_at"]), words.dose, rows_at, ended_at, now, vitals
     )
     flags = [_check_flag(o, words, rows_at) for o in outcomes if o.status != "on_time"]
     overrides = [

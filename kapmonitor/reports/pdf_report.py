@@ -957,6 +957,7 @@ class _Report:
                 self.log.vitals_times(),
                 self.end,
                 self.generated,
+                self.log.current("vitals"),
             )
             counts = {s: sum(1 for o in outcomes if o.status == s) for s in _STATUS_WORDS}
             summary = (

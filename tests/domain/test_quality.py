@@ -216,7 +216,7 @@ SESSION = {
 def good_rows() -> dict[str, list[dict[str, Any]]]:
     return {
         "doses": [row("doses", DOSE, drug="ketamine", route="im", dose_mg=50.0)],
-        "vitals": [row("vitals", t, hr=72) for t in GOOD],
+        "vitals": [row("vitals", t, hr=72, sbp=120, dbp=78, spo2=98) for t in GOOD],
         "session_ends": [row("session_ends", GOOD_END, disposition="home_with_escort")],
     }
 
@@ -232,6 +232,16 @@ def flags(
 
 def test_a_well_run_session_has_no_flags(clinic: Protocol) -> None:
     assert flags(good_rows(), clinic) == []
+
+
+def test_an_hr_only_reading_is_no_40_minute_bp_check(clinic: Protocol) -> None:
+    current = good_rows()
+    for r in current["vitals"]:
+        if abs(from_iso(r["observed_at"]) - after_dose(40)) <= timedelta(minutes=5):
+            r["sbp"] = r["dbp"] = None
+    assert any(
+        f.code == "missed_check" and "Peak BP check" in f.message for f in flags(current, clinic)
+    )
 
 
 def test_a_late_check_is_flagged_in_plain_words_and_points_at_the_reading(
