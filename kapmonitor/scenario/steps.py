@@ -693,3 +693,42 @@ def news2_scale(ctx: Context, payload: dict[str, Any]) -> StepResult:
 
 
 __all__ = ["KINDS", "Context", "DischargeAssessment", "StepKind", "StepResult", "step"]
+
+
+@step("checkpoint", Fields({"id": Text()}, required=("id",)))
+def checkpoint(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """Whether a fixed check of the protocol (e.g. the ~40 min BP check ``rems_40``) is met by
+    now, judged as the window's schedule panel judges it: ``committed`` when a reading with the
+    vitals it names fell within its window, ``refused`` (saying why) when it was missed or is
+    still open. Records nothing."""
+    from kapmonitor.domain.schedule import compute_schedule
+    from kapmonitor.domain.vital_alerts import VITAL_NAMES, vital_readings
+
+    point = next((c for c in ctx.protocol.checkpoints if c.id == payload["id"]), None)
+    if point is None:
+        raise refuse(f"The protocol has no checkpoint {payload['id']!r}", "id")
+    log = ctx.log()
+    state = compute_schedule(
+        ctx.protocol,
+        log.started_at(),
+        log.first_dose_at(),
+        log.vitals_times(),
+        ctx.now(),
+        log.phase(),
+        log.ended_at(),
+        vital_readings=vital_readings(
+            log.current("vitals"), log.current("observations"), log.current("alarms")
+        ),
+    )
+    found = next(
+        (c for c in state.history if c.kind == "checkpoint" and c.label == point.label), None
+    )
+    if found is not None and found.status == "done":
+        return None
+    needs = " and ".join(VITAL_NAMES.get(v, v) for v in point.vitals) or "vitals"
+    status = found.status if found is not None else "not met yet"
+    raise refuse(
+        f"{point.label} {status}: no reading with {needs} within ± {point.window_minutes:g} min "
+        f"of minute {point.minute:g}",
+        "checkpoint",
+    )
