@@ -32,6 +32,7 @@ from kapmonitor.domain.records import Dose
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_number
 from kapmonitor.store.database import StoreError
+from kapmonitor.ui.field_errors import show_banner
 from kapmonitor.ui.form_base import EntryForm, FittingDialog, SaveFn, fill_combo, select_code
 
 # What the form asks of the protocol (Qt-free, the same rules the store enforces), how a
@@ -367,10 +368,13 @@ class SecondClinicianDialog(FittingDialog):
         self.password = QLineEdit(self)
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.confirm = QCheckBox("I am the second attending clinician and confirm this dose", self)
+        # Only one way to confirm is shown: a password with accounts, a tick without.
         if sign_in is not None:
             form.addRow("Password", self.password)
+            self.confirm.hide()
         else:
             form.addRow("", self.confirm)
+            self.password.hide()
         self.reason = QLineEdit(self)
         self.reason.setPlaceholderText("Required: why this dose")
         form.addRow("Reason", self.reason)
@@ -409,6 +413,5 @@ class SecondClinicianDialog(FittingDialog):
         self.accept()
 
     def _say(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
+        show_banner(self, self.banner, f"Not confirmed: {text}")
         self.fit()
