@@ -288,6 +288,9 @@ def _score_reason(score: ScoreResult | None) -> str | None:
     )
 
 
+VITALS_REASON = "No vitals before discharge: take a vitals set"
+
+
 def readiness(
     score: ScoreResult | None,
     checklist: dict[str, bool],
@@ -295,16 +298,21 @@ def readiness(
     now: datetime,
     minimum_minutes: int,
     recent_vitals: bool,
+    blockers: tuple[str, ...] = (),
 ) -> Readiness:
     """Ready only with: a passing score, every checklist item, at least ``minimum_minutes``
-    since the first dose, and a recent vitals set (the before-discharge check)."""
+    since the first dose, a recent vitals set (the before-discharge check), and no
+    ``blockers`` from the discharge gate (:mod:`kapmonitor.domain.discharge_gate`: alarms,
+    open adverse events, item 9, sedation and dissociation, stale inputs). The gate's reasons
+    come first: they are the ones that keep a patient safe."""
     minutes, time_reason = _time_reason(first_dose, now, minimum_minutes)
     unchecked = tuple(code for code, _ in CHECKLIST if checklist.get(code) is not True)
     labels = dict(CHECKLIST)
-    reasons = [reason for reason in (time_reason, _score_reason(score)) if reason is not None]
+    reasons = list(blockers)
+    reasons += [reason for reason in (time_reason, _score_reason(score)) if reason is not None]
     reasons += [f"Checklist: {labels[code].lower()} not confirmed" for code in unchecked]
-    if not recent_vitals:
-        reasons.append("No vitals before discharge: take a vitals set")
+    if not recent_vitals and not any(r.startswith("No complete vitals set") for r in blockers):
+        reasons.append(VITALS_REASON)
     return Readiness(
         ready=not reasons,
         reasons=tuple(reasons),

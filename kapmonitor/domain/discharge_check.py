@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapmonitor.domain import discharge
+from kapmonitor.domain import discharge, discharge_gate
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge import AldreteInputs, PadssInputs, Readiness, ScoreResult
 from kapmonitor.domain.protocol import Protocol
@@ -65,7 +65,9 @@ class DischargeFacts:
     moaas: int | None
     spo2: int | None
     on_oxygen: bool
-    recent_vitals: bool  # a vitals set within the protocol's before-discharge window
+    recent_vitals: bool  # a complete vitals set within the freshness window after the last dose
+    # The discharge gate (blockers, each input's value and age); None without a protocol.
+    gate: discharge_gate.Gate | None = None
 
 
 def discharge_facts(
@@ -86,6 +88,23 @@ def discharge_facts(
     recent = bool(vitals) and (now - from_iso(vitals[-1]["observed_at"])).total_seconds() <= (
         protocol.before_discharge_window_minutes * 60 if protocol else 0
     )
+    if protocol is not None:
+        # Each measured item only from a value within the freshness window and after the last
+        # dose (discharge_gate); an older one scores as not measured and is listed with its age.
+        gate = discharge_gate.evaluate(protocol, current, now)
+        fresh = gate.fresh
+        return DischargeFacts(
+            first_dose=dose,
+            sbp_now=fresh["sbp"],
+            sbp_baseline=fresh["sbp_baseline"],
+            hr_now=fresh["hr"],
+            hr_baseline=fresh["hr_baseline"],
+            moaas=fresh["moaas"],
+            spo2=fresh["spo2"],
+            on_oxygen=fresh["on_oxygen"],
+            recent_vitals=gate.complete_vitals,
+            gate=gate,
+        )
     return DischargeFacts(
         first_dose=dose,
         sbp_now=last(latest, "sbp"),
@@ -196,6 +215,7 @@ def assess(
         now,
         protocol.min_monitoring_minutes,
         facts.recent_vitals,
+        facts.gate.blockers if facts.gate is not None else (),
     )
     reasons = list(state.reasons)
     if missing:  # say what is missing rather than "no score"

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kapmonitor.domain import suicidality
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.schedule import baseline_missing, baseline_missing_text
@@ -45,6 +46,11 @@ def dose_blocks(
     """Every reason the next dose is held, given the session's current rows per table
     (``SessionLog.current``: ``doses``, ``vitals``, ``overrides``); empty when it may go ahead."""
     blocks: list[DoseBlock] = []
+    # A positive PHQ-9 item 9 holds dosing until its alarm is acknowledged with a documented risk
+    # assessment (kapmonitor.domain.suicidality), with or without a protocol; no override.
+    held = suicidality.dose_hold(current)
+    if held:
+        blocks.append(DoseBlock("suicidality_hold", held))
     if protocol is None:
         return blocks
     overridden = {r["kind"] for r in current.get("overrides", ())}

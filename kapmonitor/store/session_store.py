@@ -25,9 +25,11 @@ from kapmonitor.domain.records import (
     AdverseEvent,
     AdverseEventOutcome,
     AlarmAcknowledgement,
+    DischargeAssessment,
     Dose,
     Entry,
     Observation,
+    Override,
     PhaseChange,
     QuestionnaireResponse,
     SessionEnd,
@@ -41,6 +43,7 @@ from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
 DEFAULT_SESSION_LIMIT_MINUTES = 180
+DISCHARGE_OVERRIDE = "discharge_before_criteria"  # overrides.kind of a discharge although not ready
 
 
 @dataclass
@@ -294,6 +297,11 @@ class SessionStore:
         elif isinstance(entry, QuestionnaireResponse):
             # A positive safety item (PHQ-9 item 9) is a critical alarm, with or without protocol.
             protocol_effects.after_questionnaire(self.db, session_id, row_id, stamp)
+        elif isinstance(entry, DischargeAssessment) and entry.override_reason.strip():
+            # Discharging although not ready is a protocol override: in the overrides table
+            # too, with its reason, committed (and audited) with the assessment.
+            override = Override(DISCHARGE_OVERRIDE, entry.override_reason, entry.observed_at)
+            self._insert(session_id, override, stamp)
         elif isinstance(entry, AdverseEvent):
             # A respiratory or serious adverse event is a critical alarm, with or without protocol.
             protocol_effects.after_adverse_event(self.db, self.ref, session_id, row_id, stamp)
@@ -441,14 +449,6 @@ class SessionStore:
         if done:
             raise ValidationError(FieldError("response", "That alarm was already acknowledged"))
 
-    def _check_risk_assessment(self, entry: AlarmAcknowledgement) -> None:
-        """A suicidality alarm is acknowledged only with a documented risk assessment."""
-        found = list(self.db.query("SELECT * FROM alarms WHERE id = ?", [entry.alarm_id]))
-        if found and suicidality.is_safety_alarm(found[0]):
-            problems = suicidality.assessment_problems(entry.risk_assessment)
-            if problems:
-                raise ValidationError([FieldError("risk_assessment", p) for p in problems])
-
     def _check_dose_guards(
         self, session_id: str, entry: Entry, recorded_by: str
     ) -> list[tuple[str, dict[str, Any]]]:
@@ -492,6 +492,14 @@ class SessionStore:
                 detail,
                 session_id,
             )
+
+    def _check_risk_assessment(self, entry: AlarmAcknowledgement) -> None:
+        """A suicidality alarm is acknowledged only with a documented risk assessment."""
+        found = list(self.db.query("SELECT * FROM alarms WHERE id = ?", [entry.alarm_id]))
+        if found and suicidality.is_safety_alarm(found[0]):
+            problems = suicidality.assessment_problems(entry.risk_assessment)
+            if problems:
+                raise ValidationError([FieldError("risk_assessment", p) for p in problems])
 
     def _check_protocol(self, session_id: str, entry: Entry, protocol: Protocol) -> None:
         """Rules the protocol makes binding, enforced here so no caller can skip them."""

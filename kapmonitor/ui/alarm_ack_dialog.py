@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialogButtonBox,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QLabel,
     QLineEdit,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kapmonitor.domain import suicidality
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
@@ -33,7 +35,8 @@ from kapmonitor.ui.alarm_banner import local_hhmm, priority_tag
 from kapmonitor.ui.field_errors import clear_refused, mark_refused, refusal_text, show_banner
 from kapmonitor.ui.form_base import FittingDialog, fit_to_screen
 
-AckSaveFn = Callable[[str, str, list[str]], int]
+# (response, detail, symptoms) -> row id; a suicidality alarm also passes risk_assessment=...
+AckSaveFn = Callable[..., int]
 
 
 def _pairs(catalogue: str) -> tuple[tuple[str, str], ...]:
@@ -59,6 +62,7 @@ _FIELD_ALIASES = {
     "detail_text": "detail",
     "symptoms": "symptoms",
     "symptom_codes": "symptoms",
+    "risk_assessment": "risk_assessment",
 }
 
 
@@ -140,6 +144,13 @@ class AlarmAckDialog(FittingDialog):
                 self.symptom_boxes[code] = box
             outer.addWidget(self.checklist)
             self.field_widgets["symptoms"] = self.checklist
+        self.risk_box: QGroupBox | None = None
+        self.risk_method: QComboBox | None = None
+        self.risk_outcome: QComboBox | None = None
+        self.risk_actions: dict[str, QCheckBox] = {}
+        self.risk_note: QLineEdit | None = None
+        if suicidality.is_safety_alarm(alarm):
+            self._build_risk_assessment(outer)
         outer.addStretch(1)
         self.foot.addWidget(self.emergency)
 
@@ -159,6 +170,63 @@ class AlarmAckDialog(FittingDialog):
         self.foot.addWidget(self.buttons)
         self.response.setFocus()
         fit_to_screen(self)
+
+    def _build_risk_assessment(self, outer: QVBoxLayout) -> None:
+        """PHQ-9 item 9: the acknowledgement is the documented risk assessment (method, outcome,
+        actions), from the editable catalogue; the store refuses it without them."""
+        catalogue = suicidality.catalogue()
+        box = QGroupBox("Suicide risk assessment (required)", self)
+        box.setObjectName("RiskAssessment")
+        layout = QVBoxLayout(box)
+        form = QFormLayout()
+        self.risk_method = QComboBox(box)
+        self.risk_method.addItem("— how was the risk assessed? —", None)
+        for choice in catalogue.methods:
+            self.risk_method.addItem(choice.label, choice.code)
+        self.risk_method.setToolTip("How the risk was assessed (type to jump, e.g. C)")
+        form.addRow("Assessed with", self.risk_method)
+        self.risk_outcome = QComboBox(box)
+        self.risk_outcome.addItem("— outcome —", None)
+        for choice in catalogue.outcomes:
+            self.risk_outcome.addItem(choice.label, choice.code)
+        self.risk_outcome.setToolTip("The assessment's outcome (type L, M or H)")
+        form.addRow("Outcome", self.risk_outcome)
+        layout.addLayout(form)
+        caption = QLabel("Action taken (tick each):", box)
+        layout.addWidget(caption)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(14)
+        grid.setVerticalSpacing(2)
+        for index, choice in enumerate(catalogue.actions):
+            check = QCheckBox(choice.label, box)
+            check.setToolTip(f"Tick if done: {choice.label.lower()} (Space toggles)")
+            grid.addWidget(check, index // 2, index % 2)
+            self.risk_actions[choice.code] = check
+        layout.addLayout(grid)
+        self.risk_note = QLineEdit(box)
+        self.risk_note.setPlaceholderText("optional note (e.g. who was called, plan agreed)")
+        layout.addWidget(self.risk_note)
+        source = QLabel("Guidance: PHQ-9 item 9 follow-up; C-SSRS screener (Columbia).", box)
+        source.setObjectName("Muted")
+        source.setToolTip(catalogue.source)
+        source.setWordWrap(True)
+        layout.addWidget(source)
+        outer.addWidget(box)
+        self.risk_box = box
+        self.field_widgets["risk_assessment"] = box
+
+    def risk_assessment(self) -> dict[str, Any] | None:
+        """The documented assessment as entered (None for other alarms)."""
+        if self.risk_box is None:
+            return None
+        assert self.risk_method is not None and self.risk_outcome is not None
+        assert self.risk_note is not None
+        return {
+            "method": self.risk_method.currentData(),
+            "outcome": self.risk_outcome.currentData(),
+            "actions": [code for code, box in self.risk_actions.items() if box.isChecked()],
+            "note": self.risk_note.text().strip(),
+        }
 
     # --- public API ----------------------------------------------------------------------
 
@@ -189,11 +257,20 @@ class AlarmAckDialog(FittingDialog):
             errors.append(FieldError("response", "Response taken: choose what was done"))
         elif code == "other" and not detail:
             errors.append(FieldError("detail", "Detail: say what was done (response is Other)"))
+        assessment = self.risk_assessment()
+        if self.risk_box is not None:
+            errors += [
+                FieldError("risk_assessment", problem)
+                for problem in suicidality.assessment_problems(assessment)
+            ]
         try:
             if errors:
                 raise ValidationError(errors)
             assert code is not None
-            row_id = self._save(code, detail, self.symptom_codes())
+            if assessment is not None:
+                row_id = self._save(code, detail, self.symptom_codes(), risk_assessment=assessment)
+            else:
+                row_id = self._save(code, detail, self.symptom_codes())
         except ValidationError as exc:
             self._show_errors(exc)
             return

@@ -41,6 +41,7 @@ from kapmonitor.domain.discharge_check import (
     PAIN_CODE,
     DischargeFacts,
 )
+from kapmonitor.domain.discharge_gate import InputValue
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
@@ -77,6 +78,18 @@ def _decoded(value: Any, default: Any) -> Any:
         except ValueError:
             return default
     return default if value is None else value
+
+
+def _input_text(item: InputValue) -> str:
+    """One input as the clinician reads it: mark, value, age (e.g. "✔ SBP 120 mmHg · 3 min ago")."""
+    mark = "✔" if item.usable else "✘"
+    if item.age_minutes is None:
+        return f"{mark} {item.label}: {item.text}"
+    age = "now" if item.age_minutes < 1 else f"{int(item.age_minutes)} min ago"
+    late = (
+        " (before the last dose)" if item.problem and "before the last dose" in item.problem else ""
+    )
+    return f"{mark} {item.label} {item.text} · {age}{late}"
 
 
 def _local_hhmm(iso: str) -> str:
@@ -179,11 +192,31 @@ class DischargeDialog(FittingDialog):
             box.toggled.connect(self.refresh)
             checklist_layout.addWidget(box)
             self.checks[code] = box
-        vitals = "✔ recorded" if facts.recent_vitals else "✘ none recent: take a set first"
-        self.vitals_line = QLabel(f"Vitals before discharge: {vitals}", self.checklist_box)
-        self.vitals_line.setObjectName("Muted" if facts.recent_vitals else "Warn")
-        checklist_layout.addWidget(self.vitals_line)
         checklist_layout.addStretch(1)
+
+        # --- each measured input with its value and age (the gate's view of the record) ---
+        self.inputs_box = QGroupBox(self._inputs_title(), self)
+        inputs_layout = QGridLayout(self.inputs_box)  # two columns: three lines, not six
+        inputs_layout.setVerticalSpacing(2)
+        inputs_layout.setHorizontalSpacing(14)
+        self.input_lines: dict[str, QLabel] = {}
+        for item in facts.gate.inputs if facts.gate is not None else ():
+            line = QLabel(_input_text(item), self.inputs_box)
+            line.setObjectName("Muted" if item.usable else "Warn")
+            line.setWordWrap(True)
+            line.setToolTip(item.problem or "Used: within the freshness window, after the dose")
+            index = len(self.input_lines)
+            inputs_layout.addWidget(line, index // 2, index % 2)
+            self.input_lines[item.code] = line
+        if not self.input_lines:
+            vitals = "✔ recorded" if facts.recent_vitals else "✘ none recent: take a set first"
+            line = QLabel(f"Vitals before discharge: {vitals}", self.inputs_box)
+            line.setObjectName("Muted" if facts.recent_vitals else "Warn")
+            line.setWordWrap(True)
+            inputs_layout.addWidget(line, 0, 0, 1, 2)
+            self.input_lines["vitals_set"] = line
+        inputs_layout.setColumnStretch(0, 1)
+        inputs_layout.setColumnStretch(1, 1)
 
         # --- the verdict, beside the checklist in a box that keeps its size ---
         self.verdict_box = QGroupBox("Readiness", self)
@@ -218,6 +251,8 @@ class DischargeDialog(FittingDialog):
         row.addWidget(self.checklist_box, 1)
         row.addWidget(self.verdict_box, 1)
         outer.addLayout(row)
+        # Each measured input with its value and age, under the checklist and the verdict.
+        outer.addWidget(self.inputs_box)
         outer.addStretch(1)
 
         # --- override (appears on "Discharge anyway…") ---
@@ -265,6 +300,16 @@ class DischargeDialog(FittingDialog):
         fit_to_screen(self)
 
     # --- building ------------------------------------------------------------------------
+
+    def _inputs_title(self) -> str:
+        gate = self.facts.gate
+        if gate is None:
+            return "Measured inputs"
+        return f"Measured inputs (used if ≤ {gate.window_minutes:g} min old, after the last dose)"
+
+    def input_texts(self) -> dict[str, str]:
+        """Each input line as shown (value and age), by code: sbp, hr, spo2, moaas, …"""
+        return {code: line.text() for code, line in self.input_lines.items()}
 
     def _reserve_reasons_room(self) -> None:
         """Give the reasons a fixed height of REASON_LINES lines (they scroll beyond).

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -154,10 +155,15 @@ class QuestionnaireWindow(QDialog):
         save: QuestionnaireSaveFn,
         recorder: str,
         parent: QWidget | None = None,
+        *,
+        on_discard: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__(parent)
         self.questionnaire = questionnaire
         self._save = save
+        # Told how many items were answered when answers are discarded (the caller audits it).
+        self._on_discard = on_discard
+        self.discarded = False
         self.recorder = recorder
         self.answers: dict[str, int | str] = {}
         self.saved_id: int | None = None
@@ -704,17 +710,69 @@ class QuestionnaireWindow(QDialog):
         self._allow_close()
         super().reject()
 
+    def confirm_discard(self) -> bool:
+        """Answers are never dropped silently: ask, and report a discard (count, not content).
+
+        Keep is the default button, so a stray Enter keeps the answers."""
+        if not self.answers:
+            return True
+        box = QMessageBox(self)
+        box.setObjectName("DiscardAnswers")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Discard answers")
+        box.setText(DISCARD_QUESTION)
+        box.setInformativeText(
+            f"{len(self.answers)} answer(s) to {self.questionnaire.title} will not be saved. "
+            "The discard is recorded in the audit trail (without the answers)."
+        )
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep the answers", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setEscapeButton(keep)
+        box.exec()
+        if box.clickedButton() is not discard:
+            return False
+        self.discarded = True
+        if self._on_discard is not None:
+            self._on_discard(len(self.answers))
+        return True
+
     def reject(self) -> None:
-        if self.page() in PATIENT_PAGES and not self._closing_allowed:
+        if self._closing_allowed:
+            super().reject()
+            return
+        if self.page() in PATIENT_PAGES:
+            return  # Escape on the patient's screens does nothing (see the module note)
+        if not self.confirm_discard():
             return
         self._allow_close()
         super().reject()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.page() in PATIENT_PAGES and not self._closing_allowed:
+        if self._closing_allowed:
+            super().closeEvent(event)
+            return
+        if not event.spontaneous():
+            # The app closing it (e.g. on quit, or a test's clean-up): never a person's key, so
+            # no question; the patient's screens stay as before.
+            if self.page() in PATIENT_PAGES:
+                event.ignore()
+                return
+            self._allow_close()
+            super().closeEvent(event)
+            return
+        # The window's close button: with answers, only after "Discard these answers?".
+        if not self.answers and self.page() in PATIENT_PAGES:
             event.ignore()
             return
+        if not self.confirm_discard():
+            event.ignore()
+            return
+        self._allow_close()
         super().closeEvent(event)
+
+
+DISCARD_QUESTION = "Discard these answers?"
 
 
 def _anchors_text(options: tuple[Option, ...]) -> str:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor import APP_NAME
+from kapmonitor.domain import discharge_gate
 from kapmonitor.domain.clock import Clock, format_duration, from_iso
 from kapmonitor.domain.phases import next_phase
 from kapmonitor.domain.records import Entry, PhaseChange
@@ -683,7 +684,12 @@ class SessionWindow(QMainWindow):
         if not self._entry_allowed():
             return
         assert self.log is not None
-        if self.log.protocol is not None and not self.log.discharge_cleared():
+        protocol = self.log.protocol
+        # Home goes through the discharge gate (the store refuses it otherwise): while the gate
+        # has reasons now, the discharge check opens first and lists them.
+        if protocol is not None and discharge_gate.home_refusals(
+            protocol, self.log.current_rows(), self.clock.now()
+        ):
             self.protocol_support.discharge_check()
         now = self.clock.now()
         started, dose = self.log.started_at(), self.log.first_dose_at()

@@ -99,7 +99,9 @@ def assess_discharge(qtbot: QtBot, dialog: QWidget) -> None:
 
 
 def awake(qtbot: QtBot, dialog: QWidget) -> None:
+    """Fully awake and no dissociation: both back to baseline, as the discharge gate asks."""
     type_into(qtbot, dialog.scale_combos["moaas"], "5")
+    type_into(qtbot, dialog.scale_combos["dissociation"], "0")
     qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
 
 
@@ -216,7 +218,9 @@ def test_three_hour_esketamine_session(
         type_into(qtbot, dialog.disposition, "Home with escort")
         type_into(qtbot, dialog.escort, "Wife")
         qtbot.keyClick(dialog.escort, Qt.Key.Key_Return)
-        assert dialog.isVisible() and "discharge assessment" in dialog.errors_text()
+        assert dialog.isVisible() and "No discharge assessment found the patient ready" in (
+            dialog.errors_text()
+        )
         qtbot.keyClick(dialog.escort, Qt.Key.Key_Escape)
 
     drive(qtbot, window, Qt.Key.Key_E, [cancel, try_home])
@@ -251,6 +255,8 @@ def test_three_hour_esketamine_session(
     for minute in (136, 151, 166):
         at_dose_minute(window, clock, minute)
         enter_vitals(qtbot, window, ["124/78", "72", "98", "14"])
+    at_dose_minute(window, clock, 168)
+    drive(qtbot, window, Qt.Key.Key_O, lambda dialog: awake(qtbot, dialog))
     at_dose_minute(window, clock, 170)  # 3 h after the session started
 
     def go_home(dialog: QWidget) -> None:

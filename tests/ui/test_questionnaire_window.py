@@ -6,13 +6,15 @@ PHQ-9 file renders, totals and bands as the form says.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.questionnaires import Questionnaire, load_questionnaires
@@ -21,6 +23,7 @@ from kapmonitor.paths import resources_dir
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.questionnaire_window import (
     CLINICIAN,
+    DISCARD_QUESTION,
     HANDOVER,
     QUESTION,
     THANKS,
@@ -177,7 +180,7 @@ def test_escape_does_nothing_on_the_patient_screens(qtbot: QtBot, shown: Shown) 
     assert window.isVisible()
     assert window.page() == QUESTION
     assert window.current_index == 2
-    window.close()  # the window's close button, too
+    window.close()  # a programmatic close, too
     window.reject()
     assert window.isVisible()
     for value in [1] * 7:
@@ -187,10 +190,57 @@ def test_escape_does_nothing_on_the_patient_screens(qtbot: QtBot, shown: Shown) 
     window.close()
     assert window.isVisible()
     window.show_results()
-    press(qtbot, window, Qt.Key.Key_Escape)  # the clinician may cancel here
-    assert not window.isVisible()
+    asked: list[str] = []
+    with replying(asked, "discard"):
+        press(qtbot, window, Qt.Key.Key_Escape)  # the clinician may cancel here, once asked
+    assert not window.isVisible() and window.discarded
+    assert asked == [DISCARD_QUESTION]
     assert window.result() == QuestionnaireWindow.DialogCode.Rejected
     assert save.calls == []
+
+
+def test_escape_with_answers_asks_and_keep_keeps_them(qtbot: QtBot, shown: Shown) -> None:
+    discards: list[int] = []
+    window = QuestionnaireWindow(shipped()["phq9"], Saved(), "Dr A", on_discard=discards.append)
+    shown(window)
+    answer_all(qtbot, window, [0, 1, 0, 2, 0, 1, 0, 0, 3])
+    window.show_results()
+    asked: list[str] = []
+    with replying(asked, "keep"):
+        press(qtbot, window, Qt.Key.Key_Escape)
+    assert window.isVisible() and window.page() == CLINICIAN and discards == []
+    with replying(asked, "discard"):
+        qtbot.mouseClick(window.discard_button, Qt.MouseButton.LeftButton)
+    assert not window.isVisible() and discards == [9]
+    assert asked == [DISCARD_QUESTION, DISCARD_QUESTION]
+
+
+@contextmanager
+def replying(asked: list[str], reply: str) -> Iterator[None]:
+    """Answer the "Discard these answers?" question that the next action opens."""
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox) or box.text() in ("", None) or box.isHidden():
+            return
+        if getattr(box, "_replied", False):
+            return
+        box._replied = True  # type: ignore[attr-defined]
+        asked.append(box.text())
+        if reply == "keep":
+            qtbot_key = Qt.Key.Key_Escape  # Escape on the question keeps the answers
+            QTest.keyClick(box, qtbot_key)
+        else:
+            next(b for b in box.buttons() if b.text() == "Discard").click()
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(answer)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.stop()
 
 
 def test_the_app_can_still_close_it(qtbot: QtBot, shown: Shown) -> None:
