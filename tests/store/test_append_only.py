@@ -38,7 +38,7 @@ def filled(tmp_path: Path):
     store.add(sid, VitalSigns(clock.now(), hr=70, sbp=120, dbp=80, spo2=88, rr=14), "Dr A")
     alarm = store.load(sid).active_alarms()[0]
     store.add(sid, AlarmAcknowledgement(alarm["id"], "oxygen", clock.now()), "Dr A")
-    store.add(sid, Observation(clock.now(), moaas=4), "Nurse B")
+    store.add(sid, Observation(clock.now(), moaas=5, dissociation=0), "Nurse B")  # recovered
     ae = store.add(sid, AdverseEvent("nausea", 1, clock.now()), "Nurse B")
     store.add(sid, AdverseEventOutcome(ae, "resolved", clock.now()), "Nurse B")
     store.add(sid, Intervention("note", clock.now(), detail="calm"), "Dr A")

@@ -35,7 +35,8 @@ from tests.factories import open_store, protocol, session_start
 
 # Noon UTC keeps each session on the same calendar day in any time zone from UTC-11 to UTC+11.
 BASE = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-PHQ9 = {f"q{i}": 1 for i in range(1, 10)}
+# Item 9 "not at all": a positive item 9 would raise its own alarm and hold the dose.
+PHQ9 = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}
 SUPERVISOR = ("chen", "Dr M. Chen", "chen-secret")
 
 
