@@ -221,6 +221,9 @@ class DoseForm(EntryForm):
         self.clear_errors()
         try:
             record = self.entry()
+            # An impossible value (0 mg, no route) is refused as such before any clinical
+            # question is asked about it; the store checks it again.
+            record.validate(self.ref, max(self.now, record.observed_at))
         except ValidationError as exc:
             self.show_errors(exc)
             return
