@@ -28,6 +28,7 @@ KIND_LABELS = {
     "session_protocols": "Protocol",
     "alarms": "ALARM",
     "alarm_acknowledgements": "Alarm acknowledged",
+    "alarm_checklist_steps": "Checklist step",
     "overrides": "Override",
     "discharge_assessments": "Discharge check",
     "questionnaire_responses": "Questionnaire",
@@ -127,6 +128,8 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
         extra = f"; symptoms: {', '.join(ref.label('hypertension_symptoms', s) for s in symptoms)}"
         detail = f" ({row['detail']})" if row["detail"] else ""
         return f"Alarm #{row['alarm_id']}: {response}{detail}{extra if symptoms else ''}"
+    if table == "alarm_checklist_steps":
+        return _checklist_step(row)
     if table == "overrides":
         return f"{ref.label('override_kinds', row['kind'])}. Reason: {row['reason']}"
     if table == "discharge_assessments":
@@ -154,6 +157,18 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
 def _with_note(text: str, row: dict[str, Any]) -> str:
     note = row.get("note")
     return f"{text} — {note}" if note else text
+
+
+def _checklist_step(row: dict[str, Any]) -> str:
+    """A ticked step as the file words it, e.g. 'Alarm #12: Escalation checklist — Notify the
+    prescriber ✓' (the part of the label before its first colon)."""
+    from kapmonitor.domain import checklists
+
+    found = checklists.by_id(str(row["checklist"]))
+    step = found.step(str(row["step"])) if found is not None else None
+    title = found.title if found is not None else str(row["checklist"])
+    label = step.label.split(":")[0] if step is not None else str(row["step"])
+    return _with_note(f"Alarm #{row['alarm_id']}: {title} — {label} ✓", row)
 
 
 def timeline_item(table: str, row: dict[str, Any], ref: Reference) -> TimelineItem:

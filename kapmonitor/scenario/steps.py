@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kapmonitor.domain import discharge_check, dose_gate, dose_guards
+from kapmonitor.domain import checklists, discharge_check, dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
 from kapmonitor.domain.discharge import CHECKLIST
 from kapmonitor.domain.protocol import Protocol
@@ -501,6 +501,30 @@ def acknowledge(ctx: Context, payload: str | dict[str, Any]) -> StepResult:
             refusals += [e for e in exc.errors if e not in refusals]
     if refusals:
         raise ValidationError(refusals)
+    return None
+
+
+@step(
+    "checklist_step",
+    Fields({"alarm": Text(), "step": Text(), "note": Text()}, required=("alarm", "step")),
+)
+def checklist_step(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """Tick one step of the checklist an alarm shows (airway, escalation), as ticking it in the
+    alarm dialog saves it: on the newest alarm of rule ``alarm`` (e.g. ae_serious), now, by the
+    step's clinician. The store refuses an unknown step or one already ticked."""
+    alarms = [a for a in ctx.log().current("alarms") if a["rule_id"] == payload["alarm"]]
+    if not alarms:
+        raise refuse(f"No alarm {payload['alarm']!r} in this session", "step")
+    alarm = alarms[-1]
+    found = checklists.for_alarm(alarm)
+    if not found:
+        raise refuse(f"Alarm {payload['alarm']!r} has no checklist", "step")
+    owner = next((c for c in found if c.step(payload["step"]) is not None), found[0])
+    ctx.add(
+        checklists.AlarmChecklistStep(
+            alarm["id"], owner.id, payload["step"], ctx.now(), note=payload.get("note", "")
+        )
+    )
     return None
 
 

@@ -4,7 +4,10 @@ Picking the term must be quick while something is happening at the bedside: the 
 typing and offers every list entry containing what was typed. What is stored is always the list's
 code; text that matches no entry is refused rather than guessed. 'Other' needs a verbatim term,
 since MedDRA coding needs a licence. Severity and seriousness are separate questions (CTCAE v5.0
-grades severity; 21 CFR 312.32 and ICH E2A define seriousness), so the form asks both.
+grades severity; 21 CFR 312.32 and ICH E2A define seriousness), so the form asks both, except
+that grade 4 (life-threatening) and 5 (death) are serious by definition: choosing them ticks
+"Serious" with its criterion, locks it, and says why (the record refuses them as non-serious).
+A respiratory or serious event raises a critical alarm when saved (the store decides).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kapmonitor.domain.records import AdverseEvent
+from kapmonitor.domain.records import SERIOUS_BY_DEFINITION, AdverseEvent
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.ui.form_base import EntryForm, SaveFn, fill_combo, select_code
@@ -137,6 +140,16 @@ class AdverseEventForm(EntryForm):
             self.criterion,
             "Why it is serious (required when 'Serious' is ticked)",
         )
+        self.serious_note = QLabel(self)
+        self.serious_note.setObjectName("SeriousByDefinition")
+        self.serious_note.setWordWrap(True)
+        self.serious_note.hide()
+        self.add_field(
+            "serious_note",
+            "",
+            self.serious_note,
+            "CTCAE grade 4 and 5 meet the ICH E2A seriousness criteria by definition",
+        )
         self.serious.toggled.connect(self._serious_changed)
         self._serious_changed()
 
@@ -162,6 +175,28 @@ class AdverseEventForm(EntryForm):
 
     def _grade_changed(self) -> None:
         self.grade_description.setText(self.grade.currentData(Qt.ItemDataRole.ToolTipRole) or "")
+        if hasattr(self, "serious"):  # the grade is built before the seriousness fields
+            self._apply_serious_by_definition()
+
+    def _apply_serious_by_definition(self) -> None:
+        """Grade 4–5: serious, with its criterion, and said in words; the box cannot be
+        unticked while the grade stands. A lower grade gives the choice back."""
+        grade = self.grade.currentData()
+        criterion = SERIOUS_BY_DEFINITION.get(int(grade)) if grade is not None else None
+        if criterion is None:
+            self.serious.setEnabled(True)
+            self.serious_note.hide()
+            return
+        self.serious.setChecked(True)
+        self.serious.setEnabled(False)
+        if self.criterion.currentData() in (None, ""):
+            select_code(self.criterion, criterion)
+        label = self.ref.label("seriousness_criteria", criterion).lower()
+        self.serious_note.setText(
+            f"Grade {grade} is serious by definition (ICH E2A: {label}): marked serious. "
+            "Saving raises a critical alarm with the escalation checklist."
+        )
+        self.serious_note.show()
 
     def _serious_changed(self) -> None:
         serious = self.serious.isChecked()

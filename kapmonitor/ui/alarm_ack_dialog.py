@@ -27,7 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kapmonitor.domain import suicidality
+from kapmonitor.domain import checklists, suicidality
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
@@ -37,6 +39,8 @@ from kapmonitor.ui.form_base import FittingDialog, fit_to_screen
 
 # (response, detail, symptoms) -> row id; a suicidality alarm also passes risk_assessment=...
 AckSaveFn = Callable[..., int]
+# (checklist id, step code) -> the stored step row (observed_at, recorded_by); raises to refuse.
+TickFn = Callable[[str, str], dict[str, Any]]
 
 
 def _pairs(catalogue: str) -> tuple[tuple[str, str], ...]:
@@ -75,6 +79,10 @@ class AlarmAckDialog(FittingDialog):
         save: AckSaveFn,
         recorder: str,
         parent: QWidget | None = None,
+        *,
+        tick: TickFn | None = None,
+        ticked: list[dict[str, Any]] | None = None,
+        protocol: Protocol | None = None,
     ) -> None:
         super().__init__(parent)
         self.alarm = alarm
@@ -151,6 +159,15 @@ class AlarmAckDialog(FittingDialog):
         self.risk_note: QLineEdit | None = None
         if suicidality.is_safety_alarm(alarm):
             self._build_risk_assessment(outer)
+        # Airway / escalation checklists (respiratory or serious adverse event): each tick is
+        # saved at once, with its time and who, so the record shows when each step was done.
+        self._tick = tick
+        self.step_boxes: dict[tuple[str, str], QCheckBox] = {}
+        self.step_texts: dict[tuple[str, str], str] = {}
+        self.step_stamps: dict[tuple[str, str], QLabel] = {}
+        self.step_checklists: list[QGroupBox] = []
+        for found in checklists.for_alarm(alarm):
+            self._build_checklist(outer, found, ticked or [], protocol)
         outer.addStretch(1)
         self.foot.addWidget(self.emergency)
 
@@ -227,6 +244,96 @@ class AlarmAckDialog(FittingDialog):
             "actions": [code for code, box in self.risk_actions.items() if box.isChecked()],
             "note": self.risk_note.text().strip(),
         }
+
+    def _build_checklist(
+        self,
+        outer: QVBoxLayout,
+        found: checklists.Checklist,
+        ticked: list[dict[str, Any]],
+        protocol: Protocol | None,
+    ) -> None:
+        """One checklist as a box of steps; a step already recorded shows its time and who."""
+        box = QGroupBox(found.title, self)
+        box.setObjectName("AlarmChecklist")
+        layout = QVBoxLayout(box)
+        layout.setSpacing(2)
+        if found.intro:
+            intro = QLabel(found.intro, box)
+            intro.setWordWrap(True)
+            layout.addWidget(intro)
+        raised = self.alarm.get("observed_at")
+        due = checklists.report_due(from_iso(raised), protocol) if raised else None
+        # The due date in the clinician's local time, with the weekday: "Mon 09 Mar 2026".
+        due_text = due.astimezone().strftime("%a %d %b %Y") if due is not None else ""
+        done = checklists.done_steps(ticked, int(self.alarm.get("id", 0)), found.id)
+        for step in found.steps:
+            # A short name on the box, the rest wrapped under it: long steps (the report, with
+            # where to and by when) must not widen the dialog beyond the laptop's screen.
+            text = checklists.step_text(step, protocol, due, due_text)
+            name, _, rest = text.partition(": ")
+            check = QCheckBox(name, box)
+            check.setObjectName(f"step_{found.id}_{step.code}")
+            check.setToolTip(f"{text}\nTick when done: saved at once with the time and your name")
+            layout.addWidget(check)
+            if rest:
+                detail = QLabel(rest, box)
+                detail.setObjectName("StepDetail")
+                detail.setWordWrap(True)
+                detail.setContentsMargins(24, 0, 0, 4)
+                layout.addWidget(detail)
+            stamp = QLabel(box)
+            stamp.setObjectName("StepDone")
+            stamp.setContentsMargins(24, 0, 0, 4)
+            stamp.hide()
+            layout.addWidget(stamp)
+            self.step_stamps[(found.id, step.code)] = stamp
+            self.step_texts[(found.id, step.code)] = text
+            self.step_boxes[(found.id, step.code)] = check
+            row = done.get(step.code)
+            if row is not None:
+                self._show_done((found.id, step.code), row)
+            else:
+                check.toggled.connect(
+                    lambda on, c=found.id, s=step.code: on and self._tick_step(c, s)
+                )
+        source = QLabel(f"Source: {found.source}", box)
+        source.setObjectName("Muted")
+        source.setWordWrap(True)
+        layout.addWidget(source)
+        outer.addWidget(box)
+        self.step_checklists.append(box)
+
+    def _show_done(self, key: tuple[str, str], row: dict[str, Any]) -> None:
+        """A recorded step stays ticked and says when and by whom (it cannot be unticked); the
+        stamp goes on its own line so that the dialog keeps its width."""
+        check = self.step_boxes[key]
+        check.blockSignals(True)
+        check.setChecked(True)
+        check.blockSignals(False)
+        check.setEnabled(False)
+        stamp = self.step_stamps[key]
+        stamp.setText(f"✓ done {local_hhmm(row['observed_at'])} · {row['recorded_by']}")
+        stamp.show()
+        if self.isVisible():
+            self.fit()
+
+    def _tick_step(self, checklist_id: str, step: str) -> None:
+        check = self.step_boxes[(checklist_id, step)]
+        try:
+            if self._tick is None:
+                raise StoreError("Checklist steps cannot be recorded here.")
+            row = self._tick(checklist_id, step)
+        except (ValidationError, StoreError) as exc:
+            check.blockSignals(True)
+            check.setChecked(False)
+            check.blockSignals(False)
+            self._show_banner(f"Step not recorded. {exc}")
+            return
+        self._show_done((checklist_id, step), row)
+
+    def steps_done(self) -> list[tuple[str, str]]:
+        """(checklist, step) of every step recorded, in the order shown."""
+        return [key for key, box in self.step_boxes.items() if not box.isEnabled()]
 
     # --- public API ----------------------------------------------------------------------
 

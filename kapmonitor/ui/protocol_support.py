@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from kapmonitor.domain import dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
+from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
@@ -334,7 +335,22 @@ class ProtocolSupport:
             )
             return window.store.add(log.id, entry, window.recorder)
 
-        dialog = AlarmAckDialog(alarm, save, window.recorder, window)
+        def tick(checklist: str, step: str) -> dict[str, Any]:
+            """One checklist step, committed now with its time and who (append-only)."""
+            entry = AlarmChecklistStep(alarm["id"], checklist, step, window.clock.now())
+            row_id = window.store.add(log.id, entry, window.recorder)
+            window.after_save("alarm_checklist_steps", row_id)
+            return window.store.row("alarm_checklist_steps", row_id)
+
+        dialog = AlarmAckDialog(
+            alarm,
+            save,
+            window.recorder,
+            window,
+            tick=tick,
+            ticked=log.current("alarm_checklist_steps"),
+            protocol=self.protocol,
+        )
         window.active_form = dialog
         try:
             dialog.exec()

@@ -77,7 +77,7 @@ def test_serious_event_needs_its_criterion(
 ) -> None:
     form = shown(AdverseEventForm(ref, save, clock.now()))
     type_term(qtbot, form, "Apnoea")
-    qtbot.keyClicks(form.grade, "4")
+    qtbot.keyClicks(form.grade, "3")  # grade 4-5 tick "Serious" themselves (see below)
     qtbot.keyClick(form.serious, Qt.Key.Key_Space)
     assert form.criterion.isEnabled()
     enter(form.serious)
@@ -91,9 +91,40 @@ def test_serious_event_needs_its_criterion(
     qtbot.keyClicks(form.relatedness, "Rel")
     enter(form.criterion)
     (row,) = store.load(session_id).current("adverse_events")
-    assert (row["term"], row["grade"], row["serious"]) == ("apnoea", 4, 1)
+    assert (row["term"], row["grade"], row["serious"]) == ("apnoea", 3, 1)
     assert row["serious_criterion"] == "life_threatening"
     assert row["relatedness"] == "related"
+
+
+@pytest.mark.parametrize(("grade", "criterion"), [("4", "life_threatening"), ("5", "death")])
+def test_grade_4_and_5_are_serious_by_definition(
+    qtbot: QtBot,
+    shown: Shown,
+    enter: Enter,
+    ref: Reference,
+    save: Save,
+    clock: FakeClock,
+    store: SessionStore,
+    session_id: str,
+    grade: str,
+    criterion: str,
+) -> None:
+    form = shown(AdverseEventForm(ref, save, clock.now()))
+    type_term(qtbot, form, "Apnoea")
+    assert form.serious.isEnabled() and not form.serious.isChecked()
+    qtbot.keyClicks(form.grade, grade)
+    # Ticked, locked, its criterion chosen, and said in words.
+    assert form.serious.isChecked() and not form.serious.isEnabled()
+    assert form.criterion.currentData() == criterion
+    assert form.serious_note.isVisible()
+    assert f"Grade {grade} is serious by definition (ICH E2A" in form.serious_note.text()
+    # A lower grade gives the choice back (the tick stays until the clinician changes it).
+    form.grade.setCurrentIndex(form.grade.findData(2))
+    assert form.serious.isEnabled() and not form.serious_note.isVisible()
+    form.grade.setCurrentIndex(form.grade.findData(int(grade)))
+    enter(form.grade)
+    (row,) = store.load(session_id).current("adverse_events")
+    assert (row["grade"], row["serious"], row["serious_criterion"]) == (int(grade), 1, criterion)
 
 
 def test_other_term_without_verbatim_is_refused(
