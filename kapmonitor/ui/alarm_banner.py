@@ -36,6 +36,7 @@ PRIORITY_STYLE: dict[str, tuple[int, str, str]] = {
 ACK_SHORTCUT = "K"
 SOUND_OFF_NOTE = "critical-alarm sound is off"
 MESSAGE_MIN_WIDTH = 160
+BANNER_LARGE_FACTOR = 1.15
 # Alarm lines in view at once (normal type, large type); more scroll, and the header counts them.
 VISIBLE_ROWS = 2
 VISIBLE_ROWS_LARGE = 1
@@ -62,8 +63,11 @@ def sort_alarms(alarms: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def banner_stylesheet(theme: Theme, large: bool = False) -> str:
     scale = LARGE_FACTOR if large else 1.0
-    critical = round(15 * scale)
-    warning = round(13 * scale)
+    # The lines grow less than the rest in large type: a long message at 20 pt took four lines
+    # and pushed the Acknowledge button out of a 720 px screen's reach.
+    lines = BANNER_LARGE_FACTOR if large else 1.0
+    critical = round(15 * lines)
+    warning = round(13 * lines)
     advisory = round(BASE_POINT_SIZE * 1.1 * scale)
     small = round(BASE_POINT_SIZE * scale)
     return f"""

@@ -42,7 +42,7 @@ UNITS = {
     "rr": "Respiratory rate, breaths per minute",
     "temp_c": "Temperature, °C",
 }
-WORD_VALUES = ("dissociation",)  # a word, not a number: set smaller so "Moderate" fits
+WORD_VALUES = ("dissociation", "news2")  # words ("Moderate", "9 incomplete"): set smaller
 
 
 def key_newer(times: Mapping[str, str], key: str, observed_at: str) -> bool:

@@ -407,6 +407,11 @@ def test_a_whole_session_fits_the_clinic_laptop(
     )
     assert not window.access.locked()
     assert_fits(window, watch, "after a correction")
+    # The corrected reading is a new reading: its alarms wait for acknowledgement again.
+    while window.alarm_banner.buttons:
+        before = len(window.alarm_banner.buttons)
+        drive(qtbot, window, Qt.Key.Key_K, acknowledge)
+        assert len(window.alarm_banner.buttons) < before
 
     # A note, the nausea resolved, then the end: the discharge check first, then the end form.
     clock.advance(minutes=2)

@@ -53,7 +53,16 @@ def drive(
     def poll() -> None:
         nonlocal busy
         dialog = QApplication.activeModalWidget()
-        if busy or not steps or dialog is None or any(d is dialog for d in handled):
+        if busy or dialog is None or any(d is dialog for d in handled):
+            return
+        if not steps:
+            # A dialog nobody expected (a refusal, a confirmation) would wait for a person
+            # forever and hang the suite: close it and fail with its name and text instead.
+            handled.append(dialog)
+            text = getattr(dialog, "text", lambda: "")()
+            banner = getattr(dialog, "errors_text", lambda: "")()
+            problems.append(f"unexpected {type(dialog).__name__}: {text or banner}".strip())
+            dialog.close()
             return
         busy = True
         handled.append(dialog)
