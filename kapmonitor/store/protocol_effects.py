@@ -225,6 +225,7 @@ def after_questionnaire(
             },
         )
 
+
 def after_adverse_event(
     db: Database, ref: Reference, session_id: str, ae_id: int, stamp: dict[str, str]
 ) -> None:
