@@ -231,7 +231,9 @@ def test_whole_session_by_keyboard(
     clock.advance(minutes=1)
 
     def awake(dialog: QWidget) -> None:
+        # Sedation and dissociation both back to baseline: the discharge gate asks for both.
         type_into(qtbot, dialog.scale_combos["moaas"], "5")
+        type_into(qtbot, dialog.scale_combos["dissociation"], "0")
         qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
 
     drive(qtbot, window, Qt.Key.Key_O, awake)
