@@ -115,8 +115,95 @@ def main() -> int:
     shoot("bedside-recovery", night=False, large=False)
     shoot_lock(app, store, clock, session_id, settings)
     store.close()
+    shoot_safety(app, tmp)
     shoot_review(app, tmp)
     return 0
+
+
+def shoot_safety(app: Any, tmp: Path) -> None:
+    """The safety rules at the bedside: the discharge check with its blockers, the PHQ-9 item 9
+    alarm's risk assessment, and a serious adverse event's escalation checklist."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from kapmonitor.demo import record_demo
+    from kapmonitor.domain.clock import FakeClock
+    from kapmonitor.domain.records import AdverseEvent, QuestionnaireResponse
+    from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.ui.session_window import SessionWindow
+
+    dose_at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    clock = FakeClock(dose_at)
+    store = SessionStore.open(tmp / "safety.sqlite", clock)
+    for kind, _row in record_demo(store, clock, dose_at, 0.0, random.Random(5)):
+        if clock.now() > dose_at + timedelta(minutes=55) and kind == "vitals":
+            break
+    session_id = store.list_sessions()[0]["id"]
+    clock.set(dose_at + timedelta(minutes=58))
+    answers = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 2}
+    store.add(
+        session_id,
+        QuestionnaireResponse("phq9", "post", answers, clock.now(), total=10),
+        "Dr. A. Rivera",
+    )
+    clock.set(dose_at + timedelta(minutes=61))
+    store.add(
+        session_id,
+        AdverseEvent(
+            "laryngospasm",
+            4,
+            clock.now(),
+            serious=True,
+            serious_criterion="life_threatening",
+            action="other",
+            action_detail="Jaw thrust, oxygen; resolved in 40 s",
+        ),
+        "Dr. A. Rivera",
+    )
+    clock.set(dose_at + timedelta(minutes=63))
+    settings = Settings(tmp / "safety-settings")
+    settings.set(NIGHT_MODE, False)
+    settings.set(LARGE_TYPE, False)
+    window = SessionWindow(store, clock, settings)
+    window.resize(*SCREEN)
+    window.show()
+    window.open_session(session_id)
+    for _ in range(5):
+        app.processEvents()
+    window.grab().save(str(OUT / "bedside-safety-alarms.png"))
+    print("wrote docs/images/bedside-safety-alarms.png")
+
+    def grab_modal(name: str) -> None:
+        def take() -> None:
+            dialog = QApplication.activeModalWidget()
+            if dialog is None:
+                QTimer.singleShot(50, take)
+                return
+            for _ in range(5):
+                app.processEvents()
+            dialog.grab().save(str(OUT / f"{name}.png"))
+            print(f"wrote docs/images/{name}.png")
+            dialog.close()
+
+        QTimer.singleShot(100, take)
+
+    support = window.protocol_support
+    log = store.load(session_id)
+    for alarm in log.active_alarms():
+        message = str(alarm.get("message", ""))
+        name = None
+        if alarm.get("source_table") == "questionnaire_responses":
+            name = "item9-acknowledge"
+        elif "serious" in message.lower() or "escalat" in message.lower():
+            name = "serious-event-checklist"
+        if name:
+            grab_modal(name)
+            support.acknowledge(int(alarm["id"]))
+    grab_modal("discharge-blockers")
+    support.discharge_check()
+    window.close()
+    store.close()
 
 
 def shoot_dialogs(app: Any, store: Any, clock: Any, session_id: str, settings: Any) -> None:
