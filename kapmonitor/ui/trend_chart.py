@@ -1073,6 +1073,14 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ appearance
 
+    def close(self) -> bool:
+        """Close once: pyqtgraph's close empties the scene and drops the viewport, and a second
+        call (the window closing a chart already closed, or a test's clean-up) touched the
+        dropped viewport and could crash the process."""
+        if self.closed:
+            return super(pg.GraphicsView, self).close()
+        return super().close()
+
     def apply_palette(self, night: bool) -> None:
         """Switch between the day palette and the low-glare night palette."""
         self._night = night

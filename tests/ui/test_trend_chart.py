@@ -538,3 +538,14 @@ def test_short_plots_keep_their_axis_text_apart(qtbot: QtBot, large: bool) -> No
     chart.resize(1280, 800)
     QApplication.processEvents()
     assert chart.plots()[0].getAxis("left").label.isVisible()  # room again: the title is back
+
+
+def test_closing_twice_is_harmless(qtbot: QtBot) -> None:
+    """The window and the test clean-up may both close a chart: the second close is a no-op."""
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.show()
+    qtbot.waitExposed(widget)
+    assert widget.close()
+    assert widget.close()
+    assert widget.closed and not widget.isVisible()
