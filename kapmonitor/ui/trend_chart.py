@@ -1073,7 +1073,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ appearance
 
-    def close(self) -> bool:
+    def close(self) -> bool | None:
         """Close once: pyqtgraph's close empties the scene and drops the viewport, and a second
         call (the window closing a chart already closed, or a test's clean-up) touched the
         dropped viewport and could crash the process."""
