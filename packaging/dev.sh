@@ -125,6 +125,8 @@ cmd_test() {
     local ruff_rc=0
     "$VENV/bin/ruff" check . || ruff_rc=$?
     "$VENV/bin/ruff" format --check . || ruff_rc=$?
+    say "lint-imports (the layers in pyproject.toml)"
+    "$VENV/bin/lint-imports" || ruff_rc=$?
 
     say "pytest $*"
     local rc=0
@@ -137,7 +139,7 @@ cmd_test() {
         exit "$rc"
     fi
     if ((ruff_rc != 0)); then
-        printf 'dev.sh: the tests passed but ruff found problems (exit %s).\n' "$ruff_rc" >&2
+        printf 'dev.sh: the tests passed but ruff or lint-imports found problems (exit %s).\n' "$ruff_rc" >&2
         exit 1
     fi
     say "ruff and pytest passed"
