@@ -94,19 +94,20 @@ def vital_readings(
     return [reading for _when, _id, reading in found]
 
 
-def latest_readings(
-    vitals: Iterable[Mapping[str, Any]],
-    observations: Iterable[Mapping[str, Any]],
-    alarms: Iterable[Mapping[str, Any]],
-) -> list[VitalReading]:
-    """Only the latest reading of each vital, which is all the highlight and the early re-check
-    use, found in one pass over the rows without parsing their times.
+Latest = dict[str, tuple[str, int, str]]  # vital -> (observed_at, id, table) of its latest row
 
-    :func:`vital_readings` parses and sorts every reading: about 58 ms a save three hours into a
-    one-reading-a-second feed. Rows are compared by their stored ``observed_at`` text (UTC ISO,
-    so text order is time order) and id, as :func:`latest_by_vital` orders them.
+
+def fold_latest(
+    latest: Latest,
+    vitals: Iterable[Mapping[str, Any]] = (),
+    observations: Iterable[Mapping[str, Any]] = (),
+) -> Latest:
+    """Fold rows into each vital's latest (observed_at text, id), in place, and return it.
+
+    Rows compare by their stored ``observed_at`` text (UTC ISO, so text order is time order) and
+    id, as :func:`latest_by_vital` orders them. The window folds in each saved row alone: a
+    rescan of every reading cost about 35 ms a save three hours into a 1 Hz feed.
     """
-    best: dict[str, tuple[str, int, str]] = {}  # vital -> (observed_at, id, table)
     for table, rows in (("vitals", vitals), ("observations", observations)):
         measured = [(v, params) for v, (source, params) in VITALS.items() if source == table]
         for row in rows:
@@ -114,23 +115,40 @@ def latest_readings(
                 if all(row.get(p) is None for p in params):
                     continue
                 key = (str(row["observed_at"]), int(row["id"]))
-                held = best.get(vital)
+                held = latest.get(vital)
                 if held is None or key >= held[:2]:
-                    best[vital] = (key[0], key[1], table)
-    chosen = {(table, row_id) for _when, row_id, table in best.values()}
-    relevant = [a for a in alarms if (str(a["source_table"]), int(a["source_id"])) in chosen]
-    readings: list[VitalReading] = []
-    for vital, (when, row_id, table) in best.items():
-        level = "normal"
-        for alarm in relevant:
-            if _VITAL_OF_PARAMETER.get(str(alarm["parameter"])) == vital and (
-                str(alarm["source_table"]),
-                int(alarm["source_id"]),
-            ) == (table, row_id):
-                level = _more_urgent(str(alarm["priority"]), level)
-        readings.append(VitalReading(vital, from_iso(when), cast(Level, level)))
+                    latest[vital] = (key[0], key[1], table)
+    return latest
+
+
+def readings_of(latest: Latest, alarms: Iterable[Mapping[str, Any]]) -> list[VitalReading]:
+    """Each vital's latest reading at the level of the most urgent alarm that row raised."""
+    levels: dict[str, str] = {vital: "normal" for vital in latest}
+    for alarm in alarms:
+        vital = _VITAL_OF_PARAMETER.get(str(alarm["parameter"]))
+        held = latest.get(vital) if vital is not None else None
+        if held is not None and (str(alarm["source_table"]), int(alarm["source_id"])) == (
+            held[2],
+            held[1],
+        ):
+            levels[vital] = _more_urgent(str(alarm["priority"]), levels[vital])
+    readings = [
+        VitalReading(vital, from_iso(when), cast(Level, levels[vital]))
+        for vital, (when, _row_id, _table) in latest.items()
+    ]
     readings.sort(key=lambda r: r.observed_at)
     return readings
+
+
+def latest_readings(
+    vitals: Iterable[Mapping[str, Any]],
+    observations: Iterable[Mapping[str, Any]],
+    alarms: Iterable[Mapping[str, Any]],
+) -> list[VitalReading]:
+    """Only the latest reading of each vital, which is all the highlight and the early re-check
+    use: one pass over the rows without parsing their times (:func:`vital_readings` parses and
+    sorts every reading)."""
+    return readings_of(fold_latest({}, vitals, observations), alarms)
 
 
 def latest_by_vital(readings: Sequence[VitalReading]) -> dict[str, VitalReading]:
@@ -153,10 +171,13 @@ __all__ = [
     "LEVEL_RANK",
     "VITALS",
     "VITAL_NAMES",
+    "Latest",
     "Level",
     "VitalReading",
     "current_levels",
+    "fold_latest",
     "latest_by_vital",
     "latest_readings",
+    "readings_of",
     "vital_readings",
 ]

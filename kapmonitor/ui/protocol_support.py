@@ -26,7 +26,13 @@ from kapmonitor.domain.records import (
     QuestionnaireResponse,
 )
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
-from kapmonitor.domain.vital_alerts import VitalReading, current_levels, latest_readings
+from kapmonitor.domain.vital_alerts import (
+    Latest,
+    VitalReading,
+    current_levels,
+    fold_latest,
+    readings_of,
+)
 from kapmonitor.paths import resources_dir, user_config_dir
 from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND
 from kapmonitor.store import audit, rems_store
@@ -80,6 +86,7 @@ class ProtocolSupport:
         # Each measured vital of the open session with its alarm level; rebuilt after a save
         # (not every tick: a device feed may hold thousands of readings).
         self._readings: list[VitalReading] = []
+        self._latest: Latest = {}
         self.sound_action: QAction | None = None
         self.warning_sound_action: QAction | None = None
 
@@ -122,17 +129,25 @@ class ProtocolSupport:
         self.refresh_alarms()
         self.refresh_levels()
 
-    def refresh_levels(self) -> None:
+    def refresh_levels(self, saved: tuple[str, int] | None = None) -> None:
         """Re-judge each vital by its latest reading: the big numbers keep a critical or warning
         value highlighted, and the schedule keeps a critical re-check, until a later reading of
-        that vital is calmer. Acknowledging the alarm does not clear either."""
+        that vital is calmer. Acknowledging the alarm does not clear either.
+
+        ``saved`` (table, id): only that new row is folded in; otherwise (opening a session, a
+        correction) every current row is scanned."""
         log = self.window.log
         if log is None:
+            self._latest = {}
             self._readings = []
         else:
-            self._readings = latest_readings(
-                log.live("vitals"), log.live("observations"), log.live("alarms")
-            )
+            if saved is None:
+                self._latest = fold_latest({}, log.live("vitals"), log.live("observations"))
+            else:
+                table, row_id = saved
+                row = next(r for r in reversed(log.rows[table]) if r["id"] == row_id)
+                fold_latest(self._latest, **{table: [row]})
+            self._readings = readings_of(self._latest, log.live("alarms"))
         self.window.last_values.set_levels(current_levels(self._readings))
 
     def tick(self) -> None:
@@ -193,7 +208,7 @@ class ProtocolSupport:
             self._beep(any(a["priority"] == "critical" for a in new))
         self.refresh_alarms()
         if table in ("vitals", "observations"):
-            self.refresh_levels()
+            self.refresh_levels(saved=(table, row_id))
 
     def refresh_alarms(self) -> None:
         log = self.window.log
