@@ -53,13 +53,7 @@ def main() -> int:
         settings.set(NIGHT_MODE, night)
         settings.set(LARGE_TYPE, large)
         window = SessionWindow(store, clock, settings)
-        window.resize(*size)
-        window.show()
-        window.open_session(session_id)
-        for _ in range(5):
-            app.processEvents()
-        window.grab().save(str(OUT / f"{name}.png"))
-        print(f"wrote docs/images/{name}.png")
+        show_session(app, window, session_id, name, size)
         if name == "bedside-day":
 
             def validate_only(entry: object) -> int:
@@ -166,13 +160,7 @@ def shoot_safety(app: Any, tmp: Path) -> None:
     settings.set(NIGHT_MODE, False)
     settings.set(LARGE_TYPE, False)
     window = SessionWindow(store, clock, settings)
-    window.resize(*SCREEN)
-    window.show()
-    window.open_session(session_id)
-    for _ in range(5):
-        app.processEvents()
-    window.grab().save(str(OUT / "bedside-safety-alarms.png"))
-    print("wrote docs/images/bedside-safety-alarms.png")
+    show_session(app, window, session_id, "bedside-safety-alarms")
 
     def grab_modal(name: str) -> None:
         def take() -> None:
@@ -255,14 +243,21 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
         accounts.create_user(admin, username, name, "clinician", f"{username}-pin")
     settings.set(NIGHT_MODE, True)
     window = SessionWindow(store, clock, settings)
-    window.resize(*SCREEN)
+    show_session(app, window, session_id, "lock-screen")
+    window.close()
+
+
+def show_session(
+    app: Any, window: Any, session_id: str, name: str, size: tuple[int, int] = SCREEN
+) -> None:
+    """Open a session in a bedside window on the laptop's screen and save what it shows."""
+    window.resize(*size)
     window.show()
     window.open_session(session_id)
     for _ in range(5):
         app.processEvents()
-    window.grab().save(str(OUT / "lock-screen.png"))
-    print("wrote docs/images/lock-screen.png")
-    window.close()
+    window.grab().save(str(OUT / f"{name}.png"))
+    print(f"wrote docs/images/{name}.png")
 
 
 def wait_for(app: Any, done: Any, seconds: float = 20.0) -> None:
