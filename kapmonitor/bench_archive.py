@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kapmonitor.bench import Row, timed
+from kapmonitor.bench_table import Row, timed
 
 VITALS_PER_SESSION = 30
 PATIENTS = 800

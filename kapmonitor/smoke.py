@@ -36,7 +36,7 @@ def _exercise(folder: Path) -> None:
     from kapmonitor.settings import Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
-    from kapmonitor.ui.session_window import SessionWindow
+    from kapmonitor.ui.bedside.session_window import SessionWindow
 
     app = application()
     clock = FakeClock(datetime.now(UTC) - timedelta(minutes=30))
@@ -86,7 +86,7 @@ def run_startup_probe() -> int:
     from kapmonitor.settings import Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
-    from kapmonitor.ui.session_window import SessionWindow
+    from kapmonitor.ui.bedside.session_window import SessionWindow
 
     app = application()
     with tempfile.TemporaryDirectory(prefix="kapmonitor-probe-") as tmp:

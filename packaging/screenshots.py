@@ -32,8 +32,8 @@ def main() -> int:
     from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
-    from kapmonitor.ui.session_window import SessionWindow
-    from kapmonitor.ui.vitals_form import VitalsForm
+    from kapmonitor.ui.bedside.session_window import SessionWindow
+    from kapmonitor.ui.forms.vitals_form import VitalsForm
 
     app = application()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def shoot_safety(app: Any, tmp: Path) -> None:
     from kapmonitor.domain.records import AdverseEvent, QuestionnaireResponse
     from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
     from kapmonitor.store.session_store import SessionStore
-    from kapmonitor.ui.session_window import SessionWindow
+    from kapmonitor.ui.bedside.session_window import SessionWindow
 
     dose_at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
     clock = FakeClock(dose_at)
@@ -197,10 +197,10 @@ def shoot_safety(app: Any, tmp: Path) -> None:
 def shoot_dialogs(app: Any, store: Any, clock: Any, session_id: str, settings: Any) -> None:
     """The discharge assessment, the alarm acknowledgement and the patient questionnaire."""
     from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE
-    from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
-    from kapmonitor.ui.discharge_dialog import DischargeDialog
-    from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
-    from kapmonitor.ui.session_window import SessionWindow
+    from kapmonitor.ui.bedside.session_window import SessionWindow
+    from kapmonitor.ui.forms.alarm_ack_dialog import AlarmAckDialog
+    from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
+    from kapmonitor.ui.forms.questionnaire_window import QuestionnaireWindow
 
     settings.set(NIGHT_MODE, False)
     settings.set(LARGE_TYPE, False)
@@ -235,7 +235,7 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
     from kapmonitor.demo import CLINICIANS
     from kapmonitor.settings import NIGHT_MODE
     from kapmonitor.store.accounts import Accounts
-    from kapmonitor.ui.session_window import SessionWindow
+    from kapmonitor.ui.bedside.session_window import SessionWindow
 
     accounts = Accounts(store.db, clock)
     admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
@@ -280,7 +280,7 @@ def shoot_review(app: Any, tmp: Path) -> None:
     from kapmonitor.store.accounts import Accounts
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.store.signoff import Review
-    from kapmonitor.ui.review_window import ReviewWindow
+    from kapmonitor.ui.review.review_window import ReviewWindow
 
     # Forty varied sessions (doses, BP rises, adverse effects) and three demo sessions with
     # alarms, questionnaires and discharge assessments, over a few weeks.

@@ -51,7 +51,9 @@ def test_qt_in_the_domain_breaks_the_contract(tmp_path: Path) -> None:
 def test_the_store_importing_the_window_breaks_the_layers(tmp_path: Path) -> None:
     tree = copy_project(tmp_path)
     module = tree / "kapmonitor" / "store" / "backup.py"
-    module.write_text("import kapmonitor.ui.session_window  # a violation\n" + module.read_text())
+    module.write_text(
+        "import kapmonitor.ui.bedside.session_window  # a violation\n" + module.read_text()
+    )
     result = lint(tree)
     assert result.returncode != 0
     assert "Layers: ui, then reports, then store, then domain BROKEN" in result.stdout

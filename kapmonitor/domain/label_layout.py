@@ -5,8 +5,9 @@ nausea report, two alarms and a note can all fall within five minutes, which on 
 is a few pixels. Drawn naively their labels print over each other, and a label near the plot
 edge gets clipped (a dose once read "0 mg IM" instead of "700 mg IM"). This module decides, in
 plain pixel arithmetic and without Qt, where every label goes, so the live chart
-(``kapmonitor/ui/trend_chart.py``) and the PDF chart (``kapmonitor/reports/chart_image.py``) lay
-out labels the same way and the rules can be tested exhaustively:
+(``kapmonitor/ui/widgets/trend_chart.py``) and the PDF chart
+(``kapmonitor/reports/chart_image.py``) lay out labels the same way and the rules can be
+tested exhaustively:
 
 * labels sit in horizontal **lanes** (rows) beside their marker line, right of it if they fit,
   else left of it, else over it, always wholly inside the plot;

@@ -1,6 +1,6 @@
 """A static trend chart of one session, drawn with QPainter onto a QImage for the PDF report.
 
-The same picture as the live chart (``kapmonitor/ui/trend_chart.py``) without pyqtgraph or
+The same picture as the live chart (``kapmonitor/ui/widgets/trend_chart.py``) without pyqtgraph or
 widgets, so it runs from the command line with no display:
 
 * x is minutes since the first dose (since the session start when there is no dose);

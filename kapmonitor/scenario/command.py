@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kapmonitor.scenario import runner
-from kapmonitor.scenario.format import Scenario, ScenarioError, read
+from kapmonitor.scenario.format import Scenario, ScenarioError
+from kapmonitor.scenario.reader import read
 
 EXIT_MET = 0
 EXIT_FAILED = 1

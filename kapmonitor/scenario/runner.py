@@ -56,8 +56,9 @@ class Run:
 
 
 def load_catalogue(extra: list[Path] | None = None) -> ProtocolCatalogue:
-    """The protocols the window offers (kapmonitor/ui/protocol_support.py loads the same), then
-    any ``extra`` folders, which override by id: a draft protocol tried before it is installed."""
+    """The protocols the window offers (``ui/bedside/protocol_support.py`` loads the same),
+    then any ``extra`` folders, which override by id: a draft protocol tried before it is
+    installed."""
     return load_protocols([*protocol_folders(), *(extra or [])])
 
 

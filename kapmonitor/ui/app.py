@@ -20,13 +20,14 @@ from kapmonitor import APP_NAME, APP_SLUG, __version__
 from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.paths import resources_dir
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
-from kapmonitor.store.accounts import Accounts
+from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.backup import newest_good_backup, restore
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.account_dialogs import FirstRunDialog
-from kapmonitor.ui.session_window import SessionWindow
-from kapmonitor.ui.theme import apply_theme
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.account_dialogs import FirstRunDialog
+from kapmonitor.ui.review.review_window import ReviewWindow
+from kapmonitor.ui.widgets.theme import apply_theme
 
 
 def application() -> QApplication:
@@ -143,6 +144,21 @@ def first_run(store: SessionStore, clock: Clock) -> bool:
     return False
 
 
+def connect_review(window: SessionWindow) -> list[ReviewWindow]:
+    """Open the review room when the bedside asks for it; the list keeps the windows alive.
+
+    The application is the one place that knows both rooms, so neither imports the other."""
+    opened: list[ReviewWindow] = []
+
+    def open_review(user: User) -> None:
+        review = ReviewWindow(window.store, user, window.clock, window.settings)
+        opened.append(review)
+        review.show()
+
+    window.review_requested.connect(open_review)
+    return opened
+
+
 def run_gui(db_path: Path, clock: Clock | None = None) -> int:
     app = application()
     settings = Settings()
@@ -166,6 +182,7 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
         store.close()
         return 1
     window = SessionWindow(store, clock, settings)
+    connect_review(window)
     window.show()
     QTimer.singleShot(0, window.offer_resume)
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kapmonitor.scenario import runner
-from kapmonitor.scenario.format import parse
+from kapmonitor.scenario.reader import parse
 
 BASELINE = {"at": -10, "vitals": {"sbp": 124, "dbp": 78, "hr": 72, "spo2": 98, "rr": 14}}
 DOSE = {"at": 0, "dose": {"drug": "esketamine", "route": "intranasal", "mg": 56}}

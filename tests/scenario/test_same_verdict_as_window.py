@@ -19,10 +19,10 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.discharge_check import discharge_facts
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.scenario import runner
-from kapmonitor.scenario.format import parse
+from kapmonitor.scenario.reader import parse
 from kapmonitor.scenario.steps import KINDS, Context
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.discharge_dialog import DischargeDialog
+from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
 
 pytestmark = pytest.mark.qt_log_ignore(
     r"^This plugin does not support (propagateSizeHints\(\)|raise\(\)|grabbing the keyboard)$"

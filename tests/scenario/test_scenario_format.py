@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kapmonitor.scenario.format import ScenarioError, parse, read
+from kapmonitor.scenario.format import ScenarioError
+from kapmonitor.scenario.reader import parse, read
 
 PROTOCOLS = {"esketamine-rems", "clinic-ketamine"}
 

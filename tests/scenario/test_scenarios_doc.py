@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kapmonitor.scenario import runner
 from kapmonitor.scenario.expect import EXPECT
-from kapmonitor.scenario.format import parse
+from kapmonitor.scenario.reader import parse
 from kapmonitor.scenario.steps import KINDS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"

@@ -12,7 +12,7 @@ import pytest
 
 from kapmonitor.paths import resources_dir
 from kapmonitor.scenario import runner
-from kapmonitor.scenario.format import read
+from kapmonitor.scenario.reader import read
 
 SCENARIOS = sorted((resources_dir() / "scenarios").glob("*.json"))
 

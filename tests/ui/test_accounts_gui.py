@@ -19,9 +19,9 @@ from kapmonitor.domain.records import VitalSigns
 from kapmonitor.settings import Settings
 from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.account_dialogs import AccountsDialog, FirstRunDialog
-from kapmonitor.ui.session_window import SessionWindow
-from kapmonitor.ui.theme import current_theme, stylesheet
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.account_dialogs import AccountsDialog, FirstRunDialog
+from kapmonitor.ui.widgets.theme import current_theme, stylesheet
 from tests.factories import T0, session_start
 from tests.ui.window_driver import drive, shown_window, type_into
 

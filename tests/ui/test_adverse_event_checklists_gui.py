@@ -20,9 +20,9 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock, from_iso
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.adverse_event_form import AdverseEventForm
-from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
+from kapmonitor.ui.forms.alarm_ack_dialog import AlarmAckDialog
 from tests.factories import T0
 from tests.ui.test_discharge_gate_gui import dosed_session
 from tests.ui.window_driver import drive, shown_window, type_into

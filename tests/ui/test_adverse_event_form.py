@@ -14,8 +14,8 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.domain.records import AdverseEvent, AdverseEventOutcome, Entry
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.adverse_event_form import AdverseEventForm
-from kapmonitor.ui.ae_outcome_form import NO_OPEN_EVENTS, AdverseEventOutcomeForm
+from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
+from kapmonitor.ui.forms.ae_outcome_form import NO_OPEN_EVENTS, AdverseEventOutcomeForm
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

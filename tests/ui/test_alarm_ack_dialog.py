@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.alarm_ack_dialog import (
+from kapmonitor.ui.forms.alarm_ack_dialog import (
     EMERGENCY_SYMPTOMS,
     EMERGENCY_TEXT,
     RESPONSES,

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.ui.alarm_banner import AlarmBanner
+from kapmonitor.ui.widgets.alarm_banner import AlarmBanner
 
 
 def alarm(alarm_id: int, priority: str, message: str, at: str, **extra: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from kapmonitor.domain.records import Dose, VitalSigns
 from kapmonitor.settings import Settings
 from kapmonitor.store import backup
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
 from tests.factories import T0, session_start
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

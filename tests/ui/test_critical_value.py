@@ -21,10 +21,10 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND, Settings
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.verify import verify
-from kapmonitor.ui import protocol_support
-from kapmonitor.ui.last_values_panel import CAPTIONS
-from kapmonitor.ui.session_window import SessionWindow
-from kapmonitor.ui.theme import current_theme
+from kapmonitor.ui.bedside import protocol_support
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.widgets.last_values_panel import CAPTIONS
+from kapmonitor.ui.widgets.theme import current_theme
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

@@ -18,9 +18,9 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.settings import Settings
 from kapmonitor.store import archive
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.archive_worker import ArchiveWorker
-from kapmonitor.ui.dashboard_window import DashboardWindow
-from kapmonitor.ui.patient_series_view import PatientSeriesView
+from kapmonitor.ui.review.archive_worker import ArchiveWorker
+from kapmonitor.ui.review.dashboard_window import DashboardWindow
+from kapmonitor.ui.review.patient_series_view import PatientSeriesView
 from tests.store.test_archive import Known, build_known_archive
 from tests.ui.test_review_window import open_review, open_session
 

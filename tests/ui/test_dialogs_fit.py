@@ -41,22 +41,22 @@ from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.rems import RemsField
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui import form_base
-from kapmonitor.ui.adverse_event_form import AdverseEventForm
-from kapmonitor.ui.ae_outcome_form import AdverseEventOutcomeForm
-from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
-from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
-from kapmonitor.ui.dose_form import DoseForm
-from kapmonitor.ui.end_session_form import EndSessionForm
-from kapmonitor.ui.form_base import TITLE_BAR_ALLOWANCE, EntryForm
-from kapmonitor.ui.intervention_form import InterventionForm
-from kapmonitor.ui.observation_form import ObservationForm
-from kapmonitor.ui.questionnaire_window import QuestionnaireWindow
-from kapmonitor.ui.rems_dialog import RemsDialog
-from kapmonitor.ui.review_comment_dialog import ReviewCommentDialog
-from kapmonitor.ui.start_session_dialog import StartSessionDialog
-from kapmonitor.ui.theme import apply_theme
-from kapmonitor.ui.vitals_form import VitalsForm
+from kapmonitor.ui.forms import form_base
+from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
+from kapmonitor.ui.forms.ae_outcome_form import AdverseEventOutcomeForm
+from kapmonitor.ui.forms.alarm_ack_dialog import AlarmAckDialog
+from kapmonitor.ui.forms.discharge_dialog import DischargeDialog, DischargeFacts
+from kapmonitor.ui.forms.dose_form import DoseForm
+from kapmonitor.ui.forms.end_session_form import EndSessionForm
+from kapmonitor.ui.forms.form_base import TITLE_BAR_ALLOWANCE, EntryForm
+from kapmonitor.ui.forms.intervention_form import InterventionForm
+from kapmonitor.ui.forms.observation_form import ObservationForm
+from kapmonitor.ui.forms.questionnaire_window import QuestionnaireWindow
+from kapmonitor.ui.forms.rems_dialog import RemsDialog
+from kapmonitor.ui.forms.review_comment_dialog import ReviewCommentDialog
+from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.forms.vitals_form import VitalsForm
+from kapmonitor.ui.widgets.theme import apply_theme
 from tests.factories import protocol
 from tests.ui.test_questionnaire_window import answer_all, press, shipped
 

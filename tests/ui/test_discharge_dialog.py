@@ -17,7 +17,7 @@ from kapmonitor.domain.discharge import CHECKLIST, Readiness, ScoreResult
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.discharge_dialog import DischargeDialog, DischargeFacts
+from kapmonitor.ui.forms.discharge_dialog import DischargeDialog, DischargeFacts
 from tests.factories import protocol, session_start
 from tests.ui.window_driver import drive, shown_window
 

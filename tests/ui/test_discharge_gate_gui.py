@@ -22,10 +22,10 @@ from kapmonitor.domain import suicidality
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.store import audit
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.alarm_ack_dialog import AlarmAckDialog
-from kapmonitor.ui.discharge_dialog import DischargeDialog
-from kapmonitor.ui.questionnaire_window import DISCARD_QUESTION, QuestionnaireWindow
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.alarm_ack_dialog import AlarmAckDialog
+from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
+from kapmonitor.ui.forms.questionnaire_window import DISCARD_QUESTION, QuestionnaireWindow
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

@@ -13,7 +13,7 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.domain.records import Dose, Entry
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.dose_form import DoseForm
+from kapmonitor.ui.forms.dose_form import DoseForm
 
 RECORDER = "Dr A"  # the recorder of the conftest fixtures
 WEIGHT_KG = 74.0  # the weight of the conftest's started session

@@ -20,8 +20,8 @@ from kapmonitor.domain import dose_guards
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.store import audit
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.dose_form import SecondClinicianDialog
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.dose_form import SecondClinicianDialog
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

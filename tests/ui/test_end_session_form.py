@@ -14,7 +14,7 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.domain.records import Entry, SessionEnd
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.end_session_form import EndSessionForm, open_events_warning
+from kapmonitor.ui.forms.end_session_form import EndSessionForm, open_events_warning
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

@@ -17,10 +17,10 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.field_errors import FieldOutline, outline_of
-from kapmonitor.ui.observation_form import ObservationForm
-from kapmonitor.ui.start_session_dialog import StartSessionDialog
-from kapmonitor.ui.theme import current_theme, stylesheet
+from kapmonitor.ui.forms.observation_form import ObservationForm
+from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.widgets.field_errors import FieldOutline, outline_of
+from kapmonitor.ui.widgets.theme import current_theme, stylesheet
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

@@ -33,7 +33,7 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import Observation, VitalSigns
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

@@ -13,7 +13,7 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.domain.records import Entry, Intervention
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.intervention_form import InterventionForm
+from kapmonitor.ui.forms.intervention_form import InterventionForm
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

@@ -20,9 +20,9 @@ from kapmonitor.domain.idle_lock import shortest_interval
 from kapmonitor.domain.records import VitalSigns
 from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.account_dialogs import AccountsDialog, SignInDialog
-from kapmonitor.ui.last_values_panel import CAPTIONS
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.account_dialogs import AccountsDialog, SignInDialog
+from kapmonitor.ui.widgets.last_values_panel import CAPTIONS
 from tests.factories import T0, session_start
 from tests.ui.test_accounts_gui import press, start_signed_in
 from tests.ui.window_driver import Action, drive, enter_vitals, shown_window, type_into

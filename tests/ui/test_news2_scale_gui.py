@@ -19,8 +19,8 @@ from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.news2_scale_form import News2ScaleForm
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.news2_scale_form import News2ScaleForm
 from tests.factories import T0
 from tests.ui.test_critical_value import start_racemic_session
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into

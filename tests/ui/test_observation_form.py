@@ -19,8 +19,8 @@ from kapmonitor.domain.records import Entry, Observation, SessionStart
 from kapmonitor.domain.reference import Reference, load_reference
 from kapmonitor.paths import resources_dir
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.observation_form import FEATURE_COLUMNS, NOT_ASSESSED, ObservationForm
-from kapmonitor.ui.theme import current_theme, stylesheet
+from kapmonitor.ui.forms.observation_form import FEATURE_COLUMNS, NOT_ASSESSED, ObservationForm
+from kapmonitor.ui.widgets.theme import current_theme, stylesheet
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

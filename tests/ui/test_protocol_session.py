@@ -20,8 +20,8 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.paths import resources_dir, user_config_dir
 from kapmonitor.settings import ALARM_SOUND, TREATMENT_SETTING, WARNING_SOUND, Settings
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui import protocol_support
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside import protocol_support
+from kapmonitor.ui.bedside.session_window import SessionWindow
 from tests.factories import T0
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 

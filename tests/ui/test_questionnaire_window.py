@@ -21,7 +21,7 @@ from kapmonitor.domain.questionnaires import Questionnaire, load_questionnaires
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.paths import resources_dir
 from kapmonitor.store.database import StoreError
-from kapmonitor.ui.questionnaire_window import (
+from kapmonitor.ui.forms.questionnaire_window import (
     CLINICIAN,
     DISCARD_QUESTION,
     HANDOVER,
@@ -29,7 +29,7 @@ from kapmonitor.ui.questionnaire_window import (
     THANKS,
     QuestionnaireWindow,
 )
-from kapmonitor.ui.theme import DAY, stylesheet
+from kapmonitor.ui.widgets.theme import DAY, stylesheet
 
 Shown = Callable[[Any], Any]
 DIGITS = {n: getattr(Qt.Key, f"Key_{n}") for n in range(10)}

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.rems import RemsField
-from kapmonitor.ui.rems_dialog import RemsDialog
+from kapmonitor.ui.forms.rems_dialog import RemsDialog
 
 Shown = Callable[[Any], Any]
 

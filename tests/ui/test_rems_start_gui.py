@@ -16,8 +16,8 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store import rems_store
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui import form_base
-from kapmonitor.ui.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.forms import form_base
+from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
 from tests.factories import protocol
 from tests.ui.test_start_session_dialog import fill_valid
 

@@ -22,9 +22,9 @@ from kapmonitor.settings import Settings
 from kapmonitor.store import audit, rems_store
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui import form_base
-from kapmonitor.ui.review_window import ArchiveTableModel, ReviewWindow
-from kapmonitor.ui.theme import current_theme
+from kapmonitor.ui.forms import form_base
+from kapmonitor.ui.review.review_window import ArchiveTableModel, ReviewWindow
+from kapmonitor.ui.widgets.theme import current_theme
 from tests.factories import T0, open_store, protocol, session_start
 from tests.ui.window_driver import drive, type_into
 

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
-from kapmonitor.ui.review_window import ReviewWindow
+from kapmonitor.ui.review.review_window import ReviewWindow
 from tests.store.test_archive import Known, build_known_archive
 from tests.ui.test_review_window import account, open_session, settle
 

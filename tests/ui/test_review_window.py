@@ -21,7 +21,7 @@ from kapmonitor.domain.records import VitalSigns
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.accounts import AccessRefused, Accounts, User
 from kapmonitor.store.signoff import Review
-from kapmonitor.ui.review_window import ReviewWindow
+from kapmonitor.ui.review.review_window import ReviewWindow
 from tests.store.test_archive import Known, build_known_archive
 from tests.ui.window_driver import drive, type_into
 

@@ -19,8 +19,8 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.settings import Settings
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.session_window import SessionWindow
-from kapmonitor.ui.vitals_form import VitalsForm
+from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.vitals_form import VitalsForm
 from tests.factories import T0, session_start
 
 pytestmark = pytest.mark.qt_log_ignore(r"^This plugin does not support")

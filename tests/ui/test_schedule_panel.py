@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.schedule import Check, CheckStatus, ScheduleState
-from kapmonitor.ui.schedule_panel import BLOCKED_TEXT, SchedulePanel, format_countdown
-from kapmonitor.ui.theme import DAY, NIGHT
+from kapmonitor.ui.widgets.schedule_panel import BLOCKED_TEXT, SchedulePanel, format_countdown
+from kapmonitor.ui.widgets.theme import DAY, NIGHT
 
 NOW = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
 

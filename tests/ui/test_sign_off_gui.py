@@ -28,10 +28,10 @@ from kapmonitor.domain.records import (
 from kapmonitor.store.accounts import AccessRefused
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.signoff import Review
-from kapmonitor.ui import form_base
-from kapmonitor.ui.form_base import TITLE_BAR_ALLOWANCE, to_qdatetime
-from kapmonitor.ui.session_review_view import ADDENDUM, local
-from kapmonitor.ui.sign_dialog import MEANINGS, SignDialog
+from kapmonitor.ui.forms import form_base
+from kapmonitor.ui.forms.form_base import TITLE_BAR_ALLOWANCE, to_qdatetime
+from kapmonitor.ui.review.session_review_view import ADDENDUM, local
+from kapmonitor.ui.review.sign_dialog import MEANINGS, SignDialog
 from tests.store.test_archive import (
     BASE,
     SUPERVISOR,

@@ -16,7 +16,7 @@ from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import Reference
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
 
 Shown = Callable[[Any], Any]
 Enter = Callable[[QWidget], None]

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from kapmonitor.ui.trend_chart import MARKER_KINDS, SERIES, TrendChart
+from kapmonitor.ui.widgets.trend_chart import MARKER_KINDS, SERIES, TrendChart
 
 START = 1_700_000_000.0  # session start, epoch seconds
 DOSE = START + 10 * 60  # first dose ten minutes after the start
@@ -495,7 +495,7 @@ def test_a_dose_at_the_right_edge_is_written_left_of_its_line_not_clipped(
 def test_vitals_saves_do_not_lay_labels_out_again(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kapmonitor.ui.trend_chart as trend_chart
+    import kapmonitor.ui.widgets.trend_chart as trend_chart
 
     chart = busy_chart(qtbot)
     calls: list[int] = []

@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.settings import Settings
 from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.session_window import SessionWindow
+from kapmonitor.ui.bedside.session_window import SessionWindow
 
 Action = Callable[[QWidget], None]
 

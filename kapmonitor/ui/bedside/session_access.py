@@ -1,0 +1,268 @@
+"""Who is at the laptop: attending clinicians, the idle lock, review and account windows.
+
+Kept beside the session window (like the protocol support): the window records entries; this
+part decides who may. Once accounts exist (the first start creates the administrator), a session
+starts only after at least two attending clinicians sign in, "Recording as" switches between
+them without retyping for the rest of the session (a correction or an idle lock does not forget
+them), an idle window locks after the clinic's idle-lock time, and a resumed session opens locked
+until one of its clinicians signs in. A database without any account (a demo file, a test) keeps
+typed names.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from kapmonitor.domain.clock import format_duration
+from kapmonitor.domain.idle_lock import IdleLock, lock_in_force
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.settings import LARGE_TYPE
+from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.clinic_settings import ClinicSettings
+from kapmonitor.store.database import StoreError
+from kapmonitor.ui.bedside.idle_lock import IdleWatcher, LockNumber, LockOverlay
+from kapmonitor.ui.forms.account_dialogs import (
+    MIN_CLINICIANS,
+    AccountsDialog,
+    ClinicianSignInDialog,
+    SignInDialog,
+)
+
+# The big numbers the lock screen repeats: the vital signs (the scores stay behind the lock).
+LOCK_NUMBERS = ("bp", "hr", "spo2", "rr", "temp_c")
+
+if TYPE_CHECKING:
+    from kapmonitor.ui.bedside.session_window import SessionWindow
+
+
+class SessionAccess:
+    def __init__(self, window: SessionWindow) -> None:
+        self.window = window
+        self.accounts = Accounts(window.store.db, window.clock)
+        self.clinic = ClinicSettings(window.store.db, window.clock)
+        self.attending: list[User] = []
+        # Over the session page only: the stack raises its current page, which would hide it.
+        self.overlay = LockOverlay(window.pages.widget(1))
+        self.overlay.unlock_requested.connect(self.unlock)
+        self.watcher = IdleWatcher(lambda: self.idle_lock().minutes, window)
+        self.watcher.idle.connect(self.lock_if_idle)
+
+    # --- state ------------------------------------------------------------------------------
+
+    def enabled(self) -> bool:
+        """Accounts are in use once any exists (the app's first start creates one)."""
+        try:
+            return self.accounts.any_users()
+        except StoreError:
+            return False
+
+    def setup_hint(self) -> str:
+        """On a fresh install only the administrator exists; a session needs two clinicians."""
+        if not self.enabled():
+            return ""
+        count = len(self.accounts.users())
+        if count >= MIN_CLINICIANS:
+            return ""
+        return (
+            f"A session needs at least {MIN_CLINICIANS} attending clinicians who sign in, and "
+            f"this laptop has {count} account. The administrator adds the clinicians' accounts "
+            "first: Session → Accounts…"
+        )
+
+    def locked(self) -> bool:
+        return not self.overlay.isHidden()
+
+    def idle_lock(self) -> IdleLock:
+        """The clinic's idle lock for the open session's protocol (automatic by default)."""
+        window = self.window
+        try:
+            setting = self.clinic.idle_lock_minutes()
+        except (StoreError, sqlite3.Error):
+            setting = None  # unreadable for a moment: the automatic value is the safe one
+        protocol = None
+        if window.log is not None:
+            try:
+                protocol = window.store.protocol_for(window.log.id)
+            except (StoreError, sqlite3.Error):
+                protocol = window.log.protocol
+        return lock_in_force(setting, protocol)
+
+    # --- starting and resuming ------------------------------------------------------------
+
+    def sign_in_clinicians(self) -> list[str] | None:
+        """Names of the clinicians who signed in for a new session; None if cancelled.
+
+        An empty list means accounts are not in use: the start form takes typed names.
+        """
+        if not self.enabled():
+            return []
+        dialog = ClinicianSignInDialog(self.accounts, self.window)
+        self.window.active_form = dialog
+        try:
+            if not dialog.exec():
+                return None
+        finally:
+            self.window.active_form = None
+        self.attending = list(dialog.users)
+        return [u.display_name for u in self.attending]
+
+    def session_opened(self, fresh: bool) -> None:
+        """A resumed session opens locked: whoever continues signs in first."""
+        if fresh:
+            self.overlay.hide()
+        elif self.enabled():
+            self.attending = []
+            self.lock("sign in to continue this session")
+
+    def recorder_allowed(self, name: str) -> bool:
+        """Whether ``name`` may record without a password: they signed in at the start of
+        this session, or unlocked it since (a resume forgets them: see ``session_opened``)."""
+        if not self.enabled():
+            return True
+        return any(u.display_name == name for u in self.attending)
+
+    def sign_in_as(self, display_name: str) -> bool:
+        """One attending clinician not yet signed in (after a resume) signs in to record."""
+        by_name = {u.display_name: u.username for u in self.accounts.users()}
+        username = by_name.get(display_name)
+        if username is None:
+            return False
+        dialog = SignInDialog(self.accounts, "record", self.window, [username])
+        if not dialog.exec() or dialog.user is None:
+            return False
+        self.attending.append(dialog.user)
+        return True
+
+    # --- locking ----------------------------------------------------------------------------
+
+    def lock_if_idle(self) -> None:
+        if self.window.log is not None and self.enabled() and not self.locked():
+            self.lock(f"no input for {self.idle_lock().minutes} min")
+
+    def lock(self, why: str = "locked by a clinician") -> None:
+        window = self.window
+        if window.log is None or not self.enabled():
+            return
+        if window.active_form is not None:
+            return  # never throw away a half-typed entry; the next idle check locks
+        names = self._clinician_usernames()
+        self.overlay.lock(names, why)
+        window.update_enabled()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Keep the clock, the next check, the alarms and the big numbers current on the lock
+        screen (called at every clock tick)."""
+        window = self.window
+        if not self.locked() or window.log is None:
+            return
+        log = window.log
+        elapsed = format_duration((window.clock.now() - log.started_at()).total_seconds())
+        patient = log.session["patient_code"]
+        self.overlay.set_large_type(window.settings.get(LARGE_TYPE))
+        self.overlay.show_status(
+            f"{patient} · session {elapsed}",
+            window.schedule_panel.text(),
+            window.alarm_banner.lines(),
+            self._numbers(),
+            window.schedule_panel.state(),
+        )
+
+    def _numbers(self) -> list[LockNumber]:
+        """The session page's big numbers as they are shown there, with their ages."""
+        panel = self.window.last_values
+        numbers = []
+        for key in LOCK_NUMBERS:
+            value = panel.values[key]
+            caption = panel.captions[key].text()  # with its "▲ critical" marker, if any
+            numbers.append(LockNumber(caption, value.text(), panel.ages[key].text(), _look(value)))
+        return numbers
+
+    def unlock(self, username: str, secret: str) -> None:
+        window = self.window
+        log = window.log
+        if log is None:
+            self.overlay.hide()
+            return
+        try:
+            user = self.accounts.sign_in(username, secret, "unlock the bedside window")
+        except (ValidationError, StoreError) as exc:
+            self.overlay.refuse(str(exc))
+            return
+        if user.display_name not in log.clinicians:
+            self.overlay.refuse(
+                f"{user.display_name} is not an attending clinician of this session"
+            )
+            return
+        if all(u.username != user.username for u in self.attending):
+            self.attending.append(user)
+        self.overlay.hide()
+        index = window.header.recorder.findText(user.display_name)
+        if index >= 0:
+            window.header.recorder.setCurrentIndex(index)
+        window.update_enabled()
+
+    def _clinician_usernames(self) -> list[str]:
+        log = self.window.log
+        if log is None:
+            return []
+        by_name = {u.display_name: u.username for u in self.accounts.users()}
+        return [by_name[name] for name in log.clinicians if name in by_name]
+
+    # --- other windows ----------------------------------------------------------------------
+
+    def open_review(self) -> None:
+        """The supervisor's archive, after signing in (clinicians may open it to amend).
+
+        The bedside only asks for it (``review_requested``): the application opens the review
+        room, so the two rooms never import each other."""
+        window = self.window
+        if not self.enabled():
+            QMessageBox.information(
+                window, "Review", "Create accounts first: reviewing needs a signed-in user."
+            )
+            return
+        dialog = SignInDialog(self.accounts, "review sessions", window)
+        if not dialog.exec() or dialog.user is None:
+            return
+        window.review_requested.emit(dialog.user)
+
+    def manage_accounts(self) -> None:
+        window = self.window
+        dialog = SignInDialog(
+            self.accounts,
+            "manage accounts",
+            window,
+            [u.username for u in self.accounts.users() if u.role == "administrator"],
+        )
+        if not dialog.exec() or dialog.user is None:
+            return
+        try:
+            self.accounts.require(dialog.user, "administrator", action="manage accounts")
+        except ValidationError as exc:
+            window.report_error(exc)
+            return
+        protocols = list(window.protocol_support.catalogue.protocols.values())
+        AccountsDialog(self.accounts, dialog.user, window, protocols=protocols).exec()
+        if window.log is None:
+            window.show_welcome()  # the set-up hint goes once there are enough accounts
+
+
+def _look(label: QLabel) -> dict[str, object]:
+    """The plain dynamic properties a style rule may key on (the critical or warning
+    ``level`` of a value that stays highlighted until a calmer reading follows)."""
+    look: dict[str, object] = {}
+    for raw in label.dynamicPropertyNames():
+        name = bytes(raw.data()).decode()
+        if name.startswith("_q_"):
+            continue
+        try:
+            value = label.property(name)
+        except RuntimeError:  # Qt-internal values PySide cannot convert
+            continue
+        if isinstance(value, (str, bool, int, float)):
+            look[name] = value
+    return look

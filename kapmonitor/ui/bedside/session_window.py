@@ -1,0 +1,873 @@
+"""The bedside window: one session at a time, every entry a keystroke away.
+
+It adapts the Qt-free store and domain: forms build records, the store commits them, and only
+then does the window show them (timeline row, big numbers, one chart update). Durations are
+derived from stored times on every tick, never counted, so a restart shows the same clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor import APP_NAME
+from kapmonitor.domain import discharge_gate
+from kapmonitor.domain.clock import Clock, format_duration, from_iso
+from kapmonitor.domain.phases import next_phase
+from kapmonitor.domain.records import Entry, PhaseChange
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.timeline import TimelineItem, timeline, timeline_item
+from kapmonitor.settings import (
+    CLOCK_TICK_MS,
+    DEFAULT_PROTOCOL,
+    NIGHT_MODE,
+    Settings,
+)
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.ui.bedside.backup_runner import BackupRunner
+from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
+from kapmonitor.ui.bedside.session_access import SessionAccess
+from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
+from kapmonitor.ui.forms.ae_outcome_form import AdverseEventOutcomeForm
+from kapmonitor.ui.forms.correctable import CORRECTABLE
+from kapmonitor.ui.forms.dose_form import DoseForm
+from kapmonitor.ui.forms.end_session_form import EndSessionForm
+from kapmonitor.ui.forms.form_base import EntryForm, resize_within_screen
+from kapmonitor.ui.forms.intervention_form import InterventionForm
+from kapmonitor.ui.forms.observation_form import ObservationForm
+from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
+from kapmonitor.ui.forms.vitals_form import VitalsForm
+from kapmonitor.ui.widgets.action_bar import ActionBar
+from kapmonitor.ui.widgets.alarm_banner import AlarmBanner
+from kapmonitor.ui.widgets.last_values_panel import LastValuesPanel
+from kapmonitor.ui.widgets.schedule_panel import SchedulePanel
+from kapmonitor.ui.widgets.session_header import SessionHeader
+from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
+from kapmonitor.ui.widgets.timeline_view import TimelineView
+from kapmonitor.ui.widgets.trend_chart import TrendChart
+
+
+def _notice(page: QWidget, layout: QVBoxLayout) -> QLabel:
+    """A wrapped warning line on the start page, centred in a column as wide as the list.
+
+    Added without an alignment flag, so the layout gives it a width and a wrapped label gets
+    the height its lines need (an aligned one is sized for a single line and clipped).
+    """
+    row = QHBoxLayout()
+    label = QLabel("", page)
+    label.setObjectName("Warn")
+    label.setWordWrap(True)
+    label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+    label.setMaximumWidth(900)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.hide()
+    row.addStretch(1)
+    row.addWidget(label, 4)
+    row.addStretch(1)
+    layout.addLayout(row)
+    return label
+
+
+def _epoch(iso: str) -> float:
+    return from_iso(iso).timestamp()
+
+
+SESSION_PAGE_MINIMUM = QSize(720, 480)  # a floor for the user's own resizing, far under 1280 x 720
+CORRECTION_CHOICES = 15  # entries offered when C is pressed with no row selected
+CLOCK_TOLERANCE_SECONDS = 60  # NTP corrections of a few seconds are not worth a warning
+COURSE_ACTIONS = ("phase", "ack", "discharge", "questionnaire", "rems", "correct", "end")
+
+
+class SessionWindow(QMainWindow):
+    #: A signed-in user asked for the review room (the application opens it: ui/app.py).
+    review_requested = Signal(object)
+
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Clock,
+        settings: Settings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.clock = clock
+        self.settings = settings
+        self.ref: Reference = store.ref
+        self.log: SessionLog | None = None
+        self.recorder = ""
+        self.active_form: QWidget | None = None
+        self._latest_recorded: datetime | None = None
+        self.setWindowTitle(APP_NAME)
+        resize_within_screen(self, 1366, 768)
+
+        self.action_bar = ActionBar(self)
+        self.header = SessionHeader(self)
+        self.header.recorder_changed.connect(self._set_recorder)
+        self.chart = TrendChart(night=settings.get(NIGHT_MODE))
+        self.last_values = LastValuesPanel(self.ref, self)
+        self.timeline = TimelineView(self, compact=True)
+        self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
+        self.schedule_panel = SchedulePanel(self)
+        self.alarm_banner = AlarmBanner(self)
+        self.protocol_support = ProtocolSupport(self)
+        self.alarm_banner.acknowledge_requested.connect(self.protocol_support.acknowledge)
+
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(self._build_welcome())
+        self.pages.addWidget(self._build_session_page())
+        self.setCentralWidget(self.pages)
+        self.access = SessionAccess(self)
+        self.backups = BackupRunner(store.path, settings, self)
+        self.backups.done.connect(
+            lambda path: self.statusBar().showMessage(f"Backed up to {path}", 8000)
+        )
+        self.backups.failed.connect(self._backup_failed)
+        self._build_actions()
+        self.statusBar().showMessage(f"Database: {store.path}")
+
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(settings.get(CLOCK_TICK_MS))
+        self.ticker.timeout.connect(self.tick)
+        self.ticker.start()
+        self.apply_view_settings()
+        self.show_welcome()
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def _build_welcome(self) -> QWidget:
+        page = QWidget(self)
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        title = QLabel(f"<h1>{APP_NAME}</h1>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(title)
+        self.start_button = QPushButton("Start a new session  (Ctrl+N)")
+        self.start_button.setMinimumHeight(56)
+        self.start_button.clicked.connect(self.start_new_session)
+        layout.addWidget(self.start_button, 0, Qt.AlignmentFlag.AlignCenter)
+        self.unfinished_caption = QLabel("Unfinished sessions (double-click or Enter to resume):")
+        self.unfinished_caption.setObjectName("Muted")
+        layout.addWidget(self.unfinished_caption, 0, Qt.AlignmentFlag.AlignCenter)
+        self.unfinished = QListWidget(page)
+        self.unfinished.setMaximumWidth(720)
+        self.unfinished.setMinimumWidth(520)
+        self.unfinished.itemActivated.connect(
+            lambda item: self.open_session(item.data(Qt.ItemDataRole.UserRole))
+        )
+        layout.addWidget(self.unfinished, 0, Qt.AlignmentFlag.AlignCenter)
+        self.accounts_hint = _notice(page, layout)
+        # A clinic protocol file that could not be used is named here, with the reason, until
+        # it is fixed: the session would otherwise run on a protocol nobody chose.
+        self.protocol_problems = _notice(page, layout)
+        self.protocol_problems.setText(self.protocol_support.problems_text())
+        self.protocol_problems.setVisible(bool(self.protocol_problems.text()))
+        layout.addStretch(2)
+        return page
+
+    def _build_session_page(self) -> QWidget:
+        """Laid out for 1280 x 720 first: what matters at the bedside keeps its place.
+
+        Entry buttons and the header run across the top. Below, the big numbers hold a column
+        on the right from the header down; on the left, the next check and the alarms take the
+        height they need and the chart and the timeline share what is left: they are the parts
+        that give way (the timeline down to its latest rows).
+        """
+        page = QWidget(self)
+        # The window never grows itself: a moment's long text (a three-line next check while
+        # alarms are acknowledged in large type) used to push it past the screen for good.
+        page.setMinimumSize(SESSION_PAGE_MINIMUM)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setSpacing(4)
+        layout.addWidget(self.action_bar)
+        layout.addWidget(self.header)
+        self.clock_warning = QLabel("", page)
+        self.clock_warning.setObjectName("ErrorBanner")
+        self.clock_warning.setWordWrap(True)
+        self.clock_warning.hide()
+        layout.addWidget(self.clock_warning)
+        chart_and_timeline = QSplitter(Qt.Orientation.Vertical, page)
+        chart_and_timeline.setObjectName("ChartTimelineSplitter")
+        chart_and_timeline.addWidget(self.chart)
+        chart_and_timeline.addWidget(self.timeline)
+        chart_and_timeline.setStretchFactor(0, 3)
+        chart_and_timeline.setStretchFactor(1, 1)
+        chart_and_timeline.setCollapsible(0, False)
+        chart_and_timeline.setCollapsible(1, False)
+        chart_and_timeline.setSizes([3000, 1000])  # in proportion: the timeline a quarter
+        left = QWidget(page)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        column.addWidget(self.schedule_panel)
+        column.addWidget(self.alarm_banner)
+        column.addWidget(chart_and_timeline, 1)
+        body = QSplitter(Qt.Orientation.Horizontal, page)
+        body.setObjectName("BodySplitter")
+        body.addWidget(left)
+        body.addWidget(self.last_values)
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 0)
+        body.setCollapsible(0, False)
+        body.setCollapsible(1, False)
+        layout.addWidget(body, 1)
+        self.body = body
+        self.last_values.installEventFilter(self)
+        return page
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.last_values and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self._fit_numbers_column)
+        return super().eventFilter(watched, event)
+
+    def _fit_numbers_column(self, reset: bool = False) -> None:
+        """Give the big numbers the width their text needs, taking it from the chart.
+
+        A splitter keeps its sizes when a child's minimum grows (large type, "212/118" after
+        "98/60"), which cut the numbers; ``reset`` (a change of type size) also gives back what
+        large type took, so turning it off restores the chart.
+        """
+        sizes = self.body.sizes()
+        if len(sizes) != 2 or sum(sizes) == 0:
+            return
+        need = self.last_values.minimumSizeHint().width()
+        want = max(need, self.last_values.sizeHint().width()) if reset else need
+        if sizes[1] < need or (reset and sizes[1] != want):
+            total = sum(sizes)
+            self.body.setSizes([total - want, want])
+
+    def _build_actions(self) -> None:
+        self.actions_by_name: dict[str, QAction] = {}
+        entries: list[tuple[str, str, str, Callable[[], Any]]] = [
+            ("vitals", "Vitals", "V", self.enter_vitals),
+            ("dose", "Dose", "D", self.enter_dose),
+            ("observation", "Sedation / dissociation", "O", self.enter_observation),
+            ("adverse", "Adverse effect", "A", self.enter_adverse_event),
+            ("outcome", "AE outcome", "R", self.enter_ae_outcome),
+            ("intervention", "Intervention", "I", self.enter_intervention),
+            ("note", "Note", "N", self.enter_note),
+            ("phase", "Next phase", "P", self.advance_phase),
+            ("ack", "Acknowledge alarm", "K", lambda: self.protocol_support.acknowledge()),
+            ("discharge", "Discharge check", "X", self.protocol_support.discharge_check),
+            ("questionnaire", "Questionnaire", "Q", self.protocol_support.questionnaire),
+            ("rems", "REMS summary", "S", self.protocol_support.show_rems),
+            ("correct", "Correct entry", "C", self.correct_selected),
+            ("end", "End session", "E", self.end_session),
+        ]
+        session_menu = self.menuBar().addMenu("&Session")
+        new = QAction("New session", self)
+        new.setShortcut(QKeySequence("Ctrl+N"))
+        new.triggered.connect(self.start_new_session)
+        session_menu.addAction(new)
+        self.actions_by_name["new"] = new
+        for text, key, slot in (
+            ("Review sessions…", "Ctrl+R", self.access.open_review),
+            ("Accounts…", "", self.access.manage_accounts),
+            ("Lock now", "Ctrl+L", lambda: self.access.lock()),
+        ):
+            extra = QAction(text, self)
+            if key:
+                extra.setShortcut(QKeySequence(key))
+            extra.triggered.connect(slot)
+            session_menu.addAction(extra)
+        entry_menu = self.menuBar().addMenu("&Entry")
+        for name, text, key, slot in entries:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{text} ({key})")
+            action.setIconText(f"{text} ({key})")
+            action.triggered.connect(slot)
+            entry_menu.addAction(action)
+            self.action_bar.add(action, course=name in COURSE_ACTIONS)
+            self.actions_by_name[name] = action
+        for index in range(4):
+            pick = QAction(f"Record as clinician {index + 1}", self)
+            pick.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            pick.triggered.connect(lambda _=False, i=index: self.header.recorder.setCurrentIndex(i))
+            self.addAction(pick)
+        view = self.menuBar().addMenu("&View")
+        self.night_action, self.large_action = view_actions(
+            self, self.settings, self.apply_view_settings
+        )
+        # The critical sound is on by default; turning it off asks a reason (audited).
+        self.sound_action, self.warning_sound_action = self.protocol_support.sound_actions()
+        view.addAction(self.sound_action)
+        view.addAction(self.warning_sound_action)
+        view.addAction(self.night_action)
+        view.addAction(self.large_action)
+        view.addSeparator()
+        self.news2_scale_action = QAction("NEWS2 SpO₂ scale…", self)
+        self.news2_scale_action.triggered.connect(self.choose_news2_scale)
+        view.addAction(self.news2_scale_action)
+        self.actions_by_name["news2_scale"] = self.news2_scale_action
+        session_menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.triggered.connect(self.close)
+        session_menu.addAction(quit_action)
+
+    # --- view settings ----------------------------------------------------------------------
+
+    def apply_view_settings(self) -> None:
+        night, large = apply_settings_theme(self.settings)
+        self.chart.apply_palette(night)
+        self.chart.set_large_type(large)
+        self.schedule_panel.apply_theme(night, large)
+        self.alarm_banner.apply_theme(night, large)
+        QTimer.singleShot(0, lambda: self._fit_numbers_column(reset=True))
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def show_welcome(self) -> None:
+        self.log = None
+        self.unfinished.clear()
+        try:
+            sessions = self.store.unfinished_sessions()
+        except StoreError as exc:
+            self.report_error(exc)
+            sessions = []
+        for row in sessions:
+            started = from_iso(row["started_at"])
+            age = format_duration((self.clock.now() - started).total_seconds())
+            text = (
+                f"{row['patient_code']} — started {started.astimezone():%Y-%m-%d %H:%M} "
+                f"({age} ago) — {row['clinicians']}"
+            )
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, row["id"])
+            self.unfinished.addItem(item)
+        self.unfinished.setVisible(bool(sessions))
+        self.unfinished_caption.setVisible(bool(sessions))
+        self.accounts_hint.setText(self.access.setup_hint())
+        self.accounts_hint.setVisible(bool(self.accounts_hint.text()))
+        self.pages.setCurrentIndex(0)
+        self.update_enabled()
+
+    def offer_resume(self) -> bool:
+        """At start-up: an unfinished session is offered for resume, with its clock intact."""
+        try:
+            sessions = self.store.unfinished_sessions()
+        except StoreError as exc:
+            self.report_error(exc)
+            return False
+        if not sessions:
+            return False
+        newest = sessions[0]
+        started = from_iso(newest["started_at"])
+        box = QMessageBox(self)
+        box.setObjectName("ResumePrompt")
+        box.setWindowTitle("Resume session?")
+        box.setText(
+            f"An unfinished session was found: patient {newest['patient_code']}, started "
+            f"{started.astimezone():%H:%M} on {started.astimezone():%Y-%m-%d} "
+            f"({format_duration((self.clock.now() - started).total_seconds())} ago)."
+        )
+        box.setInformativeText("Resume it? Its clocks continue from the stored times.")
+        resume = box.addButton("Resume", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(resume)
+        box.exec()
+        if box.clickedButton() is resume:
+            self.open_session(newest["id"])
+            return True
+        return False
+
+    def start_new_session(self) -> None:
+        if self.log is not None and self.log.phase() != "ended":
+            answer = QMessageBox.question(
+                self,
+                "Another session is open",
+                "The current session has not ended. Leave it open (it can be resumed) and "
+                "start a new one?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        signed_in = self.access.sign_in_clinicians()
+        if signed_in is None:
+            return
+        catalogue = self.protocol_support.catalogue
+
+        def start(record: Any, recorded_by: str) -> str:
+            chosen = dialog.selected_protocol()
+            protocol = catalogue.protocols.get(chosen) if chosen else None
+            return self.store.start_session(record, recorded_by, protocol=protocol)
+
+        dialog = StartSessionDialog(
+            self.ref,
+            start,
+            self.clock.now(),
+            self,
+            protocols=self.protocol_support.protocol_choices(),
+            default_protocol=self.settings.get(DEFAULT_PROTOCOL),
+            signed_in=signed_in,
+            rems_protocols=[pid for pid, p in catalogue.protocols.items() if p.rems],
+        )
+        self.active_form = dialog
+        try:
+            if dialog.exec() and dialog.session_id:
+                self.open_session(dialog.session_id, fresh=True)
+        finally:
+            self.active_form = None
+
+    def open_session(self, session_id: str, fresh: bool = False) -> None:
+        """Show a session; one not just started here (a resume) opens locked when accounts
+        are in use."""
+        try:
+            self.log = self.store.load(session_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        log = self.log
+        self.header.set_patient(log.session["patient_code"])
+        self._latest_recorded = log.latest_recorded_at()  # kept current by after_save
+        self.access.session_opened(fresh)
+        self.header.set_clinicians(log.clinicians)
+        self._rebuild_views()
+        self.protocol_support.session_opened()
+        self.pages.setCurrentIndex(1)
+        self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
+        self.tick()
+        self.backups.session_running(log.phase() != "ended")
+
+    def _rebuild_views(self) -> None:
+        """Full redraw: only on opening a session or after a correction (rare)."""
+        assert self.log is not None
+        log = self.log
+        first_dose = log.first_dose_at()
+        self.chart.reset(
+            log.started_at().timestamp(), first_dose.timestamp() if first_dose else None
+        )
+        self.last_values.clear()
+        tables = ("vitals", "vital_scores", "observations", "doses", "adverse_events")
+        with self.chart.bulk():
+            for table in (*tables, "interventions"):
+                for row in log.current(table):
+                    self._show_row(table, row)
+        self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
+        self.timeline.scrollToBottom()
+        self._update_header()
+
+    # --- saving entries -----------------------------------------------------------------------
+
+    def _set_recorder(self, name: str) -> None:
+        if self.access.locked():
+            self.recorder = name  # unlocking sets who records
+            return
+        # Someone not signed in since a resume signs in once, then switches freely.
+        allowed = not name or self.access.recorder_allowed(name) or self.access.sign_in_as(name)
+        if not allowed:
+            self.header.recorder.blockSignals(True)
+            self.header.recorder.setCurrentText(self.recorder)
+            self.header.recorder.blockSignals(False)
+            return
+        self.recorder = name
+
+    def _save(self, entry: Entry) -> int:
+        assert self.log is not None
+        return self.store.add(self.log.id, entry, self.recorder)
+
+    def _open_form(self, form: EntryForm) -> int | None:
+        self.active_form = form
+        try:
+            form.exec()
+        finally:
+            self.active_form = None
+        return form.saved_id
+
+    def _form_kwargs(self) -> dict[str, Any]:
+        return {"recorder": self.recorder, "parent": self}
+
+    def after_save(self, table: str, row_id: int | None) -> None:
+        """Show a committed row: one timeline insert, the big numbers, one chart update."""
+        if row_id is None or self.log is None:
+            return
+        try:
+            row = self.store.row(table, row_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        had_dose = self.log.first_dose_at()
+        self.log.rows.setdefault(table, []).append(row)
+        stamp = from_iso(row["recorded_at"])
+        if self._latest_recorded is None or stamp > self._latest_recorded:
+            self._latest_recorded = stamp
+        if table == "doses" and had_dose is None:
+            self._refresh_phase_rows()
+            first = self.log.first_dose_at()
+            self.chart.set_origin(first.timestamp() if first else None)
+            self.timeline.timeline.set_origin(first)
+        self._show_row(table, row)
+        position = self.timeline.timeline.append(timeline_item(table, row, self.ref))
+        self.timeline.show_item(position)
+        self._update_header()
+        self.protocol_support.after_save(table, row_id)
+        self.protocol_support.tick()  # the next check moves the moment a reading is saved
+        self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row_id}", 5000)
+
+    def _refresh_phase_rows(self) -> None:
+        """The store may add a phase change with a first dose; pick it up for the header."""
+        assert self.log is not None
+        fresh = self.store.load(self.log.id)
+        known = {r["id"] for r in self.log.rows.get("phase_changes", [])}
+        for row in fresh.rows["phase_changes"]:
+            if row["id"] not in known:
+                self.log.rows["phase_changes"].append(row)
+                self.timeline.timeline.append(timeline_item("phase_changes", row, self.ref))
+
+    def _show_row(self, table: str, row: dict[str, Any]) -> None:
+        t = _epoch(row["observed_at"])
+        if table == "vitals":
+            self.chart.add_vitals(
+                t, sbp=row["sbp"], dbp=row["dbp"], hr=row["hr"], spo2=row["spo2"], rr=row["rr"]
+            )
+            self.last_values.show_vitals(row)
+        elif table == "vital_scores":
+            self.last_values.show_news2(row)
+        elif table == "observations":
+            self.chart.add_scores(t, moaas=row["moaas"], dissociation=row["dissociation"])
+            self.last_values.show_observation(row)
+        elif table == "doses":
+            route = self.ref.label("routes", row["route"]).split(" (")[0]
+            self.chart.add_marker(t, "dose", f"{row['dose_mg']:g} mg {route}")
+        elif table == "adverse_events":
+            term = (
+                row["verbatim"]
+                if row["term"] == "other"
+                else self.ref.label("adverse_effects", row["term"])
+            )
+            self.chart.add_marker(t, "adverse", f"{term} G{row['grade']}")
+        elif table == "interventions":
+            label = (
+                row["medication"]
+                or row["detail"]
+                or self.ref.label("intervention_kinds", row["category"])
+            )
+            self.chart.add_marker(t, "note", label)  # the chart shortens it; hover shows it whole
+
+    def _entry_allowed(self) -> bool:
+        if self.log is None or self.access.locked():
+            return False
+        if self.log.phase() == "ended":
+            QMessageBox.information(
+                self, "Session ended", "This session has ended; new entries are closed."
+            )
+            return False
+        return True
+
+    def enter_vitals(self) -> None:
+        if not self._entry_allowed():
+            return
+        form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+        form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
+        self.after_save("vitals", self._open_form(form))
+
+    def enter_dose(self) -> None:
+        if not self._entry_allowed() or not self.protocol_support.dose_allowed():
+            return
+        assert self.log is not None
+        form = DoseForm(
+            self.ref,
+            self._save,
+            self.clock.now(),
+            weight_kg=self.log.session["weight_kg"],
+            previous_doses=self.log.current("doses"),
+            **self._form_kwargs(),
+            **self.protocol_support.dose_form_kwargs(),
+        )
+        self.after_save("doses", self._open_form(form))
+
+    def enter_observation(self) -> None:
+        if self._entry_allowed():
+            form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+            self.after_save("observations", self._open_form(form))
+
+    def enter_adverse_event(self) -> None:
+        if self._entry_allowed():
+            form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
+            self.after_save("adverse_events", self._open_form(form))
+
+    def enter_ae_outcome(self, preselect: int | None = None) -> None:
+        if self.log is None:
+            return
+        open_events = [
+            (row["id"], timeline_item("adverse_events", row, self.ref).summary)
+            for row in self.log.open_adverse_events()
+        ]
+        form = AdverseEventOutcomeForm(
+            self.ref,
+            self._save,
+            self.clock.now(),
+            open_events=open_events,
+            preselect=preselect,
+            **self._form_kwargs(),
+        )
+        self.after_save("adverse_event_outcomes", self._open_form(form))
+
+    def enter_intervention(self, category: str | None = None) -> None:
+        if self.log is None:
+            return
+        form = InterventionForm(
+            self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
+        )
+        self.after_save("interventions", self._open_form(form))
+
+    def choose_news2_scale(self) -> None:
+        """A clinician chooses SpO₂ Scale 2 (or back to 1) for this patient, with the reason."""
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        from kapmonitor.domain.clock import to_iso
+        from kapmonitor.domain.news2 import scale_in_force
+        from kapmonitor.ui.forms.news2_scale_form import News2ScaleForm
+
+        now = self.clock.now()
+        current = scale_in_force(self.log.current("news2_scale_choices"), to_iso(now))
+        form = News2ScaleForm(self.ref, self._save, now, current=current, **self._form_kwargs())
+        row_id = self._open_form(form)
+        self.after_save("news2_scale_choices", row_id)
+        if row_id is not None:
+            chosen = self.store.row("news2_scale_choices", row_id)["scale"]
+            if "news2" not in self.last_values.times:
+                self.last_values.set_news2_scale(chosen)
+            self.statusBar().showMessage(
+                f"NEWS2 SpO₂ Scale {chosen} recorded: it applies from the next vital signs.", 8000
+            )
+
+    def enter_note(self) -> None:
+        self.enter_intervention("note")
+
+    def advance_phase(self) -> None:
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        target = next_phase(self.log.phase())
+        if target is None or target == "ended":
+            self.end_session()
+            return
+        label = self.ref.label("phases", target)
+        answer = QMessageBox.question(self, "Next phase", f"Move the session to “{label}” now?")
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            row_id = self._save(PhaseChange(target, self.clock.now()))
+        except (StoreError, ValueError) as exc:
+            self.report_error(exc)
+            return
+        self.after_save("phase_changes", row_id)
+
+    def end_session(self) -> None:
+        if not self._entry_allowed():
+            return
+        assert self.log is not None
+        protocol = self.log.protocol
+        # Home goes through the discharge gate (the store refuses it otherwise): while the gate
+        # has reasons now, the discharge check opens first and lists them.
+        if protocol is not None and discharge_gate.home_refusals(
+            protocol, self.log.current_rows(), self.clock.now()
+        ):
+            self.protocol_support.discharge_check()
+        now = self.clock.now()
+        started, dose = self.log.started_at(), self.log.first_dose_at()
+        elapsed = f"Session length {format_duration((now - started).total_seconds())}"
+        if dose is not None:
+            elapsed += f"; {format_duration((now - dose).total_seconds())} since first dose"
+        form = EndSessionForm(
+            self.ref,
+            self._save,
+            now,
+            elapsed_text=elapsed,
+            open_adverse_events=len(self.log.open_adverse_events()),
+            **self._form_kwargs(),
+        )
+        end_id = self._open_form(form)
+        self.after_save("session_ends", end_id)
+        self.update_enabled()
+        if end_id is not None:
+            self.backups.session_running(False)
+            self.backups.run()  # every ended session is in a checked backup
+
+    def correct_selected(self) -> None:
+        if self.log is None:
+            return
+        item = self.timeline.selected_item() or self._pick_entry_to_correct()
+        if item is None:
+            return
+        form_type = CORRECTABLE.get(item.table)
+        if form_type is None:
+            QMessageBox.information(
+                self, "Correct entry", f"{item.kind} entries cannot be corrected here."
+            )
+            return
+        if self.timeline.timeline.is_superseded(item):
+            QMessageBox.information(
+                self, "Correct entry", "This entry was already corrected: correct the latest one."
+            )
+            return
+        original = self.store.row(item.table, item.row_id)
+        extra: dict[str, Any] = {}
+        if form_type is DoseForm:
+            extra = {
+                "weight_kg": self.log.session["weight_kg"],
+                "previous_doses": self.log.current("doses"),
+            }
+        session_id = self.log.id
+
+        def save(entry: Entry) -> int:
+            return self.store.correct(
+                session_id, item.row_id, entry, form.reason(), self.recorder, void=form.is_void()
+            )
+
+        form = form_type(
+            self.ref, save, self.clock.now(), correcting=original, **extra, **self._form_kwargs()
+        )
+        if self._open_form(form) is not None:
+            self._reload_after_correction(session_id)
+
+    def _reload_after_correction(self, session_id: str) -> None:
+        """Redraw from the store after a correction: not a resume, so nothing locks, and who
+        signed in and who is recording stay as they were."""
+        try:
+            self.log = self.store.load(session_id)
+        except StoreError as exc:
+            self.report_error(exc)
+            return
+        self._latest_recorded = self.log.latest_recorded_at()
+        self._rebuild_views()
+        self.protocol_support.session_opened()
+        self.tick()
+
+    def _pick_entry_to_correct(self) -> TimelineItem | None:
+        """With no row selected, C asks which entry, newest first, instead of a status-bar hint.
+
+        The hint sat off-screen on a small laptop, so "Correct entry" seemed to do nothing.
+        """
+        model = self.timeline.timeline
+        candidates = [
+            item
+            for item in reversed(model.items)
+            if item.table in CORRECTABLE and not model.is_superseded(item)
+        ][:CORRECTION_CHOICES]
+        if not candidates:
+            QMessageBox.information(self, "Correct entry", "There is no entry to correct yet.")
+            return None
+        labels = [
+            f"{item.observed_at.astimezone():%H:%M}  #{item.row_id} {item.kind}: {item.summary}"
+            for item in candidates
+        ]
+        dialog = QInputDialog(self)
+        dialog.setObjectName("CorrectWhich")
+        dialog.setWindowTitle("Correct entry")
+        dialog.setLabelText("Which entry? (newest first; or select a row in the timeline)")
+        dialog.setComboBoxItems(labels)
+        dialog.setComboBoxEditable(False)
+        self.active_form = dialog
+        try:
+            if not dialog.exec():
+                return None
+        finally:
+            self.active_form = None
+        chosen = candidates[labels.index(dialog.textValue())]
+        self.timeline.show_item(model.items.index(chosen))
+        return chosen
+
+    # --- clocks -------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        if self.log is None:
+            return
+        now = self.clock.now()
+        self._update_header(now)
+        self.protocol_support.tick()
+        self.last_values.update_ages(now)
+        self.chart.set_now(now.timestamp())
+        self.access.refresh()
+
+    def _update_header(self, now: datetime | None = None) -> None:
+        if self.log is None:
+            return
+        log = self.log
+        now = now or self.clock.now()
+        self._check_clock(now)
+        self.header.phase.setText(self.ref.label("phases", log.phase()))
+        self.header.update_times(
+            now,
+            log.started_at(),
+            log.first_dose_at(),
+            log.ended_at(),
+            int(log.session["session_limit_minutes"]),
+        )
+        total = log.cumulative_dose_mg()
+        weight = log.session["weight_kg"]
+        self.header.dose.setText(f"{total:g} mg ({total / weight:.2f} mg/kg)" if total else "none")
+        self.update_enabled()
+
+    def _check_clock(self, now: datetime) -> None:
+        """A clock that went back (a time change, a laptop that slept) is said, not hidden.
+
+        Stored times are never rewritten and the schedule works from them; but a clinician
+        must know that "now" in a new entry would be wrong until the clock is right.
+        """
+        latest = self._latest_recorded
+        if latest is None:
+            return
+        behind = (latest - now).total_seconds()
+        if behind > CLOCK_TOLERANCE_SECONDS:
+            self.clock_warning.setText(
+                f"⚠ The computer's clock ({now.astimezone():%H:%M}) is earlier than the last "
+                f"saved entry ({latest.astimezone():%H:%M}): it was changed, or the laptop slept "
+                "across a time change. Stored entries are unchanged; check the clock and the "
+                "time of each new entry."
+            )
+            self.clock_warning.show()
+        else:
+            self.clock_warning.hide()
+
+    def update_enabled(self) -> None:
+        locked = self.access.locked()
+        has = self.log is not None and not locked
+        ended = has and self.log.phase() == "ended"  # type: ignore[union-attr]
+        for name, action in self.actions_by_name.items():
+            if name == "new":
+                action.setEnabled(not locked)
+                continue
+            # After the end: corrections, late outcomes and notes, the post-session
+            # questionnaire and the REMS form (filled once monitoring has ended) stay open.
+            if name in ("correct", "outcome", "note", "intervention", "questionnaire", "rems"):
+                action.setEnabled(has)
+            else:
+                action.setEnabled(has and not ended)
+
+    # --- errors and closing ----------------------------------------------------------------
+
+    def _backup_failed(self, message: str) -> None:
+        """Said plainly, without interrupting recording: the live file is unaffected."""
+        self.statusBar().showMessage(f"⚠ {message}", 0)
+
+    def report_error(self, exc: BaseException) -> None:
+        QMessageBox.warning(self, APP_NAME, str(exc))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.ticker.stop()
+        self.backups.session_running(False)
+        self.backups.wait()  # a backup in flight finishes before the store closes
+        super().closeEvent(event)

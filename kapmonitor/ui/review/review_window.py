@@ -1,0 +1,1053 @@
+"""The supervisor's desk: the archive of sessions, one session read in full, and sign-off.
+
+Archive-wide work (the list, its counts, exports, the dashboard) runs on the archive worker with
+its own connection; reading the one selected session is a short query on the window's store.
+Every write goes through :class:`kapmonitor.store.signoff.Review`, which checks the acting
+user's role again and audits refusals: a disabled button is a courtesy, not the control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDate,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QAction, QBrush, QCloseEvent, QColor, QFocusEvent, QFont, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor import APP_NAME
+from kapmonitor.domain.clock import Clock
+from kapmonitor.domain.records import Entry
+from kapmonitor.domain.validation import ValidationError
+from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
+from kapmonitor.store import audit, rems_store
+from kapmonitor.store.accounts import User
+from kapmonitor.store.archive import (
+    STATUS_LABELS,
+    ArchiveCounts,
+    ArchiveFilter,
+    ArchiveRow,
+    list_sessions,
+    protocols_in_use,
+)
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.schema import SIGNING_ROLES
+from kapmonitor.store.session_store import SessionStore
+from kapmonitor.store.signoff import AMENDING_ROLES, COMMENTING_ROLES, Review
+from kapmonitor.ui.forms.form_base import EntryForm, resize_within_screen
+from kapmonitor.ui.forms.rems_dialog import RemsSubmissionDialog
+from kapmonitor.ui.forms.review_comment_dialog import ReviewCommentDialog
+from kapmonitor.ui.review.archive_worker import ArchiveWorker
+from kapmonitor.ui.review.session_review_view import SessionReviewView, local
+from kapmonitor.ui.review.sign_dialog import SignDialog
+from kapmonitor.ui.widgets.theme import apply_settings_theme, current_theme, view_actions
+
+Index = QModelIndex | QPersistentModelIndex
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+SESSION_ROLE = Qt.ItemDataRole.UserRole
+ANY_DATE = QDate(2000, 1, 1)  # the minimum of the date fields, shown as "any"
+STATUS_MARKS = {"open": "○ Open", "ended": "● Ended — not signed", "signed": "✔ Signed"}
+EXPORT_FORMATS = {
+    "pdf": ("PDF report", "PDF files (*.pdf)", ".pdf"),
+    "json": ("JSON document", "JSON files (*.json)", ".json"),
+    "csv": ("CSV tables (a folder)", "", ""),
+    "fhir": ("FHIR R4 bundle", "FHIR JSON (*.json)", ".fhir.json"),
+}
+
+
+class ArchiveTableModel(QAbstractTableModel):
+    """The listed sessions; sorting uses raw values (times, numbers), not the shown text."""
+
+    COLUMNS = (
+        "Patient",
+        "Started",
+        "Status",
+        "Protocol",
+        "Clinicians",
+        "Dose",
+        "Vitals",
+        "Adverse effects",
+        "Alarms",
+        "Signed by",
+        "REMS form",
+    )
+    REMS_COLUMN = 10
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[ArchiveRow] = []
+        self.today = date.today()  # the window sets its clock's day: overdue is judged on it
+        self.night = False
+
+    def set_rows(self, rows: list[ArchiveRow]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        column = index.column()
+        if column == self.REMS_COLUMN:
+            return self._rems_data(row, role)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(row, column)
+        if role == SORT_ROLE:
+            return self.sort_key(row, column)
+        if role == SESSION_ROLE:
+            return row.session_id
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(row, column)
+        return None
+
+    def rems_text(self, row: ArchiveRow) -> str:
+        """E.g. "REMS due 2026-12-04 / submitted by Dr A on 2026-12-01"; "—" if not REMS."""
+        status = row.rems_status(self.today)
+        return "—" if status is None else status.text()
+
+    def _rems_data(self, row: ArchiveRow, role: int) -> Any:
+        status = row.rems_status(self.today)
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            text = self.rems_text(row)
+            if role == Qt.ItemDataRole.ToolTipRole and status is not None:
+                text += f" (due date: {status.source})"
+            return text
+        if role == SORT_ROLE:  # overdue first, then unsubmitted by due date, then submitted
+            if status is None:
+                return "3"
+            rank = 0 if status.overdue else 2 if status.submitted_by else 1
+            return f"{rank} {status.due.isoformat()}"
+        if role == SESSION_ROLE:
+            return row.session_id
+        if role == Qt.ItemDataRole.ForegroundRole and status is not None and status.overdue:
+            return QBrush(QColor(current_theme(self.night).warn))
+        if role == Qt.ItemDataRole.FontRole and status is not None and status.overdue:
+            bold = QFont()
+            bold.setBold(True)
+            return bold
+        return None
+
+    @staticmethod
+    def text(row: ArchiveRow, column: int) -> str:
+        if column == 0:
+            return row.patient_code
+        if column == 1:
+            return local(row.started_at, with_date=True)
+        if column == 2:
+            return STATUS_MARKS[row.status]
+        if column == 3:
+            return row.protocol_name or "—"
+        if column == 4:
+            return ", ".join(row.clinicians)
+        if column == 5:
+            per_kg = row.dose_mg_per_kg
+            return f"{row.dose_mg:g} mg ({per_kg:.2f} mg/kg)" if per_kg else "none"
+        if column == 6:
+            return str(row.vitals)
+        if column == 7:
+            return str(row.adverse_events) if row.adverse_events else "—"
+        if column == 8:
+            if not row.alarms:
+                return "—"
+            unanswered = row.unacknowledged_alarms
+            return f"{row.alarms} (⚠ {unanswered} unanswered)" if unanswered else str(row.alarms)
+        return row.signed_by
+
+    @staticmethod
+    def sort_key(row: ArchiveRow, column: int) -> Any:
+        keys: list[Any] = [
+            row.patient_code.casefold(),
+            row.started_at.timestamp(),
+            ["open", "ended", "signed"].index(row.status),
+            row.protocol_name,
+            ", ".join(row.clinicians).casefold(),
+            row.dose_mg,
+            row.vitals,
+            row.adverse_events,
+            row.alarms * 1000 + row.unacknowledged_alarms,
+            row.signed_by.casefold(),
+        ]
+        return keys[column]
+
+    @staticmethod
+    def tooltip(row: ArchiveRow, column: int) -> str:
+        if column == 9 and row.signed_at is not None:
+            return (
+                f"{row.signed_by}, {row.signed_role}, {local(row.signed_at, True)} — {row.meaning}"
+            )
+        if column == 2 and row.ended_at is not None:
+            return f"Ended {local(row.ended_at, True)}"
+        return ArchiveTableModel.text(row, column)
+
+
+class ArchiveTable(QTableView):
+    """The session list: sortable, whole rows, Enter or double-click opens."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source = ArchiveTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.source)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.setModel(self.proxy)
+        self.setSortingEnabled(True)
+        self.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.verticalHeader().hide()
+        self.setWordWrap(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(3, 240)  # protocol names are long: elided, full text as tooltip
+        header.setStretchLastSection(True)
+        self.setToolTip("Sessions; ↑/↓ to choose, Enter to open, click a heading to sort")
+
+    def focusInEvent(self, event: QFocusEvent) -> None:
+        """Arriving by keyboard selects the current row, so ↓ never skips the first session."""
+        super().focusInEvent(event)
+        if event.reason() == Qt.FocusReason.MouseFocusReason or self.proxy.rowCount() == 0:
+            return
+        if not self.selectionModel().selectedRows():
+            current = self.currentIndex()
+            self.selectRow(current.row() if current.isValid() else 0)
+
+    def session_at(self, proxy_row: int) -> str | None:
+        index = self.proxy.index(proxy_row, 0)
+        return index.data(SESSION_ROLE) if index.isValid() else None
+
+    def current_session(self) -> str | None:
+        rows = self.selectionModel().selectedRows()
+        return self.session_at(rows[0].row()) if rows else None
+
+    def select_session(self, session_id: str) -> bool:
+        for proxy_row in range(self.proxy.rowCount()):
+            if self.session_at(proxy_row) == session_id:
+                self.selectRow(proxy_row)
+                self.scrollTo(self.proxy.index(proxy_row, 0))
+                return True
+        return False
+
+    def shown_texts(self, column: int = 0) -> list[str]:
+        return [str(self.proxy.index(r, column).data()) for r in range(self.proxy.rowCount())]
+
+
+def _date_field(parent: QWidget, tip: str) -> QDateEdit:
+    field = QDateEdit(parent)
+    field.setCalendarPopup(True)
+    field.setDisplayFormat("yyyy-MM-dd")
+    field.setMinimumDate(ANY_DATE)
+    field.setSpecialValueText("any")
+    field.setDate(ANY_DATE)
+    field.setToolTip(f"{tip} (local date; the lowest value means any)")
+    return field
+
+
+class ReviewWindow(QMainWindow):
+    """Archive, session review and sign-off for the signed-in ``user``."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        user: User,
+        clock: Clock,
+        settings: Settings,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.user = user
+        self.clock = clock
+        self.settings = settings
+        self.review = Review(store)
+        self.worker = ArchiveWorker(store.path, self)
+        self.worker.finished.connect(self._job_done)
+        self.worker.failed.connect(self._job_failed)
+        self.rows: list[ArchiveRow] = []
+        self.shown_request = 0  # the list request whose rows are on screen
+        self.active_dialog: QWidget | None = None
+        self.child_windows: list[QWidget] = []
+        self._exports: dict[int, tuple[str, str, str]] = {}
+        self.setWindowTitle(f"{APP_NAME} — review ({user.display_name}, {user.role})")
+        resize_within_screen(self, 1366, 860)
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.banner = QLabel(central)
+        self.banner.setObjectName("ErrorBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        layout.addWidget(self.banner)
+        layout.addLayout(self._build_filters(central))
+        self.counts_label = QLabel("Loading…", central)
+        self.counts_label.setObjectName("CountsLine")
+        layout.addWidget(self.counts_label)
+        self.table = ArchiveTable(central)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.table.activated.connect(lambda _index: self.open_selected())
+        self.detail = SessionReviewView(
+            store,
+            clock,
+            central,
+            night=settings.get(NIGHT_MODE),
+            treatment_setting=settings.get(TREATMENT_SETTING),
+        )
+        split = QSplitter(Qt.Orientation.Vertical, central)
+        split.addWidget(self.table)
+        split.addWidget(self.detail)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 4)
+        split.setSizes([1000, 2000])  # in proportion: the list a third, the session the rest
+        layout.addWidget(split, 1)
+        self.setCentralWidget(central)
+        self._build_actions()
+        self.statusBar().showMessage(f"Database: {store.path} · signed in as {user.display_name}")
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh)
+        self.apply_view_settings()
+        self._update_actions()
+        self.worker.submit("protocols", lambda db: protocols_in_use(db))
+        self.refresh()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def _build_filters(self, parent: QWidget) -> QGridLayout:
+        grid = QGridLayout()
+        self.date_from = _date_field(parent, "Sessions started on or after this day")
+        self.date_to = _date_field(parent, "Sessions started on or before this day")
+        self.patient_filter = QLineEdit(parent)
+        self.patient_filter.setPlaceholderText("any part of the code")
+        self.patient_filter.setClearButtonEnabled(True)
+        self.clinician_filter = QLineEdit(parent)
+        self.clinician_filter.setPlaceholderText("any part of a name")
+        self.clinician_filter.setClearButtonEnabled(True)
+        self.protocol_filter = QComboBox(parent)
+        self.protocol_filter.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.protocol_filter.setMinimumContentsLength(22)  # long names stay in the drop-down
+        self.protocol_filter.addItem("Any protocol", "")
+        self.status_filter = QComboBox(parent)
+        self.status_filter.addItem("Any status", "")
+        for code, label in (
+            ("open", STATUS_LABELS["open"]),
+            ("ended", "Ended (signed or not)"),
+            ("signed", STATUS_LABELS["signed"]),
+            ("unsigned", "Not signed"),
+        ):
+            self.status_filter.addItem(label, code)
+        self.ae_filter = QCheckBox("Has adverse effects", parent)
+        self.alarm_filter = QCheckBox("Has alarms", parent)
+        self.unsigned_filter = QCheckBox("Unsigned only", parent)
+        self.clear_filters_button = QPushButton("Clear filters", parent)
+        self.clear_filters_button.clicked.connect(self.clear_filters)
+        pairs: list[tuple[str, QWidget]] = [
+            ("From", self.date_from),
+            ("To", self.date_to),
+            ("Patient", self.patient_filter),
+            ("Clinician", self.clinician_filter),
+            ("Protocol", self.protocol_filter),
+            ("Status", self.status_filter),
+        ]
+        for column, (text, widget) in enumerate(pairs):
+            label = QLabel(f"&{text}", parent)
+            label.setBuddy(widget)
+            grid.addWidget(label, 0, column)
+            grid.addWidget(widget, 1, column)
+        grid.setColumnStretch(2, 2)  # the text filters get the spare width
+        grid.setColumnStretch(3, 2)
+        boxes = QHBoxLayout()
+        for widget in (self.ae_filter, self.alarm_filter, self.unsigned_filter):
+            boxes.addWidget(widget)
+        boxes.addStretch(1)
+        boxes.addWidget(self.clear_filters_button)
+        grid.addLayout(boxes, 2, 0, 1, len(pairs))
+        for edit in (self.patient_filter, self.clinician_filter):
+            edit.textChanged.connect(lambda _t: self._debounce.start())
+            edit.returnPressed.connect(self.refresh)
+        for date_field in (self.date_from, self.date_to):
+            date_field.dateChanged.connect(lambda _d: self._debounce.start())
+        for combo in (self.protocol_filter, self.status_filter):
+            combo.currentIndexChanged.connect(lambda _i: self.refresh())
+        for box in (self.ae_filter, self.alarm_filter, self.unsigned_filter):
+            box.toggled.connect(lambda _on: self.refresh())
+        return grid
+
+    def _build_actions(self) -> None:
+        bar = QToolBar("Review", self)
+        bar.setObjectName("ReviewToolbar")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        self.actions_by_name: dict[str, QAction] = {}
+        review_menu = self.menuBar().addMenu("&Review")
+        export_menu = self.menuBar().addMenu("E&xport")
+        view_menu = self.menuBar().addMenu("&View")
+        # (name, menu text, toolbar text, key, slot, menu)
+        entries: list[tuple[str, str, str, str, Callable[[], Any], Any]] = [
+            ("refresh", "Refresh", "Refresh", "F5", self.refresh, review_menu),
+            ("sign", "Sign…", "Sign…", "Ctrl+Shift+S", self.sign_selected, review_menu),
+            (
+                "comment",
+                "Add review comment…",
+                "Comment…",
+                "Ctrl+M",
+                self.add_review_comment,
+                review_menu,
+            ),
+            (
+                "addendum",
+                "Add addendum…",
+                "Addendum…",
+                "Ctrl+Shift+A",
+                self.add_addendum,
+                review_menu,
+            ),
+            ("amend", "Amend my entry…", "Amend…", "Ctrl+E", self.amend_selected, review_menu),
+            (
+                "rems_submitted",
+                "Mark REMS form submitted…",
+                "REMS sent…",
+                "Ctrl+Shift+R",
+                self.mark_rems_submitted,
+                review_menu,
+            ),
+            ("dashboard", "Dashboard", "Dashboard", "Ctrl+D", self.open_dashboard, review_menu),
+            (
+                "series",
+                "Patient series",
+                "Patient series",
+                "Ctrl+T",
+                self.open_patient_series,
+                review_menu,
+            ),
+            (
+                "export_pdf",
+                "Export PDF…",
+                "PDF…",
+                "Ctrl+P",
+                lambda: self.export("pdf"),
+                export_menu,
+            ),
+            (
+                "export_json",
+                "Export JSON…",
+                "JSON…",
+                "Ctrl+Shift+J",
+                lambda: self.export("json"),
+                export_menu,
+            ),
+            (
+                "export_csv",
+                "Export CSV…",
+                "CSV…",
+                "Ctrl+Shift+C",
+                lambda: self.export("csv"),
+                export_menu,
+            ),
+            (
+                "export_fhir",
+                "Export FHIR…",
+                "FHIR…",
+                "Ctrl+Shift+F",
+                lambda: self.export("fhir"),
+                export_menu,
+            ),
+        ]
+        for name, text, short, key, slot, menu in entries:
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.setToolTip(f"{text} ({key})")
+            action.setIconText(short)
+            action.triggered.connect(lambda _=False, s=slot: s())
+            menu.addAction(action)
+            if name == "export_pdf":
+                bar.addSeparator()
+                bar.addWidget(QLabel(" Export: ", bar))
+            elif name == "dashboard":
+                bar.addSeparator()
+            bar.addAction(action)
+            self.actions_by_name[name] = action
+        find = QAction("Find patient", self)
+        find.setShortcut(QKeySequence("Ctrl+F"))
+        find.triggered.connect(lambda: self.patient_filter.setFocus())
+        self.addAction(find)
+        self.night_action, self.large_action = view_actions(
+            self, self.settings, self.apply_view_settings
+        )
+        view_menu.addAction(self.night_action)
+        view_menu.addAction(self.large_action)
+        close = QAction("Close", self)
+        close.setShortcut(QKeySequence("Ctrl+W"))
+        close.triggered.connect(self.close)
+        review_menu.addSeparator()
+        review_menu.addAction(close)
+
+    # --- view settings -----------------------------------------------------------------------
+
+    def apply_view_settings(self) -> None:
+        night, large = apply_settings_theme(self.settings)
+        self.table.source.night = night
+        self.detail.apply_view(night, large)
+        for window in self.child_windows:
+            apply = getattr(window, "apply_view_settings", None)
+            if apply is not None:
+                apply()
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def show_message(self, text: str) -> None:
+        """A refusal or failure, in plain words, in the window (never a traceback)."""
+        self.banner.setText(text)
+        self.banner.show()
+
+    def clear_message(self) -> None:
+        self.banner.hide()
+        self.banner.clear()
+
+    def message_text(self) -> str:
+        return self.banner.text() if self.banner.isVisible() else ""
+
+    def _refused(self, exc: BaseException) -> None:
+        if isinstance(exc, ValidationError):
+            self.show_message("; ".join(e.message for e in exc.errors))
+        else:
+            self.show_message(str(exc))
+
+    # --- the list ------------------------------------------------------------------------------
+
+    def current_filter(self) -> ArchiveFilter:
+        def day(field: QDateEdit) -> date | None:
+            value = field.date()
+            return None if value == ANY_DATE else date(value.year(), value.month(), value.day())
+
+        return ArchiveFilter(
+            date_from=day(self.date_from),
+            date_to=day(self.date_to),
+            patient_code=self.patient_filter.text(),
+            clinician=self.clinician_filter.text(),
+            protocol_id=self.protocol_filter.currentData() or "",
+            status=self.status_filter.currentData() or "",
+            has_adverse_effects=self.ae_filter.isChecked(),
+            has_alarms=self.alarm_filter.isChecked(),
+            unsigned_only=self.unsigned_filter.isChecked(),
+        )
+
+    def refresh(self) -> int:
+        """Ask the worker for the list under the current filters; returns the request number."""
+        self._debounce.stop()
+        flt = self.current_filter()
+        self.counts_label.setText("Loading…")
+        return self.worker.submit("list", lambda db: list_sessions(db, flt))
+
+    def clear_filters(self) -> None:
+        widgets: list[QWidget] = [
+            self.date_from,
+            self.date_to,
+            self.patient_filter,
+            self.clinician_filter,
+            self.protocol_filter,
+            self.status_filter,
+            self.ae_filter,
+            self.alarm_filter,
+            self.unsigned_filter,
+        ]
+        for widget in widgets:
+            widget.blockSignals(True)
+        self.date_from.setDate(ANY_DATE)
+        self.date_to.setDate(ANY_DATE)
+        self.patient_filter.clear()
+        self.clinician_filter.clear()
+        self.protocol_filter.setCurrentIndex(0)
+        self.status_filter.setCurrentIndex(0)
+        for box in (self.ae_filter, self.alarm_filter, self.unsigned_filter):
+            box.setChecked(False)
+        for widget in widgets:
+            widget.blockSignals(False)
+        self.refresh()
+
+    def _show_rows(self, number: int, rows: list[ArchiveRow]) -> None:
+        keep = self.detail.log.id if self.detail.log is not None else None
+        self.rows = rows
+        self.table.source.today = self.clock.now().astimezone().date()
+        self.table.source.set_rows(rows)
+        self.counts_label.setText(ArchiveCounts.of(rows).summary())
+        self.shown_request = number
+        if keep is not None and self.table.select_session(keep):
+            return
+        if keep is not None:
+            self.detail.clear()
+            self._update_actions()
+
+    def _job_done(self, number: int, kind: str, result: object) -> None:
+        if kind == "list":
+            assert isinstance(result, list)
+            self._show_rows(number, result)
+        elif kind == "protocols":
+            assert isinstance(result, list)
+            current = self.protocol_filter.currentData()
+            self.protocol_filter.blockSignals(True)
+            for protocol_id, name in result:
+                if self.protocol_filter.findData(protocol_id) < 0:
+                    self.protocol_filter.addItem(name, protocol_id)
+            self.protocol_filter.setCurrentIndex(max(0, self.protocol_filter.findData(current)))
+            self.protocol_filter.blockSignals(False)
+        elif kind == "export" and number in self._exports:
+            self._export_done(number)
+
+    def _job_failed(self, number: int, kind: str, message: str) -> None:
+        if kind == "list":
+            self.counts_label.setText("The list could not be read")
+            self.shown_request = number
+        if kind == "export" and number in self._exports:
+            fmt, _sid, target = self._exports.pop(number)
+            self.show_message(
+                f"The {EXPORT_FORMATS[fmt][0]} was not written to {target}: {message}"
+            )
+            return
+        self.show_message(message)
+
+    # --- the selected session --------------------------------------------------------------
+
+    def _selection_changed(self) -> None:
+        session_id = self.table.current_session()
+        if session_id is None:
+            return
+        if self.detail.log is None or self.detail.log.id != session_id:
+            self.show_session(session_id)
+
+    def show_session(self, session_id: str) -> bool:
+        try:
+            self.detail.show_session(session_id)
+        except StoreError as exc:
+            self.detail.clear()
+            self._refused(exc)
+            self._update_actions()
+            return False
+        self._update_actions()
+        return True
+
+    def open_selected(self) -> None:
+        """Enter on a row: show it and move to its timeline."""
+        session_id = self.table.current_session()
+        if session_id is None:
+            return
+        if self.detail.log is None or self.detail.log.id != session_id:
+            self.show_session(session_id)
+        self.detail.show_tab("Timeline")
+        self.detail.timeline.setFocus()
+
+    def _reload_after_write(self, message: str) -> None:
+        self.clear_message()
+        self.detail.reload()
+        self._update_actions()
+        self.refresh()
+        self.statusBar().showMessage(message, 8000)
+
+    def _update_actions(self) -> None:
+        log = self.detail.log
+        has = log is not None
+        signed = has and self.detail.signed
+        ended = has and log.ended_at() is not None  # type: ignore[union-attr]
+        role = self.user.role
+        states: dict[str, tuple[bool, str]] = {
+            "sign": (
+                has and role in SIGNING_ROLES and ended and not signed,
+                "Signing needs a supervisor or administrator account"
+                if role not in SIGNING_ROLES
+                else "Already signed"
+                if signed
+                else "End the session before signing it"
+                if has and not ended
+                else "Sign the selected session",
+            ),
+            "comment": (
+                has and role in COMMENTING_ROLES and not signed,
+                "Review comments need a supervisor or administrator account"
+                if role not in COMMENTING_ROLES
+                else "Signed sessions take addenda only"
+                if signed
+                else "Comment on the selected moment",
+            ),
+            "addendum": (
+                bool(signed),
+                "Add to the signed record" if signed else "Addenda are for signed sessions",
+            ),
+            "amend": (
+                has and role in AMENDING_ROLES and not signed,
+                "Signed sessions cannot be amended"
+                if signed
+                else "Correct an entry you recorded (select it in the timeline)",
+            ),
+            "series": (has, "The selected patient's sessions over time"),
+            "rems_submitted": self._rems_state(),
+        }
+        for name in ("export_pdf", "export_json", "export_csv", "export_fhir"):
+            states[name] = (has, "Export the selected session")
+        for name, (enabled, tip) in states.items():
+            action = self.actions_by_name[name]
+            action.setEnabled(bool(enabled))
+            key = action.shortcut().toString()
+            action.setToolTip(f"{action.text()} ({key}) — {tip}")
+
+    def _rems_state(self) -> tuple[bool, str]:
+        log = self.detail.log
+        if log is None:
+            return False, "Select an esketamine REMS session"
+        if log.protocol is None or not log.protocol.rems:
+            return False, "The REMS form applies to esketamine REMS sessions only"
+        status = rems_store.status(self.store.db, log.id, self.clock.now().astimezone().date())
+        if status.submitted_by is not None:
+            return False, status.text()
+        return True, f"Record who submitted the form, when ({status.text()})"
+
+    def rems_submission_dialog(self) -> RemsSubmissionDialog | None:
+        """Mark the selected session's REMS form submitted (append-only, audited)."""
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session whose REMS form was submitted.")
+            return None
+        session_id = log.id
+        today = self.clock.now().astimezone().date()
+
+        def save(by: str, when: datetime, reference: str, note: str) -> int:
+            return rems_store.mark_submitted(
+                self.store.db,
+                session_id,
+                by,
+                when,
+                self.user.username,
+                self.clock,
+                reference=reference,
+                note=note,
+            )
+
+        status = rems_store.status(self.store.db, session_id, today)
+        return RemsSubmissionDialog(
+            save,
+            self._session_text(),
+            status.text(),
+            self.user.display_name,
+            self.clock.now(),
+            self,
+        )
+
+    def mark_rems_submitted(self) -> None:
+        dialog = self.rems_submission_dialog()
+        if dialog is not None and self._run(dialog) is not None:
+            self._reload_after_write("REMS form marked submitted")
+
+    def _session_text(self) -> str:
+        log = self.detail.log
+        assert log is not None
+        return f"patient {log.session['patient_code']}, session of {local(log.started_at(), True)}"
+
+    # --- sign-off and review writes ------------------------------------------------------
+
+    def sign_dialog(self) -> SignDialog | None:
+        """The sign dialog for the selected session (its save path asks the store)."""
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session to sign.")
+            return None
+        session_id = log.id
+
+        def sign(meaning: str, secret: str, confirmed: list[str]) -> int:
+            return self.review.sign(session_id, self.user.username, secret, meaning, confirmed)
+
+        comments = len(log.rows.get("review_comments", []))
+        flags = self.review.quality_flags(session_id)  # the ones the store will ask for
+        return SignDialog(
+            self.user, self._session_text(), sign, self, comments=comments, flags=flags
+        )
+
+    def sign_selected(self) -> None:
+        if self.user.role not in SIGNING_ROLES:
+            self.show_message(
+                f"{self.user.display_name} ({self.user.role}) cannot sign: signing needs a "
+                "supervisor or administrator account."
+            )
+            return
+        dialog = self.sign_dialog()
+        if dialog is None:
+            return
+        if self._run(dialog) is not None:
+            self._reload_after_write(f"Signed by {self.user.display_name}")
+
+    def comment_dialog(self) -> ReviewCommentDialog | None:
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session to comment on.")
+            return None
+        session_id = log.id
+        entry = self.detail.selected_entry()
+        at = entry.observed_at if entry is not None else log.first_dose_at() or log.started_at()
+        about = f"#{entry.row_id} {entry.kind}: {entry.summary}" if entry is not None else ""
+
+        def save(when: datetime, text: str) -> int:
+            return self.review.add_review_comment(session_id, self.user, when, text)
+
+        return ReviewCommentDialog(
+            save, at, self.user.display_name, self, dose_at=log.first_dose_at(), about=about
+        )
+
+    def add_review_comment(self) -> None:
+        dialog = self.comment_dialog()
+        if dialog is not None and self._run(dialog) is not None:
+            self._reload_after_write("Review comment added")
+
+    def addendum_dialog(self) -> ReviewCommentDialog | None:
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session to add an addendum to.")
+            return None
+        session_id = log.id
+
+        def save(_when: datetime, text: str) -> int:
+            return self.review.add_addendum(session_id, self.user, text)
+
+        return ReviewCommentDialog(
+            save, self.clock.now(), self.user.display_name, self, addendum=True
+        )
+
+    def add_addendum(self) -> None:
+        dialog = self.addendum_dialog()
+        if dialog is not None and self._run(dialog) is not None:
+            self._reload_after_write("Addendum added")
+
+    def amend_form(self) -> EntryForm | None:
+        """The correction form for the selected timeline entry, saving through Review.amend."""
+        from kapmonitor.ui.forms.correctable import CORRECTABLE
+        from kapmonitor.ui.forms.dose_form import DoseForm
+
+        log = self.detail.log
+        item = self.detail.selected_entry()
+        if log is None or item is None:
+            self.show_message("Select the entry to amend in the Timeline tab first.")
+            return None
+        if self.detail.signed:
+            self.show_message(
+                "This session is signed and locked: entries cannot be amended. Add an addendum "
+                "instead."
+            )
+            return None
+        form_type = CORRECTABLE.get(item.table)
+        if form_type is None:
+            self.show_message(f"{item.kind} entries cannot be amended here.")
+            return None
+        if self.detail.timeline.timeline.is_superseded(item):
+            self.show_message("This entry was already corrected: amend the latest version.")
+            return None
+        if item.recorded_by != self.user.display_name:
+            self.show_message(
+                f"Only {item.recorded_by}, who recorded this entry, can amend it; add a review "
+                "comment instead."
+            )
+            return None
+        try:
+            original = self.store.row(item.table, item.row_id)
+        except StoreError as exc:
+            self._refused(exc)
+            return None
+        extra: dict[str, Any] = {}
+        if form_type is DoseForm:
+            extra = {
+                "weight_kg": log.session["weight_kg"],
+                "previous_doses": log.current("doses"),
+            }
+        session_id, original_id = log.id, item.row_id
+
+        def save(entry: Entry) -> int:
+            return self.review.amend(
+                session_id, self.user, original_id, entry, form.reason(), void=form.is_void()
+            )
+
+        form = form_type(
+            self.store.ref,
+            save,
+            self.clock.now(),
+            correcting=original,
+            recorder=self.user.display_name,
+            parent=self,
+            **extra,
+        )
+        return form
+
+    def amend_selected(self) -> None:
+        form = self.amend_form()
+        if form is not None and self._run(form) is not None:
+            self._reload_after_write("Amendment saved; the original entry stays in the record")
+
+    def _run(self, dialog: Any) -> int | None:
+        self.active_dialog = dialog
+        try:
+            dialog.exec()
+        finally:
+            self.active_dialog = None
+        return dialog.saved_id
+
+    # --- exports --------------------------------------------------------------------------
+
+    def export(self, fmt: str, target: str | None = None) -> int | None:
+        """Export the selected session on the worker; returns the request number."""
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session to export.")
+            return None
+        title, pattern, suffix = EXPORT_FORMATS[fmt]
+        if target is None:
+            default = f"{log.session['patient_code']}-{log.started_at():%Y%m%d}{suffix}"
+            if fmt == "csv":
+                target = QFileDialog.getExistingDirectory(self, f"Export {title} into")
+            else:
+                target, _ = QFileDialog.getSaveFileName(self, f"Export {title}", default, pattern)
+            if not target:
+                return None
+        job = _export_job(fmt, log.id, target, self.store.path)
+        if job is None:
+            self.show_message(f"This version of {APP_NAME} cannot write a {title}.")
+            return None
+        number = self.worker.submit("export", job, keep_all=True, needs_db=fmt != "pdf")
+        self._exports[number] = (fmt, log.id, target)
+        self.statusBar().showMessage(f"Writing the {title}…")
+        return number
+
+    def _export_done(self, number: int) -> None:
+        fmt, session_id, target = self._exports.pop(number)
+        try:
+            with self.store.db.atomic():
+                audit.event(
+                    self.store.db,
+                    self.user.username,
+                    "export",
+                    self.clock.now(),
+                    {"format": fmt, "file": str(target)},
+                    session_id,
+                )
+        except Exception as exc:  # the file is written; say the audit entry was not
+            self.show_message(f"Exported to {target}, but the audit entry failed: {exc}")
+            return
+        self.clear_message()
+        self.statusBar().showMessage(f"Exported the {EXPORT_FORMATS[fmt][0]} to {target}", 10000)
+
+    @property
+    def exports_pending(self) -> int:
+        return len(self._exports)
+
+    # --- other windows ------------------------------------------------------------------
+
+    def open_dashboard(self) -> QWidget:
+        from kapmonitor.ui.review.dashboard_window import DashboardWindow
+
+        window = DashboardWindow(
+            self.store.path, self.clock, self.settings, self, worker=self.worker
+        )
+        self._keep(window)
+        return window
+
+    def open_patient_series(self) -> QWidget | None:
+        from kapmonitor.ui.review.patient_series_view import PatientSeriesView
+
+        log = self.detail.log
+        if log is None:
+            self.show_message("Select a session: the series is of its patient.")
+            return None
+        view = PatientSeriesView(
+            self.store.path,
+            log.session["patient_code"],
+            self.clock,
+            self.settings,
+            self,
+            worker=self.worker,
+        )
+        self._keep(view)
+        return view
+
+    def _keep(self, window: QWidget) -> None:
+        self.child_windows = [w for w in self.child_windows if w.isVisible()]
+        self.child_windows.append(window)
+        window.show()
+        window.raise_()
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        for window in self.child_windows:
+            window.close()
+        self.worker.shutdown()
+        super().closeEvent(event)
+
+
+def _export_job(fmt: str, session_id: str, target: str, db_path: Any) -> Any:
+    """The writer for ``fmt``, found when asked (the reports may be missing in a build)."""
+    from pathlib import Path
+
+    out = Path(target)
+    try:
+        if fmt == "pdf":
+            from kapmonitor.reports.pdf_report import write_session_pdf
+
+            return lambda _db: write_session_pdf(Path(db_path), session_id, out)
+        if fmt == "json":
+            from kapmonitor.reports.session_export import write_json
+
+            return lambda db: write_json(db, session_id, out)
+        if fmt == "csv":
+            from kapmonitor.reports.csv_export import write_csv
+
+            return lambda db: write_csv(db, [session_id], out)
+        if fmt == "fhir":
+            from kapmonitor.reports.fhir_export import write_fhir
+
+            return lambda db: write_fhir(db, session_id, out)
+    except ImportError:
+        return None
+    return None
+
+
+__all__ = ["ArchiveTableModel", "ReviewWindow"]

@@ -1,0 +1,848 @@
+"""One session as the supervisor reads it: header, chart, the whole timeline and a tab per topic.
+
+Read-only. The chart is the bedside ``TrendChart``, replayed from the stored rows as the session
+window replays a session it opens; the timeline is the bedside timeline with each correction
+placed right after what it corrects and a column saying when every entry was typed. Review
+comments, addenda (marked ADDENDUM) and the signature appear on the timeline too, at their time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kapmonitor.domain.clock import Clock, format_duration, from_iso, to_iso
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.timeline import (
+    PRIORITY_MARKS,
+    TimelineItem,
+    describe,
+    timeline,
+    timeline_item,
+)
+from kapmonitor.store import rems_store
+from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.ui.forms.rems_dialog import count_text, value_text
+from kapmonitor.ui.widgets.theme import current_theme
+from kapmonitor.ui.widgets.timeline_view import COLUMNS, TimelineModel, TimelineView
+from kapmonitor.ui.widgets.trend_chart import CHARTED, TrendChart
+
+Index = QModelIndex | QPersistentModelIndex
+ADDENDUM = "ADDENDUM"
+REVIEW_KINDS = {"review_comments": "Review comment", "addenda": ADDENDUM, "signatures": "Signature"}
+REVIEW_CHART_MIN_HEIGHT = 160  # px: the chart gives way first on a 720 px screen
+TABS = (
+    "Timeline",
+    "Doses",
+    "Vitals",
+    "Observations",
+    "Adverse effects",
+    "Alarms",
+    "Discharge",
+    "Questionnaires",
+    "Quality flags",
+    "Comments & addenda",
+    "REMS",
+)
+FLAG_NAMES = {
+    "missed_check": "Missed check",
+    "late_check": "Late check",
+    "overdue_check": "Overdue check",
+    "unanswered_alarm": "Unanswered alarm",
+    "late_entry": "Late entry",
+    "unresolved_adverse_event": "Unresolved adverse effect",
+    "no_protocol": "No protocol",
+    "override": "Override",
+    "discharge_override": "Discharge override",
+    "large_correction": "Large correction",
+}
+SEVERITY_MARKS = {"warning": "⚠ Warning", "info": "ℹ Information"}
+MAX_COLUMN_PX = 240
+
+
+def local(when: datetime, with_date: bool = False) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
+
+
+def signature_text(signature: dict[str, Any] | None) -> str:
+    """ "Signed by Dr M. Chen, supervisor, 2026-03-03 09:12 — reviewed and approved"."""
+    if not signature:
+        return "Not signed"
+    when = local(from_iso(signature["observed_at"]), with_date=True)
+    return (
+        f"Signed by {signature['printed_name']}, {signature['role']}, {when} — "
+        f"{signature['meaning']}"
+    )
+
+
+class ReviewTimelineModel(TimelineModel):
+    """The bedside timeline plus when each entry was typed; corrections follow what they
+    correct, whatever their own time, so the original and its correction read together."""
+
+    COLUMNS = (*COLUMNS, "Recorded")
+
+    def reset(self, items: list[TimelineItem], origin: datetime | None) -> None:
+        self.beginResetModel()
+        key = {id(i): (i.observed_at, i.recorded_at) for i in items}
+        known = {(i.table, i.row_id) for i in items}
+        following = {(i.table, i.supersedes_id): i for i in items if i.supersedes_id is not None}
+        roots = [
+            i for i in items if i.supersedes_id is None or (i.table, i.supersedes_id) not in known
+        ]
+        ordered: list[TimelineItem] = []
+        for root in sorted(roots, key=lambda i: key[id(i)]):
+            item: TimelineItem | None = root
+            while item is not None:
+                ordered.append(item)
+                item = following.get((item.table, item.row_id))
+        self.items = ordered
+        self.origin = origin
+        self.superseded = {
+            (i.table, i.supersedes_id): i.row_id for i in self.items if i.supersedes_id is not None
+        }
+        self.endResetModel()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole and index.column() == len(COLUMNS):
+            return local(item.recorded_at, with_date=True)
+        if role == Qt.ItemDataRole.FontRole and item.kind == ADDENDUM:
+            font = QFont()
+            font.setBold(True)
+            return font
+        return super().data(index, role)
+
+    def row_texts(self) -> list[list[str]]:
+        return [
+            [str(self.data(self.index(r, c))) for c in range(len(self.COLUMNS))]
+            for r in range(len(self.items))
+        ]
+
+
+class ReadOnlyTable(QTableWidget):
+    """A plain read-only table; ``warn`` rows are bold and coloured (the text says it too)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(True)
+        self.verticalHeader().hide()
+        self.warn_colour = current_theme(False).warn
+        self.rows: list[list[str]] = []
+        # Wrapped rows are sized for the real column widths, known only once laid out.
+        self.horizontalHeader().sectionResized.connect(lambda *_: self.resizeRowsToContents())
+
+    def fill(self, headers: list[str], rows: list[list[str]], warn: set[int] | None = None) -> None:
+        warn = warn or set()
+        self.clear()
+        self.rows = [list(r) for r in rows]
+        self.setColumnCount(len(headers))
+        self.setRowCount(len(rows))
+        self.setHorizontalHeaderLabels(headers)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        for r, values in enumerate(rows):
+            for c, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                if r in warn:
+                    item.setFont(bold)
+                    item.setForeground(QBrush(QColor(self.warn_colour)))
+                self.setItem(r, c, item)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.resizeColumnsToContents()
+        for column in range(len(headers) - 1):  # leave the last (the words) room to read
+            if self.columnWidth(column) > MAX_COLUMN_PX:
+                self.setColumnWidth(column, MAX_COLUMN_PX)
+        self.resizeRowsToContents()
+
+
+class SessionReviewView(QWidget):
+    """The detail pane of the review window: one session, read-only."""
+
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Clock,
+        parent: QWidget | None = None,
+        *,
+        night: bool = False,
+        treatment_setting: str = "",
+    ) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.clock = clock
+        self.treatment_setting = treatment_setting
+        self.ref: Reference = store.ref
+        self.log: SessionLog | None = None
+        self.night = night
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.patient_label = QLabel("Select a session", self)
+        self.patient_label.setObjectName("PatientCode")
+        self.details_label = QLabel("", self)
+        self.people_label = QLabel("", self)
+        self.times_label = QLabel("", self)
+        self.signature_label = QLabel("", self)
+        self.signature_label.setObjectName("SignatureLine")
+        for label in (
+            self.details_label,
+            self.people_label,
+            self.times_label,
+            self.signature_label,
+        ):
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top = QHBoxLayout()
+        top.addWidget(self.patient_label)
+        top.addWidget(self.details_label, 1)
+        layout.addLayout(top)
+        for widget in (self.people_label, self.times_label, self.signature_label):
+            layout.addWidget(widget)
+
+        self.chart = TrendChart(night=night)
+        self.chart.setMinimumHeight(REVIEW_CHART_MIN_HEIGHT)
+        self.tabs = QTabWidget(self)
+        self.timeline = TimelineView(self)
+        self.timeline.timeline = ReviewTimelineModel(self.timeline)
+        self.timeline.setModel(self.timeline.timeline)
+        self.timeline.setToolTip("Every entry in clinical order; corrections follow what they fix")
+        header = self.timeline.horizontalHeader()
+        header.setSectionResizeMode(len(COLUMNS), QHeaderView.ResizeMode.ResizeToContents)
+        self.tables: dict[str, ReadOnlyTable] = {}
+        self.tabs.addTab(self.timeline, "Timeline")
+        for name in TABS[1:]:
+            table = ReadOnlyTable(self)
+            table.setObjectName(name.replace(" ", "").replace("&", "And") + "Table")
+            self.tables[name] = table
+            self.tabs.addTab(table, name.replace("&", "&&"))
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.chart)
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([560, 800])
+        layout.addWidget(split, 1)
+        self.setEnabled(False)
+
+    # --- showing a session -------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self.log = None
+        self.patient_label.setText("Select a session")
+        for label in (
+            self.details_label,
+            self.people_label,
+            self.times_label,
+            self.signature_label,
+        ):
+            label.setText("")
+        self.chart.reset(self.clock.now().timestamp())
+        self.timeline.timeline.reset([], None)
+        for table in self.tables.values():
+            table.fill([], [])
+        self.setEnabled(False)
+
+    def show_session(self, session_id: str) -> SessionLog:
+        """Load and show one session (raises StoreError if it cannot be read)."""
+        self.log = self.store.load(session_id)
+        self.setEnabled(True)
+        self._show_header()
+        self._replay_chart()
+        self._show_timeline()
+        self._fill_tabs()
+        return self.log
+
+    def reload(self) -> SessionLog | None:
+        return self.show_session(self.log.id) if self.log is not None else None
+
+    def signature(self) -> dict[str, Any] | None:
+        rows = self.log.rows.get("signatures", []) if self.log else []
+        return rows[-1] if rows else None
+
+    @property
+    def signed(self) -> bool:
+        return self.signature() is not None
+
+    def _show_header(self) -> None:
+        assert self.log is not None
+        log, ref = self.log, self.ref
+        session = log.session
+        self.patient_label.setText(session["patient_code"])
+        indication = session["indication_other"] or ref.label("indications", session["indication"])
+        age = f"{session['age_years']} y" if session["age_years"] is not None else "age not given"
+        self.details_label.setText(
+            f"{age} · {ref.label('sexes', session['sex'])} · {session['weight_kg']:g} kg · "
+            f"{indication}"
+        )
+        protocol = log.protocol
+        protocol_text = f"{protocol.name} (version {protocol.version})" if protocol else "none"
+        self.people_label.setText(
+            f"Clinicians: {', '.join(log.clinicians)} · Protocol: {protocol_text}"
+        )
+        started, ended = log.started_at(), log.ended_at()
+        times = f"Started {local(started, with_date=True)}"
+        if ended is not None:
+            times += (
+                f" · ended {_end_text(started, ended)} · "
+                f"duration {format_duration((ended - started).total_seconds())}"
+            )
+        else:
+            times += " · not ended (still open)"
+        total = log.cumulative_dose_mg()
+        if total:
+            times += f" · dose {total:g} mg ({total / session['weight_kg']:.2f} mg/kg)"
+        self.times_label.setText(times)
+        status = "Signed" if self.signed else "Ended — not signed" if ended else "Open"
+        self.signature_label.setText(f"Status: {status} · {signature_text(self.signature())}")
+
+    def _replay_chart(self) -> None:
+        """Feed the chart the stored rows, as the session window does when it opens a session."""
+        assert self.log is not None
+        log, chart, ref = self.log, self.chart, self.ref
+        first = log.first_dose_at()
+        chart.reset(log.started_at().timestamp(), first.timestamp() if first else None)
+        thresholds = []
+        protocol = log.protocol
+        if protocol is not None:
+            for rule in protocol.alarms:
+                limit = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
+                if limit is None or rule.parameter not in CHARTED or rule.priority == "advisory":
+                    continue
+                if rule.phase == "pre_dose":
+                    continue
+                thresholds.append((rule.parameter, float(limit), rule.label))
+        chart.set_thresholds(thresholds)
+        with chart.bulk():
+            for row in log.current("vitals"):
+                chart.add_vitals(
+                    _epoch(row["observed_at"]),
+                    sbp=row["sbp"],
+                    dbp=row["dbp"],
+                    hr=row["hr"],
+                    spo2=row["spo2"],
+                    rr=row["rr"],
+                )
+            for row in log.current("observations"):
+                chart.add_scores(
+                    _epoch(row["observed_at"]), moaas=row["moaas"], dissociation=row["dissociation"]
+                )
+            for row in log.current("doses"):
+                route = ref.label("routes", row["route"]).split(" (")[0]
+                chart.add_marker(
+                    _epoch(row["observed_at"]), "dose", f"{row['dose_mg']:g} mg {route}"
+                )
+            for row in log.current("adverse_events"):
+                chart.add_marker(
+                    _epoch(row["observed_at"]), "adverse", f"{_term(row, ref)} G{row['grade']}"
+                )
+            for row in log.current("interventions"):
+                label = (
+                    row["medication"]
+                    or row["detail"]
+                    or ref.label("intervention_kinds", row["category"])
+                )
+                chart.add_marker(
+                    _epoch(row["observed_at"]), "note", label
+                )  # the chart shortens it; hover shows it whole
+            for row in log.current("alarms"):
+                chart.add_marker(
+                    _epoch(row["observed_at"]),
+                    "alarm",
+                    f"{row['priority'].upper()}: {row['parameter'].upper()} {row['value']:g}",
+                )
+        end = log.ended_at()
+        chart.set_now((end or self.clock.now()).timestamp())
+
+    def _show_timeline(self) -> None:
+        assert self.log is not None
+        log = self.log
+        clinical = {t: rows for t, rows in log.rows.items() if t not in REVIEW_KINDS}
+        items = timeline(clinical, self.ref)
+        for table, kind in REVIEW_KINDS.items():
+            for row in log.rows.get(table, []):
+                summary = signature_text(row) if table == "signatures" else row["text"]
+                items.append(
+                    replace(timeline_item(table, row, self.ref), kind=kind, summary=summary)
+                )
+        self.timeline.timeline.reset(items, log.first_dose_at())
+
+    # --- tabs ------------------------------------------------------------------------------
+
+    def _since(self, iso: str) -> str:
+        assert self.log is not None
+        dose = self.log.first_dose_at()
+        if dose is None:
+            return ""
+        return format_duration((from_iso(iso) - dose).total_seconds())
+
+    def _time(self, iso: str) -> str:
+        return local(from_iso(iso))
+
+    def _fill_tabs(self) -> None:
+        fillers = {
+            "Doses": self._doses,
+            "Vitals": self._vitals,
+            "Observations": self._observations,
+            "Adverse effects": self._adverse_effects,
+            "Alarms": self._alarms,
+            "Discharge": self._discharge,
+            "Questionnaires": self._questionnaires,
+            "Quality flags": self._quality,
+            "Comments & addenda": self._comments,
+            "REMS": self._rems,
+        }
+        for index, name in enumerate(TABS):
+            if name == "Timeline":
+                continue
+            headers, rows, warn, title = fillers[name]()
+            self.tables[name].fill(headers, rows, warn)
+            self.tabs.setTabText(index, (title or name).replace("&", "&&"))  # not a mnemonic
+
+    def _doses(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        ref, weight = self.ref, self.log.session["weight_kg"]
+        rows = []
+        for r in self.log.current("doses"):
+            per_kg = r["dose_mg_per_kg"] or r["dose_mg"] / weight
+            rows.append(
+                [
+                    self._time(r["observed_at"]),
+                    self._since(r["observed_at"]),
+                    r["drug_other"] or ref.label("drugs", r["drug"]),
+                    ref.label("routes", r["route"]),
+                    f"{r['dose_mg']:g}",
+                    f"{per_kg:.2f}",
+                    "booster" if r["is_booster"] else "first",
+                    r["lot_number"] or "",
+                    r["recorded_by"],
+                ]
+            )
+        total = self.log.cumulative_dose_mg()
+        if rows:
+            rows.append(["Total", "", "", "", f"{total:g}", f"{total / weight:.2f}", "", "", ""])
+        headers = ["Time", "Since dose", "Drug", "Route", "mg", "mg/kg", "Dose", "Lot", "By"]
+        return headers, rows, set(), f"Doses ({len(rows) - 1 if rows else 0})"
+
+    def _vitals(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        rows, warn = [], set()
+        for r in self.log.current("vitals"):
+            score = self.log.news2_for(r["id"])
+            news2 = ""
+            if score is not None:
+                missing = json.loads(score["news2_missing"] or "[]")
+                star = "*" if missing else ""
+                news2 = f"{score['news2_total']}{star} ({score['news2_band']})"
+            bp = f"{r['sbp']}/{r['dbp']}" if r["sbp"] is not None else ""
+            rows.append(
+                [
+                    self._time(r["observed_at"]),
+                    self._since(r["observed_at"]),
+                    bp,
+                    _text(r["hr"]),
+                    _text(r["spo2"]),
+                    _text(r["rr"]),
+                    f"{r['temp_c']:.1f}" if r["temp_c"] is not None else "",
+                    "on O₂" if r["on_oxygen"] else "",
+                    news2,
+                    r["recorded_by"],
+                ]
+            )
+        headers = [
+            "Time",
+            "Since dose",
+            "BP",
+            "HR",
+            "SpO₂ %",
+            "RR",
+            "Temp °C",
+            "O₂",
+            "NEWS2 (info)",
+            "By",
+        ]
+        return headers, rows, warn, f"Vitals ({len(rows)})"
+
+    def _observations(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        scales = self.ref.scales
+        rows = [
+            [
+                self._time(r["observed_at"]),
+                self._since(r["observed_at"]),
+                scales["moaas"].describe(r["moaas"]),
+                scales["rass"].describe(r["rass"]),
+                scales["dissociation"].describe(r["dissociation"]),
+                describe("observations", r, self.ref),
+                r["recorded_by"],
+            ]
+            for r in self.log.current("observations")
+        ]
+        headers = ["Time", "Since dose", "MOAA/S", "RASS", "Dissociation", "Details", "By"]
+        return headers, rows, set(), f"Observations ({len(rows)})"
+
+    def _adverse_effects(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        ref = self.ref
+        outcomes: dict[int, dict[str, Any]] = {}
+        for o in self.log.current("adverse_event_outcomes"):
+            outcomes[o["adverse_event_id"]] = o
+        open_ids = {r["id"] for r in self.log.open_adverse_events()}
+        rows, warn = [], set()
+        for r in self.log.current("adverse_events"):
+            outcome = outcomes.get(r["id"])
+            if outcome is not None:
+                text = (
+                    f"{ref.label('ae_outcomes', outcome['outcome'])} at "
+                    f"{self._time(outcome['observed_at'])}"
+                )
+            else:
+                text = "no outcome recorded"
+            if r["id"] in open_ids:
+                text = f"⚠ {text}"
+                warn.add(len(rows))
+            serious = (
+                f"SERIOUS: {ref.label('seriousness_criteria', r['serious_criterion'])}"
+                if r["serious"]
+                else "no"
+            )
+            action = ref.label("ae_actions", r["action"])
+            if r["action_detail"]:
+                action += f" ({r['action_detail']})"
+            rows.append(
+                [
+                    self._time(r["observed_at"]),
+                    self._since(r["observed_at"]),
+                    _term(r, ref),
+                    str(r["grade"]),
+                    serious,
+                    action,
+                    ref.label("ae_relatedness", r["relatedness"]),
+                    text,
+                    r["recorded_by"],
+                ]
+            )
+        headers = [
+            "Onset",
+            "Since dose",
+            "Adverse effect",
+            "Grade",
+            "Serious",
+            "Action",
+            "Relatedness",
+            "Outcome",
+            "By",
+        ]
+        return headers, rows, warn, f"Adverse effects ({len(rows)})"
+
+    def _alarms(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        ref = self.ref
+        acks = {a["alarm_id"]: a for a in self.log.current("alarm_acknowledgements")}
+        rows, warn = [], set()
+        for r in self.log.current("alarms"):
+            ack = acks.get(r["id"])
+            if ack is None:
+                response, by = "⚠ NOT ACKNOWLEDGED", ""
+                warn.add(len(rows))
+            else:
+                response = ref.label("alarm_responses", ack["response"])
+                if ack["detail"]:
+                    response += f" ({ack['detail']})"
+                by = f"{ack['recorded_by']} at {self._time(ack['observed_at'])}"
+            rows.append(
+                [
+                    self._time(r["observed_at"]),
+                    self._since(r["observed_at"]),
+                    PRIORITY_MARKS.get(r["priority"], r["priority"]),
+                    r["message"],
+                    f"{r['value']:g}",
+                    r["limit_text"],
+                    response,
+                    by,
+                ]
+            )
+        headers = [
+            "Time",
+            "Since dose",
+            "Priority",
+            "Alarm",
+            "Value",
+            "Limit",
+            "Response",
+            "Acknowledged by",
+        ]
+        title = f"Alarms ({len(rows)}{f', ⚠ {len(warn)} unanswered' if warn else ''})"
+        return headers, rows, warn, title
+
+    def _discharge(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        log, ref = self.log, self.ref
+        rows: list[tuple[str, list[str]]] = []
+        for r in log.current("discharge_assessments"):
+            reasons = "; ".join(json.loads(r["reasons"] or "[]"))
+            details = reasons or "all conditions met"
+            if r["override_reason"]:
+                details = f"OVERRIDE: {r['override_reason']}; {details}"
+            rows.append(
+                (
+                    r["observed_at"],
+                    [
+                        self._time(r["observed_at"]),
+                        self._since(r["observed_at"]),
+                        "Discharge check",
+                        describe("discharge_assessments", r, ref),
+                        details,
+                        r["recorded_by"],
+                    ],
+                )
+            )
+        for r in log.current("overrides"):
+            rows.append(
+                (
+                    r["observed_at"],
+                    [
+                        self._time(r["observed_at"]),
+                        self._since(r["observed_at"]),
+                        "Override",
+                        ref.label("override_kinds", r["kind"]),
+                        r["reason"],
+                        r["recorded_by"],
+                    ],
+                )
+            )
+        for r in log.current("session_ends"):
+            where = r["disposition_other"] or ref.label("dispositions", r["disposition"])
+            escort = f"escort: {r['escort']}" if r["escort"] else "no escort named"
+            rows.append(
+                (
+                    r["observed_at"],
+                    [
+                        self._time(r["observed_at"]),
+                        self._since(r["observed_at"]),
+                        "Session end",
+                        f"{where}; {escort}",
+                        r["summary"],
+                        r["recorded_by"],
+                    ],
+                )
+            )
+        rows.sort(key=lambda pair: pair[0])
+        ready = log.first_ready_at()
+        footer = [
+            "",
+            "",
+            "First ready",
+            local(ready) if ready else "never recorded as ready",
+            "",
+            "",
+        ]
+        body = [r for _t, r in rows] + ([footer] if rows else [])
+        headers = ["Time", "Since dose", "What", "Result", "Details", "By"]
+        return headers, body, set(), "Discharge"
+
+    def _questionnaires(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        rows, warn = [], set()
+        for r in self.log.current("questionnaire_responses"):
+            flags = json.loads(r["safety_flags"] or "[]")
+            if flags:
+                warn.add(len(rows))
+            rows.append(
+                [
+                    self._time(r["observed_at"]),
+                    self._since(r["observed_at"]),
+                    r["questionnaire_id"].upper(),
+                    {"pre": "before", "post": "after", "follow_up": "follow-up"}.get(
+                        r["timing"], r["timing"]
+                    ),
+                    _text(r["total"]),
+                    r["band"] or "",
+                    "⚠ " + "; ".join(flags) if flags else "",
+                    r["recorded_by"],
+                ]
+            )
+        headers = ["Time", "Since dose", "Questionnaire", "Timing", "Total", "Band", "Safety", "By"]
+        return headers, rows, warn, f"Questionnaires ({len(rows)})"
+
+    def quality_flags(self) -> list[Any] | None:
+        """The session's quality flags (None when this version cannot compute them)."""
+        if self.log is None:
+            return []
+        try:
+            from kapmonitor.store.signoff import session_quality_flags
+        except ImportError:
+            return None
+        # The same flags the sign dialog lists and the store asks to be confirmed.
+        return list(session_quality_flags(self.store, self.log, self.clock.now()))
+
+    def _quality(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        flags = self.quality_flags()
+        headers = ["Severity", "Time", "Since dose", "Flag", "What"]
+        if flags is None:
+            unavailable = [["", "", "", "", "Quality flags are not available in this version"]]
+            return headers, unavailable, set(), "Quality flags"
+        rows, warn = [], set()
+        for flag in flags:
+            iso = to_iso(flag.observed_at) if flag.observed_at is not None else None
+            if flag.severity == "warning":
+                warn.add(len(rows))
+            rows.append(
+                [
+                    SEVERITY_MARKS.get(flag.severity, flag.severity),
+                    self._time(iso) if iso else "whole session",
+                    self._since(iso) if iso else "",
+                    FLAG_NAMES.get(flag.code, flag.code),
+                    flag.message,
+                ]
+            )
+        if not rows:
+            rows.append(["✔", "", "", "None", "No quality flags: every check and alarm answered"])
+        count = len(flags)
+        return headers, rows, warn, f"Quality flags ({count}{' ⚠' if warn else ''})"
+
+    def _comments(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        log = self.log
+        entries: list[tuple[str, list[str]]] = []
+        for table, kind in REVIEW_KINDS.items():
+            for r in log.rows.get(table, []):
+                text = signature_text(r) if table == "signatures" else r["text"]
+                entries.append(
+                    (
+                        r["observed_at"],
+                        [
+                            kind,
+                            local(from_iso(r["observed_at"]), with_date=True),
+                            self._since(r["observed_at"]) if table == "review_comments" else "",
+                            r["recorded_by"] if table != "signatures" else r["printed_name"],
+                            local(from_iso(r["recorded_at"]), with_date=True),
+                            text,
+                        ],
+                    )
+                )
+        entries.sort(key=lambda pair: pair[0])
+        rows = [r for _t, r in entries]
+        warn = {i for i, r in enumerate(rows) if r[0] == ADDENDUM}
+        headers = ["Kind", "At", "Since dose", "Author", "Written", "Text"]
+        comments = sum(1 for r in rows if r[0] == "Review comment")
+        addenda = len(warn)
+        return headers, rows, warn, f"Comments & addenda ({comments + addenda})"
+
+    def _rems(self) -> tuple[list[str], list[list[str]], set[int], str]:
+        assert self.log is not None
+        log = self.log
+        protocol = log.protocol
+        headers = ["Field", "Value"]
+        if protocol is None or not protocol.rems:
+            return (
+                headers,
+                [["REMS form", "Applies to esketamine REMS sessions only"]],
+                set(),
+                "REMS",
+            )
+        fields = rems_store.form_fields(self.store.db, log, self.treatment_setting)
+        rows, warn = [["Summary", count_text(fields)]], set()
+        for field in fields:
+            if not field.filled or field.flag:
+                warn.add(len(rows))
+            rows.append([field.label, value_text(field)])
+        status = rems_store.status(self.store.db, log.id, self.clock.now().astimezone().date())
+        if status.overdue:
+            warn.add(len(rows))
+        rows.append(["REMS submission", status.text()])
+        missing = sum(1 for f in fields if not f.filled)
+        return headers, rows, warn, f"REMS ({missing} missing)" if missing else "REMS ✔"
+
+    # --- for the window and tests -----------------------------------------------------------
+
+    def tab_index(self, name: str) -> int:
+        return TABS.index(name)
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(self.tab_index(name))
+
+    def tab_rows(self, name: str) -> list[list[str]]:
+        if name == "Timeline":
+            model = self.timeline.timeline
+            assert isinstance(model, ReviewTimelineModel)
+            return model.row_texts()
+        return self.tables[name].rows
+
+    def tab_title(self, name: str) -> str:
+        return self.tabs.tabText(self.tab_index(name)).replace("&&", "&")
+
+    def selected_entry(self) -> TimelineItem | None:
+        return self.timeline.selected_item()
+
+    def select_entry(self, table: str, row_id: int) -> bool:
+        model = self.timeline.timeline
+        for position, item in enumerate(model.items):
+            if item.table == table and item.row_id == row_id:
+                self.timeline.selectRow(position)
+                self.timeline.scrollTo(model.index(position, 0))
+                return True
+        return False
+
+    def apply_view(self, night: bool, large: bool) -> None:
+        self.night = night
+        self.chart.apply_palette(night)
+        self.chart.set_large_type(large)
+        for table in self.tables.values():
+            table.warn_colour = current_theme(night).warn
+        if self.log is not None:
+            self._fill_tabs()
+
+
+def _end_text(started: datetime, ended: datetime) -> str:
+    same_day = started.astimezone().date() == ended.astimezone().date()
+    return ended.astimezone().strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+
+
+def _epoch(iso: str) -> float:
+    return from_iso(iso).timestamp()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _term(row: dict[str, Any], ref: Reference) -> str:
+    if row["term"] == "other":
+        return row["verbatim"] or "Other"
+    return ref.label("adverse_effects", row["term"])
+
+
+__all__ = ["ADDENDUM", "TABS", "ReviewTimelineModel", "SessionReviewView", "signature_text"]
