@@ -14,7 +14,7 @@ from types import TracebackType
 
 from PySide6.QtCore import QLockFile, QTimer
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from kapmonitor import APP_NAME, APP_SLUG, __version__
 from kapmonitor.domain.clock import Clock, SystemClock
@@ -26,7 +26,6 @@ from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.session_window import SessionWindow
 from kapmonitor.ui.forms.account_dialogs import FirstRunDialog
-from kapmonitor.ui.review.review_window import ReviewWindow
 from kapmonitor.ui.widgets.theme import apply_theme
 
 
@@ -144,13 +143,17 @@ def first_run(store: SessionStore, clock: Clock) -> bool:
     return False
 
 
-def connect_review(window: SessionWindow) -> list[ReviewWindow]:
+def connect_review(window: SessionWindow) -> list[QWidget]:
     """Open the review room when the bedside asks for it; the list keeps the windows alive.
 
-    The application is the one place that knows both rooms, so neither imports the other."""
-    opened: list[ReviewWindow] = []
+    The application is the one place that knows both rooms, so neither imports the other. The
+    review room is imported on first use, not at start-up: the bedside's first paint does not
+    wait for it (about 50 ms)."""
+    opened: list[QWidget] = []
 
     def open_review(user: User) -> None:
+        from kapmonitor.ui.review.review_window import ReviewWindow
+
         review = ReviewWindow(window.store, user, window.clock, window.settings)
         opened.append(review)
         review.show()
