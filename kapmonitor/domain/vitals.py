@@ -82,6 +82,12 @@ class VitalSign:
     news2: str | None = None  # the NEWS2 parameter it scores, if any
     fhir_profile: str | None = None  # the FHIR vital-signs profile id, if the vital has one
     alarm: bool = True  # protocols may set alarm limits on it
+    alarm_label: str = ""  # the name in alarm messages and protocol labels, if not ``label``
+
+    @property
+    def alarm_name(self) -> str:
+        """The name an alarm banner uses: short enough to read across the room ("SpO₂")."""
+        return self.alarm_label or self.label
 
     @property
     def is_integer(self) -> bool:
@@ -106,10 +112,12 @@ VITAL_SIGNS: tuple[VitalSign, ...] = (
     VitalSign(
         "sbp", "Systolic blood pressure", "SBP", "mmHg", "mm[Hg]", 0,
         "8480-6", "Systolic blood pressure", "bp", lane="haemodynamics", news2="sbp",
+        alarm_label="Systolic BP",
     ),
     VitalSign(
         "dbp", "Diastolic blood pressure", "DBP", "mmHg", "mm[Hg]", 0,
         "8462-4", "Diastolic blood pressure", "bp", lane="haemodynamics",
+        alarm_label="Diastolic BP",
     ),
     VitalSign(
         "hr", "Heart rate", "HR", "/min", "/min", 0,
@@ -118,7 +126,7 @@ VITAL_SIGNS: tuple[VitalSign, ...] = (
     VitalSign(
         "spo2", "Oxygen saturation", "SpO₂", "%", "%", 0,
         "59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "spo2",
-        lane="oxygenation", news2="spo2", fhir_profile="oxygensat",
+        lane="oxygenation", news2="spo2", fhir_profile="oxygensat", alarm_label="SpO₂",
     ),
     VitalSign(
         "rr", "Respiratory rate", "RR", "/min", "/min", 0,
@@ -128,7 +136,7 @@ VITAL_SIGNS: tuple[VitalSign, ...] = (
     VitalSign(
         "etco2", "End-tidal CO₂", "EtCO₂", "mmHg", "mm[Hg]", 0,
         "19891-1", "Carbon dioxide [Partial pressure] in Exhaled gas --at end expiration",
-        "etco2", lane="ventilation",
+        "etco2", lane="ventilation", alarm_label="EtCO₂",
     ),
     VitalSign(
         "temp_c", "Temperature", "Temp", "°C", "Cel", 1,
