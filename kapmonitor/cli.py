@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STORE = 2
-EXIT_USAGE = 64
 EXIT_NO_DISPLAY = 3
 FORMATS = ("pdf", "csv", "json", "fhir")
 # The longest wait between demo entries: an hour each already stretches the demo over two days.
@@ -385,14 +384,13 @@ def _actor() -> str:
 
 
 def _audit_event(db: Database, action: str, detail: dict[str, Any], session_id: str | None) -> None:
-    """Record an export or import in the audit trail, when this version has one."""
+    """Record an export or import in the audit trail."""
     from kapmonitor.store import audit
 
-    if hasattr(audit, "event"):
-        with db.atomic():
-            audit.event(
-                db, _actor(), action, at=datetime.now(UTC), detail=detail, session_id=session_id
-            )
+    with db.atomic():
+        audit.event(
+            db, _actor(), action, at=datetime.now(UTC), detail=detail, session_id=session_id
+        )
 
 
 def _sessions(n: int) -> str:
@@ -453,10 +451,8 @@ def _write_export(
 
 def _write_pdf(db_path: Path, ids: list[str], out: Path, folder: bool) -> Path:
     """The PDF report reads the file itself (by path); one PDF per session."""
-    try:
-        from kapmonitor.reports.pdf_report import write_session_pdf
-    except ImportError as exc:
-        raise StoreError(f"PDF export is not available in this version ({exc}).") from exc
+    from kapmonitor.reports.pdf_report import write_session_pdf
+
     targets = [out / f"{sid}.pdf" for sid in ids] if folder or out.is_dir() else [out]
     try:
         if folder:
@@ -526,10 +522,8 @@ def _verify(db_path: Path, db_option: str) -> int:
             f"{db_path} is not a KAP Monitor database (it is not an SQLite file).",
             "corrupt",
         )
-    try:
-        from kapmonitor.store.verify import verify_database
-    except ImportError as exc:
-        raise StoreError(f"verify is not available in this version ({exc}).") from exc
+    from kapmonitor.store.verify import verify_database
+
     try:
         result = verify_database(db_path)
     except StoreError as exc:

@@ -74,17 +74,6 @@ TREATMENT_SETTING = ConfigVar(
     "The treatment setting the REMS Patient Monitoring Form asks for (e.g. the clinic's name "
     "and address); filled into every REMS summary from this laptop",
 )
-ALL_SETTINGS: tuple[ConfigVar[Any], ...] = (
-    NIGHT_MODE,
-    LARGE_TYPE,
-    CLOCK_TICK_MS,
-    ALARM_SOUND,
-    WARNING_SOUND,
-    DEFAULT_PROTOCOL,
-    BACKUP_INTERVAL_MINUTES,
-    BACKUP_KEEP,
-    TREATMENT_SETTING,
-)
 
 
 class Settings:

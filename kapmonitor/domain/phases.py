@@ -9,8 +9,3 @@ def next_phase(current: str) -> str | None:
     """The phase after ``current``; None once the session has ended."""
     index = PHASES.index(current)
     return PHASES[index + 1] if index + 1 < len(PHASES) else None
-
-
-def can_move(current: str, target: str) -> bool:
-    """Phases only move forward; skipping ahead is allowed (e.g. a session stopped early)."""
-    return PHASES.index(target) > PHASES.index(current)

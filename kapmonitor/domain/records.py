@@ -26,10 +26,6 @@ PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 MIN_CLINICIANS = 2
 
 
-def _opt_bool(value: bool | None) -> int | None:
-    return None if value is None else int(bool(value))
-
-
 @dataclass(frozen=True)
 class SessionStart:
     patient_code: str
@@ -441,18 +437,6 @@ class SessionEnd(Entry):
             "escort": self.escort.strip() or None,
             "summary": self.summary.strip(),
         }
-
-
-ENTRY_TYPES: tuple[type[Entry], ...] = (
-    Dose,
-    VitalSigns,
-    Observation,
-    AdverseEvent,
-    AdverseEventOutcome,
-    Intervention,
-    PhaseChange,
-    SessionEnd,
-)
 
 
 @dataclass(frozen=True)

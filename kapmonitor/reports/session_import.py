@@ -366,8 +366,7 @@ def _audit_seal(db: Database, actor: str, session_id: str, at: datetime) -> None
     """Chain the rows just written into the audit trail, inside the same transaction."""
     from kapmonitor.store import audit
 
-    if hasattr(audit, "seal"):
-        audit.seal(db, actor, "import", at, session_id)
+    audit.seal(db, actor, "import", at, session_id)
 
 
 def import_documents(

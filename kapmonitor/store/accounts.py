@@ -49,9 +49,6 @@ class User:
     role: str
     emergency: bool = False  # signed in through emergency access
 
-    def can(self, *roles: str) -> bool:
-        return self.role in roles
-
 
 def hash_secret(secret: str) -> str:
     salt = secrets.token_bytes(16)

@@ -25,6 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import from_iso, to_iso
+from kapmonitor.domain.quality import quality_flags
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.rems import SubmissionStatus, submission_status
 
@@ -523,7 +524,6 @@ class Dashboard:
     missed_checks: list[SessionCount] = field(default_factory=list)
     late_checks: list[SessionCount] = field(default_factory=list)
     sessions_with_adverse_effects: int = 0
-    quality_available: bool = True  # False: the quality module is missing; counts show 0
 
     def mean(self, series: str) -> float:
         values = [c.value for c in getattr(self, series)]
@@ -649,7 +649,7 @@ def dashboard(
             for sid, _code, _at in sessions
         ]
 
-    missed, late, available = _check_counts(db, [s[0] for s in sessions], now, ref)
+    missed, late = _check_counts(db, [s[0] for s in sessions], now, ref)
     return Dashboard(
         since=_as_datetime(since, end=False),
         until=_as_datetime(until, end=True),
@@ -660,7 +660,6 @@ def dashboard(
         unacknowledged_alarms=per_session({k: v[1] for k, v in alarm_counts.items()}),
         missed_checks=per_session(missed),
         late_checks=per_session(late),
-        quality_available=available,
         sessions_with_adverse_effects=len(with_any),
     )
 
@@ -680,23 +679,12 @@ _CHECK_COLUMNS = {
 }
 
 
-def _quality_function() -> Any:
-    try:
-        from kapmonitor.domain.quality import quality_flags
-    except ImportError:
-        return None
-    return quality_flags
-
-
 def _check_counts(
     db: Database, session_ids: list[str], now: datetime | None, ref: Reference
-) -> tuple[dict[str, int], dict[str, int], bool]:
+) -> tuple[dict[str, int], dict[str, int]]:
     """Missed and late vital-sign checks per session, by the quality rules of each session's own
     protocol copy. Sessions are read a chunk at a time, and each distinct protocol copy is
     parsed once."""
-    quality_flags = _quality_function()
-    if quality_flags is None:
-        return {}, {}, False
     from kapmonitor.domain.protocol import Protocol, ProtocolError
 
     horizon = now or datetime.now(UTC)
@@ -758,7 +746,7 @@ def _check_counts(
             flags = quality_flags(sessions[sid], current, protocol, horizon, ref=ref)
             missed[sid] = sum(1 for f in flags if f.code == "missed_check")
             late[sid] = sum(1 for f in flags if f.code == "late_check")
-    return missed, late, True
+    return missed, late
 
 
 # --- a patient's course -------------------------------------------------------------------

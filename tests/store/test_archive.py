@@ -384,7 +384,6 @@ def test_dashboard_numbers_on_the_known_archive(known: Known) -> None:
 def test_dashboard_missed_checks_are_the_quality_flags_of_each_session(known: Known) -> None:
     now = known.clock.now()
     board = archive.dashboard(known.store.db, now=now)
-    assert board.quality_available
     missed = {c.session_id: c.value for c in board.missed_checks}
     late = {c.session_id: c.value for c in board.late_checks}
     for session_id in (known.a, known.b, known.c, known.d):
@@ -411,15 +410,6 @@ def test_dashboard_period(known: Known) -> None:
     assert week.since == BASE + timedelta(days=6) and week.until is None
     empty = archive.dashboard(db, BASE + timedelta(days=100), None)
     assert empty.sessions == 0 and empty.adverse_effects == [] and empty.mean("alarms") == 0.0
-
-
-def test_dashboard_without_the_quality_module_counts_zero(
-    known: Known, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(archive, "_quality_function", lambda: None)
-    board = archive.dashboard(known.store.db, now=known.clock.now())
-    assert not board.quality_available
-    assert all(c.value == 0 for c in board.missed_checks)
 
 
 # --- a patient's course -------------------------------------------------------------------

@@ -231,11 +231,8 @@ class DashboardWindow(WorkerResults, QMainWindow):
             f"alarms per session {data.mean('alarms'):.2f} "
             f"({sum(c.value for c in data.unacknowledged_alarms)} unanswered)",
         ]
-        if data.quality_available:
-            parts.append(f"missed checks per session {data.mean('missed_checks'):.2f}")
-            parts.append(f"late checks per session {data.mean('late_checks'):.2f}")
-        else:
-            parts.append("missed checks: not available in this version (shown as 0)")
+        parts.append(f"missed checks per session {data.mean('missed_checks'):.2f}")
+        parts.append(f"late checks per session {data.mean('late_checks'):.2f}")
         if data.dose_response:
             mean_rise = sum(p.rise for p in data.dose_response) / len(data.dose_response)
             parts.append(f"mean peak SBP rise {mean_rise:+.0f} mmHg")

@@ -1024,29 +1024,26 @@ class ReviewWindow(QMainWindow):
 
 
 def _export_job(fmt: str, session_id: str, target: str, db_path: Any) -> Any:
-    """The writer for ``fmt``, found when asked (the reports may be missing in a build)."""
+    """The writer for ``fmt``, imported when asked so the review room opens without them."""
     from pathlib import Path
 
     out = Path(target)
-    try:
-        if fmt == "pdf":
-            from kapmonitor.reports.pdf_report import write_session_pdf
+    if fmt == "pdf":
+        from kapmonitor.reports.pdf_report import write_session_pdf
 
-            return lambda _db: write_session_pdf(Path(db_path), session_id, out)
-        if fmt == "json":
-            from kapmonitor.reports.session_export import write_json
+        return lambda _db: write_session_pdf(Path(db_path), session_id, out)
+    if fmt == "json":
+        from kapmonitor.reports.session_export import write_json
 
-            return lambda db: write_json(db, session_id, out)
-        if fmt == "csv":
-            from kapmonitor.reports.csv_export import write_csv
+        return lambda db: write_json(db, session_id, out)
+    if fmt == "csv":
+        from kapmonitor.reports.csv_export import write_csv
 
-            return lambda db: write_csv(db, [session_id], out)
-        if fmt == "fhir":
-            from kapmonitor.reports.fhir_export import write_fhir
+        return lambda db: write_csv(db, [session_id], out)
+    if fmt == "fhir":
+        from kapmonitor.reports.fhir_export import write_fhir
 
-            return lambda db: write_fhir(db, session_id, out)
-    except ImportError:
-        return None
+        return lambda db: write_fhir(db, session_id, out)
     return None
 
 

@@ -697,23 +697,18 @@ class SessionReviewView(QWidget):
         headers = ["Time", "Since dose", "Questionnaire", "Timing", "Total", "Band", "Safety", "By"]
         return headers, rows, warn, f"Questionnaires ({len(rows)})"
 
-    def quality_flags(self) -> list[Any] | None:
-        """The session's quality flags (None when this version cannot compute them)."""
+    def quality_flags(self) -> list[Any]:
+        """The session's quality flags."""
         if self.log is None:
             return []
-        try:
-            from kapmonitor.store.signoff import session_quality_flags
-        except ImportError:
-            return None
+        from kapmonitor.store.signoff import session_quality_flags
+
         # The same flags the sign dialog lists and the store asks to be confirmed.
         return list(session_quality_flags(self.store, self.log, self.clock.now()))
 
     def _quality(self) -> tuple[list[str], list[list[str]], set[int], str]:
         flags = self.quality_flags()
         headers = ["Severity", "Time", "Since dose", "Flag", "What"]
-        if flags is None:
-            unavailable = [["", "", "", "", "Quality flags are not available in this version"]]
-            return headers, unavailable, set(), "Quality flags"
         rows, warn = [], set()
         for flag in flags:
             iso = to_iso(flag.observed_at) if flag.observed_at is not None else None
