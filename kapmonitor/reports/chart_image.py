@@ -1,13 +1,16 @@
 """A static trend chart of one session, drawn with QPainter onto a QImage for the PDF report.
 
-The same picture as the live chart (``kapmonitor/ui/widgets/trend_chart.py``) without pyqtgraph or
-widgets, so it runs from the command line with no display:
+A thin renderer of the session's chart picture (:mod:`kapmonitor.domain.chart_picture`) in the
+shared style (:mod:`kapmonitor.domain.chart_style`), the same picture and style the live chart
+(``kapmonitor/ui/widgets/trend_chart.py``) draws, without pyqtgraph or widgets, so it runs from
+the command line with no display:
 
 * x is minutes since the first dose (since the session start when there is no dose);
-* four stacked panels on **fixed clinical axes**: BP and HR 20–220, SpO₂ 70–100 %, RR 0–40 /min,
-  MOAA/S and dissociation 0–5;
-* vertical markers for doses (solid), adverse effects (dashed) and alarms (dash-dot), each with
-  its own shape in the band above the panels, and dotted lines at the protocol's alarm limits;
+* one panel per lane of the registry, on its **fixed clinical axis** (BP and HR 20–220, SpO₂
+  70–100 %, RR and EtCO₂ 0–60, MOAA/S and dissociation 0–5);
+* vertical markers for doses (solid), adverse effects (dashed), alarms (dash-dot) and notes
+  (dotted), each with its own shape in the band above the panels, and dotted lines at the
+  protocol's alarm limits;
 * marker labels laid out as on the live chart (``kapmonitor/domain/label_layout.py``): never
   over each other, the dose always in full, crowded ones shortened or counted ("+3");
 * a legend with each series' line style and symbol, so **colour never carries meaning alone**.
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
@@ -39,6 +41,16 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 
+from kapmonitor.domain.chart_picture import CHART_SERIES, ChartMarker, ChartPicture
+from kapmonitor.domain.chart_style import (
+    DAY,
+    KEY_PERIOD_MIN,
+    KEY_PHASE_MIN,
+    MARKER_STYLES,
+    SERIES_STYLES,
+    SYMBOLS_MAX_POINTS,
+    marker_style,
+)
 from kapmonitor.domain.label_layout import (
     EventLabel,
     LabelLayout,
@@ -46,95 +58,27 @@ from kapmonitor.domain.label_layout import (
     label_texts,
     layout_labels,
 )
-from kapmonitor.domain.reference import Reference, default_reference
-from kapmonitor.store.session_store import SessionLog
 
 __all__ = [
-    "ChartData",
-    "Marker",
-    "chart_data",
     "ensure_gui_application",
     "render_chart",
     "render_chart_with_labels",
 ]
 
-#: Panels top to bottom: (axis title, y minimum, y maximum, major ticks, relative height).
-PANELS: tuple[tuple[str, float, float, tuple[float, ...], int], ...] = (
-    ("BP mmHg · HR /min", 20.0, 220.0, tuple(float(v) for v in range(40, 221, 40)), 45),
-    ("SpO₂ %", 70.0, 100.0, (70.0, 80.0, 90.0, 100.0), 18),
-    ("RR /min", 0.0, 40.0, (0.0, 10.0, 20.0, 30.0, 40.0), 18),
-    ("MOAA/S · Dissoc.", -0.4, 5.4, (0.0, 1.0, 2.0, 3.0, 4.0, 5.0), 19),
-)
-
-
-@dataclass(frozen=True)
-class _Style:
-    panel: int
-    legend: str
-    symbol: str  # t1 ▲, t ▼, o ●, d ◆, s ■, + and x
-    dash: Qt.PenStyle
-    color: str
-
-
-# Same shapes, dashes and (day) colours as the live chart.
-SERIES: dict[str, _Style] = {
-    "sbp": _Style(0, "SBP", "t1", Qt.PenStyle.SolidLine, "#C0392B"),
-    "dbp": _Style(0, "DBP", "t", Qt.PenStyle.DashLine, "#B86100"),
-    "hr": _Style(0, "HR", "o", Qt.PenStyle.DotLine, "#047857"),
-    "spo2": _Style(1, "SpO₂", "d", Qt.PenStyle.SolidLine, "#1D4ED8"),
-    "rr": _Style(2, "RR", "s", Qt.PenStyle.SolidLine, "#6D28D9"),
-    "moaas": _Style(3, "MOAA/S", "+", Qt.PenStyle.SolidLine, "#0E7490"),
-    "dissociation": _Style(3, "Dissoc.", "x", Qt.PenStyle.DashLine, "#BE185D"),
+#: The style's line names as Qt pen styles.
+DASH: dict[str, Qt.PenStyle] = {
+    "solid": Qt.PenStyle.SolidLine,
+    "dash": Qt.PenStyle.DashLine,
+    "dot": Qt.PenStyle.DotLine,
+    "dashdot": Qt.PenStyle.DashDotLine,
+    "dashdotdot": Qt.PenStyle.DashDotDotLine,
 }
 
-#: Marker kinds: (legend, line style, shape in the band above the panels, colour).
-MARKERS: dict[str, tuple[str, Qt.PenStyle, str, str]] = {
-    "dose": ("Dose", Qt.PenStyle.SolidLine, "t", "#166534"),
-    "adverse": ("Adverse effect", Qt.PenStyle.DashLine, "s", "#B91C1C"),
-    "alarm": ("Alarm", Qt.PenStyle.DashDotLine, "ring", "#C2410C"),
-}
-
-_SYMBOLS_MAX_POINTS = 600  # above this a series is dense: key symbols only (as the live chart)
-_KEY_PERIOD_MIN = 5.0  # one key symbol per five minutes in dense mode
-_KEY_PHASE_MIN = {"dbp": 100 / 60, "hr": 200 / 60, "dissociation": 150 / 60}
-_THRESHOLD_COLOR = "#6B7280"
-_INK = "#1F2328"
-_GRID = "#D9DCE1"
-
-
-@dataclass(frozen=True)
-class Marker:
-    x: float  # minutes since the origin
-    kind: str  # "dose", "adverse" or "alarm"
-    label: str
-
-
-@dataclass
-class ChartData:
-    """What the chart draws, in minutes since the origin (the first dose, or the start)."""
-
-    series: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (x minutes, values), x sorted
-    markers: list[Marker] = field(default_factory=list)
-    thresholds: list[tuple[str, float]] = field(default_factory=list)  # (series, value)
-    since_dose: bool = True
-    end_x: float | None = None  # the session end, when it has ended
-
-    @property
-    def x_axis_title(self) -> str:
-        return "Minutes since first dose" if self.since_dose else "Minutes since session start"
-
-    def x_range(self) -> tuple[float, float]:
-        """From at least 15 min before the dose to the end of the data, in whole 15 minutes."""
-        xs = [float(x[0]) for x, _y in self.series.values() if len(x)]
-        xs += [float(x[-1]) for x, _y in self.series.values() if len(x)]
-        xs += [m.x for m in self.markers]
-        if self.end_x is not None:
-            xs.append(self.end_x)
-        lo = min(xs, default=0.0)
-        hi = max(xs, default=60.0)
-        x0 = min(-15.0 if self.since_dose else 0.0, math.floor(lo / 15) * 15)
-        x1 = max(60.0, math.ceil(hi / 15) * 15)
-        return x0, x1
+#: The marker kinds in the legend (notes and phases are drawn when present, listed when drawn).
+_LEGEND_MARKERS = ("dose", "adverse", "alarm")
+_INK = DAY.ink
+_GRID = DAY.grid
+_THRESHOLD_COLOR = DAY.threshold
 
 
 def ensure_gui_application() -> QGuiApplication:
@@ -152,72 +96,6 @@ def ensure_gui_application() -> QGuiApplication:
     if not isinstance(app, QGuiApplication):
         raise RuntimeError("A QCoreApplication is running: the PDF report needs a QGuiApplication")
     return app
-
-
-# --- Data from the session log ----------------------------------------------------------------
-
-
-def _minutes_since(rows: list[dict[str, Any]], origin: np.datetime64) -> np.ndarray:
-    stamps = np.array([r["observed_at"][:-1] for r in rows], dtype="datetime64[ms]")
-    return (stamps - origin).astype(np.float64) / 60_000.0
-
-
-def _values(rows: list[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([r[key] for r in rows], dtype=np.float64)  # None becomes NaN
-
-
-def _alarm_label(alarm: dict[str, Any]) -> str:
-    return f"{alarm['parameter'].upper().replace('SPO2', 'SpO₂')} {alarm['value']:g}"
-
-
-def chart_data(log: SessionLog, ref: Reference | None = None) -> ChartData:
-    """The chart's series, markers and alarm-limit lines from a session's current rows."""
-    ref = ref or default_reference()
-    dose_at = log.first_dose_at()
-    origin_text = log.current("doses")[0]["observed_at"] if dose_at else log.session["observed_at"]
-    origin = np.datetime64(origin_text[:-1], "ms")
-    series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for table, keys in (
-        ("vitals", ("sbp", "dbp", "hr", "spo2", "rr")),
-        ("observations", ("moaas", "dissociation")),
-    ):
-        rows = log.current(table)
-        x = _minutes_since(rows, origin) if rows else np.empty(0)
-        for key in keys:
-            y = _values(rows, key) if rows else np.empty(0)
-            keep = np.isfinite(y)
-            series[key] = (x[keep], y[keep])
-    markers: list[Marker] = []
-
-    def at(row: dict[str, Any]) -> float:
-        return float(_minutes_since([row], origin)[0])
-
-    for dose in log.current("doses"):
-        route = ref.label("routes", dose["route"]).split(" (")[0]
-        markers.append(Marker(at(dose), "dose", f"{dose['dose_mg']:g} mg {route}"))
-    for event in log.current("adverse_events"):
-        term = (
-            event["verbatim"]
-            if event["term"] == "other"
-            else ref.label("adverse_effects", event["term"])
-        )
-        markers.append(Marker(at(event), "adverse", f"{term} G{event['grade']}"))
-    for alarm in log.current("alarms"):
-        markers.append(Marker(at(alarm), "alarm", _alarm_label(alarm)))
-    thresholds: list[tuple[str, float]] = []
-    protocol = log.protocol
-    if protocol is not None:
-        for rule in protocol.alarms:
-            limit = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
-            if limit is None or rule.parameter not in SERIES or rule.priority == "advisory":
-                continue
-            if rule.phase != "pre_dose" and (rule.parameter, float(limit)) not in thresholds:
-                thresholds.append((rule.parameter, float(limit)))
-    end = log.ended_at()
-    end_x = None
-    if end is not None:
-        end_x = at(log.current("session_ends")[-1])
-    return ChartData(series, markers, thresholds, dose_at is not None, end_x)
 
 
 # --- Drawing ----------------------------------------------------------------------------------
@@ -265,6 +143,11 @@ def _symbol_path(shape: str, x: float, y: float, r: float) -> QPainterPath:
             QPolygonF([QPointF(x, y - r), QPointF(x + r, y), QPointF(x, y + r), QPointF(x - r, y)])
         )
         path.closeSubpath()
+    elif shape == "t2":  # ▶
+        path.addPolygon(
+            QPolygonF([QPointF(x + r, y), QPointF(x - r, y - r), QPointF(x - r, y + r)])
+        )
+        path.closeSubpath()
     elif shape == "s":  # ■
         path.addRect(QRectF(x - r * 0.85, y - r * 0.85, r * 1.7, r * 1.7))
     elif shape == "+":
@@ -308,7 +191,7 @@ def _decimate(px: np.ndarray, py: np.ndarray, columns: float) -> tuple[np.ndarra
 
 def _key_indices(x: np.ndarray, name: str) -> np.ndarray:
     """The first point of each five-minute bucket (staggered per series, as the live chart)."""
-    bucket = np.floor((x + _KEY_PHASE_MIN.get(name, 0.0)) / _KEY_PERIOD_MIN)
+    bucket = np.floor((x + KEY_PHASE_MIN.get(name, 0.0)) / KEY_PERIOD_MIN)
     return np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
 
 
@@ -323,7 +206,25 @@ def _ticks(x0: float, x1: float) -> list[float]:
     return [float(v) for v in np.arange(first, x1 + 0.001, step)]
 
 
-def _legend(canvas: _Canvas, rect: QRectF) -> None:
+def _legend_items(picture: ChartPicture) -> list[tuple[str, str, Qt.PenStyle, str, bool]]:
+    """(text, symbol, dash, colour, vertical) of each legend entry: every series, the usual
+    marker kinds and any other kind the picture has (notes), and the alarm-limit line."""
+    items = [
+        (style.legend, style.symbol, DASH[style.dash], style.day, False)
+        for style in (SERIES_STYLES[s.key] for s in CHART_SERIES)
+    ]
+    kinds = [k for k in MARKER_STYLES if k in _LEGEND_MARKERS]
+    kinds += [
+        k for k in MARKER_STYLES if k not in kinds and any(m.kind == k for m in picture.markers)
+    ]
+    for kind in kinds:
+        m = MARKER_STYLES[kind]
+        items.append((m.name, m.shape, DASH[m.dash], m.day, True))
+    items.append(("Alarm limit", "", Qt.PenStyle.DotLine, _THRESHOLD_COLOR, False))
+    return items
+
+
+def _legend(canvas: _Canvas, rect: QRectF, picture: ChartPicture) -> None:
     p = canvas.p
     font = canvas.font(7.5)
     p.setFont(font)
@@ -331,12 +232,7 @@ def _legend(canvas: _Canvas, rect: QRectF) -> None:
     sample = canvas.pt(18)
     gap = canvas.pt(9)
     x, y = rect.left(), rect.top() + rect.height() / 2
-    items: list[tuple[str, str, Qt.PenStyle, str, bool]] = [
-        (s.legend, s.symbol, s.dash, s.color, False) for s in SERIES.values()
-    ]
-    items += [(label, shape, dash, color, True) for label, dash, shape, color in MARKERS.values()]
-    items.append(("Alarm limit", "", Qt.PenStyle.DotLine, _THRESHOLD_COLOR, False))
-    for label, shape, dash, color, vertical in items:
+    for label, shape, dash, color, vertical in _legend_items(picture):
         width = sample + canvas.pt(3) + metrics.horizontalAdvance(label)
         if x + width > rect.right():
             x, y = rect.left(), y + metrics.height() * 1.35
@@ -358,13 +254,11 @@ def _legend(canvas: _Canvas, rect: QRectF) -> None:
         x += width + gap
 
 
-def _legend_height(canvas: _Canvas, width: float) -> float:
+def _legend_height(canvas: _Canvas, width: float, picture: ChartPicture) -> float:
     metrics = QFontMetricsF(canvas.font(7.5))
     sample, gap = canvas.pt(18), canvas.pt(9)
-    labels = [s.legend for s in SERIES.values()] + [m[0] for m in MARKERS.values()]
-    labels.append("Alarm limit")
     rows, x = 1, 0.0
-    for label in labels:
+    for label, *_rest in _legend_items(picture):
         w = sample + canvas.pt(3) + metrics.horizontalAdvance(label)
         if x + w > width:
             rows, x = rows + 1, 0.0
@@ -372,14 +266,14 @@ def _legend_height(canvas: _Canvas, width: float) -> float:
     return rows * metrics.height() * 1.35
 
 
-def render_chart(data: ChartData, width_px: int, height_px: int, dpi: float = 200.0) -> QImage:
+def render_chart(data: ChartPicture, width_px: int, height_px: int, dpi: float = 200.0) -> QImage:
     """Draw the chart onto a white RGB image of the given size (``dpi`` sets text and line
     sizes: a 7.5 pt label is 7.5/72 inch at that resolution)."""
     return render_chart_with_labels(data, width_px, height_px, dpi)[0]
 
 
 def render_chart_with_labels(
-    data: ChartData, width_px: int, height_px: int, dpi: float = 200.0
+    data: ChartPicture, width_px: int, height_px: int, dpi: float = 200.0
 ) -> tuple[QImage, LabelLayout]:
     """:func:`render_chart`, plus where the event labels went (image pixels; lanes from the top
     of the band above the panels), so tests can check them without reading pixels."""
@@ -398,11 +292,11 @@ def render_chart_with_labels(
     return image, layout
 
 
-def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
+def _draw(canvas: _Canvas, data: ChartPicture, whole: QRectF) -> LabelLayout:
     p = canvas.p
     pad = canvas.pt(4)
-    legend_h = _legend_height(canvas, whole.width() - 2 * pad)
-    _legend(canvas, QRectF(pad, pad, whole.width() - 2 * pad, legend_h))
+    legend_h = _legend_height(canvas, whole.width() - 2 * pad, data)
+    _legend(canvas, QRectF(pad, pad, whole.width() - 2 * pad, legend_h), data)
     tick_font = canvas.font(7)
     tick_metrics = QFontMetricsF(tick_font)
     band_top = pad + legend_h + canvas.pt(4)
@@ -418,18 +312,20 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
     def to_px(x: np.ndarray | float) -> Any:
         return left + (np.asarray(x, dtype=np.float64) - x0) / (x1 - x0) * width
 
-    total = sum(panel[4] for panel in PANELS)
-    usable = bottom - top - gap * (len(PANELS) - 1)
+    lanes = data.lanes
+    total = sum(lane.stretch for lane in lanes)
+    usable = bottom - top - gap * (len(lanes) - 1)
     rects: list[QRectF] = []
     y = top
-    for panel in PANELS:
-        h = usable * panel[4] / total
+    for lane in lanes:
+        h = usable * lane.stretch / total
         rects.append(QRectF(left, y, width, h))
         y += h + gap
     x_ticks = _ticks(x0, x1)
 
-    for index, (title, lo, hi, y_ticks, _weight) in enumerate(PANELS):
+    for index, lane in enumerate(lanes):
         rect = rects[index]
+        title, lo, hi, y_ticks = lane.title, lane.y_min, lane.y_max, lane.ticks
 
         def to_py(
             v: np.ndarray | float, rect: QRectF = rect, lo: float = lo, hi: float = hi
@@ -475,9 +371,9 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
         label_h = canvas.pt(7)
         p.setFont(canvas.font(6))
         limits = sorted(
-            (float(to_py(value)), name, value)
-            for name, value in data.thresholds
-            if SERIES[name].panel == index and lo <= value <= hi
+            (float(to_py(limit.value)), limit.series, limit.value)
+            for limit in data.lane_limits(lane.key)
+            if lo <= limit.value <= hi
         )
         previous = -math.inf
         for yp, name, value in limits:
@@ -489,30 +385,31 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
             p.drawText(
                 QRectF(rect.right() + canvas.pt(2), label_y - label_h / 2, canvas.pt(34), label_h),
                 Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                f"{SERIES[name].legend} {value:g}",
+                f"{SERIES_STYLES[name].legend} {value:g}",
             )
 
         # The series, clipped to the panel.
         p.save()
         p.setClipRect(rect.adjusted(-canvas.pt(3), -canvas.pt(3), canvas.pt(3), canvas.pt(3)))
-        for name, style in SERIES.items():
-            if style.panel != index:
+        for name in data.lane_series(lane.key):
+            style = SERIES_STYLES[name]
+            x_list, y_list = data.xy(name)
+            if not x_list:
                 continue
-            xs, ys = data.series.get(name, (np.empty(0), np.empty(0)))
-            if not len(xs):
-                continue
+            xs = np.asarray(x_list, dtype=np.float64)
+            ys = np.asarray(y_list, dtype=np.float64)
             px, py = to_px(xs), to_py(ys)
             lx, ly = _decimate(px, py, width)
-            dense = len(xs) > _SYMBOLS_MAX_POINTS
+            dense = len(xs) > SYMBOLS_MAX_POINTS
             p.setBrush(Qt.BrushStyle.NoBrush)
-            p.setPen(canvas.pen(style.color, 1.0 if dense else 1.3, style.dash))
+            p.setPen(canvas.pen(style.day, 1.0 if dense else 1.3, DASH[style.dash]))
             if len(lx) > 1:
                 p.drawPolyline(_polygon(lx, ly))
             keys = _key_indices(np.asarray(xs), name) if dense else np.arange(len(xs))
             _draw_symbols(
                 canvas,
                 style.symbol,
-                style.color,
+                style.day,
                 [QPointF(float(px[k]), float(py[k])) for k in keys],
                 canvas.pt(2.2),
             )
@@ -544,14 +441,14 @@ def _draw(canvas: _Canvas, data: ChartData, whole: QRectF) -> LabelLayout:
     p.drawText(
         QRectF(left, last.bottom() + canvas.pt(3) + tick_metrics.height(), width, canvas.pt(12)),
         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop,
-        data.x_axis_title,
+        data.x_title,
     )
     return layout
 
 
 def _draw_markers(
     canvas: _Canvas,
-    data: ChartData,
+    data: ChartPicture,
     rects: list[QRectF],
     band_top: float,
     band_h: float,
@@ -573,9 +470,9 @@ def _draw_markers(
     row_h = band_h / lanes
     radius = canvas.pt(2.6)
     text_gap = canvas.pt(2)
-    shown: list[tuple[int, Marker, float]] = []
+    shown: list[tuple[int, ChartMarker, float]] = []
     for index, marker in enumerate(data.markers):
-        xp = float(to_px(marker.x))
+        xp = float(to_px(data.x(marker.t)))
         if left - 1 <= xp <= right + 1:
             shown.append((index, marker, xp))
     events = []
@@ -596,15 +493,16 @@ def _draw_markers(
         allow_over=False,
     )
     for _index, marker, xp in shown:
-        _legend_text, dash, _shape, color = MARKERS.get(marker.kind, MARKERS["alarm"])
-        p.setPen(canvas.pen(color, 0.9, dash))
+        style = marker_style(marker.kind)
+        p.setPen(canvas.pen(style.day, 0.9, DASH[style.dash]))
         for rect in rects:
             p.drawLine(QLineF(xp, rect.top(), xp, rect.bottom()))
     p.setFont(label_font)
     for placed in layout.labels:
         marker = data.markers[cast(int, placed.key)]
-        _legend_text, _dash, shape, color = MARKERS.get(marker.kind, MARKERS["alarm"])
-        xp = float(to_px(marker.x))
+        style = marker_style(marker.kind)
+        shape, color = style.shape, style.day
+        xp = float(to_px(data.x(marker.t)))
         cy = band_top + row_h * (placed.lane + 0.5)
         p.setPen(canvas.pen(color, 0.4, Qt.PenStyle.DotLine))
         p.drawLine(QLineF(xp, cy, xp, top))

@@ -40,11 +40,12 @@ from PySide6.QtGui import (
 )
 
 from kapmonitor import __version__
+from kapmonitor.domain.chart_picture import picture_of
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.quality import QualityFlag, check_outcomes
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.timeline import LATE_ENTRY_MINUTES
-from kapmonitor.reports.chart_image import chart_data, ensure_gui_application, render_chart
+from kapmonitor.reports.chart_image import ensure_gui_application, render_chart
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.store.signoff import session_quality_flags
@@ -163,7 +164,7 @@ def _paint(writer: QPdfWriter, log: SessionLog, report: _Report, ref: Reference,
     width_in = page.width() / _RESOLUTION_DPI
     height_in = width_in * _CHART_ASPECT
     chart = render_chart(
-        chart_data(log, ref),
+        picture_of(log, ref),
         round(width_in * _CHART_DPI),
         round(height_in * _CHART_DPI),
         _CHART_DPI,

@@ -7,12 +7,26 @@ QApplication first, so the chart's own offscreen fallback never stands in for it
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage
 
-from kapmonitor.reports.chart_image import ChartData, Marker, render_chart_with_labels
+from kapmonitor.domain.chart_picture import (
+    CHART_SERIES,
+    ChartMarker,
+    ChartPicture,
+    ChartSeries,
+    LimitLine,
+)
+from kapmonitor.reports.chart_image import render_chart_with_labels
+
+DOSE_AT = 1_700_000_000.0
+
+
+def Marker(minutes: float, kind: str, label: str) -> ChartMarker:  # noqa: N802
+    """A marker ``minutes`` after the dose."""
+    return ChartMarker(DOSE_AT + minutes * 60, kind, label)
+
 
 CROWD = [
     Marker(0.0, "dose", "700 mg IM"),
@@ -27,10 +41,20 @@ CROWD = [
 ]
 
 
-def data(markers: list[Marker]) -> ChartData:
-    x = np.arange(-10.0, 120.0)
-    series = {name: (x, np.full_like(x, 97.0)) for name in ("sbp", "spo2")}
-    return ChartData(series, markers, [("sbp", 160.0)], since_dose=True, end_x=120.0)
+def data(markers: list[ChartMarker]) -> ChartPicture:
+    series = {s.key: ChartSeries(s.key, s.lane) for s in CHART_SERIES}
+    for name in ("sbp", "spo2"):
+        series[name].t = [DOSE_AT + m * 60 for m in range(-10, 120)]
+        series[name].y = [97.0] * 130
+    return ChartPicture(
+        start=DOSE_AT - 900,
+        origin=DOSE_AT,
+        since_dose=True,
+        series=series,
+        markers=markers,
+        limits=[LimitLine("sbp", "haemodynamics", 160.0, "SBP ≥ 160")],
+        end=DOSE_AT + 120 * 60,
+    )
 
 
 def ink_in(image: QImage, rect: QRectF) -> int:

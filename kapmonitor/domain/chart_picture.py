@@ -1,0 +1,331 @@
+"""What the trend chart shows, without Qt: one description drawn by every chart renderer.
+
+Why: a session's rows used to become a chart three times (the bedside window fed the live chart,
+the review view replayed rows into it, and the PDF built its own data), and the copies drifted:
+different axis ranges, alarm labels, and only one removed duplicate limit lines. Now:
+
+* :func:`picture_of` builds a :class:`ChartPicture` from a session's current rows and its
+  protocol; the review chart and the PDF chart draw it;
+* :func:`chart_delta` turns one committed row into a :class:`ChartDelta` (points and markers)
+  that the live chart applies reading by reading without rebuilding; :func:`picture_of` is made
+  of the same deltas, so the live chart and the whole picture cannot disagree;
+* :func:`limit_lines` gives the protocol's alarm limits as lines, duplicates removed once;
+* the lanes and their fixed ranges are the registry's :data:`~kapmonitor.domain.vitals.CHART_LANES`,
+  and x is minutes since the first dose (since the session start before any dose).
+
+How it looks (symbols, dashes, colours) is :mod:`kapmonitor.domain.chart_style`.
+All times here are POSIX epoch seconds; x values are minutes since :attr:`ChartPicture.origin`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from kapmonitor.domain.chart_style import marker_style
+from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.protocol import Protocol as ClinicalProtocol
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.vitals import CHART_LANES, ChartLane, charted_vitals
+
+__all__ = [
+    "CHART_SERIES",
+    "MARKER_KINDS",
+    "MARKER_TABLES",
+    "SERIES_KEYS",
+    "ChartDelta",
+    "ChartMarker",
+    "ChartPicture",
+    "ChartSeries",
+    "LimitLine",
+    "SeriesSpec",
+    "SessionRows",
+    "alarm_label",
+    "build_picture",
+    "chart_delta",
+    "limit_lines",
+    "marker_tip",
+    "picture_of",
+    "series_spec",
+]
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One charted series: its key (the row's column), its lane and the table it comes from."""
+
+    key: str
+    lane: str
+    table: str  # "vitals" or "observations"
+
+
+#: The scores drawn on the last lane: observations, not vital signs, so not in the registry.
+_SCORES: tuple[SeriesSpec, ...] = (
+    SeriesSpec("moaas", "sedation", "observations"),
+    SeriesSpec("dissociation", "sedation", "observations"),
+)
+
+#: Every charted series in drawing order: the registry's charted vitals, then the scores.
+CHART_SERIES: tuple[SeriesSpec, ...] = (
+    *(SeriesSpec(v.key, v.lane or "", "vitals") for v in charted_vitals()),
+    *_SCORES,
+)
+SERIES_KEYS: tuple[str, ...] = tuple(s.key for s in CHART_SERIES)
+_SPEC = {s.key: s for s in CHART_SERIES}
+_BY_TABLE: dict[str, tuple[str, ...]] = {
+    table: tuple(s.key for s in CHART_SERIES if s.table == table)
+    for table in ("vitals", "observations")
+}
+
+#: Marker kinds a renderer must draw (an unknown kind is drawn as a note).
+MARKER_KINDS: tuple[str, ...] = ("dose", "adverse", "note", "alarm", "phase")
+
+#: The tables whose rows are events on the chart, and the kind each becomes.
+MARKER_TABLES: dict[str, str] = {
+    "doses": "dose",
+    "adverse_events": "adverse",
+    "interventions": "note",
+    "alarms": "alarm",
+}
+
+
+def series_spec(key: str) -> SeriesSpec:
+    """The series ``key``; a KeyError names an uncharted key."""
+    return _SPEC[key]
+
+
+@dataclass(frozen=True)
+class ChartMarker:
+    """An event line: when, what kind and its label (the full text; renderers may shorten it
+    on screen but show it whole on hover)."""
+
+    t: float
+    kind: str
+    label: str
+
+
+@dataclass(frozen=True)
+class LimitLine:
+    """A protocol alarm limit drawn as a horizontal line on its series' lane."""
+
+    series: str
+    lane: str
+    value: float
+    label: str
+
+
+@dataclass(frozen=True)
+class ChartDelta:
+    """What one committed row adds to the chart: points ``(series, t, value)`` and markers."""
+
+    points: tuple[tuple[str, float, float], ...] = ()
+    markers: tuple[ChartMarker, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.points or self.markers)
+
+
+@dataclass
+class ChartSeries:
+    """One series' points in time order: ``t`` epoch seconds, ``y`` values (finite)."""
+
+    key: str
+    lane: str
+    t: list[float] = field(default_factory=list)
+    y: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ChartPicture:
+    """The whole chart of one session: series, markers, limit lines and axes."""
+
+    start: float  # session start, epoch seconds
+    origin: float  # x = 0: the first dose, else the start
+    since_dose: bool
+    series: dict[str, ChartSeries]
+    markers: list[ChartMarker] = field(default_factory=list)
+    limits: list[LimitLine] = field(default_factory=list)
+    end: float | None = None  # the session end, when it has ended
+    lanes: tuple[ChartLane, ...] = CHART_LANES
+
+    @property
+    def x_title(self) -> str:
+        return "Minutes since first dose" if self.since_dose else "Minutes since session start"
+
+    def x(self, t: float) -> float:
+        """Minutes since the origin."""
+        return (t - self.origin) / 60.0
+
+    def xy(self, key: str) -> tuple[list[float], list[float]]:
+        """(x minutes, values) of one series."""
+        s = self.series[key]
+        return [(t - self.origin) / 60.0 for t in s.t], list(s.y)
+
+    def lane_series(self, lane: str) -> list[str]:
+        return [s.key for s in CHART_SERIES if s.lane == lane]
+
+    def lane_limits(self, lane: str) -> list[LimitLine]:
+        return [limit for limit in self.limits if limit.lane == lane]
+
+    def x_range(self) -> tuple[float, float]:
+        """A static chart's window: from at least 15 min before the dose (from the start when
+        there is none) to at least 60 min, out to the data, in whole quarter hours."""
+        ts = [s.t[0] for s in self.series.values() if s.t]
+        ts += [s.t[-1] for s in self.series.values() if s.t]
+        ts += [m.t for m in self.markers]
+        if self.end is not None:
+            ts.append(self.end)
+        lo = min((self.x(t) for t in ts), default=0.0)
+        hi = max((self.x(t) for t in ts), default=60.0)
+        x0 = min(-15.0 if self.since_dose else 0.0, math.floor(lo / 15) * 15)
+        x1 = max(60.0, math.ceil(hi / 15) * 15)
+        return x0, x1
+
+    def apply(self, delta: ChartDelta) -> None:
+        """Fold one row's delta in (points kept in time order)."""
+        for key, t, value in delta.points:
+            s = self.series[key]
+            if not s.t or t >= s.t[-1]:
+                s.t.append(t)
+                s.y.append(value)
+            else:  # back-dated entry: rare
+                i = next(i for i, old in enumerate(s.t) if old > t)
+                s.t.insert(i, t)
+                s.y.insert(i, value)
+        self.markers.extend(delta.markers)
+
+
+class SessionRows(Protocol):
+    """What the builder reads of a session (the store's ``SessionLog`` fits)."""
+
+    def current(self, table: str) -> list[dict[str, Any]]: ...
+    def started_at(self) -> datetime: ...
+    def first_dose_at(self) -> datetime | None: ...
+    def ended_at(self) -> datetime | None: ...
+    @property
+    def protocol(self) -> ClinicalProtocol | None: ...
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def alarm_label(row: Mapping[str, Any]) -> str:
+    """ "CRITICAL: SBP 182": the priority first, as read across the room."""
+    return f"{row['priority'].upper()}: {row['parameter'].upper()} {row['value']:g}"
+
+
+def _label(table: str, row: Mapping[str, Any], ref: Reference) -> str:
+    if table == "doses":
+        route = ref.label("routes", row["route"]).split(" (")[0]
+        return f"{row['dose_mg']:g} mg {route}"
+    if table == "adverse_events":
+        term = (
+            row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
+        )
+        return f"{term} G{row['grade']}"
+    if table == "interventions":
+        return str(
+            row["medication"] or row["detail"] or ref.label("intervention_kinds", row["category"])
+        )
+    return alarm_label(row)
+
+
+def marker_tip(marker: ChartMarker, origin: float | None) -> str:
+    """The full description shown on hover: kind, local clock time, minutes since the origin,
+    and the whole label."""
+    kind = marker_style(marker.kind).name if marker.kind in MARKER_KINDS else "Event"
+    clock = datetime.fromtimestamp(marker.t).strftime("%H:%M")
+    minutes = 0.0 if origin is None else (marker.t - origin) / 60.0
+    return f"{kind} at {clock} ({minutes:+.0f} min): {marker.label}"
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def chart_delta(table: str, row: Mapping[str, Any], ref: Reference) -> ChartDelta:
+    """What one current row of ``table`` adds to the chart (empty for tables not charted).
+
+    Missing values (``None``, NaN) leave their series untouched."""
+    keys = _BY_TABLE.get(table)
+    if keys is not None:
+        t = from_iso(row["observed_at"]).timestamp()
+        points = []
+        for key in keys:
+            value = row.get(key)
+            if value is None:
+                continue
+            number = float(value)
+            if math.isfinite(number):
+                points.append((key, t, number))
+        return ChartDelta(points=tuple(points))
+    kind = MARKER_TABLES.get(table)
+    if kind is None:
+        return ChartDelta()
+    t = from_iso(row["observed_at"]).timestamp()
+    return ChartDelta(markers=(ChartMarker(t, kind, _label(table, row, ref)),))
+
+
+def limit_lines(protocol: ClinicalProtocol | None) -> list[LimitLine]:
+    """The protocol's absolute alarm limits on charted series, as lines.
+
+    Advisory limits and pre-dose-only limits are left out (the chart is about the dosed
+    session and its actionable limits), as are relative rules (a rise from baseline has no fixed
+    line). A value drawn once per series: two rules at the same limit (a warning in two
+    phases, say) give one line, labelled by the first."""
+    if protocol is None:
+        return []
+    lines: list[LimitLine] = []
+    seen: set[tuple[str, float]] = set()
+    for rule in protocol.alarms:
+        limit = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
+        if limit is None or rule.parameter not in _SPEC or rule.priority == "advisory":
+            continue
+        if rule.phase == "pre_dose" or (rule.parameter, float(limit)) in seen:
+            continue
+        seen.add((rule.parameter, float(limit)))
+        lines.append(
+            LimitLine(rule.parameter, _SPEC[rule.parameter].lane, float(limit), rule.label)
+        )
+    return lines
+
+
+def build_picture(
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    *,
+    start: datetime,
+    first_dose: datetime | None,
+    end: datetime | None,
+    protocol: ClinicalProtocol | None,
+    ref: Reference,
+) -> ChartPicture:
+    """The chart of a session from its current rows (table -> rows, clinical-time order)."""
+    series = {s.key: ChartSeries(s.key, s.lane) for s in CHART_SERIES}
+    origin = first_dose.timestamp() if first_dose is not None else start.timestamp()
+    picture = ChartPicture(
+        start=start.timestamp(),
+        origin=origin,
+        since_dose=first_dose is not None,
+        series=series,
+        limits=limit_lines(protocol),
+        end=None if end is None else end.timestamp(),
+    )
+    for table in (*_BY_TABLE, *MARKER_TABLES):
+        for row in rows.get(table, ()):
+            picture.apply(chart_delta(table, row, ref))
+    return picture
+
+
+def picture_of(log: SessionRows, ref: Reference) -> ChartPicture:
+    """The chart of a stored session, as the review view and the PDF draw it."""
+    tables = (*_BY_TABLE, *MARKER_TABLES)
+    return build_picture(
+        {table: log.current(table) for table in tables},
+        start=log.started_at(),
+        first_dose=log.first_dose_at(),
+        end=log.ended_at(),
+        protocol=log.protocol,
+        ref=ref,
+    )
