@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from kapmonitor.domain.clock import Clock, from_iso, to_iso
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store import audit
+from kapmonitor.store.permissions import AccessRefused, why_not_role
 from kapmonitor.store.schema import ROLES
 
 # scrypt cost: 2**14 × 8 × 128 bytes = 16 MiB of memory per guess; about 50 ms here.
@@ -32,14 +33,6 @@ FREE_ATTEMPTS = 5  # failures allowed before the wait starts
 FIRST_WAIT_SECONDS = 30  # then 30 s, 60 s, 120 s … between attempts
 MAX_WAIT_SECONDS = 15 * 60
 EMERGENCY_ROLE = "clinician"
-
-
-class AccessRefused(ValidationError):
-    """A plain refusal: wrong password, locked out, or not allowed for this role."""
-
-    def __init__(self, message: str, field: str = "password") -> None:
-        super().__init__(FieldError(field, message))
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -226,7 +219,8 @@ class Accounts:
 
     def require(self, user: User, *roles: str, action: str, session_id: str | None = None) -> None:
         """Refuse (and audit the refusal) unless ``user`` holds one of ``roles``."""
-        if user.role in roles:
+        refused = why_not_role(user, roles, action)
+        if refused is None:
             return
         self._event(
             user.username,
@@ -234,11 +228,7 @@ class Accounts:
             {"attempted": action, "role": user.role, "needs": list(roles)},
             session_id,
         )
-        raise AccessRefused(
-            f"{user.display_name} ({user.role}) may not {action}: it needs a "
-            f"{' or '.join(roles)} account",
-            field="role",
-        )
+        raise refused.error()
 
     def _event(self, actor: str, action: str, detail: dict, session_id: str | None = None) -> None:
         with self.db.atomic():

@@ -38,7 +38,7 @@ from kapmonitor.domain.records import (
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import audit, protocol_effects, rems_store
+from kapmonitor.store import audit, permissions, protocol_effects, rems_store
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
@@ -328,19 +328,9 @@ class SessionStore:
         """Record ``entry`` as the correction of row ``original_id``; the original stays."""
         if not reason or not reason.strip():
             raise ValidationError(FieldError("reason", "A correction needs a reason"))
-        self._check_not_signed(session_id)
-        original = self.db.execute(
-            f"SELECT session_id FROM {entry.table} WHERE id = ?", [original_id]
-        ).fetchone()
-        if original is None or original[0] != session_id:
-            raise ValidationError(FieldError("reason", "The entry to correct was not found"))
-        taken = self.db.execute(
-            f"SELECT id FROM {entry.table} WHERE supersedes_id = ?", [original_id]
-        ).fetchone()
-        if taken is not None:
-            raise ValidationError(
-                FieldError("reason", "That entry was already corrected: correct the latest version")
-            )
+        refused = permissions.why_not_correct(self.db, session_id, entry.table, original_id)
+        if refused is not None:
+            raise refused.error()
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
         extra = {
@@ -377,21 +367,17 @@ class SessionStore:
 
     def _check_not_signed(self, session_id: str) -> None:
         """A plain refusal ahead of the database trigger that enforces the same rule."""
-        signed = self.db.execute(
-            "SELECT printed_name FROM signatures WHERE session_id = ?", [session_id]
-        ).fetchone()
-        if signed is not None:
-            raise StoreError(
-                f"This session was signed by {signed[0]} and is locked: nothing can be added or "
-                "corrected. Record an addendum instead; nothing was saved.",
-                "signed",
-            )
+        refused = permissions.why_not_change(self.db, session_id)
+        if refused is not None:
+            raise refused.error()
 
     def _check_open(self, session_id: str, entry: Entry) -> None:
         exists = self.db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone()
         if exists is None:
             raise StoreError(f"Session {session_id} does not exist in {self.path}.", "missing")
-        self._check_not_signed(session_id)
+        refused = permissions.why_not_add(self.db, session_id, entry.table)
+        if refused is not None:  # signed, or a monitoring entry after the end
+            raise refused.error()
         if isinstance(entry, AdverseEventOutcome):
             owner = self.db.execute(
                 "SELECT session_id FROM adverse_events WHERE id = ?", [entry.adverse_event_id]
@@ -412,13 +398,6 @@ class SessionStore:
         protocol = self.protocol_for(session_id)
         if protocol is not None:
             self._check_protocol(session_id, entry, protocol)
-        if isinstance(entry, SessionEnd):
-            ended = self.db.execute(
-                "SELECT 1 FROM session_ends WHERE session_id = ? AND supersedes_id IS NULL",
-                [session_id],
-            ).fetchone()
-            if ended:
-                raise ValidationError(FieldError("disposition", "This session has already ended"))
 
     def _check_checklist_step(self, session_id: str, entry: AlarmChecklistStep) -> None:
         """A step belongs to an alarm of this session and is ticked once (a tick is a record of

@@ -20,15 +20,15 @@ from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import audit
-from kapmonitor.store.accounts import AccessRefused, Accounts, User
-from kapmonitor.store.database import StoreError, plain_errors
+from kapmonitor.store import audit, permissions
+from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.database import plain_errors
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.session_store import SessionLog, SessionStore
 
 DEFAULT_MEANING = "reviewed and approved"
-AMENDING_ROLES = ("clinician", "supervisor", "administrator")
-COMMENTING_ROLES = SIGNING_ROLES
+AMENDING_ROLES = permissions.AMENDING_ROLES
+COMMENTING_ROLES = permissions.COMMENTING_ROLES
 # The audit action that stores, with a signature, the quality flags its signer confirmed.
 FLAGS_CONFIRMED = "flags_confirmed"
 
@@ -112,13 +112,9 @@ class Review:
         audit entry, so they are as append-only and tamper-evident as the signature."""
         user = self.accounts.sign_in(username, secret, purpose="signature")
         self.accounts.require(user, *SIGNING_ROLES, action="sign a session", session_id=session_id)
-        if self.is_signed(session_id):
-            raise AccessRefused("This session is already signed", field="meaning")
-        log = self.store.load(session_id)
-        if log.ended_at() is None:
-            raise AccessRefused(
-                "End the session before signing it (it is still being recorded)", field="meaning"
-            )
+        refused = permissions.why_not_sign(self.db, session_id, user)
+        if refused is not None:  # already signed, or still being recorded
+            raise refused.error()
         if not meaning.strip():
             raise ValidationError(FieldError("meaning", "Say what the signature means"))
         flags = self.quality_flags(session_id)
@@ -164,17 +160,15 @@ class Review:
         self.accounts.require(
             user, *COMMENTING_ROLES, action="add a review comment", session_id=session_id
         )
-        self._refuse_if_signed(session_id, "add a review comment")
+        self._refuse_if_signed(session_id)
         return self._insert_note("review_comments", session_id, user, at, text, "review_comment")
 
     @plain_errors()
     def add_addendum(self, session_id: str, user: User, text: str) -> int:
         """After sign-off, the only way to add to a session: marked as an addendum."""
-        if not self.is_signed(session_id):
-            raise AccessRefused(
-                "Addenda are for signed sessions; before sign-off, add or correct entries",
-                field="text",
-            )
+        refused = permissions.why_not_addendum(self.db, session_id)
+        if refused is not None:
+            raise refused.error()
         return self._insert_note(
             "addenda", session_id, user, self.store.clock.now(), text, "addendum"
         )
@@ -192,33 +186,21 @@ class Review:
     ) -> int:
         """A clinician corrects their own entry before sign-off; the original stays."""
         self.accounts.require(user, *AMENDING_ROLES, action="amend an entry", session_id=session_id)
-        self._refuse_if_signed(session_id, "amend an entry")
-        original = self.db.execute(
-            f"SELECT recorded_by FROM {entry.table} WHERE id = ? AND session_id = ?",
-            [original_id, session_id],
-        ).fetchone()
-        if original is None:
-            raise ValidationError(FieldError("reason", "The entry to amend was not found"))
-        if original[0] != user.display_name:
-            self._audit_refusal(user, "amend another clinician's entry", session_id)
-            raise AccessRefused(
-                f"Only {original[0]}, who recorded this entry, can amend it; add a review "
-                "comment instead",
-                field="reason",
-            )
+        refused = permissions.why_not_amend(self.db, session_id, user, entry.table, original_id)
+        if refused is not None:
+            if refused.kind == "author":
+                self._audit_refusal(user, "amend another clinician's entry", session_id)
+            raise refused.error()
         return self.store.correct(
             session_id, original_id, entry, reason, user.display_name, void=void
         )
 
     # --- helpers -------------------------------------------------------------------------
 
-    def _refuse_if_signed(self, session_id: str, action: str) -> None:
-        if self.is_signed(session_id):
-            raise StoreError(
-                f"This session is signed and locked: you cannot {action}. Record an addendum "
-                "instead; nothing was saved.",
-                "signed",
-            )
+    def _refuse_if_signed(self, session_id: str) -> None:
+        refused = permissions.why_not_change(self.db, session_id)
+        if refused is not None:
+            raise refused.error()
 
     def _insert_note(
         self, table: str, session_id: str, user: User, at: datetime, text: str, action: str
