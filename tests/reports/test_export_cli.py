@@ -314,21 +314,7 @@ def test_pdf_export_calls_the_pdf_report(clinic, tmp_path: Path, monkeypatch, ca
     assert capsys.readouterr().out.splitlines()[-1] == f"exported 2 sessions to {tmp_path / 'pdfs'}"
 
 
-def test_pdf_export_without_the_pdf_report_is_a_plain_error(
-    clinic, tmp_path: Path, monkeypatch, capsys
-) -> None:
-    db, ids, _code = clinic
-    monkeypatch.setitem(sys.modules, "kapmonitor.reports.pdf_report", None)
-    out = tmp_path / "s.pdf"
-    assert (
-        main(["export", "--db", str(db), "--session", ids[0], "--format", "pdf", "--out", str(out)])
-        == 2
-    )
-    assert "PDF export is not available" in capsys.readouterr().err and not out.exists()
-
-
 def test_verify_prints_its_lines_and_exits_by_the_result(clinic, capsys) -> None:
-    pytest.importorskip("kapmonitor.store.verify")
     db, _ids, _code = clinic
     assert main(["verify", "--db", str(db)]) == 0
     assert capsys.readouterr().out.startswith("OK")

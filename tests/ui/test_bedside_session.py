@@ -21,6 +21,7 @@ from kapmonitor.settings import Settings
 from kapmonitor.store import backup
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
 from tests.factories import T0, session_start
 from tests.ui.window_driver import drive, enter_vitals, shown_window, type_into
 
@@ -240,7 +241,7 @@ def test_whole_session_by_keyboard(
     clock.advance(minutes=1)
 
     def discharge(dialog: QWidget) -> None:
-        assert dialog.objectName() == "DischargeDialog" or hasattr(dialog, "record_assessment")
+        assert isinstance(dialog, DischargeDialog)
         for combo in dialog.inputs.values():
             qtbot.keyClicks(combo, "2")
         for box in dialog.checks.values():
