@@ -358,7 +358,7 @@ def test_a_clinician_cannot_sign_and_the_store_refuses_and_audits(
     qtbot.keyClick(window, Qt.Key.Key_S, CTRL_SHIFT)  # a disabled action opens nothing
     assert window.active_dialog is None
     window.sign_selected()
-    assert "cannot sign" in window.message_text()
+    assert "may not sign a session" in window.message_text()
     # The save path, called anyway: the store decides, refuses and audits.
     dialog = window.sign_dialog()
     assert isinstance(dialog, SignDialog)

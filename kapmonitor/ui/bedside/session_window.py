@@ -41,6 +41,7 @@ from kapmonitor.settings import (
     NIGHT_MODE,
     Settings,
 )
+from kapmonitor.store import permissions
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
@@ -564,25 +565,25 @@ class SessionWindow(QMainWindow):
             )
             self.chart.add_marker(t, "note", label)  # the chart shortens it; hover shows it whole
 
-    def _entry_allowed(self) -> bool:
+    def _entry_allowed(self, table: str) -> bool:
+        """Ask the store's rule before a form opens (ended, signed), and say its reason."""
         if self.log is None or self.access.locked():
             return False
-        if self.log.phase() == "ended":
-            QMessageBox.information(
-                self, "Session ended", "This session has ended; new entries are closed."
-            )
+        refused = permissions.why_not_add(self.store.db, self.log.id, table)
+        if refused is not None:
+            QMessageBox.information(self, "Entry closed", refused)
             return False
         return True
 
     def enter_vitals(self) -> None:
-        if not self._entry_allowed():
+        if not self._entry_allowed("vitals"):
             return
         form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
         form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
         self.after_save("vitals", self._open_form(form))
 
     def enter_dose(self) -> None:
-        if not self._entry_allowed() or not self.protocol_support.dose_allowed():
+        if not self._entry_allowed("doses") or not self.protocol_support.dose_allowed():
             return
         assert self.log is not None
         form = DoseForm(
@@ -597,12 +598,12 @@ class SessionWindow(QMainWindow):
         self.after_save("doses", self._open_form(form))
 
     def enter_observation(self) -> None:
-        if self._entry_allowed():
+        if self._entry_allowed("observations"):
             form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
             self.after_save("observations", self._open_form(form))
 
     def enter_adverse_event(self) -> None:
-        if self._entry_allowed():
+        if self._entry_allowed("adverse_events"):
             form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
             self.after_save("adverse_events", self._open_form(form))
 
@@ -633,7 +634,7 @@ class SessionWindow(QMainWindow):
 
     def choose_news2_scale(self) -> None:
         """A clinician chooses SpO₂ Scale 2 (or back to 1) for this patient, with the reason."""
-        if not self._entry_allowed():
+        if not self._entry_allowed("news2_scale_choices"):
             return
         assert self.log is not None
         from kapmonitor.domain.clock import to_iso
@@ -657,7 +658,7 @@ class SessionWindow(QMainWindow):
         self.enter_intervention("note")
 
     def advance_phase(self) -> None:
-        if not self._entry_allowed():
+        if not self._entry_allowed("phase_changes"):
             return
         assert self.log is not None
         target = next_phase(self.log.phase())
@@ -676,7 +677,7 @@ class SessionWindow(QMainWindow):
         self.after_save("phase_changes", row_id)
 
     def end_session(self) -> None:
-        if not self._entry_allowed():
+        if not self._entry_allowed("session_ends"):
             return
         assert self.log is not None
         protocol = self.log.protocol
@@ -712,15 +713,14 @@ class SessionWindow(QMainWindow):
         item = self.timeline.selected_item() or self._pick_entry_to_correct()
         if item is None:
             return
-        form_type = CORRECTABLE.get(item.table)
-        if form_type is None:
-            QMessageBox.information(
-                self, "Correct entry", f"{item.kind} entries cannot be corrected here."
-            )
+        refused = permissions.why_not_correct(self.store.db, self.log.id, item.table, item.row_id)
+        if refused is not None:  # the store's rule, in its words (signed, already corrected…)
+            QMessageBox.information(self, "Correct entry", refused)
             return
-        if self.timeline.timeline.is_superseded(item):
+        form_type = CORRECTABLE.get(item.table)
+        if form_type is None:  # allowed, but this window has no form for it
             QMessageBox.information(
-                self, "Correct entry", "This entry was already corrected: correct the latest one."
+                self, "Correct entry", f"{item.kind} entries have no correction form here."
             )
             return
         original = self.store.row(item.table, item.row_id)

@@ -47,7 +47,7 @@ from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
-from kapmonitor.store import audit, rems_store
+from kapmonitor.store import audit, permissions, rems_store
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
     STATUS_LABELS,
@@ -692,41 +692,34 @@ class ReviewWindow(QMainWindow):
     def _update_actions(self) -> None:
         log = self.detail.log
         has = log is not None
-        signed = has and self.detail.signed
-        ended = has and log.ended_at() is not None  # type: ignore[union-attr]
-        role = self.user.role
-        states: dict[str, tuple[bool, str]] = {
-            "sign": (
-                has and role in SIGNING_ROLES and ended and not signed,
-                "Signing needs a supervisor or administrator account"
-                if role not in SIGNING_ROLES
-                else "Already signed"
-                if signed
-                else "End the session before signing it"
-                if has and not ended
-                else "Sign the selected session",
-            ),
-            "comment": (
-                has and role in COMMENTING_ROLES and not signed,
-                "Review comments need a supervisor or administrator account"
-                if role not in COMMENTING_ROLES
-                else "Signed sessions take addenda only"
-                if signed
-                else "Comment on the selected moment",
-            ),
-            "addendum": (
-                bool(signed),
-                "Add to the signed record" if signed else "Addenda are for signed sessions",
-            ),
-            "amend": (
-                has and role in AMENDING_ROLES and not signed,
-                "Signed sessions cannot be amended"
-                if signed
-                else "Correct an entry you recorded (select it in the timeline)",
-            ),
-            "series": (has, "The selected patient's sessions over time"),
-            "rems_submitted": self._rems_state(),
+        # Each write's state and tip is the store's answer (permissions.why_not_*), in its words.
+        user, db = self.user, self.store.db
+        if log is None:
+            why = {
+                "sign": permissions.why_not_role(user, SIGNING_ROLES, "sign a session"),
+                "comment": permissions.why_not_role(user, COMMENTING_ROLES, "add a review comment"),
+                "addendum": None,
+                "amend": permissions.why_not_role(user, AMENDING_ROLES, "amend an entry"),
+            }
+        else:
+            why = {
+                "sign": permissions.why_not_sign(db, log.id, user),
+                "comment": permissions.why_not_comment(db, log.id, user),
+                "addendum": permissions.why_not_addendum(db, log.id),
+                "amend": permissions.why_not_amend(db, log.id, user),
+            }
+        allowed_tips = {
+            "sign": "Sign the selected session",
+            "comment": "Comment on the selected moment",
+            "addendum": "Add to the signed record",
+            "amend": "Correct an entry you recorded (select it in the timeline)",
         }
+        states: dict[str, tuple[bool, str]] = {
+            name: (has and why[name] is None, why[name] or tip)
+            for name, tip in allowed_tips.items()
+        }
+        states["series"] = (has, "The selected patient's sessions over time")
+        states["rems_submitted"] = self._rems_state()
         for name in ("export_pdf", "export_json", "export_csv", "export_fhir"):
             states[name] = (has, "Export the selected session")
         for name, (enabled, tip) in states.items():
@@ -807,11 +800,14 @@ class ReviewWindow(QMainWindow):
         )
 
     def sign_selected(self) -> None:
-        if self.user.role not in SIGNING_ROLES:
-            self.show_message(
-                f"{self.user.display_name} ({self.user.role}) cannot sign: signing needs a "
-                "supervisor or administrator account."
-            )
+        log = self.detail.log
+        refused = (
+            permissions.why_not_role(self.user, SIGNING_ROLES, "sign a session")
+            if log is None
+            else permissions.why_not_sign(self.store.db, log.id, self.user)
+        )
+        if refused is not None:  # the store's reason, before anything is typed
+            self.show_message(refused)
             return
         dialog = self.sign_dialog()
         if dialog is None:
@@ -837,6 +833,11 @@ class ReviewWindow(QMainWindow):
         )
 
     def add_review_comment(self) -> None:
+        log = self.detail.log
+        refused = permissions.why_not_comment(self.store.db, log.id, self.user) if log else None
+        if refused is not None:  # the store's reason, before anything is typed
+            self.show_message(refused)
+            return
         dialog = self.comment_dialog()
         if dialog is not None and self._run(dialog) is not None:
             self._reload_after_write("Review comment added")
@@ -856,6 +857,11 @@ class ReviewWindow(QMainWindow):
         )
 
     def add_addendum(self) -> None:
+        log = self.detail.log
+        refused = permissions.why_not_addendum(self.store.db, log.id) if log else None
+        if refused is not None:
+            self.show_message(refused)
+            return
         dialog = self.addendum_dialog()
         if dialog is not None and self._run(dialog) is not None:
             self._reload_after_write("Addendum added")
@@ -870,24 +876,15 @@ class ReviewWindow(QMainWindow):
         if log is None or item is None:
             self.show_message("Select the entry to amend in the Timeline tab first.")
             return None
-        if self.detail.signed:
-            self.show_message(
-                "This session is signed and locked: entries cannot be amended. Add an addendum "
-                "instead."
-            )
+        refused = permissions.why_not_amend(
+            self.store.db, log.id, self.user, item.table, item.row_id
+        )
+        if refused is not None:  # the store's rule, in its words (signed, not theirs…)
+            self.show_message(refused)
             return None
         form_type = CORRECTABLE.get(item.table)
-        if form_type is None:
-            self.show_message(f"{item.kind} entries cannot be amended here.")
-            return None
-        if self.detail.timeline.timeline.is_superseded(item):
-            self.show_message("This entry was already corrected: amend the latest version.")
-            return None
-        if item.recorded_by != self.user.display_name:
-            self.show_message(
-                f"Only {item.recorded_by}, who recorded this entry, can amend it; add a review "
-                "comment instead."
-            )
+        if form_type is None:  # allowed, but this window has no form for it
+            self.show_message(f"{item.kind} entries have no correction form here.")
             return None
         try:
             original = self.store.row(item.table, item.row_id)
