@@ -33,11 +33,12 @@ from PySide6.QtWidgets import (
 
 from kapmonitor.domain import idle_lock
 from kapmonitor.domain.protocol import Protocol
-from kapmonitor.domain.validation import ValidationError
+from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import ROLES
+from kapmonitor.ui.forms.form_base import FittingDialog
 
 MIN_CLINICIANS = 2
 MAX_CLINICIANS = 4
@@ -50,22 +51,23 @@ def _password_edit(parent: QWidget) -> QLineEdit:
     return edit
 
 
-class _Dialog(QDialog):
-    """A small dialog with an error banner above its fields and OK/Cancel below."""
+class _Dialog(FittingDialog):
+    """A small dialog with the refusal strip above its fields and OK/Cancel below.
+
+    A refusal is the store's sentence as it is (no heading: "Wrong user name or password"
+    says it all), with the field it names outlined and focused."""
+
+    refusal_heading = ""
 
     def __init__(self, title: str, parent: QWidget | None, ok_text: str) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.setModal(True)
         self.setMinimumWidth(520)  # room for a printed name and the reason a sign-in failed
-        self.outer = QVBoxLayout(self)
-        self.banner = QLabel(self)
-        self.banner.setObjectName("ErrorBanner")
-        self.banner.setWordWrap(True)
-        self.banner.hide()
-        self.outer.addWidget(self.banner)
+        self.body_layout = QVBoxLayout(self.body)
+        self.body_layout.setContentsMargins(0, 0, 0, 0)
         self.form = QFormLayout()
-        self.outer.addLayout(self.form)
+        self.body_layout.addLayout(self.form)
         self.buttons = QDialogButtonBox(self)
         self.ok_button = self.buttons.addButton(ok_text, QDialogButtonBox.ButtonRole.AcceptRole)
         self.ok_button.setDefault(True)
@@ -74,27 +76,12 @@ class _Dialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
     def finish_layout(self) -> None:
-        self.outer.addWidget(self.buttons)
+        self.foot.addWidget(self.buttons)
+        self.fit()
 
     def show_error(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-
-    def errors_text(self) -> str:
-        return self.banner.text() if not self.banner.isHidden() else ""
-
-    def attempt(self, action: Callable[[], None]) -> bool:
-        """Run ``action``; a refusal becomes the banner text. True when it went through."""
-        self.banner.hide()
-        try:
-            action()
-        except ValidationError as exc:
-            self.show_error("\n".join(e.message for e in exc.errors))
-            return False
-        except StoreError as exc:
-            self.show_error(str(exc))
-            return False
-        return True
+        """A refusal the dialog finds itself (two passwords differ, too few clinicians)."""
+        self.show_banner(text)
 
     def try_accept(self) -> None:  # pragma: no cover - every subclass overrides
         self.accept()
@@ -112,7 +99,7 @@ class FirstRunDialog(_Dialog):
             "and supervisors who will use this laptop. Keep its password safe."
         )
         intro.setWordWrap(True)
-        self.outer.insertWidget(0, intro)
+        self.body_layout.insertWidget(0, intro)
         self.username = QLineEdit(self)
         self.display_name = QLineEdit(self)
         self.display_name.setPlaceholderText("printed name, e.g. Dr Jane Smith")
@@ -122,11 +109,18 @@ class FirstRunDialog(_Dialog):
         self.form.addRow("Printed name", self.display_name)
         self.form.addRow("Password", self.secret)
         self.form.addRow("Password again", self.repeat)
+        self.field_widgets = {
+            "username": self.username,
+            "display_name": self.display_name,
+            "password": self.secret,
+            "repeat": self.repeat,
+        }
         self.finish_layout()
 
     def try_accept(self) -> None:
         if self.secret.text() != self.repeat.text():
-            self.show_error("The two passwords differ")
+            self.clear_errors()
+            self.show_refusal(ValidationError(FieldError("repeat", "The two passwords differ")))
             return
 
         def create() -> None:
@@ -160,6 +154,7 @@ class SignInDialog(_Dialog):
         self.secret = _password_edit(self)
         self.form.addRow("User name", self.username)
         self.form.addRow("Password", self.secret)
+        self.field_widgets = {"username": self.username, "password": self.secret}
         self.finish_layout()
         (self.secret if names and len(names) == 1 else self.username).setFocus()
 
@@ -192,7 +187,7 @@ class ClinicianSignInDialog(_Dialog):
             f"{MIN_CLINICIANS}). The first one starts the session."
         )
         intro.setWordWrap(True)
-        self.outer.insertWidget(1, intro)
+        self.body_layout.insertWidget(0, intro)
         names = [u.username for u in accounts.users()]
         self.rows: list[tuple[QComboBox, QLineEdit]] = []
         group = QGroupBox("Clinicians", self)
@@ -222,7 +217,7 @@ class ClinicianSignInDialog(_Dialog):
         self.rows[0][0].setFocus()
 
     def try_accept(self) -> None:
-        self.banner.hide()
+        self.clear_errors()
         signed: list[User] = [u for u in self.users if u.emergency]
         problems: list[str] = []
         for index, (name, secret) in enumerate(self.rows, start=1):
@@ -265,12 +260,11 @@ class ClinicianSignInDialog(_Dialog):
             self.users.append(self.accounts.emergency_access(name, reason))
 
         if self.attempt(admit):
-            self.banner.setText(
+            self.banner.setObjectName("Warn")
+            self.show_banner(
                 f"Emergency access recorded for {self.users[-1].display_name}; the "
                 "administrator will see it in the audit trail."
             )
-            self.banner.setObjectName("Warn")
-            self.banner.show()
 
 
 class AccountsDialog(QDialog):
@@ -397,6 +391,12 @@ class NewAccountDialog(_Dialog):
         self.form.addRow("Printed name", self.display_name)
         self.form.addRow("Role", self.role)
         self.form.addRow("First password", self.secret)
+        self.field_widgets = {
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "password": self.secret,
+        }
         self.finish_layout()
 
     def try_accept(self) -> None:

@@ -31,9 +31,7 @@ from kapmonitor.domain.dose_guards import BpFinding, DoseClearance, DoseReview
 from kapmonitor.domain.records import Dose
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_number
-from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import EntryForm, FittingDialog, SaveFn, fill_combo, select_code
-from kapmonitor.ui.widgets.field_errors import show_banner
 
 # What the form asks of the protocol (Qt-free, the same rules the store enforces), how a
 # deferral is recorded, and how the second clinician's password is checked (None: no accounts).
@@ -218,31 +216,31 @@ class DoseForm(EntryForm):
         if self.correcting is not None or self.review is None:
             super().try_save()
             return
-        self.clear_errors()
-        try:
+        records: list[Dose] = []
+
+        def read() -> None:
             record = self.entry()
             # An impossible value (0 mg, no route) is refused as such before any clinical
             # question is asked about it; the store checks it again.
             record.validate(self.ref, max(self.now, record.observed_at))
-        except ValidationError as exc:
-            self.show_errors(exc)
+            records.append(record)
+
+        if not self.attempt(read):
             return
-        clearance = self.ask_clearance(self.review(record))
+        clearance = self.ask_clearance(self.review(records[0]))
         if clearance is None:
             return
-        try:
-            row_id = self._save(dataclasses.replace(record, clearance=clearance))
-        except ValidationError as exc:
-            self.show_errors(exc)
-            return
-        except StoreError as exc:
-            self.show_banner(f"Not saved. {exc}")
-            return
-        self.saved_id = row_id
-        self.accept()
+
+        def save() -> None:
+            self.saved_id = self._save(dataclasses.replace(records[0], clearance=clearance))
+
+        if self.attempt(save):
+            self.accept()
 
     def _refused(self, text: str) -> None:
-        self.show_banner(f"Not saved:\n{text}")
+        """A clinical question left unanswered: the finding itself is why nothing was saved."""
+        lines = [line for line in text.splitlines() if line.strip()]
+        self.show_refusal(ValidationError([FieldError("dose_mg", line) for line in lines]))
 
     def ask_clearance(self, review: DoseReview) -> DoseClearance | None:
         """The clinicians' answers, or None when the dose is not given now (cancelled,
@@ -323,10 +321,8 @@ class DoseForm(EntryForm):
             if not reason:
                 self._refused(finding.message)
                 return ""
-            try:
-                self.defer(finding, reason)
-            except (ValidationError, StoreError) as exc:
-                self.show_banner(f"Not recorded. {exc}")
+            defer = self.defer
+            if not self.attempt(lambda: defer(finding, reason)):
                 return ""
             self.deferred = True
             self.reject()
@@ -337,6 +333,8 @@ class SecondClinicianDialog(FittingDialog):
     """The two-person check: the second attending clinician (not the recorder) confirms a dose
     outside the protocol's guards, by signing in where accounts exist, else by name and an
     explicit confirmation; a reason is required either way."""
+
+    refusal_heading = "Not confirmed"
 
     def __init__(
         self,
@@ -387,34 +385,39 @@ class SecondClinicianDialog(FittingDialog):
         buttons.accepted.connect(self.try_confirm)
         buttons.rejected.connect(self.reject)
         self.foot.addWidget(buttons)
+        self.field_widgets = {
+            "name": self.name,
+            "password": self.password,
+            "confirm": self.confirm,
+            "reason": self.reason,
+        }
         self.name.setFocus()
 
     def try_confirm(self) -> None:
+        self.clear_errors()
         name = self.name.currentText().strip()
         if not self.reason.text().strip():
-            self._say("A reason is required")
+            self._say("reason", "A reason is required")
             return
         if not name:
-            self._say("Name the second clinician")
+            self._say("name", "Name the second clinician")
             return
         if self.sign_in is not None:
-            secret = self.password.text()
+            sign_in, secret = self.sign_in, self.password.text()
             self.password.clear()  # typed once per attempt, never kept
-            try:
-                name = self.sign_in(name, secret)
-            except (ValidationError, StoreError) as exc:
-                self._say(str(exc))
+            signed: list[str] = []
+            if not self.attempt(lambda: signed.append(sign_in(name, secret))):
                 return
+            name = signed[0]
         elif not self.confirm.isChecked():
-            self._say("The second clinician ticks the confirmation")
+            self._say("confirm", "The second clinician ticks the confirmation")
             return
         if name.casefold() == self.recorder.strip().casefold():
-            self._say(f"{name} is recording this dose: a second clinician confirms it")
+            self._say("name", f"{name} is recording this dose: a second clinician confirms it")
             return
         self.confirmed_by = name
         self.signed_in = self.sign_in is not None
         self.accept()
 
-    def _say(self, text: str) -> None:
-        show_banner(self, self.banner, f"Not confirmed: {text}")
-        self.fit()
+    def _say(self, field: str, text: str) -> None:
+        self.show_refusal(ValidationError(FieldError(field, text)))

@@ -7,9 +7,9 @@ typed in place and says why, next to the field concerned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QDateTime, QEvent, QObject, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QResizeEvent, QShowEvent
@@ -293,14 +293,23 @@ def keep_on_screen(dialog: QWidget) -> None:
 
 
 class FittingDialog(QDialog):
-    """A dialog laid out as banner strip, scrolling body, and a foot that never scrolls.
+    """A dialog laid out as banner strip, scrolling body, and a foot that never scrolls, with
+    the one way every dialog handles a refusal.
 
     Subclasses put their fields in ``self.body_layout`` (or in a layout set on ``self.body``)
-    and their recorder note and buttons in ``self.foot``.
+    and their recorder note and buttons in ``self.foot``, and list the fields a refusal may
+    name in ``self.field_widgets``. A save runs through :meth:`attempt`: a ValidationError,
+    AccessRefused or StoreError becomes the strip's text (headed by ``refusal_heading``), the
+    fields it names are outlined and the first one gets the focus; the dialog stays open and
+    keeps everything typed.
     """
+
+    refusal_heading = "Not saved"  # what did not happen ("Not signed", "Not recorded"…)
+    field_aliases: ClassVar[Mapping[str, str]] = {}  # a refusal's field name -> field_widgets key
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.field_widgets: dict[str, QWidget] = {}
         self.outer = QVBoxLayout(self)
         self.banner = error_banner(self)
         self.banner_area = BannerArea(self.banner, self)
@@ -319,6 +328,48 @@ class FittingDialog(QDialog):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.fit()
+
+    # --- refusals -----------------------------------------------------------------------
+
+    def attempt(self, action: Callable[[], object]) -> bool:
+        """Run a save; True when it went through. A refusal is shown (:meth:`show_refusal`)
+        and the dialog stays open with what was typed."""
+        self.clear_errors()
+        try:
+            action()
+        except (ValidationError, StoreError) as exc:  # AccessRefused is a ValidationError
+            self.show_refusal(exc)
+            return False
+        return True
+
+    def show_refusal(self, exc: ValidationError | StoreError) -> None:
+        """The store's or validator's words in the strip; named fields outlined and focused."""
+        if isinstance(exc, ValidationError):
+            self.show_errors(exc)
+        else:
+            heading = self.refusal_heading
+            self.show_banner(f"{heading}. {exc}" if heading else str(exc))
+
+    def show_errors(self, exc: ValidationError) -> None:
+        first = mark_refused(self.field_widgets, exc.errors, self.field_aliases)
+        if self.refusal_heading:
+            self.show_banner(refusal_text(f"{self.refusal_heading}:\n", exc.errors))
+        else:
+            self.show_banner("\n".join(e.message for e in exc.errors))
+        if first is not None:
+            (first.focusProxy() or first).setFocus()
+            self.scroll.show_widget(first)
+
+    def clear_errors(self) -> None:
+        clear_refused(self.field_widgets, self.banner)
+
+    def show_banner(self, text: str) -> None:
+        show_banner(self, self.banner, text)
+        self.fit()
+
+    def errors_text(self) -> str:
+        """What the strip says now (empty when nothing was refused)."""
+        return "" if self.banner.isHidden() else self.banner.text()
 
 
 class EntryForm(FittingDialog):
@@ -343,7 +394,6 @@ class EntryForm(FittingDialog):
         self.now = now
         self.correcting = correcting
         self.saved_id: int | None = None
-        self.field_widgets: dict[str, QWidget] = {}
         self.setWindowTitle(f"Correct {self.title.lower()}" if correcting else self.title)
         self.setModal(True)
 
@@ -443,32 +493,8 @@ class EntryForm(FittingDialog):
         return bool(self.void_box and self.void_box.isChecked())
 
     def try_save(self) -> None:
-        self.clear_errors()
-        try:
-            record = self.entry()
-            row_id = self._save(record)
-        except ValidationError as exc:
-            self.show_errors(exc)
-            return
-        except StoreError as exc:
-            self.show_banner(f"Not saved. {exc}")
-            return
-        self.saved_id = row_id
-        self.accept()
+        def save() -> None:
+            self.saved_id = self._save(self.entry())
 
-    def clear_errors(self) -> None:
-        clear_refused(self.field_widgets, self.banner)
-
-    def show_errors(self, exc: ValidationError) -> None:
-        first = mark_refused(self.field_widgets, exc.errors)
-        self.show_banner(refusal_text("Not saved:\n", exc.errors))
-        if first is not None:
-            first.setFocus()
-            self.scroll.show_widget(first)
-
-    def show_banner(self, text: str) -> None:
-        show_banner(self, self.banner, text)
-        self.fit()
-
-    def errors_text(self) -> str:
-        return self.banner.text() if self.banner.isVisible() else ""
+        if self.attempt(save):
+            self.accept()
