@@ -72,6 +72,15 @@ def _keep(text: str) -> int:
     return value
 
 
+def _bench_args(args: argparse.Namespace) -> list[str]:
+    """The bench's own options, repeated for each version ``--before`` compares."""
+    found = ["--quick"] if args.quick else []
+    for name in ("frozen", "bare"):
+        if getattr(args, name) is not None:
+            found += [f"--{name}", str(getattr(args, name))]
+    return found
+
+
 def _executable(text: str) -> Path:
     """``bench --frozen/--bare``: an existing executable file, checked before minutes of work."""
     path = Path(text).expanduser()
@@ -164,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="EXE",
         help="frozen bare PySide6 window: the start-up floor",
     )
+    bench.add_argument(
+        "--before",
+        type=Path,
+        metavar="TREE",
+        help="an earlier checkout (git worktree) to benchmark first, printed side by side; its "
+        "own frozen build is TREE/dist/kapmonitor/kapmonitor",
+    )
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -229,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             protocols = Path(args.protocols).expanduser() if args.protocols else None
             return run_command([Path(f) for f in args.files], args.json, protocols)
         if args.command == "bench":
+            if args.before is not None:
+                from kapmonitor.bench_compare import run_compare
+
+                return run_compare(args.before, _bench_args(args))
             from kapmonitor.bench import run_bench
 
             return run_bench(quick=args.quick, frozen=args.frozen, bare=args.bare)
