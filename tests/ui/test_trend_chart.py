@@ -14,12 +14,20 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
+from kapmonitor.domain.chart_picture import (
+    CHART_SERIES,
+    ChartDelta,
+    ChartMarker,
+    ChartPicture,
+    ChartSeries,
+    LimitLine,
+)
 from kapmonitor.ui.widgets.trend_chart import MARKER_KINDS, SERIES, TrendChart
 
 START = 1_700_000_000.0  # session start, epoch seconds
 DOSE = START + 10 * 60  # first dose ten minutes after the start
 
-EXPECTED_Y = [(20.0, 220.0), (70.0, 101.0), (0.0, 40.0), (-0.5, 5.5)]
+EXPECTED_Y = [(20.0, 220.0), (70.0, 100.0), (0.0, 60.0), (-0.4, 5.4)]  # as the PDF draws them
 
 
 @pytest.fixture
@@ -32,7 +40,7 @@ def chart(qtbot: QtBot) -> TrendChart:
 
 
 def test_series_constant() -> None:
-    assert SERIES == ("sbp", "dbp", "hr", "spo2", "rr", "moaas", "dissociation")
+    assert SERIES == ("sbp", "dbp", "hr", "spo2", "rr", "etco2", "moaas", "dissociation")
 
 
 def test_vitals_land_at_minutes_since_dose(chart: TrendChart) -> None:
@@ -310,6 +318,7 @@ def test_soak_live_session_exits_cleanly(qtbot: QtBot) -> None:
             hr=75 + rng.normal(0, 3),
             spo2=97 + rng.normal(0, 1),
             rr=15 + rng.normal(0, 1),
+            etco2=38 + rng.normal(0, 2),
             temp=36.8,
         )
         widget.add_scores(t, moaas=5 - (i // 1000) % 3, dissociation=(i // 800) % 5)
@@ -549,3 +558,60 @@ def test_closing_twice_is_harmless(qtbot: QtBot) -> None:
     widget.close()
     widget.close()
     assert widget.closed and not widget.isVisible()
+
+
+def test_a_saved_rows_delta_hands_each_changed_series_to_its_curve_once(
+    chart: TrendChart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live save path: one setData per series that received a value, none for the rest."""
+    chart.add_vitals(DOSE - 60, sbp=120, dbp=80, hr=70, spo2=98, rr=14, etco2=38)
+    calls: list[str] = []
+    for name in SERIES:
+        curve = chart.curve(name)
+        original = curve.setData
+
+        def counting(*args: object, _name: str = name, _original=original, **kw: object) -> None:
+            calls.append(_name)
+            _original(*args, **kw)
+
+        monkeypatch.setattr(curve, "setData", counting)
+    delta = ChartDelta(points=(("hr", DOSE + 60, 90.0), ("etco2", DOSE + 60, 47.0)))
+    chart.apply(delta)
+    assert sorted(calls) == ["etco2", "hr"]
+    np.testing.assert_allclose(chart.curve_data("etco2")[1], [38.0, 47.0])
+    chart.apply(ChartDelta(markers=(ChartMarker(DOSE + 120, "alarm", "WARNING: ETCO2 47"),)))
+    assert chart.markers()[-1] == (pytest.approx(2.0), "alarm", "WARNING: ETCO2 47")
+    assert sorted(calls) == ["etco2", "hr"]  # a marker touches no curve
+
+
+def test_etco2_is_drawn_with_rr_on_the_ventilation_plot(chart: TrendChart) -> None:
+    chart.add_vitals(DOSE, rr=12, etco2=45, temp_c=36.9)
+    ventilation = chart.plots()[2]
+    assert chart.curve("etco2") in ventilation.items and chart.curve("rr") in ventilation.items
+    assert chart.plots()[2].getAxis("left").labelText == "RR /min · EtCO₂ mmHg"
+    assert chart.curve("etco2").opts["symbol"] != chart.curve("rr").opts["symbol"]
+    with pytest.raises(TypeError):
+        chart.add_vitals(DOSE, bogus=1.0)
+
+
+def test_a_whole_picture_is_drawn_with_its_origin_limits_and_markers(chart: TrendChart) -> None:
+    series = {s.key: ChartSeries(s.key, s.lane) for s in CHART_SERIES}
+    series["etco2"].t, series["etco2"].y = [DOSE - 300, DOSE + 600], [36.0, 49.0]
+    picture = ChartPicture(
+        start=START,
+        origin=DOSE,
+        since_dose=True,
+        series=series,
+        markers=[ChartMarker(DOSE, "dose", "50 mg IM")],
+        limits=[LimitLine("etco2", "ventilation", 50.0, "EtCO₂ ≥ 50")],
+        end=DOSE + 3600,
+    )
+    chart.add_vitals(DOSE, hr=99)  # replaced: a picture is the whole chart
+    chart.show_picture(picture)
+    np.testing.assert_allclose(chart.series_xy("etco2")[0], [-5.0, 10.0])
+    np.testing.assert_allclose(chart.curve_data("etco2")[1], [36.0, 49.0])
+    assert chart.point_count("hr") == 0
+    assert chart.thresholds() == [("etco2", 50.0, "EtCO₂ ≥ 50")]
+    assert chart.markers() == [(0.0, "dose", "50 mg IM")]
+    plot_title = chart.plots()[-1].getAxis("bottom").labelText
+    assert plot_title == "Minutes since first dose"

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from kapmonitor.domain import dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
+from kapmonitor.domain.chart_picture import limit_lines
 from kapmonitor.domain.checklists import AlarmChecklistStep
-from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
 from kapmonitor.domain.protocol import Protocol, ProtocolCatalogue, load_protocols
 from kapmonitor.domain.records import (
@@ -41,7 +41,6 @@ from kapmonitor.ui.forms.alarm_ack_dialog import AlarmAckDialog
 from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
 from kapmonitor.ui.forms.questionnaire_window import QuestionnaireWindow
 from kapmonitor.ui.forms.rems_dialog import RemsDialog
-from kapmonitor.ui.widgets.trend_chart import CHARTED
 
 if TYPE_CHECKING:
     from kapmonitor.ui.bedside.session_window import SessionWindow
@@ -110,22 +109,12 @@ class ProtocolSupport:
     def session_opened(self) -> None:
         """Show the stored state of a (re)opened session: thresholds, alarms, schedule."""
         window = self.window
-        protocol = self.protocol
-        thresholds = []
-        if protocol is not None:
-            for rule in protocol.alarms:
-                limit = rule.at_or_above if rule.at_or_above is not None else rule.at_or_below
-                if limit is None or rule.parameter not in CHARTED or rule.priority == "advisory":
-                    continue
-                if rule.phase == "pre_dose":
-                    continue
-                thresholds.append((rule.parameter, float(limit), rule.label))
-        window.chart.set_thresholds(thresholds)
+        window.chart.set_limits(limit_lines(self.protocol))
         assert window.log is not None
         self._alarm_ids_seen = {r["id"] for r in window.log.current("alarms")}
         self._last_score_id = max((r["id"] for r in window.log.rows["vital_scores"]), default=0)
         for alarm in window.log.current("alarms"):
-            window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
+            window.chart_row("alarms", alarm)
         self.refresh_alarms()
         self.refresh_levels()
 
@@ -200,7 +189,7 @@ class ProtocolSupport:
         new = [r for r in log.current("alarms") if r["id"] not in self._alarm_ids_seen]
         for alarm in new:
             self._alarm_ids_seen.add(alarm["id"])
-            window.chart.add_marker(_epoch(alarm["observed_at"]), "alarm", _short(alarm))
+            window.chart_row("alarms", alarm)
         score = next((r for r in reversed(scores) if r["vitals_id"] == row_id), None)
         if table == "vitals" and score is not None:
             window.last_values.show_news2(score)
@@ -578,11 +567,3 @@ class ProtocolSupport:
             window.active_form = None
         if dialog.saved_id is not None:
             window.after_save("questionnaire_responses", dialog.saved_id)
-
-
-def _epoch(iso: str) -> float:
-    return from_iso(iso).timestamp()
-
-
-def _short(alarm: dict[str, Any]) -> str:
-    return f"{alarm['priority'].upper()}: {alarm['parameter'].upper()} {alarm['value']:g}"

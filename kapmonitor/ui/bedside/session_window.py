@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from kapmonitor import APP_NAME
 from kapmonitor.domain import discharge_gate
+from kapmonitor.domain.chart_picture import chart_delta
 from kapmonitor.domain.clock import Clock, format_duration, from_iso
 from kapmonitor.domain.phases import next_phase
 from kapmonitor.domain.records import Entry, PhaseChange
@@ -86,10 +87,6 @@ def _notice(page: QWidget, layout: QVBoxLayout) -> QLabel:
     row.addStretch(1)
     layout.addLayout(row)
     return label
-
-
-def _epoch(iso: str) -> float:
-    return from_iso(iso).timestamp()
 
 
 SESSION_PAGE_MINIMUM = QSize(720, 480)  # a floor for the user's own resizing, far under 1280 x 720
@@ -536,34 +533,19 @@ class SessionWindow(QMainWindow):
                 self.timeline.timeline.append(timeline_item("phase_changes", row, self.ref))
 
     def _show_row(self, table: str, row: dict[str, Any]) -> None:
-        t = _epoch(row["observed_at"])
+        self.chart_row(table, row)
         if table == "vitals":
-            self.chart.add_vitals(
-                t, sbp=row["sbp"], dbp=row["dbp"], hr=row["hr"], spo2=row["spo2"], rr=row["rr"]
-            )
             self.last_values.show_vitals(row)
         elif table == "vital_scores":
             self.last_values.show_news2(row)
         elif table == "observations":
-            self.chart.add_scores(t, moaas=row["moaas"], dissociation=row["dissociation"])
             self.last_values.show_observation(row)
-        elif table == "doses":
-            route = self.ref.label("routes", row["route"]).split(" (")[0]
-            self.chart.add_marker(t, "dose", f"{row['dose_mg']:g} mg {route}")
-        elif table == "adverse_events":
-            term = (
-                row["verbatim"]
-                if row["term"] == "other"
-                else self.ref.label("adverse_effects", row["term"])
-            )
-            self.chart.add_marker(t, "adverse", f"{term} G{row['grade']}")
-        elif table == "interventions":
-            label = (
-                row["medication"]
-                or row["detail"]
-                or self.ref.label("intervention_kinds", row["category"])
-            )
-            self.chart.add_marker(t, "note", label)  # the chart shortens it; hover shows it whole
+
+    def chart_row(self, table: str, row: dict[str, Any]) -> None:
+        """Draw one committed row on the live chart: its delta of the chart picture (each
+        changed series handed to its curve once, a marker per event), so the live chart is
+        what the review chart and the PDF draw from the whole session."""
+        self.chart.apply(chart_delta(table, row, self.ref))
 
     def _entry_allowed(self, table: str) -> bool:
         """Ask the store's rule before a form opens (ended, signed), and say its reason."""

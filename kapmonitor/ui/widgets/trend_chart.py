@@ -22,18 +22,21 @@ a dimmed room, so the design choices below favour legibility and predictability 
   The layout is redone only when the events, the plot size, the type size or the x window (by a
   pixel or more) change, never on a plain vitals save.
 
-The chart is a pure view: apart from that Qt-free layout it imports nothing from ``kapmonitor``
-and is fed by the session window through the public methods of :class:`TrendChart`. All times
-are POSIX epoch seconds.
+The chart is a thin renderer of the Qt-free chart picture (:mod:`kapmonitor.domain.chart_picture`)
+in the shared style (:mod:`kapmonitor.domain.chart_style`), the same picture and style the PDF
+chart draws: the review view shows a whole picture (:meth:`TrendChart.show_picture`), the session
+window applies one saved row's :class:`~kapmonitor.domain.chart_picture.ChartDelta` at a time
+(:meth:`TrendChart.apply`). Lanes, their fixed ranges and ticks are the vital-sign registry's.
+All times are POSIX epoch seconds.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import cast
 
 import numpy as np
@@ -42,6 +45,24 @@ from pyqtgraph.graphicsItems.LegendItem import ItemSample
 from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from kapmonitor.domain.chart_picture import (
+    CHART_SERIES,
+    MARKER_KINDS,
+    SERIES_KEYS,
+    ChartDelta,
+    ChartMarker,
+    ChartPicture,
+    LimitLine,
+    marker_tip,
+)
+from kapmonitor.domain.chart_style import (
+    KEY_PERIOD_MIN,
+    KEY_PHASE_MIN,
+    SERIES_STYLES,
+    SYMBOLS_MAX_POINTS,
+    marker_style,
+    palette,
+)
 from kapmonitor.domain.label_layout import (
     EventLabel,
     LabelLayout,
@@ -49,52 +70,59 @@ from kapmonitor.domain.label_layout import (
     label_texts,
     layout_labels,
 )
+from kapmonitor.domain.vitals import CHART_LANES, VITAL_KEYS
 
-__all__ = ["CHARTED", "MARKER_KINDS", "SERIES", "TrendChart"]
+__all__ = ["MARKER_KINDS", "SERIES", "TrendChart"]
 
-#: Names of the charted series, in drawing order.
-SERIES: tuple[str, ...] = ("sbp", "dbp", "hr", "spo2", "rr", "moaas", "dissociation")
+#: Names of the charted series, in drawing order (the picture's).
+SERIES: tuple[str, ...] = SERIES_KEYS
 
-#: The parameters whose protocol limits the chart draws as threshold lines.
-CHARTED = frozenset({"sbp", "dbp", "hr", "spo2", "rr", "moaas"})
+_LANE_INDEX = {lane.key: i for i, lane in enumerate(CHART_LANES)}
 
-#: Kinds accepted by :meth:`TrendChart.add_marker`.
-MARKER_KINDS: tuple[str, ...] = ("dose", "adverse", "note", "alarm", "phase")
+_Y_RANGES: tuple[tuple[float, float], ...] = tuple((x.y_min, x.y_max) for x in CHART_LANES)
+"""Fixed clinical y range of each plot, top to bottom: the registry's lanes."""
 
-_Y_RANGES: tuple[tuple[float, float], ...] = (
-    (20.0, 220.0),
-    (70.0, 101.0),
-    (0.0, 40.0),
-    (-0.5, 5.5),
-)
-"""Fixed clinical y range of each plot, top to bottom."""
 
-_Y_TICKS: tuple[tuple[list[float], list[float]], ...] = (
-    ([float(v) for v in range(40, 201, 20)], [float(v) for v in range(30, 221, 20)]),
-    ([80.0, 90.0, 100.0], [75.0, 85.0, 95.0]),
-    ([0.0, 10.0, 20.0, 30.0, 40.0], [5.0, 15.0, 25.0, 35.0]),
-    ([float(v) for v in range(6)], []),
+def _minors(majors: tuple[float, ...]) -> list[float]:
+    return [(a + b) / 2 for a, b in itertools.pairwise(majors)]
+
+
+_Y_TICKS: tuple[tuple[list[float], list[float]], ...] = tuple(
+    (list(x.ticks), _minors(x.ticks)) for x in CHART_LANES
 )
 """Explicit (major, minor) y ticks: fixed ranges deserve fixed, round, always-labelled ticks
-(automatic ticks drop labels on the short plots)."""
+(automatic ticks drop labels on the short plots). Majors are the lane's (the PDF's too)."""
 
-_PLOT_STRETCH: tuple[int, ...] = (45, 18, 18, 19)
+_PLOT_STRETCH: tuple[int, ...] = tuple(x.stretch for x in CHART_LANES)
 """Relative plot heights: BP/HR gets most room because it holds three series."""
 
-_AXIS_LABELS: tuple[str, ...] = ("BP mmHg · HR /min", "SpO₂ %", "RR /min", "MOAA/S · Dissoc.")
+_AXIS_LABELS: tuple[str, ...] = tuple(x.title for x in CHART_LANES)
 
-_SYMBOLS_MAX_POINTS = 600
+_SYMBOLS_MAX_POINTS = SYMBOLS_MAX_POINTS
 """Above this many points a series is "dense": per-point symbols would merge into a smear and
 drawing thousands of them costs far more than the line itself, so they are hidden. Dash patterns
 are dropped too: on a peak-downsampled line they read as noise and cost ~10x a solid line."""
 
-_KEY_PERIOD_S = 300.0
+_KEY_PERIOD_S = KEY_PERIOD_MIN * 60.0
 """In dense mode the series symbol is still drawn once per five minutes ("key symbols"), so
 series stay distinguishable without colour. The grid is anchored to the epoch, not to the
 number of points, so existing key symbols never move as data arrive."""
 
-_KEY_PHASE_S: dict[str, float] = {"dbp": 100.0, "hr": 200.0, "dissociation": 150.0}
+_KEY_PHASE_S: dict[str, float] = {k: v * 60.0 for k, v in KEY_PHASE_MIN.items()}
 """Series sharing a plot put their key symbols at staggered times so they do not overlap."""
+
+_IGNORED = frozenset({"temp", *(k for k in VITAL_KEYS if k not in SERIES_KEYS)})
+"""Vitals a caller may pass with a whole reading that are not charted (temperature: its trend
+over a session is flat and it is shown as a number elsewhere)."""
+
+#: The style's line names as Qt pen styles.
+_DASH: dict[str, QtCore.Qt.PenStyle] = {
+    "solid": QtCore.Qt.PenStyle.SolidLine,
+    "dash": QtCore.Qt.PenStyle.DashLine,
+    "dot": QtCore.Qt.PenStyle.DotLine,
+    "dashdot": QtCore.Qt.PenStyle.DashDotLine,
+    "dashdotdot": QtCore.Qt.PenStyle.DashDotDotLine,
+}
 
 _INITIAL_CAPACITY = 1024
 
@@ -109,14 +137,6 @@ _LABEL_BAND_SHARE = 0.16
 lanes: one or two lanes on a 300 px chart, three on a tall one. The rest stays for the data."""
 
 _LABEL_MAX_LANES = 3
-
-_KIND_NAMES: dict[str, str] = {
-    "dose": "Dose",
-    "adverse": "Adverse effect",
-    "alarm": "Alarm",
-    "note": "Note",
-    "phase": "Phase",
-}
 
 _X_MIN_DEFAULT = -15.0
 _X_MAX_DEFAULT = 180.0
@@ -133,27 +153,20 @@ class _SeriesSpec:
 
 
 _SPECS: dict[str, _SeriesSpec] = {
-    "sbp": _SeriesSpec(0, "SBP", "t1", QtCore.Qt.PenStyle.SolidLine),  # ▲
-    "dbp": _SeriesSpec(0, "DBP", "t", QtCore.Qt.PenStyle.DashLine),  # ▼
-    "hr": _SeriesSpec(0, "HR", "o", QtCore.Qt.PenStyle.DotLine),  # ●
-    "spo2": _SeriesSpec(1, "SpO₂", "d", QtCore.Qt.PenStyle.SolidLine),  # ◆
-    "rr": _SeriesSpec(2, "RR", "s", QtCore.Qt.PenStyle.SolidLine),  # ■
-    "moaas": _SeriesSpec(3, "MOAA/S", "+", QtCore.Qt.PenStyle.SolidLine),
-    "dissociation": _SeriesSpec(3, "Dissoc.", "x", QtCore.Qt.PenStyle.DashLine),
-}
-
-_MARKER_DASH: dict[str, QtCore.Qt.PenStyle] = {
-    "dose": QtCore.Qt.PenStyle.SolidLine,
-    "adverse": QtCore.Qt.PenStyle.DashLine,
-    "note": QtCore.Qt.PenStyle.DotLine,
-    "alarm": QtCore.Qt.PenStyle.DashDotLine,
-    "phase": QtCore.Qt.PenStyle.DashDotDotLine,
+    s.key: _SeriesSpec(
+        _LANE_INDEX[s.lane],
+        SERIES_STYLES[s.key].legend,
+        SERIES_STYLES[s.key].symbol,
+        _DASH[SERIES_STYLES[s.key].dash],
+    )
+    for s in CHART_SERIES
 }
 
 
 @dataclass(frozen=True)
 class _Palette:
-    """Colours of one lighting condition. Night colours are muted and never pure white."""
+    """Colours of one lighting condition, from the shared style. Night colours are muted and
+    never pure white."""
 
     background: str
     foreground: str
@@ -165,55 +178,22 @@ class _Palette:
     markers: dict[str, str]
 
 
-_DAY = _Palette(
-    background="#FBFBF8",
-    foreground="#1F2328",
-    axis="#3A4048",
-    grid_alpha=0.18,
-    legend_fill=QtGui.QColor(251, 251, 248, 215),
-    label_fill=QtGui.QColor(251, 251, 248, 200),
-    series={
-        "sbp": "#C0392B",
-        "dbp": "#B86100",
-        "hr": "#047857",
-        "spo2": "#1D4ED8",
-        "rr": "#6D28D9",
-        "moaas": "#0E7490",
-        "dissociation": "#BE185D",
-    },
-    markers={
-        "dose": "#166534",
-        "adverse": "#B91C1C",
-        "note": "#475569",
-        "alarm": "#C2410C",
-        "phase": "#6D28D9",
-    },
-)
+def _palette(night: bool) -> _Palette:
+    chrome = palette(night)
+    return _Palette(
+        background=chrome.background,
+        foreground=chrome.foreground,
+        axis=chrome.axis,
+        grid_alpha=chrome.grid_alpha,
+        legend_fill=QtGui.QColor(*chrome.legend_fill),
+        label_fill=QtGui.QColor(*chrome.label_fill),
+        series={key: style.color(night) for key, style in SERIES_STYLES.items()},
+        markers={kind: marker_style(kind).color(night) for kind in MARKER_KINDS},
+    )
 
-_NIGHT = _Palette(
-    background="#101418",
-    foreground="#A9B1BA",
-    axis="#6E7883",
-    grid_alpha=0.12,
-    legend_fill=QtGui.QColor(16, 20, 24, 215),
-    label_fill=QtGui.QColor(16, 20, 24, 200),
-    series={
-        "sbp": "#C46A5E",
-        "dbp": "#C29A5B",
-        "hr": "#6FA883",
-        "spo2": "#6C8FC7",
-        "rr": "#9A88C4",
-        "moaas": "#5E9EA3",
-        "dissociation": "#B5769A",
-    },
-    markers={
-        "dose": "#6F9E76",
-        "adverse": "#C0625A",
-        "note": "#87929E",
-        "alarm": "#C08A50",
-        "phase": "#9585C0",
-    },
-)
+
+_DAY = _palette(False)
+_NIGHT = _palette(True)
 
 
 @dataclass(frozen=True)
@@ -676,30 +656,70 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     # ------------------------------------------------------------------ data in
 
-    def add_vitals(
-        self,
-        t: float,
-        *,
-        sbp: float | None = None,
-        dbp: float | None = None,
-        hr: float | None = None,
-        spo2: float | None = None,
-        rr: float | None = None,
-        temp: float | None = None,
-    ) -> None:
-        """Append one vitals reading; ``None`` (or NaN) values leave that series untouched.
+    def add_vitals(self, t: float, **values: float | None) -> None:
+        """Append one vitals reading (any charted vital by its registry key); ``None`` (or NaN)
+        values leave that series untouched.
 
-        ``temp`` is accepted so callers can pass a whole reading, but it is not charted: its
-        trend over a session is flat and it is shown as a number elsewhere.
-        """
-        del temp
-        self._add(t, (("sbp", sbp), ("dbp", dbp), ("hr", hr), ("spo2", spo2), ("rr", rr)))
+        Uncharted vitals (temperature) are accepted so callers can pass a whole reading: its
+        trend over a session is flat and it is shown as a number elsewhere."""
+        for key in values:
+            if key not in _SPECS and key not in _IGNORED:
+                raise TypeError(f"add_vitals() got an unknown vital {key!r}")
+        self._add(t, ((k, v) for k, v in values.items() if k in _SPECS))
 
     def add_scores(
         self, t: float, *, moaas: float | None = None, dissociation: float | None = None
     ) -> None:
         """Append MOAA/S (0–5) and/or dissociation intensity (0 none … 4 extreme)."""
         self._add(t, (("moaas", moaas), ("dissociation", dissociation)))
+
+    def apply(self, delta: ChartDelta) -> None:
+        """Draw what one saved row adds (from :func:`~kapmonitor.domain.chart_picture.chart_delta`).
+
+        The live save path: each changed series is handed to its curve once, markers are added,
+        and the x window is checked once; nothing already drawn is rebuilt."""
+        if not delta:
+            return
+        changed: dict[str, None] = {}
+        for key, t, value in delta.points:
+            self._keep(key, t, value)
+            changed[key] = None
+        for key in changed:
+            self._push(key)
+        for marker in delta.markers:
+            self.add_marker(marker.t, marker.kind, marker.label)
+        if changed:
+            self._update_x_range()
+
+    def show_picture(self, picture: ChartPicture, now: float | None = None) -> None:
+        """Draw a whole picture (a stored session): its origin, limit lines, series and markers.
+
+        The x window reaches the session end, or ``now`` while the session is open."""
+        self.reset(picture.start, picture.origin if picture.since_dose else None)
+        self.set_limits(picture.limits)
+        with self.bulk():
+            for key in SERIES:
+                series = picture.series[key]
+                for t, value in zip(series.t, series.y, strict=True):
+                    self._keep(key, t, value)
+                if series.t:
+                    self._push(key)  # deferred to the end of the block
+            for marker in picture.markers:
+                self.add_marker(marker.t, marker.kind, marker.label)
+        end = picture.end if picture.end is not None else now
+        if end is not None:
+            self.set_now(end)
+
+    def set_limits(self, limits: Iterable[LimitLine]) -> None:
+        """Draw the picture's alarm-limit lines (replacing any drawn before)."""
+        self.set_thresholds((limit.series, limit.value, limit.label) for limit in limits)
+
+    def _keep(self, key: str, t: float, value: float) -> None:
+        """Keep one point in its buffer (the caller hands the series to its curve)."""
+        t = float(t)
+        if self._session_start is None:
+            self._session_start = t  # fed before reset(): the first datum is the origin
+        self._buffers[key].append(t, self._to_x(t), float(value))
 
     def _add(self, t: float, values: Iterable[tuple[str, float | None]]) -> None:
         t = float(t)
@@ -782,9 +802,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     def _marker_tip(self, marker: _Marker) -> str:
         """The full description of one event: kind, clock time, minutes since the origin, text."""
-        kind = _KIND_NAMES.get(marker.kind, "Event")
-        clock = datetime.fromtimestamp(marker.t).strftime("%H:%M")
-        return f"{kind} at {clock} ({self._to_x(marker.t):+.0f} min): {marker.label}"
+        return marker_tip(ChartMarker(marker.t, marker.kind, marker.label), self.origin)
 
     def _remove_marker_items(self, marker: _Marker) -> None:
         for plot, line in zip(self._plots, marker.lines, strict=False):
@@ -996,12 +1014,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
     def set_thresholds(self, items: Iterable[tuple[str, float, str]]) -> None:
         """Replace the dashed alarm-limit lines: ``(series, value, label)`` each.
 
-        Thresholds for ``temp`` are ignored (temperature is not charted); any other unknown
-        series name raises :class:`ValueError` before anything is changed.
+        Thresholds for temperature are ignored (it is not charted); any other unknown series
+        name raises :class:`ValueError` before anything is changed.
         """
         wanted: list[tuple[str, float, str]] = []
         for series, value, label in items:
-            if series == "temp":
+            if series in _IGNORED:
                 continue
             if series not in _SPECS:
                 raise ValueError(f"unknown series for threshold: {series!r}")
@@ -1166,10 +1184,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
     def _style_marker(self, marker: _Marker) -> None:
         pal = self._palette
+        style = marker_style(marker.kind)
         color = pal.markers.get(marker.kind, pal.markers["note"])
-        dash = _MARKER_DASH.get(marker.kind, _MARKER_DASH["note"])
-        width = 2.5 if marker.kind == "dose" else 2
-        pen = pg.mkPen(color, width=width, style=dash)
+        pen = pg.mkPen(color, width=style.width, style=_DASH[style.dash])
         for line in (*marker.lines, marker.band_line):
             if line is not None:
                 line.setPen(pen)
