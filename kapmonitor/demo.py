@@ -13,6 +13,7 @@ cannot be caught: that is the crash test's business.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import signal
 import sys
@@ -71,7 +72,14 @@ def _vitals(at: datetime, minute: float, rng: random.Random, temp: bool = False)
     sedated = 15 <= minute <= 60
     if minute == 25:  # a brief desaturation while deeply dissociated: the alarm and its response
         return VitalSigns(
-            observed_at=at, sbp=138, dbp=86, hr=84, spo2=91, rr=11, note="Chin lift, deep breaths"
+            observed_at=at,
+            sbp=138,
+            dbp=86,
+            hr=84,
+            spo2=91,
+            rr=11,
+            etco2=42,
+            note="Chin lift, deep breaths",
         )
     return VitalSigns(
         observed_at=at,
@@ -81,7 +89,15 @@ def _vitals(at: datetime, minute: float, rng: random.Random, temp: bool = False)
         spo2=min(100, round(BASELINE["spo2"] - (1 if sedated else 0) + rng.uniform(-1, 1))),
         rr=round(BASELINE["rr"] - (2 if sedated else 0) + rng.uniform(-1, 1)),
         temp_c=round(36.7 + rng.uniform(-0.2, 0.2), 1) if temp else None,
+        etco2=_etco2(minute, sedated),
     )
+
+
+def _etco2(minute: float, sedated: bool) -> int:
+    """Capnography within 35–42 mmHg, a little higher while sedated (slower breathing). The
+    wobble is a function of the minute, not a draw from ``rng``, so every other demo value stays
+    what it was before EtCO₂ was added."""
+    return round(37 + (3 if sedated else 0) + 2 * math.sin(minute))
 
 
 def _observation(at: datetime, minute: float) -> Observation:

@@ -17,12 +17,15 @@ from numbers import Real
 from typing import Any
 
 from kapmonitor.domain.protocol import _PARAMETER_WORDS, PRIORITIES, AlarmRule, Priority, Protocol
+from kapmonitor.domain.vitals import VITAL_SIGNS
+
+_DECIMALS = {v.key: v.decimals for v in VITAL_SIGNS}
 
 
 @dataclass(frozen=True)
 class AlarmFinding:
     rule_id: str
-    parameter: str  # sbp, dbp, hr, spo2, rr, temp_c, moaas, rass
+    parameter: str  # a registry vital (sbp, hr, etco2, temp_c…) or a score (moaas, rass)
     value: float
     priority: Priority
     limit_text: str  # e.g. "≥ 180 mmHg", "≥ baseline + 40 mmHg (118 → 158 mmHg)"
@@ -75,9 +78,11 @@ def _applies(rule: AlarmRule, after_dose: bool) -> bool:
 
 
 def _format(parameter: str, value: float) -> str:
-    """A value as a clinician writes it: 185, 38.0 °C, RASS +2 / −3."""
-    if parameter == "temp_c":
-        text = f"{value:.1f}" if round(value, 1) == value else repr(float(value))
+    """A value as a clinician writes it: 185, 38.0 °C, RASS +2 / −3. A vital entered with
+    decimals (the registry says how many) keeps them, so 38 °C reads as 38.0."""
+    decimals = _DECIMALS.get(parameter, 0)
+    if decimals:
+        text = f"{value:.{decimals}f}" if round(value, decimals) == value else repr(float(value))
     elif value == int(value):
         text = str(int(value))
     else:

@@ -21,10 +21,17 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
 from kapmonitor.domain.dose_guards import BpLimits, DoseGuard, parse_bp_limits, parse_dose_guards
+from kapmonitor.domain.vitals import VITAL_SIGNS
 
 Priority = Literal["advisory", "warning", "critical"]
 PRIORITIES: tuple[Priority, ...] = ("advisory", "warning", "critical")
-ALARM_PARAMETERS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c", "moaas", "rass")
+# What a protocol may set alarm limits on: every registry vital that takes alarms, then the two
+# observation scores (sedation depth), which are not vital signs.
+OBSERVATION_ALARM_PARAMETERS: tuple[str, ...] = ("moaas", "rass")
+ALARM_PARAMETERS: tuple[str, ...] = (
+    *(v.key for v in VITAL_SIGNS if v.alarm),
+    *OBSERVATION_ALARM_PARAMETERS,
+)
 
 _QUESTIONNAIRE_IDS = ("phq9", "gad7", "post_session")
 _QUESTIONNAIRE_WHEN = ("pre", "post", "follow_up")
@@ -499,7 +506,8 @@ _SCHEDULE_KEYS = (
 )
 _INTERVAL_KEYS = ("from_minute", "to_minute", "every_minutes", "source")
 _CHECKPOINT_KEYS = ("id", "label", "minute", "window_minutes", "source", "vitals")
-_BASELINE_VITALS = ("bp", "hr", "spo2", "rr", "temp_c")
+# The vitals a baseline or a checkpoint may ask for, as the form enters them ("bp" is one entry).
+_BASELINE_VITALS: tuple[str, ...] = tuple(dict.fromkeys(v.field for v in VITAL_SIGNS))
 _ALARM_KEYS = (
     "id",
     "parameter",
@@ -515,13 +523,9 @@ _REVIEW_KEYS = ("correction_review_factor",)
 _ADVERSE_EVENT_KEYS = ("serious_report_days", "serious_report_to")
 _QUESTIONNAIRE_KEYS = ("id", "when", "source")
 
-_PARAMETER_WORDS = {
-    "sbp": ("Systolic BP", "mmHg"),
-    "dbp": ("Diastolic BP", "mmHg"),
-    "hr": ("Heart rate", "/min"),
-    "spo2": ("SpO₂", "%"),
-    "rr": ("Respiratory rate", "/min"),
-    "temp_c": ("Temperature", "°C"),
+# Each alarm parameter's name and unit as alarm messages and default labels print them.
+_PARAMETER_WORDS: dict[str, tuple[str, str]] = {
+    **{v.key: (v.alarm_name, v.unit) for v in VITAL_SIGNS if v.alarm},
     "moaas": ("MOAA/S", ""),
     "rass": ("RASS", ""),
 }

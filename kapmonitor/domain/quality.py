@@ -92,6 +92,7 @@ from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.schedule import compute_schedule
 from kapmonitor.domain.timeline import KIND_LABELS, LATE_ENTRY_MINUTES
 from kapmonitor.domain.vital_alerts import vital_readings
+from kapmonitor.domain.vitals import VITAL_SIGNS
 
 __all__ = [
     "AUDITED_OVERRIDES",
@@ -738,16 +739,12 @@ def _discharge_override_flags(
     return flags
 
 
-# What a correction is judged on: the dose amount and each vital sign.
+# What a correction is judged on: the dose amount and each registry vital sign (rates by their
+# short names, HR and RR, as the rest of the review page writes them).
 _CORRECTED_VALUES: dict[str, tuple[tuple[str, str, str], ...]] = {
     "doses": (("dose_mg", "Dose", " mg"),),
-    "vitals": (
-        ("hr", "HR", " /min"),
-        ("sbp", "Systolic BP", " mmHg"),
-        ("dbp", "Diastolic BP", " mmHg"),
-        ("spo2", "SpO₂", " %"),
-        ("rr", "RR", " /min"),
-        ("temp_c", "Temperature", " °C"),
+    "vitals": tuple(
+        (v.key, v.short if v.unit == "/min" else v.alarm_name, f" {v.unit}") for v in VITAL_SIGNS
     ),
 }
 

@@ -8,6 +8,7 @@ timezone-aware; the store adds ``recorded_at`` and the recorder.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,12 +19,18 @@ from kapmonitor.domain.dose_guards import DoseClearance
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.rems import RemsStart
 from kapmonitor.domain.validation import Collector, check_range, check_time
+from kapmonitor.domain.vitals import VITAL_KEYS, VITAL_SIGNS
 
 # CTCAE grade 4 (life-threatening) and 5 (death) meet the ICH E2A seriousness criteria
 # "life-threatening" and "results in death" by their own definition.
 SERIOUS_BY_DEFINITION = {4: "life_threatening", 5: "death"}
 PATIENT_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$")
 MIN_CLINICIANS = 2
+
+
+def _fraction(value: float | None) -> bool:
+    """A finite number with a fractional part (an integer vital typed as 35.5)."""
+    return value is not None and math.isfinite(value) and value != int(value)
 
 
 @dataclass(frozen=True)
@@ -176,11 +183,16 @@ class Dose(Entry):
         }
 
 
-VITAL_FIELDS = ("hr", "sbp", "dbp", "spo2", "rr", "temp_c")
+#: The record's vital-sign fields, from the registry (kapmonitor.domain.vitals), in its order.
+VITAL_FIELDS: tuple[str, ...] = VITAL_KEYS
 
 
 @dataclass(frozen=True)
 class VitalSigns(Entry):
+    """One set of vital signs. Every registry vital is a field; blank (None) is "not measured".
+
+    ``etco2`` comes last so that the older positional order of the other fields still holds."""
+
     table: ClassVar[str] = "vitals"
     kind: ClassVar[str] = "vitals"
     observed_at: datetime
@@ -192,6 +204,7 @@ class VitalSigns(Entry):
     temp_c: float | None = None
     on_oxygen: bool = False
     note: str = ""
+    etco2: int | None = None
 
     def validate(self, ref: Reference, now: datetime) -> None:
         errors = Collector()
@@ -199,29 +212,21 @@ class VitalSigns(Entry):
             errors.add("hr", "Enter at least one vital sign")
         if (self.sbp is None) != (self.dbp is None):
             errors.add("bp", "Blood pressure needs both systolic and diastolic, e.g. 120/80")
-        for name in VITAL_FIELDS:
-            check_range(
-                errors,
-                "bp" if name in ("sbp", "dbp") else name,
-                getattr(self, name),
-                ref.limits[name],
-            )
+        for sign in VITAL_SIGNS:
+            # Refused by the same plausibility range the form uses, under the form's field
+            # (systolic and diastolic share the one "bp" entry).
+            value = getattr(self, sign.key)
+            check_range(errors, sign.field, value, ref.limits[sign.key])
+            if sign.is_integer and _fraction(value):
+                errors.add(sign.field, f"{sign.label}: whole numbers only (got {value:g})")
         if self.sbp is not None and self.dbp is not None and self.dbp >= self.sbp:
             errors.add("bp", f"Diastolic {self.dbp} must be below systolic {self.sbp}")
         check_time(errors, "observed_at", self.observed_at, now)
         errors.raise_if_any()
 
     def columns(self) -> dict[str, Any]:
-        return {
-            "hr": self.hr,
-            "sbp": self.sbp,
-            "dbp": self.dbp,
-            "spo2": self.spo2,
-            "rr": self.rr,
-            "temp_c": self.temp_c,
-            "on_oxygen": int(self.on_oxygen),
-            "note": self.note.strip() or None,
-        }
+        values: dict[str, Any] = {sign.key: getattr(self, sign.key) for sign in VITAL_SIGNS}
+        return {**values, "on_oxygen": int(self.on_oxygen), "note": self.note.strip() or None}
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.vitals import VITAL_SIGNS
 
 # An entry typed this long after it was observed is flagged (ALCOA+: contemporaneous).
 LATE_ENTRY_MINUTES = 10
@@ -57,17 +58,30 @@ class TimelineItem:
         return (self.recorded_at - self.observed_at).total_seconds() > LATE_ENTRY_MINUTES * 60
 
 
+# The timeline's shorthand, as a clinician writes it in the notes: "HR 72, SpO₂ 97%, RR 14".
+_TIMELINE_NAME = {"temp_c": "T"}
+
+
+def _timeline_unit(unit: str) -> str:
+    """Rates go without their unit (HR 72, RR 14), a percentage sticks to its number."""
+    if unit == "/min":
+        return ""
+    return unit if unit == "%" else f" {unit}"
+
+
 def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
     """A short clinical summary of one row, in the words a clinician would write."""
     if table == "vitals":
         parts = []
-        if row["sbp"] is not None:
-            parts.append(f"BP {row['sbp']}/{row['dbp']}")
-        for key, label, unit in (("hr", "HR", ""), ("spo2", "SpO₂", "%"), ("rr", "RR", "")):
-            if row[key] is not None:
-                parts.append(f"{label} {row[key]}{unit}")
-        if row["temp_c"] is not None:
-            parts.append(f"T {row['temp_c']:.1f} °C")
+        for sign in VITAL_SIGNS:
+            value = row.get(sign.key)
+            if value is None or sign.key == "dbp":
+                continue
+            if sign.key == "sbp":
+                parts.append(f"BP {value}/{row['dbp']}")
+                continue
+            name = _TIMELINE_NAME.get(sign.key, sign.short)
+            parts.append(f"{name} {sign.format(value)}{_timeline_unit(sign.unit)}")
         if row["on_oxygen"]:
             parts.append("on O₂")
         return _with_note(", ".join(parts), row)

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.vitals import VITAL_SIGNS
 
 Level = Literal["normal", "advisory", "warning", "critical"]
 LEVEL_RANK: dict[str, int] = {"normal": 0, "advisory": 1, "warning": 2, "critical": 3}
@@ -25,20 +26,22 @@ LEVEL_RANK: dict[str, int] = {"normal": 0, "advisory": 1, "warning": 2, "critica
 # Blood pressure is one reading (one cuff measurement gives both values), so an alarm on either
 # the systolic or the diastolic value marks BP.
 VITALS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "bp": ("vitals", ("sbp", "dbp")),
-    "hr": ("vitals", ("hr",)),
-    "spo2": ("vitals", ("spo2",)),
-    "rr": ("vitals", ("rr",)),
-    "temp_c": ("vitals", ("temp_c",)),
+    **{
+        field: ("vitals", tuple(v.key for v in VITAL_SIGNS if v.field == field))
+        for field in dict.fromkeys(v.field for v in VITAL_SIGNS)
+    },
     "moaas": ("observations", ("moaas",)),
     "rass": ("observations", ("rass",)),
 }
+# How a schedule message names each: the registry's short name, but one "BP" for the cuff reading
+# and "temperature" spelled out (a bare "Temp" reads as "temporary" in a sentence).
+_NAMED_OTHERWISE = {"bp": "BP", "temp_c": "temperature"}
 VITAL_NAMES: dict[str, str] = {
-    "bp": "BP",
-    "hr": "HR",
-    "spo2": "SpO₂",
-    "rr": "RR",
-    "temp_c": "temperature",
+    **{
+        field: _NAMED_OTHERWISE.get(field) or next(v.short for v in VITAL_SIGNS if v.field == field)
+        for field in VITALS
+        if VITALS[field][0] == "vitals"
+    },
     "moaas": "MOAA/S",
     "rass": "RASS",
 }

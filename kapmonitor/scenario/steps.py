@@ -86,7 +86,7 @@ class Context:
 
     def add(self, entry: Entry) -> int:
         """Commit one entry as the window's save does; raises the store's refusal."""
-        return self.store.add(self.session_id, entry, self.by)
+        return self.store.add(self.session_id, entry, self.by).primary_id
 
 
 @dataclass(frozen=True)

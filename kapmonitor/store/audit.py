@@ -46,12 +46,26 @@ def canonical(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# Columns a migration added to a table that already held sealed rows, as nullable clinical
+# values (0010: ``vitals.etco2``). A NULL in one of them is left out of the hashed content, so a
+# row sealed before the column existed hashes as it did then and still verifies, without
+# resealing every old row; a value in it is hashed like any other, so filling it in later
+# (which the append-only triggers refuse anyway) would still show.
+HASHED_ONLY_WHEN_SET: dict[str, tuple[str, ...]] = {"vitals": ("etco2",)}
+
+
 def row_content(db: Database, table: str, rowid: int) -> dict[str, Any] | None:
     cursor = db.execute(f"SELECT * FROM main.[{table}] WHERE rowid = ?", [rowid])
     found = cursor.fetchone()
     if found is None:
         return None
-    return dict(zip([d[0] for d in cursor.description], found, strict=True))
+    return hashed_content(table, dict(zip([d[0] for d in cursor.description], found, strict=True)))
+
+
+def hashed_content(table: str, content: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's content as it is hashed: every column, less a NULL in a late-added column."""
+    late = HASHED_ONLY_WHEN_SET.get(table, ())
+    return {k: v for k, v in content.items() if not (v is None and k in late)}
 
 
 def row_hash(content: Mapping[str, Any]) -> str:

@@ -4,12 +4,15 @@ A vital-signs set gets its NEWS2 score and one alarm row per vital sign beyond a
 most urgent rule, naming any other it crossed); an observation
 gets alarms for MOAA/S and RASS. Writing them with the reading means an alarm can never be lost
 between "saved" and "shown", and the record says what the protocol said at the time.
+
+Each ``after_*`` returns the rows it wrote, as ``(table, row)``, so the store's change object
+(:mod:`kapmonitor.domain.changes`) carries them and no view reads them back after the commit.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlite_utils import Database
@@ -17,8 +20,11 @@ from sqlite_utils import Database
 from kapmonitor.domain import alarm_rules, news2
 from kapmonitor.domain.protocol import DEFAULT_DISCHARGE_FRESHNESS_MINUTES, Protocol
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.session_rows import StoredRow
+from kapmonitor.domain.vitals import VITAL_KEYS
+from kapmonitor.store.inserts import insert_returning
 
-VITAL_KEYS = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
+Written = list[tuple[str, StoredRow]]
 
 
 def _first_dose_at(db: Database, session_id: str) -> str | None:
@@ -77,16 +83,12 @@ def _latest_observation(
     return rows[0] if rows else None
 
 
-def _insert(db: Database, table: str, row: dict[str, Any]) -> int:
-    cursor = db.execute(
-        f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-        list(row.values()),
-    )
-    return int(cursor.lastrowid or 0)
+def _insert(db: Database, table: str, row: dict[str, Any], written: Written) -> None:
+    written.append((table, insert_returning(db, table, row)))
 
 
 def news2_for_reading(
-    db: Database, protocol: Protocol | None, session_id: str, row: dict[str, Any]
+    db: Database, protocol: Protocol | None, session_id: str, row: Mapping[str, Any]
 ) -> news2.News2:
     """NEWS2 for one stored vitals row: on the SpO₂ scale chosen for the patient at that time,
     with consciousness only from an observation (MOAA/S or dissociation) within the protocol's
@@ -114,9 +116,15 @@ def news2_for_reading(
 
 
 def after_vitals(
-    db: Database, protocol: Protocol | None, session_id: str, vitals_id: int, stamp: dict[str, str]
-) -> None:
-    row = next(db.query("SELECT * FROM vitals WHERE id = ?", [vitals_id]))
+    db: Database,
+    protocol: Protocol | None,
+    session_id: str,
+    row: Mapping[str, Any],
+    stamp: dict[str, str],
+) -> Written:
+    """The stored vitals ``row``'s NEWS2 score and its protocol alarms."""
+    vitals_id = row["id"]
+    written: Written = []
     result = news2_for_reading(db, protocol, session_id, row)
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     _insert(
@@ -130,27 +138,37 @@ def after_vitals(
             "news2_parts": json.dumps({**result.parts, "spo2_scale": result.scale}, sort_keys=True),
             "news2_missing": json.dumps(list(result.missing)),
         },
+        written,
     )
     if protocol is None:
-        return
+        return written
     dose_at = _first_dose_at(db, session_id)
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
     base = baseline(db, session_id, dose_at) if after_dose else None
     values = {key: row[key] for key in VITAL_KEYS}
-    _record_findings(db, protocol, "vitals", vitals_id, values, base, after_dose, common)
+    _record_findings(db, protocol, "vitals", vitals_id, values, base, after_dose, common, written)
+    return written
 
 
 def after_observation(
-    db: Database, protocol: Protocol | None, session_id: str, obs_id: int, stamp: dict[str, str]
-) -> None:
+    db: Database,
+    protocol: Protocol | None,
+    session_id: str,
+    row: Mapping[str, Any],
+    stamp: dict[str, str],
+) -> Written:
+    """The stored observation ``row``'s protocol alarms (MOAA/S, RASS)."""
+    written: Written = []
     if protocol is None:
-        return
-    row = next(db.query("SELECT * FROM observations WHERE id = ?", [obs_id]))
+        return written
     dose_at = _first_dose_at(db, session_id)
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     values = {"moaas": row["moaas"], "rass": row["rass"]}
-    _record_findings(db, protocol, "observations", obs_id, values, None, after_dose, common)
+    _record_findings(
+        db, protocol, "observations", row["id"], values, None, after_dose, common, written
+    )
+    return written
 
 
 def _record_findings(
@@ -162,6 +180,7 @@ def _record_findings(
     base: dict[str, Any] | None,
     after_dose: bool,
     common: dict[str, Any],
+    written: Written,
 ) -> None:
     found = alarm_rules.evaluate(protocol, values, base, after_dose)
     for finding in alarm_rules.one_per_parameter(found):
@@ -180,6 +199,7 @@ def _record_findings(
                 "message": finding.message,
                 "rule_source": finding.source,
             },
+            written,
         )
 
 
@@ -195,16 +215,17 @@ def _questionnaire_set() -> dict[str, Any]:
 
 def after_questionnaire(
     db: Database, session_id: str, response_id: int, stamp: dict[str, str]
-) -> None:
+) -> Written:
     """A safety item answered at or above its alert value (PHQ-9 item 9 ≥ 1, the threshold in the
     questionnaire file) is a critical alarm, written with the questionnaire in one transaction.
     Judged from the stored answers against the definition, not from what the caller flagged."""
     from kapmonitor.domain import suicidality
 
     row = next(db.query("SELECT * FROM questionnaire_responses WHERE id = ?", [response_id]))
+    written: Written = []
     questionnaire = _questionnaire_set().get(row["questionnaire_id"])
     if questionnaire is None:
-        return
+        return written
     answers = json.loads(row["answers"])
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     for found in suicidality.safety_alarms(questionnaire, answers):
@@ -223,12 +244,14 @@ def after_questionnaire(
                 "message": found.message,
                 "rule_source": found.source,
             },
+            written,
         )
+    return written
 
 
 def after_adverse_event(
     db: Database, ref: Reference, session_id: str, ae_id: int, stamp: dict[str, str]
-) -> None:
+) -> Written:
     """A respiratory adverse event raises the airway alarm, a serious one the escalation alarm
     (both critical, each acknowledged with its checklist), written with the event in one
     transaction. Judged from the stored row by :mod:`kapmonitor.domain.checklists`."""
@@ -246,6 +269,7 @@ def after_adverse_event(
     findings = checklists.adverse_event_findings(
         term, label, int(row["grade"]), bool(row["serious"]), criterion
     )
+    written: Written = []
     for finding in findings:
         _insert(
             db,
@@ -262,4 +286,6 @@ def after_adverse_event(
                 "message": finding.message,
                 "rule_source": finding.source,
             },
+            written,
         )
+    return written

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -526,6 +526,23 @@ def m0007_alarm_checklist_steps(db: Database) -> None:
         db.execute(statement)
     if db.execute("PRAGMA user_version").fetchone()[0] < 7:  # a later migration may run first
         db.execute("PRAGMA user_version = 7")
+
+
+# Added by 0010: end-tidal CO₂ (capnography), the first vital sign added through the registry
+# (kapmonitor.domain.vitals). Whole mmHg; the CHECK is a hard physical bound, wider than the
+# clinic's editable plausibility range (resources/plausibility.json), like the other vitals'.
+# Rows written before it read back with ``etco2`` NULL ("not measured") and keep their audit
+# hashes: a NULL there is not hashed (kapmonitor.store.audit.HASHED_ONLY_WHEN_SET). The
+# append-only and signature triggers name no columns, so they hold for the new one unchanged.
+VITALS_COLUMNS_V10: dict[str, str] = {"etco2": "INTEGER CHECK (etco2 BETWEEN 0 AND 150)"}
+
+
+@migrations(name="0010_etco2")
+def m0010_etco2(db: Database) -> None:
+    for column, spec in VITALS_COLUMNS_V10.items():
+        db.execute(f"ALTER TABLE vitals ADD COLUMN {column} {spec}")
+    if db.execute("PRAGMA user_version").fetchone()[0] < 10:
+        db.execute("PRAGMA user_version = 10")
 
 
 def _split(script: str) -> list[str]:

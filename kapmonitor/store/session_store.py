@@ -18,6 +18,7 @@ from sqlite_utils import Database
 
 from kapmonitor import __version__
 from kapmonitor.domain import discharge_gate, dose_gate, dose_guards, suicidality
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
 from kapmonitor.domain.protocol import Protocol
@@ -37,9 +38,12 @@ from kapmonitor.domain.records import (
     VitalSigns,
 )
 from kapmonitor.domain.reference import Reference, default_reference
+from kapmonitor.domain.session_rows import StoredRow
 from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import audit, permissions, protocol_effects, rems_store
 from kapmonitor.store.database import StoreError, connect, plain_errors
+from kapmonitor.store.inserts import insert_returning
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
 DEFAULT_SESSION_LIMIT_MINUTES = 180
@@ -99,7 +103,7 @@ class SessionLog:
         """The latest value of each vital with its time: what the big numbers show."""
         latest: dict[str, tuple[Any, str]] = {}
         for row in self.current("vitals"):
-            for key in ("hr", "sbp", "dbp", "spo2", "rr", "temp_c"):
+            for key in VITAL_KEYS:
                 if row[key] is not None:
                     latest[key] = (row[key], row["observed_at"])
         return latest
@@ -268,43 +272,53 @@ class SessionStore:
         return self._protocols[session_id]
 
     @plain_errors()
-    def add(self, session_id: str, entry: Entry, recorded_by: str) -> int:
-        """Validate, stamp and commit one entry; returns its row id once committed."""
+    def add(self, session_id: str, entry: Entry, recorded_by: str) -> Changes:
+        """Validate, stamp and commit one entry; returns what the transaction wrote (the entry
+        first, then what was derived with it) once committed."""
         self._check_open(session_id, entry)
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
         cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
+        written: list[tuple[str, StoredRow]] = []
         with self.db.atomic():
-            row_id = self._insert(session_id, entry, stamp)
+            row = self._insert(session_id, entry, stamp, into=written)
             for action, detail in cleared:
                 audit.event(
                     self.db, stamp["recorded_by"], action, self.clock.now(), detail, session_id
                 )
-            self._derive(session_id, entry, row_id, stamp)
+            written += self._derive(session_id, entry, row, stamp)
             if isinstance(entry, Dose) and self._phase(session_id) == "preparation":
                 # The first dose moves the session into the dosing phase, at the dose's time.
-                self._insert(session_id, PhaseChange("dosing", entry.observed_at), stamp)
+                phase = PhaseChange("dosing", entry.observed_at)
+                self._insert(session_id, phase, stamp, into=written)
             self._seal(stamp["recorded_by"], "insert", session_id)
-            return row_id
+        return Changes(session_id, "insert", tuple(written), tuple(a for a, _d in cleared))
 
-    def _derive(self, session_id: str, entry: Entry, row_id: int, stamp: dict[str, str]) -> None:
-        """NEWS2 and alarms, committed in the same transaction as the reading."""
+    def _derive(
+        self, session_id: str, entry: Entry, row: StoredRow, stamp: dict[str, str]
+    ) -> list[tuple[str, StoredRow]]:
+        """NEWS2 and alarms, committed in the same transaction as the reading; returns the
+        rows written, so the caller's change needs no second read."""
         protocol = self.protocol_for(session_id)
+        written: list[tuple[str, StoredRow]] = []
         if isinstance(entry, VitalSigns):
-            protocol_effects.after_vitals(self.db, protocol, session_id, row_id, stamp)
+            written = protocol_effects.after_vitals(self.db, protocol, session_id, row, stamp)
         elif isinstance(entry, Observation):
-            protocol_effects.after_observation(self.db, protocol, session_id, row_id, stamp)
+            written = protocol_effects.after_observation(self.db, protocol, session_id, row, stamp)
         elif isinstance(entry, QuestionnaireResponse):
             # A positive safety item (PHQ-9 item 9) is a critical alarm, with or without protocol.
-            protocol_effects.after_questionnaire(self.db, session_id, row_id, stamp)
+            written = protocol_effects.after_questionnaire(self.db, session_id, row.id, stamp)
         elif isinstance(entry, DischargeAssessment) and entry.override_reason.strip():
             # Discharging although not ready is a protocol override: in the overrides table
             # too, with its reason, committed (and audited) with the assessment.
             override = Override(DISCHARGE_OVERRIDE, entry.override_reason, entry.observed_at)
-            self._insert(session_id, override, stamp)
+            self._insert(session_id, override, stamp, into=written)
         elif isinstance(entry, AdverseEvent):
             # A respiratory or serious adverse event is a critical alarm, with or without protocol.
-            protocol_effects.after_adverse_event(self.db, self.ref, session_id, row_id, stamp)
+            written = protocol_effects.after_adverse_event(
+                self.db, self.ref, session_id, row.id, stamp
+            )
+        return written
 
     def _phase(self, session_id: str) -> str:
         found = self.db.execute(
@@ -324,8 +338,9 @@ class SessionStore:
         recorded_by: str,
         *,
         void: bool = False,
-    ) -> int:
-        """Record ``entry`` as the correction of row ``original_id``; the original stays."""
+    ) -> Changes:
+        """Record ``entry`` as the correction of row ``original_id``; the original stays.
+        Returns the correction and what was derived from it again."""
         if not reason or not reason.strip():
             raise ValidationError(FieldError("reason", "A correction needs a reason"))
         refused = permissions.why_not_correct(self.db, session_id, entry.table, original_id)
@@ -338,12 +353,13 @@ class SessionStore:
             "correction_reason": reason.strip(),
             "voided": int(void),
         }
+        written: list[tuple[str, StoredRow]] = []
         with self.db.atomic():
-            row_id = self._insert(session_id, entry, stamp, extra)
+            row = self._insert(session_id, entry, stamp, extra, into=written)
             if not void:
-                self._derive(session_id, entry, row_id, stamp)
+                written += self._derive(session_id, entry, row, stamp)
             self._seal(stamp["recorded_by"], "correction", session_id)
-            return row_id
+        return Changes(session_id, "correction", tuple(written))
 
     def _insert(
         self,
@@ -351,7 +367,11 @@ class SessionStore:
         entry: Entry,
         stamp: dict[str, str],
         extra: dict[str, Any] | None = None,
-    ) -> int:
+        *,
+        into: list[tuple[str, StoredRow]] | None = None,
+    ) -> StoredRow:
+        """Insert one entry and return the stored row as written (``RETURNING *``: defaults
+        and the id included, without reading it back); ``into`` collects it for the change."""
         row = {"session_id": session_id, **entry.row(), **stamp, **(extra or {})}
         if isinstance(entry, Dose) and entry.weight_kg is None:
             weight = self.db.execute(
@@ -359,11 +379,10 @@ class SessionStore:
             ).fetchone()
             if weight:
                 row["dose_mg_per_kg"] = round(entry.dose_mg / weight[0], 3)
-        cursor = self.db.execute(
-            f"INSERT INTO {entry.table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-            list(row.values()),
-        )
-        return int(cursor.lastrowid or 0)
+        stored = insert_returning(self.db, entry.table, row)
+        if into is not None:
+            into.append((entry.table, stored))
+        return stored
 
     def _check_not_signed(self, session_id: str) -> None:
         """A plain refusal ahead of the database trigger that enforces the same rule."""
@@ -455,8 +474,9 @@ class SessionStore:
 
     def record_dose_deferral(
         self, session_id: str, finding: dose_guards.BpFinding, reason: str, recorded_by: str
-    ) -> None:
-        """A decision not to dose now because of the BP before it: audited, append-only."""
+    ) -> Changes:
+        """A decision not to dose now because of the BP before it: audited, append-only
+        (no clinical row: the change carries the audit action only)."""
         if not reason.strip():
             raise ValidationError(FieldError("reason", "A decision to defer needs a reason"))
         self._check_not_signed(session_id)
@@ -471,6 +491,7 @@ class SessionStore:
                 detail,
                 session_id,
             )
+        return Changes(session_id, dose_guards.BP_DEFER, audit_actions=(dose_guards.BP_DEFER,))
 
     def _check_risk_assessment(self, entry: AlarmAcknowledgement) -> None:
         """A suicidality alarm is acknowledged only with a documented risk assessment."""

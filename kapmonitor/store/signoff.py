@@ -16,6 +16,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
@@ -23,6 +24,7 @@ from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store import audit, permissions
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.database import plain_errors
+from kapmonitor.store.inserts import insert_returning
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.session_store import SessionLog, SessionStore
 
@@ -102,8 +104,9 @@ class Review:
         secret: str,
         meaning: str = DEFAULT_MEANING,
         confirmed: Collection[str] = (),
-    ) -> int:
+    ) -> Changes:
         """Sign with the password typed now; the session is locked from this commit on.
+        Returns the signature row (``primary_id`` is its id) and the audit actions written.
 
         ``confirmed`` holds the :attr:`QualityFlag.key` of every flag the signer ticked. Every
         flag the session has now must be among them, or nothing is signed: a flag that appeared
@@ -136,12 +139,20 @@ class Review:
             )
         now = to_iso(self.store.clock.now())
         with self.db.atomic():
-            cursor = self.db.execute(
-                "INSERT INTO signatures (session_id, observed_at, recorded_at, recorded_by, "
-                "printed_name, role, meaning) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [session_id, now, now, user.username, user.display_name, user.role, meaning],
+            signature = insert_returning(
+                self.db,
+                "signatures",
+                {
+                    "session_id": session_id,
+                    "observed_at": now,
+                    "recorded_at": now,
+                    "recorded_by": user.username,
+                    "printed_name": user.display_name,
+                    "role": user.role,
+                    "meaning": meaning,
+                },
             )
-            signature_id = int(cursor.lastrowid or 0)
+            signature_id = signature.id
             at = self.store.clock.now()
             audit.seal(self.db, user.username, "signature", at, session_id)
             audit.event(
@@ -152,10 +163,12 @@ class Review:
                 {"signature_id": signature_id, "flags": [flag.as_record() for flag in flags]},
                 session_id,
             )
-        return signature_id
+        return Changes(
+            session_id, "signature", (("signatures", signature),), ("signature", FLAGS_CONFIRMED)
+        )
 
     @plain_errors()
-    def add_review_comment(self, session_id: str, user: User, at: datetime, text: str) -> int:
+    def add_review_comment(self, session_id: str, user: User, at: datetime, text: str) -> Changes:
         """A supervisor's comment pinned to a moment of the session (before sign-off)."""
         self.accounts.require(
             user, *COMMENTING_ROLES, action="add a review comment", session_id=session_id
@@ -164,7 +177,7 @@ class Review:
         return self._insert_note("review_comments", session_id, user, at, text, "review_comment")
 
     @plain_errors()
-    def add_addendum(self, session_id: str, user: User, text: str) -> int:
+    def add_addendum(self, session_id: str, user: User, text: str) -> Changes:
         """After sign-off, the only way to add to a session: marked as an addendum."""
         refused = permissions.why_not_addendum(self.db, session_id)
         if refused is not None:
@@ -183,7 +196,7 @@ class Review:
         reason: str,
         *,
         void: bool = False,
-    ) -> int:
+    ) -> Changes:
         """A clinician corrects their own entry before sign-off; the original stays."""
         self.accounts.require(user, *AMENDING_ROLES, action="amend an entry", session_id=session_id)
         refused = permissions.why_not_amend(self.db, session_id, user, entry.table, original_id)
@@ -204,18 +217,24 @@ class Review:
 
     def _insert_note(
         self, table: str, session_id: str, user: User, at: datetime, text: str, action: str
-    ) -> int:
+    ) -> Changes:
         if not text.strip():
             raise ValidationError(FieldError("text", "Write the text"))
         now = self.store.clock.now()
         with self.db.atomic():
-            cursor = self.db.execute(
-                f"INSERT INTO {table} (session_id, observed_at, recorded_at, recorded_by, text) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [session_id, to_iso(at), to_iso(now), user.display_name, text.strip()],
+            note = insert_returning(
+                self.db,
+                table,
+                {
+                    "session_id": session_id,
+                    "observed_at": to_iso(at),
+                    "recorded_at": to_iso(now),
+                    "recorded_by": user.display_name,
+                    "text": text.strip(),
+                },
             )
             audit.seal(self.db, user.username, action, now, session_id)
-        return int(cursor.lastrowid or 0)
+        return Changes(session_id, action, ((table, note),), (action,))
 
     def _audit_refusal(self, user: User, action: str, session_id: str) -> None:
         with self.db.atomic():

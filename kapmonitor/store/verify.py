@@ -126,7 +126,7 @@ def _cross_check(
             label = _label(table, rowid, content)
             if recorded is None:
                 report.problems.append(f"{label}: inserted outside the app (no audit entry)")
-            elif audit.row_hash(content) != recorded[1]:
+            elif audit.row_hash(audit.hashed_content(table, content)) != recorded[1]:
                 report.problems.append(
                     f"{label}: altered after it was recorded (audit entry #{recorded[0]})"
                 )

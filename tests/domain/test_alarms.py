@@ -33,13 +33,15 @@ from kapmonitor.domain.protocol import (
     load_protocols,
     parse_protocol,
 )
+from kapmonitor.domain.reference import default_reference
+from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.paths import resources_dir
 
 SHIPPED_DIR = resources_dir() / "protocols"
 SHIPPED = load_protocols([SHIPPED_DIR]).protocols
 RULES = [(p.id, rule) for p in SHIPPED.values() for rule in p.alarms]
 # A plausible pre-dose baseline for the relative rules (inside the plausibility ranges).
-BASELINE = {"sbp": 118, "dbp": 76, "hr": 72, "spo2": 97, "rr": 14, "temp_c": 36.6}
+BASELINE = {"sbp": 118, "dbp": 76, "hr": 72, "spo2": 97, "rr": 14, "etco2": 38, "temp_c": 36.6}
 
 
 def step(parameter: str) -> float:
@@ -221,18 +223,17 @@ def test_a_decimal_rise_is_exact() -> None:
 
 # --- Property tests ---------------------------------------------------------------------------
 
-# Each vital as integer "units" of entry (tenths for temperature), over its plausible range.
-UNITS = {"sbp": 1, "dbp": 1, "hr": 1, "spo2": 1, "rr": 1, "temp_c": 10, "moaas": 1, "rass": 1}
+# Each vital as integer "units" of entry (tenths for temperature), over its plausible range: the
+# registry's decimals and the shipped plausibility file, so a new vital sign is covered as added.
+_LIMITS = default_reference().limits
+UNITS = {v.key: 10**v.decimals for v in VITAL_SIGNS} | {"moaas": 1, "rass": 1}
 RANGES = {
-    "sbp": (40, 300),
-    "dbp": (20, 200),
-    "hr": (20, 300),
-    "spo2": (30, 100),
-    "rr": (0, 60),
-    "temp_c": (300, 450),
-    "moaas": (0, 5),
-    "rass": (-5, 4),
-}
+    v.key: (
+        round(_LIMITS[v.key].minimum * UNITS[v.key]),
+        round(_LIMITS[v.key].maximum * UNITS[v.key]),
+    )
+    for v in VITAL_SIGNS
+} | {"moaas": (0, 5), "rass": (-5, 4)}
 EXTRA_RULES = (
     AlarmRule("temp_rise", "temp_c", "advisory", "test", "temp rise", rise_at_least=0.6),
     AlarmRule("hr_rise", "hr", "critical", "test", "hr rise", rise_at_least=30, phase="any"),

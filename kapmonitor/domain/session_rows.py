@@ -1,0 +1,239 @@
+"""Stored session rows with their types: one frozen value per table the bedside shows.
+
+A row read back from SQLite used to be a ``dict[str, Any]`` indexed by string everywhere; a typo
+in a column name was found only when that line ran. These values name their columns as fields
+(``row.sbp``), so a type checker sees them. They also answer ``row["sbp"]``, ``row.get()``,
+``keys()`` and ``dict(row)`` for the domain rules that still take mappings, so a rule moves to
+attributes one at a time instead of all at once.
+
+A column the value does not declare (a migration newer than this module) is kept in ``extra``
+rather than dropped: the record must never lose a stored field on its way to the screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
+
+from kapmonitor.domain.vitals import VITAL_KEYS
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """The columns every clinical table shares: who, when, and whether it was corrected."""
+
+    TABLE: ClassVar[str] = ""
+
+    id: int
+    session_id: str
+    observed_at: str
+    recorded_at: str
+    recorded_by: str
+    supersedes_id: int | None = None
+    correction_reason: str | None = None
+    voided: int = 0
+    extra: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False, repr=False)
+
+    # --- the mapping view the dict-based rules read ----------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        if key != "extra" and key in self._columns():
+            return getattr(self, key)
+        return self.extra[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in self._columns() or key in self.extra)
+
+    def keys(self) -> list[str]:
+        return [*self._columns(), *self.extra]
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return ((key, self[key]) for key in self.keys())
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    @classmethod
+    def _columns(cls) -> tuple[str, ...]:
+        cached = _COLUMNS.get(cls)
+        if cached is None:
+            cached = tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+            _COLUMNS[cls] = cached
+        return cached
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> StoredRow:
+        """Build from a stored row; undeclared columns go to ``extra``."""
+        names = cls._columns()
+        known = {k: v for k, v in values.items() if k in names}
+        rest = {k: v for k, v in values.items() if k not in names}
+        return cls(**known, extra=MappingProxyType(rest) if rest else _EMPTY)
+
+
+_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsRow(StoredRow):
+    TABLE: ClassVar[str] = "vitals"
+
+    hr: int | None = None
+    sbp: int | None = None
+    dbp: int | None = None
+    spo2: int | None = None
+    rr: int | None = None
+    temp_c: float | None = None
+    etco2: int | None = None
+    on_oxygen: int = 0
+    note: str | None = None
+
+    def value(self, key: str) -> Any:
+        """One vital by its registry key (``kapmonitor.domain.vitals``)."""
+        return self[key]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRow(StoredRow):
+    TABLE: ClassVar[str] = "observations"
+
+    moaas: int | None = None
+    rass: int | None = None
+    dissociation: int | None = None
+    features: str = "[]"
+    cadss_total: int | None = None
+    other_scores: str = "{}"
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoseRow(StoredRow):
+    TABLE: ClassVar[str] = "doses"
+
+    drug: str = ""
+    drug_other: str | None = None
+    route: str = ""
+    dose_mg: float = 0.0
+    dose_mg_per_kg: float | None = None
+    lot_number: str | None = None
+    is_booster: int = 0
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VitalScoreRow(StoredRow):
+    TABLE: ClassVar[str] = "vital_scores"
+
+    vitals_id: int = 0
+    news2_total: int = 0
+    news2_band: str = ""
+    news2_parts: str = "{}"
+    news2_missing: str = "[]"
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRow(StoredRow):
+    TABLE: ClassVar[str] = "alarms"
+
+    source_table: str = ""
+    source_id: int = 0
+    rule_id: str = ""
+    parameter: str = ""
+    value: float = 0.0
+    priority: str = ""
+    limit_text: str = ""
+    message: str = ""
+    rule_source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmAcknowledgementRow(StoredRow):
+    TABLE: ClassVar[str] = "alarm_acknowledgements"
+
+    alarm_id: int = 0
+    response: str = ""
+    detail: str | None = None
+    symptoms: str = "[]"
+    risk_assessment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseChangeRow(StoredRow):
+    TABLE: ClassVar[str] = "phase_changes"
+
+    phase: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AdverseEventRow(StoredRow):
+    TABLE: ClassVar[str] = "adverse_events"
+
+    term: str = ""
+    verbatim: str | None = None
+    code: str | None = None
+    grade: int = 0
+    serious: int = 0
+    serious_criterion: str | None = None
+    action: str = ""
+    action_detail: str | None = None
+    relatedness: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InterventionRow(StoredRow):
+    TABLE: ClassVar[str] = "interventions"
+
+    category: str = ""
+    medication: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEndRow(StoredRow):
+    TABLE: ClassVar[str] = "session_ends"
+
+    disposition: str = ""
+    disposition_other: str | None = None
+    escort: str | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OtherRow(StoredRow):
+    """A table without its own value yet (checklist steps, questionnaires, ...): the shared
+    columns typed, the rest in ``extra``, still readable as ``row["column"]``."""
+
+
+ROW_TYPES: dict[str, type[StoredRow]] = {
+    cls.TABLE: cls
+    for cls in (
+        VitalsRow,
+        ObservationRow,
+        DoseRow,
+        VitalScoreRow,
+        AlarmRow,
+        AlarmAcknowledgementRow,
+        PhaseChangeRow,
+        AdverseEventRow,
+        InterventionRow,
+        SessionEndRow,
+    )
+}
+
+# Every vital of the registry is a field of the vitals row (a test holds this when one is added).
+MISSING_VITAL_FIELDS = tuple(k for k in VITAL_KEYS if k not in VitalsRow._columns())
+
+
+def typed_row(table: str, values: Mapping[str, Any]) -> StoredRow:
+    """The typed value of one stored row of ``table``."""
+    return ROW_TYPES.get(table, OtherRow).from_mapping(values)

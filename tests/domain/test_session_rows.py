@@ -1,0 +1,57 @@
+"""Typed session rows: fields by name, the mapping view the dict-based rules read, and no stored
+column lost (Qt-free)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kapmonitor.domain.session_rows import (
+    MISSING_VITAL_FIELDS,
+    OtherRow,
+    VitalsRow,
+    typed_row,
+)
+from kapmonitor.domain.vitals import VITAL_KEYS
+
+COMMON = {
+    "id": 7,
+    "session_id": "s1",
+    "observed_at": "2026-03-02T09:00:00+00:00",
+    "recorded_at": "2026-03-02T09:00:05+00:00",
+    "recorded_by": "Dr A",
+    "supersedes_id": None,
+    "correction_reason": None,
+    "voided": 0,
+}
+
+
+def test_every_registry_vital_is_a_field_of_the_vitals_row() -> None:
+    assert MISSING_VITAL_FIELDS == ()
+    row = typed_row("vitals", {**COMMON, **dict.fromkeys(VITAL_KEYS, 1), "on_oxygen": 0})
+    assert isinstance(row, VitalsRow)
+    assert all(row.value(key) == 1 for key in VITAL_KEYS)
+
+
+def test_a_row_reads_by_attribute_and_by_key_and_converts_to_the_stored_dict() -> None:
+    stored = {**COMMON, "hr": 64, "sbp": 118, "on_oxygen": 1, "note": "x"}
+    row = typed_row("vitals", stored)
+    assert row.hr == 64 and row["hr"] == 64 and row.get("hr") == 64
+    assert row.get("nonexistent", "none") == "none"
+    assert "sbp" in row and "nonexistent" not in row
+    with pytest.raises(KeyError):
+        row["nonexistent"]
+    assert {k: dict(row)[k] for k in stored} == stored
+    with pytest.raises(AttributeError):
+        row.hr = 70  # type: ignore[misc]  # frozen: a stored row never changes
+
+
+def test_a_column_the_value_does_not_declare_is_kept() -> None:
+    row = typed_row("vitals", {**COMMON, "hr": 60, "from_a_newer_migration": "kept"})
+    assert row["from_a_newer_migration"] == "kept"
+    assert dict(row)["from_a_newer_migration"] == "kept"
+
+
+def test_a_table_without_its_own_value_still_types_the_shared_columns() -> None:
+    row = typed_row("alarm_checklist_steps", {**COMMON, "alarm_id": 3, "step": "airway"})
+    assert isinstance(row, OtherRow)
+    assert row.id == 7 and row["alarm_id"] == 3 and row["step"] == "airway"
