@@ -327,7 +327,7 @@ def record_demo(
             entry = _scored(entry)
         if isinstance(entry, AdverseEventOutcome):
             entry = AdverseEventOutcome(last_ae, entry.outcome, entry.observed_at, entry.note)
-        row_id = store.add(session_id, entry, recorder)
+        row_id = store.add(session_id, entry, recorder).primary_id
         if isinstance(entry, AdverseEvent):
             last_ae = row_id
         yield entry.kind, row_id
@@ -374,7 +374,7 @@ def _end_stopped(store: SessionStore, session_id: str, clock: FakeClock) -> str:
     )
     with _sigterm_as_interrupt():
         try:
-            row_id = store.add(session_id, end, CLINICIANS[0])
+            row_id = store.add(session_id, end, CLINICIANS[0]).primary_id
         except (StoreError, ValidationError) as exc:  # e.g. it had just ended by itself
             return f"the session was left as it was ({exc})"
         except KeyboardInterrupt:

@@ -118,7 +118,7 @@ def test_an_accepted_observation_is_stored_whole_and_a_refused_one_not_at_all(
     )
     before = opened.db.execute("SELECT count(*) FROM observations").fetchone()[0]
     try:
-        row_id = opened.add(session_id, entry, "Dr A")
+        row_id = opened.add(session_id, entry, "Dr A").primary_id
     except ValidationError as exc:
         assert exc.errors and all(e.message for e in exc.errors)
         after = opened.db.execute("SELECT count(*) FROM observations").fetchone()[0]

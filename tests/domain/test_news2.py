@@ -434,7 +434,7 @@ def test_store_scores_on_the_chosen_scale_and_keeps_the_reason(tmp_path) -> None
     full = {"sbp": 120, "dbp": 80, "hr": 70, "rr": 16, "temp_c": 37.0}
     clock.advance(minutes=1)
     store.add(sid, Observation(clock.now(), moaas=5, dissociation=0), "Nurse B")
-    first = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B")
+    first = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B").primary_id
     scored = _stored_score(store, sid, first)
     assert (scored["parts"]["spo2"], scored["parts"]["spo2_scale"]) == (3, 1)
     assert scored["news2_band"] == "low-medium"
@@ -443,7 +443,7 @@ def test_store_scores_on_the_chosen_scale_and_keeps_the_reason(tmp_path) -> None
     clock.advance(minutes=1)
     reason = "Hypercapnic respiratory failure (COPD), prescribed target 88–92 %"
     store.add(sid, ScaleChoice(2, reason, clock.now()), "Dr A")
-    second = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B")
+    second = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B").primary_id
     scored = _stored_score(store, sid, second)
     assert (scored["parts"]["spo2"], scored["parts"]["spo2_scale"]) == (0, 2)
     assert (scored["news2_total"], scored["news2_band"]) == (0, "routine")
@@ -460,7 +460,7 @@ def test_store_scores_on_the_chosen_scale_and_keeps_the_reason(tmp_path) -> None
         store.db.execute("DELETE FROM news2_scale_choices")
     # Consciousness from 20 minutes ago is stale (window 15): the set is incomplete.
     clock.advance(minutes=20)
-    third = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B")
+    third = store.add(sid, VitalSigns(clock.now(), spo2=90, **full), "Nurse B").primary_id
     scored = _stored_score(store, sid, third)
     assert scored["news2_band"] == "incomplete"
     assert "consciousness" in scored["news2_missing"]

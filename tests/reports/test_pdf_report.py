@@ -109,7 +109,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         clock.advance(minutes=5)
         correction = store.correct(
             session_id, original["id"], fixed, CORRECTION_REASON, "Dr. A. Rivera"
-        )
+        ).primary_id
     finally:
         store.close()
     yield Demo(path, session_id, original["id"], correction, clock)
@@ -326,7 +326,7 @@ def test_an_open_session_without_protocol_or_dose_renders(qapp, tmp_path: Path) 
         session_id = store.start_session(session_start(clock), "Dr A")
         clock.advance(minutes=3)
         reading = VitalSigns(clock.now(), sbp=120, dbp=75, hr=70, spo2=98, rr=14)
-        first = store.add(session_id, reading, "Dr A")
+        first = store.add(session_id, reading, "Dr A").primary_id
         clock.advance(minutes=1)
         store.correct(session_id, first, reading, "Wrong patient", "Dr A", void=True)
         log = store.load(session_id)

@@ -51,7 +51,7 @@ def _alarms_of(store: SessionStore, sid: str, row_id: int, table: str = "vitals"
 
 def _vitals(store: SessionStore, sid: str, clock: FakeClock, **values: float) -> list[dict]:
     clock.advance(minutes=1)
-    row_id = store.add(sid, VitalSigns(clock.now(), **values), "Dr A")
+    row_id = store.add(sid, VitalSigns(clock.now(), **values), "Dr A").primary_id
     return _alarms_of(store, sid, row_id)
 
 
@@ -91,7 +91,7 @@ def test_below_the_widened_ranges_is_still_refused(store, clock) -> None:
 
 def _ae(store: SessionStore, sid: str, clock: FakeClock, **fields: object) -> tuple[int, list]:
     clock.advance(minutes=1)
-    row_id = store.add(sid, AdverseEvent(observed_at=clock.now(), **fields), "Dr A")
+    row_id = store.add(sid, AdverseEvent(observed_at=clock.now(), **fields), "Dr A").primary_id
     return row_id, _alarms_of(store, sid, row_id, "adverse_events")
 
 

@@ -39,7 +39,7 @@ def filled(tmp_path: Path):
     alarm = store.load(sid).active_alarms()[0]
     store.add(sid, AlarmAcknowledgement(alarm["id"], "oxygen", clock.now()), "Dr A")
     store.add(sid, Observation(clock.now(), moaas=5, dissociation=0), "Nurse B")  # recovered
-    ae = store.add(sid, AdverseEvent("nausea", 1, clock.now()), "Nurse B")
+    ae = store.add(sid, AdverseEvent("nausea", 1, clock.now()), "Nurse B").primary_id
     store.add(sid, AdverseEventOutcome(ae, "resolved", clock.now()), "Nurse B")
     store.add(sid, Intervention("note", clock.now(), detail="calm"), "Dr A")
     yield store, sid, clock
@@ -86,7 +86,7 @@ def test_correction_keeps_the_original(filled) -> None:
         VitalSigns(clock.now(), hr=75, sbp=120, dbp=80, spo2=98, rr=14),
         "HR misread from the monitor",
         "Nurse B",
-    )
+    ).primary_id
     log = store.load(sid)
     assert [r["id"] for r in log.rows["vitals"]] == [original["id"], new_id]
     assert log.rows["vitals"][0]["hr"] == 70  # untouched

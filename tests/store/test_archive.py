@@ -77,7 +77,7 @@ def _session(
 
 def _add(store: SessionStore, clock: FakeClock, session_id: str, entry, by: str) -> int:
     clock.set(entry.observed_at + timedelta(seconds=30))  # typed half a minute later
-    return store.add(session_id, entry, by)
+    return store.add(session_id, entry, by).primary_id
 
 
 def _vitals(at: datetime, sbp: int, dbp: int) -> VitalSigns:

@@ -105,7 +105,7 @@ def test_disk_full_while_saving_loses_nothing_acknowledged(small_mount: Path) ->
         clock.advance(seconds=30)
         entry = VitalSigns(clock.now(), hr=60 + minute % 40, sbp=120, dbp=80, note="x" * 200)
         try:
-            saved.append(store.add(session_id, entry, "Dr A"))
+            saved.append(store.add(session_id, entry, "Dr A").primary_id)
         except StoreError as exc:
             refused = exc
             break
@@ -115,7 +115,7 @@ def test_disk_full_while_saving_loses_nothing_acknowledged(small_mount: Path) ->
     filler.unlink()
     stored = [r["id"] for r in store.load(session_id).rows["vitals"]]
     assert stored == saved  # every acknowledged entry, and nothing half-written
-    saved.append(store.add(session_id, entry, "Dr A"))  # the same entry, retried
+    saved.append(store.add(session_id, entry, "Dr A").primary_id)  # the same entry, retried
     store.close()
     reopened = open_store(path, clock)
     assert [r["id"] for r in reopened.load(session_id).rows["vitals"]] == saved

@@ -123,7 +123,7 @@ def test_open_serious_event_and_critical_alarm_block_until_closed(
             "hypertension", 4, clock.now(), serious=True, serious_criterion="life_threatening"
         ),
         "Dr A",
-    )
+    ).primary_id
     clock.advance(minutes=120)
     store.add(sid, VitalSigns(clock.now(), **FULL), "Dr A")
     store.add(sid, Observation(clock.now(), moaas=5, dissociation=0), "Dr A")

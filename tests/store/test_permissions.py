@@ -76,7 +76,9 @@ def test_correction_rules_both_ways(ended) -> None:
     db = store.db
     first = store.load(sid).current("vitals")[0]
     assert permissions.why_not_correct(db, sid, "vitals", first["id"]) is None
-    new_id = store.correct(sid, first["id"], VitalSigns(clock.now(), hr=61), "typo", "Dr A")
+    new_id = store.correct(
+        sid, first["id"], VitalSigns(clock.now(), hr=61), "typo", "Dr A"
+    ).primary_id
 
     reason = permissions.why_not_correct(db, sid, "vitals", first["id"])
     assert reason == "This entry was already corrected: correct the latest version."

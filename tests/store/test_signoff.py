@@ -135,7 +135,9 @@ def test_amendments_keep_the_original_and_only_the_author_amends(review) -> None
     entry = VitalSigns(taken, hr=mine["hr"] + 4, sbp=mine["sbp"], dbp=mine["dbp"])
     with pytest.raises(AccessRefused, match="who recorded this entry"):
         rv.amend(session_id, rivera, theirs["id"], entry, "misread")
-    new_id = rv.amend(session_id, rivera, mine["id"], entry, "HR misread from the monitor")
+    new_id = rv.amend(
+        session_id, rivera, mine["id"], entry, "HR misread from the monitor"
+    ).primary_id
     log = store.load(session_id)
     original = next(r for r in log.rows["vitals"] if r["id"] == mine["id"])
     assert original["hr"] == mine["hr"]  # kept, unchanged
@@ -169,7 +171,9 @@ def _tenfold_dose_correction(store, session_id: str) -> int:
     """The demo's first dose corrected to ten times its amount (a slipped decimal point)."""
     dose = store.load(session_id).current("doses")[0]
     entry = Dose(dose["drug"], dose["route"], dose["dose_mg"] * 10, from_iso(dose["observed_at"]))
-    return store.correct(session_id, dose["id"], entry, "Decimal point", dose["recorded_by"])
+    return store.correct(
+        session_id, dose["id"], entry, "Decimal point", dose["recorded_by"]
+    ).primary_id
 
 
 def test_every_flag_must_be_confirmed_and_the_confirmations_are_stored(review) -> None:
@@ -190,7 +194,9 @@ def test_every_flag_must_be_confirmed_and_the_confirmations_are_stored(review) -
         with pytest.raises(ValidationError, match=r"quality flag before signing: \d of 2"):
             rv.sign(session_id, "chen", "chen-secret", confirmed=confirmed)
     assert not rv.is_signed(session_id) and rv.confirmations(session_id) == []
-    signature_id = rv.sign(session_id, "chen", "chen-secret", confirmed=[f.key for f in flags])
+    signature_id = rv.sign(
+        session_id, "chen", "chen-secret", confirmed=[f.key for f in flags]
+    ).primary_id
     assert rv.is_signed(session_id)
     assert rv.confirmations(session_id) == [
         {"signature_id": signature_id, "flags": [f.as_record() for f in flags]}
@@ -227,7 +233,7 @@ def test_a_flag_that_appeared_after_the_dialog_opened_must_be_confirmed_too(revi
 
 def test_a_session_without_flags_records_that_none_were_shown(review) -> None:
     rv, _store, session_id, _clock = review
-    signature_id = rv.sign(session_id, "chen", "chen-secret")
+    signature_id = rv.sign(session_id, "chen", "chen-secret").primary_id
     assert rv.confirmations(session_id) == [{"signature_id": signature_id, "flags": []}]
 
 

@@ -79,7 +79,7 @@ def session_id(store: SessionStore, ref: Reference, clock: FakeClock) -> str:
 
 @pytest.fixture
 def save(store: SessionStore, session_id: str) -> Callable[[Entry], int]:
-    return lambda entry: store.add(session_id, entry, RECORDER)
+    return lambda entry: store.add(session_id, entry, RECORDER).primary_id
 
 
 @pytest.fixture

@@ -236,12 +236,12 @@ def test_correction_prefills_every_field(
         action_detail="ECG",
         relatedness="possibly_related",
     )
-    original_id = store.add(session_id, event, recorder)
+    original_id = store.add(session_id, event, recorder).primary_id
     original = store.row("adverse_events", original_id)
     form: AdverseEventForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, original_id, entry, form.reason(), recorder)
+        return store.correct(session_id, original_id, entry, form.reason(), recorder).primary_id
 
     form = shown(AdverseEventForm(ref, correct, clock.now(), correcting=original))
     assert form.windowTitle() == "Correct adverse effect"
@@ -267,8 +267,8 @@ def test_correction_prefills_every_field(
 @pytest.fixture
 def two_events(store: SessionStore, session_id: str, clock: FakeClock, recorder: str) -> list[int]:
     return [
-        store.add(session_id, AdverseEvent("nausea", 1, clock.now()), recorder),
-        store.add(session_id, AdverseEvent("headache", 2, clock.now()), recorder),
+        store.add(session_id, AdverseEvent("nausea", 1, clock.now()), recorder).primary_id,
+        store.add(session_id, AdverseEvent("headache", 2, clock.now()), recorder).primary_id,
     ]
 
 
@@ -385,7 +385,7 @@ def test_outcome_correction_prefills_even_a_closed_event(
     form: AdverseEventOutcomeForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, outcome_id, entry, form.reason(), recorder)
+        return store.correct(session_id, outcome_id, entry, form.reason(), recorder).primary_id
 
     # The nausea is closed now, so it is not among the open events any more.
     form = shown(

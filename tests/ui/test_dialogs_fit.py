@@ -145,7 +145,7 @@ def adverse_event_correction(qtbot: QtBot, ctx: dict[str, Any]) -> QDialog:
     clock: FakeClock = ctx["clock"]
     event = AdverseEvent("other", 3, clock.now(), verbatim="chest tightness", serious=True)
     event = replace(event, serious_criterion="important_medical_event")
-    original_id = store.add(ctx["session_id"], event, "Dr A")
+    original_id = store.add(ctx["session_id"], event, "Dr A").primary_id
     save = RefusingSave()
     form = AdverseEventForm(
         ctx["ref"],

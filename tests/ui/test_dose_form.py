@@ -35,7 +35,9 @@ def make_form(
 
 
 def give(store: SessionStore, session_id: str, clock: FakeClock, mg: float) -> int:
-    return store.add(session_id, Dose("ketamine", "im", mg, clock.now(), lot_number="L1"), RECORDER)
+    return store.add(
+        session_id, Dose("ketamine", "im", mg, clock.now(), lot_number="L1"), RECORDER
+    ).primary_id
 
 
 def test_first_dose_typed_and_saved(
@@ -261,13 +263,13 @@ def test_correction_prefills_and_saves(
         session_id,
         Dose("ketamine", "im", 30, clock.now(), lot_number="L1", booster=True, note="top-up"),
         RECORDER,
-    )
+    ).primary_id
     original = store.row("doses", second)
     previous = store.load(session_id).current("doses")
     form: DoseForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, second, entry, form.reason(), RECORDER)
+        return store.correct(session_id, second, entry, form.reason(), RECORDER).primary_id
 
     form = shown(make_form(ref, correct, clock, previous, correcting=original))
     assert form.windowTitle() == "Correct dose"

@@ -140,12 +140,12 @@ def test_correction_prefills_every_field(
     end = SessionEnd(
         "other", clock.now(), escort="sister", summary="Fine", disposition_other="hotel"
     )
-    original_id = store.add(session_id, end, recorder)
+    original_id = store.add(session_id, end, recorder).primary_id
     original = store.row("session_ends", original_id)
     form: EndSessionForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, original_id, entry, form.reason(), recorder)
+        return store.correct(session_id, original_id, entry, form.reason(), recorder).primary_id
 
     form = shown(EndSessionForm(ref, correct, clock.now(), correcting=original))
     assert form.windowTitle() == "Correct end session"

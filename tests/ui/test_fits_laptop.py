@@ -290,11 +290,11 @@ def three_hour_record(window: SessionWindow, store: SessionStore, clock: FakeClo
             spo2=rng.randint(95, 99),
             rr=rng.randint(12, 16),
         )
-        window.after_save("vitals", store.add(window.log.id, vitals, window.recorder))
+        window.after_save("vitals", store.add(window.log.id, vitals, window.recorder).primary_id)
         if step % 3 == 0:
             observation = Observation(clock.now(), moaas=4 + step % 2, dissociation=step % 3)
             window.after_save(
-                "observations", store.add(window.log.id, observation, window.recorder)
+                "observations", store.add(window.log.id, observation, window.recorder).primary_id
             )
 
 

@@ -140,12 +140,12 @@ def test_correction_prefills_every_field(
         session_id,
         Intervention("medication", clock.now(), detail="for BP", medication="labetalol 10 mg"),
         recorder,
-    )
+    ).primary_id
     original = store.row("interventions", original_id)
     form: InterventionForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, original_id, entry, form.reason(), recorder)
+        return store.correct(session_id, original_id, entry, form.reason(), recorder).primary_id
 
     form = shown(InterventionForm(ref, correct, clock.now(), correcting=original))
     assert form.windowTitle() == "Correct intervention or note"

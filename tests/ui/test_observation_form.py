@@ -235,12 +235,12 @@ def test_correction_prefills_every_field(
             note="quiet",
         ),
         recorder,
-    )
+    ).primary_id
     original = store.row("observations", original_id)
     form: ObservationForm
 
     def correct(entry: Entry) -> int:
-        return store.correct(session_id, original_id, entry, form.reason(), recorder)
+        return store.correct(session_id, original_id, entry, form.reason(), recorder).primary_id
 
     form = shown(ObservationForm(ref, correct, clock.now(), correcting=original))
     assert form.windowTitle() == "Correct sedation and dissociation"
@@ -312,7 +312,7 @@ def test_clinic_added_scales_become_fields_and_land_in_other_scores(
     session_id = clinic_store.start_session(start_record(clinic_ref), recorder)
     form = shown(
         ObservationForm(
-            clinic_ref, lambda e: clinic_store.add(session_id, e, recorder), clock.now()
+            clinic_ref, lambda e: clinic_store.add(session_id, e, recorder).primary_id, clock.now()
         )
     )
     ordinal = form.field_widgets["nausea_vrs"]

@@ -52,7 +52,7 @@ def test_locked_database_keeps_the_entry_until_it_can_be_saved(
     clock.advance(minutes=3)
 
     def save(entry):  # the same call the window makes
-        return store.add(session_id, entry, "Dr A")
+        return store.add(session_id, entry, "Dr A").primary_id
 
     form = VitalsForm(store.ref, save, clock.now(), recorder="Dr A")
     qtbot.addWidget(form)
@@ -141,7 +141,10 @@ def test_a_full_disk_keeps_the_entry_until_space_is_freed(qtbot: QtBot, tmp_path
                 pass
         clock.advance(minutes=3)
         form = VitalsForm(
-            store.ref, lambda e: store.add(session_id, e, "Dr A"), clock.now(), recorder="Dr A"
+            store.ref,
+            lambda e: store.add(session_id, e, "Dr A").primary_id,
+            clock.now(),
+            recorder="Dr A",
         )
         qtbot.addWidget(form)
         form.show()

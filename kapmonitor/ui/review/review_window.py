@@ -791,7 +791,9 @@ class ReviewWindow(QMainWindow):
         session_id = log.id
 
         def sign(meaning: str, secret: str, confirmed: list[str]) -> int:
-            return self.review.sign(session_id, self.user.username, secret, meaning, confirmed)
+            return self.review.sign(
+                session_id, self.user.username, secret, meaning, confirmed
+            ).primary_id
 
         comments = len(log.rows.get("review_comments", []))
         flags = self.review.quality_flags(session_id)  # the ones the store will ask for
@@ -826,7 +828,7 @@ class ReviewWindow(QMainWindow):
         about = f"#{entry.row_id} {entry.kind}: {entry.summary}" if entry is not None else ""
 
         def save(when: datetime, text: str) -> int:
-            return self.review.add_review_comment(session_id, self.user, when, text)
+            return self.review.add_review_comment(session_id, self.user, when, text).primary_id
 
         return ReviewCommentDialog(
             save, at, self.user.display_name, self, dose_at=log.first_dose_at(), about=about
@@ -850,7 +852,7 @@ class ReviewWindow(QMainWindow):
         session_id = log.id
 
         def save(_when: datetime, text: str) -> int:
-            return self.review.add_addendum(session_id, self.user, text)
+            return self.review.add_addendum(session_id, self.user, text).primary_id
 
         return ReviewCommentDialog(
             save, self.clock.now(), self.user.display_name, self, addendum=True
@@ -902,7 +904,7 @@ class ReviewWindow(QMainWindow):
         def save(entry: Entry) -> int:
             return self.review.amend(
                 session_id, self.user, original_id, entry, form.reason(), void=form.is_void()
-            )
+            ).primary_id
 
         form = form_type(
             self.store.ref,
