@@ -212,7 +212,7 @@ def test_opening_a_session_shows_its_header_chart_and_tabs(
     assert detail.tab_title("Vitals") == "Vitals (3)"
     vitals = detail.tab_rows("Vitals")
     assert [r[2] for r in vitals] == ["120/80", "150/90", "185/100"]
-    assert all(r[8] for r in vitals), "each set shows its NEWS2"
+    assert all(r[9] for r in vitals), "each set shows its NEWS2"
     (alarm,) = detail.tab_rows("Alarms")
     assert alarm[2] == "▲ CRITICAL" and alarm[6] == "Re-measured"
     assert alarm[7].startswith("Dr Zoë Adams at ")

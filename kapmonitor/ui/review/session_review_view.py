@@ -9,7 +9,6 @@ their time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -30,14 +29,18 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.chart_picture import picture_of
-from kapmonitor.domain.clock import Clock, format_duration, from_iso, to_iso
+from kapmonitor.domain.clock import Clock, format_duration
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.timeline import (
-    PRIORITY_MARKS,
     TimelineItem,
-    describe,
     timeline,
     timeline_item,
+)
+from kapmonitor.reports.report_sections import (
+    ADDENDUM,
+    REVIEW_KINDS,
+    session_sections,
+    signature_text,
 )
 from kapmonitor.store import rems_store
 from kapmonitor.store.session_store import SessionLog, SessionStore
@@ -47,8 +50,6 @@ from kapmonitor.ui.widgets.timeline_view import COLUMNS, TimelineModel, Timeline
 from kapmonitor.ui.widgets.trend_chart import TrendChart
 
 Index = QModelIndex | QPersistentModelIndex
-ADDENDUM = "ADDENDUM"
-REVIEW_KINDS = {"review_comments": "Review comment", "addenda": ADDENDUM, "signatures": "Signature"}
 REVIEW_CHART_MIN_HEIGHT = 160  # px: the chart gives way first on a 720 px screen
 TABS = (
     "Timeline",
@@ -56,6 +57,7 @@ TABS = (
     "Vitals",
     "Observations",
     "Adverse effects",
+    "Interventions",
     "Alarms",
     "Discharge",
     "Questionnaires",
@@ -63,35 +65,24 @@ TABS = (
     "Comments & addenda",
     "REMS",
 )
-FLAG_NAMES = {
-    "missed_check": "Missed check",
-    "late_check": "Late check",
-    "overdue_check": "Overdue check",
-    "unanswered_alarm": "Unanswered alarm",
-    "late_entry": "Late entry",
-    "unresolved_adverse_event": "Unresolved adverse effect",
-    "no_protocol": "No protocol",
-    "override": "Override",
-    "discharge_override": "Discharge override",
-    "large_correction": "Large correction",
-}
-SEVERITY_MARKS = {"warning": "⚠ Warning", "info": "ℹ Information"}
 MAX_COLUMN_PX = 240
+#: Which report section each tab shows (REMS is the esketamine form, not a section).
+SECTION_OF_TAB = {
+    "Doses": "doses",
+    "Vitals": "vitals",
+    "Observations": "observations",
+    "Adverse effects": "adverse_events",
+    "Interventions": "interventions",
+    "Alarms": "alarms",
+    "Discharge": "discharge",
+    "Questionnaires": "questionnaires",
+    "Quality flags": "quality",
+    "Comments & addenda": "review",
+}
 
 
 def local(when: datetime, with_date: bool = False) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M" if with_date else "%H:%M:%S")
-
-
-def signature_text(signature: dict[str, Any] | None) -> str:
-    """ "Signed by Dr M. Chen, supervisor, 2026-03-03 09:12 — reviewed and approved"."""
-    if not signature:
-        return "Not signed"
-    when = local(from_iso(signature["observed_at"]), with_date=True)
-    return (
-        f"Signed by {signature['printed_name']}, {signature['role']}, {when} — "
-        f"{signature['meaning']}"
-    )
 
 
 class ReviewTimelineModel(TimelineModel):
@@ -351,301 +342,29 @@ class SessionReviewView(QWidget):
 
     # --- tabs ------------------------------------------------------------------------------
 
-    def _since(self, iso: str) -> str:
-        assert self.log is not None
-        dose = self.log.first_dose_at()
-        if dose is None:
-            return ""
-        return format_duration((from_iso(iso) - dose).total_seconds())
-
-    def _time(self, iso: str) -> str:
-        return local(from_iso(iso))
-
     def _fill_tabs(self) -> None:
-        fillers = {
-            "Doses": self._doses,
-            "Vitals": self._vitals,
-            "Observations": self._observations,
-            "Adverse effects": self._adverse_effects,
-            "Alarms": self._alarms,
-            "Discharge": self._discharge,
-            "Questionnaires": self._questionnaires,
-            "Quality flags": self._quality,
-            "Comments & addenda": self._comments,
-            "REMS": self._rems,
+        """Fill the tabs from the report's sections: the same tables the PDF prints, here with
+        the current entries only (the timeline shows what each correction replaced)."""
+        assert self.log is not None
+        sections = {
+            s.key: s
+            for s in session_sections(self.log, self.ref, self.quality_flags(), self.clock.now())
         }
         for index, name in enumerate(TABS):
             if name == "Timeline":
                 continue
-            headers, rows, warn, title = fillers[name]()
+            if name == "REMS":
+                headers, rows, warn, title = self._rems()
+                self.tables[name].setToolTip("")
+            else:
+                section = sections[SECTION_OF_TAB[name]]
+                shown = section.shown()
+                headers, title = list(section.headers), section.label
+                rows = [list(r.cells) for r in shown]
+                warn = {i for i, r in enumerate(shown) if r.warn}
+                self.tables[name].setToolTip("\n".join(section.notes))
             self.tables[name].fill(headers, rows, warn)
             self.tabs.setTabText(index, (title or name).replace("&", "&&"))  # not a mnemonic
-
-    def _doses(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        ref, weight = self.ref, self.log.session["weight_kg"]
-        rows = []
-        for r in self.log.current("doses"):
-            per_kg = r["dose_mg_per_kg"] or r["dose_mg"] / weight
-            rows.append(
-                [
-                    self._time(r["observed_at"]),
-                    self._since(r["observed_at"]),
-                    r["drug_other"] or ref.label("drugs", r["drug"]),
-                    ref.label("routes", r["route"]),
-                    f"{r['dose_mg']:g}",
-                    f"{per_kg:.2f}",
-                    "booster" if r["is_booster"] else "first",
-                    r["lot_number"] or "",
-                    r["recorded_by"],
-                ]
-            )
-        total = self.log.cumulative_dose_mg()
-        if rows:
-            rows.append(["Total", "", "", "", f"{total:g}", f"{total / weight:.2f}", "", "", ""])
-        headers = ["Time", "Since dose", "Drug", "Route", "mg", "mg/kg", "Dose", "Lot", "By"]
-        return headers, rows, set(), f"Doses ({len(rows) - 1 if rows else 0})"
-
-    def _vitals(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        rows, warn = [], set()
-        for r in self.log.current("vitals"):
-            score = self.log.news2_for(r["id"])
-            news2 = ""
-            if score is not None:
-                missing = json.loads(score["news2_missing"] or "[]")
-                star = "*" if missing else ""
-                news2 = f"{score['news2_total']}{star} ({score['news2_band']})"
-            bp = f"{r['sbp']}/{r['dbp']}" if r["sbp"] is not None else ""
-            rows.append(
-                [
-                    self._time(r["observed_at"]),
-                    self._since(r["observed_at"]),
-                    bp,
-                    _text(r["hr"]),
-                    _text(r["spo2"]),
-                    _text(r["rr"]),
-                    f"{r['temp_c']:.1f}" if r["temp_c"] is not None else "",
-                    "on O₂" if r["on_oxygen"] else "",
-                    news2,
-                    r["recorded_by"],
-                ]
-            )
-        headers = [
-            "Time",
-            "Since dose",
-            "BP",
-            "HR",
-            "SpO₂ %",
-            "RR",
-            "Temp °C",
-            "O₂",
-            "NEWS2 (info)",
-            "By",
-        ]
-        return headers, rows, warn, f"Vitals ({len(rows)})"
-
-    def _observations(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        scales = self.ref.scales
-        rows = [
-            [
-                self._time(r["observed_at"]),
-                self._since(r["observed_at"]),
-                scales["moaas"].describe(r["moaas"]),
-                scales["rass"].describe(r["rass"]),
-                scales["dissociation"].describe(r["dissociation"]),
-                describe("observations", r, self.ref),
-                r["recorded_by"],
-            ]
-            for r in self.log.current("observations")
-        ]
-        headers = ["Time", "Since dose", "MOAA/S", "RASS", "Dissociation", "Details", "By"]
-        return headers, rows, set(), f"Observations ({len(rows)})"
-
-    def _adverse_effects(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        ref = self.ref
-        outcomes: dict[int, dict[str, Any]] = {}
-        for o in self.log.current("adverse_event_outcomes"):
-            outcomes[o["adverse_event_id"]] = o
-        open_ids = {r["id"] for r in self.log.open_adverse_events()}
-        rows, warn = [], set()
-        for r in self.log.current("adverse_events"):
-            outcome = outcomes.get(r["id"])
-            if outcome is not None:
-                text = (
-                    f"{ref.label('ae_outcomes', outcome['outcome'])} at "
-                    f"{self._time(outcome['observed_at'])}"
-                )
-            else:
-                text = "no outcome recorded"
-            if r["id"] in open_ids:
-                text = f"⚠ {text}"
-                warn.add(len(rows))
-            serious = (
-                f"SERIOUS: {ref.label('seriousness_criteria', r['serious_criterion'])}"
-                if r["serious"]
-                else "no"
-            )
-            action = ref.label("ae_actions", r["action"])
-            if r["action_detail"]:
-                action += f" ({r['action_detail']})"
-            rows.append(
-                [
-                    self._time(r["observed_at"]),
-                    self._since(r["observed_at"]),
-                    _term(r, ref),
-                    str(r["grade"]),
-                    serious,
-                    action,
-                    ref.label("ae_relatedness", r["relatedness"]),
-                    text,
-                    r["recorded_by"],
-                ]
-            )
-        headers = [
-            "Onset",
-            "Since dose",
-            "Adverse effect",
-            "Grade",
-            "Serious",
-            "Action",
-            "Relatedness",
-            "Outcome",
-            "By",
-        ]
-        return headers, rows, warn, f"Adverse effects ({len(rows)})"
-
-    def _alarms(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        ref = self.ref
-        acks = {a["alarm_id"]: a for a in self.log.current("alarm_acknowledgements")}
-        rows, warn = [], set()
-        for r in self.log.current("alarms"):
-            ack = acks.get(r["id"])
-            if ack is None:
-                response, by = "⚠ NOT ACKNOWLEDGED", ""
-                warn.add(len(rows))
-            else:
-                response = ref.label("alarm_responses", ack["response"])
-                if ack["detail"]:
-                    response += f" ({ack['detail']})"
-                by = f"{ack['recorded_by']} at {self._time(ack['observed_at'])}"
-            rows.append(
-                [
-                    self._time(r["observed_at"]),
-                    self._since(r["observed_at"]),
-                    PRIORITY_MARKS.get(r["priority"], r["priority"]),
-                    r["message"],
-                    f"{r['value']:g}",
-                    r["limit_text"],
-                    response,
-                    by,
-                ]
-            )
-        headers = [
-            "Time",
-            "Since dose",
-            "Priority",
-            "Alarm",
-            "Value",
-            "Limit",
-            "Response",
-            "Acknowledged by",
-        ]
-        title = f"Alarms ({len(rows)}{f', ⚠ {len(warn)} unanswered' if warn else ''})"
-        return headers, rows, warn, title
-
-    def _discharge(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        log, ref = self.log, self.ref
-        rows: list[tuple[str, list[str]]] = []
-        for r in log.current("discharge_assessments"):
-            reasons = "; ".join(json.loads(r["reasons"] or "[]"))
-            details = reasons or "all conditions met"
-            if r["override_reason"]:
-                details = f"OVERRIDE: {r['override_reason']}; {details}"
-            rows.append(
-                (
-                    r["observed_at"],
-                    [
-                        self._time(r["observed_at"]),
-                        self._since(r["observed_at"]),
-                        "Discharge check",
-                        describe("discharge_assessments", r, ref),
-                        details,
-                        r["recorded_by"],
-                    ],
-                )
-            )
-        for r in log.current("overrides"):
-            rows.append(
-                (
-                    r["observed_at"],
-                    [
-                        self._time(r["observed_at"]),
-                        self._since(r["observed_at"]),
-                        "Override",
-                        ref.label("override_kinds", r["kind"]),
-                        r["reason"],
-                        r["recorded_by"],
-                    ],
-                )
-            )
-        for r in log.current("session_ends"):
-            where = r["disposition_other"] or ref.label("dispositions", r["disposition"])
-            escort = f"escort: {r['escort']}" if r["escort"] else "no escort named"
-            rows.append(
-                (
-                    r["observed_at"],
-                    [
-                        self._time(r["observed_at"]),
-                        self._since(r["observed_at"]),
-                        "Session end",
-                        f"{where}; {escort}",
-                        r["summary"],
-                        r["recorded_by"],
-                    ],
-                )
-            )
-        rows.sort(key=lambda pair: pair[0])
-        ready = log.first_ready_at()
-        footer = [
-            "",
-            "",
-            "First ready",
-            local(ready) if ready else "never recorded as ready",
-            "",
-            "",
-        ]
-        body = [r for _t, r in rows] + ([footer] if rows else [])
-        headers = ["Time", "Since dose", "What", "Result", "Details", "By"]
-        return headers, body, set(), "Discharge"
-
-    def _questionnaires(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        rows, warn = [], set()
-        for r in self.log.current("questionnaire_responses"):
-            flags = json.loads(r["safety_flags"] or "[]")
-            if flags:
-                warn.add(len(rows))
-            rows.append(
-                [
-                    self._time(r["observed_at"]),
-                    self._since(r["observed_at"]),
-                    r["questionnaire_id"].upper(),
-                    {"pre": "before", "post": "after", "follow_up": "follow-up"}.get(
-                        r["timing"], r["timing"]
-                    ),
-                    _text(r["total"]),
-                    r["band"] or "",
-                    "⚠ " + "; ".join(flags) if flags else "",
-                    r["recorded_by"],
-                ]
-            )
-        headers = ["Time", "Since dose", "Questionnaire", "Timing", "Total", "Band", "Safety", "By"]
-        return headers, rows, warn, f"Questionnaires ({len(rows)})"
 
     def quality_flags(self) -> list[Any]:
         """The session's quality flags."""
@@ -655,56 +374,6 @@ class SessionReviewView(QWidget):
 
         # The same flags the sign dialog lists and the store asks to be confirmed.
         return list(session_quality_flags(self.store, self.log, self.clock.now()))
-
-    def _quality(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        flags = self.quality_flags()
-        headers = ["Severity", "Time", "Since dose", "Flag", "What"]
-        rows, warn = [], set()
-        for flag in flags:
-            iso = to_iso(flag.observed_at) if flag.observed_at is not None else None
-            if flag.severity == "warning":
-                warn.add(len(rows))
-            rows.append(
-                [
-                    SEVERITY_MARKS.get(flag.severity, flag.severity),
-                    self._time(iso) if iso else "whole session",
-                    self._since(iso) if iso else "",
-                    FLAG_NAMES.get(flag.code, flag.code),
-                    flag.message,
-                ]
-            )
-        if not rows:
-            rows.append(["✔", "", "", "None", "No quality flags: every check and alarm answered"])
-        count = len(flags)
-        return headers, rows, warn, f"Quality flags ({count}{' ⚠' if warn else ''})"
-
-    def _comments(self) -> tuple[list[str], list[list[str]], set[int], str]:
-        assert self.log is not None
-        log = self.log
-        entries: list[tuple[str, list[str]]] = []
-        for table, kind in REVIEW_KINDS.items():
-            for r in log.rows.get(table, []):
-                text = signature_text(r) if table == "signatures" else r["text"]
-                entries.append(
-                    (
-                        r["observed_at"],
-                        [
-                            kind,
-                            local(from_iso(r["observed_at"]), with_date=True),
-                            self._since(r["observed_at"]) if table == "review_comments" else "",
-                            r["recorded_by"] if table != "signatures" else r["printed_name"],
-                            local(from_iso(r["recorded_at"]), with_date=True),
-                            text,
-                        ],
-                    )
-                )
-        entries.sort(key=lambda pair: pair[0])
-        rows = [r for _t, r in entries]
-        warn = {i for i, r in enumerate(rows) if r[0] == ADDENDUM}
-        headers = ["Kind", "At", "Since dose", "Author", "Written", "Text"]
-        comments = sum(1 for r in rows if r[0] == "Review comment")
-        addenda = len(warn)
-        return headers, rows, warn, f"Comments & addenda ({comments + addenda})"
 
     def _rems(self) -> tuple[list[str], list[list[str]], set[int], str]:
         assert self.log is not None
@@ -774,10 +443,6 @@ class SessionReviewView(QWidget):
 def _end_text(started: datetime, ended: datetime) -> str:
     same_day = started.astimezone().date() == ended.astimezone().date()
     return ended.astimezone().strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
-
-
-def _text(value: Any) -> str:
-    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _term(row: dict[str, Any], ref: Reference) -> str:

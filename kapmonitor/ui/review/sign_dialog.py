@@ -35,13 +35,13 @@ from PySide6.QtWidgets import (
 
 from kapmonitor.domain.quality import QualityFlag
 from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.reports.report_sections import FLAG_NAMES, SEVERITY_MARKS
 from kapmonitor.store.accounts import User
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.signoff import DEFAULT_MEANING
 from kapmonitor.ui.forms import form_base
 from kapmonitor.ui.forms.form_base import FittingDialog
-from kapmonitor.ui.review.session_review_view import FLAG_NAMES, SEVERITY_MARKS
 
 MEANINGS = (DEFAULT_MEANING, "reviewed with comments")
 

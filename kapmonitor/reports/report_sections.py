@@ -1,0 +1,708 @@
+"""The sections of one session's report, built once for the PDF and for the review view.
+
+Why one module: the PDF and the review window used to build the same tables twice, in two shapes
+(HTML strings in one, lists of strings in the other), and the two had drifted (different columns,
+different words for the same outcome). Here every section is plain data: a title, column headers,
+rows of strings and notes. The PDF prints every row, a corrected entry struck through beside its
+correction; the review view shows the current rows (its timeline shows the corrections). No Qt
+here, so the rules are tested without a display.
+
+Vital-sign columns loop over :data:`kapmonitor.domain.vitals.VITAL_SIGNS`, so a vital sign added
+to the registry appears in both the PDF and the review view without an edit here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, Literal
+
+from kapmonitor.domain.clock import format_duration, from_iso
+from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.quality import QualityFlag, check_outcomes
+from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.timeline import LATE_ENTRY_MINUTES, PRIORITY_MARKS, describe
+from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
+from kapmonitor.store.session_store import SessionLog
+
+__all__ = [
+    "ADDENDUM",
+    "FLAG_NAMES",
+    "SEVERITY_MARKS",
+    "Section",
+    "SectionRow",
+    "Times",
+    "session_sections",
+    "signature_text",
+    "vital_columns",
+]
+
+ADDENDUM = "ADDENDUM"
+REVIEW_KINDS = {"review_comments": "Review comment", "addenda": ADDENDUM, "signatures": "Signature"}
+FLAG_NAMES = {
+    "missed_check": "Missed check",
+    "late_check": "Late check",
+    "overdue_check": "Overdue check",
+    "unanswered_alarm": "Unanswered alarm",
+    "late_entry": "Late entry",
+    "unresolved_adverse_event": "Unresolved adverse effect",
+    "no_protocol": "No protocol",
+    "override": "Override",
+    "discharge_override": "Discharge override",
+    "large_correction": "Large correction",
+}
+SEVERITY_MARKS = {"warning": "⚠ Warning", "info": "ℹ Information"}
+TIMINGS = {"pre": "before", "post": "after", "follow_up": "follow-up"}
+NO_FLAGS = "No quality flags: every check and alarm answered"
+_STATUS_WORDS = {"on_time": "on time", "late": "late", "missed": "missed", "overdue": "overdue"}
+
+RowState = Literal["current", "replaced", "total"]
+
+
+@dataclass(frozen=True)
+class SectionRow:
+    """One line of a section's table.
+
+    ``state``: "current" (in force), "replaced" (a later entry corrects or withdraws it; the PDF
+    prints it struck through with ``note`` saying what, who, when and why; the review view leaves
+    it to its timeline) or "total" (a summary line such as the dose total, not an entry)."""
+
+    cells: tuple[str, ...]
+    row_id: int | None = None
+    state: RowState = "current"
+    note: str = ""
+    warn: bool = False  # needs a reader's attention: bold (and coloured on screen)
+    typed: str = ""  # "typed 10:12:00" when the entry was written long after the moment
+
+
+@dataclass(frozen=True)
+class Section:
+    """One topic of the report: what the PDF prints under a heading and the review shows in a
+    tab. ``label`` is the tab's title with its count ("Alarms (2, ⚠ 2 unanswered)")."""
+
+    key: str
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[SectionRow, ...]
+    empty: str
+    label: str
+    notes: tuple[str, ...] = ()
+    parts: tuple[Section, ...] = ()  # sub-tables the PDF prints after the table
+
+    def shown(self) -> list[SectionRow]:
+        """The rows the review view shows: current entries and totals."""
+        return [r for r in self.rows if r.state != "replaced"]
+
+
+class Times:
+    """How the sections write a moment: local clock time, and time since the first dose.
+
+    ``tz`` None means the computer's zone at each moment (the review window); the PDF passes the
+    zone it states in its header. A moment on another day than the session start carries its date.
+    """
+
+    def __init__(self, log: SessionLog, tz: tzinfo | None = None) -> None:
+        self.tz = tz
+        self.dose = log.first_dose_at()
+        self.start_day = self.local(log.started_at()).date()
+
+    def local(self, when: datetime | str) -> datetime:
+        moment = from_iso(when) if isinstance(when, str) else when
+        return moment.astimezone(self.tz) if self.tz is not None else moment.astimezone()
+
+    def time(self, when: datetime | str) -> str:
+        local = self.local(when)
+        text = local.strftime("%H:%M:%S")
+        return text if local.date() == self.start_day else local.strftime("%d %b ") + text
+
+    def datetime(self, when: datetime | str) -> str:
+        return self.local(when).strftime("%Y-%m-%d %H:%M")
+
+    def since(self, when: datetime | str) -> str:
+        """h:mm:ss after the first dose (signed before it); empty when there was no dose."""
+        if self.dose is None:
+            return ""
+        moment = from_iso(when) if isinstance(when, str) else when
+        return format_duration((moment - self.dose).total_seconds())
+
+
+def signature_text(signature: dict[str, Any] | None, times: Times | None = None) -> str:
+    """ "Signed by Dr M. Chen, supervisor, 2026-03-03 09:12 — reviewed and approved"."""
+    if not signature:
+        return "Not signed"
+    moment = from_iso(signature["observed_at"])
+    when = times.datetime(moment) if times else moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return (
+        f"Signed by {signature['printed_name']}, {signature['role']}, {when} — "
+        f"{signature['meaning']}"
+    )
+
+
+def session_sections(
+    log: SessionLog,
+    ref: Reference,
+    quality: Sequence[QualityFlag],
+    now: datetime,
+    *,
+    tz: tzinfo | None = None,
+) -> list[Section]:
+    """Every section of the report of ``log``, in reading order.
+
+    ``quality`` are the session's flags (as :func:`kapmonitor.store.signoff.session_quality_flags`
+    gives them); ``now`` is when the scheduled checks are judged (an open session's next check is
+    not missed yet)."""
+    build = _Builder(log, ref, Times(log, tz))
+    return [
+        build.doses(),
+        build.vitals(),
+        build.observations(),
+        build.adverse_events(),
+        build.interventions(),
+        build.alarms(),
+        build.discharge(),
+        build.questionnaires(),
+        build.quality(quality, now),
+        build.review(),
+    ]
+
+
+def vital_columns() -> list[tuple[str, tuple[VitalSign, ...]]]:
+    """The vital-sign columns, in registry order: one per entry field, so systolic and diastolic
+    share "BP" (120/80) and every other vital sign has its own ("EtCO₂ mmHg")."""
+    columns: list[tuple[str, tuple[VitalSign, ...]]] = []
+    seen: set[str] = set()
+    for sign in VITAL_SIGNS:
+        if sign.field in seen:
+            continue
+        seen.add(sign.field)
+        members = tuple(v for v in VITAL_SIGNS if v.field == sign.field)
+        header = "BP" if sign.field == "bp" else f"{sign.short} {sign.unit}"
+        columns.append((header, members))
+    return columns
+
+
+def vital_cell(row: dict[str, Any], members: tuple[VitalSign, ...]) -> str:
+    if all(row[v.key] is None for v in members):
+        return ""
+    return "/".join(v.format(row[v.key]) if row[v.key] is not None else "—" for v in members)
+
+
+# --- building -----------------------------------------------------------------------------------
+
+Cells = Callable[[dict[str, Any]], list[str]]
+Chain = list[dict[str, Any]]
+
+
+def _chains(rows: Iterable[dict[str, Any]]) -> list[Chain]:
+    """Each entry followed by what corrected it, in clinical order (by the time in force)."""
+    rows = list(rows)
+    successor = {r["supersedes_id"]: r for r in rows if r.get("supersedes_id") is not None}
+    chains = []
+    for head in (r for r in rows if r.get("supersedes_id") is None):
+        chain = [head]
+        while chain[-1]["id"] in successor:
+            chain.append(successor[chain[-1]["id"]])
+        chains.append(chain)
+    chains.sort(key=_chain_key)
+    return chains
+
+
+def _chain_key(chain: Chain) -> tuple[str, int]:
+    return (chain[0]["observed_at"] if chain[-1]["voided"] else chain[-1]["observed_at"]), chain[0][
+        "id"
+    ]
+
+
+def _duration(seconds: float) -> str:
+    total = round(seconds / 60)
+    hours, minutes = divmod(total, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _json(text: str | None, default: Any) -> Any:
+    try:
+        return json.loads(text) if text else default
+    except (TypeError, ValueError):
+        return default
+
+
+def adverse_effect_term(row: dict[str, Any], ref: Reference) -> str:
+    """The effect's name, the patient's words when they differ, and its MedDRA code if coded."""
+    if row["term"] == "other":
+        name = row["verbatim"] or "Other"
+    else:
+        name = ref.label("adverse_effects", row["term"])
+        if row["verbatim"]:
+            name += f" (“{row['verbatim']}”)"
+    return name + (f" [{row['code']}]" if row["code"] else "")
+
+
+class _Builder:
+    def __init__(self, log: SessionLog, ref: Reference, times: Times) -> None:
+        self.log = log
+        self.ref = ref
+        self.t = times
+
+    def when(self, row: dict[str, Any]) -> list[str]:
+        return [self.t.time(row["observed_at"]), self.t.since(row["observed_at"])]
+
+    def entries(
+        self,
+        table: str,
+        cells: Cells,
+        warn: Callable[[dict[str, Any]], bool] | None = None,
+        rows: Iterable[dict[str, Any]] | None = None,
+    ) -> list[tuple[tuple[str, int], list[SectionRow]]]:
+        """The rows of ``table`` chain by chain (an entry, then what replaced it), each with its
+        sort key so sections merging several tables keep clinical order."""
+        grouped = []
+        for chain in _chains(self.log.rows.get(table, []) if rows is None else rows):
+            lines = []
+            for position, row in enumerate(chain):
+                later = chain[position + 1] if position + 1 < len(chain) else None
+                if row["voided"] and later is None:
+                    continue  # a withdrawal: said on the struck entry it withdraws
+                lines.append(self.line(table, row, later, cells, warn))
+            grouped.append((_chain_key(chain), lines))
+        return grouped
+
+    def line(
+        self,
+        table: str,
+        row: dict[str, Any],
+        later: dict[str, Any] | None,
+        cells: Cells,
+        warn: Callable[[dict[str, Any]], bool] | None,
+    ) -> SectionRow:
+        typed = ""
+        delay = from_iso(row["recorded_at"]) - from_iso(row["observed_at"])
+        if delay.total_seconds() > LATE_ENTRY_MINUTES * 60 and row.get("supersedes_id") is None:
+            typed = (
+                f"{'raised' if table == 'alarms' else 'typed'} {self.t.time(row['recorded_at'])}"
+            )
+        values = tuple(cells(row))
+        if later is None:
+            return SectionRow(values, row["id"], warn=bool(warn and warn(row)), typed=typed)
+        action = (
+            "withdrawn as entered in error" if later["voided"] else f"superseded by #{later['id']}"
+        )
+        note = (
+            f"↳ {action} ({later['recorded_by']}, {self.t.time(later['recorded_at'])}): "
+            f"{later['correction_reason']}"
+        )
+        return SectionRow(values, row["id"], "replaced", note, typed=typed)
+
+    @staticmethod
+    def flat(grouped: list[tuple[tuple[str, int], list[SectionRow]]]) -> list[SectionRow]:
+        return [line for _key, lines in sorted(grouped, key=lambda g: g[0]) for line in lines]
+
+    # --- the sections -----------------------------------------------------------------------
+
+    def doses(self) -> Section:
+        ref, weight = self.ref, self.log.session["weight_kg"]
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            per_kg = r["dose_mg_per_kg"] or r["dose_mg"] / weight
+            return [
+                *self.when(r),
+                r["drug_other"] or ref.label("drugs", r["drug"]),
+                ref.label("routes", r["route"]),
+                f"{r['dose_mg']:g}",
+                f"{per_kg:.2f}",
+                "booster" if r["is_booster"] else "first",
+                r["lot_number"] or "",
+                r["note"] or "",
+                r["recorded_by"],
+            ]
+
+        rows = self.flat(self.entries("doses", cells))
+        count = len(self.log.current("doses"))
+        if count:
+            total = self.log.cumulative_dose_mg()
+            rows.append(
+                SectionRow(
+                    ("Total", "", "", "", f"{total:g}", f"{total / weight:.2f}", "", "", "", ""),
+                    state="total",
+                )
+            )
+        headers = ("Time", "Since dose", "Drug", "Route", "mg", "mg/kg", "Dose", "Lot", "Note")
+        return Section(
+            "doses",
+            "Doses",
+            (*headers, "By"),
+            tuple(rows),
+            "No dose recorded.",
+            f"Doses ({count})",
+        )
+
+    def vitals(self) -> Section:
+        scores = {r["vitals_id"]: r for r in self.log.current("vital_scores")}
+        columns = vital_columns()
+
+        def news2(r: dict[str, Any]) -> str:
+            score = scores.get(r["id"])
+            if score is None:
+                return ""
+            star = "*" if _json(score["news2_missing"], []) else ""
+            return f"{score['news2_total']}{star} ({score['news2_band']})"
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            return [
+                *self.when(r),
+                *(vital_cell(r, members) for _h, members in columns),
+                "on O₂" if r["on_oxygen"] else "",
+                news2(r),
+                r["note"] or "",
+                r["recorded_by"],
+            ]
+
+        headers = ("Time", "Since dose", *(h for h, _m in columns), "O₂", "NEWS2 (info)", "Note")
+        return Section(
+            "vitals",
+            "Vital signs",
+            (*headers, "By"),
+            tuple(self.flat(self.entries("vitals", cells))),
+            "No vital signs recorded.",
+            f"Vitals ({len(self.log.current('vitals'))})",
+            notes=(
+                "NEWS2 is shown for information only; the protocol's alarm limits, not NEWS2, "
+                "raise alarms in a KAP session. * marks a score with a parameter not measured.",
+            ),
+        )
+
+    def observations(self) -> Section:
+        scales = self.ref.scales
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            return [
+                *self.when(r),
+                *(scales[key].describe(r[key]) for key in ("moaas", "rass", "dissociation")),
+                describe("observations", r, self.ref),
+                r["recorded_by"],
+            ]
+
+        headers = ("Time", "Since dose", "MOAA/S", "RASS", "Dissociation", "Details", "By")
+        return Section(
+            "observations",
+            "Observations",
+            headers,
+            tuple(self.flat(self.entries("observations", cells))),
+            "No observations recorded.",
+            f"Observations ({len(self.log.current('observations'))})",
+        )
+
+    def adverse_events(self) -> Section:
+        ref = self.ref
+        outcomes: dict[int, list[dict[str, Any]]] = {}
+        for o in self.log.current("adverse_event_outcomes"):
+            outcomes.setdefault(o["adverse_event_id"], []).append(o)
+        open_ids = {r["id"] for r in self.log.open_adverse_events()}
+
+        def outcome(r: dict[str, Any]) -> str:
+            found = outcomes.get(r["id"], [])
+            text = (
+                "; ".join(
+                    f"{ref.label('ae_outcomes', o['outcome'])} at {self.t.time(o['observed_at'])}"
+                    f" ({o['recorded_by']})" + (f": {o['note']}" if o["note"] else "")
+                    for o in found
+                )
+                or "no outcome recorded"
+            )
+            return f"⚠ {text}" if r["id"] in open_ids else text
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            action = ref.label("ae_actions", r["action"])
+            if r["action_detail"]:
+                action += f" ({r['action_detail']})"
+            serious = (
+                f"SERIOUS: {ref.label('seriousness_criteria', r['serious_criterion'])}"
+                if r["serious"]
+                else "no"
+            )
+            return [
+                *self.when(r),
+                adverse_effect_term(r, ref),
+                str(r["grade"]),
+                serious,
+                action,
+                ref.label("ae_relatedness", r["relatedness"]),
+                outcome(r),
+                r["recorded_by"],
+            ]
+
+        def outcome_cells(r: dict[str, Any]) -> list[str]:
+            return [
+                *self.when(r),
+                f"#{r['adverse_event_id']}",
+                ref.label("ae_outcomes", r["outcome"]),
+                r["note"] or "",
+                r["recorded_by"],
+            ]
+
+        parts: tuple[Section, ...] = ()
+        if any(r.get("supersedes_id") for r in self.log.rows.get("adverse_event_outcomes", [])):
+            rows = self.flat(self.entries("adverse_event_outcomes", outcome_cells))
+            parts = (
+                Section(
+                    "adverse_event_outcomes",
+                    "Corrections to adverse-effect outcomes",
+                    ("Time", "Since dose", "Adverse effect", "Outcome", "Note", "By"),
+                    tuple(rows),
+                    "",
+                    "",
+                ),
+            )
+        headers = ("Onset", "Since dose", "Adverse effect", "Grade", "Serious", "Action")
+        return Section(
+            "adverse_events",
+            "Adverse effects",
+            (*headers, "Relatedness", "Outcome", "By"),
+            tuple(self.flat(self.entries("adverse_events", cells, lambda r: r["id"] in open_ids))),
+            "No adverse effects recorded.",
+            f"Adverse effects ({len(self.log.current('adverse_events'))})",
+            parts=parts,
+        )
+
+    def interventions(self) -> Section:
+        ref = self.ref
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            return [
+                *self.when(r),
+                ref.label("intervention_kinds", r["category"]),
+                " — ".join(b for b in (r["medication"], r["detail"]) if b),
+                r["recorded_by"],
+            ]
+
+        return Section(
+            "interventions",
+            "Interventions and notes",
+            ("Time", "Since dose", "Kind", "Medication / detail", "By"),
+            tuple(self.flat(self.entries("interventions", cells))),
+            "No interventions or notes recorded.",
+            f"Interventions ({len(self.log.current('interventions'))})",
+        )
+
+    def alarms(self) -> Section:
+        ref = self.ref
+        acks: dict[int, list[dict[str, Any]]] = {}
+        for a in self.log.current("alarm_acknowledgements"):
+            acks.setdefault(a["alarm_id"], []).append(a)
+
+        def response(a: dict[str, Any]) -> str:
+            text = ref.label("alarm_responses", a["response"])
+            if a["detail"]:
+                text += f" ({a['detail']})"
+            symptoms = _json(a["symptoms"], [])
+            if symptoms:
+                text += "; symptoms: " + ", ".join(
+                    ref.label("hypertension_symptoms", s) for s in symptoms
+                )
+            return text
+
+        def by(r: dict[str, Any], a: dict[str, Any]) -> str:
+            delay = (from_iso(a["observed_at"]) - from_iso(r["observed_at"])).total_seconds()
+            return (
+                f"{a['recorded_by']} at {self.t.time(a['observed_at'])} "
+                f"({_duration(max(0.0, delay))} after)"
+            )
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            found = acks.get(r["id"], [])
+            return [
+                *self.when(r),
+                PRIORITY_MARKS.get(r["priority"], r["priority"]),
+                r["message"],
+                f"{r['value']:g}",
+                r["limit_text"],
+                "; ".join(response(a) for a in found) or "⚠ NOT ACKNOWLEDGED",
+                "; ".join(by(r, a) for a in found),
+                r["rule_source"] or "",
+            ]
+
+        rows = self.flat(self.entries("alarms", cells, lambda r: r["id"] not in acks))
+        unanswered = sum(1 for r in rows if r.warn)
+        count = len(self.log.current("alarms"))
+        headers = ("Time", "Since dose", "Priority", "Alarm", "Value", "Limit", "Response")
+        return Section(
+            "alarms",
+            "Alarms",
+            (*headers, "Acknowledged by", "Rule"),
+            tuple(rows),
+            "No alarms.",
+            f"Alarms ({count}{f', ⚠ {unanswered} unanswered' if unanswered else ''})",
+        )
+
+    def discharge(self) -> Section:
+        log, ref = self.log, self.ref
+
+        def check(r: dict[str, Any]) -> list[str]:
+            details = "; ".join(_json(r["reasons"], [])) or "all conditions met"
+            if r["override_reason"]:
+                details = f"OVERRIDE: {r['override_reason']}; {details}"
+            checklist = _json(r["checklist"], {})
+            if checklist:
+                done = sum(1 for v in checklist.values() if v)
+                details += f"; checklist {done}/{len(checklist)} confirmed"
+            result = describe("discharge_assessments", r, ref)
+            return [*self.when(r), "Discharge check", result, details, r["recorded_by"]]
+
+        def override(r: dict[str, Any]) -> list[str]:
+            kind = ref.label("override_kinds", r["kind"])
+            return [*self.when(r), "Override", kind, r["reason"], r["recorded_by"]]
+
+        def end(r: dict[str, Any]) -> list[str]:
+            where = r["disposition_other"] or ref.label("dispositions", r["disposition"])
+            escort = f"escort: {r['escort']}" if r["escort"] else "no escort named"
+            return [
+                *self.when(r),
+                "Session end",
+                f"{where}; {escort}",
+                r["summary"],
+                r["recorded_by"],
+            ]
+
+        rows = self.flat(
+            self.entries("discharge_assessments", check)
+            + self.entries("overrides", override)
+            + self.entries("session_ends", end)
+        )
+        if rows:
+            ready = log.first_ready_at()
+            first = self.t.time(ready) if ready else "never recorded as ready"
+            since = self.t.since(ready) if ready else ""
+            rows.append(SectionRow(("", since, "First ready", first, "", ""), state="total"))
+        return Section(
+            "discharge",
+            "Discharge and session end",
+            ("Time", "Since dose", "What", "Result", "Details", "By"),
+            tuple(rows),
+            "No discharge assessment, override or session end recorded.",
+            "Discharge",
+        )
+
+    def questionnaires(self) -> Section:
+        def flags(r: dict[str, Any]) -> list[str]:
+            return list(_json(r["safety_flags"], []))
+
+        def cells(r: dict[str, Any]) -> list[str]:
+            found = flags(r)
+            return [
+                *self.when(r),
+                r["questionnaire_id"].upper(),
+                TIMINGS.get(r["timing"], r["timing"]),
+                _text(r["total"]),
+                r["band"] or "",
+                "⚠ " + "; ".join(found) if found else "",
+                r["recorded_by"],
+            ]
+
+        headers = ("Time", "Since dose", "Questionnaire", "Timing", "Total", "Band", "Safety")
+        rows = self.flat(self.entries("questionnaire_responses", cells, lambda r: bool(flags(r))))
+        return Section(
+            "questionnaires",
+            "Questionnaires",
+            (*headers, "By"),
+            tuple(rows),
+            "No questionnaires.",
+            f"Questionnaires ({len(self.log.current('questionnaire_responses'))})",
+        )
+
+    def quality(self, flags: Sequence[QualityFlag], now: datetime) -> Section:
+        rows = []
+        for flag in flags:
+            when = flag.observed_at
+            rows.append(
+                SectionRow(
+                    (
+                        SEVERITY_MARKS.get(flag.severity, flag.severity),
+                        self.t.time(when) if when is not None else "whole session",
+                        self.t.since(when) if when is not None else "",
+                        FLAG_NAMES.get(flag.code, flag.code),
+                        flag.message,
+                    ),
+                    flag.row_id,
+                    warn=flag.severity == "warning",
+                )
+            )
+        warned = any(r.warn for r in rows)
+        if not rows:
+            rows.append(SectionRow(("✔", "", "", "None", NO_FLAGS), state="total"))
+        notes = [self.schedule_note(self.log.protocol, now)] if self.log.protocol else []
+        corrections = sum(
+            1
+            for rows_of in self.log.rows.values()
+            for r in rows_of
+            if isinstance(r, dict) and r.get("supersedes_id") is not None
+        )
+        notes.append(
+            f"{corrections} correction{'s' if corrections != 1 else ''} (each printed beside "
+            "the entry it corrected)."
+        )
+        return Section(
+            "quality",
+            "Quality flags",
+            ("Severity", "Time", "Since dose", "Flag", "What"),
+            tuple(rows),
+            NO_FLAGS,
+            f"Quality flags ({len(flags)}{' ⚠' if warned else ''})",
+            notes=tuple(notes),
+        )
+
+    def schedule_note(self, protocol: Protocol, now: datetime) -> str:
+        log = self.log
+        outcomes = check_outcomes(
+            protocol,
+            log.started_at(),
+            log.first_dose_at(),
+            log.vitals_times(),
+            log.ended_at(),
+            now,
+            log.current("vitals"),
+        )
+        counts = {s: sum(1 for o in outcomes if o.status == s) for s in _STATUS_WORDS}
+        said = ", ".join(
+            f"{n} {_STATUS_WORDS[s]}" for s, n in counts.items() if n or s == "on_time"
+        )
+        return f"Scheduled vital-sign checks: {said}."
+
+    def review(self) -> Section:
+        log = self.log
+        entries: list[tuple[str, SectionRow]] = []
+        for table, kind in REVIEW_KINDS.items():
+            for r in log.rows.get(table, []):
+                text = signature_text(r, self.t) if table == "signatures" else r["text"]
+                cells = (
+                    kind,
+                    self.t.datetime(r["observed_at"]),
+                    self.t.since(r["observed_at"]) if table == "review_comments" else "",
+                    r["recorded_by"] if table != "signatures" else r["printed_name"],
+                    self.t.datetime(r["recorded_at"]),
+                    text,
+                )
+                entries.append(
+                    (r["observed_at"], SectionRow(cells, r["id"], warn=kind == ADDENDUM))
+                )
+        entries.sort(key=lambda pair: pair[0])
+        rows = tuple(r for _t, r in entries)
+        counted = sum(1 for r in rows if r.cells[0] != "Signature")
+        signed = bool(log.rows.get("signatures"))
+        return Section(
+            "review",
+            "Review comments, addenda and signatures",
+            ("Kind", "At", "Since dose", "Author", "Written", "Text"),
+            rows,
+            "No review comments, addenda or signatures.",
+            f"Comments & addenda ({counted})",
+            notes=(
+                "A signed session is locked: later additions are addenda."
+                if signed
+                else "Not signed.",
+            ),
+        )
