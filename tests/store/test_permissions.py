@@ -62,7 +62,9 @@ def test_monitoring_entries_close_at_the_end_and_late_notes_stay_open(tmp_path: 
         store.add(sid, VitalSigns(clock.now(), hr=70), "Dr A")
     assert _refusal(refused) == reason and refused.value.kind == "ended"
     with pytest.raises(StoreError, match="new entries are closed"):
-        store.add(sid, SessionEnd("stayed_for_observation", clock.now(), summary="ok"), "Dr A")  # a second end
+        store.add(
+            sid, SessionEnd("stayed_for_observation", clock.now(), summary="ok"), "Dr A"
+        )  # a second end
     with pytest.raises(StoreError, match="new entries are closed"):
         store.add(sid, Observation(clock.now(), moaas=5), "Dr A")
     # A late note is still recorded after the end.

@@ -249,15 +249,15 @@ def refuse_every_field(dialog: QDialog) -> None:
     if isinstance(dialog, EntryForm | StartSessionDialog):
         dialog.show_errors(refuse_all(list(dialog.field_widgets)))
     elif isinstance(dialog, AlarmAckDialog):
-        dialog._show_errors(refuse_all([*dialog.field_widgets, "x", "y", "z"]))
+        dialog.show_errors(refuse_all([*dialog.field_widgets, "x", "y", "z"]))
     elif isinstance(dialog, DischargeDialog | QuestionnaireWindow | ReviewCommentDialog):
         keys = [f"field {n}" for n in range(12)]
         error = refuse_all(keys)
         text = "Not saved:\n" + "\n".join(f"• {e.message}" for e in error.errors)
-        if isinstance(dialog, ReviewCommentDialog):
-            dialog.show_banner(text)
-        else:
+        if isinstance(dialog, QuestionnaireWindow):
             dialog._show_banner(text)
+        else:
+            dialog.show_banner(text)
 
 
 DIALOGS: dict[str, Build] = {

@@ -365,7 +365,9 @@ def test_a_clinician_cannot_sign_and_the_store_refuses_and_audits(
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.role_warning is not None
-    assert "only a supervisor or administrator can sign" in dialog.role_warning.text()
+    assert "may not sign a session: it needs a supervisor or administrator account" in (
+        dialog.role_warning.text()
+    )
     qtbot.waitExposed(dialog)
     for box in dialog.flag_boxes():
         tick(qtbot, dialog, box)

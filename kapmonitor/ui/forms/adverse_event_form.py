@@ -30,6 +30,7 @@ from kapmonitor.domain.records import SERIOUS_BY_DEFINITION, AdverseEvent
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.ui.forms.form_base import EntryForm, SaveFn, fill_combo, select_code
+from kapmonitor.ui.widgets.field_errors import mark_refused
 
 CHOOSE = "choose…"
 SUGGESTIONS = 3
@@ -50,16 +51,6 @@ def _term_combo(parent: QWidget, labels_and_codes: list[tuple[str, str]]) -> QCo
     combo.setCurrentIndex(-1)
     combo.lineEdit().setPlaceholderText("type to search, e.g. naus")
     return combo
-
-
-def _mark_invalid(widget: QWidget, message: str) -> None:
-    """Highlight a widget the way the base form does (its clear_errors undoes it)."""
-    if widget.property("baseTip") is None:
-        widget.setProperty("baseTip", widget.toolTip())
-    widget.setProperty("invalid", True)
-    widget.setToolTip(message)
-    widget.style().unpolish(widget)
-    widget.style().polish(widget)
 
 
 class AdverseEventForm(EntryForm):
@@ -259,9 +250,9 @@ class AdverseEventForm(EntryForm):
             relatedness=self.relatedness.currentData() or "",
         )
 
-    def show_errors(self, exc: ValidationError) -> None:
+    def show_errors(self, exc: ValidationError, heading: str | None = None) -> None:
         """The record reports a missing 'Other' text under the list; mark the text box too."""
-        super().show_errors(exc)
+        super().show_errors(exc, heading)
         pairs = (
             ("term", self.verbatim, self.term_code() == "other"),
             ("action", self.action_detail, self.action.currentData() == "other"),
@@ -269,7 +260,7 @@ class AdverseEventForm(EntryForm):
         for field, edit, is_other in pairs:
             message = exc.for_field(field)
             if message and is_other and not edit.text().strip():
-                _mark_invalid(edit, message)
+                mark_refused({field: edit}, [FieldError(field, message)])
                 if exc.errors[0].field == field:
                     edit.setFocus()
 

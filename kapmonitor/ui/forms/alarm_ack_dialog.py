@@ -35,12 +35,6 @@ from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import FittingDialog, fit_to_screen
 from kapmonitor.ui.widgets.alarm_banner import local_hhmm, priority_tag
-from kapmonitor.ui.widgets.field_errors import (
-    clear_refused,
-    mark_refused,
-    refusal_text,
-    show_banner,
-)
 
 # (response, detail, symptoms) -> row id; a suicidality alarm also passes risk_assessment=...
 AckSaveFn = Callable[..., int]
@@ -77,6 +71,8 @@ _FIELD_ALIASES = {
 
 class AlarmAckDialog(FittingDialog):
     """Record the response to one alarm; ``saved_id`` is the acknowledgement's row id."""
+
+    field_aliases = _FIELD_ALIASES
 
     def __init__(
         self,
@@ -324,17 +320,19 @@ class AlarmAckDialog(FittingDialog):
 
     def _tick_step(self, checklist_id: str, step: str) -> None:
         check = self.step_boxes[(checklist_id, step)]
-        try:
+        rows: list[dict[str, Any]] = []
+
+        def tick() -> None:
             if self._tick is None:
                 raise StoreError("Checklist steps cannot be recorded here.")
-            row = self._tick(checklist_id, step)
-        except (ValidationError, StoreError) as exc:
+            rows.append(self._tick(checklist_id, step))
+
+        if not self.attempt(tick, "Step not recorded"):
             check.blockSignals(True)
             check.setChecked(False)
             check.blockSignals(False)
-            self._show_banner(f"Step not recorded. {exc}")
             return
-        self._show_done((checklist_id, step), row)
+        self._show_done((checklist_id, step), rows[0])
 
     def steps_done(self) -> list[tuple[str, str]]:
         """(checklist, step) of every step recorded, in the order shown."""
@@ -361,7 +359,6 @@ class AlarmAckDialog(FittingDialog):
 
     def try_save(self) -> None:
         """Check the fields, call ``save``; close only once it has committed."""
-        self._clear_errors()
         code = self.response_code()
         detail = self.detail.text().strip()
         errors: list[FieldError] = []
@@ -375,25 +372,20 @@ class AlarmAckDialog(FittingDialog):
                 FieldError("risk_assessment", problem)
                 for problem in suicidality.assessment_problems(assessment)
             ]
-        try:
+
+        def save() -> None:
             if errors:
                 raise ValidationError(errors)
             assert code is not None
             if assessment is not None:
-                row_id = self._save(code, detail, self.symptom_codes(), risk_assessment=assessment)
+                self.saved_id = self._save(
+                    code, detail, self.symptom_codes(), risk_assessment=assessment
+                )
             else:
-                row_id = self._save(code, detail, self.symptom_codes())
-        except ValidationError as exc:
-            self._show_errors(exc)
-            return
-        except StoreError as exc:
-            self._show_banner(f"Not saved. {exc}")
-            return
-        self.saved_id = row_id
-        self.accept()
+                self.saved_id = self._save(code, detail, self.symptom_codes())
 
-    def errors_text(self) -> str:
-        return self.banner.text() if not self.banner.isHidden() else ""
+        if self.attempt(save):
+            self.accept()
 
     # --- internals -----------------------------------------------------------------------
 
@@ -401,20 +393,6 @@ class AlarmAckDialog(FittingDialog):
         self.emergency.setVisible(self.emergency_indicated())
         if self.isVisible():  # before the first show, polish has not sized the fonts yet
             self.fit()
-
-    def _clear_errors(self) -> None:
-        clear_refused(self.field_widgets, self.banner)
-
-    def _show_errors(self, exc: ValidationError) -> None:
-        first = mark_refused(self.field_widgets, exc.errors, _FIELD_ALIASES)
-        self._show_banner(refusal_text("Not saved:\n", exc.errors))
-        if first is not None:
-            first.setFocus()
-            self.scroll.show_widget(first)
-
-    def _show_banner(self, text: str) -> None:
-        show_banner(self, self.banner, text)
-        self.fit()
 
 
 __all__ = [

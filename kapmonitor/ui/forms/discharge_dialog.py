@@ -44,9 +44,7 @@ from kapmonitor.domain.discharge_check import (
 from kapmonitor.domain.discharge_gate import InputValue
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import FittingDialog, fit_to_screen
-from kapmonitor.ui.widgets.field_errors import show_banner
 from kapmonitor.ui.widgets.theme import DAY, NIGHT, Theme
 
 DischargeSaveFn = Callable[[ScoreResult, dict[str, bool], Readiness, str | None], int]
@@ -264,6 +262,7 @@ class DischargeDialog(FittingDialog):
         self.override_edit = QLineEdit(self.override_row)
         self.override_edit.setPlaceholderText("required, e.g. escort waiting, reviewed by Dr X")
         self.override_edit.setToolTip("Required: why the patient leaves although not ready")
+        self.field_widgets["override_reason"] = self.override_edit
         override_layout.addWidget(override_caption)
         override_layout.addWidget(self.override_edit, 1)
         self.override_row.hide()
@@ -481,7 +480,7 @@ class DischargeDialog(FittingDialog):
             self.override_row.hide()
             self.record_button.setDefault(True)
         if self._score_problem:
-            self._show_banner(self._score_problem)
+            self.show_banner(self._score_problem)
 
     def _time_text(self) -> str:
         minimum = self.protocol.min_monitoring_minutes
@@ -530,22 +529,22 @@ class DischargeDialog(FittingDialog):
             return
         reason = self.override_edit.text().strip()
         if not reason:
-            self._mark(self.override_edit, True)
-            self._show_banner("Not saved:\n• Give the reason for discharging although not ready")
-            self.override_edit.setFocus()
+            self.clear_errors()
+            self.show_refusal(
+                ValidationError(
+                    FieldError(
+                        "override_reason", "Give the reason for discharging although not ready"
+                    )
+                )
+            )
             return
         self._try_save(reason)
-
-    def errors_text(self) -> str:
-        return self.banner.text() if not self.banner.isHidden() else ""
 
     # --- saving --------------------------------------------------------------------------
 
     def _try_save(self, override: str | None) -> None:
-        self.banner.hide()
-        self._mark(self.override_edit, False)
-        self.refresh()
-        try:
+        def save() -> None:
+            self.refresh()
             if self._score_problem:
                 raise ValidationError(FieldError("score", self._score_problem))
             missing = self.unassessed()
@@ -555,19 +554,19 @@ class DischargeDialog(FittingDialog):
                 )
             state = self.readiness_state
             assert state is not None
-            row_id = self._save(self.score, self.checklist(), state, override)
-        except ValidationError as exc:
-            self._show_banner("Not saved:\n" + "\n".join(f"• {e.message}" for e in exc.errors))
+            self.saved_id = self._save(self.score, self.checklist(), state, override)
+            self._result_ready = state.ready or bool(override)
+
+        if self.attempt(save):
+            self.accept()
+
+    def show_errors(self, exc: ValidationError, heading: str | None = None) -> None:
+        """The score's refusal names no one field: the first item still to judge gets the focus."""
+        super().show_errors(exc, heading)
+        if exc.for_field("score"):
             first = next((w for w in self.inputs.values() if not self._widget_judged(w)), None)
             if first is not None:
                 first.setFocus()
-            return
-        except StoreError as exc:
-            self._show_banner(f"Not saved. {exc}")
-            return
-        self.saved_id = row_id
-        self._result_ready = state.ready or bool(override)
-        self.accept()
 
     @staticmethod
     def _widget_judged(widget: QWidget) -> bool:
@@ -576,18 +575,6 @@ class DischargeDialog(FittingDialog):
         if isinstance(widget, QSpinBox):
             return widget.value() >= 0
         return True
-
-    def _mark(self, widget: QWidget, invalid: bool) -> None:
-        if bool(widget.property("invalid")) == invalid:
-            return
-        widget.setProperty("invalid", invalid)
-        widget.style().unpolish(widget)
-        widget.style().polish(widget)
-
-    def _show_banner(self, text: str) -> None:
-        show_banner(self, self.banner, text)
-        if self.isVisible():
-            self.fit()
 
 
 __all__ = ["CLINICIAN_ITEMS", "DischargeDialog", "DischargeFacts", "DischargeSaveFn"]

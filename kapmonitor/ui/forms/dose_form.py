@@ -322,7 +322,7 @@ class DoseForm(EntryForm):
                 self._refused(finding.message)
                 return ""
             defer = self.defer
-            if not self.attempt(lambda: defer(finding, reason)):
+            if not self.attempt(lambda: defer(finding, reason), "Deferral not recorded"):
                 return ""
             self.deferred = True
             self.reject()

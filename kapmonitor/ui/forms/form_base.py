@@ -331,29 +331,31 @@ class FittingDialog(QDialog):
 
     # --- refusals -----------------------------------------------------------------------
 
-    def attempt(self, action: Callable[[], object]) -> bool:
-        """Run a save; True when it went through. A refusal is shown (:meth:`show_refusal`)
-        and the dialog stays open with what was typed."""
+    def attempt(self, action: Callable[[], object], heading: str | None = None) -> bool:
+        """Run a save; True when it went through. A refusal is shown (:meth:`show_refusal`,
+        headed by ``heading`` when this write is not the dialog's main one) and the dialog
+        stays open with what was typed."""
         self.clear_errors()
         try:
             action()
         except (ValidationError, StoreError) as exc:  # AccessRefused is a ValidationError
-            self.show_refusal(exc)
+            self.show_refusal(exc, heading)
             return False
         return True
 
-    def show_refusal(self, exc: ValidationError | StoreError) -> None:
+    def show_refusal(self, exc: ValidationError | StoreError, heading: str | None = None) -> None:
         """The store's or validator's words in the strip; named fields outlined and focused."""
         if isinstance(exc, ValidationError):
-            self.show_errors(exc)
+            self.show_errors(exc, heading)
         else:
-            heading = self.refusal_heading
+            heading = self.refusal_heading if heading is None else heading
             self.show_banner(f"{heading}. {exc}" if heading else str(exc))
 
-    def show_errors(self, exc: ValidationError) -> None:
+    def show_errors(self, exc: ValidationError, heading: str | None = None) -> None:
         first = mark_refused(self.field_widgets, exc.errors, self.field_aliases)
-        if self.refusal_heading:
-            self.show_banner(refusal_text(f"{self.refusal_heading}:\n", exc.errors))
+        heading = self.refusal_heading if heading is None else heading
+        if heading:
+            self.show_banner(refusal_text(f"{heading}:\n", exc.errors))
         else:
             self.show_banner("\n".join(e.message for e in exc.errors))
         if first is not None:

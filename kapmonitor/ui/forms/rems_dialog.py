@@ -30,8 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.rems import RemsField
-from kapmonitor.domain.validation import ValidationError
-from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import (
     FittingDialog,
     fit_to_screen,
@@ -39,12 +37,6 @@ from kapmonitor.ui.forms.form_base import (
     keep_on_screen,
     max_dialog_height,
     to_qdatetime,
-)
-from kapmonitor.ui.widgets.field_errors import (
-    clear_refused,
-    mark_refused,
-    refusal_text,
-    show_banner,
 )
 from kapmonitor.ui.widgets.theme import DAY, NIGHT
 
@@ -193,6 +185,8 @@ class RemsSubmissionDialog(FittingDialog):
     (already submitted, a time in the future, a non-REMS session) keeps what was typed.
     """
 
+    refusal_heading = "Not recorded"
+
     def __init__(
         self,
         save: SubmitFn,
@@ -224,7 +218,7 @@ class RemsSubmissionDialog(FittingDialog):
         self.note = QLineEdit(self)
         self.note.setPlaceholderText("optional")
         form.addRow("Note", self.note)
-        self.field_widgets: dict[str, QWidget] = {
+        self.field_widgets = {
             "submitted_by": self.submitted_by,
             "submitted_at": self.submitted_at,
         }
@@ -245,29 +239,16 @@ class RemsSubmissionDialog(FittingDialog):
         fit_to_screen(self)
 
     def try_save(self) -> None:
-        clear_refused(self.field_widgets, self.banner)
-        try:
+        def save() -> None:
             self.saved_id = self._save(
                 self.submitted_by.text(),
                 from_qdatetime(self.submitted_at.dateTime()),
                 self.reference.text(),
                 self.note.text(),
             )
-        except ValidationError as exc:
-            first = mark_refused(self.field_widgets, exc.errors)
-            show_banner(self, self.banner, refusal_text("Not recorded — ", exc.errors))
-            self.fit()
-            if first is not None:
-                first.setFocus()
-            return
-        except StoreError as exc:
-            show_banner(self, self.banner, f"Not recorded. {exc}")
-            self.fit()
-            return
-        self.accept()
 
-    def errors_text(self) -> str:
-        return self.banner.text() if self.banner.isVisible() else ""
+        if self.attempt(save):
+            self.accept()
 
 
 __all__ = [

@@ -24,10 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.clock import format_duration
-from kapmonitor.domain.validation import ValidationError
-from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import FittingDialog, fit_to_screen, from_qdatetime, to_qdatetime
-from kapmonitor.ui.widgets.field_errors import show_banner
 
 # save(at, text) -> row id; raises AccessRefused/ValidationError/StoreError.
 SaveFn = Callable[[datetime, str], int]
@@ -128,6 +125,7 @@ class ReviewCommentDialog(FittingDialog):
         self.buttons.accepted.connect(self.try_save)
         self.buttons.rejected.connect(self.reject)
         self.foot.addWidget(self.buttons)
+        self.field_widgets = {"text": self.text, "observed_at": self.time_edit}
         self.text.setFocus()
         fit_to_screen(self)
 
@@ -143,23 +141,11 @@ class ReviewCommentDialog(FittingDialog):
         self.when_label.setText(f"{format_duration(abs(seconds))} {side} the first dose")
 
     def try_save(self) -> None:
-        self.banner.hide()
-        try:
+        def save() -> None:
             self.saved_id = self._save(self.at(), self.text.toPlainText())
-        except ValidationError as exc:
-            self.show_banner("Not saved: " + "; ".join(e.message for e in exc.errors))
-            return
-        except StoreError as exc:
-            self.show_banner(f"Not saved. {exc}")
-            return
-        self.accept()
 
-    def show_banner(self, text: str) -> None:
-        show_banner(self, self.banner, text)
-        self.fit()
-
-    def errors_text(self) -> str:
-        return "" if self.banner.isHidden() else self.banner.text()
+        if self.attempt(save):
+            self.accept()
 
 
 __all__ = ["ReviewCommentDialog"]

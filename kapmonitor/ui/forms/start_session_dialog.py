@@ -39,19 +39,12 @@ from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.rems import RemsDefaults, RemsStart, default_rems_defaults
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
-from kapmonitor.store.database import StoreError
 from kapmonitor.ui.forms.form_base import (
     FittingDialog,
     fill_combo,
     fit_to_screen,
     from_qdatetime,
     to_qdatetime,
-)
-from kapmonitor.ui.widgets.field_errors import (
-    clear_refused,
-    mark_refused,
-    refusal_text,
-    show_banner,
 )
 
 StartFn = Callable[[SessionStart, str], str]
@@ -87,6 +80,8 @@ def _line_edit(parent: QWidget, placeholder: str) -> QLineEdit:
 
 class StartSessionDialog(FittingDialog):
     """Collects a :class:`SessionStart` and calls ``start(record, recorded_by)`` to commit it."""
+
+    refusal_heading = "Session not started"
 
     def __init__(
         self,
@@ -477,36 +472,13 @@ class StartSessionDialog(FittingDialog):
     # --- saving ---------------------------------------------------------------------------
 
     def try_save(self) -> None:
-        self.clear_errors()
-        try:
+        def start() -> None:
             record = self.record()
             names = record.clinicians
-            session_id = self._start(record, names[0] if names else "")
-        except ValidationError as exc:
-            self.show_errors(exc)
-            return
-        except StoreError as exc:
-            self.show_banner(f"Session not started. {exc}")
-            return
-        self.session_id = session_id
-        self.accept()
+            self.session_id = self._start(record, names[0] if names else "")
 
-    def clear_errors(self) -> None:
-        clear_refused(self.field_widgets, self.banner)
-
-    def show_errors(self, exc: ValidationError) -> None:
-        first = mark_refused(self.field_widgets, exc.errors)
-        self.show_banner(refusal_text("Not started — ", exc.errors))
-        if first is not None:
-            first.setFocus()
-            self.scroll.show_widget(first)
-
-    def show_banner(self, text: str) -> None:
-        show_banner(self, self.banner, text)
-        self.fit()
-
-    def errors_text(self) -> str:
-        return self.banner.text() if self.banner.isVisible() else ""
+        if self.attempt(start):
+            self.accept()
 
 
 class _CheckboxGroup:

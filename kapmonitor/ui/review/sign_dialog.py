@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain.quality import QualityFlag
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.reports.report_sections import FLAG_NAMES, SEVERITY_MARKS
+from kapmonitor.store import permissions
 from kapmonitor.store.accounts import User
-from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.signoff import DEFAULT_MEANING
 from kapmonitor.ui.forms import form_base
@@ -98,6 +98,8 @@ class FlagList(QFrame):
 
 class SignDialog(FittingDialog):
     """Asks the signer to confirm each quality flag, their name, the meaning and the password."""
+
+    refusal_heading = "Not signed"
 
     def __init__(
         self,
@@ -170,13 +172,13 @@ class SignDialog(FittingDialog):
         self.password.setPlaceholderText(f"Password of {user.username}")
         self.password.setToolTip("Type your password again: signing is a deliberate act")
         form.addRow("Password", self.password)
+        self.field_widgets = {"meaning": self.meaning, "password": self.password}
+        if self.flags:
+            self.field_widgets["flags"] = self.flag_list
         self.role_warning: QLabel | None = None
-        if user.role not in SIGNING_ROLES:
-            warn = self.role_warning = QLabel(
-                f"{user.display_name} has a {user.role} account: only a supervisor or "
-                "administrator can sign.",
-                self,
-            )
+        role_refusal = permissions.why_not_role(user, SIGNING_ROLES, "sign a session")
+        if role_refusal is not None:  # the store's words: it refuses the same way
+            warn = self.role_warning = QLabel(role_refusal, self)
             warn.setObjectName("Warn")
             warn.setWordWrap(True)
             self.foot.addWidget(warn)
@@ -240,8 +242,8 @@ class SignDialog(FittingDialog):
     def try_sign(self) -> None:
         """The save path: the store decides (role, password, ended, not yet signed, every
         flag confirmed). Enter in the password field while flags are unticked signs nothing."""
-        self.banner.hide()
-        try:
+
+        def sign() -> None:
             if self.unconfirmed():
                 raise ValidationError(
                     FieldError(
@@ -252,24 +254,18 @@ class SignDialog(FittingDialog):
             self.saved_id = self._sign(
                 self.chosen_meaning(), self.password.text(), self.confirmed_keys()
             )
-        except ValidationError as exc:
-            self.show_banner("Not signed: " + "; ".join(e.message for e in exc.errors))
-        except StoreError as exc:
-            self.show_banner(f"Not signed. {exc}")
-        else:
+
+        if self.attempt(sign):
             self.accept()
             return
         self.saved_id = None
         self.password.clear()  # never keep a typed password around after a refusal
-        self.password.setFocus()
+        if not self.flags_refused():  # else the flags are next, and have the focus
+            self.password.setFocus()
 
-    def show_banner(self, text: str) -> None:
-        self.banner.setText(text)
-        self.banner.show()
-        self.fit()
-
-    def errors_text(self) -> str:
-        return "" if self.banner.isHidden() else self.banner.text()
+    def flags_refused(self) -> bool:
+        flags = self.field_widgets.get("flags")
+        return flags is not None and bool(flags.property("invalid"))
 
 
 __all__ = ["MEANINGS", "FlagList", "SignDialog", "SignFn"]
