@@ -20,21 +20,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kapmonitor import APP_NAME, __version__
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.database import StoreError
 
-if TYPE_CHECKING:
-    from sqlite_utils import Database
-
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STORE = 2
 EXIT_NO_DISPLAY = 3
-FORMATS = ("pdf", "csv", "json", "fhir")
 # The longest wait between demo entries: an hour each already stretches the demo over two days.
 MAX_PACE_SECONDS = 3600.0
 
@@ -185,17 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _export_parser(sub: Any) -> None:
-    export = sub.add_parser("export", help="export sessions as PDF, CSV, JSON or FHIR R4")
+    from kapmonitor.reports.export_registry import export_formats
+
+    formats = export_formats()
+    export = sub.add_parser(
+        "export", help="export sessions as " + ", ".join(f.name.upper() for f in formats)
+    )
     _db_argument(export)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--session", metavar="ID", help="the session to export")
     which.add_argument("--all", action="store_true", help="every session in the database")
-    export.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    export.add_argument(
+        "--format", required=True, choices=[f.name for f in formats], help="what to write"
+    )
     export.add_argument(
         "--out",
         required=True,
         metavar="PATH",
         help="file to write (a folder for csv, and for --all)",
+    )
+    export.add_argument(
+        "--progress",
+        action="store_true",
+        help="show a progress bar on stderr (shown anyway when stderr is a terminal)",
     )
 
 
@@ -265,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sessions":
             return _list_sessions(db_path, db_option)
         if args.command == "export":
-            return _export(db_path, db_option, args.format, args.session, Path(args.out))
+            show = args.progress or sys.stderr.isatty()
+            return _export(db_path, db_option, args.format, args.session, Path(args.out), show)
         if args.command == "import":
             return _import(db_path, db_option, Path(args.file))
         if args.command == "verify":
@@ -403,22 +412,42 @@ def _actor() -> str:
         return "command line"
 
 
-def _audit_event(db: Database, action: str, detail: dict[str, Any], session_id: str | None) -> None:
-    """Record an export or import in the audit trail."""
-    from kapmonitor.store import audit
-
-    with db.atomic():
-        audit.event(
-            db, _actor(), action, at=datetime.now(UTC), detail=detail, session_id=session_id
-        )
-
-
 def _sessions(n: int) -> str:
     return f"{n} session" if n == 1 else f"{n} sessions"
 
 
-def _export(db_path: Path, db_option: str, fmt: str, session: str | None, out: Path) -> int:
-    from kapmonitor.reports.session_export import session_ids
+class TerminalProgress:
+    """A one-line progress bar on stderr for ``export``: counts only, nothing clinical."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.shown = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 * done // max(total, 1)
+        if percent == self.shown and done != total:
+            return  # redraw only when the figure changes: 10,000 sessions, 100 redraws
+        self.shown = percent
+        filled = self.WIDTH * done // max(total, 1)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\rexporting [{bar}] {done}/{total} sessions {percent:3d}%")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _export(
+    db_path: Path,
+    db_option: str,
+    fmt: str,
+    session: str | None,
+    out: Path,
+    show_progress: bool = False,
+) -> int:
+    from kapmonitor.reports.export_registry import run_export
+    from kapmonitor.reports.session_export import no_progress, session_ids
     from kapmonitor.store.database import connect
 
     _require_db(db_path, db_option)
@@ -432,61 +461,34 @@ def _export(db_path: Path, db_option: str, fmt: str, session: str | None, out: P
             raise OptionError(db_option, f"There are no sessions in {db_path} to export.")
         if session and not db.execute("SELECT 1 FROM sessions WHERE id = ?", [session]).fetchone():
             raise OptionError("--session", f"There is no session {session} in {db_path}.")
+        progress = TerminalProgress() if show_progress else no_progress
         try:
-            target = _write_export(db, db_path, fmt, ids, out, folder=session is None)
+            target = run_export(
+                db,
+                fmt,
+                ids,
+                out,
+                _actor(),
+                datetime.now(UTC),
+                folder=session is None,
+                progress=progress,
+            )
         except StoreError as exc:
             raise (OptionError("--out", exc) if exc.kind == "unwritable" else exc) from exc
-        for sid in ids:
-            _audit_event(db, "export", {"format": fmt, "file": str(target)}, sid)
+        except OSError as exc:
+            raise OptionError(
+                "--out", f"Cannot write {out} ({exc.strerror or exc}); nothing was written."
+            ) from exc
     finally:
         db.close()
     print(f"exported {_sessions(len(ids))} to {target}")
     return EXIT_OK
 
 
-def _write_export(
-    db: Database, db_path: Path, fmt: str, ids: list[str], out: Path, folder: bool
-) -> Path:
-    """Write the files; returns the file or folder written. ``folder`` is ``--all``."""
-    from kapmonitor.reports import csv_export, fhir_export, session_export
-
-    if fmt == "csv":
-        csv_export.write_csv(db, ids, out)
-        return out
-    if fmt == "pdf":
-        return _write_pdf(db_path, ids, out, folder)
-    if folder:
-        if fmt == "json":
-            session_export.write_json_all(db, out)
-        else:
-            fhir_export.write_fhir_all(db, out, ids)
-        return out
-    if out.is_dir():  # --session with an existing folder: the usual file name inside it
-        name = session_export.json_file_name if fmt == "json" else fhir_export.fhir_file_name
-        out = out / name(ids[0])
-    writer = session_export.write_json if fmt == "json" else fhir_export.write_fhir
-    writer(db, ids[0], out)
-    return out
-
-
-def _write_pdf(db_path: Path, ids: list[str], out: Path, folder: bool) -> Path:
-    """The PDF report reads the file itself (by path); one PDF per session."""
-    from kapmonitor.reports.pdf_report import write_session_pdf
-
-    targets = [out / f"{sid}.pdf" for sid in ids] if folder or out.is_dir() else [out]
-    try:
-        if folder:
-            out.mkdir(parents=True, exist_ok=True)
-        for sid, target in zip(ids, targets, strict=True):
-            write_session_pdf(db_path, sid, target)
-    except OSError as exc:
-        raise StoreError(f"Cannot write {out} ({exc.strerror or exc}).", "unwritable") from exc
-    return out if folder else targets[0]
-
-
 def _import(db_path: Path, db_option: str, source: Path) -> int:
     from kapmonitor.reports.session_import import import_documents, read_documents
     from kapmonitor.store.database import connect
+    from kapmonitor.store.session_transfer import record_import
 
     _check_db_target(db_path, db_option)
     try:
@@ -505,7 +507,7 @@ def _import(db_path: Path, db_option: str, source: Path) -> int:
     try:
         report = import_documents(db, documents, _actor())
         counts = {status: report.count(status) for status in ("imported", "present", "refused")}
-        _audit_event(db, "import", {"source": source.name, **counts}, None)
+        record_import(db, _actor(), datetime.now(UTC), {"source": source.name, **counts})
     finally:
         db.close()
     for outcome in report.outcomes:

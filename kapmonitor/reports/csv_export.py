@@ -7,128 +7,146 @@ carries the NEWS2 score and the alarms each set raised, so the common question "
 score and what alarmed" needs no join. Times are the stored ISO 8601 UTC text. Files are UTF-8
 with a byte-order mark so Excel shows µ, ° and ₂ correctly; quoting is the csv module's, so a
 comma, a quote or a line break in a note survives.
+
+The files are written session by session and row by row (rows come from cursors and go straight
+to the open files), so exporting ten thousand sessions takes no more memory than exporting one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+
+from sqlite_utils import Database
 
 from kapmonitor.reports.session_export import (
-    Document,
+    ExportTarget,
+    Progress,
     Row,
-    Source,
-    as_database,
-    build_session_document,
+    SessionRows,
     current_rows,
     describe_tables,
     session_columns,
-    write_folder,
 )
+from kapmonitor.store.session_tables import TableInfo
 
 ENCODING = "utf-8-sig"
 LEAD_COLUMNS = ("session_id", "patient_code", "ref", "status")
 VITALS_EXTRA = ("news2_total", "news2_band", "alarm_count", "alarms")
 
 
-def row_status(row: Row, rows: Sequence[Row]) -> str:
+def row_status(row: Row, superseded: set[Any]) -> str:
     """``superseded`` when a later row corrects it, ``voided`` for a withdrawal, else current."""
     if row.get("voided"):
         return "voided"
-    if any(r.get("supersedes_id") == row["ref"] for r in rows):
+    if row["ref"] in superseded:
         return "superseded"
     return "current"
 
 
-def _vitals_extra(document: Document) -> dict[int, dict[str, Any]]:
-    """NEWS2 and alarms for each vitals ref, from the current score and alarm rows."""
-    tables = document["tables"]
+def _vitals_extra(reader: SessionRows) -> dict[int, dict[str, Any]]:
+    """NEWS2 and alarms for each vitals ref of one session, from its current scores and alarms."""
     extra: dict[int, dict[str, Any]] = {}
-    for score in current_rows(tables.get("vital_scores", [])):
-        extra.setdefault(score["vitals_id"], {}).update(
-            news2_total=score["news2_total"], news2_band=score["news2_band"]
-        )
-    for alarm in current_rows(tables.get("alarms", [])):
-        if alarm.get("source_table") != "vitals":
-            continue
-        found = extra.setdefault(alarm["source_id"], {})
-        found["alarm_count"] = found.get("alarm_count", 0) + 1
-        label = f"{alarm['priority']} {alarm['parameter']}"
-        found["alarms"] = f"{found['alarms']}; {label}" if found.get("alarms") else label
+    if "vital_scores" in reader.tables:
+        for score in current_rows(list(reader.rows("vital_scores"))):
+            extra.setdefault(score["vitals_id"], {}).update(
+                news2_total=score["news2_total"], news2_band=score["news2_band"]
+            )
+    if "alarms" in reader.tables:
+        for alarm in current_rows(list(reader.rows("alarms"))):
+            if alarm.get("source_table") != "vitals":
+                continue
+            found = extra.setdefault(alarm["source_id"], {})
+            found["alarm_count"] = found.get("alarm_count", 0) + 1
+            label = f"{alarm['priority']} {alarm['parameter']}"
+            found["alarms"] = f"{found['alarms']}; {label}" if found.get("alarms") else label
     return extra
 
 
-def _session_rows(document: Document) -> list[list[Any]]:
-    session = document["session"]
-    clinicians = [
-        r["name"]
-        for r in sorted(
-            document["tables"].get("session_clinicians", []), key=lambda r: r.get("position", 0)
-        )
-    ]
-    ends = current_rows(document["tables"].get("session_ends", []))
-    return [
-        [
-            *(session.get(k) for k in session),
-            "; ".join(clinicians),
-            ends[-1]["observed_at"] if ends else None,
-        ]
-    ]
-
-
-def _table_rows(document: Document, name: str, columns: Sequence[str]) -> list[list[Any]]:
-    session = document["session"]
-    rows: list[Row] = document["tables"].get(name, [])
-    extra = _vitals_extra(document) if name == "vitals" else {}
-    out: list[list[Any]] = []
-    for row in rows:
-        lead = [session["id"], session["patient_code"], row["ref"], row_status(row, rows)]
-        values = [row.get(c) for c in columns]
-        if name == "vitals":
-            values += [extra.get(row["ref"], {}).get(k) for k in VITALS_EXTRA]
-        out.append(lead + values)
-    return out
-
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """CSV with the csv module's quoting; empty cells for missing values."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow(["" if v is None else v for v in row])
-    return buffer.getvalue()
-
-
-def csv_tables(source: Source, session_ids: Sequence[str]) -> dict[str, str]:
-    """File name → CSV text for the given sessions: ``sessions.csv`` and one per table."""
-    db = as_database(source)
-    documents = [build_session_document(db, sid) for sid in session_ids]
-    session_header = [c.name for c in session_columns(db)]
-    files = {
-        "sessions.csv": csv_text(
-            ["session_id" if c == "id" else c for c in session_header] + ["clinicians", "ended_at"],
-            (row for doc in documents for row in _session_rows(_ordered(doc, session_header))),
+def _superseded(reader: SessionRows, name: str) -> set[Any]:
+    """What a row's ``ref`` is compared with to call it superseded (refs, or raw ids when the
+    column is not a declared link, as the exported rows carry them)."""
+    info = reader.tables[name]
+    if info.column("supersedes_id") is None:
+        return set()
+    if info.link("supersedes_id") is not None:
+        return reader.superseded(name)
+    return {
+        value
+        for (value,) in reader.db.execute(
+            f"SELECT supersedes_id FROM [{name}] WHERE session_id = ? "
+            "AND supersedes_id IS NOT NULL",
+            [reader.session_id],
         )
     }
-    for name, info in describe_tables(db).items():
-        columns = [c.name for c in info.columns]
-        header = [*LEAD_COLUMNS, *columns, *(VITALS_EXTRA if name == "vitals" else ())]
-        rows = (row for doc in documents for row in _table_rows(doc, name, columns))
-        files[f"{name}.csv"] = csv_text(header, rows)
-    return files
 
 
-def _ordered(document: Document, columns: Sequence[str]) -> Document:
-    """The document with its session columns in the database's column order."""
-    session = document["session"]
-    return {**document, "session": {c: session.get(c) for c in columns}}
+def _session_row(reader: SessionRows) -> list[Any]:
+    session = reader.session
+    clinicians: list[Row] = []
+    ends: list[Row] = []
+    if "session_clinicians" in reader.tables:
+        clinicians = sorted(reader.rows("session_clinicians"), key=lambda r: r.get("position", 0))
+    if "session_ends" in reader.tables:
+        ends = current_rows(list(reader.rows("session_ends")))
+    return [
+        *session.values(),
+        "; ".join(r["name"] for r in clinicians),
+        ends[-1]["observed_at"] if ends else None,
+    ]
 
 
-def write_csv(source: Source, session_ids: Sequence[str], folder: Path) -> list[Path]:
-    """Write the CSV files for ``session_ids`` into ``folder``: all of them, or none."""
-    files: Mapping[str, str] = csv_tables(source, session_ids)
-    return write_folder(Path(folder), {n: t.encode(ENCODING) for n, t in files.items()})
+def _cells(values: Sequence[Any]) -> list[Any]:
+    return ["" if v is None else v for v in values]
+
+
+def table_header(name: str, info: TableInfo) -> list[str]:
+    """The header of ``<table>.csv``: the lead columns, the stored ones, NEWS2 and alarms."""
+    extra = VITALS_EXTRA if name == "vitals" else ()
+    return [*LEAD_COLUMNS, *(c.name for c in info.columns), *extra]
+
+
+def write_table(writer: Any, reader: SessionRows, name: str, info: TableInfo) -> None:
+    """One session's rows of ``name`` to a ``csv.writer``, one at a time from the cursor."""
+    session = reader.session
+    columns = [c.name for c in info.columns]
+    superseded = _superseded(reader, name)
+    extra = _vitals_extra(reader) if name == "vitals" else {}
+    for row in reader.rows(name):
+        values = [session["id"], session["patient_code"], row["ref"], row_status(row, superseded)]
+        values += [row.get(c) for c in columns]
+        if name == "vitals":
+            values += [extra.get(row["ref"], {}).get(k) for k in VITALS_EXTRA]
+        writer.writerow(_cells(values))
+
+
+def write_csv_sessions(
+    db: Database, session_ids: Sequence[str], target: ExportTarget, progress: Progress
+) -> None:
+    """The CSV writer: ``sessions.csv`` and one file per table, every session's rows in each,
+    written session by session into files that stay open until the last session is done."""
+    tables: Mapping[str, TableInfo] = describe_tables(db)
+    session_header = [c.name for c in session_columns(db)]
+    with contextlib.ExitStack() as stack:
+        files: dict[str, Any] = {}
+
+        def open_csv(file_name: str, header: Sequence[str]) -> Any:
+            fh: IO[str] = stack.enter_context(target.open_text(file_name, ENCODING))
+            writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL)
+            writer.writerow(header)
+            return writer
+
+        files["sessions"] = open_csv(
+            "sessions.csv",
+            ["session_id" if c == "id" else c for c in session_header] + ["clinicians", "ended_at"],
+        )
+        for name, info in tables.items():
+            files[name] = open_csv(f"{name}.csv", table_header(name, info))
+        for done, session_id in enumerate(session_ids, 1):
+            reader = SessionRows(db, session_id, tables)
+            files["sessions"].writerow(_cells(_session_row(reader)))
+            for name, info in tables.items():
+                write_table(files[name], reader, name, info)
+            progress(done, len(session_ids))

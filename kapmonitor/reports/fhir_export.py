@@ -4,8 +4,10 @@ The Patient is pseudonymous (the clinic's patient code, never a name). Every cli
 session or recording a row is a Practitioner, and every resource says who did it (Observation
 ``performer``, MedicationAdministration ``performer``, AdverseEvent ``recorder``,
 QuestionnaireResponse ``author``, Encounter ``participant``). Vital signs are coded with LOINC and
-UCUM as the HL7 FHIR R4 vital-signs profile names them, one vital-signs panel per recorded set with
-its members. The bedside scores (MOAA/S, RASS, dissociation, CADSS), NEWS2 (with its SpO₂ scale,
+UCUM from the vital-sign registry (:data:`kapmonitor.domain.vitals.VITAL_SIGNS`; end-tidal CO₂ is
+LOINC 19891-1 in mm[Hg]), as the HL7 FHIR R4 vital-signs profile names them where it has a profile,
+one vital-signs panel per recorded set with its members.
+The bedside scores (MOAA/S, RASS, dissociation, CADSS), NEWS2 (with its SpO₂ scale,
 and "incomplete" instead of a band when a parameter was missing), the discharge score
 (Aldrete/PADSS) and the questionnaire totals are survey Observations: LOINC where LOINC has the
 code (PHQ-9 total 44261-6, GAD-7 total 70274-6), otherwise the project's own code system
@@ -22,20 +24,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from sqlite_utils import Database
 
 from kapmonitor.domain.reference import Reference, default_reference
+from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.reports.session_export import (
     Document,
+    ExportTarget,
+    Progress,
     Row,
     Source,
+    as_database,
     build_session_document,
     current_rows,
-    session_ids,
-    write_atomically,
-    write_folder,
 )
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:kapmonitor:fhir")
@@ -87,17 +91,17 @@ SCORE_CODES: dict[str, tuple[str, str, str]] = {
     "post_session": (CODE_SYSTEM, "post-session-total", "Post-session questionnaire total"),
 }
 
-# LOINC code, display, UCUM unit code, unit as shown, vital-signs profile.
-HR = ("8867-4", "Heart rate", "/min", "/min", "heartrate")
-RR = ("9279-1", "Respiratory rate", "/min", "/min", "resprate")
-TEMP = ("8310-5", "Body temperature", "Cel", "°C", "bodytemp")
+# Body weight is a session detail, not a vital sign of the registry.
 WEIGHT = ("29463-7", "Body weight", "kg", "kg", "bodyweight")
-SYSTOLIC = ("8480-6", "Systolic blood pressure", "mm[Hg]", "mmHg")
-DIASTOLIC = ("8462-4", "Diastolic blood pressure", "mm[Hg]", "mmHg")
+# The vital-signs profile asks SpO₂ for both codes; the registry's own code comes first.
 SPO2_CODES = (
     ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry"),
     ("2708-6", "Oxygen saturation in Arterial blood"),
 )
+BP_PANEL = ("85354-9", "Blood pressure panel with all children optional")
+# The member part of a vital's fullUrl where it is not the registry key, kept so bundles exported
+# before the registry keep their resource ids.
+URL_PARTS = {"temp_c": "temp"}
 SEVERITY_BY_GRADE = {1: "mild", 2: "moderate"}  # CTCAE 3 and above: severe
 SERIOUS_CRITERIA = {
     "death": "SeriousResultsInDeath",
@@ -138,7 +142,12 @@ def _quantity(value: float, unit: str, code: str) -> dict[str, Any]:
 class _Builder:
     """Collects the entries of one session's bundle."""
 
-    def __init__(self, document: Document, reference: Reference) -> None:
+    def __init__(
+        self,
+        document: Document,
+        reference: Reference,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.doc = document
         self.ref = reference
         self.session: Row = document["session"]
@@ -146,6 +155,8 @@ class _Builder:
         self.patient = full_url(self.sid, "patient")
         self.encounter = full_url(self.sid, "encounter")
         self.entries: list[dict[str, Any]] = []
+        # Where each entry goes as it is made: the list, or straight to the file being written.
+        self.emit = emit or self.entries.append
         self.practitioners: dict[str, str] = {}  # clinician name -> fullUrl
 
     def practitioner(self, name: str | None) -> dict[str, str]:
@@ -172,7 +183,7 @@ class _Builder:
         return current_rows(self.doc["tables"].get(table, []))
 
     def add(self, url: str, resource: dict[str, Any]) -> None:
-        self.entries.append({"fullUrl": url, "resource": resource})
+        self.emit({"fullUrl": url, "resource": resource})
 
     # --- subject and context ---------------------------------------------------------------
 
@@ -273,14 +284,30 @@ class _Builder:
         resource["valueQuantity"] = _quantity(value, unit, code)
         return resource
 
-    def blood_pressure(self, row: Row) -> dict[str, Any]:
+    def vital_observation(self, sign: VitalSign, row: Row) -> dict[str, Any]:
+        """One vital sign of a recorded set, coded from the registry (LOINC, UCUM, profile)."""
+        if sign.key == "spo2":
+            code = {"coding": [_coding(LOINC, c, d) for c, d in SPO2_CODES], "text": sign.short}
+        else:
+            code = {
+                "coding": [_coding(LOINC, sign.loinc, sign.loinc_display)],
+                "text": sign.loinc_display,
+            }
         resource = self.observation(
-            {
-                "coding": [
-                    _coding(LOINC, "85354-9", "Blood pressure panel with all children optional")
-                ],
-                "text": "Blood pressure",
-            },
+            code,
+            sign.fhir_profile or "",
+            row["observed_at"],
+            row.get("recorded_at"),
+            corrected=row.get("supersedes_id") is not None,
+            performer=row.get("recorded_by"),
+        )
+        resource["valueQuantity"] = _quantity(row[sign.key], sign.unit, sign.ucum)
+        return resource
+
+    def blood_pressure(self, row: Row, parts: list[VitalSign]) -> dict[str, Any]:
+        """Systolic and diastolic together, as the vital-signs BP profile wants them."""
+        resource = self.observation(
+            {"coding": [_coding(LOINC, *BP_PANEL)], "text": "Blood pressure"},
             "bp",
             row["observed_at"],
             row.get("recorded_at"),
@@ -289,41 +316,33 @@ class _Builder:
         )
         resource["component"] = [
             {
-                "code": {"coding": [_coding(LOINC, loinc, display)], "text": display},
-                "valueQuantity": _quantity(row[key], unit, code),
+                "code": {
+                    "coding": [_coding(LOINC, sign.loinc, sign.loinc_display)],
+                    "text": sign.loinc_display,
+                },
+                "valueQuantity": _quantity(row[sign.key], sign.unit, sign.ucum),
             }
-            for key, (loinc, display, code, unit) in (("sbp", SYSTOLIC), ("dbp", DIASTOLIC))
+            for sign in parts
         ]
         return resource
 
-    def spo2(self, row: Row) -> dict[str, Any]:
-        resource = self.observation(
-            {"coding": [_coding(LOINC, c, d) for c, d in SPO2_CODES], "text": "SpO₂"},
-            "oxygensat",
-            row["observed_at"],
-            row.get("recorded_at"),
-            corrected=row.get("supersedes_id") is not None,
-            performer=row.get("recorded_by"),
-        )
-        resource["valueQuantity"] = _quantity(row["spo2"], "%", "%")
-        return resource
-
     def vitals_members(self, row: Row) -> list[tuple[str, dict[str, Any]]]:
+        """The set's members, one per recorded vital of the registry (blood pressure as one
+        panel of both pressures, only when both were taken)."""
         members: list[tuple[str, dict[str, Any]]] = []
 
         def url(part: str) -> str:
             return full_url(self.sid, "vitals", row["ref"], part)
 
-        if row.get("sbp") is not None and row.get("dbp") is not None:
-            members.append((url("bp"), self.blood_pressure(row)))
-        if row.get("hr") is not None:
-            members.append((url("hr"), self.simple(HR, row["hr"], row)))
-        if row.get("rr") is not None:
-            members.append((url("rr"), self.simple(RR, row["rr"], row)))
-        if row.get("spo2") is not None:
-            members.append((url("spo2"), self.spo2(row)))
-        if row.get("temp_c") is not None:
-            members.append((url("temp"), self.simple(TEMP, row["temp_c"], row)))
+        pressures = [v for v in VITAL_SIGNS if v.field == "bp"]
+        for sign in VITAL_SIGNS:
+            if sign.field == "bp":
+                if sign is pressures[0] and all(row.get(p.key) is not None for p in pressures):
+                    members.append((url("bp"), self.blood_pressure(row, pressures)))
+                continue
+            if row.get(sign.key) is not None:
+                part = URL_PARTS.get(sign.key, sign.key)
+                members.append((url(part), self.vital_observation(sign, row)))
         return members
 
     def vitals(self) -> None:
@@ -601,9 +620,7 @@ class _Builder:
         }
 
 
-def bundle_from_document(document: Document, reference: Reference | None = None) -> dict[str, Any]:
-    """The FHIR R4 collection Bundle for one exported session document."""
-    builder = _Builder(document, reference or default_reference())
+def _build(builder: _Builder) -> None:
     builder.patient_resource()
     builder.encounter_resource()
     builder.weight()
@@ -615,10 +632,19 @@ def bundle_from_document(document: Document, reference: Reference | None = None)
     builder.doses()
     builder.adverse_events()
     builder.practitioner_resources()  # last: every reference above has named its clinician
-    sid = document["session"]["id"]
+
+
+def bundle_id(session_id: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"{session_id}/bundle"))
+
+
+def bundle_from_document(document: Document, reference: Reference | None = None) -> dict[str, Any]:
+    """The FHIR R4 collection Bundle for one exported session document."""
+    builder = _Builder(document, reference or default_reference())
+    _build(builder)
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid5(NAMESPACE, f"{sid}/bundle")),
+        "id": bundle_id(document["session"]["id"]),
         "type": "collection",
         "entry": builder.entries,
     }
@@ -633,21 +659,36 @@ def bundle_text(bundle: dict[str, Any]) -> str:
     return json.dumps(bundle, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_fhir(source: Source, session_id: str, out: Path) -> Path:
-    """Write one session's Bundle to the file ``out``."""
-    write_atomically(Path(out), bundle_text(build_bundle(source, session_id)).encode("utf-8"))
-    return Path(out)
+def stream_bundle(document: Document, out: IO[str], reference: Reference | None = None) -> None:
+    """Write the Bundle to ``out`` entry by entry as the builder makes them: the same bytes as
+    ``bundle_text(bundle_from_document(document))`` without the bundle held in memory."""
+    first = True
+
+    def emit(entry: dict[str, Any]) -> None:
+        nonlocal first
+        text = json.dumps(entry, sort_keys=True, indent=2, ensure_ascii=False)
+        out.write("\n    " if first else ",\n    ")
+        out.write(text.replace("\n", "\n    "))
+        first = False
+
+    out.write('{\n  "entry": [')
+    _build(_Builder(document, reference or default_reference(), emit))
+    out.write("]" if first else "\n  ]")
+    sid = document["session"]["id"]
+    out.write(f',\n  "id": {json.dumps(bundle_id(sid))},\n')
+    out.write('  "resourceType": "Bundle",\n  "type": "collection"\n}\n')
 
 
-def fhir_file_name(session_id: str) -> str:
-    return f"{session_id}.fhir.json"
-
-
-def write_fhir_all(source: Source, folder: Path, ids: Sequence[str] | None = None) -> list[Path]:
-    """One ``<session id>.fhir.json`` Bundle per session, into ``folder``."""
-    chosen = list(ids) if ids is not None else session_ids(source)
-    files = {
-        fhir_file_name(sid): bundle_text(build_bundle(source, sid)).encode("utf-8")
-        for sid in chosen
-    }
-    return write_folder(Path(folder), files)
+def write_fhir_sessions(
+    db: Database, session_ids: Sequence[str], target: ExportTarget, progress: Progress
+) -> None:
+    """The FHIR writer: one ``<session id>.fhir.json`` Bundle per session. One session's
+    document is read at a time and its Bundle is streamed entry by entry, so memory does not grow
+    with the number of sessions."""
+    reference = default_reference()
+    for done, session_id in enumerate(session_ids, 1):
+        document = build_session_document(as_database(db), session_id)
+        with target.open_text(f"{session_id}.fhir.json") as out:
+            stream_bundle(document, out, reference)
+        del document
+        progress(done, len(session_ids))

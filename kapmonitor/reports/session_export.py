@@ -13,30 +13,32 @@ importing into another file and exporting again gives the same bytes. See ``docs
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from sqlite_utils import Database
 
 from kapmonitor import __version__
-from kapmonitor.store.database import SQLITE_HEADER, StoreError, explain
+from kapmonitor.store.database import SQLITE_HEADER, StoreError, connect_readonly, explain
 from kapmonitor.store.schema import SCHEMA_VERSION
+from kapmonitor.store.session_tables import (
+    Column,
+    Link,
+    TableInfo,
+    describe_tables,
+    schema_version,
+    session_columns,
+)
 
 FORMAT = "kapmonitor-session"
 FORMAT_VERSION = 1
-# Tables with a session_id column that are not part of a session's clinical record.
-EXCLUDED_TABLES = frozenset({"audit", "users"})
-# Triggers refuse clinical rows for a signed session and addenda for an unsigned one, so these
-# tables are written last, in this order, on import.
-LAST_TABLES = ("signatures", "addenda")
 SCHEMA_FILE = (
     Path(__file__).resolve().parents[2] / "resources" / "schemas" / ("session-export.schema.json")
 )
@@ -55,133 +57,12 @@ class HasDatabase(Protocol):
 Source = Database | HasDatabase
 
 
-@dataclass(frozen=True)
-class Column:
-    """One stored column, as the export and the import need to know it."""
-
-    name: str
-    type: str  # the declared STRICT type: INTEGER, REAL, TEXT, BLOB or ANY
-    notnull: bool
-    has_default: bool
-    json_text: bool  # a CHECK (json_valid(...)) column: JSON kept as text
-    utc_time: bool  # a CHECK (... GLOB 'YYYY-MM-DDTHH:MM:SS.mmmZ') column
-
-    @property
-    def required(self) -> bool:
-        """A value must be given: the database has no default for a missing one."""
-        return self.notnull and not self.has_default
-
-
-@dataclass(frozen=True)
-class Link:
-    """A column holding another row's id: of ``target``, or of the table named in ``via``."""
-
-    column: str
-    target: str | None = None
-    via: str | None = None
-
-    def target_of(self, row: Mapping[str, Any]) -> str | None:
-        return self.target if self.target is not None else row.get(self.via or "")
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    """A session-linked table: its columns (without ``id`` and ``session_id``) and links."""
-
-    name: str
-    columns: tuple[Column, ...]
-    links: tuple[Link, ...]
-    position: int  # creation order, the tie-break when ordering tables
-
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-    def link(self, name: str) -> Link | None:
-        return next((lk for lk in self.links if lk.column == name), None)
-
-
-# --- discovering the tables -----------------------------------------------------------------
+# --- the tables (described by the store, which its importer needs too) ---------------------------
 
 
 def as_database(source: Source) -> Database:
     """Accept a ``SessionStore`` (or anything with ``.db``) as well as a bare database."""
     return source if isinstance(source, Database) else source.db
-
-
-def schema_version(db: Database) -> int:
-    return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-
-def _table_sql(db: Database) -> list[tuple[str, str]]:
-    return [
-        (name, sql or "")
-        for name, sql in db.execute(
-            "SELECT name, sql FROM main.sqlite_master WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY rowid"
-        ).fetchall()
-    ]
-
-
-def _columns(db: Database, table: str, sql: str) -> list[Column]:
-    json_cols = set(re.findall(r"json_valid\(\s*\[?(\w+)\]?\s*\)", sql))
-    utc_cols = set(re.findall(r"(\w+)\s+GLOB\s+'\[0-9\]\[0-9\]\[0-9\]\[0-9\]-", sql))
-    return [
-        Column(
-            name=name,
-            type=(decl or "ANY").upper(),
-            notnull=bool(notnull) or bool(pk),
-            has_default=default is not None,
-            json_text=name in json_cols,
-            utc_time=name in utc_cols,
-        )
-        for _cid, name, decl, notnull, default, pk in db.execute(
-            f"PRAGMA table_info([{table}])"
-        ).fetchall()
-    ]
-
-
-def _links(db: Database, table: str, columns: Iterable[str], linked: set[str]) -> list[Link]:
-    """Foreign keys to other session tables, then ``x_id`` columns named by an ``x_table``."""
-    names = set(columns)
-    links: list[Link] = []
-    for fk in db.execute(f"PRAGMA foreign_key_list([{table}])").fetchall():
-        target, column, to = fk[2], fk[3], fk[4]
-        if target in linked and to in (None, "id"):
-            links.append(Link(column, target=target))
-    fixed = {lk.column for lk in links}
-    for name in sorted(names - fixed):
-        if name.endswith("_id") and f"{name[:-3]}_table" in names and name != "session_id":
-            links.append(Link(name, via=f"{name[:-3]}_table"))
-    return links
-
-
-def describe_tables(db: Database) -> dict[str, TableInfo]:
-    """Every table holding rows of a session (it has ``session_id``), in creation order.
-
-    ``sessions`` itself, the audit trail and the user accounts are not among them.
-    """
-    found: dict[str, tuple[int, list[Column]]] = {}
-    for position, (name, sql) in enumerate(_table_sql(db)):
-        if name in EXCLUDED_TABLES or name == "sessions":
-            continue
-        columns = _columns(db, name, sql)
-        names = {c.name for c in columns}
-        if "session_id" in names and "id" in names:
-            found[name] = (position, columns)
-    linked = set(found)
-    tables: dict[str, TableInfo] = {}
-    for name, (position, columns) in found.items():
-        kept = tuple(c for c in columns if c.name not in ("id", "session_id"))
-        links = tuple(_links(db, name, (c.name for c in kept), linked))
-        tables[name] = TableInfo(name, kept, links, position)
-    return tables
-
-
-def session_columns(db: Database) -> tuple[Column, ...]:
-    sql = dict(_table_sql(db)).get("sessions")
-    if sql is None:
-        raise StoreError("This file has no sessions table: it is not a KAP Monitor database.")
-    return tuple(_columns(db, "sessions", sql))
 
 
 # --- building the document -------------------------------------------------------------------
@@ -274,7 +155,126 @@ def current_rows(rows: list[Row]) -> list[Row]:
     return sorted(live, key=lambda r: (r.get("observed_at") or "", r["ref"]))
 
 
-# --- writing files without leaving half a file -------------------------------------------------
+# --- reading a session row by row ------------------------------------------------------------
+
+
+class SessionRows:
+    """One session read table by table through cursors, rows numbered and linked by ``ref``.
+
+    Why not a document: ``export --all`` over thousands of sessions used to build every file in
+    memory. Only the id → ref maps of this one session are held (small integers); each table's
+    rows are fetched from a cursor as they are written, so memory depends on neither the number
+    of sessions nor, beyond those maps, the length of a session.
+    """
+
+    def __init__(self, db: Database, session_id: str, tables: Mapping[str, TableInfo]) -> None:
+        self.db = db
+        self.session_id = session_id
+        self.tables = tables
+        self.session = {
+            k: _plain(v, "the session row") for k, v in _session_row(db, session_id).items()
+        }
+        self.refs: dict[str, dict[int, int]] = {
+            name: {
+                row_id: i
+                for i, (row_id,) in enumerate(
+                    db.execute(
+                        f"SELECT id FROM [{name}] WHERE session_id = ? ORDER BY id", [session_id]
+                    ),
+                    1,
+                )
+            }
+            for name in tables
+        }
+
+    def rows(self, name: str) -> Iterator[Row]:
+        """The table's rows as exported (``ref``, links as refs), in id order, one at a time."""
+        info = self.tables[name]
+        cursor = self.db.execute(
+            f"SELECT * FROM [{name}] WHERE session_id = ? ORDER BY id", [self.session_id]
+        )
+        names = [d[0] for d in cursor.description]
+        for ref, found in enumerate(cursor, 1):
+            yield _export_row(info, dict(zip(names, found, strict=True)), ref, self.refs)
+
+    def superseded(self, name: str) -> set[int]:
+        """Refs of this table's rows that a later row corrects."""
+        info = self.tables[name]
+        if info.link("supersedes_id") is None:
+            return set()
+        refs = self.refs[name]
+        return {
+            refs[row_id]
+            for (row_id,) in self.db.execute(
+                f"SELECT supersedes_id FROM [{name}] WHERE session_id = ? "
+                "AND supersedes_id IS NOT NULL",
+                [self.session_id],
+            )
+            if row_id in refs
+        }
+
+
+def _indent(text: str, spaces: int) -> str:
+    return text.replace("\n", "\n" + " " * spaces)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
+
+
+def stream_session_document(
+    db: Database, session_id: str, out: IO[str], tables: Mapping[str, TableInfo] | None = None
+) -> None:
+    """Write the session's document to ``out`` row by row: exactly the bytes of
+    ``document_text(build_session_document(db, session_id))`` (a test holds them equal), without
+    the document ever being in memory."""
+    try:
+        tables = describe_tables(db) if tables is None else tables
+        reader = SessionRows(db, session_id, tables)
+        out.write("{\n")
+        out.write(f'  "app_version": {_dumps(__version__)},\n')
+        out.write(f'  "format": {_dumps(FORMAT)},\n')
+        out.write(f'  "format_version": {FORMAT_VERSION},\n')
+        out.write(f'  "schema_version": {schema_version(db)},\n')
+        out.write(f'  "session": {_indent(_dumps(reader.session), 2)},\n')
+        names = sorted(tables)
+        if not names:
+            out.write('  "tables": {}\n}\n')
+            return
+        out.write('  "tables": {\n')
+        for position, name in enumerate(names):
+            out.write(f"    {_dumps(name)}: [")
+            first = True
+            for row in reader.rows(name):
+                out.write("\n      " if first else ",\n      ")
+                out.write(_indent(_dumps(row), 6))
+                first = False
+            out.write("]" if first else "\n    ]")
+            out.write(",\n" if position < len(names) - 1 else "\n")
+        out.write("  }\n}\n")
+    except sqlite3.Error as exc:
+        raise explain(exc, _database_file(db)) from exc
+
+
+def _database_file(db: Database) -> str:
+    found = db.execute("PRAGMA database_list").fetchone()
+    return str(found[2]) if found and found[2] else "?"
+
+
+# --- where an export's files go: all of them or none -----------------------------------------
+
+
+class ExportCancelled(Exception):
+    """Raised by a progress callback to stop an export; nothing is left written."""
+
+
+#: ``progress(done, total)``: sessions written so far and in all. It may raise
+#: :class:`ExportCancelled` to stop the export (the review window's Cancel button does).
+Progress = Callable[[int, int], None]
+
+
+def no_progress(_done: int, _total: int) -> None:
+    """The progress callback of an export nobody watches."""
 
 
 def _why(exc: OSError) -> str:
@@ -289,73 +289,140 @@ def _why(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write beside the target, then rename over it: a failure leaves no partial file."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+class ExportTarget:
+    """The file or folder an export writes, staged beside it until :meth:`commit`.
+
+    Writers ask it for a file by name (:meth:`open`, :meth:`open_text`, or :meth:`path` for a
+    writer that needs a path) and stream into it; nothing appears at the destination until
+    :meth:`commit` renames the staged files into place, after the audit entry is written. A
+    failure or a cancel calls :meth:`discard`: no half file, no half folder.
+
+    ``single`` targets hold one file (the destination itself, whatever name the writer asks
+    for); folder targets hold any number, created inside ``destination``.
+    """
+
+    def __init__(self, destination: Path, single: bool) -> None:
+        self.destination = Path(destination)
+        self.single = single
+        self.names: list[str] = []
+        self._staging: Path | None = None
+        self._created = False
+
+    def _fail(self, exc: OSError) -> StoreError:
+        where = f"{self.destination}" if self.single else f"into {self.destination}"
+        return StoreError(f"Cannot write {where} ({_why(exc)}); nothing was written.", "unwritable")
+
+    def _stage(self) -> Path:
+        if self._staging is None:
+            try:
+                if self.single:
+                    fd, tmp = tempfile.mkstemp(
+                        prefix=f".{self.destination.name}.",
+                        suffix=".part",
+                        dir=self.destination.parent,
+                    )
+                    os.close(fd)
+                    self._staging = Path(tmp)
+                else:
+                    self._created = not self.destination.exists()
+                    self.destination.mkdir(parents=True, exist_ok=True)
+                    self._staging = Path(
+                        tempfile.mkdtemp(prefix=".kapmonitor-export-", dir=self.destination)
+                    )
+            except OSError as exc:
+                self.discard()
+                raise self._fail(exc) from exc
+        return self._staging
+
+    def path(self, name: str) -> Path:
+        """Where to write the file ``name`` now (a staged path, renamed on commit)."""
+        if self.single and self.names:
+            raise ValueError("a single-file export writes one file")
+        staging = self._stage()
+        if name not in self.names:
+            self.names.append(name)
+        return staging if self.single else staging / name
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        """A binary file to stream into, flushed to disk when the block ends."""
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            with self.path(name).open("wb") as fh:
+                yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    except OSError as exc:
-        raise StoreError(
-            f"Cannot write {path} ({_why(exc)}); nothing was written.", "unwritable"
-        ) from exc
+        except OSError as exc:
+            raise self._fail(exc) from exc
+
+    @contextlib.contextmanager
+    def open_text(self, name: str, encoding: str = "utf-8") -> Iterator[IO[str]]:
+        """A text file (``newline=""``: the writer's line ends are kept) to stream into."""
+        with self.open(name) as raw:
+            text = io.TextIOWrapper(raw, encoding=encoding, newline="", write_through=False)
+            try:
+                yield text
+                text.flush()
+            finally:
+                text.detach()
+
+    def final_paths(self) -> list[Path]:
+        if self.single:
+            return [self.destination]
+        return [self.destination / name for name in self.names]
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into place; returns the files written."""
+        try:
+            if self.single:
+                if self._staging is None:
+                    raise StoreError("The export wrote nothing.", "empty")
+                os.replace(self._staging, self.destination)
+            else:
+                staging = self._stage()
+                for name in self.names:
+                    os.replace(staging / name, self.destination / name)
+                shutil.rmtree(staging, ignore_errors=True)
+            self._staging = None
+        except OSError as exc:
+            self.discard()
+            raise self._fail(exc) from exc
+        return self.final_paths()
+
+    def discard(self) -> None:
+        """Remove everything staged (and the folder, if this export created it)."""
+        if self._staging is not None:
+            if self.single:
+                with contextlib.suppress(OSError):
+                    self._staging.unlink()
+            else:
+                shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+        if self._created:
+            shutil.rmtree(self.destination, ignore_errors=True)
+            self._created = False
 
 
-def write_folder(folder: Path, files: Mapping[str, bytes]) -> list[Path]:
-    """Write several files into ``folder`` (created if needed), all of them or none.
-
-    Every file is written into a temporary folder inside ``folder`` first; only when all are
-    complete are they renamed into place.
-    """
-    folder = Path(folder)
-    created = not folder.exists()
-    staging: Path | None = None
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write beside the target, then rename over it: a failure leaves no partial file."""
+    target = ExportTarget(Path(path), single=True)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".kapmonitor-export-", dir=folder))
-        for name, data in files.items():
-            (staging / name).write_bytes(data)
-        for name in files:
-            os.replace(staging / name, folder / name)
-    except OSError as exc:
-        if created:
-            shutil.rmtree(folder, ignore_errors=True)
-        raise StoreError(
-            f"Cannot write into {folder} ({_why(exc)}); nothing was written.", "unwritable"
-        ) from exc
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-    return [folder / name for name in files]
+        with target.open(Path(path).name) as fh:
+            fh.write(data)
+        target.commit()
+    except BaseException:
+        target.discard()
+        raise
 
 
-def write_json(source: Source, session_id: str, out: Path) -> Path:
-    """Export one session to the JSON file ``out``."""
-    text = document_text(build_session_document(source, session_id))
-    write_atomically(Path(out), text.encode("utf-8"))
-    return Path(out)
-
-
-def json_file_name(session_id: str) -> str:
-    return f"{session_id}.json"
-
-
-def write_json_all(source: Source, folder: Path) -> list[Path]:
-    """Export every session into ``folder``, one ``<session id>.json`` file each."""
-    files = {
-        json_file_name(sid): document_text(build_session_document(source, sid)).encode("utf-8")
-        for sid in session_ids(source)
-    }
-    return write_folder(Path(folder), files)
+def write_json_sessions(
+    db: Database, session_ids: Sequence[str], target: ExportTarget, progress: Progress
+) -> None:
+    """The JSON writer: one ``<session id>.json`` document per session, streamed row by row."""
+    tables = describe_tables(db)
+    for done, session_id in enumerate(session_ids, 1):
+        with target.open_text(f"{session_id}.json") as out:
+            stream_session_document(db, session_id, out, tables)
+        progress(done, len(session_ids))
 
 
 # --- reading another laptop's file without changing it ---------------------------------------
@@ -372,22 +439,18 @@ def is_sqlite_file(path: Path) -> bool:
 def open_read_only(path: Path) -> Database:
     """Open a KAP Monitor database for reading only: no migration, no change to the file."""
     path = Path(path)
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except (sqlite3.Error, OSError) as exc:
-        raise explain(exc, path) from exc
-    db = Database(conn, execute_plugins=False)
+    db = connect_readonly(path)
     try:
         version = schema_version(db)
         session_columns(db)
     except sqlite3.Error as exc:
-        conn.close()
+        db.close()
         raise explain(exc, path) from exc
     except StoreError as exc:
-        conn.close()
+        db.close()
         raise StoreError(f"{path}: {exc}", "not_export") from exc
     if version > SCHEMA_VERSION:
-        conn.close()
+        db.close()
         raise StoreError(
             f"{path} was written by a newer KAP Monitor (schema {version}; this version knows "
             f"{SCHEMA_VERSION}). Install the newer version to read it.",

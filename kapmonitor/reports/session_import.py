@@ -2,10 +2,11 @@
 
 A session is known by its id (a UUID, the same on every laptop), so importing is idempotent: a
 session already here with the same content is skipped, one that differs is refused with a reason,
-and a new one is inserted in one transaction. Every document is checked against this database's
-own schema before anything is written, so a refusal of the file writes nothing at all; a session
-the database refuses while inserting is rolled back whole. Clinical tables are append-only, so
-the import only ever INSERTs.
+and a new one is inserted in one transaction by the store
+(:func:`kapmonitor.store.session_transfer.insert_session`; this module only reads). Every document
+is checked against this database's own schema before anything is written, so a refusal of the
+file writes nothing at all; a session the database refuses while inserting is rolled back whole.
+Clinical tables are append-only, so the import only ever INSERTs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +24,17 @@ from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.reports.session_export import (
     FORMAT,
     FORMAT_VERSION,
-    LAST_TABLES,
-    Column,
     Document,
     Row,
-    TableInfo,
     build_session_document,
-    describe_tables,
     is_sqlite_file,
     open_read_only,
-    session_columns,
     session_ids,
 )
 from kapmonitor.store.database import StoreError, explain
 from kapmonitor.store.schema import SCHEMA_VERSION
+from kapmonitor.store.session_tables import Column, TableInfo, describe_tables, session_columns
+from kapmonitor.store.session_transfer import insert_order, insert_session
 
 TOP_LEVEL = frozenset(
     {"format", "format_version", "schema_version", "app_version", "session", "tables"}
@@ -303,72 +300,6 @@ def differences(incoming: Mapping[str, Any], here: Mapping[str, Any]) -> list[st
 # --- writing ---------------------------------------------------------------------------------
 
 
-def insert_order(known: Mapping[str, TableInfo], tables: Mapping[str, list[Row]]) -> list[str]:
-    """Tables so that every referenced row is inserted before the rows naming it.
-
-    Dependencies come from the links (for an ``x_id``/``x_table`` pair, from the tables the rows
-    actually name); ties keep creation order; signatures and addenda go last.
-    """
-    names = [n for n in sorted(tables, key=lambda n: known[n].position) if n not in LAST_TABLES]
-    needs: dict[str, set[str]] = {n: set() for n in names}
-    for name in names:
-        for link in known[name].links:
-            for row in tables[name]:
-                target = link.target_of(row)
-                if row.get(link.column) is not None and target != name and target in needs:
-                    needs[name].add(target)
-    order: list[str] = []
-    while needs:
-        ready = [n for n in names if n in needs and not needs[n] - set(order)]
-        if not ready:
-            raise _invalid("its tables refer to each other in a circle")
-        order.append(ready[0])
-        del needs[ready[0]]
-    return order + [n for n in LAST_TABLES if n in tables]
-
-
-def _insert(db: Database, table: str, values: Mapping[str, Any]) -> int:
-    columns = ", ".join(f"[{c}]" for c in values)
-    marks = ", ".join("?" * len(values))
-    cursor = db.execute(
-        f"INSERT INTO [{table}] ({columns}) VALUES ({marks})", list(values.values())
-    )
-    return int(cursor.lastrowid or 0)
-
-
-def _local_row(
-    info: TableInfo, row: Row, session_id: str, new_ids: Mapping[str, Mapping[int, int]]
-) -> Row:
-    values: Row = {"session_id": session_id}
-    for column in info.columns:
-        if column.name in row:
-            values[column.name] = row[column.name]
-    for link in info.links:
-        if row.get(link.column) is not None:
-            values[link.column] = new_ids[str(link.target_of(row))][row[link.column]]
-    return values
-
-
-def _write_session(db: Database, document: Document, known: Mapping[str, TableInfo]) -> None:
-    session = document["session"]
-    tables: dict[str, list[Row]] = document.get("tables", {})
-    _insert(db, "sessions", session)
-    new_ids: dict[str, dict[int, int]] = {}
-    for name in insert_order(known, tables):
-        ids = new_ids.setdefault(name, {})
-        for row in tables[name]:
-            ids[row["ref"]] = _insert(
-                db, name, _local_row(known[name], row, session["id"], new_ids)
-            )
-
-
-def _audit_seal(db: Database, actor: str, session_id: str, at: datetime) -> None:
-    """Chain the rows just written into the audit trail, inside the same transaction."""
-    from kapmonitor.store import audit
-
-    audit.seal(db, actor, "import", at, session_id)
-
-
 def import_documents(
     db: Database,
     documents: Sequence[Any],
@@ -402,9 +333,7 @@ def _import_one(
         reason = f"session {session_id} differs from the one already here: {'; '.join(diff)}"
         return Outcome(session_id, REFUSED, reason)
     try:
-        with db.atomic():
-            _write_session(db, document, known)
-            _audit_seal(db, actor, session_id, clock.now())
+        insert_session(db, document, known, actor, clock.now())
     except (sqlite3.IntegrityError, OverflowError, ValueError) as exc:
         # A constraint or trigger said no (e.g. a signature by an account unknown here).
         reason = f"session {session_id} was refused by the database ({_short(exc)})"

@@ -847,20 +847,14 @@ def open_read_only(path: Any) -> Database:
     cheaper.
     """
     import sqlite3
-    from pathlib import Path
 
-    from kapmonitor.store.database import BUSY_TIMEOUT_MS, StoreError, explain
+    from kapmonitor.store.database import connect_readonly, explain
 
-    target = Path(path)
-    if not target.exists():
-        raise StoreError(f"There is no database at {target}.", "missing")
+    db = connect_readonly(path)
     try:
-        conn = sqlite3.connect(
-            f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
-        )
-        conn.execute("PRAGMA query_only = ON")
-        conn.execute("PRAGMA mmap_size = 268435456")
-        conn.execute("PRAGMA cache_size = -32768")
-    except (sqlite3.Error, OSError) as exc:
-        raise explain(exc, target) from exc
-    return Database(conn, execute_plugins=False)
+        db.execute("PRAGMA mmap_size = 268435456")
+        db.execute("PRAGMA cache_size = -32768")
+    except sqlite3.Error as exc:
+        db.close()
+        raise explain(exc, path) from exc
+    return db

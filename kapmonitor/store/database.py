@@ -164,6 +164,33 @@ def connect(path: Path) -> Database:
         raise
 
 
+def connect_readonly(path: Path | str) -> Database:
+    """A read-only connection to the database at ``path``: the one way a reader opens its own.
+
+    Exports, the archive worker and imports from another laptop's file read through this. The
+    ``mode=ro`` URI and ``query_only`` mean it can never migrate or write, so it runs beside the
+    window's own connection (WAL lets readers and the writer proceed together); the busy timeout
+    means an export started while a session is being recorded waits for the writer's commit
+    instead of failing with "database is locked".
+    """
+    target = Path(path)
+    if not target.exists():
+        raise StoreError(f"There is no database at {target}.", "missing")
+    try:
+        conn = sqlite3.connect(
+            f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except (sqlite3.Error, OSError) as exc:
+        raise explain(exc, target) from exc
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise explain(exc, target) from exc
+    return Database(conn, execute_plugins=False)
+
+
 def _check_migrations(db: Database, path: Path) -> None:
     known = {m.name for m in migrations._migrations}
     unknown = [m.name for m in migrations.applied(db) if m.name not in known]
@@ -175,4 +202,11 @@ def _check_migrations(db: Database, path: Path) -> None:
         )
 
 
-__all__ = ["MIGRATION_SET", "StoreError", "connect", "explain", "plain_errors"]
+__all__ = [
+    "MIGRATION_SET",
+    "StoreError",
+    "connect",
+    "connect_readonly",
+    "explain",
+    "plain_errors",
+]

@@ -11,6 +11,7 @@ from typing import Any
 from kapmonitor.demo import record_demo
 from kapmonitor.domain.clock import FakeClock, from_iso
 from kapmonitor.domain.records import Intervention, VitalSigns
+from kapmonitor.reports.export_registry import write_export
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0, open_store
 
@@ -41,6 +42,12 @@ def record_session(store: SessionStore, clock: FakeClock, seed: int = 7, day: in
     withdrawn = Intervention("note", from_iso(note["observed_at"]), detail=note["detail"])
     store.correct(session_id, note["id"], withdrawn, "Wrong patient", "N. Okafor, RN", void=True)
     return session_id
+
+
+def export(source: Any, fmt: str, ids: list[str], out: Path, folder: bool = False) -> list[Path]:
+    """Run a registered format's writer and commit its files, without an audit entry: the tests
+    of the writers themselves (the CLI and the window audit through the registry)."""
+    return write_export(fmt, source, ids, out, folder=folder).commit()
 
 
 def new_store(path: Path) -> tuple[SessionStore, FakeClock]:

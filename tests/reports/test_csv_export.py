@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
-from kapmonitor.reports.csv_export import write_csv
 from kapmonitor.reports.session_export import describe_tables
 from kapmonitor.store.database import StoreError
-from tests.reports import TRICKY_NOTE, new_store, record_session
+from tests.reports import TRICKY_NOTE, export, new_store, record_session
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 def test_one_file_per_table_with_session_and_patient(two_sessions, tmp_path: Path) -> None:
     store, ids = two_sessions
-    written = write_csv(store, ids, tmp_path / "csv")
+    written = export(store, "csv", ids, tmp_path / "csv")
     names = {p.name for p in written}
     assert names == {"sessions.csv"} | {f"{t}.csv" for t in describe_tables(store.db)}
     assert {p.name for p in (tmp_path / "csv").iterdir()} == names  # nothing else left
@@ -48,7 +48,7 @@ def test_one_file_per_table_with_session_and_patient(two_sessions, tmp_path: Pat
 
 def test_tricky_free_text_survives_csv_reader(two_sessions, tmp_path: Path) -> None:
     store, ids = two_sessions
-    write_csv(store, ids[:1], tmp_path / "csv")
+    export(store, "csv", ids[:1], tmp_path / "csv")
     vitals = read(tmp_path / "csv" / "vitals.csv")
     (fixed,) = [v for v in vitals if v["supersedes_id"]]
     assert fixed["note"] == TRICKY_NOTE  # comma, quotes, newline, µ ° ₂
@@ -60,7 +60,7 @@ def test_tricky_free_text_survives_csv_reader(two_sessions, tmp_path: Path) -> N
 
 def test_vitals_carry_news2_and_the_alarms_they_raised(two_sessions, tmp_path: Path) -> None:
     store, ids = two_sessions
-    write_csv(store, ids[:1], tmp_path / "csv")
+    export(store, "csv", ids[:1], tmp_path / "csv")
     vitals = read(tmp_path / "csv" / "vitals.csv")
     assert all(v["news2_total"] != "" for v in vitals if v["status"] == "current")
     (dipped,) = [v for v in vitals if v["spo2"] == "91"]
@@ -75,7 +75,7 @@ def test_a_folder_that_cannot_be_written_leaves_nothing(two_sessions, tmp_path: 
     blocker.write_text("keep")
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(StoreError, match="nothing was written"):
-        write_csv(store, ids, blocker / "csv")
+        export(store, "csv", ids, blocker / "csv")
     assert blocker.read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
@@ -87,17 +87,17 @@ def test_a_disk_filling_up_midway_leaves_no_partial_export(
     out = tmp_path / "csv"
     out.mkdir()
     (out / "vitals.csv").write_text("an earlier export")
-    real_write = Path.write_bytes
+    real_fsync = os.fsync
     calls = []
 
-    def failing_write(self: Path, data: bytes) -> int:
-        calls.append(self.name)
+    def failing_fsync(fd: int) -> None:
+        calls.append(fd)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return real_write(self, data)
+        real_fsync(fd)
 
-    monkeypatch.setattr(Path, "write_bytes", failing_write)
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(StoreError, match=r"no space left on device.*nothing was written"):
-        write_csv(store, ids, out)
+        export(store, "csv", ids, out)
     assert [p.name for p in out.iterdir()] == ["vitals.csv"]
     assert (out / "vitals.csv").read_text() == "an earlier export"

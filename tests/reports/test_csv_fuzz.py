@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import Intervention
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.reports.csv_export import csv_tables
+from kapmonitor.reports.csv_export import table_header, write_table
+from kapmonitor.reports.session_export import SessionRows, describe_tables
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0, open_store, session_start
 
@@ -48,7 +49,13 @@ def test_free_text_survives_a_csv_round_trip(
         opened.add(session_id, Intervention("note", clock.now(), detail=detail), "Dr A")
     except ValidationError:
         return  # refused with a reason (e.g. an empty note): nothing to export
-    text = csv_tables(opened, [session_id])["interventions.csv"]
+    tables = describe_tables(opened.db)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(table_header("interventions", tables["interventions"]))
+    reader = SessionRows(opened.db, session_id, tables)
+    write_table(writer, reader, "interventions", tables["interventions"])
+    text = buffer.getvalue()
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert len(rows) == 1
     assert rows[0]["detail"] == opened.load(session_id).current("interventions")[0]["detail"]

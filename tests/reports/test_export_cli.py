@@ -306,11 +306,13 @@ def test_pdf_export_calls_the_pdf_report(clinic, tmp_path: Path, monkeypatch, ca
         )
         == 0
     )
-    assert calls == [
-        (db, ids[0], tmp_path / "s.pdf"),
-        (db, ids[0], tmp_path / "pdfs" / f"{ids[0]}.pdf"),
-        (db, ids[1], tmp_path / "pdfs" / f"{ids[1]}.pdf"),
-    ]
+    # The report is written to a staged file, moved into place once the export is audited.
+    assert [(path, sid) for path, sid, _out in calls] == [(db, ids[0]), (db, ids[0]), (db, ids[1])]
+    assert (tmp_path / "s.pdf").read_bytes() == b"%PDF-1.7\n"
+    assert sorted(p.name for p in (tmp_path / "pdfs").iterdir()) == sorted(
+        f"{sid}.pdf" for sid in ids
+    )
+    assert not any(out.exists() for _path, _sid, out in calls)  # no staged file left
     assert capsys.readouterr().out.splitlines()[-1] == f"exported 2 sessions to {tmp_path / 'pdfs'}"
 
 

@@ -19,10 +19,9 @@ from kapmonitor.reports.fhir_export import (
     build_bundle,
     bundle_from_document,
     full_url,
-    write_fhir,
 )
 from kapmonitor.reports.session_export import build_session_document, current_rows
-from tests.reports import new_store, record_session
+from tests.reports import export, new_store, record_session
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
@@ -197,9 +196,9 @@ def test_doses_and_adverse_events(session) -> None:
 
 def test_write_fhir_writes_the_same_bytes_each_time(session, tmp_path: Path) -> None:
     store, sid = session
-    first = write_fhir(store, sid, tmp_path / "a.fhir.json").read_bytes()
+    first = export(store, "fhir", [sid], tmp_path / "a.fhir.json")[0].read_bytes()
     store.clock.advance(days=1)
-    assert write_fhir(store, sid, tmp_path / "b.fhir.json").read_bytes() == first
+    assert export(store, "fhir", [sid], tmp_path / "b.fhir.json")[0].read_bytes() == first
     assert json.loads(first)["resourceType"] == "Bundle"
 
 

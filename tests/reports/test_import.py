@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from kapmonitor.reports.session_export import (
     build_session_document,
     document_text,
-    write_json,
-    write_json_all,
+    session_ids,
 )
 from kapmonitor.reports.session_import import (
     IMPORTED,
@@ -30,7 +29,7 @@ from kapmonitor.reports.session_import import (
 from kapmonitor.store import verify
 from kapmonitor.store.database import StoreError, connect
 from kapmonitor.store.session_store import SessionStore
-from tests.reports import TRICKY_NOTE, file_state, new_store, record_session
+from tests.reports import TRICKY_NOTE, export, file_state, new_store, record_session
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ def exported(tmp_path: Path) -> tuple[Path, str, Path]:
     """A laptop's database with one recorded session, and its JSON export."""
     store, clock = new_store(tmp_path / "laptop.sqlite")
     sid = record_session(store, clock)
-    out = write_json(store, sid, tmp_path / "session.json")
+    out = export(store, "json", [sid], tmp_path / "session.json")[0]
     store.close()
     return tmp_path / "laptop.sqlite", sid, out
 
@@ -237,7 +236,7 @@ def test_one_bad_document_in_a_folder_refuses_the_whole_folder(tmp_path: Path) -
     record_session(store, clock, seed=1)
     record_session(store, clock, seed=2, day=1)
     folder = tmp_path / "exports"
-    _first, second = write_json_all(store, folder)
+    _first, second = export(store, "json", session_ids(store), folder, folder=True)
     store.close()
     document = json.loads(second.read_text(encoding="utf-8"))
     document["tables"]["vitals"][0]["hr"] = "fast"

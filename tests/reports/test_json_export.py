@@ -12,17 +12,19 @@ import pytest
 from kapmonitor.reports.session_export import (
     FORMAT,
     SCHEMA_FILE,
+    ExportTarget,
     build_session_document,
     current_rows,
     describe_tables,
     document_text,
     json_schema,
-    write_json,
-    write_json_all,
+    no_progress,
+    session_ids,
+    write_json_sessions,
 )
 from kapmonitor.store.database import StoreError, connect
 from kapmonitor.store.schema import SCHEMA_VERSION
-from tests.reports import TRICKY_NOTE, new_store, record_session
+from tests.reports import TRICKY_NOTE, export, new_store, record_session
 
 
 @pytest.fixture
@@ -132,9 +134,9 @@ def test_json_text_columns_stay_as_the_stored_text(recorded) -> None:
 
 def test_text_is_deterministic_and_carries_no_export_time(recorded, tmp_path: Path) -> None:
     store, sid = recorded
-    first = write_json(store, sid, tmp_path / "a.json").read_bytes()
+    first = export(store, "json", [sid], tmp_path / "a.json")[0].read_bytes()
     store.clock.advance(days=3)
-    second = write_json(store, sid, tmp_path / "b.json").read_bytes()
+    second = export(store, "json", [sid], tmp_path / "b.json")[0].read_bytes()
     assert first == second and first.endswith(b"}\n")
     text = first.decode("utf-8")
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -162,7 +164,7 @@ def test_a_table_added_later_is_exported_with_its_references(recorded) -> None:
 def test_unknown_session_is_refused_plainly(recorded, tmp_path: Path) -> None:
     store, _sid = recorded
     with pytest.raises(StoreError, match="no session 0123"):
-        write_json(store, "0123" * 8, tmp_path / "x.json")
+        export(store, "json", ["0123" * 8], tmp_path / "x.json")[0]
     assert not (tmp_path / "x.json").exists()
 
 
@@ -177,8 +179,12 @@ def test_unwritable_path_leaves_nothing(recorded, tmp_path: Path, where: str) ->
         "file_as_folder": tmp_path / "a_file" / "s.json",
     }[where]
     before = sorted(p.name for p in tmp_path.rglob("*"))
+    # The target itself, as the registry makes it for one session's file (the registry would put
+    # the file inside an existing folder, as the CLI documents).
+    target = ExportTarget(out, single=True)
     with pytest.raises(StoreError, match="nothing was written"):
-        write_json(store, sid, out)
+        write_json_sessions(store.db, [sid], target, no_progress)
+        target.commit()
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "a_file").read_text() == "keep me"
 
@@ -187,7 +193,7 @@ def test_all_sessions_one_file_each(tmp_path: Path) -> None:
     store, clock = new_store(tmp_path / "clinic.sqlite")
     first = record_session(store, clock, seed=1)
     second = record_session(store, clock, seed=2, day=1)
-    written = write_json_all(store, tmp_path / "out")
+    written = export(store, "json", session_ids(store), tmp_path / "out", folder=True)
     store.close()
     assert sorted(p.name for p in written) == sorted([f"{first}.json", f"{second}.json"])
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)
