@@ -46,6 +46,7 @@ __all__ = [
     "alarm_label",
     "build_picture",
     "chart_delta",
+    "labelled_ticks",
     "limit_lines",
     "marker_tip",
     "picture_of",
@@ -90,6 +91,20 @@ MARKER_TABLES: dict[str, str] = {
     "interventions": "note",
     "alarms": "alarm",
 }
+
+
+def labelled_ticks(lanes: tuple[ChartLane, ...] = CHART_LANES) -> tuple[tuple[float, ...], ...]:
+    """The ticks each lane labels, top to bottom: all its ticks, except one on its bottom edge
+    when the lane below labels its top edge (SpO₂ 70 over RR/EtCO₂ 60), since the two labels
+    would print over each other where the lanes meet; its grid line stays."""
+    labelled = []
+    for index, lane in enumerate(lanes):
+        ticks = lane.ticks
+        below = lanes[index + 1] if index + 1 < len(lanes) else None
+        if below is not None and below.ticks and below.ticks[-1] >= below.y_max:
+            ticks = tuple(t for t in ticks if t > lane.y_min)
+        labelled.append(ticks)
+    return tuple(labelled)
 
 
 def series_spec(key: str) -> SeriesSpec:

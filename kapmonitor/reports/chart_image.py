@@ -41,7 +41,12 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 
-from kapmonitor.domain.chart_picture import CHART_SERIES, ChartMarker, ChartPicture
+from kapmonitor.domain.chart_picture import (
+    CHART_SERIES,
+    ChartMarker,
+    ChartPicture,
+    labelled_ticks,
+)
 from kapmonitor.domain.chart_style import (
     DAY,
     KEY_PERIOD_MIN,
@@ -323,6 +328,7 @@ def _draw(canvas: _Canvas, data: ChartPicture, whole: QRectF) -> LabelLayout:
         y += h + gap
     x_ticks = _ticks(x0, x1)
 
+    labelled = labelled_ticks(lanes)
     for index, lane in enumerate(lanes):
         rect = rects[index]
         title, lo, hi, y_ticks = lane.title, lane.y_min, lane.y_max, lane.ticks
@@ -344,6 +350,8 @@ def _draw(canvas: _Canvas, data: ChartPicture, whole: QRectF) -> LabelLayout:
             yp = float(to_py(tick))
             p.setPen(canvas.pen(_GRID, 0.5))
             p.drawLine(QLineF(rect.left(), yp, rect.right(), yp))
+            if tick not in labelled[index]:
+                continue  # on the edge the next panel labels: its grid line only
             p.setPen(QColor(_INK))
             p.drawText(
                 QRectF(
@@ -355,16 +363,20 @@ def _draw(canvas: _Canvas, data: ChartPicture, whole: QRectF) -> LabelLayout:
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
                 f"{tick:g}",
             )
-        # The axis title, rotated, wrapped onto two lines when the panel is short.
+        # The axis title, rotated, wrapped onto two lines when the panel is short, and set
+        # smaller when two lines are still not enough ("RR /min · EtCO₂ mmHg" on a short panel).
         p.save()
         p.translate(canvas.pt(10), rect.center().y())
         p.rotate(-90)
-        p.setFont(canvas.font(7, bold=True))
-        p.drawText(
-            QRectF(-rect.height() / 2, -canvas.pt(9), rect.height(), canvas.pt(18)),
-            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-            title,
-        )
+        title_rect = QRectF(-rect.height() / 2, -canvas.pt(9), rect.height(), canvas.pt(18))
+        flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+        for size in (7.0, 6.5, 6.0, 5.5, 5.0):
+            title_font = canvas.font(size, bold=True)
+            needed = QFontMetricsF(title_font).boundingRect(title_rect, int(flags), title)
+            if needed.height() <= title_rect.height() and needed.width() <= title_rect.width():
+                break
+        p.setFont(title_font)
+        p.drawText(title_rect, flags, title)
         p.restore()
 
         # Alarm limits: dotted, labelled on the right, labels pushed apart when close.

@@ -22,6 +22,7 @@ from kapmonitor.domain.chart_picture import (
     ChartSeries,
     build_picture,
     chart_delta,
+    labelled_ticks,
     limit_lines,
 )
 from kapmonitor.domain.chart_style import MARKER_STYLES, SERIES_STYLES
@@ -181,6 +182,17 @@ def test_axes_are_the_registry_lanes_with_their_fixed_ranges() -> None:
         (-0.4, 5.4),
     ]
     assert lane("ventilation").title == "RR /min · EtCO₂ mmHg"
+
+
+def test_a_lane_edge_labelled_by_the_lane_below_is_left_unlabelled() -> None:
+    """SpO₂ 70 would print over RR/EtCO₂ 60 where the lanes meet; its grid line stays."""
+    assert labelled_ticks() == (
+        (40.0, 80.0, 120.0, 160.0, 200.0),
+        (80.0, 90.0, 100.0),
+        (0.0, 20.0, 40.0, 60.0),
+        (0.0, 1.0, 2.0, 3.0, 4.0, 5.0),
+    )
+    assert lane("oxygenation").ticks[0] == 70.0
 
 
 def test_x_range_is_whole_quarter_hours_around_the_data() -> None:

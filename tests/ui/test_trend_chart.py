@@ -21,6 +21,7 @@ from kapmonitor.domain.chart_picture import (
     ChartPicture,
     ChartSeries,
     LimitLine,
+    labelled_ticks,
 )
 from kapmonitor.ui.widgets.trend_chart import MARKER_KINDS, SERIES, TrendChart
 
@@ -615,3 +616,12 @@ def test_a_whole_picture_is_drawn_with_its_origin_limits_and_markers(chart: Tren
     assert chart.markers() == [(0.0, "dose", "50 mg IM")]
     plot_title = chart.plots()[-1].getAxis("bottom").labelText
     assert plot_title == "Minutes since first dose"
+
+
+def test_the_labelled_y_ticks_are_the_ones_the_pdf_labels(chart: TrendChart, qtbot: QtBot) -> None:
+    chart.show()
+    qtbot.waitExposed(chart)
+    QApplication.processEvents()
+    for plot, ticks in zip(chart.plots(), labelled_ticks(), strict=True):
+        shown = [v for v, text in plot.getAxis("left")._tickLevels[0] if text]
+        assert shown == list(ticks)

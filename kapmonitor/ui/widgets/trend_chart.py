@@ -53,6 +53,7 @@ from kapmonitor.domain.chart_picture import (
     ChartMarker,
     ChartPicture,
     LimitLine,
+    labelled_ticks,
     marker_tip,
 )
 from kapmonitor.domain.chart_style import (
@@ -70,7 +71,7 @@ from kapmonitor.domain.label_layout import (
     label_texts,
     layout_labels,
 )
-from kapmonitor.domain.vitals import CHART_LANES, VITAL_KEYS
+from kapmonitor.domain.vitals import CHART_LANES, VITAL_KEYS, ChartLane
 
 __all__ = ["MARKER_KINDS", "SERIES", "TrendChart"]
 
@@ -83,15 +84,17 @@ _Y_RANGES: tuple[tuple[float, float], ...] = tuple((x.y_min, x.y_max) for x in C
 """Fixed clinical y range of each plot, top to bottom: the registry's lanes."""
 
 
-def _minors(majors: tuple[float, ...]) -> list[float]:
-    return [(a + b) / 2 for a, b in itertools.pairwise(majors)]
+def _ticks(lane: ChartLane, labelled: tuple[float, ...]) -> tuple[list[float], list[float]]:
+    """(major, minor): the labelled ticks, then the lane's others and the halves between."""
+    halves = [(a + b) / 2 for a, b in itertools.pairwise(lane.ticks)]
+    return list(labelled), sorted([t for t in lane.ticks if t not in labelled] + halves)
 
 
 _Y_TICKS: tuple[tuple[list[float], list[float]], ...] = tuple(
-    (list(x.ticks), _minors(x.ticks)) for x in CHART_LANES
+    _ticks(lane, ticks) for lane, ticks in zip(CHART_LANES, labelled_ticks(), strict=True)
 )
 """Explicit (major, minor) y ticks: fixed ranges deserve fixed, round, always-labelled ticks
-(automatic ticks drop labels on the short plots). Majors are the lane's (the PDF's too)."""
+(automatic ticks drop labels on the short plots). Majors are the ones the PDF labels too."""
 
 _PLOT_STRETCH: tuple[int, ...] = tuple(x.stretch for x in CHART_LANES)
 """Relative plot heights: BP/HR gets most room because it holds three series."""
