@@ -290,12 +290,10 @@ def three_hour_record(window: SessionWindow, store: SessionStore, clock: FakeClo
             spo2=rng.randint(95, 99),
             rr=rng.randint(12, 16),
         )
-        window.after_save("vitals", store.add(window.log.id, vitals, window.recorder).primary_id)
+        window.show_changes(store.add(window.log.id, vitals, window.recorder))
         if step % 3 == 0:
             observation = Observation(clock.now(), moaas=4 + step % 2, dissociation=step % 3)
-            window.after_save(
-                "observations", store.add(window.log.id, observation, window.recorder).primary_id
-            )
+            window.show_changes(store.add(window.log.id, observation, window.recorder))
 
 
 def press(qtbot: QtBot, window: SessionWindow, key: Qt.Key) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from pytestqt.qtbot import QtBot
 
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import SERIES_KEYS, ChartPicture, picture_of
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import (
@@ -64,10 +65,9 @@ def vitals(minutes: float, sbp: int, hr: int, spo2: int, rr: int, etco2: int) ->
     )
 
 
-def add(store: SessionStore, clock: FakeClock, session_id: str, entry: Entry) -> tuple[str, int]:
+def add(store: SessionStore, clock: FakeClock, session_id: str, entry: Entry) -> Changes:
     clock.set(entry.observed_at + timedelta(seconds=20))  # type: ignore[attr-defined]
-    changes: Any = store.add(session_id, entry, "Dr A")
-    return entry.table, changes.primary_id
+    return store.add(session_id, entry, "Dr A")
 
 
 def drawn(chart: TrendChart) -> dict[str, Any]:
@@ -123,7 +123,7 @@ def test_live_review_and_pdf_charts_draw_one_picture(
         vitals(35, 136, 80, 97, 13, 41),
     ]
     for entry in live_entries:
-        window.after_save(*add(store, clock, session_id, entry))
+        window.show_changes(add(store, clock, session_id, entry))
 
     log = store.load(session_id)
     picture = picture_of(log, default_reference())

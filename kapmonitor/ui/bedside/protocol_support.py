@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from kapmonitor.domain import dose_gate, dose_guards
 from kapmonitor.domain import questionnaires as questionnaire_data
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import limit_lines
 from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.discharge_check import DischargeFacts, assessment_record, discharge_facts
@@ -81,7 +82,6 @@ class ProtocolSupport:
         self.state: ScheduleState | None = None
         self._alarm_ids_seen: set[int] = set()
         self._was_overdue = False
-        self._last_score_id = 0
         # Each measured vital of the open session with its alarm level; rebuilt after a save
         # (not every tick: a device feed may hold thousands of readings).
         self._readings: list[VitalReading] = []
@@ -112,7 +112,6 @@ class ProtocolSupport:
         window.chart.set_limits(limit_lines(self.protocol))
         assert window.log is not None
         self._alarm_ids_seen = {r["id"] for r in window.log.current("alarms")}
-        self._last_score_id = max((r["id"] for r in window.log.rows["vital_scores"]), default=0)
         for alarm in window.log.current("alarms"):
             window.chart_row("alarms", alarm)
         self.refresh_alarms()
@@ -169,35 +168,27 @@ class ProtocolSupport:
 
     # --- after each save ------------------------------------------------------------------
 
-    def after_save(self, table: str, row_id: int) -> None:
-        """Pick up what the store derived with the reading (NEWS2, alarms) and show it."""
+    def after_save(self, changes: Changes) -> None:
+        """Show what the store derived with the saved entry (NEWS2, alarms raised or
+        cleared), from the write's change: the model has applied it, nothing is read again."""
         window = self.window
         log = window.log
-        if log is None or table not in ALARM_SOURCES:
+        table = changes.primary_table
+        row = changes.primary_row
+        if log is None or row is None or table not in ALARM_SOURCES:
             return
-        try:
-            for derived in ("alarms", "alarm_acknowledgements"):
-                known = log.rows.setdefault(derived, [])
-                last = max((r["id"] for r in known), default=0)
-                known.extend(window.store.rows_after(log.id, derived, last))
-            # NEWS2 rows are shown, not kept: a device feed would hold 10,800 of them.
-            scores = window.store.rows_after(log.id, "vital_scores", self._last_score_id)
-        except StoreError as exc:
-            window.report_error(exc)
-            return
-        self._last_score_id = max((r["id"] for r in scores), default=self._last_score_id)
-        new = [r for r in log.current("alarms") if r["id"] not in self._alarm_ids_seen]
+        new = [a for a in changes.alarms_raised if a.id not in self._alarm_ids_seen]
         for alarm in new:
-            self._alarm_ids_seen.add(alarm["id"])
+            self._alarm_ids_seen.add(alarm.id)
             window.chart_row("alarms", alarm)
-        score = next((r for r in reversed(scores) if r["vitals_id"] == row_id), None)
+        score = next((r for r in reversed(changes.scores) if r.vitals_id == row.id), None)
         if table == "vitals" and score is not None:
             window.last_values.show_news2(score)
         if new:  # one gentle beep per saved reading, however many alarms it raised
-            self._beep(any(a["priority"] == "critical" for a in new))
+            self._beep(any(a.priority == "critical" for a in new))
         self.refresh_alarms()
         if table in ("vitals", "observations"):
-            self.refresh_levels(saved=(table, row_id))
+            self.refresh_levels(saved=(table, row.id))
 
     def refresh_alarms(self) -> None:
         log = self.window.log
@@ -337,14 +328,16 @@ class ProtocolSupport:
                 symptoms=tuple(symptoms),
                 risk_assessment=risk_assessment,
             )
-            return window.store.add(log.id, entry, window.recorder)
+            return window.committed(window.store.add(log.id, entry, window.recorder))
 
         def tick(checklist: str, step: str) -> dict[str, Any]:
             """One checklist step, committed now with its time and who (append-only)."""
             entry = AlarmChecklistStep(alarm["id"], checklist, step, window.clock.now())
-            row_id = window.store.add(log.id, entry, window.recorder)
-            window.after_save("alarm_checklist_steps", row_id)
-            return window.store.row("alarm_checklist_steps", row_id)
+            changes = window.store.add(log.id, entry, window.recorder)
+            window.committed(changes)
+            window.after_save("alarm_checklist_steps", changes.primary_id)
+            assert changes.primary_row is not None
+            return dict(changes.primary_row)  # the stored row, from the write itself
 
         dialog = AlarmAckDialog(
             alarm,
@@ -394,10 +387,12 @@ class ProtocolSupport:
         if not ok or not reason.strip():
             return False
         try:
-            row_id = window.store.add(
-                log.id,
-                Override(dose_gate.BASELINE_OVERRIDE, reason, window.clock.now()),
-                window.recorder,
+            row_id = window.committed(
+                window.store.add(
+                    log.id,
+                    Override(dose_gate.BASELINE_OVERRIDE, reason, window.clock.now()),
+                    window.recorder,
+                )
             )
         except (StoreError, ValueError) as exc:
             window.report_error(exc)
@@ -416,7 +411,7 @@ class ProtocolSupport:
         protocol, session_id = self.protocol, log.id
 
         def review(dose: Dose) -> dose_guards.DoseReview:
-            current = window.store.load(session_id).current_rows(("vitals", "doses"))
+            current = log.current_rows(("vitals", "doses"))  # the model is current
             return dose_guards.review_dose(
                 protocol,
                 current,
@@ -478,7 +473,7 @@ class ProtocolSupport:
         window = self.window
         assert window.log is not None
         entry = assessment_record(score, checklist, ready, window.clock.now(), why)
-        return window.store.add(window.log.id, entry, window.recorder)
+        return window.committed(window.store.add(window.log.id, entry, window.recorder))
 
     def _facts(self) -> DischargeFacts:
         log = self.window.log
@@ -547,7 +542,7 @@ class ProtocolSupport:
                 band=band or "",
                 safety_flags=tuple(questionnaire_data.safety_flags(questionnaire, answers)),
             )
-            return window.store.add(log.id, entry, window.recorder)
+            return window.committed(window.store.add(log.id, entry, window.recorder))
 
         def discarded(answered: int) -> None:
             """A discard is in the audit trail: which questionnaire, how many answers, by whom;

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from kapmonitor import APP_NAME
 from kapmonitor.domain import discharge_gate
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import chart_delta
 from kapmonitor.domain.clock import Clock, format_duration, from_iso
 from kapmonitor.domain.phases import next_phase
@@ -44,7 +45,8 @@ from kapmonitor.settings import (
 )
 from kapmonitor.store import permissions
 from kapmonitor.store.database import StoreError
-from kapmonitor.store.session_store import SessionLog, SessionStore
+from kapmonitor.store.session_model import SessionModel
+from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
@@ -111,7 +113,11 @@ class SessionWindow(QMainWindow):
         self.clock = clock
         self.settings = settings
         self.ref: Reference = store.ref
-        self.log: SessionLog | None = None
+        # The open session, loaded once and then kept current by each save's Changes.
+        self.log: SessionModel | None = None
+        # Changes committed by a form's save and not yet shown: the form returns a row id, the
+        # window shows the change when the form has closed (commit first, then show).
+        self._unshown: list[Changes] = []
         self.recorder = ""
         self.active_form: QWidget | None = None
         self._latest_recorded: datetime | None = None
@@ -431,10 +437,11 @@ class SessionWindow(QMainWindow):
         """Show a session; one not just started here (a resume) opens locked when accounts
         are in use."""
         try:
-            self.log = self.store.load(session_id)
+            self.log = SessionModel.load(self.store, session_id)
         except StoreError as exc:
             self.report_error(exc)
             return
+        self._unshown = []
         log = self.log
         self.header.set_patient(log.session["patient_code"])
         self._latest_recorded = log.latest_recorded_at()  # kept current by after_save
@@ -456,11 +463,14 @@ class SessionWindow(QMainWindow):
             log.started_at().timestamp(), first_dose.timestamp() if first_dose else None
         )
         self.last_values.clear()
-        tables = ("vitals", "vital_scores", "observations", "doses", "adverse_events")
+        tables = ("vitals", "observations", "doses", "adverse_events", "interventions")
         with self.chart.bulk():
-            for table in (*tables, "interventions"):
+            for table in tables:
                 for row in log.current(table):
                     self._show_row(table, row)
+            score = log.latest_news2()
+            if score is not None:
+                self._show_row("vital_scores", score)
         self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
         self.timeline.scrollToBottom()
         self._update_header()
@@ -482,7 +492,13 @@ class SessionWindow(QMainWindow):
 
     def _save(self, entry: Entry) -> int:
         assert self.log is not None
-        return self.store.add(self.log.id, entry, self.recorder)
+        return self.committed(self.store.add(self.log.id, entry, self.recorder))
+
+    def committed(self, changes: Changes) -> int:
+        """Keep a committed write's change to show once its form closes; the form gets the
+        row id it always had (a form never shows a row, the window does)."""
+        self._unshown.append(changes)
+        return changes.primary_id or 0
 
     def _open_form(self, form: EntryForm) -> int | None:
         self.active_form = form
@@ -496,41 +512,46 @@ class SessionWindow(QMainWindow):
         return {"recorder": self.recorder, "parent": self}
 
     def after_save(self, table: str, row_id: int | None) -> None:
-        """Show a committed row: one timeline insert, the big numbers, one chart update."""
+        """Show what the saves since the last call committed (``row_id`` None: nothing was
+        saved). Everything comes from the writes' :class:`Changes`: the store is not read."""
+        pending, self._unshown = self._unshown, []
         if row_id is None or self.log is None:
             return
-        try:
-            row = self.store.row(table, row_id)
-        except StoreError as exc:
-            self.report_error(exc)
+        for changes in pending:
+            self.show_changes(changes)
+
+    def show_changes(self, changes: Changes) -> None:
+        """Show one committed write: the model applies it, then one timeline insert per new
+        entry, the big numbers, one chart update, NEWS2 and alarms, the header."""
+        log = self.log
+        primary = changes.primary
+        if log is None or primary is None or changes.session_id != log.id:
             return
-        had_dose = self.log.first_dose_at()
-        self.log.rows.setdefault(table, []).append(row)
-        stamp = from_iso(row["recorded_at"])
-        if self._latest_recorded is None or stamp > self._latest_recorded:
+        table, row = primary
+        had_dose = log.first_dose_at()
+        log.apply(changes)
+        stamp = changes.latest_recorded_at
+        if stamp is not None and (self._latest_recorded is None or stamp > self._latest_recorded):
             self._latest_recorded = stamp
-        if table == "doses" and had_dose is None:
-            self._refresh_phase_rows()
-            first = self.log.first_dose_at()
+        if changes.corrects is not None:
+            self._rebuild_views()  # a correction may move any reading: redraw from the model
+            self.protocol_support.session_opened()
+            self.tick()
+            return
+        if had_dose is None and changes.dose_times:
+            first = log.first_dose_at()
             self.chart.set_origin(first.timestamp() if first else None)
             self.timeline.timeline.set_origin(first)
         self._show_row(table, row)
         position = self.timeline.timeline.append(timeline_item(table, row, self.ref))
+        for phase in changes.phase_changes:  # the dosing phase the first dose brings
+            if phase is not row:
+                self.timeline.timeline.append(timeline_item("phase_changes", phase, self.ref))
         self.timeline.show_item(position)
         self._update_header()
-        self.protocol_support.after_save(table, row_id)
+        self.protocol_support.after_save(changes)
         self.protocol_support.tick()  # the next check moves the moment a reading is saved
-        self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row_id}", 5000)
-
-    def _refresh_phase_rows(self) -> None:
-        """The store may add a phase change with a first dose; pick it up for the header."""
-        assert self.log is not None
-        fresh = self.store.load(self.log.id)
-        known = {r["id"] for r in self.log.rows.get("phase_changes", [])}
-        for row in fresh.rows["phase_changes"]:
-            if row["id"] not in known:
-                self.log.rows["phase_changes"].append(row)
-                self.timeline.timeline.append(timeline_item("phase_changes", row, self.ref))
+        self.statusBar().showMessage(f"Saved {table.replace('_', ' ')} #{row.id}", 5000)
 
     def _show_row(self, table: str, row: dict[str, Any]) -> None:
         self.chart_row(table, row)
@@ -626,10 +647,12 @@ class SessionWindow(QMainWindow):
         now = self.clock.now()
         current = scale_in_force(self.log.current("news2_scale_choices"), to_iso(now))
         form = News2ScaleForm(self.ref, self._save, now, current=current, **self._form_kwargs())
+        shown = len(self._unshown)
         row_id = self._open_form(form)
+        saved = self._unshown[shown:]
         self.after_save("news2_scale_choices", row_id)
-        if row_id is not None:
-            chosen = self.store.row("news2_scale_choices", row_id)["scale"]
+        if row_id is not None and saved and saved[-1].primary_row is not None:
+            chosen = saved[-1].primary_row["scale"]
             if "news2" not in self.last_values.times:
                 self.last_values.set_news2_scale(chosen)
             self.statusBar().showMessage(
@@ -715,28 +738,23 @@ class SessionWindow(QMainWindow):
         session_id = self.log.id
 
         def save(entry: Entry) -> int:
-            return self.store.correct(
-                session_id, item.row_id, entry, form.reason(), self.recorder, void=form.is_void()
+            return self.committed(
+                self.store.correct(
+                    session_id,
+                    item.row_id,
+                    entry,
+                    form.reason(),
+                    self.recorder,
+                    void=form.is_void(),
+                )
             )
 
         form = form_type(
             self.ref, save, self.clock.now(), correcting=original, **extra, **self._form_kwargs()
         )
-        if self._open_form(form) is not None:
-            self._reload_after_correction(session_id)
-
-    def _reload_after_correction(self, session_id: str) -> None:
-        """Redraw from the store after a correction: not a resume, so nothing locks, and who
-        signed in and who is recording stay as they were."""
-        try:
-            self.log = self.store.load(session_id)
-        except StoreError as exc:
-            self.report_error(exc)
-            return
-        self._latest_recorded = self.log.latest_recorded_at()
-        self._rebuild_views()
-        self.protocol_support.session_opened()
-        self.tick()
+        # A correction is shown from its change like any save: the model takes the corrected
+        # row and the views redraw from it (not a resume: nothing locks, the recorder stays).
+        self.after_save(item.table, self._open_form(form))
 
     def _pick_entry_to_correct(self) -> TimelineItem | None:
         """With no row selected, C asks which entry, newest first, instead of a status-bar hint.

@@ -1,0 +1,122 @@
+"""The session model (no Qt): loaded once, kept current by each write's Changes, it must answer
+exactly what a fresh load of the database answers, and tell its listeners what changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.clock import FakeClock, from_iso
+from kapmonitor.domain.records import (
+    AlarmAcknowledgement,
+    Dose,
+    Observation,
+    PhaseChange,
+    VitalSigns,
+)
+from kapmonitor.domain.session_rows import VitalsRow
+from kapmonitor.store.session_model import SessionModel
+from kapmonitor.store.session_store import SessionStore
+from tests.factories import T0, open_store, protocol, session_start
+
+BASELINE = {"sbp": 120, "dbp": 78, "hr": 70, "spo2": 98, "rr": 14}
+TABLES = ("vitals", "observations", "doses", "alarms", "alarm_acknowledgements", "phase_changes")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
+    s = open_store(tmp_path / "m.sqlite", clock)
+    yield s
+    s.close()
+
+
+def _same_as_a_fresh_load(model: SessionModel, store: SessionStore) -> None:
+    fresh = SessionModel.load(store, model.id)
+    for table in TABLES:
+        assert [dict(r) for r in model.current(table)] == [dict(r) for r in fresh.current(table)]
+    assert model.phase() == fresh.phase()
+    assert model.first_dose_at() == fresh.first_dose_at()
+    assert model.vitals_times() == fresh.vitals_times()
+    assert model.latest_values() == fresh.latest_values()
+    assert [a["id"] for a in model.active_alarms()] == [a["id"] for a in fresh.active_alarms()]
+    assert model.latest_news2() == fresh.latest_news2()
+
+
+def test_applying_each_change_keeps_the_model_equal_to_the_database(store, clock) -> None:
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("esketamine-rems"))
+    model = SessionModel.load(store, sid)
+    heard: list[Changes] = []
+    model.subscribe(heard.append)
+
+    def write(changes: Changes) -> Changes:
+        model.apply(changes)
+        _same_as_a_fresh_load(model, store)
+        return changes
+
+    write(store.add(sid, VitalSigns(clock.now(), **BASELINE, temp_c=36.6), "Dr A"))
+    assert model.phase() == "preparation" and model.first_dose_at() is None
+    clock.advance(minutes=5)
+    write(store.add(sid, Dose("esketamine", "intranasal", 56, clock.now()), "Dr A"))
+    assert model.phase() == "dosing" and model.first_dose_at() == clock.now()
+    clock.advance(minutes=10)
+    low = write(store.add(sid, VitalSigns(clock.now(), **{**BASELINE, "spo2": 85}), "Dr A"))
+    assert [a["id"] for a in model.active_alarms()] == [a.id for a in low.alarms_raised]
+    assert model.latest_values()["spo2"] == (85, low.primary_row["observed_at"])
+    assert model.latest_values()["temp_c"][0] == 36.6  # the latest of each vital, not one row
+    assert model.latest_news2() is not None and model.latest_news2().vitals_id == low.primary_id
+    clock.advance(minutes=1)
+    [alarm] = low.alarms_raised
+    write(store.add(sid, AlarmAcknowledgement(alarm.id, "repositioned", clock.now()), "Dr A"))
+    assert model.active_alarms() == []
+    write(store.add(sid, Observation(clock.now(), moaas=3, dissociation=2), "Dr A"))
+    # A correction of an earlier reading: the cached order is rebuilt, not appended to.
+    write(
+        store.correct(
+            sid,
+            low.primary_id,
+            VitalSigns(from_iso_of(low), **{**BASELINE, "spo2": 88}),
+            "misread",
+            "Dr A",
+        )
+    )
+    assert model.latest_values()["spo2"][0] == 88
+    write(store.add(sid, PhaseChange("monitoring", clock.now()), "Dr A"))
+    assert model.phase() == "monitoring"
+    assert len(heard) == 7 and heard[0].primary_table == "vitals"
+
+
+def from_iso_of(changes: Changes) -> datetime:
+    """The clinical time of a change's entry."""
+    assert changes.primary_row is not None
+    return from_iso(changes.primary_row.observed_at)
+
+
+def test_rows_are_typed_and_news2_rows_are_not_kept(store, clock) -> None:
+    sid = store.start_session(session_start(clock), "Dr A")
+    for _ in range(3):
+        clock.advance(minutes=1)
+        store.add(sid, VitalSigns(clock.now(), **BASELINE), "Dr A")
+    model = SessionModel.load(store, sid)
+    assert all(isinstance(r, VitalsRow) for r in model.current("vitals"))
+    assert model.rows["vital_scores"] == []  # shown (latest_news2), not held: a 1 Hz feed
+    assert model.latest_news2() is not None
+    assert model.latest_news2().vitals_id == model.current("vitals")[-1].id
+
+
+def test_a_change_of_another_session_is_refused(store, clock) -> None:
+    first = store.start_session(session_start(clock), "Dr A")
+    other = store.start_session(session_start(clock, patient_code="KAP-0200"), "Dr A")
+    model = SessionModel.load(store, first)
+    changes = store.add(other, VitalSigns(clock.now(), **BASELINE), "Dr A")
+    with pytest.raises(ValueError, match="another session"):
+        model.apply(changes)
+    assert model.current("vitals") == []
