@@ -16,10 +16,12 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QDate,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QAction, QBrush, QCloseEvent, QColor, QFocusEvent, QFont, QKeySequence
 from PySide6.QtWidgets import (
@@ -34,6 +36,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
+    QProgressDialog,
     QPushButton,
     QSplitter,
     QTableView,
@@ -46,8 +50,16 @@ from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import ValidationError
+from kapmonitor.reports.export_registry import (
+    ExportCancelled,
+    ExportTarget,
+    export_format,
+    export_formats,
+    finish_export,
+    write_export,
+)
 from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
-from kapmonitor.store import audit, permissions, rems_store
+from kapmonitor.store import permissions, rems_store
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
     STATUS_LABELS,
@@ -74,12 +86,6 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 SESSION_ROLE = Qt.ItemDataRole.UserRole
 ANY_DATE = QDate(2000, 1, 1)  # the minimum of the date fields, shown as "any"
 STATUS_MARKS = {"open": "○ Open", "ended": "● Ended — not signed", "signed": "✔ Signed"}
-EXPORT_FORMATS = {
-    "pdf": ("PDF report", "PDF files (*.pdf)", ".pdf"),
-    "json": ("JSON document", "JSON files (*.json)", ".json"),
-    "csv": ("CSV tables (a folder)", "", ""),
-    "fhir": ("FHIR R4 bundle", "FHIR JSON (*.json)", ".fhir.json"),
-}
 
 
 class ArchiveTableModel(QAbstractTableModel):
@@ -308,7 +314,9 @@ class ReviewWindow(QMainWindow):
         self.shown_request = 0  # the list request whose rows are on screen
         self.active_dialog: QWidget | None = None
         self.child_windows: list[QWidget] = []
-        self._exports: dict[int, tuple[str, str, str]] = {}
+        self._exports: dict[int, _Export] = {}
+        self.export_progress = _ProgressRelay(self)
+        self.export_progress.moved.connect(self._export_moved)
         self.setWindowTitle(f"{APP_NAME} — review ({user.display_name}, {user.role})")
         resize_within_screen(self, 1366, 860)
 
@@ -466,39 +474,20 @@ class ReviewWindow(QMainWindow):
                 self.open_patient_series,
                 review_menu,
             ),
-            (
-                "export_pdf",
-                "Export PDF…",
-                "PDF…",
-                "Ctrl+P",
-                lambda: self.export("pdf"),
-                export_menu,
-            ),
-            (
-                "export_json",
-                "Export JSON…",
-                "JSON…",
-                "Ctrl+Shift+J",
-                lambda: self.export("json"),
-                export_menu,
-            ),
-            (
-                "export_csv",
-                "Export CSV…",
-                "CSV…",
-                "Ctrl+Shift+C",
-                lambda: self.export("csv"),
-                export_menu,
-            ),
-            (
-                "export_fhir",
-                "Export FHIR…",
-                "FHIR…",
-                "Ctrl+Shift+F",
-                lambda: self.export("fhir"),
-                export_menu,
+            # The Export menu lists the registered formats (kapmonitor.reports.export_registry).
+            *(
+                (
+                    f"export_{fmt.name}",
+                    f"Export {fmt.name.upper()}…",
+                    fmt.short,
+                    fmt.shortcut,
+                    lambda f=fmt.name: self.export(f),
+                    export_menu,
+                )
+                for fmt in export_formats()
             ),
         ]
+        first_export = f"export_{export_formats()[0].name}"
         for name, text, short, key, slot, menu in entries:
             action = QAction(text, self)
             action.setShortcut(QKeySequence(key))
@@ -506,13 +495,23 @@ class ReviewWindow(QMainWindow):
             action.setIconText(short)
             action.triggered.connect(lambda _=False, s=slot: s())
             menu.addAction(action)
-            if name == "export_pdf":
+            if name == first_export:
                 bar.addSeparator()
                 bar.addWidget(QLabel(" Export: ", bar))
             elif name == "dashboard":
                 bar.addSeparator()
             bar.addAction(action)
             self.actions_by_name[name] = action
+        listed = QMenu("Export the listed sessions", export_menu)
+        listed.setObjectName("ExportListedMenu")
+        export_menu.addSeparator()
+        export_menu.addMenu(listed)
+        for fmt in export_formats():
+            action = QAction(f"{fmt.name.upper()} into a folder…", self)
+            action.setToolTip(f"Every session the list shows, as {fmt.title}, into one folder")
+            action.triggered.connect(lambda _=False, f=fmt.name: self.export_listed(f))
+            listed.addAction(action)
+            self.actions_by_name[f"export_listed_{fmt.name}"] = action
         find = QAction("Find patient", self)
         find.setShortcut(QKeySequence("Ctrl+F"))
         find.triggered.connect(lambda: self.patient_filter.setFocus())
@@ -638,17 +637,21 @@ class ReviewWindow(QMainWindow):
             self.protocol_filter.setCurrentIndex(max(0, self.protocol_filter.findData(current)))
             self.protocol_filter.blockSignals(False)
         elif kind == "export" and number in self._exports:
-            self._export_done(number)
+            assert isinstance(result, ExportTarget)
+            self._export_done(number, result)
 
     def _job_failed(self, number: int, kind: str, message: str) -> None:
         if kind == "list":
             self.counts_label.setText("The list could not be read")
             self.shown_request = number
         if kind == "export" and number in self._exports:
-            fmt, _sid, target = self._exports.pop(number)
-            self.show_message(
-                f"The {EXPORT_FORMATS[fmt][0]} was not written to {target}: {message}"
-            )
+            job = self._exports.pop(number)
+            job.close_dialog()
+            title = export_format(job.fmt).title
+            if job.cancel.is_set():
+                self.show_message(f"The {title} export was cancelled; nothing was written.")
+            else:
+                self.show_message(f"The {title} was not written to {job.target}: {message}")
             return
         self.show_message(message)
 
@@ -720,8 +723,9 @@ class ReviewWindow(QMainWindow):
         }
         states["series"] = (has, "The selected patient's sessions over time")
         states["rems_submitted"] = self._rems_state()
-        for name in ("export_pdf", "export_json", "export_csv", "export_fhir"):
-            states[name] = (has, "Export the selected session")
+        for fmt in export_formats():
+            states[f"export_{fmt.name}"] = (has, "Export the selected session")
+            states[f"export_listed_{fmt.name}"] = (bool(self.rows), "Export every listed session")
         for name, (enabled, tip) in states.items():
             action = self.actions_by_name[name]
             action.setEnabled(bool(enabled))
@@ -938,41 +942,93 @@ class ReviewWindow(QMainWindow):
         if log is None:
             self.show_message("Select a session to export.")
             return None
-        title, pattern, suffix = EXPORT_FORMATS[fmt]
+        chosen = export_format(fmt)
         if target is None:
-            default = f"{log.session['patient_code']}-{log.started_at():%Y%m%d}{suffix}"
-            if fmt == "csv":
-                target = QFileDialog.getExistingDirectory(self, f"Export {title} into")
+            default = f"{log.session['patient_code']}-{log.started_at():%Y%m%d}{chosen.suffix}"
+            if chosen.writes_folder:
+                target = QFileDialog.getExistingDirectory(self, f"Export {chosen.title} into")
             else:
-                target, _ = QFileDialog.getSaveFileName(self, f"Export {title}", default, pattern)
+                target, _ = QFileDialog.getSaveFileName(
+                    self, f"Export {chosen.title}", default, chosen.file_filter
+                )
             if not target:
                 return None
-        job = _export_job(fmt, log.id, target, self.store.path)
-        if job is None:
-            self.show_message(f"This version of {APP_NAME} cannot write a {title}.")
+        return self._start_export(fmt, [log.id], target, folder=False)
+
+    def export_listed(self, fmt: str, target: str | None = None) -> int | None:
+        """Export every session the list shows into one folder, with a cancellable progress
+        dialog; returns the request number."""
+        ids = [row.session_id for row in self.rows]
+        if not ids:
+            self.show_message("The list shows no sessions to export.")
             return None
-        number = self.worker.submit("export", job, keep_all=True, needs_db=fmt != "pdf")
-        self._exports[number] = (fmt, log.id, target)
+        chosen = export_format(fmt)
+        if target is None:
+            target = QFileDialog.getExistingDirectory(self, f"Export {chosen.title} into")
+            if not target:
+                return None
+        return self._start_export(fmt, ids, target, folder=True)
+
+    def _start_export(self, fmt: str, ids: list[str], target: str, folder: bool) -> int:
+        """The registry's writer on the worker (read-only connection); the audit entry and the
+        move into place happen back here, on the window's own connection."""
+        from pathlib import Path
+
+        job = _Export(fmt, ids, target)
+        relay = self.export_progress
+        cancel = job.cancel
+
+        def progress(done: int, total: int) -> None:
+            if cancel.is_set():
+                raise ExportCancelled
+            relay.moved.emit(number_box[0], done, total)
+
+        number_box = [0]
+
+        def run(db: Any) -> ExportTarget:
+            return write_export(fmt, db, ids, Path(target), folder=folder, progress=progress)
+
+        number = self.worker.submit("export", run, keep_all=True)
+        number_box[0] = number
+        self._exports[number] = job
+        title = export_format(fmt).title
+        if len(ids) > 1:
+            dialog = QProgressDialog(
+                f"Writing the {title} of {len(ids)} sessions…", "Cancel", 0, len(ids), self
+            )
+            dialog.setObjectName("ExportProgress")
+            dialog.setWindowTitle("Exporting")
+            dialog.setMinimumDuration(0)
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.canceled.connect(cancel.set)
+            dialog.setValue(0)
+            job.dialog = dialog
         self.statusBar().showMessage(f"Writing the {title}…")
         return number
 
-    def _export_done(self, number: int) -> None:
-        fmt, session_id, target = self._exports.pop(number)
+    def _export_moved(self, number: int, done: int, total: int) -> None:
+        job = self._exports.get(number)
+        if job is not None and job.dialog is not None and not job.cancel.is_set():
+            job.dialog.setMaximum(total)
+            job.dialog.setValue(done)
+
+    def _export_done(self, number: int, target: ExportTarget) -> None:
+        job = self._exports.pop(number)
+        job.close_dialog()
+        title = export_format(job.fmt).title
         try:
-            with self.store.db.atomic():
-                audit.event(
-                    self.store.db,
-                    self.user.username,
-                    "export",
-                    self.clock.now(),
-                    {"format": fmt, "file": str(target)},
-                    session_id,
-                )
-        except Exception as exc:  # the file is written; say the audit entry was not
-            self.show_message(f"Exported to {target}, but the audit entry failed: {exc}")
+            finish_export(
+                self.store.db, target, job.fmt, job.ids, self.user.username, self.clock.now()
+            )
+        except Exception as exc:  # the staged files are removed: nothing leaves unaudited
+            self.show_message(
+                f"The {title} was not written to {job.target}: its audit entry could not be "
+                f"recorded ({exc}); nothing was written."
+            )
             return
         self.clear_message()
-        self.statusBar().showMessage(f"Exported the {EXPORT_FORMATS[fmt][0]} to {target}", 10000)
+        self.statusBar().showMessage(f"Exported the {title} to {job.target}", 10000)
 
     @property
     def exports_pending(self) -> int:
@@ -1022,28 +1078,30 @@ class ReviewWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _export_job(fmt: str, session_id: str, target: str, db_path: Any) -> Any:
-    """The writer for ``fmt``, imported when asked so the review room opens without them."""
-    from pathlib import Path
+class _ProgressRelay(QObject):
+    """Carries an export's progress from the worker thread to the window (queued)."""
 
-    out = Path(target)
-    if fmt == "pdf":
-        from kapmonitor.reports.pdf_report import write_session_pdf
+    moved = Signal(int, int, int)  # request number, sessions done, sessions in all
 
-        return lambda _db: write_session_pdf(Path(db_path), session_id, out)
-    if fmt == "json":
-        from kapmonitor.reports.session_export import write_json
 
-        return lambda db: write_json(db, session_id, out)
-    if fmt == "csv":
-        from kapmonitor.reports.csv_export import write_csv
+class _Export:
+    """One export the window is waiting for: what, where, its dialog and its Cancel flag."""
 
-        return lambda db: write_csv(db, [session_id], out)
-    if fmt == "fhir":
-        from kapmonitor.reports.fhir_export import write_fhir
+    def __init__(self, fmt: str, ids: list[str], target: str) -> None:
+        import threading
 
-        return lambda db: write_fhir(db, session_id, out)
-    return None
+        self.fmt = fmt
+        self.ids = ids
+        self.target = target
+        self.cancel = threading.Event()
+        self.dialog: QProgressDialog | None = None
+
+    def close_dialog(self) -> None:
+        if self.dialog is not None:
+            self.dialog.canceled.disconnect()
+            self.dialog.close()
+            self.dialog.deleteLater()
+            self.dialog = None
 
 
 __all__ = ["ArchiveTableModel", "ReviewWindow"]
