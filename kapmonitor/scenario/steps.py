@@ -49,6 +49,7 @@ from kapmonitor.domain.records import (
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.rems import RemsStart, default_rems_defaults
 from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.scenario.format import (
     Boolean,
     Either,
@@ -192,24 +193,23 @@ def start(ctx: Context, payload: dict[str, Any]) -> StepResult:
     "vitals",
     Fields(
         {
-            "sbp": Integer(),
-            "dbp": Integer(),
-            "hr": Integer(),
-            "spo2": Integer(),
-            "rr": Integer(),
-            "temp_c": Number(),
+            **{v.key: Integer() if v.is_integer else Number() for v in VITAL_SIGNS},
             "on_oxygen": Boolean(),
             "note": Text(),
         }
     ),
 )
 def vitals(ctx: Context, payload: dict[str, Any]) -> StepResult:
-    """A vitals set, as the vitals form saves it; NEWS2 and alarms are derived by the store."""
-    values = {k: int(v) for k, v in payload.items() if k in ("sbp", "dbp", "hr", "spo2", "rr")}
+    """A vitals set, as the vitals form saves it; NEWS2 and alarms are derived by the store.
+    Every registry vital may be given (EtCO₂ as ``etco2``); whole-number vitals stay integers."""
+    values = {
+        v.key: (int(payload[v.key]) if v.is_integer else payload[v.key])
+        for v in VITAL_SIGNS
+        if payload.get(v.key) is not None
+    }
     ctx.add(
         VitalSigns(
             observed_at=ctx.now(),
-            temp_c=payload.get("temp_c"),
             on_oxygen=payload.get("on_oxygen", False),
             note=payload.get("note", ""),
             **values,
