@@ -65,24 +65,6 @@ def _vitals_extra(reader: SessionRows) -> dict[int, dict[str, Any]]:
     return extra
 
 
-def _superseded(reader: SessionRows, name: str) -> set[Any]:
-    """What a row's ``ref`` is compared with to call it superseded (refs, or raw ids when the
-    column is not a declared link, as the exported rows carry them)."""
-    info = reader.tables[name]
-    if info.column("supersedes_id") is None:
-        return set()
-    if info.link("supersedes_id") is not None:
-        return reader.superseded(name)
-    return {
-        value
-        for (value,) in reader.db.execute(
-            f"SELECT supersedes_id FROM [{name}] WHERE session_id = ? "
-            "AND supersedes_id IS NOT NULL",
-            [reader.session_id],
-        )
-    }
-
-
 def _session_row(reader: SessionRows) -> list[Any]:
     session = reader.session
     clinicians: list[Row] = []
@@ -112,7 +94,7 @@ def write_table(writer: Any, reader: SessionRows, name: str, info: TableInfo) ->
     """One session's rows of ``name`` to a ``csv.writer``, one at a time from the cursor."""
     session = reader.session
     columns = [c.name for c in info.columns]
-    superseded = _superseded(reader, name)
+    superseded = reader.superseded(name)
     extra = _vitals_extra(reader) if name == "vitals" else {}
     for row in reader.rows(name):
         values = [session["id"], session["patient_code"], row["ref"], row_status(row, superseded)]

@@ -50,6 +50,7 @@ from kapmonitor.reports.session_export import (
     no_progress,
 )
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_reader import database_file
 from kapmonitor.store.session_transfer import record_export
 
 Writer = Callable[[Database, Sequence[str], ExportTarget, Progress], None]
@@ -199,8 +200,7 @@ def _pdf_writer(
     """One PDF report per session; the report reads the database file itself (by path)."""
     from kapmonitor.reports.pdf_report import write_session_pdf
 
-    found = db.execute("PRAGMA database_list").fetchone()
-    db_path = Path(found[2])
+    db_path = Path(database_file(db))
     for done, session_id in enumerate(session_ids, 1):
         write_session_pdf(db_path, session_id, target.path(f"{session_id}.pdf"))
         progress(done, len(session_ids))

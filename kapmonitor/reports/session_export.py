@@ -1,10 +1,11 @@
 """The complete session as one JSON document: the export other laptops and programs can read.
 
 Row ids are local to one database file, so a document numbers each table's rows 1..n in id order
-(``ref``) and rewrites every reference between rows to the referenced row's ``ref``. The tables are
-discovered from the database itself (every table with a ``session_id`` column), and so are the
-references (``PRAGMA foreign_key_list``, plus ``x_id``/``x_table`` pairs that may point to
-several tables), so a table added by a later migration is exported without touching this file.
+(``ref``) and rewrites every reference between rows to the referenced row's ``ref``. The tables and the
+references between them are discovered from the database itself by the store
+(:mod:`kapmonitor.store.session_tables`), so a table or column added by a later migration (EtCO₂,
+say) is exported without touching this file. Rows are read through
+:mod:`kapmonitor.store.session_reader`, one at a time from cursors.
 
 The text is deterministic (sorted keys, fixed indentation, no export time inside), so exporting,
 importing into another file and exporting again gives the same bytes. See ``docs/json-format.md``.
@@ -17,7 +18,6 @@ import io
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +26,8 @@ from typing import IO, Any, Protocol
 from sqlite_utils import Database
 
 from kapmonitor import __version__
-from kapmonitor.store.database import SQLITE_HEADER, StoreError, connect_readonly, explain
+from kapmonitor.store import session_reader as reader
+from kapmonitor.store.database import SQLITE_HEADER, StoreError
 from kapmonitor.store.schema import SCHEMA_VERSION
 from kapmonitor.store.session_tables import (
     Column,
@@ -70,21 +71,7 @@ def as_database(source: Source) -> Database:
 
 def session_ids(source: Source) -> list[str]:
     """Every session in the file, oldest first (the order ``--all`` writes them in)."""
-    db = as_database(source)
-    return [r[0] for r in db.execute("SELECT id FROM sessions ORDER BY observed_at, id")]
-
-
-def _query(db: Database, sql: str, params: list[Any]) -> list[Row]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, found, strict=True)) for found in cursor.fetchall()]
-
-
-def _session_row(db: Database, session_id: str) -> Row:
-    rows = _query(db, "SELECT * FROM sessions WHERE id = ?", [session_id])
-    if not rows:
-        raise StoreError(f"There is no session {session_id} in this database.", "missing")
-    return rows[0]
+    return reader.session_ids(as_database(source))
 
 
 def _plain(value: Any, where: str) -> Any:
@@ -112,20 +99,15 @@ def _export_row(info: TableInfo, row: Row, ref: int, refs: Mapping[str, Mapping[
 
 
 def build_session_document(source: Source, session_id: str) -> Document:
-    """The whole session, corrections included, with row references as per-table refs."""
+    """The whole session, corrections included, with row references as per-table refs.
+
+    The document is in memory: for comparing and importing one session. Files are written by
+    :func:`stream_session_document`, which gives the same bytes row by row."""
     db = as_database(source)
-    try:
-        session = _session_row(db, session_id)
-        tables = describe_tables(db)
-        raw = {
-            name: _query(
-                db, f"SELECT * FROM [{name}] WHERE session_id = ? ORDER BY id", [session_id]
-            )
-            for name in tables
-        }
-        version = schema_version(db)
-    except sqlite3.Error as exc:
-        raise explain(exc, getattr(source, "path", "?")) from exc
+    session = reader.session_row(db, session_id)
+    tables = describe_tables(db)
+    raw = {name: list(reader.table_rows(db, name, session_id)) for name in tables}
+    version = schema_version(db)
     refs = {name: {row["id"]: i for i, row in enumerate(rows, 1)} for name, rows in raw.items()}
     return {
         "format": FORMAT,
@@ -172,46 +154,31 @@ class SessionRows:
         self.session_id = session_id
         self.tables = tables
         self.session = {
-            k: _plain(v, "the session row") for k, v in _session_row(db, session_id).items()
+            k: _plain(v, "the session row") for k, v in reader.session_row(db, session_id).items()
         }
         self.refs: dict[str, dict[int, int]] = {
-            name: {
-                row_id: i
-                for i, (row_id,) in enumerate(
-                    db.execute(
-                        f"SELECT id FROM [{name}] WHERE session_id = ? ORDER BY id", [session_id]
-                    ),
-                    1,
-                )
-            }
+            name: {row_id: i for i, row_id in enumerate(reader.row_ids(db, name, session_id), 1)}
             for name in tables
         }
 
     def rows(self, name: str) -> Iterator[Row]:
         """The table's rows as exported (``ref``, links as refs), in id order, one at a time."""
         info = self.tables[name]
-        cursor = self.db.execute(
-            f"SELECT * FROM [{name}] WHERE session_id = ? ORDER BY id", [self.session_id]
-        )
-        names = [d[0] for d in cursor.description]
-        for ref, found in enumerate(cursor, 1):
-            yield _export_row(info, dict(zip(names, found, strict=True)), ref, self.refs)
+        for ref, row in enumerate(reader.table_rows(self.db, name, self.session_id), 1):
+            yield _export_row(info, row, ref, self.refs)
 
-    def superseded(self, name: str) -> set[int]:
-        """Refs of this table's rows that a later row corrects."""
+    def superseded(self, name: str) -> set[Any]:
+        """What this table's corrected rows are known by in the export: their refs when
+        ``supersedes_id`` is a declared link (as it is in every clinical table), else the raw
+        values the exported rows carry."""
         info = self.tables[name]
-        if info.link("supersedes_id") is None:
+        if info.column("supersedes_id") is None:
             return set()
+        found = reader.superseded_ids(self.db, name, self.session_id)
+        if info.link("supersedes_id") is None:
+            return found
         refs = self.refs[name]
-        return {
-            refs[row_id]
-            for (row_id,) in self.db.execute(
-                f"SELECT supersedes_id FROM [{name}] WHERE session_id = ? "
-                "AND supersedes_id IS NOT NULL",
-                [self.session_id],
-            )
-            if row_id in refs
-        }
+        return {refs[row_id] for row_id in found if row_id in refs}
 
 
 def _indent(text: str, spaces: int) -> str:
@@ -228,37 +195,29 @@ def stream_session_document(
     """Write the session's document to ``out`` row by row: exactly the bytes of
     ``document_text(build_session_document(db, session_id))`` (a test holds them equal), without
     the document ever being in memory."""
-    try:
-        tables = describe_tables(db) if tables is None else tables
-        reader = SessionRows(db, session_id, tables)
-        out.write("{\n")
-        out.write(f'  "app_version": {_dumps(__version__)},\n')
-        out.write(f'  "format": {_dumps(FORMAT)},\n')
-        out.write(f'  "format_version": {FORMAT_VERSION},\n')
-        out.write(f'  "schema_version": {schema_version(db)},\n')
-        out.write(f'  "session": {_indent(_dumps(reader.session), 2)},\n')
-        names = sorted(tables)
-        if not names:
-            out.write('  "tables": {}\n}\n')
-            return
-        out.write('  "tables": {\n')
-        for position, name in enumerate(names):
-            out.write(f"    {_dumps(name)}: [")
-            first = True
-            for row in reader.rows(name):
-                out.write("\n      " if first else ",\n      ")
-                out.write(_indent(_dumps(row), 6))
-                first = False
-            out.write("]" if first else "\n    ]")
-            out.write(",\n" if position < len(names) - 1 else "\n")
-        out.write("  }\n}\n")
-    except sqlite3.Error as exc:
-        raise explain(exc, _database_file(db)) from exc
-
-
-def _database_file(db: Database) -> str:
-    found = db.execute("PRAGMA database_list").fetchone()
-    return str(found[2]) if found and found[2] else "?"
+    tables = describe_tables(db) if tables is None else tables
+    rows = SessionRows(db, session_id, tables)
+    out.write("{\n")
+    out.write(f'  "app_version": {_dumps(__version__)},\n')
+    out.write(f'  "format": {_dumps(FORMAT)},\n')
+    out.write(f'  "format_version": {FORMAT_VERSION},\n')
+    out.write(f'  "schema_version": {schema_version(db)},\n')
+    out.write(f'  "session": {_indent(_dumps(rows.session), 2)},\n')
+    names = sorted(tables)
+    if not names:
+        out.write('  "tables": {}\n}\n')
+        return
+    out.write('  "tables": {\n')
+    for position, name in enumerate(names):
+        out.write(f"    {_dumps(name)}: [")
+        first = True
+        for row in rows.rows(name):
+            out.write("\n      " if first else ",\n      ")
+            out.write(_indent(_dumps(row), 6))
+            first = False
+        out.write("]" if first else "\n    ]")
+        out.write(",\n" if position < len(names) - 1 else "\n")
+    out.write("  }\n}\n")
 
 
 # --- where an export's files go: all of them or none -----------------------------------------
@@ -437,26 +396,8 @@ def is_sqlite_file(path: Path) -> bool:
 
 
 def open_read_only(path: Path) -> Database:
-    """Open a KAP Monitor database for reading only: no migration, no change to the file."""
-    path = Path(path)
-    db = connect_readonly(path)
-    try:
-        version = schema_version(db)
-        session_columns(db)
-    except sqlite3.Error as exc:
-        db.close()
-        raise explain(exc, path) from exc
-    except StoreError as exc:
-        db.close()
-        raise StoreError(f"{path}: {exc}", "not_export") from exc
-    if version > SCHEMA_VERSION:
-        db.close()
-        raise StoreError(
-            f"{path} was written by a newer KAP Monitor (schema {version}; this version knows "
-            f"{SCHEMA_VERSION}). Install the newer version to read it.",
-            "newer",
-        )
-    return db
+    """Open another KAP Monitor file for reading only: no migration, no change to the file."""
+    return reader.open_other_database(path)
 
 
 # --- the JSON Schema, generated from the database so it stays in step -----------------------

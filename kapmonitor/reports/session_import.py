@@ -12,7 +12,6 @@ Clinical tables are append-only, so the import only ever INSERTs.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +30,11 @@ from kapmonitor.reports.session_export import (
     open_read_only,
     session_ids,
 )
-from kapmonitor.store.database import StoreError, explain
+from kapmonitor.store.database import StoreError
 from kapmonitor.store.schema import SCHEMA_VERSION
+from kapmonitor.store.session_reader import session_exists
 from kapmonitor.store.session_tables import Column, TableInfo, describe_tables, session_columns
-from kapmonitor.store.session_transfer import insert_order, insert_session
+from kapmonitor.store.session_transfer import SessionRefused, insert_order, insert_session
 
 TOP_LEVEL = frozenset(
     {"format", "format_version", "schema_version", "app_version", "session", "tables"}
@@ -122,8 +122,6 @@ def _from_database(path: Path) -> list[Document]:
     db = open_read_only(path)
     try:
         return [build_session_document(db, sid) for sid in session_ids(db)]
-    except sqlite3.Error as exc:
-        raise explain(exc, path) from exc
     finally:
         db.close()
 
@@ -325,8 +323,7 @@ def _import_one(
     actor: str,
     clock: Clock,
 ) -> Outcome:
-    here = db.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone()
-    if here is not None:
+    if session_exists(db, session_id):
         diff = differences(document, build_session_document(db, session_id))
         if not diff:
             return Outcome(session_id, PRESENT, f"session {session_id} is already present")
@@ -334,19 +331,12 @@ def _import_one(
         return Outcome(session_id, REFUSED, reason)
     try:
         insert_session(db, document, known, actor, clock.now())
-    except (sqlite3.IntegrityError, OverflowError, ValueError) as exc:
-        # A constraint or trigger said no (e.g. a signature by an account unknown here).
+    except SessionRefused as exc:
+        # A constraint or trigger said no (e.g. a signature by an account unknown here); a
+        # locked, full or damaged file raises a plain StoreError instead and stops the import.
         reason = f"session {session_id} was refused by the database ({_short(exc)})"
         return Outcome(session_id, REFUSED, reason + "; nothing of it was written")
-    except sqlite3.Error as exc:  # locked, full, damaged: stop the whole import
-        raise explain(exc, database_path(db)) from exc
     return Outcome(session_id, IMPORTED)
-
-
-def database_path(db: Database) -> str:
-    """The file behind a connection, for messages."""
-    found = db.execute("PRAGMA database_list").fetchone()
-    return str(found[2]) if found and found[2] else "the database"
 
 
 def _short(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ the file without an entry naming who took it, in what format and where to.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,10 +22,19 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor.store import audit
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.database import StoreError, explain
+from kapmonitor.store.session_reader import database_file
 from kapmonitor.store.session_tables import LAST_TABLES, TableInfo
 
 Row = dict[str, Any]
+
+
+class SessionRefused(StoreError):
+    """The database refused one imported session (a constraint or trigger said no); nothing of
+    it was written. The message is SQLite's own reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "refused")
 
 
 def insert_order(known: Mapping[str, TableInfo], tables: Mapping[str, list[Row]]) -> list[str]:
@@ -87,19 +97,25 @@ def insert_session(
 ) -> None:
     """Write one checked session document in one transaction, its rows sealed into the audit
     trail inside it. Raises what SQLite raises (a trigger or constraint saying no rolls the
-    whole session back); the caller says it in words."""
+    whole session back as :class:`SessionRefused`); any other SQLite failure is a plain
+    :class:`StoreError`."""
     session = document["session"]
     tables: Mapping[str, list[Row]] = document.get("tables", {})
-    with db.atomic():
-        _insert(db, "sessions", session)
-        new_ids: dict[str, dict[int, int]] = {}
-        for name in insert_order(known, tables):
-            ids = new_ids.setdefault(name, {})
-            for row in tables[name]:
-                ids[row["ref"]] = _insert(
-                    db, name, _local_row(known[name], row, session["id"], new_ids)
-                )
-        audit.seal(db, actor, "import", at, session["id"])
+    try:
+        with db.atomic():
+            _insert(db, "sessions", session)
+            new_ids: dict[str, dict[int, int]] = {}
+            for name in insert_order(known, tables):
+                ids = new_ids.setdefault(name, {})
+                for row in tables[name]:
+                    ids[row["ref"]] = _insert(
+                        db, name, _local_row(known[name], row, session["id"], new_ids)
+                    )
+            audit.seal(db, actor, "import", at, session["id"])
+    except (sqlite3.IntegrityError, OverflowError, ValueError) as exc:
+        raise SessionRefused(str(exc)) from exc
+    except sqlite3.Error as exc:  # locked, full, damaged: the whole import stops, plainly
+        raise explain(exc, database_file(db)) from exc
 
 
 def record_export(
@@ -123,4 +139,4 @@ def record_import(db: Database, actor: str, at: datetime, detail: Mapping[str, A
         audit.event(db, actor, "import", at, dict(detail), None)
 
 
-__all__ = ["insert_order", "insert_session", "record_export", "record_import"]
+__all__ = ["SessionRefused", "insert_order", "insert_session", "record_export", "record_import"]
