@@ -1,8 +1,8 @@
 """The complete session as one JSON document: the export other laptops and programs can read.
 
 Row ids are local to one database file, so a document numbers each table's rows 1..n in id order
-(``ref``) and rewrites every reference between rows to the referenced row's ``ref``. The tables and the
-references between them are discovered from the database itself by the store
+(``ref``) and rewrites every reference between rows to the referenced row's ``ref``. The tables
+and the references between them are discovered from the database itself by the store
 (:mod:`kapmonitor.store.session_tables`), so a table or column added by a later migration (EtCO₂,
 say) is exported without touching this file. Rows are read through
 :mod:`kapmonitor.store.session_reader`, one at a time from cursors.
