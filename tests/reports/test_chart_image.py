@@ -23,21 +23,21 @@ from kapmonitor.reports.chart_image import render_chart_with_labels
 DOSE_AT = 1_700_000_000.0
 
 
-def Marker(minutes: float, kind: str, label: str) -> ChartMarker:  # noqa: N802
+def marker(minutes: float, kind: str, label: str) -> ChartMarker:
     """A marker ``minutes`` after the dose."""
     return ChartMarker(DOSE_AT + minutes * 60, kind, label)
 
 
 CROWD = [
-    Marker(0.0, "dose", "700 mg IM"),
-    Marker(1.0, "adverse", "Nausea G2"),
-    Marker(1.5, "alarm", "SBP 182"),
-    Marker(2.0, "adverse", "Dizziness G1"),
-    Marker(2.5, "alarm", "HR 121"),
-    Marker(3.0, "adverse", "Anxiety G1"),
-    Marker(4.0, "alarm", "SPO2 91"),
-    Marker(40.0, "dose", "50 mg IM"),
-    Marker(118.0, "adverse", "Headache G1"),
+    marker(0.0, "dose", "700 mg IM"),
+    marker(1.0, "adverse", "Nausea G2"),
+    marker(1.5, "alarm", "SBP 182"),
+    marker(2.0, "adverse", "Dizziness G1"),
+    marker(2.5, "alarm", "HR 121"),
+    marker(3.0, "adverse", "Anxiety G1"),
+    marker(4.0, "alarm", "SPO2 91"),
+    marker(40.0, "dose", "50 mg IM"),
+    marker(118.0, "adverse", "Headache G1"),
 ]
 
 
@@ -89,9 +89,9 @@ def test_crowded_labels_do_not_overlap_and_doses_read_in_full() -> None:
 
 @pytest.mark.usefixtures("qapp")
 def test_a_hundred_alarms_are_counted_not_piled_up() -> None:
-    alarms = [Marker(i * 1.1, "alarm", f"SPO2 {88 + i % 4}") for i in range(100)]
+    alarms = [marker(i * 1.1, "alarm", f"SPO2 {88 + i % 4}") for i in range(100)]
     _image, layout = render_chart_with_labels(
-        data([Marker(0.0, "dose", "56 mg IN"), *alarms]), 1400, 900
+        data([marker(0.0, "dose", "56 mg IN"), *alarms]), 1400, 900
     )
     assert_apart(layout.boxes())
     assert [p.text for p in layout.labels if p.kind == "dose"] == ["56 mg IN"]
