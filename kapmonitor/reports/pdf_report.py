@@ -47,7 +47,8 @@ from kapmonitor.domain.quality import QualityFlag
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.reports.chart_image import ensure_gui_application, render_chart
-from kapmonitor.reports.report_sections import Section, SectionRow, session_sections
+from kapmonitor.reports.report_sections import RemsForm, Section, SectionRow, session_sections
+from kapmonitor.store import rems_store
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.store.signoff import session_quality_flags
@@ -78,19 +79,29 @@ _CSS_DPI = 96  # HTML image sizes are CSS pixels
 # --- Entry points -----------------------------------------------------------------------------
 
 
-def write_session_pdf(db_path: Path, session_id: str, out: Path) -> None:
-    """Open the database, write the report of one session to ``out``, close the database."""
+def write_session_pdf(
+    db_path: Path, session_id: str, out: Path, *, now: datetime | None = None
+) -> None:
+    """Open the database, write the report of one session to ``out``, close the database.
+
+    ``now`` (the present by default) is the printing time: the footer's, and the moment the
+    quality flags and the REMS deadline are judged at."""
     db_path = Path(db_path)
     if not db_path.exists():
         raise StoreError(f"There is no database at {db_path}.", "missing")
     store = SessionStore.open(db_path)
     try:
         log = store.load(session_id)  # the clinical rows and the review's (signatures...)
-        flags = session_quality_flags(store, log)  # as the review window shows them
+        printed = now or datetime.now(UTC)
+        flags = session_quality_flags(store, log, printed)  # as the review window shows them
         ref = store.ref
+        rems: RemsForm | None = None
+        if log.protocol is not None and log.protocol.rems:
+            today = printed.astimezone().date()
+            rems = rems_store.form_fields(store.db, log), rems_store.status(store.db, log.id, today)
     finally:
         store.close()
-    render_session_pdf(log, Path(out), flags, ref=ref)
+    render_session_pdf(log, Path(out), flags, ref=ref, generated_at=printed, rems=rems)
 
 
 def render_session_pdf(
@@ -101,17 +112,19 @@ def render_session_pdf(
     ref: Reference | None = None,
     tz: tzinfo | None = None,
     generated_at: datetime | None = None,
+    rems: RemsForm | None = None,
 ) -> int:
     """Write the report of ``log`` to ``out`` (A4 PDF); returns the number of pages.
 
     ``quality`` are the session's flags (:func:`kapmonitor.store.signoff.session_quality_flags`);
-    ``tz`` the time zone times are shown in (the computer's local zone by default).
-    Signatures, addenda and review comments are read from ``log.rows`` when present.
+    ``tz`` the time zone times are shown in (the computer's local zone by default); ``rems`` the
+    REMS form and its submission status for a REMS session (printed as its last section).
+    Signatures, addenda and review comments are read from ``log.rows``.
     """
     ensure_gui_application()
     ref = ref or default_reference()
     generated = generated_at or datetime.now(UTC)
-    report = _Report(log, ref, quality, tz, generated)
+    report = _Report(log, ref, quality, tz, generated, rems)
     final = Path(out)
     # Drawn into a partial file beside the target and moved into place only when complete, so a
     # failure never leaves half a report or destroys an earlier one.
@@ -278,6 +291,7 @@ class _Report:
         quality: list[QualityFlag],
         tz: tzinfo | None,
         generated: datetime,
+        rems: RemsForm | None = None,
     ) -> None:
         self.log = log
         self.ref = ref
@@ -303,7 +317,9 @@ class _Report:
             f"{self.datetime_text(generated)}"
         )
         # The same sections the review view shows, in the zone this report states.
-        self.sections = session_sections(log, ref, quality, generated, tz=self.tz)
+        self.sections = session_sections(log, ref, quality, generated, tz=self.tz, rems=rems)
+        if rems is None:  # the review says "not applicable" in its REMS tab; paper need not
+            self.sections = [s for s in self.sections if s.key != "rems"]
 
     # Times ----------------------------------------------------------------------------------
 

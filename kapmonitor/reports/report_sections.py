@@ -23,6 +23,7 @@ from kapmonitor.domain.clock import format_duration, from_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.quality import QualityFlag, check_outcomes
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.rems import RemsField, SubmissionStatus, count_text, value_text
 from kapmonitor.domain.timeline import LATE_ENTRY_MINUTES, PRIORITY_MARKS, describe
 from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.store.session_store import SessionLog
@@ -31,9 +32,11 @@ __all__ = [
     "ADDENDUM",
     "FLAG_NAMES",
     "SEVERITY_MARKS",
+    "RemsForm",
     "Section",
     "SectionRow",
     "Times",
+    "rems_section",
     "session_sections",
     "signature_text",
     "vital_columns",
@@ -59,6 +62,9 @@ NO_FLAGS = "No quality flags: every check and alarm answered"
 _STATUS_WORDS = {"on_time": "on time", "late": "late", "missed": "missed", "overdue": "overdue"}
 
 RowState = Literal["current", "replaced", "total"]
+#: The REMS form of an esketamine session as the store fills it, and its submission status.
+RemsForm = tuple[list[RemsField], SubmissionStatus]
+REMS_NOT_APPLICABLE = "Applies to esketamine REMS sessions only"
 
 
 @dataclass(frozen=True)
@@ -147,12 +153,14 @@ def session_sections(
     now: datetime,
     *,
     tz: tzinfo | None = None,
+    rems: RemsForm | None = None,
 ) -> list[Section]:
     """Every section of the report of ``log``, in reading order.
 
     ``quality`` are the session's flags (as :func:`kapmonitor.store.signoff.session_quality_flags`
     gives them); ``now`` is when the scheduled checks are judged (an open session's next check is
-    not missed yet)."""
+    not missed yet); ``rems`` the REMS form and its submission status when the session's
+    protocol is a REMS protocol (:mod:`kapmonitor.store.rems_store` fills it)."""
     build = _Builder(log, ref, Times(log, tz))
     return [
         build.doses(),
@@ -165,7 +173,31 @@ def session_sections(
         build.questionnaires(),
         build.quality(quality, now),
         build.review(),
+        rems_section(rems),
     ]
+
+
+def rems_section(rems: RemsForm | None) -> Section:
+    """The REMS Patient Monitoring Form: a count of the gaps, then each field as the log fills it
+    (a gap or a value to check is a warning), then whether it was submitted in time."""
+    if rems is None:
+        row = SectionRow(("REMS form", REMS_NOT_APPLICABLE), state="total")
+        return Section("rems", "REMS", ("Field", "Value"), (row,), REMS_NOT_APPLICABLE, "REMS")
+    fields, status = rems
+    rows = [SectionRow(("Summary", count_text(fields)), state="total")]
+    rows += [
+        SectionRow((f.label, value_text(f)), warn=not f.filled or bool(f.flag)) for f in fields
+    ]
+    rows.append(SectionRow(("REMS submission", status.text()), state="total", warn=status.overdue))
+    missing = sum(1 for f in fields if not f.filled)
+    return Section(
+        "rems",
+        "REMS Patient Monitoring Form",
+        ("Field", "Value"),
+        tuple(rows),
+        "",
+        f"REMS ({missing} missing)" if missing else "REMS ✔",
+    )
 
 
 def vital_columns() -> list[tuple[str, tuple[VitalSign, ...]]]:

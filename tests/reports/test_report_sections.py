@@ -35,6 +35,7 @@ KEYS = [
     "questionnaires",
     "quality",
     "review",
+    "rems",
 ]
 
 

@@ -12,6 +12,7 @@ import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.demo import record_demo
@@ -20,7 +21,7 @@ from kapmonitor.domain.records import VitalSigns
 from kapmonitor.reports.pdf_report import write_session_pdf
 from kapmonitor.reports.report_sections import session_sections
 from kapmonitor.ui.review.session_review_view import SECTION_OF_TAB, TABS, SessionReviewView
-from tests.factories import T0, open_store
+from tests.factories import T0, open_store, protocol
 
 
 def pdf_text(path: Path, mode: str) -> str:
@@ -29,13 +30,16 @@ def pdf_text(path: Path, mode: str) -> str:
     return done.stdout
 
 
+@pytest.mark.parametrize("protocol_id", ["clinic-demo", "esketamine-rems"])
 def test_the_pdf_and_the_review_view_show_the_same_sections_and_rows(
-    qtbot: QtBot, tmp_path: Path
+    qtbot: QtBot, tmp_path: Path, protocol_id: str
 ) -> None:
     path = tmp_path / "demo.sqlite"
     clock = FakeClock(T0)
     store = open_store(path, clock)
-    steps = list(record_demo(store, clock, T0 + timedelta(minutes=15), 0.0, random.Random(7)))
+    chosen = None if protocol_id == "clinic-demo" else protocol(protocol_id)
+    dose_at = T0 + timedelta(minutes=15)
+    steps = list(record_demo(store, clock, dose_at, 0.0, random.Random(7), chosen))
     session_id = str(steps[0][1])
     original = store.load(session_id).current("vitals")[3]
     at = datetime.fromisoformat(original["observed_at"].replace("Z", "+00:00"))
@@ -47,26 +51,34 @@ def test_the_pdf_and_the_review_view_show_the_same_sections_and_rows(
     qtbot.addWidget(view)
     log = view.show_session(session_id)
     out = tmp_path / "report.pdf"
-    write_session_pdf(path, session_id, out)
+    write_session_pdf(path, session_id, out, now=clock.now())  # printed when the view looks
     layout = pdf_text(out, "-layout")
     # Cell by cell in reading order; spaces dropped, as a wrapped cell breaks lines anywhere.
     words = "".join(pdf_text(out, "-raw").split())
 
+    rems = view.rems_form()
+    assert (rems is not None) == (protocol_id == "esketamine-rems")
     sections = {
-        s.key: s for s in session_sections(log, store.ref, view.quality_flags(), clock.now())
+        s.key: s
+        for s in session_sections(log, store.ref, view.quality_flags(), clock.now(), rems=rems)
     }
     assert set(SECTION_OF_TAB.values()) == set(sections), "every section has its tab"
-    assert [t for t in TABS if t not in SECTION_OF_TAB] == ["Timeline", "REMS"]
+    assert [t for t in TABS if t not in SECTION_OF_TAB] == ["Timeline"]
     for tab, key in SECTION_OF_TAB.items():
         section = sections[key]
+        if key == "rems" and rems is None:  # not a REMS session: said in the tab, not printed
+            assert view.tab_rows(tab) == [["REMS form", "Applies to esketamine REMS sessions only"]]
+            assert "REMS" not in layout
+            continue
         assert re.search(rf"^\s*{re.escape(section.title)}\s*$", layout, re.MULTILINE), tab
         shown = view.tab_rows(tab)
         assert view.tables[tab].columnCount() == len(section.headers)
         assert shown == [list(r.cells) for r in section.shown()], tab
-        for row in shown:  # the same row in the PDF: the time and time since dose together,
-            # then each cell: whole, or its start and its end when it is long (a cell that breaks
-            # across pages is printed in two overlapping parts).
-            start = "".join("".join(row[:2]).split())
+        # The same row in the PDF: its first two cells together (the time and time since dose),
+        # then each cell, whole or (when long) its start and its end: a cell that breaks across
+        # pages is printed in two overlapping parts.
+        for row in shown:
+            start = "".join("".join(row[:2]).split())[:40]
             assert start in words, f"{tab}: {row!r} is not in the PDF"
             for cell in ("".join(c.split()) for c in row):
                 pieces = [cell] if len(cell) <= 40 else [cell[:20], cell[-20:]]

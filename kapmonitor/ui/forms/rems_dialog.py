@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kapmonitor.domain.rems import RemsField
+from kapmonitor.domain.rems import RemsField, count_text, missing_text, value_text
 from kapmonitor.ui.forms.form_base import (
     FittingDialog,
     fit_to_screen,
@@ -41,30 +41,6 @@ from kapmonitor.ui.forms.form_base import (
 from kapmonitor.ui.widgets.theme import DAY, NIGHT
 
 FORM_TITLE = "Spravato REMS Patient Monitoring Form"
-MISSING_PREFIX = "⚠ Not in the log"
-
-
-def missing_text(field: RemsField) -> str:
-    """What an unfilled field shows: word and symbol, then why."""
-    return f"{MISSING_PREFIX} — {field.why_missing}" if field.why_missing else MISSING_PREFIX
-
-
-def value_text(field: RemsField) -> str:
-    """What a field shows: its value and any flag, or the gap in words."""
-    if not field.filled:
-        return missing_text(field)
-    return f"{field.value}  {field.flag}" if field.flag else field.value
-
-
-def count_text(fields: list[RemsField]) -> str:
-    missing = sum(1 for f in fields if not f.filled)
-    flagged = sum(1 for f in fields if f.filled and f.flag)
-    check = f"; ⚠ {flagged} to check before submitting" if flagged else ""
-    if missing == 0:
-        return f"✔ Every field is filled from the log{check}"
-    if missing == 1:
-        return f"⚠ 1 field needs completing by hand{check}"
-    return f"⚠ {missing} fields need completing by hand{check}"
 
 
 def rems_plain_text(fields: list[RemsField], patient_code: str) -> str:

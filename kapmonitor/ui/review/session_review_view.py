@@ -39,12 +39,12 @@ from kapmonitor.domain.timeline import (
 from kapmonitor.reports.report_sections import (
     ADDENDUM,
     REVIEW_KINDS,
+    RemsForm,
     session_sections,
     signature_text,
 )
 from kapmonitor.store import rems_store
 from kapmonitor.store.session_store import SessionLog, SessionStore
-from kapmonitor.ui.forms.rems_dialog import count_text, value_text
 from kapmonitor.ui.widgets.theme import current_theme
 from kapmonitor.ui.widgets.timeline_view import COLUMNS, TimelineModel, TimelineView
 from kapmonitor.ui.widgets.trend_chart import TrendChart
@@ -66,7 +66,7 @@ TABS = (
     "REMS",
 )
 MAX_COLUMN_PX = 240
-#: Which report section each tab shows (REMS is the esketamine form, not a section).
+#: Which report section each tab shows.
 SECTION_OF_TAB = {
     "Doses": "doses",
     "Vitals": "vitals",
@@ -78,6 +78,7 @@ SECTION_OF_TAB = {
     "Questionnaires": "questionnaires",
     "Quality flags": "quality",
     "Comments & addenda": "review",
+    "REMS": "rems",
 }
 
 
@@ -346,25 +347,23 @@ class SessionReviewView(QWidget):
         """Fill the tabs from the report's sections: the same tables the PDF prints, here with
         the current entries only (the timeline shows what each correction replaced)."""
         assert self.log is not None
+        now = self.clock.now()
         sections = {
             s.key: s
-            for s in session_sections(self.log, self.ref, self.quality_flags(), self.clock.now())
+            for s in session_sections(
+                self.log, self.ref, self.quality_flags(), now, rems=self.rems_form()
+            )
         }
         for index, name in enumerate(TABS):
             if name == "Timeline":
                 continue
-            if name == "REMS":
-                headers, rows, warn, title = self._rems()
-                self.tables[name].setToolTip("")
-            else:
-                section = sections[SECTION_OF_TAB[name]]
-                shown = section.shown()
-                headers, title = list(section.headers), section.label
-                rows = [list(r.cells) for r in shown]
-                warn = {i for i, r in enumerate(shown) if r.warn}
-                self.tables[name].setToolTip("\n".join(section.notes))
-            self.tables[name].fill(headers, rows, warn)
-            self.tabs.setTabText(index, (title or name).replace("&", "&&"))  # not a mnemonic
+            section = sections[SECTION_OF_TAB[name]]
+            shown = section.shown()
+            rows = [list(r.cells) for r in shown]
+            warn = {i for i, r in enumerate(shown) if r.warn}
+            self.tables[name].fill(list(section.headers), rows, warn)
+            self.tables[name].setToolTip("\n".join(section.notes))
+            self.tabs.setTabText(index, section.label.replace("&", "&&"))  # not a mnemonic
 
     def quality_flags(self) -> list[Any]:
         """The session's quality flags."""
@@ -375,30 +374,16 @@ class SessionReviewView(QWidget):
         # The same flags the sign dialog lists and the store asks to be confirmed.
         return list(session_quality_flags(self.store, self.log, self.clock.now()))
 
-    def _rems(self) -> tuple[list[str], list[list[str]], set[int], str]:
+    def rems_form(self) -> RemsForm | None:
+        """The REMS form as the log fills it and its submission status; None unless the
+        session's protocol is a REMS protocol."""
         assert self.log is not None
-        log = self.log
-        protocol = log.protocol
-        headers = ["Field", "Value"]
+        protocol = self.log.protocol
         if protocol is None or not protocol.rems:
-            return (
-                headers,
-                [["REMS form", "Applies to esketamine REMS sessions only"]],
-                set(),
-                "REMS",
-            )
-        fields = rems_store.form_fields(self.store.db, log, self.treatment_setting)
-        rows, warn = [["Summary", count_text(fields)]], set()
-        for field in fields:
-            if not field.filled or field.flag:
-                warn.add(len(rows))
-            rows.append([field.label, value_text(field)])
-        status = rems_store.status(self.store.db, log.id, self.clock.now().astimezone().date())
-        if status.overdue:
-            warn.add(len(rows))
-        rows.append(["REMS submission", status.text()])
-        missing = sum(1 for f in fields if not f.filled)
-        return headers, rows, warn, f"REMS ({missing} missing)" if missing else "REMS ✔"
+            return None
+        fields = rems_store.form_fields(self.store.db, self.log, self.treatment_setting)
+        today = self.clock.now().astimezone().date()
+        return fields, rems_store.status(self.store.db, self.log.id, today)
 
     # --- for the window and tests -----------------------------------------------------------
 
