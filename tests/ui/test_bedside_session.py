@@ -82,7 +82,7 @@ def test_whole_session_by_keyboard(
 
     # Baseline vitals before the dose: x is negative until the dose sets time zero.
     clock.advance(minutes=2)
-    enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "36.6"])
+    enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "", "36.6"])
     vitals = store.load(session_id).current("vitals")
     assert [(v["sbp"], v["dbp"], v["hr"], v["spo2"], v["rr"], v["temp_c"]) for v in vitals] == [
         (118, 76, 70, 98, 14, 36.6)

@@ -213,6 +213,7 @@ def vitals_with_a_refusal(qtbot: QtBot, window: SessionWindow) -> None:
             (dialog.hr, "400"),
             (dialog.spo2, "130"),
             (dialog.rr, "99"),
+            (dialog.etco2, "101"),
             (dialog.temp, "50"),
         ):
             type_into(qtbot, field, text)
@@ -224,6 +225,7 @@ def vitals_with_a_refusal(qtbot: QtBot, window: SessionWindow) -> None:
             (dialog.hr, "70"),
             (dialog.spo2, "98"),
             (dialog.rr, "14"),
+            (dialog.etco2, "38"),
             (dialog.temp, "36.6"),
         ):
             field.clear()
@@ -289,6 +291,7 @@ def three_hour_record(window: SessionWindow, store: SessionStore, clock: FakeClo
             dbp=rng.randint(72, 92),
             spo2=rng.randint(95, 99),
             rr=rng.randint(12, 16),
+            etco2=36 + step % 5,
         )
         window.show_changes(store.add(window.log.id, vitals, window.recorder))
         if step % 3 == 0:

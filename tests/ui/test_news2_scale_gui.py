@@ -83,7 +83,7 @@ def test_choose_scale_2_with_a_reason_and_see_it_beside_the_score(
 
     # A first set with no sedation observation: consciousness unknown, so no band.
     clock.advance(minutes=1)
-    enter_vitals(qtbot, window, ["128/80", "72", "88", "16", "36.8"])
+    enter_vitals(qtbot, window, ["128/80", "72", "88", "16", "", "36.8"])
     score = latest_score(store, sid)
     assert score["news2_band"] == "incomplete" and "consciousness" in score["news2_missing"]
     assert panel.values["news2"].text() == f"{score['news2_total']} incomplete"
@@ -127,7 +127,7 @@ def test_choose_scale_2_with_a_reason_and_see_it_beside_the_score(
         qtbot.keyClick(dialog.scale_combos["moaas"], Qt.Key.Key_Return)
 
     drive(qtbot, window, Qt.Key.Key_O, awake)
-    enter_vitals(qtbot, window, ["128/80", "72", "88", "16", "36.8"])
+    enter_vitals(qtbot, window, ["128/80", "72", "88", "16", "", "36.8"])
     score = latest_score(store, sid)
     assert (score["parts"]["spo2"], score["parts"]["spo2_scale"]) == (0, 2)
     assert (score["news2_total"], score["news2_band"]) == (0, "routine")

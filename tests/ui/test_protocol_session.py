@@ -361,7 +361,7 @@ def test_news2_is_shown_with_its_caveat(
     start_esketamine_session(qtbot, window)
     assert not window.last_values.news2_note.isVisible()
     clock.advance(minutes=1)
-    enter_vitals(qtbot, window, ["124/78", "72", "95", "22", "38.4"])
+    enter_vitals(qtbot, window, ["124/78", "72", "95", "22", "", "38.4"])
     # RR 22 → 2, SpO₂ 95 → 1, temperature 38.4 → 1: a partial total of 4 and no band, since
     # consciousness was not assessed.
     assert window.last_values.values["news2"].text() == "4 incomplete"

@@ -78,7 +78,7 @@ def test_saving_vitals_reads_nothing_after_the_commit(
     assert window.log is not None
     clock.advance(minutes=2)
     with Statements(store.db.conn) as watched:
-        enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "36.6"])
+        enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "", "36.6"])
     assert watched.after_commit() == []
     [stored] = store.load(window.log.id).current("vitals")
     assert window.last_values.values["bp"].text() == "118/76"
@@ -93,7 +93,7 @@ def test_the_first_dose_shows_its_phase_change_without_reloading_the_session(
 ) -> None:
     assert window.log is not None
     clock.advance(minutes=2)
-    enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "36.6"])  # the baseline
+    enter_vitals(qtbot, window, ["118/76", "70", "98", "14", "", "36.6"])  # the baseline
     clock.advance(minutes=3)
 
     def dose(dialog: QWidget) -> None:

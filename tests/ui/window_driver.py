@@ -99,7 +99,8 @@ def type_into(qtbot: QtBot, widget: QWidget, text: str) -> None:
 
 
 def enter_vitals(qtbot: QtBot, window: SessionWindow, keys: list[str]) -> None:
-    """Type the fields in reading order (BP, HR, SpO2, RR, temperature), Tab between, Enter."""
+    """Type the fields in the form's order (BP, HR, SpO2, RR, EtCO2, temperature: the
+    registry's), Tab between, Enter; "" leaves a field empty."""
 
     def fill(dialog: QWidget) -> None:
         assert dialog.focusWidget() is dialog.bp  # BP first: no click needed

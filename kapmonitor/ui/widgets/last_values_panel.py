@@ -11,23 +11,27 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.vitals import VITAL_SIGNS
 
 # Captions are the short names every clinician reads at a glance; the units are in each
 # value's tooltip. "BP mmHg  ▲ critical  just now" made each column wider than a 1280 px
 # screen in large type can give.
+# The vitals come from the registry (kapmonitor.domain.vitals), in its order: systolic and
+# diastolic share one "BP" cell, every other vital has its own under its short name. Then the
+# scores: the two shown as words (dissociation, NEWS2) share a row, lower than a row of figures,
+# and MOAA/S comes last, so the NEWS2 caveat takes the cell beside it, right under NEWS2: with
+# EtCO₂ the nine cells then fit a 660 px window in large type.
+_SINGLE = tuple(v for v in VITAL_SIGNS if v.field == v.key)
 ROWS = (
     ("bp", "BP"),
-    ("hr", "HR"),
-    ("spo2", "SpO₂"),
-    ("rr", "RR"),
-    ("temp_c", "Temp"),
-    ("moaas", "MOAA/S"),
+    *((v.key, v.short) for v in _SINGLE),
     ("dissociation", "Dissociation"),
     ("news2", "NEWS2 (info)"),
+    ("moaas", "MOAA/S"),
 )
 # Short enough to fit under the big numbers; the full KAP caveat is the tooltip.
 NEWS2_NOTE = "NEWS2 is information only: act on the alarms."
@@ -35,12 +39,10 @@ COLUMNS = 2
 CAPTIONS = dict(ROWS)
 # The alarm banner's symbols, in words small enough to sit beside a caption.
 LEVEL_MARKERS = {"critical": "▲ critical", "warning": "● warning"}
+_SPOKEN_UNIT = {"hr": "beats per minute", "rr": "breaths per minute"}
 UNITS = {
     "bp": "Blood pressure, mmHg (systolic/diastolic)",
-    "hr": "Heart rate, beats per minute",
-    "spo2": "Oxygen saturation, %",
-    "rr": "Respiratory rate, breaths per minute",
-    "temp_c": "Temperature, °C",
+    **{v.key: f"{v.label}, {_SPOKEN_UNIT.get(v.key, v.unit)}" for v in _SINGLE},
 }
 WORD_VALUES = ("dissociation", "news2")  # words ("Moderate", "9 incomplete"): set smaller
 
@@ -95,9 +97,19 @@ class LastValuesPanel(QFrame):
         self.news2_note = QLabel(NEWS2_NOTE)
         self.news2_note.setObjectName("Muted")
         self.news2_note.setWordWrap(True)
+        # It wraps to whatever width the numbers leave it; it never widens a column.
+        self.news2_note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.news2_note.hide()
-        last = (len(ROWS) + COLUMNS - 1) // COLUMNS * 2
-        grid.addWidget(self.news2_note, last, 0, 1, COLUMNS)
+        # The caveat takes the free cell beside the last number when there is one (nine cells
+        # in two columns): a row of its own under five rows of big numbers made the column
+        # taller than a 660 px window leaves for it in large type.
+        row, column = divmod(len(ROWS), COLUMNS)
+        if column:
+            grid.addWidget(self.news2_note, row * 2, column, 2, COLUMNS - column)
+            last = row * 2 + 1
+        else:
+            grid.addWidget(self.news2_note, row * 2, 0, 1, COLUMNS)
+            last = row * 2
         grid.setRowStretch(last + 1, 1)
         for column in range(COLUMNS):
             grid.setColumnStretch(column, 1)
@@ -112,11 +124,9 @@ class LastValuesPanel(QFrame):
     def show_vitals(self, row: dict) -> None:
         if row.get("sbp") is not None:
             self._set("bp", f"{row['sbp']}/{row['dbp']}", row["observed_at"])
-        for key in ("hr", "spo2", "rr"):
-            if row.get(key) is not None:
-                self._set(key, str(row[key]), row["observed_at"])
-        if row.get("temp_c") is not None:
-            self._set("temp_c", f"{row['temp_c']:.1f}", row["observed_at"])
+        for sign in _SINGLE:
+            if row.get(sign.key) is not None:
+                self._set(sign.key, sign.format(row[sign.key]), row["observed_at"])
 
     def show_observation(self, row: dict) -> None:
         if row.get("moaas") is not None:
