@@ -25,6 +25,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import to_iso
+from kapmonitor.domain.vitals import VITAL_KEYS
 
 GENESIS = "0" * 64
 _PENDING_NAME = "kapmonitor_pending_audit"  # trigger bodies may not qualify a table name
@@ -46,12 +47,17 @@ def canonical(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+# The vital-sign columns of the first schema (0001), frozen: history, not a list to extend.
+_VITALS_V1 = ("hr", "sbp", "dbp", "spo2", "rr", "temp_c")
 # Columns a migration added to a table that already held sealed rows, as nullable clinical
-# values (0010: ``vitals.etco2``). A NULL in one of them is left out of the hashed content, so a
+# values: every registry vital after the first schema's (0010: ``vitals.etco2``), so the next
+# vital sign needs no edit here. A NULL in one of them is left out of the hashed content, so a
 # row sealed before the column existed hashes as it did then and still verifies, without
 # resealing every old row; a value in it is hashed like any other, so filling it in later
 # (which the append-only triggers refuse anyway) would still show.
-HASHED_ONLY_WHEN_SET: dict[str, tuple[str, ...]] = {"vitals": ("etco2",)}
+HASHED_ONLY_WHEN_SET: dict[str, tuple[str, ...]] = {
+    "vitals": tuple(key for key in VITAL_KEYS if key not in _VITALS_V1)
+}
 
 
 def row_content(db: Database, table: str, rowid: int) -> dict[str, Any] | None:

@@ -124,3 +124,18 @@ def test_every_registry_vital_has_a_store_column_and_a_plausibility_entry(tmp_pa
         assert limit.unit == sign.unit, sign.key
         assert limit.source.strip(), sign.key
         assert limit.minimum < limit.maximum, sign.key
+
+
+def test_only_vitals_added_after_the_first_schema_leave_a_null_unhashed(tmp_path: Path) -> None:
+    """The frozen first-schema list in the audit module is what 0001 really created, so a
+    NULL in an original column (a temperature not taken) stays part of the hash."""
+    conn = sqlite3.connect(tmp_path / "v1.sqlite")
+    db = Database(conn)
+    migrations.apply(db, stop_before="0002_protocol_engine")
+    first = {c.name for c in db["vitals"].columns} & {v.key for v in VITAL_SIGNS}
+    conn.close()
+    assert first == set(audit._VITALS_V1)
+    assert audit.HASHED_ONLY_WHEN_SET["vitals"] == ("etco2",)
+    row = {"id": 1, "temp_c": None, "etco2": None, "note": None}
+    assert audit.hashed_content("vitals", row) == {"id": 1, "temp_c": None, "note": None}
+    assert audit.hashed_content("vitals", {**row, "etco2": 38})["etco2"] == 38
