@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +39,7 @@ from kapmonitor.domain.records import (
     VitalSigns,
 )
 from kapmonitor.domain.reference import Reference, default_reference
-from kapmonitor.domain.session_rows import StoredRow
+from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import audit, permissions, protocol_effects, rems_store
@@ -557,6 +558,22 @@ class SessionStore:
                 [session_id, after_id],
             )
         )
+
+    @plain_errors()
+    def rows_by_id(self, table: str, ids: Sequence[int]) -> list[StoredRow]:
+        """Stored rows of ``table`` by id, typed: how a paged view reads the lines it shows
+        (the bedside timeline keeps only their places, not the rows)."""
+        if table not in ENTRY_TABLES and table not in REVIEW_TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        found: list[StoredRow] = []
+        for start in range(0, len(ids), 500):  # within SQLite's bound-parameter limit
+            chunk = list(ids[start : start + 500])
+            cursor = self.db.execute(
+                f"SELECT * FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})", chunk
+            )
+            columns = [d[0] for d in cursor.description]
+            found += [typed_row(table, dict(zip(columns, r, strict=True))) for r in cursor]
+        return found
 
     @plain_errors()
     def row(self, table: str, row_id: int) -> dict[str, Any]:

@@ -66,7 +66,7 @@ from kapmonitor.ui.widgets.last_values_panel import LastValuesPanel
 from kapmonitor.ui.widgets.schedule_panel import SchedulePanel
 from kapmonitor.ui.widgets.session_header import SessionHeader
 from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
-from kapmonitor.ui.widgets.timeline_view import TimelineView
+from kapmonitor.ui.widgets.timeline_view import PagedTimelineModel, TimelineView
 from kapmonitor.ui.widgets.trend_chart import TrendChart
 
 
@@ -129,7 +129,9 @@ class SessionWindow(QMainWindow):
         self.header.recorder_changed.connect(self._set_recorder)
         self.chart = TrendChart(night=settings.get(NIGHT_MODE))
         self.last_values = LastValuesPanel(self.ref, self)
-        self.timeline = TimelineView(self, compact=True)
+        # The timeline keeps each line's place, not its row: lines are read when shown.
+        paged = PagedTimelineModel(store.rows_by_id, self.ref, self)
+        self.timeline = TimelineView(self, compact=True, model=paged)
         self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
         self.schedule_panel = SchedulePanel(self)
         self.alarm_banner = AlarmBanner(self)
