@@ -12,7 +12,7 @@ clinic default in ``resources/plausibility.json`` under the same key, read throu
 :class:`kapmonitor.domain.reference.Reference`; a test keeps the two in step.
 
 To add a vital sign: one :class:`VitalSign` below, its plausibility entry, a schema migration
-adding the column, and (if it is charted) a style in the chart style. docs/architecture.md walks
+adding the column, and (if it is charted) a style in the chart style. docs/vital-signs.md walks
 through it with end-tidal CO₂ as the example.
 """
 
