@@ -325,7 +325,7 @@ def test_the_lock_screen_shows_the_big_numbers_and_fits_1280x720_in_large_type(
 ) -> None:
     start_signed_in(qtbot, window)
     clock.advance(minutes=1)
-    enter_vitals(qtbot, window, ["128/84", "72", "97", "15", "", "36.8"])
+    enter_vitals(qtbot, window, ["128/84", "72", "97", "15", "38", "36.8"])
     press(qtbot, window, Qt.Key.Key_F9, Qt.KeyboardModifier.NoModifier)  # large type
     try:
         window.resize(SCREEN_W, SCREEN_H)
@@ -339,6 +339,7 @@ def test_the_lock_screen_shows_the_big_numbers_and_fits_1280x720_in_large_type(
             (CAPTIONS["hr"], "72", "3 min ago"),
             (CAPTIONS["spo2"], "97", "3 min ago"),
             (CAPTIONS["rr"], "15", "3 min ago"),
+            (CAPTIONS["etco2"], "38", "3 min ago"),
             (CAPTIONS["temp_c"], "36.8", "3 min ago"),
         ]
         assert overlay.next_check.text() == window.schedule_panel.text() != ""

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 from kapmonitor.domain.clock import format_duration
 from kapmonitor.domain.idle_lock import IdleLock, lock_in_force
 from kapmonitor.domain.validation import ValidationError
+from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import LARGE_TYPE
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
@@ -31,8 +32,9 @@ from kapmonitor.ui.forms.account_dialogs import (
     SignInDialog,
 )
 
-# The big numbers the lock screen repeats: the vital signs (the scores stay behind the lock).
-LOCK_NUMBERS = ("bp", "hr", "spo2", "rr", "temp_c")
+# The big numbers the lock screen repeats: every vital sign of the registry, as the form enters
+# them ("bp" is one), so a critical EtCO₂ is not hidden behind the lock; the scores stay behind it.
+LOCK_NUMBERS = tuple(dict.fromkeys(v.field for v in VITAL_SIGNS))
 
 if TYPE_CHECKING:
     from kapmonitor.ui.bedside.session_window import SessionWindow
