@@ -421,6 +421,7 @@ def test_the_demo_command_exports_a_valid_bundle_with_the_new_resources(tmp_path
         (CODE_SYSTEM, "news2-total"),
         (CODE_SYSTEM, "aldrete-total"),
         (LOINC, "44261-6"),
+        (LOINC, "19891-1"),  # end-tidal CO2, from the vital-sign registry, validated above
     ):
         assert coded(bundle, system, code), code
     (dose,) = resources(bundle, "MedicationAdministration")
