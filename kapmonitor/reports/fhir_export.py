@@ -40,6 +40,7 @@ from kapmonitor.reports.session_export import (
     as_database,
     build_session_document,
     current_rows,
+    describe_tables,
 )
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:kapmonitor:fhir")
@@ -686,8 +687,10 @@ def write_fhir_sessions(
     document is read at a time and its Bundle is streamed entry by entry, so memory does not grow
     with the number of sessions."""
     reference = default_reference()
+    db = as_database(db)
+    tables = describe_tables(db)
     for done, session_id in enumerate(session_ids, 1):
-        document = build_session_document(as_database(db), session_id)
+        document = build_session_document(db, session_id, tables)
         with target.open_text(f"{session_id}.fhir.json") as out:
             stream_bundle(document, out, reference)
         del document

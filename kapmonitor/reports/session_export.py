@@ -98,14 +98,16 @@ def _export_row(info: TableInfo, row: Row, ref: int, refs: Mapping[str, Mapping[
     return out
 
 
-def build_session_document(source: Source, session_id: str) -> Document:
+def build_session_document(
+    source: Source, session_id: str, tables: Mapping[str, TableInfo] | None = None
+) -> Document:
     """The whole session, corrections included, with row references as per-table refs.
 
     The document is in memory: for comparing and importing one session. Files are written by
     :func:`stream_session_document`, which gives the same bytes row by row."""
     db = as_database(source)
     session = reader.session_row(db, session_id)
-    tables = describe_tables(db)
+    tables = describe_tables(db) if tables is None else tables
     raw = {name: list(reader.table_rows(db, name, session_id)) for name in tables}
     version = schema_version(db)
     refs = {name: {row["id"]: i for i, row in enumerate(rows, 1)} for name, rows in raw.items()}
