@@ -346,6 +346,9 @@ class TimelineView(QTableView):
         for column in (0, 1, 2, 4):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        # Fit the columns to the rows on screen, not to the first thousand: a paged model
+        # would read them all from the store at every layout.
+        header.setResizeContentsPrecision(0)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(5, STATUS_WIDTH)
         # The details column takes what is left; no sideways scrolling at the bedside.
