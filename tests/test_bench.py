@@ -23,6 +23,9 @@ FIGURES = (
     "verify (",
     "resident memory after the simulated session",
     "growth over its last third",
+    "JSON: peak memory",
+    "CSV: peak memory",
+    "FHIR: peak memory",
 )
 
 
