@@ -57,7 +57,9 @@ def test_an_implausible_etco2_is_refused_with_the_reason(value: float, reason: s
         (51, ("etco2_high", "warning")),
         (60, ("etco2_high", "warning")),
         (61, ("etco2_high_critical", "critical")),
-        (0, ("etco2_low", "warning")),
+        (11, ("etco2_low", "warning")),
+        (10, ("etco2_low_critical", "critical")),
+        (0, ("etco2_low_critical", "critical")),
     ],
 )
 def test_each_protocol_alarms_beyond_each_etco2_limit_and_not_within(
@@ -72,7 +74,12 @@ def test_each_protocol_alarms_beyond_each_etco2_limit_and_not_within(
 def test_etco2_limits_are_labelled_editable_defaults_with_their_source() -> None:
     for protocol in SHIPPED.values():
         rules = [r for r in protocol.alarms if r.parameter == "etco2"]
-        assert {r.id for r in rules} == {"etco2_low", "etco2_high", "etco2_high_critical"}
+        assert {r.id for r in rules} == {
+            "etco2_low_critical",
+            "etco2_low",
+            "etco2_high",
+            "etco2_high_critical",
+        }
         for rule in rules:
             assert "KAP Monitor default, clinic to confirm" in rule.source
             assert "EtCO₂" in rule.label
