@@ -19,7 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.chart_picture import ChartPicture, picture_of
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import StoredRow, VitalScoreRow, typed_row
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store.session_store import SessionLog, SessionStore
@@ -133,6 +135,11 @@ class SessionModel(SessionLog):
 
     def last_vitals(self) -> dict[str, tuple[Any, str]]:
         return self.latest_values()
+
+    def chart_picture(self, ref: Reference) -> ChartPicture:
+        """The session's chart picture (:mod:`kapmonitor.domain.chart_picture`): what the live
+        chart, the review chart and the PDF draw; a change adds to it with ``chart_delta``."""
+        return picture_of(self, ref)
 
     def _current_vitals(self) -> list[Any]:
         cached = self._current.get("vitals")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.chart_picture import picture_of
 from kapmonitor.domain.clock import FakeClock, from_iso
 from kapmonitor.domain.records import (
     AlarmAcknowledgement,
@@ -120,3 +121,18 @@ def test_a_change_of_another_session_is_refused(store, clock) -> None:
     with pytest.raises(ValueError, match="another session"):
         model.apply(changes)
     assert model.current("vitals") == []
+
+
+def test_the_model_draws_the_same_chart_picture_as_a_fresh_load(store, clock) -> None:
+    """The chart picture hook: after changes are applied, the model's picture is the one the
+    review view and the PDF build from the database."""
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("esketamine-rems"))
+    model = SessionModel.load(store, sid)
+    for spo2 in (98, 96, 99):
+        clock.advance(minutes=1)
+        model.apply(store.add(sid, VitalSigns(clock.now(), **{**BASELINE, "spo2": spo2}), "Dr A"))
+    model.apply(store.add(sid, Observation(clock.now(), moaas=4, dissociation=1), "Dr A"))
+    fresh = picture_of(store.load(sid), store.ref)
+    drawn = model.chart_picture(store.ref)
+    assert drawn.xy("spo2") == fresh.xy("spo2") and drawn.xy("spo2")[1] == [98, 96, 99]
+    assert drawn.markers == fresh.markers
