@@ -443,6 +443,7 @@ class SessionWindow(QMainWindow):
         except StoreError as exc:
             self.report_error(exc)
             return
+        self.log.subscribe(self._model_changed)
         self._unshown = []
         log = self.log
         self.header.set_patient(log.session["patient_code"])
@@ -523,15 +524,19 @@ class SessionWindow(QMainWindow):
             self.show_changes(changes)
 
     def show_changes(self, changes: Changes) -> None:
-        """Show one committed write: the model applies it, then one timeline insert per new
-        entry, the big numbers, one chart update, NEWS2 and alarms, the header."""
+        """Show one committed write: the model applies it and tells its listeners, this
+        window among them (:meth:`_model_changed`)."""
+        if self.log is not None and changes.primary is not None:
+            self.log.apply(changes)
+
+    def _model_changed(self, changes: Changes) -> None:
+        """The model's listener: one timeline insert per new entry, the big numbers, one chart
+        update, NEWS2 and alarms, the header; or a redraw after a correction."""
         log = self.log
         primary = changes.primary
-        if log is None or primary is None or changes.session_id != log.id:
+        if log is None or primary is None:
             return
         table, row = primary
-        had_dose = log.first_dose_at()
-        log.apply(changes)
         stamp = changes.latest_recorded_at
         if stamp is not None and (self._latest_recorded is None or stamp > self._latest_recorded):
             self._latest_recorded = stamp
@@ -540,9 +545,9 @@ class SessionWindow(QMainWindow):
             self.protocol_support.session_opened()
             self.tick()
             return
-        if had_dose is None and changes.dose_times:
-            first = log.first_dose_at()
-            self.chart.set_origin(first.timestamp() if first else None)
+        first = log.first_dose_at()
+        if first is not None and first in changes.dose_times:  # time zero is this dose's
+            self.chart.set_origin(first.timestamp())
             self.timeline.timeline.set_origin(first)
         self._show_row(table, row)
         position = self.timeline.timeline.append(timeline_item(table, row, self.ref))
