@@ -85,6 +85,9 @@ def _run(tree: Path | None, args: list[str]) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "kapmonitor", "bench", *args],
         env=env,
+        # ``-m`` (and the bench's own ``-c`` children) put the working directory first on the
+        # path: run from a checkout, the earlier version would silently be this one.
+        cwd=tree,
         capture_output=True,
         text=True,
         check=False,
