@@ -241,5 +241,9 @@ MISSING_VITAL_FIELDS = tuple(k for k in VITAL_KEYS if k not in VitalsRow._column
 
 
 def typed_row(table: str, values: Mapping[str, Any]) -> StoredRow:
-    """The typed value of one stored row of ``table``."""
-    return ROW_TYPES.get(table, OtherRow).from_mapping(values)
+    """The typed value of one stored row of ``table`` (a row already typed is kept as it is,
+    so a log the store typed is not copied again by the model built from it)."""
+    row_type = ROW_TYPES.get(table, OtherRow)
+    if isinstance(values, StoredRow) and type(values) is row_type:
+        return values
+    return row_type.from_mapping(values)

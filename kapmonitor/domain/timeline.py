@@ -6,12 +6,26 @@ Kept free of Qt so reports and tests describe entries exactly as the window does
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.session_rows import (
+    AdverseEventRow,
+    AlarmAcknowledgementRow,
+    AlarmRow,
+    DoseRow,
+    InterventionRow,
+    ObservationRow,
+    PhaseChangeRow,
+    SessionEndRow,
+    StoredRow,
+    VitalsRow,
+    typed_row,
+)
 from kapmonitor.domain.vitals import VITAL_SIGNS
 
 # An entry typed this long after it was observed is flagged (ALCOA+: contemporaneous).
@@ -69,79 +83,83 @@ def _timeline_unit(unit: str) -> str:
     return unit if unit == "%" else f" {unit}"
 
 
-def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
-    """A short clinical summary of one row, in the words a clinician would write."""
-    if table == "vitals":
+def describe(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> str:
+    """A short clinical summary of one row, in the words a clinician would write. A plain
+    mapping (a test's literal, an imported record) is typed first, so both read the same."""
+    row = typed_row(table, row)
+    if isinstance(row, VitalsRow):
         parts = []
         for sign in VITAL_SIGNS:
-            value = row.get(sign.key)
+            value = row.value(sign.key)
             if value is None or sign.key == "dbp":
                 continue
             if sign.key == "sbp":
-                parts.append(f"BP {value}/{row['dbp']}")
+                parts.append(f"BP {value}/{row.dbp}")
                 continue
             name = _TIMELINE_NAME.get(sign.key, sign.short)
             parts.append(f"{name} {sign.format(value)}{_timeline_unit(sign.unit)}")
-        if row["on_oxygen"]:
+        if row.on_oxygen:
             parts.append("on O₂")
-        return _with_note(", ".join(parts), row)
-    if table == "doses":
-        drug = row["drug_other"] or ref.label("drugs", row["drug"])
-        per_kg = f" ({row['dose_mg_per_kg']:.2f} mg/kg)" if row["dose_mg_per_kg"] else ""
-        lot = f", lot {row['lot_number']}" if row["lot_number"] else ""
-        booster = " booster" if row["is_booster"] else ""
-        route = ref.label("routes", row["route"]).split(" (")[0]
-        return _with_note(f"{drug} {row['dose_mg']:g} mg {route}{per_kg}{booster}{lot}", row)
-    if table == "observations":
+        return _with_note(", ".join(parts), row.note)
+    if isinstance(row, DoseRow):
+        drug = row.drug_other or ref.label("drugs", row.drug)
+        per_kg = f" ({row.dose_mg_per_kg:.2f} mg/kg)" if row.dose_mg_per_kg else ""
+        lot = f", lot {row.lot_number}" if row.lot_number else ""
+        booster = " booster" if row.is_booster else ""
+        route = ref.label("routes", row.route).split(" (")[0]
+        return _with_note(f"{drug} {row.dose_mg:g} mg {route}{per_kg}{booster}{lot}", row.note)
+    if isinstance(row, ObservationRow):
         parts = []
-        for key in ("moaas", "rass", "dissociation"):
-            if row[key] is not None:
+        for key, level in (
+            ("moaas", row.moaas),
+            ("rass", row.rass),
+            ("dissociation", row.dissociation),
+        ):
+            if level is not None:
                 scale = ref.scales[key]
-                parts.append(f"{scale.name} {scale.describe(row[key])}")
-        if row["cadss_total"] is not None:
-            parts.append(f"CADSS {row['cadss_total']}")
-        for scale_id, value in json.loads(row["other_scores"] or "{}").items():
+                parts.append(f"{scale.name} {scale.describe(level)}")
+        if row.cadss_total is not None:
+            parts.append(f"CADSS {row.cadss_total}")
+        for scale_id, value in json.loads(row.other_scores or "{}").items():
             scale = ref.scales.get(scale_id)
             parts.append(f"{scale.name if scale else scale_id} {value}")
-        features = json.loads(row["features"] or "[]")
+        features = json.loads(row.features or "[]")
         if features:
             labels = {f.code: f.label for f in ref.scales["dissociation"].features}
             parts.append("features: " + ", ".join(labels.get(f, f).lower() for f in features))
-        return _with_note("; ".join(parts), row)
-    if table == "adverse_events":
-        term = (
-            row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
-        )
+        return _with_note("; ".join(parts), row.note)
+    if isinstance(row, AdverseEventRow):
+        term = row.verbatim if row.term == "other" else ref.label("adverse_effects", row.term)
         serious = (
-            f", SERIOUS ({ref.label('seriousness_criteria', row['serious_criterion'])})"
-            if row["serious"]
+            f", SERIOUS ({ref.label('seriousness_criteria', row.serious_criterion)})"
+            if row.serious
             else ""
         )
-        action = ref.label("ae_actions", row["action"])
-        detail = f" ({row['action_detail']})" if row["action_detail"] else ""
-        return f"{term}, grade {row['grade']}{serious}; action: {action}{detail}"
+        action = ref.label("ae_actions", row.action)
+        detail = f" ({row.action_detail})" if row.action_detail else ""
+        return f"{term}, grade {row.grade}{serious}; action: {action}{detail}"
     if table == "adverse_event_outcomes":
         return _with_note(
             f"Adverse effect #{row['adverse_event_id']}: "
             f"{ref.label('ae_outcomes', row['outcome'])}",
-            row,
+            row.get("note"),
         )
-    if table == "interventions":
-        what = ref.label("intervention_kinds", row["category"])
-        bits = [b for b in (row["medication"], row["detail"]) if b]
+    if isinstance(row, InterventionRow):
+        what = ref.label("intervention_kinds", row.category)
+        bits = [b for b in (row.medication, row.detail) if b]
         return f"{what}: {' — '.join(bits)}" if bits else what
-    if table == "phase_changes":
-        return f"Phase: {ref.label('phases', row['phase'])}"
+    if isinstance(row, PhaseChangeRow):
+        return f"Phase: {ref.label('phases', row.phase)}"
     if table == "session_protocols":
         return f"Protocol: {row['protocol_name']} (version {row['protocol_version']})"
-    if table == "alarms":
-        return f"{PRIORITY_MARKS.get(row['priority'], row['priority'])}: {row['message']}"
-    if table == "alarm_acknowledgements":
-        response = ref.label("alarm_responses", row["response"])
-        symptoms = json.loads(row["symptoms"] or "[]")
+    if isinstance(row, AlarmRow):
+        return f"{PRIORITY_MARKS.get(row.priority, row.priority)}: {row.message}"
+    if isinstance(row, AlarmAcknowledgementRow):
+        response = ref.label("alarm_responses", row.response)
+        symptoms = json.loads(row.symptoms or "[]")
         extra = f"; symptoms: {', '.join(ref.label('hypertension_symptoms', s) for s in symptoms)}"
-        detail = f" ({row['detail']})" if row["detail"] else ""
-        return f"Alarm #{row['alarm_id']}: {response}{detail}{extra if symptoms else ''}"
+        detail = f" ({row.detail})" if row.detail else ""
+        return f"Alarm #{row.alarm_id}: {response}{detail}{extra if symptoms else ''}"
     if table == "alarm_checklist_steps":
         return _checklist_step(row)
     if table == "overrides":
@@ -161,19 +179,18 @@ def describe(table: str, row: dict[str, Any], ref: Reference) -> str:
         return f"{row['questionnaire_id'].upper()} ({row['timing']}-session){total}{band}{flag}"
     if table == "news2_scale_choices":
         return f"NEWS2 SpO₂ Scale {row['scale']} chosen — {row['reason']}"
-    if table == "session_ends":
-        where = row["disposition_other"] or ref.label("dispositions", row["disposition"])
-        escort = f", escort: {row['escort']}" if row["escort"] else ""
-        return f"Ended — {where}{escort}. {row['summary']}"
+    if isinstance(row, SessionEndRow):
+        where = row.disposition_other or ref.label("dispositions", row.disposition)
+        escort = f", escort: {row.escort}" if row.escort else ""
+        return f"Ended — {where}{escort}. {row.summary}"
     return ""
 
 
-def _with_note(text: str, row: dict[str, Any]) -> str:
-    note = row.get("note")
+def _with_note(text: str, note: str | None) -> str:
     return f"{text} — {note}" if note else text
 
 
-def _checklist_step(row: dict[str, Any]) -> str:
+def _checklist_step(row: StoredRow) -> str:
     """A ticked step as the file words it, e.g. 'Alarm #12: Escalation checklist — Notify the
     prescriber ✓' (the part of the label before its first colon)."""
     from kapmonitor.domain import checklists
@@ -182,25 +199,26 @@ def _checklist_step(row: dict[str, Any]) -> str:
     step = found.step(str(row["step"])) if found is not None else None
     title = found.title if found is not None else str(row["checklist"])
     label = step.label.split(":")[0] if step is not None else str(row["step"])
-    return _with_note(f"Alarm #{row['alarm_id']}: {title} — {label} ✓", row)
+    return _with_note(f"Alarm #{row['alarm_id']}: {title} — {label} ✓", row.get("note"))
 
 
-def timeline_item(table: str, row: dict[str, Any], ref: Reference) -> TimelineItem:
+def timeline_item(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> TimelineItem:
+    row = typed_row(table, row)
     return TimelineItem(
         table=table,
-        row_id=row["id"],
-        observed_at=from_iso(row["observed_at"]),
-        recorded_at=from_iso(row["recorded_at"]),
-        recorded_by=row["recorded_by"],
+        row_id=row.id,
+        observed_at=from_iso(row.observed_at),
+        recorded_at=from_iso(row.recorded_at),
+        recorded_by=row.recorded_by,
         kind=KIND_LABELS.get(table, table),
         summary=describe(table, row, ref),
-        supersedes_id=row.get("supersedes_id"),
-        correction_reason=row.get("correction_reason"),
-        voided=bool(row.get("voided")),
+        supersedes_id=row.supersedes_id,
+        correction_reason=row.correction_reason,
+        voided=bool(row.voided),
     )
 
 
-def timeline(rows: dict[str, list[dict[str, Any]]], ref: Reference) -> list[TimelineItem]:
+def timeline(rows: Mapping[str, Sequence[StoredRow]], ref: Reference) -> list[TimelineItem]:
     """Every row, corrections included, in clinical order."""
     items = [
         timeline_item(t, r, ref)

@@ -674,10 +674,7 @@ class _Builder:
             rows.append(SectionRow(("✔", "", "", "None", NO_FLAGS), state="total"))
         notes = [self.schedule_note(self.log.protocol, now)] if self.log.protocol else []
         corrections = sum(
-            1
-            for rows_of in self.log.rows.values()
-            for r in rows_of
-            if isinstance(r, dict) and r.get("supersedes_id") is not None
+            1 for rows_of in self.log.rows.values() for r in rows_of if r.supersedes_id is not None
         )
         notes.append(
             f"{corrections} correction{'s' if corrections != 1 else ''} (each printed beside "

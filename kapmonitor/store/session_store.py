@@ -57,7 +57,7 @@ class SessionLog:
 
     session: dict[str, Any]
     clinicians: list[str]
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    rows: dict[str, list[StoredRow]] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -538,12 +538,12 @@ class SessionStore:
         ]
         log = SessionLog(dict(zip(columns, found, strict=True)), clinicians)
         for table in (*ENTRY_TABLES, *REVIEW_TABLES):
-            log.rows[table] = list(
-                self.db.query(
-                    f"SELECT * FROM {table} WHERE session_id = ? ORDER BY observed_at, id",
-                    [session_id],
-                )
+            cursor = self.db.execute(
+                f"SELECT * FROM {table} WHERE session_id = ? ORDER BY observed_at, id",
+                [session_id],
             )
+            names = [d[0] for d in cursor.description]
+            log.rows[table] = [typed_row(table, dict(zip(names, r, strict=True))) for r in cursor]
         return log
 
     @plain_errors()
@@ -576,11 +576,11 @@ class SessionStore:
         return found
 
     @plain_errors()
-    def row(self, table: str, row_id: int) -> dict[str, Any]:
-        """One stored row, e.g. to show exactly what was committed."""
+    def row(self, table: str, row_id: int) -> StoredRow:
+        """One stored row, typed, e.g. to show exactly what was committed."""
         if table not in ENTRY_TABLES:
             raise ValueError(f"unknown table {table!r}")
-        rows = list(self.db.query(f"SELECT * FROM {table} WHERE id = ?", [row_id]))
+        rows = self.rows_by_id(table, [row_id])
         if not rows:
             raise StoreError(f"{table} row {row_id} does not exist in {self.path}.", "missing")
         return rows[0]

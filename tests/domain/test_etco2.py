@@ -5,6 +5,7 @@ appears in each without a list of its own."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -15,6 +16,7 @@ from kapmonitor.domain.alarm_rules import evaluate, one_per_parameter
 from kapmonitor.domain.protocol import ALARM_PARAMETERS, load_protocols
 from kapmonitor.domain.records import VITAL_FIELDS, VitalSigns
 from kapmonitor.domain.reference import default_reference
+from kapmonitor.domain.session_rows import VitalsRow
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.domain.vitals import VITAL_KEYS, VITAL_SIGNS
 from kapmonitor.paths import resources_dir
@@ -96,21 +98,24 @@ def test_every_layer_below_the_chart_reads_the_registry() -> None:
 
 
 def test_the_timeline_line_shows_etco2() -> None:
-    row = {
-        "sbp": 124,
-        "dbp": 78,
-        "hr": 72,
-        "spo2": 97,
-        "rr": 14,
-        "etco2": 38,
-        "temp_c": 36.6,
-        "on_oxygen": 0,
-        "note": None,
-    }
+    row = VitalsRow(
+        id=1,
+        session_id="s" * 32,
+        observed_at="2026-01-01T10:00:00.000Z",
+        recorded_at="2026-01-01T10:00:00.000Z",
+        recorded_by="Dr A",
+        sbp=124,
+        dbp=78,
+        hr=72,
+        spo2=97,
+        rr=14,
+        etco2=38,
+        temp_c=36.6,
+    )
     assert timeline.describe("vitals", row, REF) == (
         "BP 124/78, HR 72, SpO₂ 97%, RR 14, EtCO₂ 38 mmHg, T 36.6 °C"
     )
-    assert timeline.describe("vitals", {**row, "etco2": None}, REF) == (
+    assert timeline.describe("vitals", replace(row, etco2=None), REF) == (
         "BP 124/78, HR 72, SpO₂ 97%, RR 14, T 36.6 °C"
     )
 

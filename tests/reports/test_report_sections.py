@@ -101,6 +101,10 @@ def test_a_correction_is_a_struck_row_the_review_leaves_to_its_timeline(log: Ses
     (withdrawn,) = notes.rows
     assert withdrawn.state == "replaced" and "withdrawn as entered in error" in withdrawn.note
     assert notes.shown() == [] and notes.label == "Interventions (0)"
+    # The quality section counts both: the corrected reading and the withdrawn note.
+    assert (
+        "2 corrections (each printed beside the entry it corrected)." in build(log)["quality"].notes
+    )
 
 
 def test_times_and_time_since_dose(log: SessionLog) -> None:

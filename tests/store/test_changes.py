@@ -47,7 +47,12 @@ def _session(store: SessionStore, clock: FakeClock) -> str:
 
 
 def _stored(store: SessionStore, sid: str, table: str, row_id: int) -> dict:
-    return next(r for r in store.load(sid).rows[table] if r["id"] == row_id)
+    """The row exactly as SQLite holds it (not through the store's typed reads)."""
+    return dict(
+        next(
+            store.db.query(f"SELECT * FROM {table} WHERE id = ? AND session_id = ?", [row_id, sid])
+        )
+    )
 
 
 def test_vitals_change_holds_the_reading_and_its_score_exactly_as_stored(store, clock) -> None:

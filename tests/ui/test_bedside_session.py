@@ -208,9 +208,9 @@ def test_whole_session_by_keyboard(
 
     drive(qtbot, window, Qt.Key.Key_C, correct)
     log = store.load(session_id)
-    assert log.rows["vitals"][0]["hr"] == 70  # the original is kept
+    assert log.rows["vitals"][0].hr == 70  # the original is kept
     current = log.current("vitals")
-    assert len(current) == 4 and current[0]["hr"] == 74
+    assert len(current) == 4 and current[0].hr == 74
     assert current[0]["correction_reason"] == "HR misread from the monitor"
     statuses = [window.timeline.timeline.status(i) for i in window.timeline.timeline.items]
     assert any("superseded by" in s for s in statuses)

@@ -100,12 +100,13 @@ def test_the_patient_series_of_the_selected_session(
     assert series.baseline_points() == [(a_x, 120.0), (b_x, 118.0)]
     assert series.adverse_labels == [(a_x, "⚑ Nausea")]
     assert "PHQ-9 15 → 10 (-5)" in series.summary.text()
-    rows = series.table.rows
-    assert [r[2:] for r in rows] == [
+    rows = series.table.records()
+    shown = ("Dose", "mg/kg", "PHQ-9 before", "SBP before → peak", "Adverse effects")
+    assert [[r[column] for column in shown] for r in rows] == [
         ["70 mg", "1.00", "15 (moderate)", "120 → 185 (+65)", "Nausea"],
         ["35 mg", "0.50", "10 (mild)", "118 → 130 (+12)", "none"],
     ]
-    assert [r[1] for r in rows] == ["ended, not signed", "signed"]
+    assert [r["Status"] for r in rows] == ["ended, not signed", "signed"]
 
 
 def test_a_patient_with_no_sessions_says_so(qtbot: QtBot, known: Known, tmp_path: Path) -> None:

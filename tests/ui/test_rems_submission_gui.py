@@ -150,7 +150,7 @@ def test_mark_submitted_records_who_and_when_and_the_list_says_so(
     select(qtbot, window, archive.late)
     action = window.actions_by_name["rems_submitted"]
     assert action.isEnabled() and "OVERDUE" in action.toolTip()
-    rems_tab = dict((r[0], r[1]) for r in window.detail.tab_rows("REMS"))
+    rems_tab = {r["Field"]: r["Value"] for r in window.detail.tab_records("REMS")}
     assert "OVERDUE" in rems_tab["REMS submission"]
     assert rems_tab["Setting address"] == "1 Main St"
 

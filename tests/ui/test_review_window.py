@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.records import VitalSigns
+from kapmonitor.domain.session_rows import VitalsRow
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
 from kapmonitor.store.accounts import AccessRefused, Accounts, User
 from kapmonitor.store.signoff import Review
@@ -210,20 +211,27 @@ def test_opening_a_session_shows_its_header_chart_and_tabs(
     assert detail.tabs.currentIndex() == detail.tab_index("Timeline")
     assert detail.timeline.hasFocus()
     assert detail.tab_title("Vitals") == "Vitals (3)"
-    vitals = detail.tab_rows("Vitals")
-    assert [r[2] for r in vitals] == ["120/80", "150/90", "185/100"]
-    assert all(r[9] for r in vitals), "each set shows its NEWS2"
-    (alarm,) = detail.tab_rows("Alarms")
-    assert alarm[2] == "▲ CRITICAL" and alarm[6] == "Re-measured"
-    assert alarm[7].startswith("Dr Zoë Adams at ")
-    (effect,) = detail.tab_rows("Adverse effects")
-    assert effect[2] == "Nausea" and effect[7] == "⚠ no outcome recorded"
-    flags = detail.tab_rows("Quality flags")
-    assert any(r[3] == "Missed check" for r in flags)
-    assert any(r[3] == "Unresolved adverse effect" for r in flags)
-    assert detail.tab_rows("Questionnaires")[0][2:5] == ["PHQ9", "before", "15"]
-    assert detail.tab_rows("REMS") == [["REMS form", "Applies to esketamine REMS sessions only"]]
-    assert detail.tab_rows("Discharge")[0][2] == "Session end"
+    vitals = detail.tab_records("Vitals")
+    assert [r["BP"] for r in vitals] == ["120/80", "150/90", "185/100"]
+    assert all(r["NEWS2 (info)"] for r in vitals), "each set shows its NEWS2"
+    (alarm,) = detail.tab_records("Alarms")
+    assert alarm["Priority"] == "▲ CRITICAL" and alarm["Response"] == "Re-measured"
+    assert alarm["Acknowledged by"].startswith("Dr Zoë Adams at ")
+    (effect,) = detail.tab_records("Adverse effects")
+    assert effect["Adverse effect"] == "Nausea" and effect["Outcome"] == "⚠ no outcome recorded"
+    flags = detail.tab_records("Quality flags")
+    assert any(r["Flag"] == "Missed check" for r in flags)
+    assert any(r["Flag"] == "Unresolved adverse effect" for r in flags)
+    (questionnaire, *_) = detail.tab_records("Questionnaires")
+    assert (questionnaire["Questionnaire"], questionnaire["Timing"], questionnaire["Total"]) == (
+        "PHQ9",
+        "before",
+        "15",
+    )
+    assert detail.tab_records("REMS") == [
+        {"Field": "REMS form", "Value": "Applies to esketamine REMS sessions only"}
+    ]
+    assert detail.tab_records("Discharge")[0]["What"] == "Session end"
 
 
 def test_the_timeline_shows_each_correction_beside_what_it_corrects(
@@ -231,25 +239,28 @@ def test_the_timeline_shows_each_correction_beside_what_it_corrects(
 ) -> None:
     window = supervisor_window
     open_session(qtbot, window, known.c)
-    rows = window.detail.tab_rows("Timeline")
-    corrected = next(i for i, r in enumerate(rows) if r[3].startswith("BP 200/88"))
-    assert rows[corrected][5] == f"superseded by {rows[corrected + 1][2].split()[0]}"
+    rows = window.detail.tab_records("Timeline")
+    corrected = next(i for i, r in enumerate(rows) if r["Details"].startswith("BP 200/88"))
     correction = rows[corrected + 1]
-    assert correction[3].startswith("BP 150/88")
-    assert correction[5] == f"corrects {rows[corrected][2].split()[0]}: typed 200 for 150"
-    assert correction[4] == "Dr Cruz" and correction[6].startswith("2026-03-10")
-    withdrawn = next(i for i, r in enumerate(rows) if r[5].startswith("withdraws"))
-    assert rows[withdrawn][3].startswith("[withdrawn] BP 210/90")
-    assert rows[withdrawn - 1][5].startswith("superseded by")
-    assert rows[withdrawn][5].endswith(": other patient")
+    assert rows[corrected]["Status"] == f"superseded by {correction['Entry'].split()[0]}"
+    assert correction["Details"].startswith("BP 150/88")
+    assert correction["Status"] == (
+        f"corrects {rows[corrected]['Entry'].split()[0]}: typed 200 for 150"
+    )
+    assert correction["By"] == "Dr Cruz" and correction["Recorded"].startswith("2026-03-10")
+    withdrawn = next(i for i, r in enumerate(rows) if r["Status"].startswith("withdraws"))
+    assert rows[withdrawn]["Details"].startswith("[withdrawn] BP 210/90")
+    assert rows[withdrawn - 1]["Status"].startswith("superseded by")
+    assert rows[withdrawn]["Status"].endswith(": other patient")
     # The chart and the tabs show current values only: 130, 140, then the corrected 150.
     assert window.detail.chart.series_xy("sbp")[1].tolist() == [130.0, 140.0, 150.0]
     assert window.detail.tab_title("Alarms") == "Alarms (2, ⚠ 2 unanswered)"
-    assert all(r[6] == "⚠ NOT ACKNOWLEDGED" for r in window.detail.tab_rows("Alarms"))
-    rems = window.detail.tab_rows("REMS")
-    assert rems[0][0] == "Summary" and "need completing" in rems[0][1]
-    assert any(r[1].startswith("⚠ Not in the log") for r in rems)
-    assert any(r == ["Dose", "56 mg"] for r in rems)
+    alarms = window.detail.tab_records("Alarms")
+    assert all(r["Response"] == "⚠ NOT ACKNOWLEDGED" for r in alarms)
+    rems = window.detail.tab_records("REMS")
+    assert rems[0]["Field"] == "Summary" and "need completing" in rems[0]["Value"]
+    assert any(r["Value"].startswith("⚠ Not in the log") for r in rems)
+    assert {"Field": "Dose", "Value": "56 mg"} in rems
 
 
 def test_selection_follows_the_list_and_survives_a_refresh(
@@ -278,7 +289,7 @@ def test_a_clinician_amends_their_own_entry_before_sign_off(
     open_session(qtbot, window, known.a)
     vitals = known.log(known.a).current("vitals")
     original = vitals[1]  # 150/90 at 10 min, recorded by Dr Zoë Adams
-    assert window.detail.select_entry("vitals", original["id"])
+    assert window.detail.select_entry("vitals", original.id)
 
     def amend(dialog: QWidget) -> None:
         assert dialog.windowTitle() == "Correct vital signs"
@@ -289,13 +300,14 @@ def test_a_clinician_amends_their_own_entry_before_sign_off(
 
     drive(qtbot, window, Qt.Key.Key_E, amend, Qt.KeyboardModifier.ControlModifier)
     rows = known.log(known.a).rows["vitals"]
-    correction = next(r for r in rows if r["supersedes_id"] == original["id"])
-    assert (correction["sbp"], correction["recorded_by"]) == (145, "Dr Zoë Adams")
-    assert correction["correction_reason"] == "misread the monitor"
-    assert any(r["id"] == original["id"] for r in rows), "the original stays"
-    timeline = window.detail.tab_rows("Timeline")
-    at = next(i for i, r in enumerate(timeline) if r[2] == f"#{original['id']} Vitals")
-    assert timeline[at + 1][5].startswith(f"corrects #{original['id']}: misread the monitor")
+    correction = next(r for r in rows if r.supersedes_id == original.id)
+    assert isinstance(correction, VitalsRow)
+    assert (correction.sbp, correction.recorded_by) == (145, "Dr Zoë Adams")
+    assert correction.correction_reason == "misread the monitor"
+    assert any(r.id == original.id for r in rows), "the original stays"
+    timeline = window.detail.tab_records("Timeline")
+    at = next(i for i, r in enumerate(timeline) if r["Entry"] == f"#{original.id} Vitals")
+    assert timeline[at + 1]["Status"].startswith(f"corrects #{original.id}: misread the monitor")
     assert window.detail.chart.series_xy("sbp")[1].tolist() == [120.0, 145.0, 185.0]
 
 
@@ -305,13 +317,13 @@ def test_amending_someone_elses_entry_is_refused_in_the_window_and_the_store(
     window = supervisor_window
     open_session(qtbot, window, known.a)
     entry = known.log(known.a).current("vitals")[0]
-    window.detail.select_entry("vitals", entry["id"])
+    window.detail.select_entry("vitals", entry.id)
     window.amend_selected()
     assert "Only Dr Zoë Adams, who recorded this entry, can amend it" in window.message_text()
     review = Review(known.store)
     chen = account(known, "chen")
     with pytest.raises(AccessRefused, match="Only Dr Zoë Adams"):
-        review.amend(known.a, chen, entry["id"], VitalSigns(known.clock.now(), hr=70), "tidy up")
+        review.amend(known.a, chen, entry.id, VitalSigns(known.clock.now(), hr=70), "tidy up")
     refused = known.store.db.execute(
         "SELECT detail FROM audit WHERE action = 'refused' AND actor = 'chen'"
     ).fetchall()

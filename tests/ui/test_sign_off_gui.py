@@ -406,12 +406,17 @@ def test_a_review_comment_is_stored_at_the_selected_moment(
 
     drive(qtbot, window, Qt.Key.Key_M, comment, CTRL)
     (row,) = known.log(known.a).rows["review_comments"]
-    assert row["observed_at"] == peak["observed_at"]
-    assert row["recorded_by"] == "Dr M. Chen"
+    assert row.observed_at == peak["observed_at"]
+    assert row.recorded_by == "Dr M. Chen"
     assert row["text"] == "Critical BP answered within a minute; well documented"
-    (shown,) = window.detail.tab_rows("Comments & addenda")
-    assert shown[0] == "Review comment" and shown[2] == "0:35:00" and shown[3] == "Dr M. Chen"
-    assert any(r[2].endswith("Review comment") for r in window.detail.tab_rows("Timeline"))
+    (shown,) = window.detail.tab_records("Comments & addenda")
+    assert (shown["Kind"], shown["Since dose"], shown["Author"]) == (
+        "Review comment",
+        "0:35:00",
+        "Dr M. Chen",
+    )
+    timeline = window.detail.tab_records("Timeline")
+    assert any(r["Entry"].endswith("Review comment") for r in timeline)
 
     # Another moment, typed into the time field.
     window.detail.timeline.clearSelection()
@@ -490,14 +495,14 @@ def test_after_signing_comments_and_amendments_are_refused_and_an_addendum_is_ad
     drive(qtbot, window, Qt.Key.Key_A, addendum, CTRL_SHIFT)
     (row,) = known.log(known.b).rows["addenda"]
     assert row["text"] == "Patient phoned next day: slept well"
-    assert row["recorded_by"] == "Dr M. Chen"
-    assert row["observed_at"] == to_iso(known.clock.now())
-    shown = window.detail.tab_rows("Comments & addenda")
-    assert [r[0] for r in shown] == ["Signature", ADDENDUM]
-    assert shown[1][5] == "Patient phoned next day: slept well"
-    timeline = window.detail.tab_rows("Timeline")
-    assert timeline[-1][2].endswith(ADDENDUM)
-    assert timeline[-1][3] == "Patient phoned next day: slept well"
+    assert row.recorded_by == "Dr M. Chen"
+    assert row.observed_at == to_iso(known.clock.now())
+    shown = window.detail.tab_records("Comments & addenda")
+    assert [r["Kind"] for r in shown] == ["Signature", ADDENDUM]
+    assert shown[1]["Text"] == "Patient phoned next day: slept well"
+    timeline = window.detail.tab_records("Timeline")
+    assert timeline[-1]["Entry"].endswith(ADDENDUM)
+    assert timeline[-1]["Details"] == "Patient phoned next day: slept well"
     assert window.detail.tab_title("Comments & addenda") == "Comments & addenda (1)"
 
 

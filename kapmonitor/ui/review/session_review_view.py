@@ -155,6 +155,16 @@ class ReadOnlyTable(QTableWidget):
         # Wrapped rows are sized for the real column widths, known only once laid out.
         self.horizontalHeader().sectionResized.connect(lambda *_: self.resizeRowsToContents())
 
+    def headers(self) -> list[str]:
+        """The column titles as shown."""
+        return [self.horizontalHeaderItem(c).text() for c in range(self.columnCount())]
+
+    def records(self) -> list[dict[str, str]]:
+        """The rows keyed by column title, so a reader (a test) names the column it means
+        instead of counting to it."""
+        headers = self.headers()
+        return [dict(zip(headers, row, strict=True)) for row in self.rows]
+
     def fill(self, headers: list[str], rows: list[list[str]], warn: set[int] | None = None) -> None:
         warn = warn or set()
         self.clear()
@@ -400,6 +410,17 @@ class SessionReviewView(QWidget):
             return model.row_texts()
         return self.tables[name].rows
 
+    def tab_records(self, name: str) -> list[dict[str, str]]:
+        """:meth:`tab_rows` keyed by the tab's column titles ("BP", "Status"): a reader names
+        the column it means instead of counting to it."""
+        if name != "Timeline":
+            return self.tables[name].records()
+        headers = [
+            str(self.timeline.model().headerData(c, Qt.Orientation.Horizontal))
+            for c in range(self.timeline.model().columnCount())
+        ]
+        return [dict(zip(headers, row, strict=True)) for row in self.tab_rows(name)]
+
     def tab_title(self, name: str) -> str:
         return self.tabs.tabText(self.tab_index(name)).replace("&&", "&")
 
@@ -428,12 +449,6 @@ class SessionReviewView(QWidget):
 def _end_text(started: datetime, ended: datetime) -> str:
     same_day = started.astimezone().date() == ended.astimezone().date()
     return ended.astimezone().strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
-
-
-def _term(row: dict[str, Any], ref: Reference) -> str:
-    if row["term"] == "other":
-        return row["verbatim"] or "Other"
-    return ref.label("adverse_effects", row["term"])
 
 
 __all__ = ["ADDENDUM", "TABS", "ReviewTimelineModel", "SessionReviewView", "signature_text"]
