@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -40,6 +40,7 @@ from kapmonitor.domain.timeline import TimelineItem, timeline, timeline_item
 from kapmonitor.settings import (
     CLOCK_TICK_MS,
     DEFAULT_PROTOCOL,
+    LARGE_TYPE,
     NIGHT_MODE,
     Settings,
 )
@@ -66,8 +67,10 @@ from kapmonitor.ui.widgets.last_values_panel import LastValuesPanel
 from kapmonitor.ui.widgets.schedule_panel import SchedulePanel
 from kapmonitor.ui.widgets.session_header import SessionHeader
 from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
-from kapmonitor.ui.widgets.timeline_view import PagedTimelineModel, TimelineView
-from kapmonitor.ui.widgets.trend_chart import TrendChart
+
+if TYPE_CHECKING:  # built on first use by session_page (see _build_chart_and_timeline)
+    from kapmonitor.ui.widgets.timeline_view import TimelineView
+    from kapmonitor.ui.widgets.trend_chart import TrendChart
 
 
 def _notice(page: QWidget, layout: QVBoxLayout) -> QLabel:
@@ -127,12 +130,11 @@ class SessionWindow(QMainWindow):
         self.action_bar = ActionBar(self)
         self.header = SessionHeader(self)
         self.header.recorder_changed.connect(self._set_recorder)
-        self.chart = TrendChart(night=settings.get(NIGHT_MODE))
+        # The chart and the timeline are built when the first session opens (the chart
+        # property): the welcome page does not need them, and pyqtgraph is most of start-up.
+        self._chart: TrendChart | None = None
+        self._timeline: TimelineView | None = None
         self.last_values = LastValuesPanel(self.ref, self)
-        # The timeline keeps each line's place, not its row: lines are read when shown.
-        paged = PagedTimelineModel(store.rows_by_id, self.ref, self)
-        self.timeline = TimelineView(self, compact=True, model=paged)
-        self.timeline.doubleClicked.connect(lambda _index: self.correct_selected())
         self.schedule_panel = SchedulePanel(self)
         self.alarm_banner = AlarmBanner(self)
         self.protocol_support = ProtocolSupport(self)
@@ -214,13 +216,7 @@ class SessionWindow(QMainWindow):
         layout.addWidget(self.clock_warning)
         chart_and_timeline = QSplitter(Qt.Orientation.Vertical, page)
         chart_and_timeline.setObjectName("ChartTimelineSplitter")
-        chart_and_timeline.addWidget(self.chart)
-        chart_and_timeline.addWidget(self.timeline)
-        chart_and_timeline.setStretchFactor(0, 3)
-        chart_and_timeline.setStretchFactor(1, 1)
-        chart_and_timeline.setCollapsible(0, False)
-        chart_and_timeline.setCollapsible(1, False)
-        chart_and_timeline.setSizes([3000, 1000])  # in proportion: the timeline a quarter
+        self.chart_and_timeline = chart_and_timeline  # filled by _build_chart_and_timeline
         left = QWidget(page)
         column = QVBoxLayout(left)
         column.setContentsMargins(0, 0, 0, 0)
@@ -240,6 +236,44 @@ class SessionWindow(QMainWindow):
         self.body = body
         self.last_values.installEventFilter(self)
         return page
+
+    def _build_chart_and_timeline(self) -> None:
+        """Build the chart and the timeline into the session page, once.
+
+        Deferred from __init__ for start-up time only (the chart imports pyqtgraph); the
+        session page module imports widgets, never this window, so there is no cycle to hide.
+        """
+        if self._chart is not None:
+            return
+        from kapmonitor.ui.bedside.session_page import build_chart_and_timeline
+
+        self._chart, self._timeline = build_chart_and_timeline(
+            self,
+            self.chart_and_timeline,
+            self.store,
+            self.ref,
+            night=self.settings.get(NIGHT_MODE),
+            large=self.settings.get(LARGE_TYPE),
+            on_double_click=self.correct_selected,
+        )
+
+    @property
+    def chart(self) -> TrendChart:
+        """The live chart, built on first use (opening a session builds it)."""
+        self._build_chart_and_timeline()
+        assert self._chart is not None
+        return self._chart
+
+    @property
+    def timeline(self) -> TimelineView:
+        """The session's timeline, built with the chart on first use."""
+        self._build_chart_and_timeline()
+        assert self._timeline is not None
+        return self._timeline
+
+    def session_page_built(self) -> bool:
+        """Whether the chart and timeline exist yet (they wait for the first session)."""
+        return self._chart is not None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.last_values and event.type() == QEvent.Type.LayoutRequest:
@@ -336,8 +370,9 @@ class SessionWindow(QMainWindow):
 
     def apply_view_settings(self) -> None:
         night, large = apply_settings_theme(self.settings)
-        self.chart.apply_palette(night)
-        self.chart.set_large_type(large)
+        if self._chart is not None:  # otherwise built later in the current palette
+            self._chart.apply_palette(night)
+            self._chart.set_large_type(large)
         self.schedule_panel.apply_theme(night, large)
         self.alarm_banner.apply_theme(night, large)
         QTimer.singleShot(0, lambda: self._fit_numbers_column(reset=True))
@@ -443,6 +478,7 @@ class SessionWindow(QMainWindow):
         except StoreError as exc:
             self.report_error(exc)
             return
+        self._build_chart_and_timeline()
         self.log.subscribe(self._model_changed)
         self._unshown = []
         log = self.log
@@ -474,7 +510,7 @@ class SessionWindow(QMainWindow):
             score = log.latest_news2()
             if score is not None:
                 self._show_row("vital_scores", score)
-        self.timeline.timeline.reset(timeline(log.rows, self.ref), first_dose)
+        self.timeline.timeline.reset(timeline(log.all_rows(), self.ref), first_dose)
         self.timeline.scrollToBottom()
         self._update_header()
 
