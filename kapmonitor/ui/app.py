@@ -25,7 +25,6 @@ from kapmonitor.store.backup import newest_good_backup, restore
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.session_window import SessionWindow
-from kapmonitor.ui.forms.account_dialogs import FirstRunDialog
 from kapmonitor.ui.widgets.theme import apply_theme
 
 
@@ -131,6 +130,9 @@ def first_run(store: SessionStore, clock: Clock) -> bool:
     accounts = Accounts(store.db, clock)
     if accounts.any_users():
         return True
+    # Imported here for start-up time only (a clinic with accounts never needs it).
+    from kapmonitor.ui.forms.account_dialogs import FirstRunDialog
+
     dialog = FirstRunDialog(accounts)
     if dialog.exec() and dialog.user is not None:
         return True

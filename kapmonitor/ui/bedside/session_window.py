@@ -51,16 +51,7 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
-from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
-from kapmonitor.ui.forms.ae_outcome_form import AdverseEventOutcomeForm
-from kapmonitor.ui.forms.correctable import CORRECTABLE
-from kapmonitor.ui.forms.dose_form import DoseForm
-from kapmonitor.ui.forms.end_session_form import EndSessionForm
 from kapmonitor.ui.forms.form_base import EntryForm, resize_within_screen
-from kapmonitor.ui.forms.intervention_form import InterventionForm
-from kapmonitor.ui.forms.observation_form import ObservationForm
-from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
-from kapmonitor.ui.forms.vitals_form import VitalsForm
 from kapmonitor.ui.widgets.action_bar import ActionBar
 from kapmonitor.ui.widgets.alarm_banner import AlarmBanner
 from kapmonitor.ui.widgets.last_values_panel import LastValuesPanel
@@ -68,6 +59,10 @@ from kapmonitor.ui.widgets.schedule_panel import SchedulePanel
 from kapmonitor.ui.widgets.session_header import SessionHeader
 from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
 
+# The entry forms and the start dialog are imported in the methods that open them, and the
+# chart and timeline are built by session_page on the first session: both only so that the
+# welcome page paints sooner (pyqtgraph and the forms are not needed before). Forms and
+# widgets never import this window, so these are not there to hide an import cycle.
 if TYPE_CHECKING:  # built on first use by session_page (see _build_chart_and_timeline)
     from kapmonitor.ui.widgets.timeline_view import TimelineView
     from kapmonitor.ui.widgets.trend_chart import TrendChart
@@ -453,6 +448,8 @@ class SessionWindow(QMainWindow):
             protocol = catalogue.protocols.get(chosen) if chosen else None
             return self.store.start_session(record, recorded_by, protocol=protocol)
 
+        from kapmonitor.ui.forms.start_session_dialog import StartSessionDialog
+
         dialog = StartSessionDialog(
             self.ref,
             start,
@@ -624,6 +621,8 @@ class SessionWindow(QMainWindow):
     def enter_vitals(self) -> None:
         if not self._entry_allowed("vitals"):
             return
+        from kapmonitor.ui.forms.vitals_form import VitalsForm
+
         form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
         form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
         self.after_save("vitals", self._open_form(form))
@@ -632,6 +631,8 @@ class SessionWindow(QMainWindow):
         if not self._entry_allowed("doses") or not self.protocol_support.dose_allowed():
             return
         assert self.log is not None
+        from kapmonitor.ui.forms.dose_form import DoseForm
+
         form = DoseForm(
             self.ref,
             self._save,
@@ -645,11 +646,15 @@ class SessionWindow(QMainWindow):
 
     def enter_observation(self) -> None:
         if self._entry_allowed("observations"):
+            from kapmonitor.ui.forms.observation_form import ObservationForm
+
             form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
             self.after_save("observations", self._open_form(form))
 
     def enter_adverse_event(self) -> None:
         if self._entry_allowed("adverse_events"):
+            from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
+
             form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
             self.after_save("adverse_events", self._open_form(form))
 
@@ -660,6 +665,8 @@ class SessionWindow(QMainWindow):
             (row["id"], timeline_item("adverse_events", row, self.ref).summary)
             for row in self.log.open_adverse_events()
         ]
+        from kapmonitor.ui.forms.ae_outcome_form import AdverseEventOutcomeForm
+
         form = AdverseEventOutcomeForm(
             self.ref,
             self._save,
@@ -673,6 +680,8 @@ class SessionWindow(QMainWindow):
     def enter_intervention(self, category: str | None = None) -> None:
         if self.log is None:
             return
+        from kapmonitor.ui.forms.intervention_form import InterventionForm
+
         form = InterventionForm(
             self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
         )
@@ -740,6 +749,8 @@ class SessionWindow(QMainWindow):
         elapsed = f"Session length {format_duration((now - started).total_seconds())}"
         if dose is not None:
             elapsed += f"; {format_duration((now - dose).total_seconds())} since first dose"
+        from kapmonitor.ui.forms.end_session_form import EndSessionForm
+
         form = EndSessionForm(
             self.ref,
             self._save,
@@ -765,6 +776,8 @@ class SessionWindow(QMainWindow):
         if refused is not None:  # the store's rule, in its words (signed, already corrected…)
             QMessageBox.information(self, "Correct entry", refused)
             return
+        from kapmonitor.ui.forms.correctable import CORRECTABLE
+
         form_type = CORRECTABLE.get(item.table)
         if form_type is None:  # allowed, but this window has no form for it
             QMessageBox.information(
@@ -773,6 +786,8 @@ class SessionWindow(QMainWindow):
             return
         original = self.store.row(item.table, item.row_id)
         extra: dict[str, Any] = {}
+        from kapmonitor.ui.forms.dose_form import DoseForm
+
         if form_type is DoseForm:
             extra = {
                 "weight_kg": self.log.session["weight_kg"],
@@ -804,6 +819,8 @@ class SessionWindow(QMainWindow):
 
         The hint sat off-screen on a small laptop, so "Correct entry" seemed to do nothing.
         """
+        from kapmonitor.ui.forms.correctable import CORRECTABLE
+
         model = self.timeline.timeline
         candidates = [
             item
