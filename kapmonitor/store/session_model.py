@@ -10,6 +10,19 @@ itself, so each view redraws only its part. It has no Qt: the window adapts the 
 
 It is still a :class:`SessionLog` (``current()``, ``phase()``, ``active_alarms()`` …), so the
 domain rules that take a log keep working unchanged.
+
+**Readings are not held.** A device feed writes a vitals row every second (10,800 in three hours);
+holding each as a typed row cost about 340 B a reading, most of what the window grew by in the
+third hour. The model built by :meth:`SessionModel.load` keeps, of the *streamed* tables
+(``vitals``, ``observations``), only what the screen and the rules ask on every save or tick: the
+latest value and time of each vital, the times of the vitals (the schedule's missed-check scan),
+the latest row of each table, and the newest commit time. Everything else about those tables
+(``current()``, ``live()``, ``all_rows()``, ``row()``, hence ``current_rows()``,
+``has_baseline()``, the chart picture), and the NEWS2 rows beyond the latest, are read from
+SQLite when asked: those are rare (opening
+a session, a correction, a dose, a discharge check) and always as current as the store. A
+correction or an out-of-order reading re-reads the kept summary from SQLite (bounded queries). A
+model built :meth:`from_log` (no store to ask) holds the rows it was given, as before.
 """
 
 from __future__ import annotations
@@ -17,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from sqlite_utils import Database
 
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import ChartPicture, picture_of
@@ -29,6 +44,13 @@ from kapmonitor.store.session_store import SessionLog, SessionStore
 Listener = Callable[[Changes], None]
 # NEWS2 rows are shown, not kept: a device feed would hold 10,800 of them; only the latest is.
 SHOWN_NOT_KEPT = frozenset({"vital_scores"})
+# One row per reading at up to 1 Hz: summarised in memory, read from SQLite when asked.
+STREAMED = ("vitals", "observations")
+# What the model reads from SQLite when asked rather than holding (with a store to ask).
+READ_WHEN_ASKED = (*STREAMED, *sorted(SHOWN_NOT_KEPT))
+_CURRENT = (
+    "voided = 0 AND id NOT IN (SELECT supersedes_id FROM {t} WHERE supersedes_id IS NOT NULL)"
+)
 
 
 class SessionModel(SessionLog):
@@ -39,22 +61,36 @@ class SessionModel(SessionLog):
         session: dict[str, Any],
         clinicians: list[str],
         rows: dict[str, list[Any]] | None = None,
+        db: Database | None = None,
     ) -> None:
         super().__init__(session, clinicians, rows or {})
         self.listeners: list[Listener] = []
+        self._db = db  # where the streamed tables are read when asked (None: held in rows)
         self._current: dict[str, list[Any]] = {}
         self._vitals_times: list[datetime] | None = None
         self._latest_news2: VitalScoreRow | None = None
+        # The streamed tables' summary (kept only when they are read from ``db``).
+        self._latest: dict[str, tuple[Any, str, tuple[str, int]]] = {}
+        self._last_row: dict[str, StoredRow | None] = {}
+        self._streamed_recorded_at = ""
         for table in SHOWN_NOT_KEPT:
             kept = self.rows.get(table, [])
             scores = [r for r in kept if isinstance(r, VitalScoreRow)]
             self._latest_news2 = max(scores, key=_score_order, default=None)
             self.rows[table] = []
+        if db is not None:
+            for table in STREAMED:
+                held = self.rows.pop(table, [])
+                stamps = [r.recorded_at for r in held]
+                self._streamed_recorded_at = max([self._streamed_recorded_at, *stamps])
+            self._resummarise()
 
     @classmethod
     def load(cls, store: SessionStore, session_id: str) -> SessionModel:
-        """Read the session once, every row typed."""
-        return cls.from_log(store.load(session_id))
+        """Read the session once, every row typed; the streamed tables are summarised, then
+        read from the store when asked (see the module docstring)."""
+        log = store.load(session_id)
+        return cls(log.session, log.clinicians, log.rows, db=store.db)
 
     @classmethod
     def from_log(cls, log: SessionLog) -> SessionModel:
@@ -87,6 +123,9 @@ class SessionModel(SessionLog):
             ):
                 self._latest_news2 = row
             return
+        if self._db is not None and table in STREAMED:
+            self._add_streamed(table, row)
+            return
         self.rows.setdefault(table, []).append(row)
         cached = self._current.get(table)
         plain = row.supersedes_id is None and not row.voided
@@ -102,11 +141,120 @@ class SessionModel(SessionLog):
             else:
                 self._vitals_times = None
 
+    def _add_streamed(self, table: str, row: StoredRow) -> None:
+        """Fold one reading into the summary; a correction, a voiding or a reading older than
+        the newest re-reads the summary from SQLite (it may change any of it)."""
+        self._streamed_recorded_at = max(self._streamed_recorded_at, row.recorded_at)
+        last = self._last_row.get(table)
+        plain = row.supersedes_id is None and not row.voided
+        if not plain or (last is not None and _order(row) < _order(last)):
+            self._resummarise()
+            return
+        self._last_row[table] = row
+        if table == "vitals":
+            self._fold_vitals(row)
+            if self._vitals_times is not None:
+                self._vitals_times.append(from_iso(row.observed_at))
+
+    def _fold_vitals(self, row: StoredRow) -> None:
+        order = _order(row)
+        for key in VITAL_KEYS:
+            value = row[key]
+            if value is not None:
+                self._latest[key] = (value, row.observed_at, order)
+
+    def _resummarise(self) -> None:
+        """Rebuild the streamed tables' summary from SQLite: bounded queries (the newest row of
+        each table and of each vital), and the vitals' times as one column."""
+        db = self._db
+        assert db is not None
+        for table in STREAMED:
+            found = self._query(table, "ORDER BY observed_at DESC, id DESC LIMIT 1")
+            self._last_row[table] = found[0] if found else None
+        self._latest = {}
+        for key in VITAL_KEYS:
+            found_row = db.execute(
+                f"SELECT {key}, observed_at, id FROM vitals WHERE session_id = ? "
+                f"AND {key} IS NOT NULL AND {_CURRENT.format(t='vitals')} "
+                "ORDER BY observed_at DESC, id DESC LIMIT 1",
+                [self.id],
+            ).fetchone()
+            if found_row is not None:
+                value, at, row_id = found_row
+                self._latest[key] = (value, at, (at, row_id))
+        self._vitals_times = [
+            from_iso(at)
+            for (at,) in db.execute(
+                f"SELECT observed_at FROM vitals WHERE session_id = ? "
+                f"AND {_CURRENT.format(t='vitals')} ORDER BY observed_at, id",
+                [self.id],
+            )
+        ]
+
+    def _query(self, table: str, order: str, current: bool = True) -> list[StoredRow]:
+        """Typed rows of a streamed table of this session, read from SQLite."""
+        assert self._db is not None
+        where = f"AND {_CURRENT.format(t=table)}" if current else ""
+        cursor = self._db.execute(
+            f"SELECT * FROM {table} WHERE session_id = ? {where} {order}", [self.id]
+        )
+        names = [d[0] for d in cursor.description]
+        return [typed_row(table, dict(zip(names, r, strict=True))) for r in cursor]
+
+    def _reads(self, table: str) -> bool:
+        return self._db is not None and table in READ_WHEN_ASKED
+
     # --- current values ---------------------------------------------------------------------
+
+    def all_rows(self) -> dict[str, list[StoredRow]]:
+        """Every row of every table, corrections included (what ``rows`` was): the streamed
+        tables read from SQLite. For a full redraw (the timeline), not for each save."""
+        rows = dict(self.rows)
+        if self._db is not None:
+            for table in READ_WHEN_ASKED:
+                rows[table] = self._query(table, "ORDER BY observed_at, id", current=False)
+        return rows
+
+    def row(self, table: str, row_id: int) -> StoredRow:
+        """One row of this session by id: the newest of a streamed table is at hand, any
+        other is read from SQLite (a held table is searched)."""
+        if self._reads(table):
+            last = self._last_row.get(table)
+            if last is not None and last.id == row_id:
+                return last
+            found = self._query(table, f"AND id = {int(row_id)}", current=False)
+            if not found:
+                raise KeyError(f"{table} row {row_id} is not in this session")
+            return found[0]
+        return next(r for r in reversed(self.rows.get(table, [])) if r["id"] == row_id)
+
+    def live(self, table: str) -> list[dict[str, Any]]:
+        if self._reads(table):
+            return self._query(table, "")  # type: ignore[return-value]
+        return super().live(table)
+
+    def current_rows(
+        self, tables: tuple[str, ...] | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """As :meth:`SessionLog.current_rows`; with no ``tables``, the streamed tables too
+        (read from SQLite), so a rule sees every table a fresh load would give it."""
+        if tables is None and self._db is not None:
+            tables = (*self.rows, *(t for t in READ_WHEN_ASKED if t not in self.rows))
+        return super().current_rows(tables)
+
+    def latest_recorded_at(self) -> datetime:
+        newest = super().latest_recorded_at()
+        if self._streamed_recorded_at:
+            return max(newest, from_iso(self._streamed_recorded_at))
+        return newest
 
     def current(self, table: str) -> list[dict[str, Any]]:
         """As :meth:`SessionLog.current`, kept between writes (a three-hour record is not
-        re-sorted on every tick)."""
+        re-sorted on every tick). A streamed table is read from SQLite each time (all its
+        current rows, ordered by clinical time): a full redraw or a rule over the whole
+        record asks it, never a save."""
+        if self._reads(table):
+            return self._query(table, "ORDER BY observed_at, id")  # type: ignore[return-value]
         cached = self._current.get(table)
         if cached is None:
             cached = super().current(table)
@@ -124,6 +272,9 @@ class SessionModel(SessionLog):
 
     def latest_values(self) -> dict[str, tuple[Any, str]]:
         """The latest value of each vital of the registry, with its time: the big numbers."""
+        if self._db is not None:
+            kept = self._latest
+            return {key: kept[key][:2] for key in VITAL_KEYS if key in kept}
         latest: dict[str, tuple[Any, str]] = {}
         for row in reversed(self._current_vitals()):
             for key in VITAL_KEYS:

@@ -3,8 +3,10 @@ exactly what a fresh load of the database answers, and tell its listeners what c
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,77 @@ def test_the_model_draws_the_same_chart_picture_as_a_fresh_load(store, clock) ->
     drawn = model.chart_picture(store.ref)
     assert drawn.xy("spo2") == fresh.xy("spo2") and drawn.xy("spo2")[1] == [98, 96, 99]
     assert drawn.markers == fresh.markers
+
+
+def _as_loaded(model: SessionModel, store: SessionStore) -> None:
+    """The model's answers equal a plain load of the database (the rows every rule is given)."""
+    loaded = store.load(model.id)
+    for table in TABLES:
+        assert [dict(r) for r in model.current(table)] == [dict(r) for r in loaded.current(table)]
+        assert sorted(r["id"] for r in model.live(table)) == sorted(
+            r["id"] for r in loaded.live(table)
+        )
+    assert model.vitals_times() == loaded.vitals_times()
+    assert model.latest_values() == loaded.last_vitals()
+    assert model.latest_recorded_at() == loaded.latest_recorded_at()
+    assert model.has_baseline() == loaded.has_baseline()
+    assert {t: [r["id"] for r in rows] for t, rows in model.current_rows().items()} == {
+        t: [r["id"] for r in rows] for t, rows in loaded.current_rows().items()
+    }
+    every = model.all_rows()
+    for table in TABLES:
+        assert [r["id"] for r in every[table]] == [r["id"] for r in loaded.rows[table]]
+
+
+def test_after_many_writes_corrections_voids_and_late_entries_the_model_equals_a_load(
+    store, clock
+) -> None:
+    """Readings are summarised, not held: after a stream of readings, a late entry (older than
+    the newest), a correction of the newest and a voiding, every answer is still the load's."""
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("esketamine-rems"))
+    model = SessionModel.load(store, sid)
+    ids = []
+    for second in range(60):
+        clock.advance(seconds=1)
+        changes = store.add(sid, VitalSigns(clock.now(), **{**BASELINE, "hr": 60 + second}), "Dr A")
+        model.apply(changes)
+        ids.append(changes.primary_id)
+    model.apply(store.add(sid, Observation(clock.now(), moaas=4, dissociation=1), "Dr A"))
+    _as_loaded(model, store)
+    late = clock.now() - timedelta(seconds=30, milliseconds=500)
+    model.apply(store.add(sid, VitalSigns(late, **{**BASELINE, "temp_c": 37.1}), "Dr A"))
+    _as_loaded(model, store)
+    newest = store.row("vitals", ids[-1])
+    corrected = VitalSigns(from_iso(newest.observed_at), **{**BASELINE, "hr": 101})
+    model.apply(store.correct(sid, ids[-1], corrected, "misread", "Dr A"))
+    _as_loaded(model, store)
+    assert model.latest_values()["hr"][0] == 101
+    assert model.row("vitals", ids[3]).hr == 63  # an older reading, read back on demand
+    assert model.all_rows()["vitals"][-1].supersedes_id == ids[-1]
+
+
+def _traced_after(model: SessionModel, store: SessionStore, clock: FakeClock, count: int) -> int:
+    for _ in range(count):
+        clock.advance(seconds=1)
+        model.apply(store.add(model.id, VitalSigns(clock.now(), **BASELINE), "Dr A"))
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def test_the_model_does_not_hold_a_row_per_reading(store, clock) -> None:
+    """A 1 Hz feed: the model's memory grows by the reading's time only (the schedule's scan),
+    not by a row per reading (about 340 B each when they were held)."""
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("esketamine-rems"))
+    model = SessionModel.load(store, sid)
+    readings = 150
+    tracemalloc.start()
+    try:
+        _traced_after(model, store, clock, 20)  # the first readings fill the caches
+        before = _traced_after(model, store, clock, readings)
+        after = _traced_after(model, store, clock, 4 * readings)
+    finally:
+        tracemalloc.stop()
+    per_reading = (after - before) / (4 * readings)
+    # The times list is a datetime and its slot (about 57 B); a held row was about 340 B more.
+    assert per_reading < 96, f"{per_reading:.0f} B held per reading"
+    assert len(model.vitals_times()) == 20 + 5 * readings

@@ -133,7 +133,7 @@ class ProtocolSupport:
                 self._latest = fold_latest({}, log.live("vitals"), log.live("observations"))
             else:
                 table, row_id = saved
-                row = next(r for r in reversed(log.rows[table]) if r["id"] == row_id)
+                row = log.row(table, row_id)  # the model has the newest at hand
                 fold_latest(self._latest, **{table: [row]})
             self._readings = readings_of(self._latest, log.live("alarms"))
         self.window.last_values.set_levels(current_levels(self._readings))
