@@ -23,12 +23,19 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from kapmonitor.domain.chart_style import marker_style
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol as ClinicalProtocol
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.session_rows import (
+    AdverseEventRow,
+    AlarmRow,
+    DoseRow,
+    InterventionRow,
+    StoredRow,
+)
 from kapmonitor.domain.vitals import CHART_LANES, ChartLane, charted_vitals
 
 __all__ = [
@@ -216,7 +223,7 @@ class ChartPicture:
 class SessionRows(Protocol):
     """What the builder reads of a session (the store's ``SessionLog`` fits)."""
 
-    def current(self, table: str) -> list[dict[str, Any]]: ...
+    def current(self, table: str) -> list[StoredRow]: ...
     def started_at(self) -> datetime: ...
     def first_dose_at(self) -> datetime | None: ...
     def ended_at(self) -> datetime | None: ...
@@ -227,25 +234,23 @@ class SessionRows(Protocol):
 # --- labels ---------------------------------------------------------------------------------
 
 
-def alarm_label(row: Mapping[str, Any]) -> str:
+def alarm_label(row: AlarmRow) -> str:
     """ "CRITICAL: SBP 182": the priority first, as read across the room."""
-    return f"{row['priority'].upper()}: {row['parameter'].upper()} {row['value']:g}"
+    return f"{row.priority.upper()}: {row.parameter.upper()} {row.value:g}"
 
 
-def _label(table: str, row: Mapping[str, Any], ref: Reference) -> str:
-    if table == "doses":
-        route = ref.label("routes", row["route"]).split(" (")[0]
-        return f"{row['dose_mg']:g} mg {route}"
-    if table == "adverse_events":
-        term = (
-            row["verbatim"] if row["term"] == "other" else ref.label("adverse_effects", row["term"])
-        )
-        return f"{term} G{row['grade']}"
-    if table == "interventions":
-        return str(
-            row["medication"] or row["detail"] or ref.label("intervention_kinds", row["category"])
-        )
-    return alarm_label(row)
+def _label(row: StoredRow, ref: Reference) -> str:
+    if isinstance(row, DoseRow):
+        route = ref.label("routes", row.route).split(" (")[0]
+        return f"{row.dose_mg:g} mg {route}"
+    if isinstance(row, AdverseEventRow):
+        term = row.verbatim if row.term == "other" else ref.label("adverse_effects", row.term)
+        return f"{term} G{row.grade}"
+    if isinstance(row, InterventionRow):
+        return str(row.medication or row.detail or ref.label("intervention_kinds", row.category))
+    if isinstance(row, AlarmRow):
+        return alarm_label(row)
+    raise TypeError(f"{type(row).__name__} has no chart marker")
 
 
 def marker_tip(marker: ChartMarker, origin: float | None) -> str:
@@ -260,16 +265,17 @@ def marker_tip(marker: ChartMarker, origin: float | None) -> str:
 # --- building -------------------------------------------------------------------------------
 
 
-def chart_delta(table: str, row: Mapping[str, Any], ref: Reference) -> ChartDelta:
+def chart_delta(table: str, row: StoredRow, ref: Reference) -> ChartDelta:
     """What one current row of ``table`` adds to the chart (empty for tables not charted).
 
-    Missing values (``None``, NaN) leave their series untouched."""
+    Missing values (``None``, NaN) leave their series untouched. A series is read as the
+    row's field of the same name (every charted vital is a field of ``VitalsRow``)."""
     keys = _BY_TABLE.get(table)
     if keys is not None:
-        t = from_iso(row["observed_at"]).timestamp()
+        t = from_iso(row.observed_at).timestamp()
         points = []
         for key in keys:
-            value = row.get(key)
+            value = getattr(row, key)
             if value is None:
                 continue
             number = float(value)
@@ -279,8 +285,8 @@ def chart_delta(table: str, row: Mapping[str, Any], ref: Reference) -> ChartDelt
     kind = MARKER_TABLES.get(table)
     if kind is None:
         return ChartDelta()
-    t = from_iso(row["observed_at"]).timestamp()
-    return ChartDelta(markers=(ChartMarker(t, kind, _label(table, row, ref)),))
+    t = from_iso(row.observed_at).timestamp()
+    return ChartDelta(markers=(ChartMarker(t, kind, _label(row, ref)),))
 
 
 def limit_lines(protocol: ClinicalProtocol | None) -> list[LimitLine]:
@@ -308,7 +314,7 @@ def limit_lines(protocol: ClinicalProtocol | None) -> list[LimitLine]:
 
 
 def build_picture(
-    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    rows: Mapping[str, Iterable[StoredRow]],
     *,
     start: datetime,
     first_dose: datetime | None,

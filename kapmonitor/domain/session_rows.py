@@ -215,9 +215,110 @@ class SessionEndRow(StoredRow):
 
 
 @dataclass(frozen=True, slots=True)
+class AdverseEventOutcomeRow(StoredRow):
+    TABLE: ClassVar[str] = "adverse_event_outcomes"
+
+    adverse_event_id: int = 0
+    outcome: str = ""
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionProtocolRow(StoredRow):
+    TABLE: ClassVar[str] = "session_protocols"
+
+    protocol_id: str = ""
+    protocol_name: str = ""
+    protocol_version: int = 0
+    protocol_json: str = "{}"
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow(StoredRow):
+    TABLE: ClassVar[str] = "overrides"
+
+    kind: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DischargeAssessmentRow(StoredRow):
+    TABLE: ClassVar[str] = "discharge_assessments"
+
+    score_name: str = ""
+    total: int = 0
+    maximum: int = 0
+    pass_mark: int = 0
+    passed: int = 0
+    items: str = "{}"
+    checklist: str = "{}"
+    ready: int = 0
+    reasons: str = "[]"
+    override_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionnaireResponseRow(StoredRow):
+    TABLE: ClassVar[str] = "questionnaire_responses"
+
+    questionnaire_id: str = ""
+    timing: str = ""
+    answers: str = "{}"
+    total: int | None = None
+    band: str | None = None
+    safety_flags: str = "[]"
+
+
+@dataclass(frozen=True, slots=True)
+class News2ScaleChoiceRow(StoredRow):
+    TABLE: ClassVar[str] = "news2_scale_choices"
+
+    scale: int = 1
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmChecklistStepRow(StoredRow):
+    TABLE: ClassVar[str] = "alarm_checklist_steps"
+
+    alarm_id: int = 0
+    checklist: str = ""
+    step: str = ""
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewCommentRow(StoredRow):
+    """A supervisor's comment on a moment of the session (review, append only)."""
+
+    TABLE: ClassVar[str] = "review_comments"
+
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddendumRow(StoredRow):
+    """Text added after sign-off (review, append only)."""
+
+    TABLE: ClassVar[str] = "addenda"
+
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRow(StoredRow):
+    TABLE: ClassVar[str] = "signatures"
+
+    printed_name: str = ""
+    role: str = ""
+    meaning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class OtherRow(StoredRow):
-    """A table without its own value yet (checklist steps, questionnaires, ...): the shared
-    columns typed, the rest in ``extra``, still readable as ``row["column"]``."""
+    """A table without its own value yet (the REMS session details): the shared columns
+    typed, the rest in ``extra``, still readable as ``row["column"]``."""
 
 
 ROW_TYPES: dict[str, type[StoredRow]] = {
@@ -233,6 +334,16 @@ ROW_TYPES: dict[str, type[StoredRow]] = {
         AdverseEventRow,
         InterventionRow,
         SessionEndRow,
+        AdverseEventOutcomeRow,
+        SessionProtocolRow,
+        OverrideRow,
+        DischargeAssessmentRow,
+        QuestionnaireResponseRow,
+        News2ScaleChoiceRow,
+        AlarmChecklistStepRow,
+        ReviewCommentRow,
+        AddendumRow,
+        SignatureRow,
     )
 }
 

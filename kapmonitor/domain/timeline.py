@@ -14,14 +14,21 @@ from typing import Any
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import (
+    AdverseEventOutcomeRow,
     AdverseEventRow,
     AlarmAcknowledgementRow,
+    AlarmChecklistStepRow,
     AlarmRow,
+    DischargeAssessmentRow,
     DoseRow,
     InterventionRow,
+    News2ScaleChoiceRow,
     ObservationRow,
+    OverrideRow,
     PhaseChangeRow,
+    QuestionnaireResponseRow,
     SessionEndRow,
+    SessionProtocolRow,
     StoredRow,
     VitalsRow,
     typed_row,
@@ -138,11 +145,10 @@ def describe(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> 
         action = ref.label("ae_actions", row.action)
         detail = f" ({row.action_detail})" if row.action_detail else ""
         return f"{term}, grade {row.grade}{serious}; action: {action}{detail}"
-    if table == "adverse_event_outcomes":
+    if isinstance(row, AdverseEventOutcomeRow):
         return _with_note(
-            f"Adverse effect #{row['adverse_event_id']}: "
-            f"{ref.label('ae_outcomes', row['outcome'])}",
-            row.get("note"),
+            f"Adverse effect #{row.adverse_event_id}: {ref.label('ae_outcomes', row.outcome)}",
+            row.note,
         )
     if isinstance(row, InterventionRow):
         what = ref.label("intervention_kinds", row.category)
@@ -150,8 +156,8 @@ def describe(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> 
         return f"{what}: {' — '.join(bits)}" if bits else what
     if isinstance(row, PhaseChangeRow):
         return f"Phase: {ref.label('phases', row.phase)}"
-    if table == "session_protocols":
-        return f"Protocol: {row['protocol_name']} (version {row['protocol_version']})"
+    if isinstance(row, SessionProtocolRow):
+        return f"Protocol: {row.protocol_name} (version {row.protocol_version})"
     if isinstance(row, AlarmRow):
         return f"{PRIORITY_MARKS.get(row.priority, row.priority)}: {row.message}"
     if isinstance(row, AlarmAcknowledgementRow):
@@ -160,25 +166,23 @@ def describe(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> 
         extra = f"; symptoms: {', '.join(ref.label('hypertension_symptoms', s) for s in symptoms)}"
         detail = f" ({row.detail})" if row.detail else ""
         return f"Alarm #{row.alarm_id}: {response}{detail}{extra if symptoms else ''}"
-    if table == "alarm_checklist_steps":
+    if isinstance(row, AlarmChecklistStepRow):
         return _checklist_step(row)
-    if table == "overrides":
-        return f"{ref.label('override_kinds', row['kind'])}. Reason: {row['reason']}"
-    if table == "discharge_assessments":
-        verdict = "READY" if row["ready"] else "not ready"
-        name = "Modified Aldrete" if row["score_name"] == "aldrete" else "PADSS"
-        override = f"; OVERRIDE: {row['override_reason']}" if row["override_reason"] else ""
-        return (
-            f"{name} {row['total']}/{row['maximum']} (pass {row['pass_mark']}): {verdict}{override}"
-        )
-    if table == "questionnaire_responses":
-        total = f" total {row['total']}" if row["total"] is not None else ""
-        band = f" ({row['band']})" if row["band"] else ""
-        flags = json.loads(row["safety_flags"] or "[]")
+    if isinstance(row, OverrideRow):
+        return f"{ref.label('override_kinds', row.kind)}. Reason: {row.reason}"
+    if isinstance(row, DischargeAssessmentRow):
+        verdict = "READY" if row.ready else "not ready"
+        name = "Modified Aldrete" if row.score_name == "aldrete" else "PADSS"
+        override = f"; OVERRIDE: {row.override_reason}" if row.override_reason else ""
+        return f"{name} {row.total}/{row.maximum} (pass {row.pass_mark}): {verdict}{override}"
+    if isinstance(row, QuestionnaireResponseRow):
+        total = f" total {row.total}" if row.total is not None else ""
+        band = f" ({row.band})" if row.band else ""
+        flags = json.loads(row.safety_flags or "[]")
         flag = f" — ⚠ {'; '.join(flags)}" if flags else ""
-        return f"{row['questionnaire_id'].upper()} ({row['timing']}-session){total}{band}{flag}"
-    if table == "news2_scale_choices":
-        return f"NEWS2 SpO₂ Scale {row['scale']} chosen — {row['reason']}"
+        return f"{row.questionnaire_id.upper()} ({row.timing}-session){total}{band}{flag}"
+    if isinstance(row, News2ScaleChoiceRow):
+        return f"NEWS2 SpO₂ Scale {row.scale} chosen — {row.reason}"
     if isinstance(row, SessionEndRow):
         where = row.disposition_other or ref.label("dispositions", row.disposition)
         escort = f", escort: {row.escort}" if row.escort else ""
@@ -190,16 +194,16 @@ def _with_note(text: str, note: str | None) -> str:
     return f"{text} — {note}" if note else text
 
 
-def _checklist_step(row: StoredRow) -> str:
+def _checklist_step(row: AlarmChecklistStepRow) -> str:
     """A ticked step as the file words it, e.g. 'Alarm #12: Escalation checklist — Notify the
     prescriber ✓' (the part of the label before its first colon)."""
     from kapmonitor.domain import checklists
 
-    found = checklists.by_id(str(row["checklist"]))
-    step = found.step(str(row["step"])) if found is not None else None
-    title = found.title if found is not None else str(row["checklist"])
-    label = step.label.split(":")[0] if step is not None else str(row["step"])
-    return _with_note(f"Alarm #{row['alarm_id']}: {title} — {label} ✓", row.get("note"))
+    found = checklists.by_id(row.checklist)
+    step = found.step(row.step) if found is not None else None
+    title = found.title if found is not None else row.checklist
+    label = step.label.split(":")[0] if step is not None else row.step
+    return _with_note(f"Alarm #{row.alarm_id}: {title} — {label} ✓", row.note)
 
 
 def timeline_item(table: str, row: StoredRow | Mapping[str, Any], ref: Reference) -> TimelineItem:

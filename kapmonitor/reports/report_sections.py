@@ -24,6 +24,25 @@ from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.quality import QualityFlag, check_outcomes
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.rems import RemsField, SubmissionStatus, count_text, value_text
+from kapmonitor.domain.session_rows import (
+    AddendumRow,
+    AdverseEventOutcomeRow,
+    AdverseEventRow,
+    AlarmAcknowledgementRow,
+    AlarmRow,
+    DischargeAssessmentRow,
+    DoseRow,
+    InterventionRow,
+    ObservationRow,
+    OverrideRow,
+    QuestionnaireResponseRow,
+    ReviewCommentRow,
+    SessionEndRow,
+    SignatureRow,
+    StoredRow,
+    VitalScoreRow,
+    VitalsRow,
+)
 from kapmonitor.domain.timeline import LATE_ENTRY_MINUTES, PRIORITY_MARKS, describe
 from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.store.session_store import SessionLog
@@ -37,6 +56,7 @@ __all__ = [
     "SectionRow",
     "Times",
     "rems_section",
+    "review_text",
     "session_sections",
     "signature_text",
     "vital_columns",
@@ -134,16 +154,20 @@ class Times:
         return format_duration((moment - self.dose).total_seconds())
 
 
-def signature_text(signature: dict[str, Any] | None, times: Times | None = None) -> str:
+def signature_text(signature: SignatureRow | None, times: Times | None = None) -> str:
     """ "Signed by Dr M. Chen, supervisor, 2026-03-03 09:12 — reviewed and approved"."""
-    if not signature:
+    if signature is None:
         return "Not signed"
-    moment = from_iso(signature["observed_at"])
+    moment = from_iso(signature.observed_at)
     when = times.datetime(moment) if times else moment.astimezone().strftime("%Y-%m-%d %H:%M")
-    return (
-        f"Signed by {signature['printed_name']}, {signature['role']}, {when} — "
-        f"{signature['meaning']}"
-    )
+    return f"Signed by {signature.printed_name}, {signature.role}, {when} — {signature.meaning}"
+
+
+def review_text(row: StoredRow) -> str:
+    """The words of a review comment or an addendum (a signature is :func:`signature_text`)."""
+    if isinstance(row, ReviewCommentRow | AddendumRow):
+        return row.text
+    raise TypeError(f"{type(row).__name__} is not a review comment or an addendum")
 
 
 def session_sections(
@@ -215,12 +239,12 @@ def vital_columns() -> list[tuple[str, tuple[VitalSign, ...]]]:
     return columns
 
 
-def vital_cell(row: dict[str, Any], members: tuple[VitalSign, ...]) -> str:
+def vital_cell(row: VitalsRow, members: tuple[VitalSign, ...]) -> str:
     """One vital's value as printed ("" when not measured); BP as "120/80"."""
     if len(members) == 1:  # the usual case, kept quick: a 1 Hz feed has 10,800 rows an hour
-        value = row[members[0].key]
+        value = row.value(members[0].key)
         return "" if value is None else members[0].format(value)
-    values = [row[v.key] for v in members]
+    values = [row.value(v.key) for v in members]
     if all(x is None for x in values):
         return ""
     return "/".join("—" if x is None else v.format(x) for v, x in zip(members, values, strict=True))
@@ -228,28 +252,28 @@ def vital_cell(row: dict[str, Any], members: tuple[VitalSign, ...]) -> str:
 
 # --- building -----------------------------------------------------------------------------------
 
-Cells = Callable[[dict[str, Any]], list[str]]
-Chain = list[dict[str, Any]]
+# A section's cells take the row type of its table; ``Any`` here as each section's is its own.
+Cells = Callable[[Any], list[str]]
+Chain = list[StoredRow]
 
 
-def _chains(rows: Iterable[dict[str, Any]]) -> list[Chain]:
+def _chains(rows: Iterable[StoredRow]) -> list[Chain]:
     """Each entry followed by what corrected it, in clinical order (by the time in force)."""
     rows = list(rows)
-    successor = {r["supersedes_id"]: r for r in rows if r.get("supersedes_id") is not None}
+    successor = {r.supersedes_id: r for r in rows if r.supersedes_id is not None}
     chains = []
-    for head in (r for r in rows if r.get("supersedes_id") is None):
+    for head in (r for r in rows if r.supersedes_id is None):
         chain = [head]
-        while chain[-1]["id"] in successor:
-            chain.append(successor[chain[-1]["id"]])
+        while chain[-1].id in successor:
+            chain.append(successor[chain[-1].id])
         chains.append(chain)
     chains.sort(key=_chain_key)
     return chains
 
 
 def _chain_key(chain: Chain) -> tuple[str, int]:
-    return (chain[0]["observed_at"] if chain[-1]["voided"] else chain[-1]["observed_at"]), chain[0][
-        "id"
-    ]
+    in_force = chain[0] if chain[-1].voided else chain[-1]
+    return in_force.observed_at, chain[0].id
 
 
 def _duration(seconds: float) -> str:
@@ -269,15 +293,15 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
-def adverse_effect_term(row: dict[str, Any], ref: Reference) -> str:
+def adverse_effect_term(row: AdverseEventRow, ref: Reference) -> str:
     """The effect's name, the patient's words when they differ, and its MedDRA code if coded."""
-    if row["term"] == "other":
-        name = row["verbatim"] or "Other"
+    if row.term == "other":
+        name = row.verbatim or "Other"
     else:
-        name = ref.label("adverse_effects", row["term"])
-        if row["verbatim"]:
-            name += f" (“{row['verbatim']}”)"
-    return name + (f" [{row['code']}]" if row["code"] else "")
+        name = ref.label("adverse_effects", row.term)
+        if row.verbatim:
+            name += f" (“{row.verbatim}”)"
+    return name + (f" [{row.code}]" if row.code else "")
 
 
 class _Builder:
@@ -286,16 +310,16 @@ class _Builder:
         self.ref = ref
         self.t = times
 
-    def when(self, row: dict[str, Any]) -> list[str]:
-        moment = from_iso(row["observed_at"])
+    def when(self, row: StoredRow) -> list[str]:
+        moment = from_iso(row.observed_at)
         return [self.t.time(moment), self.t.since(moment)]
 
     def entries(
         self,
         table: str,
         cells: Cells,
-        warn: Callable[[dict[str, Any]], bool] | None = None,
-        rows: Iterable[dict[str, Any]] | None = None,
+        warn: Callable[[Any], bool] | None = None,
+        rows: Iterable[StoredRow] | None = None,
     ) -> list[tuple[tuple[str, int], list[SectionRow]]]:
         """The rows of ``table`` chain by chain (an entry, then what replaced it), each with its
         sort key so sections merging several tables keep clinical order."""
@@ -304,7 +328,7 @@ class _Builder:
             lines = []
             for position, row in enumerate(chain):
                 later = chain[position + 1] if position + 1 < len(chain) else None
-                if row["voided"] and later is None:
+                if row.voided and later is None:
                     continue  # a withdrawal: said on the struck entry it withdraws
                 lines.append(self.line(table, row, later, cells, warn))
             grouped.append((_chain_key(chain), lines))
@@ -313,28 +337,24 @@ class _Builder:
     def line(
         self,
         table: str,
-        row: dict[str, Any],
-        later: dict[str, Any] | None,
+        row: StoredRow,
+        later: StoredRow | None,
         cells: Cells,
-        warn: Callable[[dict[str, Any]], bool] | None,
+        warn: Callable[[Any], bool] | None,
     ) -> SectionRow:
         typed = ""
-        delay = from_iso(row["recorded_at"]) - from_iso(row["observed_at"])
-        if delay.total_seconds() > LATE_ENTRY_MINUTES * 60 and row.get("supersedes_id") is None:
-            typed = (
-                f"{'raised' if table == 'alarms' else 'typed'} {self.t.time(row['recorded_at'])}"
-            )
+        delay = from_iso(row.recorded_at) - from_iso(row.observed_at)
+        if delay.total_seconds() > LATE_ENTRY_MINUTES * 60 and row.supersedes_id is None:
+            typed = f"{'raised' if table == 'alarms' else 'typed'} {self.t.time(row.recorded_at)}"
         values = tuple(cells(row))
         if later is None:
-            return SectionRow(values, row["id"], warn=bool(warn and warn(row)), typed=typed)
-        action = (
-            "withdrawn as entered in error" if later["voided"] else f"superseded by #{later['id']}"
-        )
+            return SectionRow(values, row.id, warn=bool(warn and warn(row)), typed=typed)
+        action = "withdrawn as entered in error" if later.voided else f"superseded by #{later.id}"
         note = (
-            f"↳ {action} ({later['recorded_by']}, {self.t.time(later['recorded_at'])}): "
-            f"{later['correction_reason']}"
+            f"↳ {action} ({later.recorded_by}, {self.t.time(later.recorded_at)}): "
+            f"{later.correction_reason}"
         )
-        return SectionRow(values, row["id"], "replaced", note, typed=typed)
+        return SectionRow(values, row.id, "replaced", note, typed=typed)
 
     @staticmethod
     def flat(grouped: list[tuple[tuple[str, int], list[SectionRow]]]) -> list[SectionRow]:
@@ -345,18 +365,18 @@ class _Builder:
     def doses(self) -> Section:
         ref, weight = self.ref, self.log.session["weight_kg"]
 
-        def cells(r: dict[str, Any]) -> list[str]:
-            per_kg = r["dose_mg_per_kg"] or r["dose_mg"] / weight
+        def cells(r: DoseRow) -> list[str]:
+            per_kg = r.dose_mg_per_kg or r.dose_mg / weight
             return [
                 *self.when(r),
-                r["drug_other"] or ref.label("drugs", r["drug"]),
-                ref.label("routes", r["route"]),
-                f"{r['dose_mg']:g}",
+                r.drug_other or ref.label("drugs", r.drug),
+                ref.label("routes", r.route),
+                f"{r.dose_mg:g}",
                 f"{per_kg:.2f}",
-                "booster" if r["is_booster"] else "first",
-                r["lot_number"] or "",
-                r["note"] or "",
-                r["recorded_by"],
+                "booster" if r.is_booster else "first",
+                r.lot_number or "",
+                r.note or "",
+                r.recorded_by,
             ]
 
         rows = self.flat(self.entries("doses", cells))
@@ -380,24 +400,24 @@ class _Builder:
         )
 
     def vitals(self) -> Section:
-        scores = {r["vitals_id"]: r for r in self.log.current("vital_scores")}
+        scores = {r.vitals_id: r for r in self.log.current_of(VitalScoreRow)}
         columns = vital_columns()
 
-        def news2(r: dict[str, Any]) -> str:
-            score = scores.get(r["id"])
+        def news2(r: VitalsRow) -> str:
+            score = scores.get(r.id)
             if score is None:
                 return ""
-            star = "*" if _json(score["news2_missing"], []) else ""
-            return f"{score['news2_total']}{star} ({score['news2_band']})"
+            star = "*" if _json(score.news2_missing, []) else ""
+            return f"{score.news2_total}{star} ({score.news2_band})"
 
-        def cells(r: dict[str, Any]) -> list[str]:
+        def cells(r: VitalsRow) -> list[str]:
             return [
                 *self.when(r),
                 *(vital_cell(r, members) for _h, members in columns),
-                "on O₂" if r["on_oxygen"] else "",
+                "on O₂" if r.on_oxygen else "",
                 news2(r),
-                r["note"] or "",
-                r["recorded_by"],
+                r.note or "",
+                r.recorded_by,
             ]
 
         headers = ("Time", "Since dose", *(h for h, _m in columns), "O₂", "NEWS2 (info)", "Note")
@@ -417,12 +437,14 @@ class _Builder:
     def observations(self) -> Section:
         scales = self.ref.scales
 
-        def cells(r: dict[str, Any]) -> list[str]:
+        def cells(r: ObservationRow) -> list[str]:
             return [
                 *self.when(r),
-                *(scales[key].describe(r[key]) for key in ("moaas", "rass", "dissociation")),
+                scales["moaas"].describe(r.moaas),
+                scales["rass"].describe(r.rass),
+                scales["dissociation"].describe(r.dissociation),
                 describe("observations", r, self.ref),
-                r["recorded_by"],
+                r.recorded_by,
             ]
 
         headers = ("Time", "Since dose", "MOAA/S", "RASS", "Dissociation", "Details", "By")
@@ -437,54 +459,54 @@ class _Builder:
 
     def adverse_events(self) -> Section:
         ref = self.ref
-        outcomes: dict[int, list[dict[str, Any]]] = {}
-        for o in self.log.current("adverse_event_outcomes"):
-            outcomes.setdefault(o["adverse_event_id"], []).append(o)
-        open_ids = {r["id"] for r in self.log.open_adverse_events()}
+        outcomes: dict[int, list[AdverseEventOutcomeRow]] = {}
+        for o in self.log.current_of(AdverseEventOutcomeRow):
+            outcomes.setdefault(o.adverse_event_id, []).append(o)
+        open_ids = {r.id for r in self.log.open_adverse_events()}
 
-        def outcome(r: dict[str, Any]) -> str:
-            found = outcomes.get(r["id"], [])
+        def outcome(r: AdverseEventRow) -> str:
+            found = outcomes.get(r.id, [])
             text = (
                 "; ".join(
-                    f"{ref.label('ae_outcomes', o['outcome'])} at {self.t.time(o['observed_at'])}"
-                    f" ({o['recorded_by']})" + (f": {o['note']}" if o["note"] else "")
+                    f"{ref.label('ae_outcomes', o.outcome)} at {self.t.time(o.observed_at)}"
+                    f" ({o.recorded_by})" + (f": {o.note}" if o.note else "")
                     for o in found
                 )
                 or "no outcome recorded"
             )
-            return f"⚠ {text}" if r["id"] in open_ids else text
+            return f"⚠ {text}" if r.id in open_ids else text
 
-        def cells(r: dict[str, Any]) -> list[str]:
-            action = ref.label("ae_actions", r["action"])
-            if r["action_detail"]:
-                action += f" ({r['action_detail']})"
+        def cells(r: AdverseEventRow) -> list[str]:
+            action = ref.label("ae_actions", r.action)
+            if r.action_detail:
+                action += f" ({r.action_detail})"
             serious = (
-                f"SERIOUS: {ref.label('seriousness_criteria', r['serious_criterion'])}"
-                if r["serious"]
+                f"SERIOUS: {ref.label('seriousness_criteria', r.serious_criterion)}"
+                if r.serious
                 else "no"
             )
             return [
                 *self.when(r),
                 adverse_effect_term(r, ref),
-                str(r["grade"]),
+                str(r.grade),
                 serious,
                 action,
-                ref.label("ae_relatedness", r["relatedness"]),
+                ref.label("ae_relatedness", r.relatedness),
                 outcome(r),
-                r["recorded_by"],
+                r.recorded_by,
             ]
 
-        def outcome_cells(r: dict[str, Any]) -> list[str]:
+        def outcome_cells(r: AdverseEventOutcomeRow) -> list[str]:
             return [
                 *self.when(r),
-                f"#{r['adverse_event_id']}",
-                ref.label("ae_outcomes", r["outcome"]),
-                r["note"] or "",
-                r["recorded_by"],
+                f"#{r.adverse_event_id}",
+                ref.label("ae_outcomes", r.outcome),
+                r.note or "",
+                r.recorded_by,
             ]
 
         parts: tuple[Section, ...] = ()
-        if any(r.get("supersedes_id") for r in self.log.rows.get("adverse_event_outcomes", [])):
+        if any(r.supersedes_id for r in self.log.rows.get("adverse_event_outcomes", [])):
             rows = self.flat(self.entries("adverse_event_outcomes", outcome_cells))
             parts = (
                 Section(
@@ -501,7 +523,7 @@ class _Builder:
             "adverse_events",
             "Adverse effects",
             (*headers, "Relatedness", "Outcome", "By"),
-            tuple(self.flat(self.entries("adverse_events", cells, lambda r: r["id"] in open_ids))),
+            tuple(self.flat(self.entries("adverse_events", cells, lambda r: r.id in open_ids))),
             "No adverse effects recorded.",
             f"Adverse effects ({len(self.log.current('adverse_events'))})",
             parts=parts,
@@ -510,12 +532,12 @@ class _Builder:
     def interventions(self) -> Section:
         ref = self.ref
 
-        def cells(r: dict[str, Any]) -> list[str]:
+        def cells(r: InterventionRow) -> list[str]:
             return [
                 *self.when(r),
-                ref.label("intervention_kinds", r["category"]),
-                " — ".join(b for b in (r["medication"], r["detail"]) if b),
-                r["recorded_by"],
+                ref.label("intervention_kinds", r.category),
+                " — ".join(b for b in (r.medication, r.detail) if b),
+                r.recorded_by,
             ]
 
         return Section(
@@ -529,42 +551,42 @@ class _Builder:
 
     def alarms(self) -> Section:
         ref = self.ref
-        acks: dict[int, list[dict[str, Any]]] = {}
-        for a in self.log.current("alarm_acknowledgements"):
-            acks.setdefault(a["alarm_id"], []).append(a)
+        acks: dict[int, list[AlarmAcknowledgementRow]] = {}
+        for a in self.log.current_of(AlarmAcknowledgementRow):
+            acks.setdefault(a.alarm_id, []).append(a)
 
-        def response(a: dict[str, Any]) -> str:
-            text = ref.label("alarm_responses", a["response"])
-            if a["detail"]:
-                text += f" ({a['detail']})"
-            symptoms = _json(a["symptoms"], [])
+        def response(a: AlarmAcknowledgementRow) -> str:
+            text = ref.label("alarm_responses", a.response)
+            if a.detail:
+                text += f" ({a.detail})"
+            symptoms = _json(a.symptoms, [])
             if symptoms:
                 text += "; symptoms: " + ", ".join(
                     ref.label("hypertension_symptoms", s) for s in symptoms
                 )
             return text
 
-        def by(r: dict[str, Any], a: dict[str, Any]) -> str:
-            delay = (from_iso(a["observed_at"]) - from_iso(r["observed_at"])).total_seconds()
+        def by(r: AlarmRow, a: AlarmAcknowledgementRow) -> str:
+            delay = (from_iso(a.observed_at) - from_iso(r.observed_at)).total_seconds()
             return (
-                f"{a['recorded_by']} at {self.t.time(a['observed_at'])} "
+                f"{a.recorded_by} at {self.t.time(a.observed_at)} "
                 f"({_duration(max(0.0, delay))} after)"
             )
 
-        def cells(r: dict[str, Any]) -> list[str]:
-            found = acks.get(r["id"], [])
+        def cells(r: AlarmRow) -> list[str]:
+            found = acks.get(r.id, [])
             return [
                 *self.when(r),
-                PRIORITY_MARKS.get(r["priority"], r["priority"]),
-                r["message"],
-                f"{r['value']:g}",
-                r["limit_text"],
+                PRIORITY_MARKS.get(r.priority, r.priority),
+                r.message,
+                f"{r.value:g}",
+                r.limit_text,
                 "; ".join(response(a) for a in found) or "⚠ NOT ACKNOWLEDGED",
                 "; ".join(by(r, a) for a in found),
-                r["rule_source"] or "",
+                r.rule_source or "",
             ]
 
-        rows = self.flat(self.entries("alarms", cells, lambda r: r["id"] not in acks))
+        rows = self.flat(self.entries("alarms", cells, lambda r: r.id not in acks))
         unanswered = sum(1 for r in rows if r.warn)
         count = len(self.log.current("alarms"))
         headers = ("Time", "Since dose", "Priority", "Alarm", "Value", "Limit", "Response")
@@ -580,30 +602,30 @@ class _Builder:
     def discharge(self) -> Section:
         log, ref = self.log, self.ref
 
-        def check(r: dict[str, Any]) -> list[str]:
-            details = "; ".join(_json(r["reasons"], [])) or "all conditions met"
-            if r["override_reason"]:
-                details = f"OVERRIDE: {r['override_reason']}; {details}"
-            checklist = _json(r["checklist"], {})
+        def check(r: DischargeAssessmentRow) -> list[str]:
+            details = "; ".join(_json(r.reasons, [])) or "all conditions met"
+            if r.override_reason:
+                details = f"OVERRIDE: {r.override_reason}; {details}"
+            checklist = _json(r.checklist, {})
             if checklist:
                 done = sum(1 for v in checklist.values() if v)
                 details += f"; checklist {done}/{len(checklist)} confirmed"
             result = describe("discharge_assessments", r, ref)
-            return [*self.when(r), "Discharge check", result, details, r["recorded_by"]]
+            return [*self.when(r), "Discharge check", result, details, r.recorded_by]
 
-        def override(r: dict[str, Any]) -> list[str]:
-            kind = ref.label("override_kinds", r["kind"])
-            return [*self.when(r), "Override", kind, r["reason"], r["recorded_by"]]
+        def override(r: OverrideRow) -> list[str]:
+            kind = ref.label("override_kinds", r.kind)
+            return [*self.when(r), "Override", kind, r.reason, r.recorded_by]
 
-        def end(r: dict[str, Any]) -> list[str]:
-            where = r["disposition_other"] or ref.label("dispositions", r["disposition"])
-            escort = f"escort: {r['escort']}" if r["escort"] else "no escort named"
+        def end(r: SessionEndRow) -> list[str]:
+            where = r.disposition_other or ref.label("dispositions", r.disposition)
+            escort = f"escort: {r.escort}" if r.escort else "no escort named"
             return [
                 *self.when(r),
                 "Session end",
                 f"{where}; {escort}",
-                r["summary"],
-                r["recorded_by"],
+                r.summary,
+                r.recorded_by,
             ]
 
         rows = self.flat(
@@ -626,19 +648,19 @@ class _Builder:
         )
 
     def questionnaires(self) -> Section:
-        def flags(r: dict[str, Any]) -> list[str]:
-            return list(_json(r["safety_flags"], []))
+        def flags(r: QuestionnaireResponseRow) -> list[str]:
+            return list(_json(r.safety_flags, []))
 
-        def cells(r: dict[str, Any]) -> list[str]:
+        def cells(r: QuestionnaireResponseRow) -> list[str]:
             found = flags(r)
             return [
                 *self.when(r),
-                r["questionnaire_id"].upper(),
-                TIMINGS.get(r["timing"], r["timing"]),
-                _text(r["total"]),
-                r["band"] or "",
+                r.questionnaire_id.upper(),
+                TIMINGS.get(r.timing, r.timing),
+                _text(r.total),
+                r.band or "",
                 "⚠ " + "; ".join(found) if found else "",
-                r["recorded_by"],
+                r.recorded_by,
             ]
 
         headers = ("Time", "Since dose", "Questionnaire", "Timing", "Total", "Band", "Safety")
@@ -712,18 +734,19 @@ class _Builder:
         entries: list[tuple[str, SectionRow]] = []
         for table, kind in REVIEW_KINDS.items():
             for r in log.rows.get(table, []):
-                text = signature_text(r, self.t) if table == "signatures" else r["text"]
+                if isinstance(r, SignatureRow):
+                    text, author = signature_text(r, self.t), r.printed_name
+                else:
+                    text, author = review_text(r), r.recorded_by
                 cells = (
                     kind,
-                    self.t.datetime(r["observed_at"]),
-                    self.t.since(r["observed_at"]) if table == "review_comments" else "",
-                    r["recorded_by"] if table != "signatures" else r["printed_name"],
-                    self.t.datetime(r["recorded_at"]),
+                    self.t.datetime(r.observed_at),
+                    self.t.since(r.observed_at) if table == "review_comments" else "",
+                    author,
+                    self.t.datetime(r.recorded_at),
                     text,
                 )
-                entries.append(
-                    (r["observed_at"], SectionRow(cells, r["id"], warn=kind == ADDENDUM))
-                )
+                entries.append((r.observed_at, SectionRow(cells, r.id, warn=kind == ADDENDUM)))
         entries.sort(key=lambda pair: pair[0])
         rows = tuple(r for _t, r in entries)
         counted = sum(1 for r in rows if r.cells[0] != "Signature")

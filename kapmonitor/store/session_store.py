@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlite_utils import Database
 
@@ -47,6 +47,7 @@ from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.inserts import insert_returning
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
+R = TypeVar("R", bound=StoredRow)
 DEFAULT_SESSION_LIMIT_MINUTES = 180
 DISCHARGE_OVERRIDE = "discharge_before_criteria"  # overrides.kind of a discharge although not ready
 
@@ -73,6 +74,14 @@ class SessionLog:
         """Rows as they stand now: a superseded row is replaced by its latest correction,
         and a voided (entered-in-error) row disappears. Ordered by clinical time."""
         return sorted(self.live(table), key=lambda r: (r["observed_at"], r["id"]))
+
+    def current_of(self, row_type: type[R]) -> list[R]:
+        """:meth:`current` of the table ``row_type`` stores, as that type (``log.current_of(
+        DoseRow)[0].dose_mg``); a row of another type here is a fault, said at once."""
+        rows = self.current(row_type.TABLE)
+        if not all(type(r) is row_type for r in rows):
+            raise TypeError(f"{row_type.TABLE} rows are not all {row_type.__name__}")
+        return cast("list[R]", rows)
 
     def started_at(self) -> datetime:
         return from_iso(self.session["observed_at"])

@@ -29,6 +29,7 @@ from kapmonitor.domain.chart_style import MARKER_STYLES, SERIES_STYLES
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.protocol import AlarmRule, load_protocols
 from kapmonitor.domain.reference import default_reference
+from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.domain.vitals import CHART_LANES, charted_vitals, lane
 from kapmonitor.paths import resources_dir
 
@@ -41,32 +42,35 @@ def at(minutes: float) -> str:
     return to_iso(START + timedelta(minutes=minutes))
 
 
-def vitals(minutes: float, **values: float | None) -> dict[str, Any]:
-    row: dict[str, Any] = {v.key: None for v in charted_vitals()}
-    row.update(values, observed_at=at(minutes))
-    return row
+def stored(table: str, minutes: float, **values: Any) -> StoredRow:
+    """A stored row of ``table`` observed ``minutes`` after the start, as the store reads it."""
+    when = at(minutes)
+    shared = {"id": 1, "session_id": "s1", "recorded_at": when, "recorded_by": "Dr A"}
+    return typed_row(table, {**shared, "observed_at": when, **values})
+
+
+def vitals(minutes: float, **values: float | None) -> StoredRow:
+    return stored("vitals", minutes, **values)
 
 
 def rule(rule_id: str, parameter: str, priority: str = "warning", **kw: Any) -> AlarmRule:
     return AlarmRule(rule_id, parameter, priority, "test", f"{parameter} {rule_id}", **kw)  # type: ignore[arg-type]
 
 
-ROWS: dict[str, list[dict[str, Any]]] = {
+ROWS: dict[str, list[StoredRow]] = {
     "vitals": [
         vitals(0, sbp=120, dbp=80, hr=70, spo2=98, rr=14, etco2=38),
         vitals(20, sbp=150, dbp=90, hr=88, spo2=95, rr=10, etco2=46),
         vitals(25, hr=92),  # a partial set: only HR
     ],
-    "observations": [{"observed_at": at(22), "moaas": 4, "dissociation": 2}],
-    "doses": [{"observed_at": at(10), "dose_mg": 56, "route": "im"}],
+    "observations": [stored("observations", 22, moaas=4, dissociation=2)],
+    "doses": [stored("doses", 10, dose_mg=56, route="im")],
     "adverse_events": [
-        {"observed_at": at(30), "term": "nausea", "verbatim": None, "grade": 2},
-        {"observed_at": at(31), "term": "other", "verbatim": "Hiccups", "grade": 1},
+        stored("adverse_events", 30, term="nausea", verbatim=None, grade=2),
+        stored("adverse_events", 31, term="other", verbatim="Hiccups", grade=1),
     ],
-    "interventions": [
-        {"observed_at": at(32), "medication": "", "detail": "", "category": "support"}
-    ],
-    "alarms": [{"observed_at": at(20), "priority": "warning", "parameter": "etco2", "value": 46}],
+    "interventions": [stored("interventions", 32, medication="", detail="", category="support")],
+    "alarms": [stored("alarms", 20, priority="warning", parameter="etco2", value=46)],
 }
 
 
@@ -220,7 +224,7 @@ def test_the_deltas_row_by_row_add_up_to_the_whole_picture() -> None:
 def test_a_delta_holds_only_what_the_row_has() -> None:
     delta = chart_delta("vitals", vitals(5, hr=80, spo2=math.nan), REF)
     assert delta.points == (("hr", (START + timedelta(minutes=5)).timestamp(), 80.0),)
-    assert not chart_delta("vital_scores", {"observed_at": at(5)}, REF)
+    assert not chart_delta("vital_scores", stored("vital_scores", 5), REF)
     assert not ChartDelta()
     assert chart_delta("doses", ROWS["doses"][0], REF).markers == (
         ChartMarker((START + timedelta(minutes=10)).timestamp(), "dose", "56 mg IM"),

@@ -7,6 +7,7 @@ import pytest
 
 from kapmonitor.domain.session_rows import (
     MISSING_VITAL_FIELDS,
+    AlarmChecklistStepRow,
     OtherRow,
     VitalsRow,
     typed_row,
@@ -52,6 +53,12 @@ def test_a_column_the_value_does_not_declare_is_kept() -> None:
 
 
 def test_a_table_without_its_own_value_still_types_the_shared_columns() -> None:
-    row = typed_row("alarm_checklist_steps", {**COMMON, "alarm_id": 3, "step": "airway"})
+    row = typed_row("rems_session_details", {**COMMON, "setting_name": "Clinic"})
     assert isinstance(row, OtherRow)
-    assert row.id == 7 and row["alarm_id"] == 3 and row["step"] == "airway"
+    assert row.id == 7 and row["setting_name"] == "Clinic"
+
+
+def test_a_row_already_typed_is_kept_as_it_is() -> None:
+    row = typed_row("alarm_checklist_steps", {**COMMON, "alarm_id": 3, "step": "airway"})
+    assert isinstance(row, AlarmChecklistStepRow) and row.step == "airway"
+    assert typed_row("alarm_checklist_steps", row) is row

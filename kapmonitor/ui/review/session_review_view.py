@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain.chart_picture import picture_of
 from kapmonitor.domain.clock import Clock, format_duration
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.session_rows import SignatureRow
 from kapmonitor.domain.timeline import (
     TimelineItem,
     timeline,
@@ -40,6 +41,7 @@ from kapmonitor.reports.report_sections import (
     ADDENDUM,
     REVIEW_KINDS,
     RemsForm,
+    review_text,
     session_sections,
     signature_text,
 )
@@ -292,8 +294,8 @@ class SessionReviewView(QWidget):
     def reload(self) -> SessionLog | None:
         return self.show_session(self.log.id) if self.log is not None else None
 
-    def signature(self) -> dict[str, Any] | None:
-        rows = self.log.rows.get("signatures", []) if self.log else []
+    def signature(self) -> SignatureRow | None:
+        rows = self.log.current_of(SignatureRow) if self.log else []
         return rows[-1] if rows else None
 
     @property
@@ -345,7 +347,7 @@ class SessionReviewView(QWidget):
         items = timeline(clinical, self.ref)
         for table, kind in REVIEW_KINDS.items():
             for row in log.rows.get(table, []):
-                summary = signature_text(row) if table == "signatures" else row["text"]
+                summary = signature_text(row) if isinstance(row, SignatureRow) else review_text(row)
                 items.append(
                     replace(timeline_item(table, row, self.ref), kind=kind, summary=summary)
                 )
