@@ -65,10 +65,8 @@ def test_only_an_administrator_creates_accounts_and_the_refusal_is_audited(setup
     lee = accounts.create_user(admin, "lee", "Dr Lee", "clinician", "123456")
     with pytest.raises(AccessRefused, match="needs a administrator account"):
         accounts.create_user(lee, "kim", "Nurse Kim", "clinician", "654321")
-    refused = store.db.execute(
-        "SELECT actor, detail FROM audit WHERE action = 'refused'"
-    ).fetchall()
-    assert refused == [("lee", refused[0][1])] and "create an account" in refused[0][1]
+    (refused,) = store.db.query("SELECT actor, detail FROM audit WHERE action = 'refused'")
+    assert refused["actor"] == "lee" and "create an account" in refused["detail"]
     assert accounts.find("kim") is None
 
 

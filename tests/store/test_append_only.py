@@ -21,6 +21,7 @@ from kapmonitor.domain.records import (
     SessionEnd,
     VitalSigns,
 )
+from kapmonitor.domain.session_rows import VitalsRow
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store.schema import CLINICAL_TABLES
 from tests.factories import T0, open_store, protocol, session_start
@@ -88,10 +89,11 @@ def test_correction_keeps_the_original(filled) -> None:
         "Nurse B",
     ).primary_id
     log = store.load(sid)
-    assert [r["id"] for r in log.rows["vitals"]] == [original["id"], new_id]
-    assert log.rows["vitals"][0]["hr"] == 70  # untouched
-    current = log.current("vitals")
-    assert len(current) == 1 and current[0]["hr"] == 75
+    assert [r.id for r in log.rows["vitals"]] == [original.id, new_id]
+    assert log.current_of(VitalsRow) == [log.rows["vitals"][1]]
+    assert log.rows["vitals"][0].hr == 70  # untouched
+    current = log.current_of(VitalsRow)
+    assert len(current) == 1 and current[0].hr == 75
     assert current[0]["supersedes_id"] == original["id"]
     assert current[0]["correction_reason"] == "HR misread from the monitor"
     assert current[0]["recorded_by"] == "Nurse B"

@@ -25,10 +25,11 @@ def setup(tmp_path: Path):
     store.close()
 
 
-def audit_rows(store, action: str) -> list[tuple]:
-    return store.db.execute(
-        "SELECT actor, table_name, detail FROM audit WHERE action = ?", [action]
-    ).fetchall()
+def audit_rows(store, action: str) -> list[dict]:
+    """The audit entries of ``action``, by column name."""
+    return list(
+        store.db.query("SELECT actor, table_name, detail FROM audit WHERE action = ?", [action])
+    )
 
 
 def test_automatic_until_an_administrator_chooses(setup) -> None:
@@ -40,7 +41,7 @@ def test_automatic_until_an_administrator_chooses(setup) -> None:
     assert clinic.idle_lock_minutes() is None
     values = [r[0] for r in store.db.execute("SELECT value FROM clinic_settings ORDER BY id")]
     assert values == ["25", "null"]  # the history stays
-    assert [r[:2] for r in audit_rows(store, "clinic_setting_changed")] == [
+    assert [(r["actor"], r["table_name"]) for r in audit_rows(store, "clinic_setting_changed")] == [
         ("admin", "clinic_settings"),
         ("admin", "clinic_settings"),
     ]
@@ -52,7 +53,7 @@ def test_a_clinician_is_refused_and_the_refusal_audited(setup) -> None:
     with pytest.raises(AccessRefused, match="may not change the clinic's idle lock"):
         clinic.set_idle_lock_minutes(lee, 30, protocols().values())
     assert clinic.idle_lock_minutes() is None
-    assert [r[0] for r in audit_rows(store, "refused")] == ["lee"]
+    assert [r["actor"] for r in audit_rows(store, "refused")] == ["lee"]
 
 
 def test_a_value_the_protocols_undercut_is_refused(setup) -> None:

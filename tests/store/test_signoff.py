@@ -12,6 +12,7 @@ import pytest
 from kapmonitor.demo import record_demo
 from kapmonitor.domain.clock import FakeClock, from_iso
 from kapmonitor.domain.records import Dose, Intervention, Override, VitalSigns
+from kapmonitor.domain.session_rows import ReviewCommentRow
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store import audit
 from kapmonitor.store.accounts import AccessRefused, Accounts
@@ -115,11 +116,10 @@ def test_review_comments_are_for_supervisors_before_sign_off(review) -> None:
     with pytest.raises(AccessRefused, match="may not add a review comment"):
         rv.add_review_comment(session_id, rivera, at, "ok")
     rv.add_review_comment(session_id, chen, at, "BP peak expected; response documented")
-    (comment,) = store.load(session_id).rows["review_comments"]
-    assert (
-        comment["observed_at"] == store.load(session_id).rows["review_comments"][0]["observed_at"]
-    )
-    assert comment["recorded_by"] == "Dr M. Chen"
+    (comment,) = store.load(session_id).current_of(ReviewCommentRow)
+    assert from_iso(comment.observed_at) == at
+    assert comment.text == "BP peak expected; response documented"
+    assert comment.recorded_by == "Dr M. Chen"
     rv.sign(session_id, "chen", "chen-secret")
     with pytest.raises(StoreError, match="signed and locked"):
         rv.add_review_comment(session_id, chen, at, "one more")

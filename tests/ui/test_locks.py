@@ -54,8 +54,8 @@ def window(qtbot: QtBot, store: SessionStore, clock: FakeClock, tmp_path: Path) 
 
 def audit(store: SessionStore, action: str) -> list[tuple[str, str]]:
     return [
-        (r[0], r[1])
-        for r in store.db.execute(
+        (actor, detail)
+        for actor, detail in store.db.execute(
             "SELECT actor, detail FROM audit WHERE action = ? ORDER BY id", [action]
         )
     ]
@@ -215,7 +215,8 @@ def test_a_clinician_not_signed_in_this_session_needs_a_password(
 
     drive(qtbot, window, Qt.Key.Key_2, wrong_then_right, Qt.KeyboardModifier.ControlModifier)
     assert window.recorder == "Nurse Kim"
-    assert audit(store, "sign_in_failed")[-1][0] == "kim"
+    failed_actor, _detail = audit(store, "sign_in_failed")[-1]
+    assert failed_actor == "kim"
     assert audit(store, "sign_in")[-1] == ("kim", '{"purpose":"record"}')
     # Signed in once, she too switches freely from now on.
     no_dialog(
