@@ -625,3 +625,69 @@ def test_the_labelled_y_ticks_are_the_ones_the_pdf_labels(chart: TrendChart, qtb
     for plot, ticks in zip(chart.plots(), labelled_ticks(), strict=True):
         shown = [v for v, text in plot.getAxis("left")._tickLevels[0] if text]
         assert shown == list(ticks)
+
+
+def test_a_save_hands_only_its_series_to_the_chart(
+    chart: TrendChart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saved SpO2 reading re-hands the SpO2 curve alone: no other curve, key symbols or axis
+    is touched, and the x window does not move (so Qt repaints only the SpO2 lane)."""
+    for i in range(900):  # dense: key symbols are drawn too
+        chart.apply(ChartDelta(points=tuple((k, DOSE + i, 50.0) for k in SERIES)))
+    QApplication.processEvents()
+    touched: list[str] = []
+    for name in SERIES:
+        monkeypatch.setattr(
+            chart.curve(name), "setData", lambda *a, _n=name, **k: touched.append(_n)
+        )
+        monkeypatch.setattr(
+            chart._keys[name], "setData", lambda *a, _n=name, **k: touched.append("keys " + _n)
+        )
+    moved: list[object] = []
+    for plot in chart.plots():
+        plot.vb.sigXRangeChanged.connect(moved.append)
+    updated: list[str] = []
+    for plot in chart.plots():
+        for side in ("left", "bottom", "right"):
+            axis = plot.getAxis(side)
+            monkeypatch.setattr(axis, "update", lambda *a, _s=side: updated.append(_s))
+    before = chart.x_range()
+    chart.apply(ChartDelta(points=(("spo2", DOSE + 901, 96.0),)))
+    assert touched == ["spo2"]
+    assert moved == [] and updated == []
+    assert chart.x_range() == before
+
+
+def test_x_window_grows_in_steps_past_three_hours(chart: TrendChart) -> None:
+    """Past three hours a save a second later leaves the window where it was; it moves by a
+    whole step (keeping at least ten minutes of room) only when the session reaches it."""
+    chart.set_now(DOSE + 200 * 60)
+    assert chart.x_range() == pytest.approx((-15.0, 210.0))
+    chart.set_now(DOSE + 200 * 60 + 1)
+    assert chart.x_range() == pytest.approx((-15.0, 215.0))
+    for s in range(2, 300):
+        chart.set_now(DOSE + 200 * 60 + s)
+        assert chart.x_range() == pytest.approx((-15.0, 215.0))
+    chart.set_now(DOSE + 205 * 60 + 1)
+    assert chart.x_range() == pytest.approx((-15.0, 220.0))
+
+
+def test_buffers_hold_a_whole_session_without_copying(qtbot: QtBot) -> None:
+    """Three hours at one reading per second fit the buffers reserved at the start, so no
+    buffer is reallocated (and memory does not step) mid-session; a longer one still grows."""
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.reset(START, origin=DOSE)
+    arrays = widget._buffer("hr").t
+    assert arrays.shape[0] >= 3 * 60 * 60
+    with widget.bulk():
+        for i in range(3 * 60 * 60):
+            widget.add_vitals(DOSE + i, hr=70)
+    assert widget._buffer("hr").t is arrays
+    small = TrendChart(capacity=100)
+    qtbot.addWidget(small)
+    small.reset(START, origin=DOSE)
+    for i in range(300):
+        small.add_vitals(DOSE + i, hr=70)
+    assert small.point_count("hr") == 300
+    np.testing.assert_allclose(small.series_xy("hr")[0][-1], 299 / 60)

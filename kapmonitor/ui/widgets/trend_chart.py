@@ -127,7 +127,11 @@ _DASH: dict[str, QtCore.Qt.PenStyle] = {
     "dashdotdot": QtCore.Qt.PenStyle.DashDotDotLine,
 }
 
-_INITIAL_CAPACITY = 1024
+SESSION_CAPACITY = 3 * 60 * 60 + 1200
+"""Points reserved per series up front: a three-hour session (the protocols' session limit)
+at one reading per second, plus 20 minutes of margin for the baseline before the dose and a
+session running a little long. Growing by doubling mid-session copied every buffer once in
+the third hour (a visible step in resident memory); a longer session still grows."""
 
 _LABEL_PAD_X = 4.0
 """Horizontal padding inside a marker label box, each side (px)."""
@@ -143,6 +147,15 @@ _LABEL_MAX_LANES = 3
 
 _X_MIN_DEFAULT = -15.0
 _X_MAX_DEFAULT = 180.0
+
+_X_GROW_STEP_MIN = 5.0
+"""Past its default end the x window grows in steps of this many minutes (at most one move
+per five minutes of session), so a save in a long session does not move the whole picture."""
+
+
+def _step_up(x: float) -> float:
+    """``x`` rounded up to the next whole growth step (minutes)."""
+    return math.ceil(x / _X_GROW_STEP_MIN - 1e-9) * _X_GROW_STEP_MIN
 
 
 @dataclass(frozen=True)
@@ -225,15 +238,16 @@ class _SeriesBuffer:
 
     ``t`` holds epoch seconds (the truth), ``x`` the same instants in minutes since the origin
     (what is drawn, recomputed only when the origin changes) and ``y`` the values. Capacity starts
-    small and doubles up to ``max_points``; when full, the oldest 10% are dropped so a runaway
-    session can never exhaust memory.
+    at ``capacity`` (a whole session, so no copy happens while one is recorded) and doubles up
+    to ``max_points`` beyond it; when full, the oldest 10% are dropped so a runaway session can
+    never exhaust memory.
     """
 
     __slots__ = ("count", "max_points", "t", "x", "y")
 
-    def __init__(self, max_points: int) -> None:
+    def __init__(self, max_points: int, capacity: int = SESSION_CAPACITY) -> None:
         self.max_points = max_points
-        capacity = min(_INITIAL_CAPACITY, max_points)
+        capacity = max(1, min(capacity, max_points))
         self.t = np.empty(capacity, dtype=np.float64)
         self.x = np.empty(capacity, dtype=np.float64)
         self.y = np.empty(capacity, dtype=np.float64)
@@ -433,8 +447,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
         parent: QtWidgets.QWidget | None = None,
         *,
         max_points: int = 20_000,
+        capacity: int = SESSION_CAPACITY,
         night: bool = False,
     ) -> None:
+        """``capacity``: points reserved per series up front (a whole session at the expected
+        reading rate, so no buffer is copied mid-session); ``max_points``: the most kept."""
         if max_points < 10:
             raise ValueError("max_points must be at least 10")
         super().__init__(parent)
@@ -446,7 +463,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._dose_origin: float | None = None
         self._now: float | None = None
         self._x_range: tuple[float, float] | None = None
-        self._buffers: dict[str, _SeriesBuffer] = {s: _SeriesBuffer(max_points) for s in SERIES}
+        self._buffers: dict[str, _SeriesBuffer] = {
+            s: _SeriesBuffer(max_points, capacity) for s in SERIES
+        }
         self._dense: dict[str, bool] = dict.fromkeys(SERIES, False)
         self._key_sig: dict[str, tuple[int, float, float]] = {}
         self._markers: list[_Marker] = []
@@ -1074,7 +1093,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
         return first, last
 
     def _update_x_range(self) -> None:
-        """Keep x at [min(-15, first - 2), max(180, now + 10)] minutes; touch Qt only on change."""
+        """Keep x at [min(-15, first - 2), max(180, now + 10)] minutes; touch Qt only on change.
+
+        Past three hours the right end grows in whole :data:`_X_GROW_STEP_MIN` steps: growing it
+        by a second at every save moved every pixel of the chart, so each save repainted all
+        lanes and re-rendered the cached axes (the profile's largest cost of a late save)."""
         if self._bulk_depth:
             return  # done once when the bulk block ends
         first, last = self._data_extent()
@@ -1082,9 +1105,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
         if first is not None:
             lo = min(lo, self._to_x(first) - 2.0)
         if self._now is not None:
-            hi = max(hi, self._to_x(self._now) + 10.0)
+            hi = max(hi, _step_up(self._to_x(self._now) + 10.0))
         if last is not None:
-            hi = max(hi, self._to_x(last) + 2.0)
+            hi = max(hi, _step_up(self._to_x(last) + 2.0))
         new = (lo, hi)
         if new == self._x_range:
             return
