@@ -568,14 +568,16 @@ def test_a_saved_rows_delta_hands_each_changed_series_to_its_curve_once(
     chart.add_vitals(DOSE - 60, sbp=120, dbp=80, hr=70, spo2=98, rr=14, etco2=38)
     calls: list[str] = []
     for name in SERIES:
-        curve = chart.curve(name)
-        original = curve.setData
+        for curve in (chart.curve(name), chart.curve_tail(name)):
+            original = curve.setData
 
-        def counting(*args: object, _name: str = name, _original=original, **kw: object) -> None:
-            calls.append(_name)
-            _original(*args, **kw)
+            def counting(
+                *args: object, _name: str = name, _original=original, **kw: object
+            ) -> None:
+                calls.append(_name)
+                _original(*args, **kw)
 
-        monkeypatch.setattr(curve, "setData", counting)
+            monkeypatch.setattr(curve, "setData", counting)
     delta = ChartDelta(points=(("hr", DOSE + 60, 90.0), ("etco2", DOSE + 60, 47.0)))
     chart.apply(delta)
     assert sorted(calls) == ["etco2", "hr"]
@@ -630,8 +632,9 @@ def test_the_labelled_y_ticks_are_the_ones_the_pdf_labels(chart: TrendChart, qtb
 def test_a_save_hands_only_its_series_to_the_chart(
     chart: TrendChart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A saved SpO2 reading re-hands the SpO2 curve alone: no other curve, key symbols or axis
-    is touched, and the x window does not move (so Qt repaints only the SpO2 lane)."""
+    """A saved SpO2 reading re-hands the newest few minutes of the SpO2 curve alone: no other
+    curve, no history, key symbols or axis is touched, and the x window does not move (so Qt
+    repaints a narrow strip of the SpO2 lane)."""
     for i in range(900):  # dense: key symbols are drawn too
         chart.apply(ChartDelta(points=tuple((k, DOSE + i, 50.0) for k in SERIES)))
     QApplication.processEvents()
@@ -639,6 +642,9 @@ def test_a_save_hands_only_its_series_to_the_chart(
     for name in SERIES:
         monkeypatch.setattr(
             chart.curve(name), "setData", lambda *a, _n=name, **k: touched.append(_n)
+        )
+        monkeypatch.setattr(
+            chart.curve_tail(name), "setData", lambda *a, _n=name, **k: touched.append("tail " + _n)
         )
         monkeypatch.setattr(
             chart._keys[name], "setData", lambda *a, _n=name, **k: touched.append("keys " + _n)
@@ -653,7 +659,8 @@ def test_a_save_hands_only_its_series_to_the_chart(
             monkeypatch.setattr(axis, "update", lambda *a, _s=side: updated.append(_s))
     before = chart.x_range()
     chart.apply(ChartDelta(points=(("spo2", DOSE + 901, 96.0),)))
-    assert touched == ["spo2"]
+    # Only the SpO2 tail: its history, the other series and the key symbols are not re-handed.
+    assert touched == ["tail spo2"]
     assert moved == [] and updated == []
     assert chart.x_range() == before
 
@@ -691,3 +698,23 @@ def test_buffers_hold_a_whole_session_without_copying(qtbot: QtBot) -> None:
         small.add_vitals(DOSE + i, hr=70)
     assert small.point_count("hr") == 300
     np.testing.assert_allclose(small.series_xy("hr")[0][-1], 299 / 60)
+
+
+def test_tail_folds_into_history_and_the_drawn_line_stays_whole(chart: TrendChart) -> None:
+    """Past a few minutes of readings the newest ones move into the history: the two curves
+    together always hold exactly the stored series, through a back-dated entry and a new
+    origin too (both redraw the whole series)."""
+    for i in range(1000):
+        chart.add_vitals(DOSE + i, hr=60 + i % 30)
+        if i in (0, 239, 240, 500, 999):
+            np.testing.assert_allclose(chart.curve_data("hr")[0], chart.series_xy("hr")[0])
+    history = chart.curve("hr").xData
+    assert history is not None and 600 <= history.size < 1000  # folded, tail kept short
+    assert chart.curve_tail("hr").xData.size <= 300
+    chart.add_vitals(DOSE + 10.5, hr=99)  # back-dated
+    x, y = chart.curve_data("hr")
+    np.testing.assert_allclose(y, chart.series_xy("hr")[1])
+    assert np.all(np.diff(x) > 0) and 99.0 in y
+    chart.set_origin(DOSE + 60)
+    np.testing.assert_allclose(chart.curve_data("hr")[0], chart.series_xy("hr")[0])
+    assert chart.curve_data("hr")[0][0] == pytest.approx(-1.0)

@@ -148,6 +148,12 @@ _LABEL_MAX_LANES = 3
 _X_MIN_DEFAULT = -15.0
 _X_MAX_DEFAULT = 180.0
 
+_TAIL_POINTS = 240
+"""A series is drawn as two curves: its history, and a tail of at most about this many newest
+points (4 minutes at 1 Hz). A save re-hands only the tail, so Qt repaints a strip a few pixels
+wide at the right of the data instead of every lane end to end; the history, cached as a
+pixmap, is redrawn once per tail length (staggered between series)."""
+
 _X_GROW_STEP_MIN = 5.0
 """Past its default end the x window grows in steps of this many minutes (at most one move
 per five minutes of session), so a save in a long session does not move the whole picture."""
@@ -243,10 +249,13 @@ class _SeriesBuffer:
     never exhaust memory.
     """
 
-    __slots__ = ("count", "max_points", "t", "x", "y")
+    __slots__ = ("count", "edits", "max_points", "t", "x", "y")
 
     def __init__(self, max_points: int, capacity: int = SESSION_CAPACITY) -> None:
         self.max_points = max_points
+        self.edits = 0
+        """Counts changes to points already stored (oldest dropped, a back-dated insert, the
+        origin moved): the chart then redraws the whole series, not just its tail."""
         capacity = max(1, min(capacity, max_points))
         self.t = np.empty(capacity, dtype=np.float64)
         self.x = np.empty(capacity, dtype=np.float64)
@@ -255,6 +264,7 @@ class _SeriesBuffer:
 
     def clear(self) -> None:
         self.count = 0
+        self.edits += 1
 
     def _make_room(self) -> None:
         n = self.count
@@ -274,6 +284,7 @@ class _SeriesBuffer:
         for arr in (self.t, self.x, self.y):
             arr[:keep] = arr[drop:n]
         self.count = keep
+        self.edits += 1
 
     def append(self, t: float, x: float, y: float) -> None:
         """Store one point, keeping time order (late entries are inserted in place)."""
@@ -290,12 +301,14 @@ class _SeriesBuffer:
             for arr, value in ((self.t, t), (self.x, x), (self.y, y)):
                 arr[i + 1 : n + 1] = arr[i:n].copy()
                 arr[i] = value
+            self.edits += 1
         self.count = n + 1
 
     def recompute_x(self, origin: float) -> None:
         n = self.count
         np.subtract(self.t[:n], origin, out=self.x[:n])
         self.x[:n] /= 60.0
+        self.edits += 1
 
 
 @dataclass
@@ -542,23 +555,41 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._plots[-1].getAxis("bottom").setLabel("Minutes since session start")
 
         self._curves: dict[str, pg.PlotDataItem] = {}
+        self._tails: dict[str, pg.PlotDataItem] = {}
+        self._split: dict[str, tuple[int, int]] = {}  # (first tail index, buffer edits)
+        self._tail_limit: dict[str, int] = {}
         self._keys: dict[str, pg.ScatterPlotItem] = {}
         self._samples: dict[str, _LegendSample] = {}
-        for name in SERIES:
+        for index, name in enumerate(SERIES):
             spec = _SPECS[name]
             # autoDownsampleFactor 1: "peak" already yields two points per pixel column, the
             # default (5) leaves a 3-hour 1 Hz record undecimated. Values stored are finite.
-            curve = pg.PlotDataItem(
-                symbol=spec.symbol, antialias=False, autoDownsampleFactor=1.0, skipFiniteCheck=True
+            curve, tail = (
+                pg.PlotDataItem(
+                    symbol=spec.symbol,
+                    antialias=False,
+                    autoDownsampleFactor=1.0,
+                    skipFiniteCheck=True,
+                )
+                for _ in range(2)
             )
-            self._plots[spec.plot].addItem(curve)
+            for item in (curve, tail):
+                self._plots[spec.plot].addItem(item)
+                # Also set on the curve itself, independent of the plot's context-menu state.
+                item.setDownsampling(auto=True, method="peak")
+                item.setClipToView(True)
+            # The history changes once per tail length: a pixmap blit repaints it under the
+            # tail's strip, instead of stroking its thousands of segments at every save.
+            for child in (curve.curve, curve.scatter):
+                child.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             keys = pg.ScatterPlotItem(symbol=spec.symbol, pxMode=True)
             keys.setZValue(1)
+            keys.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._plots[spec.plot].addItem(keys)
             self._keys[name] = keys
-            # Also set on the curve itself, independent of the plot's context-menu state.
-            curve.setDownsampling(auto=True, method="peak")
-            curve.setClipToView(True)
+            self._tails[name] = tail
+            self._split[name] = (0, -1)
+            self._tail_limit[name] = _TAIL_POINTS + 7 * index
             sample = _LegendSample(curve, spec.symbol, spec.dash)
             self._legends[spec.plot].addItem(sample, spec.legend)
             self._curves[name] = curve
@@ -613,6 +644,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
             buf.clear()
         for name, curve in self._curves.items():
             curve.setData([], [])
+            self._tails[name].setData([], [])
+            self._split[name] = (0, -1)
             self._set_dense(name, False)
         for marker in self._markers:
             self._remove_marker_items(marker)
@@ -764,7 +797,14 @@ class TrendChart(pg.GraphicsLayoutWidget):
         buf = self._buffers[name]
         n = buf.count
         self._set_dense(name, n > _SYMBOLS_MAX_POINTS)
-        self._curves[name].setData(buf.x[:n], buf.y[:n])
+        start, edits = self._split[name]
+        if force_keys or edits != buf.edits or n - start > self._tail_limit[name]:
+            # Fold the tail into the history: the whole series is redrawn once.
+            start = max(0, n - 1)
+            self._split[name] = (start, buf.edits)
+            self._curves[name].setData(buf.x[: start + 1], buf.y[: start + 1])
+        # The tail starts at the history's last point, so the line is continuous.
+        self._tails[name].setData(buf.x[start:n], buf.y[start:n])
         if self._dense[name]:
             self._update_keys(name, force=force_keys)
 
@@ -1193,14 +1233,14 @@ class TrendChart(pg.GraphicsLayoutWidget):
         pal, ts = self._palette, self._type
         color = pal.series[name]
         spec = _SPECS[name]
-        curve = self._curves[name]
         dense = self._dense[name]
         style = QtCore.Qt.PenStyle.SolidLine if dense else spec.dash
-        curve.setPen(pg.mkPen(color, width=2, style=style))
-        curve.setSymbolPen(pg.mkPen(color))
-        curve.setSymbolBrush(pg.mkBrush(color))
-        curve.setSymbolSize(ts.symbol)
-        curve.setSymbol(None if dense else spec.symbol)
+        for curve in (self._curves[name], self._tails[name]):
+            curve.setPen(pg.mkPen(color, width=2, style=style))
+            curve.setSymbolPen(pg.mkPen(color))
+            curve.setSymbolBrush(pg.mkBrush(color))
+            curve.setSymbolSize(ts.symbol)
+            curve.setSymbol(None if dense else spec.symbol)
         keys = self._keys[name]
         # A background-coloured rim lifts the key symbol off its own line.
         keys.setPen(pg.mkPen(pal.background, width=1.5))
@@ -1238,13 +1278,21 @@ class TrendChart(pg.GraphicsLayoutWidget):
         return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of the full data the plotted curve holds (before clipping/downsampling)."""
+        """Copies of the full data the plotted curves hold (before clipping/downsampling): the
+        history up to where the tail starts, then the tail."""
         self._buffer(name)
-        curve = self._curves[name]
-        x, y = curve.xData, curve.yData
-        if x is None or y is None:
+        start = self._split[name][0]
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        for curve, end in ((self._curves[name], start), (self._tails[name], None)):
+            x, y = curve.xData, curve.yData
+            if x is not None and y is not None:
+                parts.append((np.asarray(x)[:end], np.asarray(y)[:end]))
+        if not parts:
             return np.empty(0), np.empty(0)
-        return np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+        return (
+            np.concatenate([p[0] for p in parts]).astype(np.float64),
+            np.concatenate([p[1] for p in parts]).astype(np.float64),
+        )
 
     def point_count(self, name: str) -> int:
         """Number of points stored for one series."""
@@ -1287,3 +1335,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """The plot item that draws one series."""
         self._buffer(name)
         return self._curves[name]
+
+    def curve_tail(self, name: str) -> pg.PlotDataItem:
+        """The plot item that draws the newest points of one series (what a save re-hands)."""
+        self._buffer(name)
+        return self._tails[name]
