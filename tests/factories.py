@@ -10,11 +10,24 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.protocol import Protocol, load_protocols
 from kapmonitor.domain.records import SessionStart
 from kapmonitor.domain.reference import default_reference
+from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.paths import resources_dir
 from kapmonitor.store.session_store import SessionStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CHECKLIST_ALL = {c.code: True for c in default_reference().choices("eligibility_checklist")}
+
+
+def stored_row(table: str, observed_at: str, **columns: object) -> StoredRow:
+    """A typed stored row of ``table`` as the store reads it back, the shared columns filled in
+    (id 1, session "s1", recorded when observed, by Dr A) unless given."""
+    shared: dict[str, object] = {
+        "id": 1,
+        "session_id": "s1",
+        "recorded_at": observed_at,
+        "recorded_by": "Dr A",
+    }
+    return typed_row(table, {**shared, "observed_at": observed_at, **columns})
 
 
 def session_start(clock: FakeClock, **overrides: object) -> SessionStart:

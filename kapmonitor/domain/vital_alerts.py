@@ -11,12 +11,13 @@ Plain Python over stored rows (no Qt, no store): the window and the schedule tes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Literal, cast
 
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.session_rows import AlarmRow, StoredRow
 from kapmonitor.domain.vitals import VITAL_SIGNS
 
 Level = Literal["normal", "advisory", "warning", "critical"]
@@ -66,9 +67,9 @@ def _more_urgent(a: str, b: str) -> str:
 
 
 def vital_readings(
-    vitals: Iterable[Mapping[str, Any]],
-    observations: Iterable[Mapping[str, Any]],
-    alarms: Iterable[Mapping[str, Any]],
+    vitals: Iterable[StoredRow],
+    observations: Iterable[StoredRow],
+    alarms: Iterable[AlarmRow],
 ) -> list[VitalReading]:
     """Every measured vital of the current rows, oldest first, with its alarm level.
 
@@ -79,20 +80,21 @@ def vital_readings(
     """
     raised: dict[tuple[str, int, str], str] = {}
     for alarm in alarms:
-        vital = _VITAL_OF_PARAMETER.get(str(alarm["parameter"]))
+        vital = _VITAL_OF_PARAMETER.get(alarm.parameter)
         if vital is None:
             continue
-        key = (str(alarm["source_table"]), int(alarm["source_id"]), vital)
-        raised[key] = _more_urgent(str(alarm["priority"]), raised.get(key, "normal"))
+        key = (alarm.source_table, alarm.source_id, vital)
+        raised[key] = _more_urgent(alarm.priority, raised.get(key, "normal"))
     found: list[tuple[datetime, int, VitalReading]] = []
     for table, rows in (("vitals", vitals), ("observations", observations)):
         for row in rows:
-            when = from_iso(row["observed_at"])
+            when = from_iso(row.observed_at)
             for vital, (source, params) in VITALS.items():
-                if source != table or all(row.get(p) is None for p in params):
+                # A vital's stored parameters are fields of the row (named by the registry).
+                if source != table or all(getattr(row, p) is None for p in params):
                     continue
-                level = cast(Level, raised.get((table, int(row["id"]), vital), "normal"))
-                found.append((when, int(row["id"]), VitalReading(vital, when, level)))
+                level = cast(Level, raised.get((table, row.id, vital), "normal"))
+                found.append((when, row.id, VitalReading(vital, when, level)))
     found.sort(key=lambda item: (item[0], item[1]))
     return [reading for _when, _id, reading in found]
 
@@ -102,8 +104,8 @@ Latest = dict[str, tuple[str, int, str]]  # vital -> (observed_at, id, table) of
 
 def fold_latest(
     latest: Latest,
-    vitals: Iterable[Mapping[str, Any]] = (),
-    observations: Iterable[Mapping[str, Any]] = (),
+    vitals: Iterable[StoredRow] = (),
+    observations: Iterable[StoredRow] = (),
 ) -> Latest:
     """Fold rows into each vital's latest (observed_at text, id), in place, and return it.
 
@@ -115,26 +117,23 @@ def fold_latest(
         measured = [(v, params) for v, (source, params) in VITALS.items() if source == table]
         for row in rows:
             for vital, params in measured:
-                if all(row.get(p) is None for p in params):
+                if all(getattr(row, p) is None for p in params):
                     continue
-                key = (str(row["observed_at"]), int(row["id"]))
+                key = (row.observed_at, row.id)
                 held = latest.get(vital)
                 if held is None or key >= held[:2]:
                     latest[vital] = (key[0], key[1], table)
     return latest
 
 
-def readings_of(latest: Latest, alarms: Iterable[Mapping[str, Any]]) -> list[VitalReading]:
+def readings_of(latest: Latest, alarms: Iterable[AlarmRow]) -> list[VitalReading]:
     """Each vital's latest reading at the level of the most urgent alarm that row raised."""
     levels: dict[str, str] = {vital: "normal" for vital in latest}
     for alarm in alarms:
-        vital = _VITAL_OF_PARAMETER.get(str(alarm["parameter"]))
+        vital = _VITAL_OF_PARAMETER.get(alarm.parameter)
         held = latest.get(vital) if vital is not None else None
-        if held is not None and (str(alarm["source_table"]), int(alarm["source_id"])) == (
-            held[2],
-            held[1],
-        ):
-            levels[vital] = _more_urgent(str(alarm["priority"]), levels[vital])
+        if held is not None and (alarm.source_table, alarm.source_id) == (held[2], held[1]):
+            levels[vital] = _more_urgent(alarm.priority, levels[vital])
     readings = [
         VitalReading(vital, from_iso(when), cast(Level, levels[vital]))
         for vital, (when, _row_id, _table) in latest.items()
@@ -144,9 +143,9 @@ def readings_of(latest: Latest, alarms: Iterable[Mapping[str, Any]]) -> list[Vit
 
 
 def latest_readings(
-    vitals: Iterable[Mapping[str, Any]],
-    observations: Iterable[Mapping[str, Any]],
-    alarms: Iterable[Mapping[str, Any]],
+    vitals: Iterable[StoredRow],
+    observations: Iterable[StoredRow],
+    alarms: Iterable[AlarmRow],
 ) -> list[VitalReading]:
     """Only the latest reading of each vital, which is all the highlight and the early re-check
     use: one pass over the rows without parsing their times (:func:`vital_readings` parses and

@@ -28,6 +28,7 @@ from kapmonitor.domain.clock import from_iso, to_iso
 from kapmonitor.domain.quality import quality_flags
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.rems import SubmissionStatus, submission_status
+from kapmonitor.domain.session_rows import StoredRow, typed_row
 
 STATUSES = ("open", "ended", "signed", "unsigned")
 STATUS_LABELS = {"open": "Open", "ended": "Ended — not signed", "signed": "Signed"}
@@ -702,13 +703,15 @@ def _check_counts(
                 chunk,
             )
         }
-        tables: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        tables: dict[str, dict[str, list[StoredRow]]] = {}
         for table, columns in _CHECK_COLUMNS.items():
-            grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            grouped: dict[str, list[StoredRow]] = defaultdict(list)
             for row in db.query(
                 f"SELECT {columns} FROM {table} WHERE session_id IN ({marks})", chunk
             ):
-                grouped[row["session_id"]].append(row)
+                # Typed as the rules read them; a column not selected keeps its default (a
+                # vital not read is None: these counts need only the times).
+                grouped[row["session_id"]].append(typed_row(table, row))
             tables[table] = grouped
         # The protocol copy is large: SQLite groups identical copies, each is parsed once.
         protocol_rows = {

@@ -3,30 +3,29 @@ the store refusing (or committing and auditing) the same dose whoever calls it."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from kapmonitor.domain import dose_gate, dose_guards
-from kapmonitor.domain.clock import FakeClock, to_iso
+from kapmonitor.domain.clock import FakeClock, from_iso, to_iso
 from kapmonitor.domain.dose_guards import DoseClearance, review_dose
 from kapmonitor.domain.records import Dose, VitalSigns
 from kapmonitor.domain.schedule import baseline_missing, compute_schedule
+from kapmonitor.domain.session_rows import StoredRow
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.domain.vital_alerts import vital_readings
 from kapmonitor.store import audit
-from tests.factories import T0, open_store, protocol, session_start
+from tests.factories import T0, open_store, protocol, session_start, stored_row
 
 ESK = protocol("esketamine-rems")
 KET = protocol("clinic-ketamine")
 
 
-def vitals(minute: float, **values: float) -> dict[str, object]:
-    row: dict[str, object] = {k: None for k in ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")}
-    row.update(values)
-    row["observed_at"] = to_iso(T0 + timedelta(minutes=minute))
-    return row
+def vitals(minute: float, **values: float) -> StoredRow:
+    return stored_row("vitals", to_iso(T0 + timedelta(minutes=minute)), **values)
 
 
 def review(proto, rows, drug, route, mg, weight=70.0, doses=()):
@@ -153,27 +152,20 @@ def test_70_mg_im_for_70_kg_is_within_the_guard() -> None:
 # --- the 40-minute BP check -------------------------------------------------------------------
 
 
-def _checkpoint(rows: list[dict[str, object]]) -> str:
+def _checkpoint(rows: list[StoredRow]) -> str:
     dose = T0
-    for n, row in enumerate(rows, 1):
-        row["id"] = n
+    rows = [replace(row, id=n) for n, row in enumerate(rows, 1)]
     state = compute_schedule(
         ESK,
         T0 - timedelta(minutes=15),
         dose,
-        [T0 + timedelta(minutes=m) for m in (-5,)] + [r["observed_at"] and _t(r) for r in rows],
+        [T0 + timedelta(minutes=m) for m in (-5,)] + [from_iso(r.observed_at) for r in rows],
         T0 + timedelta(minutes=60),
         "monitoring",
         vital_readings=vital_readings(rows, [], []),
     )
     [check] = [c for c in state.history if c.kind == "checkpoint"]
     return check.status
-
-
-def _t(row: dict[str, object]):
-    from kapmonitor.domain.clock import from_iso
-
-    return from_iso(str(row["observed_at"]))
 
 
 def test_only_a_bp_reading_within_five_minutes_satisfies_the_40_minute_check() -> None:

@@ -33,6 +33,7 @@ from kapmonitor.domain.quality import (
     check_outcomes,
     quality_flags,
 )
+from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.paths import resources_dir
 from tests.factories import T0, open_store, protocol
 
@@ -188,20 +189,22 @@ def row(
     observed: datetime,
     recorded: datetime | None = None,
     **columns: Any,
-) -> dict[str, Any]:
-    """A stored row as ``SessionLog.current`` returns it (the common columns filled in)."""
-    del table
-    return {
-        "id": columns.pop("id", next(_IDS)),
-        "session_id": "s" * 32,
-        "observed_at": to_iso(observed),
-        "recorded_at": to_iso(recorded or observed + timedelta(seconds=20)),
-        "recorded_by": columns.pop("recorded_by", "Dr A"),
-        "supersedes_id": columns.pop("supersedes_id", None),
-        "correction_reason": columns.pop("correction_reason", None),
-        "voided": 0,
-        **columns,
-    }
+) -> StoredRow:
+    """A stored row as ``SessionLog.current`` returns it, typed (the common columns filled in)."""
+    return typed_row(
+        table,
+        {
+            "id": columns.pop("id", next(_IDS)),
+            "session_id": "s" * 32,
+            "observed_at": to_iso(observed),
+            "recorded_at": to_iso(recorded or observed + timedelta(seconds=20)),
+            "recorded_by": columns.pop("recorded_by", "Dr A"),
+            "supersedes_id": columns.pop("supersedes_id", None),
+            "correction_reason": columns.pop("correction_reason", None),
+            "voided": 0,
+            **columns,
+        },
+    )
 
 
 SESSION = {
@@ -236,9 +239,12 @@ def test_a_well_run_session_has_no_flags(clinic: Protocol) -> None:
 
 def test_an_hr_only_reading_is_no_40_minute_bp_check(clinic: Protocol) -> None:
     current = good_rows()
-    for r in current["vitals"]:
-        if abs(from_iso(r["observed_at"]) - after_dose(40)) <= timedelta(minutes=5):
-            r["sbp"] = r["dbp"] = None
+    current["vitals"] = [
+        dataclasses.replace(r, sbp=None, dbp=None)
+        if abs(from_iso(r.observed_at) - after_dose(40)) <= timedelta(minutes=5)
+        else r
+        for r in current["vitals"]
+    ]
     assert any(
         f.code == "missed_check" and "Peak BP check" in f.message for f in flags(current, clinic)
     )
@@ -618,11 +624,11 @@ def test_the_critical_alarm_sound_turned_off_is_an_override(clinic: Protocol) ->
 
 
 def corrected(
-    table: str, original: dict[str, Any], reason: str = "Typing error", **changes: Any
-) -> dict[str, Any]:
+    table: str, original: StoredRow, reason: str = "Typing error", **changes: Any
+) -> StoredRow:
     """The correction of ``original``, as SessionStore.correct stores it."""
     values = {k: v for k, v in original.items() if k not in ("id", "recorded_at", "recorded_by")}
-    values.update(supersedes_id=original["id"], correction_reason=reason, **changes)
+    values.update(supersedes_id=original.id, correction_reason=reason, **changes)
     values.setdefault("recorded_by", "Dr C")
     observed = from_iso(values.pop("observed_at"))
     values.pop("session_id")
@@ -630,14 +636,14 @@ def corrected(
 
 
 def with_history(
-    current: dict[str, list[dict[str, Any]]], table: str, *rows: dict[str, Any]
-) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    current: dict[str, list[StoredRow]], table: str, *rows: StoredRow
+) -> tuple[dict[str, list[StoredRow]], dict[str, list[StoredRow]]]:
     """``current`` with the last of ``rows`` replacing the first, and the history of all."""
     history = {t: list(r) for t, r in current.items()}
-    history[table] = [r for r in history[table] if r["id"] != rows[0]["id"]] + list(rows)
+    history[table] = [r for r in history[table] if r.id != rows[0].id] + list(rows)
     now = {t: list(r) for t, r in current.items()}
-    superseded = {r["supersedes_id"] for r in rows if r["supersedes_id"] is not None}
-    now[table] = [r for r in history[table] if r["id"] not in superseded and not r["voided"]]
+    superseded = {r.supersedes_id for r in rows if r.supersedes_id is not None}
+    now[table] = [r for r in history[table] if r.id not in superseded and not r.voided]
     return now, history
 
 
@@ -645,7 +651,7 @@ def test_a_tenfold_dose_correction_is_flagged_either_way(clinic: Protocol) -> No
     current = good_rows()
     [dose] = current["doses"]
     for old, new, times in ((700.0, 70.0, "10×"), (70.0, 700.0, "10×")):
-        original = {**dose, "dose_mg": old}
+        original = dataclasses.replace(dose, dose_mg=old)
         fix = corrected("doses", original, "Decimal point slipped", dose_mg=new)
         now, history = with_history({**current, "doses": [original]}, "doses", original, fix)
         [flag] = flags(now, clinic, history=history)
@@ -689,7 +695,7 @@ def test_the_factor_is_the_protocols(clinic: Protocol) -> None:
 
 def test_a_vital_sign_corrected_beyond_the_factor_is_flagged(clinic: Protocol) -> None:
     current = good_rows()
-    reading = {**current["vitals"][3], "hr": 60, "sbp": 120, "dbp": 80, "temp_c": 36.8}
+    reading = dataclasses.replace(current["vitals"][3], hr=60, sbp=120, dbp=80, temp_c=36.8)
     current["vitals"][3] = reading
     fix = corrected("vitals", reading, "Wrong patient's monitor", hr=160, sbp=130, temp_c=3.7)
     now, history = with_history(current, "vitals", reading, fix)
@@ -709,7 +715,7 @@ def test_a_vital_sign_corrected_beyond_the_factor_is_flagged(clinic: Protocol) -
 def test_twofold_steps_are_compared_with_the_first_value(clinic: Protocol) -> None:
     current = good_rows()
     [dose] = current["doses"]
-    first = {**dose, "dose_mg": 70.0}
+    first = dataclasses.replace(dose, dose_mg=70.0)
     second = corrected("doses", first, dose_mg=140.0)
     third = corrected("doses", second, "Again", dose_mg=280.0)
     now, history = with_history({**current, "doses": [first]}, "doses", first, second, third)
@@ -721,7 +727,7 @@ def test_twofold_steps_are_compared_with_the_first_value(clinic: Protocol) -> No
 def test_a_withdrawn_dose_is_flagged(clinic: Protocol) -> None:
     current = good_rows()
     extra = row("doses", after_dose(30), drug="ketamine", route="im", dose_mg=25.0, is_booster=1)
-    void = {**corrected("doses", extra, "Booster was not given"), "voided": 1}
+    void = dataclasses.replace(corrected("doses", extra, "Booster was not given"), voided=1)
     now, history = with_history(
         {**current, "doses": [*current["doses"], extra]}, "doses", extra, void
     )

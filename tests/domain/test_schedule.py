@@ -22,6 +22,7 @@ from kapmonitor.domain.protocol import (
     parse_protocol,
 )
 from kapmonitor.domain.schedule import ScheduleState, compute_schedule
+from kapmonitor.domain.session_rows import AlarmRow, StoredRow
 from kapmonitor.domain.vital_alerts import (
     Level,
     VitalReading,
@@ -30,6 +31,7 @@ from kapmonitor.domain.vital_alerts import (
     vital_readings,
 )
 from kapmonitor.paths import resources_dir
+from tests.factories import stored_row
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 DOSE = START + timedelta(minutes=10)
@@ -472,22 +474,22 @@ def test_a_stored_copy_keeps_the_recheck_and_an_older_copy_gets_the_default(
 # --- Which reading stands: stored rows to levels --------------------------------------------
 
 
-def _vitals_row(row_id: int, minute: float, **values: float) -> dict[str, object]:
-    keys = ("sbp", "dbp", "hr", "spo2", "rr", "temp_c")
-    return {
-        "id": row_id,
-        "observed_at": to_iso(after_dose(minute)),
-        **{k: values.get(k) for k in keys},
-    }
+def _vitals_row(row_id: int, minute: float, **values: float) -> StoredRow:
+    return stored_row("vitals", to_iso(after_dose(minute)), id=row_id, **values)
 
 
-def _alarm(source_id: int, parameter: str, priority: str, table: str = "vitals") -> dict:
-    return {
-        "source_table": table,
-        "source_id": source_id,
-        "parameter": parameter,
-        "priority": priority,
-    }
+def _alarm(source_id: int, parameter: str, priority: str, table: str = "vitals") -> AlarmRow:
+    return AlarmRow(
+        id=source_id,
+        session_id="s1",
+        observed_at=to_iso(after_dose(0)),
+        recorded_at=to_iso(after_dose(0)),
+        recorded_by="Dr A",
+        source_table=table,
+        source_id=source_id,
+        parameter=parameter,
+        priority=priority,
+    )
 
 
 def test_stored_rows_give_each_vital_the_level_of_its_latest_reading() -> None:
@@ -517,7 +519,7 @@ def test_stored_rows_give_each_vital_the_level_of_its_latest_reading() -> None:
 
 
 def test_observations_carry_moaas_and_a_corrected_reading_loses_its_alarm() -> None:
-    observations = [{"id": 7, "observed_at": to_iso(after_dose(20)), "moaas": 2, "rass": None}]
+    observations = [stored_row("observations", to_iso(after_dose(20)), id=7, moaas=2)]
     alarms = [_alarm(7, "moaas", "critical", "observations"), _alarm(1, "sbp", "critical")]
     # Vitals row 1 was corrected to row 2: only the current row is passed in.
     vitals = [_vitals_row(2, 20, sbp=130, dbp=80)]
@@ -538,22 +540,17 @@ def test_latest_readings_agree_with_every_reading_scanned() -> None:
     from kapmonitor.domain.vital_alerts import current_levels, latest_readings, vital_readings
 
     vitals = [
-        {"id": 1, "observed_at": "2026-01-01T10:00:00+00:00", "sbp": 190, "dbp": 100, "hr": 80},
-        {"id": 2, "observed_at": "2026-01-01T10:05:00+00:00", "hr": 140},
-        {"id": 3, "observed_at": "2026-01-01T09:59:00+00:00", "sbp": 120, "dbp": 80},
-        {"id": 4, "observed_at": "2026-01-01T10:05:00+00:00", "spo2": 85},
+        stored_row("vitals", "2026-01-01T10:00:00+00:00", id=1, sbp=190, dbp=100, hr=80),
+        stored_row("vitals", "2026-01-01T10:05:00+00:00", id=2, hr=140),
+        stored_row("vitals", "2026-01-01T09:59:00+00:00", id=3, sbp=120, dbp=80),
+        stored_row("vitals", "2026-01-01T10:05:00+00:00", id=4, spo2=85),
     ]
-    observations = [{"id": 1, "observed_at": "2026-01-01T10:01:00+00:00", "moaas": 2}]
+    observations = [stored_row("observations", "2026-01-01T10:01:00+00:00", id=1, moaas=2)]
     alarms = [
-        {"parameter": "sbp", "priority": "critical", "source_table": "vitals", "source_id": 1},
-        {"parameter": "hr", "priority": "warning", "source_table": "vitals", "source_id": 2},
-        {"parameter": "spo2", "priority": "critical", "source_table": "vitals", "source_id": 4},
-        {
-            "parameter": "moaas",
-            "priority": "warning",
-            "source_table": "observations",
-            "source_id": 1,
-        },
+        _alarm(1, "sbp", "critical"),
+        _alarm(2, "hr", "warning"),
+        _alarm(4, "spo2", "critical"),
+        _alarm(1, "moaas", "warning", "observations"),
     ]
     fast = current_levels(latest_readings(vitals, observations, alarms))
     full = current_levels(vital_readings(vitals, observations, alarms))
