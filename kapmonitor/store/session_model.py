@@ -207,11 +207,12 @@ class SessionModel(SessionLog):
     # --- current values ---------------------------------------------------------------------
 
     def all_rows(self) -> dict[str, list[StoredRow]]:
-        """Every row of every table, corrections included (what ``rows`` was): the streamed
-        tables read from SQLite. For a full redraw (the timeline), not for each save."""
+        """Every row of every table, corrections included (what ``rows`` was before readings
+        were summarised; NEWS2 rows stay out, as they were): the streamed tables read from
+        SQLite. For a full redraw (the timeline), not for each save."""
         rows = dict(self.rows)
         if self._db is not None:
-            for table in READ_WHEN_ASKED:
+            for table in STREAMED:
                 rows[table] = self._query(table, "ORDER BY observed_at, id", current=False)
         return rows
 
