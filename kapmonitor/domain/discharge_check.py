@@ -10,16 +10,16 @@ them. The dialog only collects the clinician's answers and displays the result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from kapmonitor.domain import discharge, discharge_gate
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.discharge import AldreteInputs, PadssInputs, Readiness, ScoreResult
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.records import DischargeAssessment
+from kapmonitor.domain.session_rows import ObservationRow, StoredRow, VitalsRow, rows_as
 
 # The items a clinician judges, per score: code -> (label, ((points, meaning), ...)).
 CLINICIAN_ITEMS: dict[str, dict[str, tuple[str, tuple[tuple[int, str], ...]]]] = {
@@ -71,21 +71,17 @@ class DischargeFacts:
 
 
 def discharge_facts(
-    protocol: Protocol | None, current: Mapping[str, Sequence[Mapping[str, Any]]], now: datetime
+    protocol: Protocol | None, current: Mapping[str, Sequence[StoredRow]], now: datetime
 ) -> DischargeFacts:
-    """The facts from the session's current rows (``SessionLog.current`` per table)."""
+    """The facts from the session's current typed rows (``SessionLog.current`` per table)."""
     doses = list(current.get("doses", ()))
-    dose = from_iso(doses[0]["observed_at"]) if doses else None
-    vitals = list(current.get("vitals", ()))
-    before = [v for v in vitals if dose is None or from_iso(v["observed_at"]) < dose]
-    after = [v for v in vitals if dose is not None and from_iso(v["observed_at"]) >= dose]
-
-    def last(rows: Sequence[Mapping[str, Any]], key: str) -> Any:
-        return next((r[key] for r in reversed(rows) if r[key] is not None), None)
-
-    observations = list(current.get("observations", ()))
+    dose = from_iso(doses[0].observed_at) if doses else None
+    vitals = rows_as(VitalsRow, current.get("vitals", ()))
+    before = [v for v in vitals if dose is None or from_iso(v.observed_at) < dose]
+    after = [v for v in vitals if dose is not None and from_iso(v.observed_at) >= dose]
+    observations = rows_as(ObservationRow, current.get("observations", ()))
     latest = after or vitals
-    recent = bool(vitals) and (now - from_iso(vitals[-1]["observed_at"])).total_seconds() <= (
+    recent = bool(vitals) and (now - from_iso(vitals[-1].observed_at)).total_seconds() <= (
         protocol.before_discharge_window_minutes * 60 if protocol else 0
     )
     if protocol is not None:
@@ -107,15 +103,24 @@ def discharge_facts(
         )
     return DischargeFacts(
         first_dose=dose,
-        sbp_now=last(latest, "sbp"),
-        sbp_baseline=last(before, "sbp"),
-        hr_now=last(latest, "hr"),
-        hr_baseline=last(before, "hr"),
-        moaas=last(observations, "moaas"),
-        spo2=last(latest, "spo2"),
-        on_oxygen=bool(latest and latest[-1]["on_oxygen"]),
+        sbp_now=_last(v.sbp for v in latest),
+        sbp_baseline=_last(v.sbp for v in before),
+        hr_now=_last(v.hr for v in latest),
+        hr_baseline=_last(v.hr for v in before),
+        moaas=_last(o.moaas for o in observations),
+        spo2=_last(v.spo2 for v in latest),
+        on_oxygen=bool(latest and latest[-1].on_oxygen),
         recent_vitals=recent,
     )
+
+
+def _last(values: Iterable[int | None]) -> int | None:
+    """The last recorded (not None) of ``values``, in order."""
+    found = None
+    for value in values:
+        if value is not None:
+            found = value
+    return found
 
 
 def judged_codes(score_name: str) -> tuple[str, ...]:

@@ -11,13 +11,14 @@ negative wait or a check that is overdue from the future.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Interval, Protocol
+from kapmonitor.domain.session_rows import StoredRow, VitalsRow, rows_as
 from kapmonitor.domain.vital_alerts import VITAL_NAMES, VITALS, VitalReading, latest_by_vital
 
 CheckKind = Literal["baseline", "interval", "checkpoint", "before_discharge", "critical_recheck"]
@@ -85,17 +86,18 @@ def _pre_dose(readings: list[datetime], first_dose: datetime | None) -> list[dat
 
 
 def baseline_missing(
-    vitals: Sequence[Mapping[str, Any]], first_dose: datetime | None, required: Sequence[str]
+    vitals: Sequence[StoredRow], first_dose: datetime | None, required: Sequence[str]
 ) -> tuple[str, ...]:
     """The baseline vitals (keys of ``VITALS``, e.g. ``bp``, ``hr``, ``spo2``) that no reading
     before the first dose (any reading while no dose is recorded) contains, in ``required``'s
     order; empty when the baseline is complete. An SpO₂-only set is no baseline: BP needs both
     SBP and DBP."""
-    pre = [v for v in vitals if first_dose is None or from_iso(v["observed_at"]) < first_dose]
+    readings = rows_as(VitalsRow, vitals)
+    pre = [v for v in readings if first_dose is None or from_iso(v.observed_at) < first_dose]
     return tuple(
         name
         for name in required
-        if not any(all(v.get(p) is not None for p in VITALS[name][1]) for v in pre)
+        if not any(all(v.value(p) is not None for p in VITALS[name][1]) for v in pre)
     )
 
 

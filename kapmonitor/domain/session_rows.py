@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from kapmonitor.domain.vitals import VITAL_KEYS
 
@@ -349,6 +349,20 @@ ROW_TYPES: dict[str, type[StoredRow]] = {
 
 # Every vital of the registry is a field of the vitals row (a test holds this when one is added).
 MISSING_VITAL_FIELDS = tuple(k for k in VITAL_KEYS if k not in VitalsRow._columns())
+
+
+R = TypeVar("R", bound=StoredRow)
+
+
+def rows_as(row_type: type[R], rows: Iterable[StoredRow]) -> list[R]:
+    """``rows`` as ``row_type``, for a rule that reads one table's fields by attribute; a row
+    of another type (a plain mapping, another table's row) is a fault said at once, never a
+    reading silently left out."""
+    found = list(rows)
+    for row in found:
+        if type(row) is not row_type:
+            raise TypeError(f"expected {row_type.__name__}, got {type(row).__name__}")
+    return cast("list[R]", found)
 
 
 def typed_row(table: str, values: Mapping[str, Any]) -> StoredRow:

@@ -64,13 +64,13 @@ class SessionLog:
     def id(self) -> str:
         return self.session["id"]
 
-    def live(self, table: str) -> list[dict[str, Any]]:
+    def live(self, table: str) -> list[StoredRow]:
         """As :meth:`current`, in stored order: no sort, for a scan that orders for itself."""
         rows = self.rows.get(table, [])
         superseded = {r["supersedes_id"] for r in rows if r.get("supersedes_id") is not None}
         return [r for r in rows if r["id"] not in superseded and not r.get("voided")]
 
-    def current(self, table: str) -> list[dict[str, Any]]:
+    def current(self, table: str) -> list[StoredRow]:
         """Rows as they stand now: a superseded row is replaced by its latest correction,
         and a voided (entered-in-error) row disappears. Ordered by clinical time."""
         return sorted(self.live(table), key=lambda r: (r["observed_at"], r["id"]))
@@ -124,14 +124,14 @@ class SessionLog:
         rows = self.current("session_protocols")
         return Protocol.from_dict(json.loads(rows[-1]["protocol_json"])) if rows else None
 
-    def active_alarms(self) -> list[dict[str, Any]]:
+    def active_alarms(self) -> list[StoredRow]:
         """Alarms no clinician has acknowledged yet, highest priority first, then newest."""
         acknowledged = {r["alarm_id"] for r in self.current("alarm_acknowledgements")}
         rank = {"critical": 0, "warning": 1, "advisory": 2}
         active = [r for r in self.current("alarms") if r["id"] not in acknowledged]
         return sorted(active, key=lambda r: (rank[r["priority"]], r["observed_at"]), reverse=False)
 
-    def news2_for(self, vitals_id: int) -> dict[str, Any] | None:
+    def news2_for(self, vitals_id: int) -> StoredRow | None:
         return next(
             (r for r in reversed(self.current("vital_scores")) if r["vitals_id"] == vitals_id),
             None,
@@ -143,9 +143,7 @@ class SessionLog:
     def has_baseline(self) -> bool:
         return dose_gate.has_baseline(self.current_rows(("doses", "vitals")))
 
-    def current_rows(
-        self, tables: tuple[str, ...] | None = None
-    ) -> dict[str, list[dict[str, Any]]]:
+    def current_rows(self, tables: tuple[str, ...] | None = None) -> dict[str, list[StoredRow]]:
         """:meth:`current` for every table (or ``tables``): the shape the domain rules take."""
         return {t: self.current(t) for t in (tables if tables is not None else tuple(self.rows))}
 
@@ -159,7 +157,7 @@ class SessionLog:
         rows = self.current("discharge_assessments")
         return bool(rows) and bool(rows[-1]["ready"] or rows[-1]["override_reason"])
 
-    def open_adverse_events(self) -> list[dict[str, Any]]:
+    def open_adverse_events(self) -> list[StoredRow]:
         closed = {
             r["adverse_event_id"]
             for r in self.current("adverse_event_outcomes")

@@ -10,6 +10,7 @@ from kapmonitor.domain.session_rows import (
     AlarmChecklistStepRow,
     OtherRow,
     VitalsRow,
+    rows_as,
     typed_row,
 )
 from kapmonitor.domain.vitals import VITAL_KEYS
@@ -62,3 +63,12 @@ def test_a_row_already_typed_is_kept_as_it_is() -> None:
     row = typed_row("alarm_checklist_steps", {**COMMON, "alarm_id": 3, "step": "airway"})
     assert isinstance(row, AlarmChecklistStepRow) and row.step == "airway"
     assert typed_row("alarm_checklist_steps", row) is row
+
+
+def test_rows_as_hands_rows_as_their_type_and_refuses_anything_else() -> None:
+    reading = typed_row("vitals", {**COMMON, "hr": 64})
+    assert rows_as(VitalsRow, [reading]) == [reading]
+    with pytest.raises(TypeError, match="expected VitalsRow, got dict"):
+        rows_as(VitalsRow, [reading, {**COMMON, "hr": 64}])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="expected VitalsRow, got AlarmChecklistStepRow"):
+        rows_as(VitalsRow, [typed_row("alarm_checklist_steps", COMMON)])
