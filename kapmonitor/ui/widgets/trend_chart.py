@@ -8,13 +8,15 @@ a dimmed room, so the design choices below favour legibility and predictability 
   above or below it.
 * Every plot has a fixed clinical y range. Auto-scaling would make a normal reading look dramatic
   (or hide a real trend) and would make the picture jump at every save.
-* The x window is fixed to the whole three-hour session and only ever grows, so the chart does not
-  scroll or jump while someone is looking at it.
+* The x window is fixed to the whole three-hour session and only ever grows (past three hours in
+  5-minute steps), so the chart does not scroll or jump while someone is looking at it.
 * Every series and every marker kind differs by shape or line style as well as by colour, because
   colour alone is unreliable for colour-blind readers, on a night palette and on poor displays.
 * A full session at one reading per second (10,800 points per series) must stay smooth, so data
-  live in preallocated, bounded numpy buffers that are handed to the curves as slices; each append
-  touches only the series that received a value, and no per-point Python objects are created.
+  live in bounded numpy buffers reserved for a whole session, handed to the curves as slices;
+  each series is drawn as a cached history plus a short tail, each append re-hands only the tail
+  of the series that received a value (Qt repaints a narrow strip), and no per-point Python
+  objects are created.
 
 * Event labels never print over each other or past the plot edge: they are laid out in lanes
   by :mod:`kapmonitor.domain.label_layout` (doses first and always in full, others shortened or
@@ -977,8 +979,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
 
         Called on every marker change, view-box resize and x-window change. A plain vitals save
         changes none of these until the session passes three hours; from then on the x window
-        grows a little at each save, and the labels are re-laid out only once that has moved
-        some marker by a pixel or more.
+        grows by a step every five minutes, and the labels are re-laid out only once that has
+        moved some marker by a pixel or more.
         """
         if self._bulk_depth or getattr(self, "closed", False):
             return  # done once when the bulk block ends; nothing to draw once closed
