@@ -90,6 +90,17 @@ from kapmonitor.domain.clock import from_iso, to_iso
 from kapmonitor.domain.protocol import DEFAULT_CORRECTION_REVIEW_FACTOR, Interval, Protocol
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.schedule import compute_schedule
+from kapmonitor.domain.session_rows import (
+    AdverseEventOutcomeRow,
+    AdverseEventRow,
+    AlarmAcknowledgementRow,
+    AlarmRow,
+    DischargeAssessmentRow,
+    OverrideRow,
+    StoredRow,
+    VitalsRow,
+    rows_as,
+)
 from kapmonitor.domain.timeline import KIND_LABELS, LATE_ENTRY_MINUTES
 from kapmonitor.domain.vital_alerts import vital_readings
 from kapmonitor.domain.vitals import VITAL_SIGNS
@@ -286,7 +297,7 @@ def _checkpoint_outcomes(
     horizon: datetime,
     ended: bool,
     grace: timedelta,
-    vitals_rows: Sequence[Mapping[str, Any]] = (),
+    vitals_rows: Sequence[StoredRow] = (),
 ) -> list[CheckOutcome]:
     """Read from the live schedule's own history, so the report and the window agree."""
     state = compute_schedule(
@@ -343,7 +354,7 @@ def check_outcomes(
     vitals_times: Iterable[datetime],
     ended_at: datetime | None,
     now: datetime,
-    vitals_rows: Sequence[Mapping[str, Any]] = (),
+    vitals_rows: Sequence[StoredRow] = (),
 ) -> list[CheckOutcome]:
     """Every scheduled check of the session and how it went, in order of due time.
 
@@ -471,8 +482,8 @@ def _check_flag(
 # --- The flags --------------------------------------------------------------------------------
 
 
-def _times(rows: Iterable[Mapping[str, Any]]) -> list[datetime]:
-    return [from_iso(r["observed_at"]) for r in rows]
+def _times(rows: Iterable[StoredRow]) -> list[datetime]:
+    return [from_iso(r.observed_at) for r in rows]
 
 
 def _protocol_flags(
@@ -491,19 +502,21 @@ def _protocol_flags(
                 None,
             )
         ]
-    vitals = current.get("vitals", [])
-    rows_at = {from_iso(r["observed_at"]): r["id"] for r in vitals}
+    vitals = rows_as(VitalsRow, current.get("vitals", []))
+    rows_at = {from_iso(r.observed_at): r.id for r in vitals}
     ends = current.get("session_ends", [])
-    ended_at = from_iso(ends[-1]["observed_at"]) if ends else None
+    ended_at = from_iso(ends[-1].observed_at) if ends else None
     outcomes = check_outcomes(
         protocol, from_iso(session["observed_at"]), words.dose, rows_at, ended_at, now, vitals
     )
     flags = [_check_flag(o, words, rows_at) for o in outcomes if o.status != "on_time"]
     overrides = [
-        r for r in current.get("overrides", []) if r.get("kind") == "dose_without_baseline"
+        r
+        for r in rows_as(OverrideRow, current.get("overrides", []))
+        if r.kind == "dose_without_baseline"
     ]
     if overrides:
-        reason = overrides[-1]["reason"]
+        reason = overrides[-1].reason
         flags = [
             QualityFlag(
                 f.code,
@@ -511,7 +524,7 @@ def _protocol_flags(
                 f"{f.message} (overridden: {reason})",
                 f.observed_at,
                 "overrides",
-                overrides[-1]["id"],
+                overrides[-1].id,
             )
             if f.code == "missed_check" and f.message.startswith("The first dose")
             else f
@@ -520,22 +533,23 @@ def _protocol_flags(
     return flags
 
 
-def _alarm_flags(current: Mapping[str, list[dict[str, Any]]], words: _Words) -> list[QualityFlag]:
-    answered = {r["alarm_id"] for r in current.get("alarm_acknowledgements", [])}
+def _alarm_flags(current: Mapping[str, Sequence[StoredRow]], words: _Words) -> list[QualityFlag]:
+    acknowledgements = rows_as(AlarmAcknowledgementRow, current.get("alarm_acknowledgements", []))
+    answered = {r.alarm_id for r in acknowledgements}
     sources: dict[str, set[int]] = {
-        table: {r["id"] for r in current[table]}
+        table: {r.id for r in current[table]}
         for table in ("vitals", "observations")
         if table in current
     }
     flags = []
-    for alarm in current.get("alarms", []):
-        if alarm["id"] in answered:
+    for alarm in rows_as(AlarmRow, current.get("alarms", [])):
+        if alarm.id in answered:
             continue
-        at = from_iso(alarm["observed_at"])
-        live = sources.get(alarm["source_table"])
+        at = from_iso(alarm.observed_at)
+        live = sources.get(alarm.source_table)
         corrected = (
             " (the reading was later corrected)"
-            if live is not None and (alarm["source_id"] not in live)
+            if live is not None and (alarm.source_id not in live)
             else ""
         )
         flags.append(
@@ -543,10 +557,10 @@ def _alarm_flags(current: Mapping[str, list[dict[str, Any]]], words: _Words) -> 
                 "unanswered_alarm",
                 _SEVERITY["unanswered_alarm"],
                 f"No documented response to the alarm at {words.when(at)}: "
-                f"{alarm['message']}{corrected}",
+                f"{alarm.message}{corrected}",
                 at,
                 "alarms",
-                alarm["id"],
+                alarm.id,
             )
         )
     return flags
@@ -593,24 +607,24 @@ def _late_entry_flags(
 
 
 def _adverse_event_flags(
-    current: Mapping[str, list[dict[str, Any]]], words: _Words, ref: Reference
+    current: Mapping[str, Sequence[StoredRow]], words: _Words, ref: Reference
 ) -> list[QualityFlag]:
-    outcomes: dict[int, list[dict[str, Any]]] = {}
-    for row in current.get("adverse_event_outcomes", []):
-        outcomes.setdefault(row["adverse_event_id"], []).append(row)
+    outcomes: dict[int, list[AdverseEventOutcomeRow]] = {}
+    for row in rows_as(AdverseEventOutcomeRow, current.get("adverse_event_outcomes", [])):
+        outcomes.setdefault(row.adverse_event_id, []).append(row)
     flags = []
-    for event in current.get("adverse_events", []):
-        recorded = outcomes.get(event["id"], [])
-        if any(r["outcome"] in CLOSING_OUTCOMES for r in recorded):
+    for event in rows_as(AdverseEventRow, current.get("adverse_events", [])):
+        recorded = outcomes.get(event.id, [])
+        if any(r.outcome in CLOSING_OUTCOMES for r in recorded):
             continue
         term = (
-            event.get("verbatim") or "other"
-            if event["term"] == "other"
-            else ref.label("adverse_effects", event["term"])
+            event.verbatim or "other"
+            if event.term == "other"
+            else ref.label("adverse_effects", event.term)
         )
-        at = from_iso(event["observed_at"])
+        at = from_iso(event.observed_at)
         latest = (
-            f"latest outcome: {ref.label('ae_outcomes', recorded[-1]['outcome']).lower()}"
+            f"latest outcome: {ref.label('ae_outcomes', recorded[-1].outcome).lower()}"
             if recorded
             else "no outcome recorded"
         )
@@ -618,37 +632,37 @@ def _adverse_event_flags(
             QualityFlag(
                 "unresolved_adverse_event",
                 _SEVERITY["unresolved_adverse_event"],
-                f"Adverse effect not marked resolved: {term} (grade {event['grade']}), "
+                f"Adverse effect not marked resolved: {term} (grade {event.grade}), "
                 f"onset {words.when(at)}; {latest}",
                 at,
                 "adverse_events",
-                event["id"],
+                event.id,
             )
         )
     return flags
 
 
-def _by(row: Mapping[str, Any]) -> str:
-    return f" by {row['recorded_by']}" if row.get("recorded_by") else ""
+def _by(row: StoredRow) -> str:
+    return f" by {row.recorded_by}" if row.recorded_by else ""
 
 
 def _override_flags(
-    current: Mapping[str, list[dict[str, Any]]], words: _Words, ref: Reference
+    current: Mapping[str, Sequence[StoredRow]], words: _Words, ref: Reference
 ) -> list[QualityFlag]:
     """One flag per override row, whatever its kind: an override is a decision to set a rule
     aside, and the supervisor must see every one, with its reason."""
     flags = []
-    for row in current.get("overrides", []):
-        at = from_iso(row["observed_at"])
-        label = ref.label("override_kinds", row["kind"])
+    for row in rows_as(OverrideRow, current.get("overrides", [])):
+        at = from_iso(row.observed_at)
+        label = ref.label("override_kinds", row.kind)
         flags.append(
             QualityFlag(
                 "override",
                 _SEVERITY["override"],
-                f"Override {words.when(at)}{_by(row)}: {label}. Reason: {row['reason']}",
+                f"Override {words.when(at)}{_by(row)}: {label}. Reason: {row.reason}",
                 at,
                 "overrides",
-                row["id"],
+                row.id,
             )
         )
     return flags
@@ -684,29 +698,29 @@ def _audited_override_flags(
     return flags
 
 
-def _unmet(row: Mapping[str, Any]) -> list[str]:
+def _unmet(row: DischargeAssessmentRow) -> list[str]:
     try:
-        reasons = json.loads(row.get("reasons") or "[]")
+        reasons = json.loads(row.reasons or "[]")
     except (TypeError, ValueError):
         return []
     return [str(r) for r in reasons] if isinstance(reasons, list) else []
 
 
 def _discharge_override_flags(
-    current: Mapping[str, list[dict[str, Any]]], protocol: Protocol | None, words: _Words
+    current: Mapping[str, Sequence[StoredRow]], protocol: Protocol | None, words: _Words
 ) -> list[QualityFlag]:
     """A discharge assessment saved with an override reason: the patient left although not
     ready. The minutes are counted to the discharge itself (the session end when it came after
     the override), so an override at 19 min and a session that ran to 130 min is a discharge
     although not ready, not an early discharge."""
     ends = current.get("session_ends", [])
-    ended_at = from_iso(ends[-1]["observed_at"]) if ends else None
+    ended_at = from_iso(ends[-1].observed_at) if ends else None
     flags = []
-    for row in current.get("discharge_assessments", []):
-        reason = (row.get("override_reason") or "").strip()
+    for row in rows_as(DischargeAssessmentRow, current.get("discharge_assessments", [])):
+        reason = (row.override_reason or "").strip()
         if not reason:
             continue
-        at = from_iso(row["observed_at"])
+        at = from_iso(row.observed_at)
         left = ended_at if ended_at is not None and ended_at >= at else at
         when = f"overridden {words.when(at)}"
         if left != at:
@@ -733,7 +747,7 @@ def _discharge_override_flags(
                 f"{head}{not_met}. Override reason{_by(row)}: {reason}",
                 at,
                 "discharge_assessments",
-                row["id"],
+                row.id,
             )
         )
     return flags
@@ -769,37 +783,36 @@ def _value(value: Any, unit: str) -> str:
     return f"{number}{unit}"
 
 
-def _chain_start(
-    row: Mapping[str, Any], by_id: Mapping[int, Mapping[str, Any]]
-) -> Mapping[str, Any]:
+def _chain_start(row: StoredRow, by_id: Mapping[int, StoredRow]) -> StoredRow:
     """The version first recorded, following ``supersedes_id`` back (guarding against loops)."""
-    seen = {row["id"]}
-    while row.get("supersedes_id") in by_id and row["supersedes_id"] not in seen:
-        row = by_id[row["supersedes_id"]]
-        seen.add(row["id"])
+    seen = {row.id}
+    while row.supersedes_id in by_id and row.supersedes_id not in seen:
+        row = by_id[row.supersedes_id]
+        seen.add(row.id)
     return row
 
 
 def _correction_flags(
-    history: Mapping[str, list[dict[str, Any]]], factor: float, words: _Words
+    history: Mapping[str, Sequence[StoredRow]], factor: float, words: _Words
 ) -> list[QualityFlag]:
     flags = []
     for table, fields in _CORRECTED_VALUES.items():
         rows = history.get(table, [])
-        by_id = {r["id"]: r for r in rows}
+        by_id = {r.id: r for r in rows}
         for row in rows:
-            prior = row.get("supersedes_id")
+            prior = row.supersedes_id
             before = by_id.get(prior) if prior is not None else None
             if before is None:
                 continue  # not a correction, or the version it replaced was not given
-            at = from_iso(row["observed_at"])
+            at = from_iso(row.observed_at)
             kind = KIND_LABELS.get(table, table)
-            reason = row.get("correction_reason") or ""
-            if row.get("voided"):
+            reason = row.correction_reason or ""
+            # The compared values are fields named in _CORRECTED_VALUES (the registry's keys).
+            if row.voided:
                 values = ", ".join(
-                    f"{label} {_value(before[key], unit)}"
+                    f"{label} {_value(getattr(before, key), unit)}"
                     for key, label, unit in fields
-                    if before.get(key) is not None
+                    if getattr(before, key) is not None
                 )
                 flags.append(
                     QualityFlag(
@@ -809,14 +822,14 @@ def _correction_flags(
                         f"in error{_by(row)}. Reason: {reason}",
                         at,
                         table,
-                        row["id"],
+                        row.id,
                     )
                 )
                 continue
             first = _chain_start(before, by_id)
             changes = []
             for key, label, unit in fields:
-                old, new, original = before.get(key), row.get(key), first.get(key)
+                old, new, original = getattr(before, key), getattr(row, key), getattr(first, key)
                 if old is None or new is None:
                     continue
                 step = change_factor(old, new)
@@ -836,7 +849,7 @@ def _correction_flags(
                         f"more than the protocol's {factor:g}× review factor. Reason: {reason}",
                         at,
                         table,
-                        row["id"],
+                        row.id,
                     )
                 )
     return flags
@@ -844,21 +857,22 @@ def _correction_flags(
 
 def quality_flags(
     session: Mapping[str, Any],
-    current: Mapping[str, list[dict[str, Any]]],
+    current: Mapping[str, Sequence[Any]],
     protocol: Protocol | None,
     now: datetime,
     *,
     late_entry_minutes: float = LATE_ENTRY_MINUTES,
     ref: Reference | None = None,
-    history: Mapping[str, list[dict[str, Any]]] | None = None,
+    history: Mapping[str, Sequence[StoredRow]] | None = None,
 ) -> list[QualityFlag]:
     """The session's quality flags, sorted by time (flags about the whole session last).
 
-    ``session`` is the ``sessions`` row; ``current`` maps a table name to its current rows
-    (``SessionLog.current(table)``); ``protocol`` is the session's stored copy (None: checks are
-    not assessed); ``now`` is the horizon of an open session. An entry is late when it was
-    recorded *more than* ``late_entry_minutes`` after it was observed (exactly at the limit is
-    not late). ``ref`` supplies clinical labels (the shipped reference data by default).
+    ``session`` is the ``sessions`` row; ``current`` maps a table name to its current typed rows
+    (``SessionLog.current(table)``; a plain mapping for a clinical table is refused);
+    ``protocol`` is the session's stored copy (None: checks are not assessed); ``now`` is the
+    horizon of an open session. An entry is late when it was recorded *more than*
+    ``late_entry_minutes`` after it was observed (exactly at the limit is not late). ``ref``
+    supplies clinical labels (the shipped reference data by default).
     ``history`` is every stored row of each table, superseded and withdrawn ones included
     (``SessionLog.rows``): corrections are judged against the versions they replaced, which
     ``current`` no longer holds. Without it (None) only ``current`` is searched, so a correction
