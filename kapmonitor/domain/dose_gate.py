@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from kapmonitor.domain import suicidality
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.schedule import baseline_missing, baseline_missing_text
+from kapmonitor.domain.session_rows import OverrideRow, StoredRow, rows_as
 
 BASELINE_OVERRIDE = "dose_without_baseline"
 BASELINE_MISSING = (
@@ -33,15 +33,15 @@ class DoseBlock:
     override: str | None = None
 
 
-def has_baseline(current: Mapping[str, Sequence[Mapping[str, Any]]]) -> bool:
+def has_baseline(current: Mapping[str, Sequence[StoredRow]]) -> bool:
     """A vitals set recorded before the first dose (any set, while no dose is recorded)."""
     doses = current.get("doses", ())
-    first = from_iso(doses[0]["observed_at"]) if doses else None
-    return any(first is None or from_iso(v["observed_at"]) < first for v in current["vitals"])
+    first = from_iso(doses[0].observed_at) if doses else None
+    return any(first is None or from_iso(v.observed_at) < first for v in current["vitals"])
 
 
 def dose_blocks(
-    protocol: Protocol | None, current: Mapping[str, Sequence[Mapping[str, Any]]]
+    protocol: Protocol | None, current: Mapping[str, Sequence[StoredRow]]
 ) -> list[DoseBlock]:
     """Every reason the next dose is held, given the session's current rows per table
     (``SessionLog.current``: ``doses``, ``vitals``, ``overrides``); empty when it may go ahead."""
@@ -53,7 +53,7 @@ def dose_blocks(
         blocks.append(DoseBlock("suicidality_hold", held))
     if protocol is None:
         return blocks
-    overridden = {r["kind"] for r in current.get("overrides", ())}
+    overridden = {r.kind for r in rows_as(OverrideRow, current.get("overrides", ()))}
     first_dose = bool(current.get("doses"))
     # The baseline must hold every vital the protocol names (BP, HR and SpO₂ by default): an
     # SpO₂-only set is no baseline.
