@@ -121,6 +121,11 @@ class Section:
         """The rows the review view shows: current entries and totals."""
         return [r for r in self.rows if r.state != "replaced"]
 
+    def record(self, row: SectionRow) -> dict[str, str]:
+        """``row``'s cells keyed by this section's column headers ("BP", "Since dose"), so a
+        reader names the column it means instead of counting to it."""
+        return dict(zip(self.headers, row.cells, strict=True))
+
 
 class Times:
     """How the sections write a moment: local clock time, and time since the first dose.

@@ -81,21 +81,21 @@ def test_vitals_have_a_column_per_registry_vital_with_etco2(log: SessionLog) -> 
         assert all(m in VITAL_SIGNS for m in members)
     assert "EtCO₂ mmHg" in vitals.headers and "BP" in vitals.headers
     assert len(vital_columns()) == len(VITAL_SIGNS) - 1  # systolic and diastolic share "BP"
-    column = vitals.headers.index("EtCO₂ mmHg")
-    assert [r.cells[column] for r in vitals.shown()] == ["38", "41"]
-    assert [r.cells[vitals.headers.index("BP")] for r in vitals.shown()] == ["122/78", "120/80"]
+    shown = [vitals.record(r) for r in vitals.shown()]
+    assert [r["EtCO₂ mmHg"] for r in shown] == ["38", "41"]
+    assert [r["BP"] for r in shown] == ["122/78", "120/80"]
     assert vitals.label == "Vitals (2)"
 
 
 def test_a_correction_is_a_struck_row_the_review_leaves_to_its_timeline(log: SessionLog) -> None:
     vitals = build(log)["vitals"]
     replaced = [r for r in vitals.rows if r.state == "replaced"]
-    assert len(replaced) == 1 and replaced[0].cells[vitals.headers.index("BP")] == "210/80"
+    assert len(replaced) == 1 and vitals.record(replaced[0])["BP"] == "210/80"
     assert "superseded by #" in replaced[0].note and "typed 210 for 120" in replaced[0].note
     assert replaced[0] not in vitals.shown()
     # In the PDF the struck original comes just before its correction.
     position = vitals.rows.index(replaced[0])
-    assert vitals.rows[position + 1].cells[vitals.headers.index("BP")] == "120/80"
+    assert vitals.record(vitals.rows[position + 1])["BP"] == "120/80"
 
     notes = build(log)["interventions"]
     (withdrawn,) = notes.rows
@@ -110,20 +110,25 @@ def test_a_correction_is_a_struck_row_the_review_leaves_to_its_timeline(log: Ses
 def test_times_and_time_since_dose(log: SessionLog) -> None:
     doses = build(log)["doses"]
     first, total = doses.rows
-    assert first.cells[:2] == ("09:05:00", "0:00:00")
-    assert total.state == "total" and total.cells[0] == "Total" and total.cells[4] == "50"
+    given = doses.record(first)
+    assert (given["Time"], given["Since dose"]) == ("09:05:00", "0:00:00")
+    summed = doses.record(total)
+    assert total.state == "total" and summed["Time"] == "Total" and summed["mg"] == "50"
     vitals = build(log)["vitals"]
-    assert vitals.shown()[0].cells[:2] == ("09:02:00", "−0:03:00")  # before the dose
+    baseline = vitals.record(vitals.shown()[0])
+    assert (baseline["Time"], baseline["Since dose"]) == ("09:02:00", "−0:03:00")  # before dose
 
 
 def test_quality_rows_warn_on_warnings_and_say_none_when_clean(log: SessionLog) -> None:
     clean = build(log)["quality"]
-    assert [r.cells[-1] for r in clean.rows] == [NO_FLAGS] and clean.label == "Quality flags (0)"
+    assert [clean.record(r)["What"] for r in clean.rows] == [NO_FLAGS]
+    assert clean.label == "Quality flags (0)"
     assert any(n.startswith("Scheduled vital-sign checks:") for n in clean.notes)
     flag = QualityFlag("missed_check", "warning", "No vitals between 0:10 and 0:35", T0)
     flagged = build(log, [flag])["quality"]
     (row,) = flagged.rows
-    assert row.warn and row.cells[3] == "Missed check" and flagged.label == "Quality flags (1 ⚠)"
+    assert row.warn and flagged.record(row)["Flag"] == "Missed check"
+    assert flagged.label == "Quality flags (1 ⚠)"
 
 
 def test_an_unsigned_session_says_so(log: SessionLog) -> None:
