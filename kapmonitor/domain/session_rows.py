@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, TypeVar, cast
@@ -88,6 +88,8 @@ class StoredRow:
 
 
 _COLUMNS: dict[type, tuple[str, ...]] = {}
+_SHARED = ("session_id", "recorded_by")  # repeated on every row: one interned copy each
+_EXTRA_AT = [f.name for f in dataclasses.fields(StoredRow)].index("extra")
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +365,37 @@ def rows_as(row_type: type[R], rows: Iterable[StoredRow]) -> list[R]:
         if type(row) is not row_type:
             raise TypeError(f"expected {row_type.__name__}, got {type(row).__name__}")
     return cast("list[R]", found)
+
+
+def row_reader(table: str, names: Sequence[str]) -> Callable[[Sequence[Any]], StoredRow]:
+    """A maker of ``table``'s typed rows from result tuples whose columns are ``names`` (a
+    cursor's description): the same value :func:`typed_row` builds, without a dict per row,
+    so loading a three-hour 1 Hz record costs little more than reading it."""
+    row_type = ROW_TYPES.get(table, OtherRow)
+    declared = set(row_type._columns())
+    position = {name: i for i, name in enumerate(names)}
+    order: list[tuple[int | None, Any]] = []
+    for f in dataclasses.fields(row_type):
+        if f.name == "extra":
+            order.append((None, _EMPTY))
+        elif f.name in position or f.default is not dataclasses.MISSING:
+            order.append((position.get(f.name), f.default))
+        else:
+            raise ValueError(f"{table} rows need a {f.name} column")
+    rest = [(name, i) for i, name in enumerate(names) if name not in declared]
+    shared = [i for i, f in enumerate(dataclasses.fields(row_type)) if f.name in _SHARED]
+
+    def make(values: Sequence[Any]) -> StoredRow:
+        args = [default if i is None else values[i] for i, default in order]
+        for at in shared:
+            if isinstance(args[at], str):
+                args[at] = sys.intern(args[at])
+        if rest:
+            extra = {name: values[i] for name, i in rest}
+            args[_EXTRA_AT] = MappingProxyType(extra)
+        return row_type(*args)
+
+    return make
 
 
 def typed_row(table: str, values: Mapping[str, Any]) -> StoredRow:

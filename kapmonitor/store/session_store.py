@@ -39,7 +39,7 @@ from kapmonitor.domain.records import (
     VitalSigns,
 )
 from kapmonitor.domain.reference import Reference, default_reference
-from kapmonitor.domain.session_rows import StoredRow, typed_row
+from kapmonitor.domain.session_rows import StoredRow, row_reader, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import audit, permissions, protocol_effects, rems_store
@@ -549,8 +549,8 @@ class SessionStore:
                 f"SELECT * FROM {table} WHERE session_id = ? ORDER BY observed_at, id",
                 [session_id],
             )
-            names = [d[0] for d in cursor.description]
-            log.rows[table] = [typed_row(table, dict(zip(names, r, strict=True))) for r in cursor]
+            make = row_reader(table, [d[0] for d in cursor.description])
+            log.rows[table] = [make(r) for r in cursor]
         return log
 
     @plain_errors()

@@ -10,6 +10,7 @@ from kapmonitor.domain.session_rows import (
     AlarmChecklistStepRow,
     OtherRow,
     VitalsRow,
+    row_reader,
     rows_as,
     typed_row,
 )
@@ -72,3 +73,18 @@ def test_rows_as_hands_rows_as_their_type_and_refuses_anything_else() -> None:
         rows_as(VitalsRow, [reading, {**COMMON, "hr": 64}])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="expected VitalsRow, got AlarmChecklistStepRow"):
         rows_as(VitalsRow, [typed_row("alarm_checklist_steps", COMMON)])
+
+
+def test_a_row_read_from_a_result_tuple_equals_the_row_typed_from_its_mapping() -> None:
+    stored = {**COMMON, "hr": 64, "etco2": 38, "on_oxygen": 1, "from_a_newer_migration": "kept"}
+    names = list(stored)
+    made = row_reader("vitals", names)(tuple(stored.values()))
+    assert made == typed_row("vitals", stored) and isinstance(made, VitalsRow)
+    assert dict(made) == dict(typed_row("vitals", stored))  # the undeclared column kept too
+    assert made.sbp is None  # a declared column the result lacks takes its default
+    checklist = row_reader("alarm_checklist_steps", [*COMMON, "alarm_id", "step"])
+    assert checklist((*COMMON.values(), 3, "airway")) == typed_row(
+        "alarm_checklist_steps", {**COMMON, "alarm_id": 3, "step": "airway"}
+    )
+    with pytest.raises(ValueError, match="vitals rows need a recorded_by column"):
+        row_reader("vitals", [n for n in names if n != "recorded_by"])
