@@ -111,7 +111,7 @@ class ProtocolSupport:
         window = self.window
         window.chart.set_limits(limit_lines(self.protocol))
         assert window.log is not None
-        self._alarm_ids_seen = {r["id"] for r in window.log.current("alarms")}
+        self._alarm_ids_seen = {r.id for r in window.log.current("alarms")}
         for alarm in window.log.current("alarms"):
             window.chart_row("alarms", alarm)
         self.refresh_alarms()
@@ -309,7 +309,7 @@ class ProtocolSupport:
         active = log.active_alarms()
         if alarm_id is None:
             alarm_id = window.alarm_banner.first_alarm_id()
-        alarm = next((a for a in active if a["id"] == alarm_id), None)
+        alarm = next((a for a in active if a.id == alarm_id), None)
         if alarm is None:
             window.statusBar().showMessage("No active alarm to acknowledge", 5000)
             return
@@ -321,7 +321,7 @@ class ProtocolSupport:
             risk_assessment: dict[str, Any] | None = None,
         ) -> int:
             entry = AlarmAcknowledgement(
-                alarm["id"],
+                alarm.id,
                 response,
                 window.clock.now(),
                 detail=detail,
@@ -332,7 +332,7 @@ class ProtocolSupport:
 
         def tick(checklist: str, step: str) -> dict[str, Any]:
             """One checklist step, committed now with its time and who (append-only)."""
-            entry = AlarmChecklistStep(alarm["id"], checklist, step, window.clock.now())
+            entry = AlarmChecklistStep(alarm.id, checklist, step, window.clock.now())
             changes = window.store.add(log.id, entry, window.recorder)
             window.committed(changes)
             window.after_save("alarm_checklist_steps", changes.primary_id)

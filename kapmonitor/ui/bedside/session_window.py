@@ -662,7 +662,7 @@ class SessionWindow(QMainWindow):
         if self.log is None:
             return
         open_events = [
-            (row["id"], timeline_item("adverse_events", row, self.ref).summary)
+            (row.id, timeline_item("adverse_events", row, self.ref).summary)
             for row in self.log.open_adverse_events()
         ]
         from kapmonitor.ui.forms.ae_outcome_form import AdverseEventOutcomeForm
