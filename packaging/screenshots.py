@@ -67,7 +67,7 @@ def main() -> int:
             form.set_last({k: v for k, (v, _t) in last.items()})
             form.bp.setText("141/88")
             form.hr.setText("88")
-            form.spo2.setText("35")
+            form.spo2.setText("25")  # below the plausible 30 %: refused with the reason
             QTimer.singleShot(0, form.try_save)
             form.show()
             for _ in range(5):
