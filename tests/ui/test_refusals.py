@@ -125,8 +125,8 @@ def test_the_alarm_acknowledgement_outlines_the_refused_detail_and_keeps_it(
     alarm = {
         "id": 7,
         "priority": "warning",
-        "message": "Heart rate 112 /min > 110",
-        "parameter": "hr",
+        "message": "SpO2 91 % < 92",
+        "parameter": "spo2",
         "observed_at": "2026-01-15T09:40:00.000Z",
     }
     reason = "That alarm was already acknowledged"

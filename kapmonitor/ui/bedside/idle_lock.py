@@ -92,14 +92,32 @@ class IdleWatcher(QObject):
             app.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Every event of the application passes here, also while a window is being torn
+        # down; once this watcher's own Python state is gone it stops watching instead of
+        # raising inside Qt's dispatch of someone else's event.
+        monotonic = self.__dict__.get("monotonic")
+        if monotonic is None:
+            self.stop()
+            return False
         if event.type() in ACTIVITY_EVENTS:
-            self.last_activity = self.monotonic()
+            self.last_activity = monotonic()
         return False
+
+    def stop(self) -> None:
+        """Stop watching the application (the window it locks is going)."""
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        for timer in self.findChildren(QTimer):
+            timer.stop()
 
     def idle_seconds(self) -> float:
         return self.monotonic() - self.last_activity
 
     def check(self) -> None:
+        if "minutes" not in self.__dict__:  # torn down (see eventFilter)
+            self.stop()
+            return
         limit = self.minutes()
         if limit > 0 and self.idle_seconds() >= limit * 60:
             self.last_activity = self.monotonic()

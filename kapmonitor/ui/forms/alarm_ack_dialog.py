@@ -294,9 +294,10 @@ class AlarmAckDialog(FittingDialog):
             if row is not None:
                 self._show_done((found.id, step.code), row)
             else:
-                check.toggled.connect(
-                    lambda on, c=found.id, s=step.code: on and self._tick_step(c, s)
-                )
+                # A bound method, not a lambda holding ``self``: a closure over the dialog,
+                # kept by its own check box's connection, tied the dialog into a cycle that
+                # only the garbage collector frees, at any moment inside an event's dispatch.
+                check.toggled.connect(self._step_toggled)
         source = QLabel(f"Source: {found.source}", box)
         source.setObjectName("Muted")
         source.setWordWrap(True)
@@ -317,6 +318,15 @@ class AlarmAckDialog(FittingDialog):
         stamp.show()
         if self.isVisible():
             self.fit()
+
+    def _step_toggled(self, on: bool) -> None:
+        """A step's box was ticked: record that step (which box is the signal's sender)."""
+        sender = self.sender()
+        for key, box in self.step_boxes.items():
+            if box is sender:
+                if on:
+                    self._tick_step(*key)
+                return
 
     def _tick_step(self, checklist_id: str, step: str) -> None:
         check = self.step_boxes[(checklist_id, step)]

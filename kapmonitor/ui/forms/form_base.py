@@ -37,6 +37,7 @@ from kapmonitor.domain.validation import FieldError, ValidationError, parse_int,
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.widgets.field_errors import (
     clear_refused,
+    following,
     mark_refused,
     refusal_text,
     show_banner,
@@ -236,7 +237,8 @@ class BannerArea(QScrollArea):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kinds = (QEvent.Type.ShowToParent, QEvent.Type.HideToParent)
-        if watched is self.banner and event.type() in kinds:
+        banner = following(self, "banner")  # None once its Python side is torn down
+        if banner is not None and watched is banner and event.type() in kinds:
             self.sync()
         return super().eventFilter(watched, event)
 
@@ -340,6 +342,10 @@ class FittingDialog(QDialog):
             action()
         except (ValidationError, StoreError) as exc:  # AccessRefused is a ValidationError
             self.show_refusal(exc, heading)
+            # The refusal keeps no frame of this dialog: a save that raises the same exception
+            # object again would otherwise tie the dialog into a cycle only the garbage
+            # collector frees, at whatever moment it runs, inside some event's dispatch.
+            exc.__traceback__ = None
             return False
         return True
 

@@ -11,12 +11,22 @@ them showed, and the dashed line appeared around the word "or" rather than aroun
 The overlay is a sibling of the field (the same coordinates, so it scrolls with it) and follows
 every move and resize of the field, so it stays on the field when the dialog relays out after
 the banner appears or when the dialog is resized.
+
+Its lifetime is tied to the field's on the C++ side, never to Python's: the field's
+``destroyed`` signal deletes the outline (a plain Qt slot, no Python runs), and the outline's
+filter does nothing once its Python state is gone. When the garbage collector frees a dialog
+that was only held by a reference cycle, it first clears the Python side of every wrapper in
+it while the widgets are still alive and filtering: a filter that then read its attributes
+raised inside Qt's event dispatch. (The dialogs themselves no longer form such cycles, see
+``FittingDialog.attempt`` and the alarm checklist's slot; a dialog deleted by the collector
+in the middle of an event's dispatch is what crashed the ui suite.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QWidget
@@ -51,10 +61,15 @@ class FieldOutline(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         field.installEventFilter(self)
+        # A field that goes takes its outline with it (deferred: never inside its own dispatch).
+        field.destroyed.connect(self.deleteLater)
         self.sync()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.field and event.type() in _FOLLOWED:
+        field = following(self, "field")
+        if field is None or watched is not field or self.__dict__.get("released", True):
+            return False
+        if event.type() in _FOLLOWED:
             self.sync()
         return False
 
@@ -70,7 +85,8 @@ class FieldOutline(QWidget):
     def release(self) -> None:
         """Stop following the field and go (the refusal was cleared)."""
         self.released = True
-        self.field.removeEventFilter(self)
+        if shiboken6.isValid(self.field):
+            self.field.removeEventFilter(self)
         self.hide()
         self.deleteLater()
 
@@ -86,13 +102,27 @@ class FieldOutline(QWidget):
         painter.end()
 
 
+def following(watcher: QObject, name: str) -> QObject | None:
+    """The object ``watcher`` filters events for, or None once it must stop filtering.
+
+    An event filter's own Python state can vanish while Qt still calls it: the garbage
+    collector clears every wrapper of an unreachable dialog before the dialog's widgets are
+    deleted, and their deletion sends events through the filters. Reading an attribute then
+    raises inside Qt's event dispatch. A filter asks here first and does nothing on None.
+    """
+    watched = watcher.__dict__.get(name)
+    if watched is None or not shiboken6.isValid(watched):
+        return None
+    return watched
+
+
 def outline_of(field: QWidget) -> FieldOutline | None:
     """The outline currently over ``field``, if it is refused."""
     parent = field.parentWidget()
     if parent is None:
         return None
     for outline in parent.findChildren(FieldOutline, OUTLINE_NAME, _DIRECT):
-        if outline.field is field and not outline.released:
+        if following(outline, "field") is field and not outline.__dict__.get("released", True):
             return outline
     return None
 
