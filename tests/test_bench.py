@@ -15,7 +15,8 @@ from kapmonitor.cli import main
 FIGURES = (
     "save vitals → committed → chart",
     "… p99",
-    "full chart redraw (6 series",
+    "full chart redraw (7 series",
+    "after a resize (every cached picture redrawn)",
     "PDF report of the 3-hour session",
     "open the review list",
     "apply a filter (patient code)",
