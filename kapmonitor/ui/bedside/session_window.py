@@ -483,9 +483,12 @@ class SessionWindow(QMainWindow):
         self._latest_recorded = log.latest_recorded_at()  # kept current by after_save
         self.access.session_opened(fresh)
         self.header.set_clinicians(log.clinicians)
+        # The session page is shown before the views are filled: a table view that is not
+        # visible sizes its columns from every row, which read a three-hour record's 21,600
+        # timeline lines from the store (seconds) instead of the dozen on screen.
+        self.pages.setCurrentIndex(1)
         self._rebuild_views()
         self.protocol_support.session_opened()
-        self.pages.setCurrentIndex(1)
         self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
         self.tick()
         self.backups.session_running(log.phase() != "ended")
@@ -508,7 +511,10 @@ class SessionWindow(QMainWindow):
             if score is not None:
                 self._show_row("vital_scores", score)
         self.timeline.timeline.reset(timeline(log.all_rows(), self.ref), first_dose)
-        self.timeline.scrollToBottom()
+        if self.timeline.isVisible():
+            self.timeline.scrollToBottom()
+        else:  # hidden, it would size its columns from every line: scroll once it is shown
+            QTimer.singleShot(0, self.timeline.scrollToBottom)
         self._update_header()
 
     # --- saving entries -----------------------------------------------------------------------
