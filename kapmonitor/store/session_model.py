@@ -37,7 +37,7 @@ from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import ChartPicture, picture_of
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
-from kapmonitor.domain.session_rows import StoredRow, VitalScoreRow, typed_row
+from kapmonitor.domain.session_rows import StoredRow, VitalScoreRow, row_reader, typed_row
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store.session_store import SessionLog, SessionStore
 
@@ -198,8 +198,8 @@ class SessionModel(SessionLog):
         cursor = self._db.execute(
             f"SELECT * FROM {table} WHERE session_id = ? {where} {order}", [self.id]
         )
-        names = [d[0] for d in cursor.description]
-        return [typed_row(table, dict(zip(names, r, strict=True))) for r in cursor]
+        make = row_reader(table, [d[0] for d in cursor.description])
+        return [make(r) for r in cursor]
 
     def _reads(self, table: str) -> bool:
         return self._db is not None and table in READ_WHEN_ASKED
