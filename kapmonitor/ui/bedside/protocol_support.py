@@ -348,12 +348,7 @@ class ProtocolSupport:
             ticked=log.current("alarm_checklist_steps"),
             protocol=self.protocol,
         )
-        window.active_form = dialog
-        try:
-            dialog.exec()
-        finally:
-            window.active_form = None
-        if dialog.saved_id is not None:
+        if window.open_form(dialog) is not None:
             window.after_save("alarm_acknowledgements", dialog.saved_id)
 
     def dose_allowed(self) -> bool:
@@ -458,12 +453,7 @@ class ProtocolSupport:
             window,
             previous=next(reversed(log.current("discharge_assessments")), None),
         )
-        window.active_form = dialog
-        try:
-            dialog.exec()
-        finally:
-            window.active_form = None
-        if dialog.saved_id is not None:
+        if window.open_form(dialog) is not None:
             window.after_save("discharge_assessments", dialog.saved_id)
         return dialog.saved_id is not None and dialog.result_ready()
 
@@ -555,10 +545,5 @@ class ProtocolSupport:
         dialog = QuestionnaireWindow(
             questionnaire, save, window.recorder, window, on_discard=discarded
         )
-        window.active_form = dialog
-        try:
-            dialog.exec()
-        finally:
-            window.active_form = None
-        if dialog.saved_id is not None:
+        if window.open_form(dialog) is not None:
             window.after_save("questionnaire_responses", dialog.saved_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -51,7 +51,7 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
-from kapmonitor.ui.forms.form_base import EntryForm, resize_within_screen
+from kapmonitor.ui.forms.form_base import resize_within_screen
 from kapmonitor.ui.widgets.action_bar import ActionBar
 from kapmonitor.ui.widgets.alarm_banner import AlarmBanner
 from kapmonitor.ui.widgets.last_values_panel import LastValuesPanel
@@ -93,6 +93,14 @@ SESSION_PAGE_MINIMUM = QSize(720, 480)  # a floor for the user's own resizing, f
 CORRECTION_CHOICES = 15  # entries offered when C is pressed with no row selected
 CLOCK_TOLERANCE_SECONDS = 60  # NTP corrections of a few seconds are not worth a warning
 COURSE_ACTIONS = ("phase", "ack", "discharge", "questionnaire", "rems", "correct", "end")
+
+
+class SavingDialog(Protocol):
+    """A dialog that saves through the window and says what it saved."""
+
+    saved_id: int | None
+
+    def exec(self) -> int: ...
 
 
 class SessionWindow(QMainWindow):
@@ -542,7 +550,10 @@ class SessionWindow(QMainWindow):
         self._unshown.append(changes)
         return changes.primary_id or 0
 
-    def _open_form(self, form: EntryForm) -> int | None:
+    def open_form(self, form: SavingDialog) -> int | None:
+        """Run a dialog that saves through the window (an entry form, the alarm, discharge or
+        questionnaire dialog) as the active form, so the idle lock and a resume know one is
+        open; returns the saved row's id, or None when nothing was saved."""
         self.active_form = form
         try:
             form.exec()
@@ -631,7 +642,7 @@ class SessionWindow(QMainWindow):
 
         form = VitalsForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
         form.set_last({k: v for k, (v, _t) in self.log.last_vitals().items()})  # type: ignore[union-attr]
-        self.after_save("vitals", self._open_form(form))
+        self.after_save("vitals", self.open_form(form))
 
     def enter_dose(self) -> None:
         if not self._entry_allowed("doses") or not self.protocol_support.dose_allowed():
@@ -648,21 +659,21 @@ class SessionWindow(QMainWindow):
             **self._form_kwargs(),
             **self.protocol_support.dose_form_kwargs(),
         )
-        self.after_save("doses", self._open_form(form))
+        self.after_save("doses", self.open_form(form))
 
     def enter_observation(self) -> None:
         if self._entry_allowed("observations"):
             from kapmonitor.ui.forms.observation_form import ObservationForm
 
             form = ObservationForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
-            self.after_save("observations", self._open_form(form))
+            self.after_save("observations", self.open_form(form))
 
     def enter_adverse_event(self) -> None:
         if self._entry_allowed("adverse_events"):
             from kapmonitor.ui.forms.adverse_event_form import AdverseEventForm
 
             form = AdverseEventForm(self.ref, self._save, self.clock.now(), **self._form_kwargs())
-            self.after_save("adverse_events", self._open_form(form))
+            self.after_save("adverse_events", self.open_form(form))
 
     def enter_ae_outcome(self, preselect: int | None = None) -> None:
         if self.log is None:
@@ -681,7 +692,7 @@ class SessionWindow(QMainWindow):
             preselect=preselect,
             **self._form_kwargs(),
         )
-        self.after_save("adverse_event_outcomes", self._open_form(form))
+        self.after_save("adverse_event_outcomes", self.open_form(form))
 
     def enter_intervention(self, category: str | None = None) -> None:
         if self.log is None:
@@ -691,7 +702,7 @@ class SessionWindow(QMainWindow):
         form = InterventionForm(
             self.ref, self._save, self.clock.now(), category=category, **self._form_kwargs()
         )
-        self.after_save("interventions", self._open_form(form))
+        self.after_save("interventions", self.open_form(form))
 
     def choose_news2_scale(self) -> None:
         """A clinician chooses SpO₂ Scale 2 (or back to 1) for this patient, with the reason."""
@@ -706,7 +717,7 @@ class SessionWindow(QMainWindow):
         current = scale_in_force(self.log.current("news2_scale_choices"), to_iso(now))
         form = News2ScaleForm(self.ref, self._save, now, current=current, **self._form_kwargs())
         shown = len(self._unshown)
-        row_id = self._open_form(form)
+        row_id = self.open_form(form)
         saved = self._unshown[shown:]
         self.after_save("news2_scale_choices", row_id)
         if row_id is not None and saved and saved[-1].primary_row is not None:
@@ -765,7 +776,7 @@ class SessionWindow(QMainWindow):
             open_adverse_events=len(self.log.open_adverse_events()),
             **self._form_kwargs(),
         )
-        end_id = self._open_form(form)
+        end_id = self.open_form(form)
         self.after_save("session_ends", end_id)
         self.update_enabled()
         if end_id is not None:
@@ -818,7 +829,7 @@ class SessionWindow(QMainWindow):
         )
         # A correction is shown from its change like any save: the model takes the corrected
         # row and the views redraw from it (not a resume: nothing locks, the recorder stays).
-        self.after_save(item.table, self._open_form(form))
+        self.after_save(item.table, self.open_form(form))
 
     def _pick_entry_to_correct(self) -> TimelineItem | None:
         """With no row selected, C asks which entry, newest first, instead of a status-bar hint.
