@@ -40,6 +40,17 @@ def shipped() -> dict[str, Questionnaire]:
     return load_questionnaires([resources_dir() / "questionnaires"])
 
 
+@pytest.fixture(autouse=True)
+def close_what_is_left() -> Iterator[None]:
+    """A questionnaire left with answers refuses a plain close (it asks before discarding), so
+    qtbot's clean-up could not close it: it stayed open and modal, and a later test file's
+    keys never reached its window. Close what a test left as the app does on quit."""
+    yield
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QuestionnaireWindow) and widget.isVisible():
+            widget.force_close()
+
+
 class Saved:
     def __init__(self, error: Exception | None = None) -> None:
         self.calls: list[tuple[dict[str, int | str], int | None, str | None]] = []
