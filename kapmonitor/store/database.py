@@ -17,6 +17,7 @@ from typing import ParamSpec, TypeVar
 from sqlite_utils import Database
 
 from kapmonitor.store import audit
+from kapmonitor.store.file_modes import prepare_database_file
 from kapmonitor.store.schema import MIGRATION_SET, SCHEMA_VERSION, migrations
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -134,8 +135,7 @@ def connect(path: Path) -> Database:
     try:
         _check_header(path)
         _check_writable(path)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_database_file(path)  # folder 0700 if made here, file 0600 before any write
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, path) from exc
