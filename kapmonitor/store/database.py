@@ -3,6 +3,10 @@
 WAL with ``synchronous=FULL`` means a committed entry survives a power cut; foreign keys are on
 for every connection. Every low-level failure is turned into a :class:`StoreError` whose message
 names the file and what to do, so no traceback ever reaches a clinician.
+
+With :class:`~kapmonitor.store.key_slots.DatabaseKeys` the file is SQLCipher-encrypted (opened or
+created so: see :mod:`kapmonitor.store.encryption`); without, a plain file opens as before (unit
+tests, the benchmark's floor), unless an account already unlocked that file in this process.
 """
 
 from __future__ import annotations
@@ -12,27 +16,21 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from kapmonitor.store import audit
+from kapmonitor.store import audit, encryption
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.file_modes import prepare_database_file
+from kapmonitor.store.key_slots import DatabaseKeys, attach
 from kapmonitor.store.schema import MIGRATION_SET, SCHEMA_VERSION, migrations
 
-SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_HEADER = encryption.SQLITE_HEADER
 BUSY_TIMEOUT_MS = 5000
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class StoreError(Exception):
-    """A storage problem in plain language. ``kind`` lets callers react (e.g. offer a backup)."""
-
-    def __init__(self, message: str, kind: str = "error") -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def explain(exc: BaseException, path: Path | str) -> StoreError:
@@ -100,19 +98,28 @@ def plain_errors(path_attr: str = "path") -> Callable[[Callable[P, R]], Callable
     return decorate
 
 
-def _check_header(path: Path) -> None:
+def _check_header(path: Path, keys: DatabaseKeys | None) -> None:
     if not path.exists():
         return
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a database file.", "unopenable")
-    with path.open("rb") as fh:
-        head = fh.read(len(SQLITE_HEADER))
-    if head and head != SQLITE_HEADER:
+    head = encryption.file_header(path)
+    if keys is not None and head == SQLITE_HEADER:
         raise StoreError(
-            f"{path} is not a KAP Monitor database (it is not an SQLite file). Do not delete it; "
-            "start with --db on another file or restore a backup.",
-            "corrupt",
+            f"{path} is not encrypted yet: KAP Monitor encrypts it when its administrator next "
+            "signs in. Nothing was changed.",
+            "plain",
         )
+    if keys is None and head and head != SQLITE_HEADER:
+        kind = "encrypted" if encryption.slots_path(path).exists() else "corrupt"
+        raise StoreError(encryption.needs_unlock_message(path), kind)
+
+
+def _keys_for(path: Path, keys: DatabaseKeys | None) -> DatabaseKeys | None:
+    """The encryption keys to open ``path`` with: those given, else those an account unlocked it
+    with earlier in this process; None (plain) for ``PLAIN_KEYS`` or none at all."""
+    chosen = keys if keys is not None else encryption.unlocked_keys(path)
+    return chosen if chosen is not None and chosen.encrypted else None
 
 
 def _check_writable(path: Path) -> None:
@@ -129,14 +136,24 @@ def _check_writable(path: Path) -> None:
         )
 
 
-def connect(path: Path) -> Database:
-    """Open (creating if needed) and migrate the database at ``path``."""
+def connect(path: Path, keys: DatabaseKeys | None = None) -> Database:
+    """Open (creating if needed) and migrate the database at ``path``.
+
+    With encryption ``keys`` the file is opened (or created) encrypted, the keys are attached to
+    the connection (:func:`~kapmonitor.store.key_slots.keys_of`) and remembered for this
+    process's other readers; a wrong key is a plain :class:`StoreError`.
+    """
     path = Path(path)
+    keys = _keys_for(path, keys)
     try:
-        _check_header(path)
+        _check_header(path, keys)
         _check_writable(path)
         prepare_database_file(path)  # folder 0700 if made here, file 0600 before any write
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        conn: Any
+        if keys is not None:
+            conn = encryption.open_encrypted(path, keys, timeout=BUSY_TIMEOUT_MS / 1000)
+        else:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, path) from exc
     try:
@@ -154,6 +171,9 @@ def connect(path: Path) -> Database:
         db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
         _check_migrations(db, path)
+        if keys is not None:
+            attach(db, keys, path)
+            encryption.remember(path, keys)
         migrations.apply(db)
         audit.install(db)
         return db
@@ -164,22 +184,31 @@ def connect(path: Path) -> Database:
         raise
 
 
-def connect_readonly(path: Path | str) -> Database:
+def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Database:
     """A read-only connection to the database at ``path``: the one way a reader opens its own.
 
     Exports, the archive worker and imports from another laptop's file read through this. The
     ``mode=ro`` URI and ``query_only`` mean it can never migrate or write, so it runs beside the
     window's own connection (WAL lets readers and the writer proceed together); the busy timeout
     means an export started while a session is being recorded waits for the writer's commit
-    instead of failing with "database is locked".
+    instead of failing with "database is locked". An encrypted file opens with ``keys`` or
+    with the keys this process unlocked it with.
     """
     target = Path(path)
     if not target.exists():
         raise StoreError(f"There is no database at {target}.", "missing")
+    keys = _keys_for(target, keys)
     try:
-        conn = sqlite3.connect(
-            f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
-        )
+        _check_header(target, keys)
+        conn: Any
+        if keys is not None:
+            conn = encryption.open_encrypted(
+                target, keys, readonly=True, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        else:
+            conn = sqlite3.connect(
+                f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+            )
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, target) from exc
     try:
@@ -188,7 +217,10 @@ def connect_readonly(path: Path | str) -> Database:
     except sqlite3.Error as exc:
         conn.close()
         raise explain(exc, target) from exc
-    return Database(conn, execute_plugins=False)
+    db = Database(conn, execute_plugins=False)
+    if keys is not None:
+        attach(db, keys, target)
+    return db
 
 
 def _check_migrations(db: Database, path: Path) -> None:

@@ -45,6 +45,7 @@ from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import audit, permissions, protocol_effects, rems_store
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.inserts import insert_returning
+from kapmonitor.store.key_slots import DatabaseKeys
 from kapmonitor.store.schema import ENTRY_TABLES, REVIEW_TABLES
 
 R = TypeVar("R", bound=StoredRow)
@@ -184,9 +185,15 @@ class SessionStore:
 
     @classmethod
     def open(
-        cls, path: Path | str, clock: Clock | None = None, reference: Reference | None = None
+        cls,
+        path: Path | str,
+        clock: Clock | None = None,
+        reference: Reference | None = None,
+        keys: DatabaseKeys | None = None,
     ) -> SessionStore:
-        return cls(connect(Path(path)), path, clock, reference)
+        """Open the file at ``path``, encrypted with ``keys`` (unlocked from a key slot) or, with
+        none, plain or as this process last unlocked it (:func:`database.connect`)."""
+        return cls(connect(Path(path), keys), path, clock, reference)
 
     def close(self) -> None:
         self.db.close()
