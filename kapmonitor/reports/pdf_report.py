@@ -50,6 +50,7 @@ from kapmonitor.reports.chart_image import ensure_gui_application, render_chart
 from kapmonitor.reports.report_sections import RemsForm, Section, SectionRow, session_sections
 from kapmonitor.store import rems_store
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.file_modes import open_private, private_folder
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.store.signoff import session_quality_flags
 
@@ -132,9 +133,9 @@ def render_session_pdf(
     try:
         if final.is_dir():
             raise IsADirectoryError(21, "it is a folder, not a file")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("wb"):
-            pass  # fail here, in plain words, rather than inside Qt
+        private_folder(final.parent)
+        with open_private(out, "wb"):
+            pass  # fail here, in plain words, rather than inside Qt; 0600 before Qt writes
     except OSError as exc:
         raise StoreError(
             f"Cannot write the PDF to {final} ({exc.strerror}).", "unwritable"

@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from kapmonitor import __version__
 from kapmonitor.store import session_reader as reader
 from kapmonitor.store.database import SQLITE_HEADER, StoreError
+from kapmonitor.store.file_modes import open_private, private_file, private_folder, private_tree
 from kapmonitor.store.schema import SCHEMA_VERSION
 from kapmonitor.store.session_tables import (
     Column,
@@ -286,7 +287,7 @@ class ExportTarget:
                     self._staging = Path(tmp)
                 else:
                     self._created = not self.destination.exists()
-                    self.destination.mkdir(parents=True, exist_ok=True)
+                    private_folder(self.destination)  # 0700 when made here; a named one kept
                     self._staging = Path(
                         tempfile.mkdtemp(prefix=".kapmonitor-export-", dir=self.destination)
                     )
@@ -308,7 +309,7 @@ class ExportTarget:
     def open(self, name: str) -> Iterator[IO[bytes]]:
         """A binary file to stream into, flushed to disk when the block ends."""
         try:
-            with self.path(name).open("wb") as fh:
+            with open_private(self.path(name), "wb") as fh:  # 0600 before any byte
                 yield fh
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -337,9 +338,11 @@ class ExportTarget:
             if self.single:
                 if self._staging is None:
                     raise StoreError("The export wrote nothing.", "empty")
+                private_file(self._staging)  # a writer that made its own file (the PDF)
                 os.replace(self._staging, self.destination)
             else:
                 staging = self._stage()
+                private_tree(staging)  # files a writer made itself (the PDF): 0600 too
                 for name in self.names:
                     os.replace(staging / name, self.destination / name)
                 shutil.rmtree(staging, ignore_errors=True)

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from kapmonitor.store.database import StoreError, explain
+from kapmonitor.store.file_modes import create_private, private_folder
 
 SUFFIX = ".sqlite"
 STAMP = "%Y%m%d-%H%M%S"
@@ -67,9 +68,10 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
         raise explain(exc, db_path) from exc
     try:
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)  # 0700 when made here
         except OSError as exc:
             raise folder_error(folder, exc) from exc
+        create_private(partial)  # 0600 before SQLite writes a byte of the copy
         target = sqlite3.connect(partial)
         try:
             source.backup(target)
@@ -249,6 +251,7 @@ def restore(backup_path: Path, db_path: Path) -> Path | None:
                 if extra.exists():
                     os.replace(extra, Path(f"{kept}{side}"))
         partial = db_path.with_name(db_path.name + ".restoring")
+        create_private(partial)  # copyfile keeps the mode of an existing target: 0600
         shutil.copyfile(backup_path, partial)
         os.replace(partial, db_path)
     except OSError as exc:

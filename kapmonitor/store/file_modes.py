@@ -50,20 +50,25 @@ def _narrow(path: Path, mode: int) -> None:
             os.chmod(path, current & mode)
 
 
-def private_folder(path: Path | str, *, create: bool = True) -> Path:
-    """The folder ``path``, created 0700 if missing (parents too) and narrowed to 0700 if it
-    exists wider. Returns the path."""
+def private_folder(path: Path | str) -> Path:
+    """The folder ``path``, created 0700 if missing (missing parents too). A folder that already
+    exists is left as it is: one the user named (``--out ~/Desktop``) may be shared on purpose;
+    see :func:`narrow_folder` for the app's own. Returns the path."""
     folder = Path(path)
-    if create and not folder.exists():
+    if not folder.exists():
         missing = [p for p in (folder, *folder.parents) if not p.exists()]
         folder.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
         # mkdir's mode is filtered by the umask (and parents=True gives parents the default):
         # narrow exactly the folders made here, never a parent that was already there.
         for made in missing:
             _narrow(made, PRIVATE_FOLDER)
-    else:
-        _narrow(folder, PRIVATE_FOLDER)
     return folder
+
+
+def narrow_folder(path: Path | str) -> Path:
+    """Narrow an existing folder to 0700 (the app's own data folder, a staging folder)."""
+    _narrow(Path(path), PRIVATE_FOLDER)
+    return Path(path)
 
 
 def private_file(path: Path | str) -> Path:
@@ -133,7 +138,7 @@ def prepare_database_file(db_path: Path | str) -> Path:
     if not folder.exists():
         private_folder(folder)
     elif _same(folder, user_data_dir()):
-        private_folder(folder, create=False)
+        narrow_folder(folder)
     if not path.exists():
         create_private(path)
     private_database(path)
@@ -152,11 +157,11 @@ def private_tree(root: Path | str) -> list[Path]:
 
     For an export's staged files written by a library that creates files itself."""
     top = Path(root)
-    private_folder(top, create=False)
+    narrow_folder(top)
     found: list[Path] = []
     for folder, dirs, files in os.walk(top):
         for name in dirs:
-            private_folder(Path(folder) / name, create=False)
+            narrow_folder(Path(folder) / name)
         for name in files:
             private_file(Path(folder) / name)
             found.append(Path(folder) / name)
@@ -173,6 +178,7 @@ __all__ = [
     "PRIVATE_FOLDER",
     "create_private",
     "mode_of",
+    "narrow_folder",
     "open_private",
     "prepare_database_file",
     "private_database",
