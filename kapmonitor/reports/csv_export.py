@@ -8,6 +8,21 @@ score and what alarmed" needs no join. Times are the stored ISO 8601 UTC text. F
 with a byte-order mark so Excel shows µ, ° and ₂ correctly; quoting is the csv module's, so a
 comma, a quote or a line break in a note survives.
 
+**Formula injection** (OWASP's CSV-injection rule): a text cell that begins with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return would be read by a spreadsheet as a formula (a note
+typed as ``=HYPERLINK("http://…", "click")`` becomes a live link; ``=cmd|…`` may run a program).
+Such a cell is written with a single quote in front (``'=HYPERLINK(…)``), and every text cell is
+written in double quotes (``QUOTE_NONNUMERIC``), so the spreadsheet shows the text and runs
+nothing. The quote is part of the cell: a program reading the CSV sees it, which is the price of
+the rule (the JSON export carries the text unchanged). Numbers the app itself writes from a
+stored number (an ``int`` or ``float`` read from the database, such as a negative temperature
+change or a correction's difference) are written as numbers, unquoted and unprefixed: they are
+not text anyone typed, their digits cannot form a formula, and prefixing them would turn every
+negative figure into text a spreadsheet cannot add up. A number-like *text* (a note reading
+``-5``) is text and is prefixed. Not covered: a cell starting with a lookalike character (a
+full-width ``＝``) that some spreadsheet might also treat as a formula; and a spreadsheet's own
+"detect special numbers" heuristics on text.
+
 The files are written session by session and row by row (rows come from cursors and go straight
 to the open files), so exporting ten thousand sessions takes no more memory than exporting one.
 """
@@ -33,6 +48,10 @@ from kapmonitor.reports.session_export import (
 from kapmonitor.store.session_tables import TableInfo
 
 ENCODING = "utf-8-sig"
+#: A text cell starting with one of these would be read as a formula by a spreadsheet (OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: Text cells are quoted (numbers are not): OWASP's "wrap every cell in double quotes".
+QUOTING = csv.QUOTE_NONNUMERIC
 LEAD_COLUMNS = ("session_id", "patient_code", "ref", "status")
 VITALS_EXTRA = ("news2_total", "news2_band", "alarm_count", "alarms")
 
@@ -80,8 +99,21 @@ def _session_row(reader: SessionRows) -> list[Any]:
     ]
 
 
+def neutralise(value: Any) -> Any:
+    """A cell a spreadsheet cannot run: text starting like a formula gets a leading ``'``;
+    numbers the app wrote (``int``/``float``, not text) and other text pass unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _cells(values: Sequence[Any]) -> list[Any]:
-    return ["" if v is None else v for v in values]
+    return ["" if v is None else neutralise(v) for v in values]
+
+
+def csv_writer(fh: IO[str]) -> Any:
+    """The one ``csv.writer`` the export uses (text quoted, numbers bare)."""
+    return csv.writer(fh, quoting=QUOTING)
 
 
 def table_header(name: str, info: TableInfo) -> list[str]:
@@ -116,8 +148,8 @@ def write_csv_sessions(
 
         def open_csv(file_name: str, header: Sequence[str]) -> Any:
             fh: IO[str] = stack.enter_context(target.open_text(file_name, ENCODING))
-            writer = csv.writer(fh, quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(header)
+            writer = csv_writer(fh)
+            writer.writerow(_cells(header))
             return writer
 
         files["sessions"] = open_csv(

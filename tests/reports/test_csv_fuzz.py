@@ -1,5 +1,7 @@
 """CSV export quoting, fuzzed: any free text a clinician can save comes back from a spreadsheet
-reader exactly as it was stored (commas, quotes, new lines, non-ASCII), 1,000 examples."""
+reader exactly as it was stored (commas, quotes, new lines, non-ASCII), 1,000 examples; text that
+a spreadsheet would run as a formula comes back with the one ``'`` in front that neutralises it
+(issue 12; tests/reports/test_csv_injection.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import Intervention
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.reports.csv_export import table_header, write_table
+from kapmonitor.reports.csv_export import neutralise, table_header, write_table
 from kapmonitor.reports.session_export import SessionRows, describe_tables
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0, open_store, session_start
@@ -58,5 +60,6 @@ def test_free_text_survives_a_csv_round_trip(
     text = buffer.getvalue()
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert len(rows) == 1
-    assert rows[0]["detail"] == opened.load(session_id).current("interventions")[0]["detail"]
+    stored = opened.load(session_id).current("interventions")[0]["detail"]
+    assert rows[0]["detail"] == neutralise(stored)
     assert rows[0]["session_id"] == session_id
