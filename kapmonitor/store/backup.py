@@ -7,6 +7,10 @@ only ever holds good ones. Restoring never deletes the file it replaces: the dam
 renamed beside it for clinic IT. Nor does it run while another process has the file open: that
 process would go on writing into the renamed file, and whatever it wrote (a supervisor's
 signature, say) would vanish from the live one.
+
+An encrypted database's backup is encrypted with the same key (SQLCipher's backup copies the
+encrypted pages as they are), and the database's key file is copied beside the backups, so a
+lost key file does not take the backups with it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from kapmonitor.store.database import StoreError, explain
+from kapmonitor.store import encryption
+from kapmonitor.store.database import StoreError, connect_readonly, explain
 from kapmonitor.store.file_modes import create_private, private_folder
 
 SUFFIX = ".sqlite"
@@ -58,7 +63,7 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
     final = folder / f"{db_path.stem}-{taken.strftime(STAMP)}{SUFFIX}"
     partial = final.with_suffix(".partial")
     try:
-        source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        source = connect_readonly(db_path).conn  # keyed when the database is encrypted
     except sqlite3.Error as exc:
         raise explain(exc, db_path) from exc
     try:
@@ -72,7 +77,7 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
         except OSError as exc:
             raise folder_error(folder, exc) from exc
         create_private(partial)  # 0600 before SQLite writes a byte of the copy
-        target = sqlite3.connect(partial)
+        target = encryption.copy_target(source, partial)  # the same key as the source
         try:
             source.backup(target)
         finally:
@@ -93,6 +98,7 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
             f"The backup {final} failed its check and was removed: {problem}", "backup"
         )
     rotate(folder, db_path.stem, keep)
+    encryption.copy_key_file(db_path, folder)
     return Backup(final, taken)
 
 
@@ -121,12 +127,12 @@ def check_backup(path: Path) -> str:
     from kapmonitor.store.verify import verify_database
 
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect_readonly(path).conn
         try:
             result = conn.execute("PRAGMA integrity_check").fetchone()[0]
         finally:
             conn.close()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, StoreError) as exc:
         return str(exc)
     if result != "ok":
         return f"integrity check: {result}"

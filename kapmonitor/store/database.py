@@ -98,28 +98,21 @@ def plain_errors(path_attr: str = "path") -> Callable[[Callable[P, R]], Callable
     return decorate
 
 
-def _check_header(path: Path, keys: DatabaseKeys | None) -> None:
+def _check_header(path: Path, keys: list[DatabaseKeys]) -> None:
     if not path.exists():
         return
     if path.is_dir():
         raise StoreError(f"{path} is a folder, not a database file.", "unopenable")
     head = encryption.file_header(path)
-    if keys is not None and head == SQLITE_HEADER:
+    if keys and head == SQLITE_HEADER:
         raise StoreError(
             f"{path} is not encrypted yet: KAP Monitor encrypts it when its administrator next "
             "signs in. Nothing was changed.",
             "plain",
         )
-    if keys is None and head and head != SQLITE_HEADER:
+    if not keys and head and head != SQLITE_HEADER:
         kind = "encrypted" if encryption.slots_path(path).exists() else "corrupt"
         raise StoreError(encryption.needs_unlock_message(path), kind)
-
-
-def _keys_for(path: Path, keys: DatabaseKeys | None) -> DatabaseKeys | None:
-    """The encryption keys to open ``path`` with: those given, else those an account unlocked it
-    with earlier in this process; None (plain) for ``PLAIN_KEYS`` or none at all."""
-    chosen = keys if keys is not None else encryption.unlocked_keys(path)
-    return chosen if chosen is not None and chosen.encrypted else None
 
 
 def _check_writable(path: Path) -> None:
@@ -144,14 +137,16 @@ def connect(path: Path, keys: DatabaseKeys | None = None) -> Database:
     process's other readers; a wrong key is a plain :class:`StoreError`.
     """
     path = Path(path)
-    keys = _keys_for(path, keys)
+    candidates = encryption.choose_keys(path, keys)
+    keys = None
     try:
-        _check_header(path, keys)
+        _check_header(path, candidates)
         _check_writable(path)
         prepare_database_file(path)  # folder 0700 if made here, file 0600 before any write
         conn: Any
-        if keys is not None:
-            conn = encryption.open_encrypted(path, keys, timeout=BUSY_TIMEOUT_MS / 1000)
+        if candidates:
+            conn = encryption.open_with_any(path, candidates, timeout=BUSY_TIMEOUT_MS / 1000)
+            keys = conn.keys
         else:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
     except (sqlite3.Error, OSError) as exc:
@@ -197,14 +192,16 @@ def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Data
     target = Path(path)
     if not target.exists():
         raise StoreError(f"There is no database at {target}.", "missing")
-    keys = _keys_for(target, keys)
+    candidates = encryption.choose_keys(target, keys)
+    keys = None
     try:
-        _check_header(target, keys)
+        _check_header(target, candidates)
         conn: Any
-        if keys is not None:
-            conn = encryption.open_encrypted(
-                target, keys, readonly=True, timeout=BUSY_TIMEOUT_MS / 1000
+        if candidates:
+            conn = encryption.open_with_any(
+                target, candidates, readonly=True, timeout=BUSY_TIMEOUT_MS / 1000
             )
+            keys = conn.keys
         else:
             conn = sqlite3.connect(
                 f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000

@@ -28,7 +28,7 @@ import sqlcipher3
 from sqlcipher3 import dbapi2 as cipher
 
 from kapmonitor.store.errors import StoreError
-from kapmonitor.store.key_slots import DatabaseKeys, slots_path
+from kapmonitor.store.key_slots import DatabaseKeys, slots_path, write_private
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 WRONG_KEY = (
@@ -131,10 +131,14 @@ class CipherCursor:
 
 
 class CipherConnection:
-    """An ``sqlcipher3`` connection that sqlite-utils and the store use as an sqlite3 one."""
+    """An ``sqlcipher3`` connection that sqlite-utils and the store use as an sqlite3 one.
 
-    def __init__(self, raw: Any) -> None:
+    ``keys`` are the keys it was opened with: a backup copy is keyed with the same ones.
+    """
+
+    def __init__(self, raw: Any, keys: DatabaseKeys) -> None:
         object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "keys", keys)
 
     def _call(self, method: str, *args: Any) -> Any:
         try:
@@ -162,6 +166,14 @@ class CipherConnection:
 
     def close(self) -> None:
         self._call("close")
+
+    def backup(self, target: Any, **options: Any) -> None:
+        """SQLite's online backup into ``target``, which must be keyed with the same key."""
+        raw_target = target.raw if isinstance(target, CipherConnection) else target
+        try:
+            self.raw.backup(raw_target, **options)
+        except cipher.Error as exc:
+            raise translated(exc) from exc
 
     def __enter__(self) -> CipherConnection:
         return self
@@ -227,7 +239,29 @@ def open_encrypted(
         if "not a database" in str(exc).lower():
             raise StoreError(WRONG_KEY.format(path=path), "wrong_key") from exc
         raise translated(exc) from exc
-    return CipherConnection(raw)
+    return CipherConnection(raw, keys)
+
+
+def open_with_any(
+    path: Path, candidates: list[DatabaseKeys], *, readonly: bool = False, timeout: float = 5.0
+) -> CipherConnection:
+    """:func:`open_encrypted` with the first of ``candidates`` that unlocks ``path``."""
+    refused: StoreError | None = None
+    for keys in candidates:
+        try:
+            return open_encrypted(path, keys, readonly=readonly, timeout=timeout)
+        except StoreError as exc:
+            if exc.kind != "wrong_key":
+                raise
+            refused = exc
+    raise refused or StoreError(needs_unlock_message(path), "encrypted")
+
+
+def copy_target(source: Any, path: Path) -> Any:
+    """A connection to ``path`` for a backup of ``source``: keyed like it, or plain like it."""
+    if isinstance(source, CipherConnection):
+        return open_encrypted(path, source.keys)
+    return sqlite3.connect(str(path))
 
 
 def plain_cipher_connection(path: Path) -> Any:
@@ -265,6 +299,27 @@ def unlocked_keys(path: Path | str) -> DatabaseKeys | None:
         return _unlocked.get(_where(path))
 
 
+def forget_all() -> None:
+    """Forget every unlocked key (tests; a process that locks itself)."""
+    with _guard:
+        _unlocked.clear()
+
+
+def choose_keys(path: Path, given: DatabaseKeys | None) -> list[DatabaseKeys]:
+    """The keys to try on ``path``: those given (none for ``PLAIN_KEYS``); else the ones this
+    process unlocked ``path`` with; else, for a file that looks encrypted (a backup of the
+    unlocked database, a copy of it), every key unlocked here. Empty: open it plain."""
+    if given is not None:
+        return [given] if given.encrypted else []
+    exact = unlocked_keys(path)
+    if exact is not None:
+        return [exact]
+    if looks_encrypted(path):
+        with _guard:
+            return list(dict.fromkeys(_unlocked.values()))
+    return []
+
+
 def needs_unlock_message(path: Path) -> str:
     """What to say when an encrypted file is opened without its key."""
     if slots_path(path).exists():
@@ -277,3 +332,16 @@ def needs_unlock_message(path: Path) -> str:
         f"{slots_path(path).name} is missing. Do not delete it: keep it for clinic IT, restore "
         "a backup, or start with --db on another file."
     )
+
+
+def copy_key_file(db_path: Path, folder: Path) -> None:
+    """Keep a copy of ``db_path``'s key file in the backup ``folder`` (nothing for a plain
+    database): the backups are useless without it, and it holds only wrapped keys."""
+    source = slots_path(db_path)
+    try:
+        content = source.read_bytes()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"Cannot read the key file {source} ({exc.strerror}).", "keys") from exc
+    write_private(Path(folder) / source.name, content)

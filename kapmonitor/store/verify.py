@@ -18,7 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kapmonitor.store import audit
-from kapmonitor.store.database import StoreError, explain
+from kapmonitor.store.database import StoreError, connect_readonly, explain
 
 # Rows derived by the app are audited like any other; nothing is exempt but the bookkeeping.
 
@@ -54,8 +54,8 @@ def verify_database(path: Path) -> VerifyReport:
     if not path.exists():
         raise StoreError(f"There is no database at {path}.", "missing")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        db = Database(conn, execute_plugins=False)
+        db = connect_readonly(path)  # keyed (and its keys attached) when encrypted
+        conn = db.conn
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
         raise explain(exc, path) from exc
