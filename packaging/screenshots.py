@@ -238,7 +238,7 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
     from kapmonitor.ui.bedside.session_window import SessionWindow
 
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     for username, name in zip(("rivera", "okafor"), CLINICIANS, strict=True):
         accounts.create_user(admin, username, name, "clinician", f"{username}-pin")
     settings.set(NIGHT_MODE, True)
@@ -295,15 +295,15 @@ def shoot_review(app: Any, tmp: Path) -> None:
         for _ in record_demo(store, clock, dose_at, 0.0, random.Random(rng.randrange(1000))):
             pass
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "chen-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "copper-meadow-9")
     review = Review(store)
     sessions = store.list_sessions()
     clock.set(first + timedelta(days=20))
     demo = [row["id"] for row in sessions if "Rivera" in row["clinicians"]]
     for session_id in [*demo, *[r["id"] for r in sessions if r["id"] not in demo][:25]]:
         flags = [flag.key for flag in review.quality_flags(session_id)]  # all confirmed
-        review.sign(session_id, "chen", "chen-secret", confirmed=flags)
+        review.sign(session_id, "chen", "copper-meadow-9", confirmed=flags)
     signed = demo[0]
     review.add_addendum(
         signed, accounts.find("chen"), "Patient phoned the next day: slept well, no nausea."

@@ -13,3 +13,18 @@ os.environ.setdefault("QT_QPA_PLATFORM", f"offscreen:configfile={SCREEN_CONFIG}"
 # Settings and clinic scales are read from here; a fresh empty folder keeps tests hermetic.
 os.environ["KAPMONITOR_CONFIG_DIR"] = tempfile.mkdtemp(prefix="kapmonitor-test-config-")
 os.environ.pop("KAPMONITOR_DB", None)
+
+import pytest  # noqa: E402  (after the environment above is set)
+
+# scrypt at the clinic's cost (kapmonitor.store.accounts.PASSWORD_COST) takes about 0.4 s per
+# password check or key wrap; tests use a cheap cost. The parameters are stored with every hash
+# and wrapped key, so nothing else changes; tests/store/test_accounts.py pins the real cost.
+TEST_PASSWORD_COST = (2**10, 8, 1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kapmonitor.store import accounts
+    from kapmonitor.store.signatures import KdfCost
+
+    monkeypatch.setattr(accounts, "PASSWORD_COST", KdfCost(*TEST_PASSWORD_COST))

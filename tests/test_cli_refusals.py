@@ -73,14 +73,14 @@ def signed_after_backup(tmp_path: Path) -> tuple[Path, Path]:
     for _ in record_demo(store, clock, T0, 0.0, random.Random(4)):
         pass
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "chen-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "copper-meadow-9")
     taken = backup.take_backup(db)
     session_id = store.list_sessions()[0]["id"]
     review = Review(store)
     clock.advance(hours=20)
     flags = [flag.key for flag in review.quality_flags(session_id)]
-    review.sign(session_id, "chen", "chen-secret", confirmed=flags)
+    review.sign(session_id, "chen", "copper-meadow-9", confirmed=flags)
     store.close()
     assert signatures(db) == 1 and signatures(taken.path) == 0
     return db, taken.path

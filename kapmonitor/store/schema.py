@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 12
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -543,6 +543,131 @@ def m0010_etco2(db: Database) -> None:
         db.execute(f"ALTER TABLE vitals ADD COLUMN {column} {spec}")
     if db.execute("PRAGMA user_version").fetchone()[0] < 10:
         db.execute("PRAGMA user_version = 10")
+
+
+# Added by 0012: signatures that cannot be forged (kapmonitor.store.signatures). Each account's
+# Ed25519 key (``signing_keys``: the public key, its fingerprint and the private key wrapped by the
+# account's password; a password change or reset appends a new row, the newest is in force); the
+# audited role history every signature is checked against (``account_roles``, written when an
+# account is created and when an administrator changes a role); the short PIN that only unlocks an
+# idle lock (``account_pins``, newest per account in force); the cryptographic seal of each
+# sign-off (``signature_seals``: the statement signed, the content hash, the rows covered, the
+# audit head, the key's fingerprint, the signature); and signatures that came in an import
+# (``imported_signatures``: "signed elsewhere", checked against a key known here, never a
+# signature made here). All append-only and sealed into the audit trail. Signatures made before
+# 0012 get a ``legacy`` seal (never signed with a key); the addendum trigger also accepts a
+# session signed elsewhere.
+ACCOUNTS_V12 = f"""
+CREATE TABLE signing_keys (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL CHECK (length(trim(username)) > 0),
+    role TEXT NOT NULL CHECK (role IN {ROLES!r}),
+    public_key TEXT NOT NULL CHECK (length(public_key) = 64),
+    fingerprint TEXT NOT NULL CHECK (length(fingerprint) = 64),
+    wrapped_key TEXT NOT NULL CHECK (json_valid(wrapped_key)),
+    reason TEXT NOT NULL CHECK (length(trim(reason)) > 0),{_time_columns()}
+) STRICT;
+CREATE INDEX signing_keys_user ON signing_keys(username, id);
+CREATE INDEX signing_keys_fingerprint ON signing_keys(fingerprint);
+CREATE TABLE account_roles (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL CHECK (length(trim(username)) > 0),
+    role TEXT NOT NULL CHECK (role IN {ROLES!r}),{_time_columns()}
+) STRICT;
+CREATE INDEX account_roles_user ON account_roles(username, id);
+CREATE TABLE account_pins (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL CHECK (length(trim(username)) > 0),
+    pin_hash TEXT NOT NULL CHECK (pin_hash LIKE 'scrypt$%'),{_time_columns()}
+) STRICT;
+CREATE INDEX account_pins_user ON account_pins(username, id);
+CREATE TABLE signature_seals (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    signature_id INTEGER NOT NULL REFERENCES signatures(id),
+    signer TEXT NOT NULL,
+    printed_name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    meaning TEXT NOT NULL,
+    signed_at TEXT NOT NULL,
+    content_hash TEXT,
+    covered TEXT CHECK (covered IS NULL OR json_valid(covered)),
+    audit_head_id INTEGER,
+    audit_head_hash TEXT,
+    key_fingerprint TEXT,
+    public_key TEXT,
+    signature TEXT,
+    legacy INTEGER NOT NULL DEFAULT 0 CHECK (legacy IN (0, 1)),{_time_columns()},
+    CHECK (legacy = 1 OR (content_hash IS NOT NULL AND signature IS NOT NULL))
+) STRICT;
+CREATE UNIQUE INDEX signature_seals_one_per_signature ON signature_seals(signature_id);
+CREATE TABLE imported_signatures (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    signer TEXT,
+    printed_name TEXT NOT NULL CHECK (length(trim(printed_name)) > 0),
+    role TEXT,
+    meaning TEXT,
+    signed_at TEXT,
+    content_hash TEXT,
+    key_fingerprint TEXT,
+    public_key TEXT,
+    signature TEXT,
+    statement TEXT,
+    status TEXT NOT NULL
+        CHECK (status IN ('verified', 'unknown_key', 'invalid', 'unsealed')),{_time_columns()}
+) STRICT;
+CREATE INDEX imported_signatures_session ON imported_signatures(session_id, id);
+"""
+ADDENDA_TRIGGER_V12 = """
+CREATE TRIGGER addenda_after_signing BEFORE INSERT ON addenda
+WHEN NOT EXISTS (SELECT 1 FROM signatures WHERE session_id = NEW.session_id)
+ AND NOT EXISTS (SELECT 1 FROM imported_signatures WHERE session_id = NEW.session_id)
+BEGIN
+    SELECT RAISE(ABORT, 'an addendum is for a signed session: before sign-off, add or correct');
+END;
+"""
+ACCOUNT_TABLES_V12 = (
+    "signing_keys",
+    "account_roles",
+    "account_pins",
+    "signature_seals",
+    "imported_signatures",
+)
+
+
+@migrations(name="0012_signing_keys")
+def m0012_signing_keys(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from kapmonitor.domain.clock import to_iso
+    from kapmonitor.store import audit
+
+    script = [ACCOUNTS_V12, *(append_only_triggers(t) for t in ACCOUNT_TABLES_V12)]
+    script.append("DROP TRIGGER addenda_after_signing;")
+    script.append(ADDENDA_TRIGGER_V12)
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    audit.install(db)
+    now = datetime.now(UTC)
+    stamp = to_iso(now)
+    # The role each account holds now starts its audited role history.
+    db.execute(
+        "INSERT INTO account_roles (username, role, observed_at, recorded_at, recorded_by) "
+        "SELECT username, role, ?, ?, 'system' FROM users ORDER BY id",
+        [stamp, stamp],
+    )
+    # Signatures made before keys existed: sealed as legacy (never signed with a key).
+    db.execute(
+        "INSERT INTO signature_seals (session_id, signature_id, signer, printed_name, role, "
+        "meaning, signed_at, legacy, observed_at, recorded_at, recorded_by) "
+        "SELECT session_id, id, recorded_by, printed_name, role, meaning, recorded_at, 1, ?, ?, "
+        "'system' FROM signatures ORDER BY id",
+        [stamp, stamp],
+    )
+    audit.seal(db, "system", "schema_0012", now)
+    if db.execute("PRAGMA user_version").fetchone()[0] < 12:
+        db.execute("PRAGMA user_version = 12")
 
 
 def _split(script: str) -> list[str]:

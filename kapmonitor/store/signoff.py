@@ -21,7 +21,7 @@ from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import audit, permissions
+from kapmonitor.store import audit, permissions, signatures
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.database import plain_errors
 from kapmonitor.store.inserts import insert_returning
@@ -113,8 +113,9 @@ class Review:
         (or changed its words) after the dialog opened has not been seen. The flags confirmed
         are written with the signature, in the same transaction, as a ``flags_confirmed``
         audit entry, so they are as append-only and tamper-evident as the signature."""
-        user = self.accounts.sign_in(username, secret, purpose="signature")
+        user, key, private = self.accounts.unlock_signing_key(username, secret, "signature")
         self.accounts.require(user, *SIGNING_ROLES, action="sign a session", session_id=session_id)
+        self._refuse_unaudited_role(user, session_id)
         refused = permissions.why_not_sign(self.db, session_id, user)
         if refused is not None:  # already signed, or still being recorded
             raise refused.error()
@@ -153,6 +154,20 @@ class Review:
                 },
             )
             signature_id = signature.id
+            signatures.seal_signature(
+                self.db,
+                session_id,
+                {
+                    "id": signature_id,
+                    "recorded_by": user.username,
+                    "printed_name": user.display_name,
+                    "role": user.role,
+                    "meaning": meaning,
+                    "recorded_at": now,
+                },
+                private,
+                key,
+            )
             at = self.store.clock.now()
             audit.seal(self.db, user.username, "signature", at, session_id)
             audit.event(
@@ -208,7 +223,40 @@ class Review:
             session_id, original_id, entry, reason, user.display_name, void=void
         )
 
+    def seal(self, session_id: str) -> dict[str, Any] | None:
+        """The cryptographic seal of the session's signature (None when unsigned)."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM signature_seals WHERE session_id = ? ORDER BY id", [session_id]
+            )
+        )
+        return rows[0] if rows else None
+
+    def signed_elsewhere(self, session_id: str) -> list[dict[str, Any]]:
+        """Signatures that came with an imported session: never signatures made here."""
+        return list(
+            self.db.query(
+                "SELECT * FROM imported_signatures WHERE session_id = ? ORDER BY id", [session_id]
+            )
+        )
+
     # --- helpers -------------------------------------------------------------------------
+
+    def _refuse_unaudited_role(self, user: User, session_id: str) -> None:
+        """The role that counts for signing is the audited one (the administrator's path
+        writes ``account_roles``): a role raised with SQL in ``users`` does not sign."""
+        found = self.db.execute(
+            "SELECT role FROM account_roles WHERE username = ? ORDER BY id DESC LIMIT 1",
+            [user.username],
+        ).fetchone()
+        if found is not None and found[0] == user.role:
+            return
+        self._audit_refusal(user, "sign with a role not in the audited role history", session_id)
+        raise permissions.AccessRefused(
+            f"{user.display_name}'s role ({user.role}) was not given through the "
+            "administrator's account path: nothing was signed. Ask the administrator.",
+            field="role",
+        )
 
     def _refuse_if_signed(self, session_id: str) -> None:
         refused = permissions.why_not_change(self.db, session_id)

@@ -37,7 +37,7 @@ from tests.factories import open_store, protocol, session_start
 BASE = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 # Item 9 "not at all": a positive item 9 would raise its own alarm and hold the dose.
 PHQ9 = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}
-SUPERVISOR = ("chen", "Dr M. Chen", "chen-secret")
+SUPERVISOR = ("chen", "Dr M. Chen", "copper-meadow-9")
 
 
 @dataclass
@@ -181,9 +181,9 @@ def build_known_archive(path: Path) -> Known:
 
     clock.set(BASE + timedelta(days=8, hours=1))
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     accounts.create_user(admin, SUPERVISOR[0], SUPERVISOR[1], "supervisor", SUPERVISOR[2])
-    accounts.create_user(admin, "adams", "Dr Zoë Adams", "clinician", "adams-secret")
+    accounts.create_user(admin, "adams", "Dr Zoë Adams", "clinician", "amber-lattice-5")
     Review(store).sign(b, SUPERVISOR[0], SUPERVISOR[2])
     return Known(path, store, clock, a, b, c, d)
 

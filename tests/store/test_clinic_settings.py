@@ -19,8 +19,8 @@ def setup(tmp_path: Path):
     clock = FakeClock(T0)
     store = open_store(tmp_path / "c.sqlite", clock)
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    lee = accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-pin1")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    lee = accounts.create_user(admin, "lee", "Dr Lee", "clinician", "linden-river-31")
     yield store, ClinicSettings(store.db, clock), admin, lee
     store.close()
 

@@ -29,9 +29,9 @@ def ended(tmp_path: Path):
     for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
         pass
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", "rivera-pin")
-    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "chen-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", "birch-valley-18")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "copper-meadow-9")
     yield store, Review(store), store.list_sessions()[0]["id"], clock
     store.close()
 
@@ -130,7 +130,7 @@ def test_signing_rules_both_ways_and_the_lock_after_it(ended) -> None:
         "administrator account"
     )
     with pytest.raises(AccessRefused) as refused:
-        rv.sign(sid, "rivera", "rivera-pin")
+        rv.sign(sid, "rivera", "birch-valley-18")
     assert _refusal(refused) == role
 
     addendum = permissions.why_not_addendum(db, sid)
@@ -141,12 +141,12 @@ def test_signing_rules_both_ways_and_the_lock_after_it(ended) -> None:
 
     assert permissions.why_not_comment(db, sid, chen) is None
     assert permissions.why_not_sign(db, sid, chen) is None
-    rv.sign(sid, "chen", "chen-secret", confirmed=[f.key for f in rv.quality_flags(sid)])
+    rv.sign(sid, "chen", "copper-meadow-9", confirmed=[f.key for f in rv.quality_flags(sid)])
 
     again = permissions.why_not_sign(db, sid, chen)
     assert again == "This session is already signed"
     with pytest.raises(AccessRefused) as refused:
-        rv.sign(sid, "chen", "chen-secret")
+        rv.sign(sid, "chen", "copper-meadow-9")
     assert _refusal(refused) == again
 
     locked = permissions.why_not_add(db, sid, "interventions")
@@ -176,10 +176,10 @@ def test_an_open_session_is_not_signed(tmp_path: Path) -> None:
     next(steps)
     sid = store.list_sessions()[0]["id"]
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     reason = permissions.why_not_sign(store.db, sid, admin)
     assert reason == "End the session before signing it (it is still being recorded)"
     with pytest.raises(AccessRefused) as refused:
-        Review(store).sign(sid, "admin", "admin-secret")
+        Review(store).sign(sid, "admin", "alpine-harbour-7")
     assert _refusal(refused) == reason
     store.close()

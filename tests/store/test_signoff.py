@@ -30,9 +30,9 @@ def review(tmp_path: Path):
     for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
         pass
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", "rivera-pin")
-    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "chen-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", "birch-valley-18")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", "copper-meadow-9")
     session_id = store.list_sessions()[0]["id"]
     yield Review(store), store, session_id, clock
     store.close()
@@ -41,7 +41,7 @@ def review(tmp_path: Path):
 def test_a_clinician_cannot_sign_and_the_refusal_is_audited(review) -> None:
     rv, store, session_id, _clock = review
     with pytest.raises(AccessRefused, match="may not sign a session"):
-        rv.sign(session_id, "rivera", "rivera-pin")
+        rv.sign(session_id, "rivera", "birch-valley-18")
     assert not rv.is_signed(session_id)
     (actor,) = store.db.execute("SELECT actor FROM audit WHERE action = 'refused'").fetchone()
     assert actor == "rivera"
@@ -69,7 +69,7 @@ def test_the_database_refuses_a_signature_from_a_non_supervisor(review) -> None:
 def test_a_signature_shows_name_time_and_meaning_and_locks_everything(review) -> None:
     rv, store, session_id, clock = review
     clock.advance(hours=20)
-    rv.sign(session_id, "chen", "chen-secret")
+    rv.sign(session_id, "chen", "copper-meadow-9")
     (signature,) = rv.signatures(session_id)
     assert (signature["printed_name"], signature["role"], signature["meaning"]) == (
         "Dr M. Chen",
@@ -84,7 +84,7 @@ def test_a_signature_shows_name_time_and_meaning_and_locks_everything(review) ->
     with pytest.raises(StoreError, match="locked"):
         store.correct(session_id, first["id"], VitalSigns(clock.now(), hr=60), "x", "Dr. A. Rivera")
     with pytest.raises(AccessRefused, match="already signed"):
-        rv.sign(session_id, "chen", "chen-secret")
+        rv.sign(session_id, "chen", "copper-meadow-9")
     # Raw SQL meets the triggers, for every locked table.
     conn = sqlite3.connect(store.path)
     for table in LOCKED_BY_SIGNATURE:
@@ -101,7 +101,7 @@ def test_addenda_only_after_signing_and_marked_as_such(review) -> None:
     rivera = rv.accounts.find("rivera")
     with pytest.raises(AccessRefused, match="Addenda are for signed sessions"):
         rv.add_addendum(session_id, rivera, "Patient phoned: slept well")
-    rv.sign(session_id, "chen", "chen-secret")
+    rv.sign(session_id, "chen", "copper-meadow-9")
     clock.advance(days=1)
     rv.add_addendum(session_id, rivera, "Patient phoned next day: slept well, no nausea")
     (addendum,) = store.load(session_id).rows["addenda"]
@@ -120,7 +120,7 @@ def test_review_comments_are_for_supervisors_before_sign_off(review) -> None:
     assert from_iso(comment.observed_at) == at
     assert comment.text == "BP peak expected; response documented"
     assert comment.recorded_by == "Dr M. Chen"
-    rv.sign(session_id, "chen", "chen-secret")
+    rv.sign(session_id, "chen", "copper-meadow-9")
     with pytest.raises(StoreError, match="signed and locked"):
         rv.add_review_comment(session_id, chen, at, "one more")
 
@@ -146,7 +146,7 @@ def test_amendments_keep_the_original_and_only_the_author_amends(review) -> None
         mine["id"],
         "HR misread from the monitor",
     )
-    rv.sign(session_id, "chen", "chen-secret")
+    rv.sign(session_id, "chen", "copper-meadow-9")
     with pytest.raises(StoreError, match="signed and locked"):
         rv.amend(session_id, rivera, new_id, entry, "again")
 
@@ -157,10 +157,10 @@ def test_an_open_session_cannot_be_signed(tmp_path: Path) -> None:
     steps = record_demo(store, clock, T0, 0.0, random.Random(1))
     next(steps)  # the session starts; nothing more
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     rv = Review(store)
     with pytest.raises(AccessRefused, match="End the session before signing"):
-        rv.sign(store.list_sessions()[0]["id"], admin.username, "admin-secret")
+        rv.sign(store.list_sessions()[0]["id"], admin.username, "alpine-harbour-7")
     store.close()
 
 
@@ -192,10 +192,10 @@ def test_every_flag_must_be_confirmed_and_the_confirmations_are_stored(review) -
     # Nothing confirmed, or one of two: refused, nothing signed, nothing recorded.
     for confirmed in ((), [flags[0].key]):
         with pytest.raises(ValidationError, match=r"quality flag before signing: \d of 2"):
-            rv.sign(session_id, "chen", "chen-secret", confirmed=confirmed)
+            rv.sign(session_id, "chen", "copper-meadow-9", confirmed=confirmed)
     assert not rv.is_signed(session_id) and rv.confirmations(session_id) == []
     signature_id = rv.sign(
-        session_id, "chen", "chen-secret", confirmed=[f.key for f in flags]
+        session_id, "chen", "copper-meadow-9", confirmed=[f.key for f in flags]
     ).primary_id
     assert rv.is_signed(session_id)
     assert rv.confirmations(session_id) == [
@@ -219,21 +219,21 @@ def test_a_flag_that_appeared_after_the_dialog_opened_must_be_confirmed_too(revi
     assert shown == []
     _tenfold_dose_correction(store, session_id)
     with pytest.raises(ValidationError, match="1 of 1 not confirmed"):
-        rv.sign(session_id, "chen", "chen-secret", confirmed=shown)
+        rv.sign(session_id, "chen", "copper-meadow-9", confirmed=shown)
     # A confirmation of words that have since changed is not a confirmation of the new words.
     [flag] = rv.quality_flags(session_id)
     stale = flag.key.replace("Decimal point", "Decimal")
     with pytest.raises(ValidationError, match="changed since they were shown"):
-        rv.sign(session_id, "chen", "chen-secret", confirmed=[stale])
+        rv.sign(session_id, "chen", "copper-meadow-9", confirmed=[stale])
     assert not rv.is_signed(session_id)
-    rv.sign(session_id, "chen", "chen-secret", confirmed=[flag.key])
+    rv.sign(session_id, "chen", "copper-meadow-9", confirmed=[flag.key])
     [stored] = rv.confirmations(session_id)
     assert [f["message"] for f in stored["flags"]] == [flag.message]
 
 
 def test_a_session_without_flags_records_that_none_were_shown(review) -> None:
     rv, _store, session_id, _clock = review
-    signature_id = rv.sign(session_id, "chen", "chen-secret").primary_id
+    signature_id = rv.sign(session_id, "chen", "copper-meadow-9").primary_id
     assert rv.confirmations(session_id) == [{"signature_id": signature_id, "flags": []}]
 
 
@@ -250,6 +250,6 @@ def test_the_alarm_sound_turned_off_in_the_session_is_a_flag_to_confirm(review) 
         "bedside laptop. Reason: Patient asleep"
     )
     with pytest.raises(ValidationError, match="1 of 1 not confirmed"):
-        rv.sign(session_id, "chen", "chen-secret")
-    rv.sign(session_id, "chen", "chen-secret", confirmed=[flag.key])
+        rv.sign(session_id, "chen", "copper-meadow-9")
+    rv.sign(session_id, "chen", "copper-meadow-9", confirmed=[flag.key])
     assert rv.confirmations(session_id)[0]["flags"] == [flag.as_record()]

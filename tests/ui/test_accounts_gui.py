@@ -35,9 +35,9 @@ def clock() -> FakeClock:
 def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
     opened = SessionStore.open(tmp_path / "accounts.sqlite", clock)
     accounts = Accounts(opened.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-pin1")
-    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kim-pin1")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "linden-river-31")
+    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kestrel-dawn-52")
     yield opened
     opened.close()
 
@@ -83,7 +83,7 @@ def fill_start(qtbot: QtBot, dialog: QWidget) -> None:
 
 def start_signed_in(qtbot: QtBot, window: SessionWindow) -> None:
     def clinicians(dialog: QWidget) -> None:
-        sign_in(qtbot, dialog, [("lee", "lee-pin1"), ("kim", "kim-pin1")])
+        sign_in(qtbot, dialog, [("lee", "linden-river-31"), ("kim", "kestrel-dawn-52")])
 
     drive(
         qtbot,
@@ -104,13 +104,13 @@ def test_first_run_creates_the_administrator(
     dialog.show()
     type_into(qtbot, dialog.username, "admin")
     type_into(qtbot, dialog.display_name, "Alex Admin")
-    type_into(qtbot, dialog.secret, "admin-secret")
+    type_into(qtbot, dialog.secret, "alpine-harbour-7")
     type_into(qtbot, dialog.repeat, "admin-secreT")
     qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     assert dialog.isVisible() and "differ" in dialog.errors_text()
     assert not accounts.any_users()
     dialog.repeat.clear()
-    type_into(qtbot, dialog.repeat, "admin-secret")
+    type_into(qtbot, dialog.repeat, "alpine-harbour-7")
     qtbot.keyClick(dialog.repeat, Qt.Key.Key_Return)
     assert not dialog.isVisible()
     assert accounts.find("admin").role == "administrator"
@@ -121,15 +121,15 @@ def test_two_clinicians_sign_in_and_switch_without_retyping(
     qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
 ) -> None:
     def only_one(dialog: QWidget) -> None:
-        sign_in(qtbot, dialog, [("lee", "lee-pin1")])
+        sign_in(qtbot, dialog, [("lee", "linden-river-31")])
         assert dialog.isVisible() and "At least 2" in dialog.errors_text()
         type_into(qtbot, dialog.rows[1][0].lineEdit(), "kim")
         type_into(qtbot, dialog.rows[1][1], "wrong-pin")
         qtbot.keyClick(dialog.rows[1][1], Qt.Key.Key_Return)
         assert "Clinician 2: Wrong user name or password" in dialog.errors_text()
         dialog.rows[0][1].clear()
-        type_into(qtbot, dialog.rows[0][1], "lee-pin1")
-        type_into(qtbot, dialog.rows[1][1], "kim-pin1")
+        type_into(qtbot, dialog.rows[0][1], "linden-river-31")
+        type_into(qtbot, dialog.rows[1][1], "kestrel-dawn-52")
         qtbot.keyClick(dialog.rows[1][1], Qt.Key.Key_Return)
 
     drive(
@@ -177,11 +177,11 @@ def test_the_lock_keeps_the_clock_next_check_and_alarms_and_opens_for_a_clinicia
     assert overlay.clock.text().endswith("0:04:00")  # the clock still runs on the lock screen
 
     overlay.username.setCurrentText("admin")
-    type_into(qtbot, overlay.secret, "admin-secret")
+    type_into(qtbot, overlay.secret, "alpine-harbour-7")
     qtbot.keyClick(overlay.secret, Qt.Key.Key_Return)
     assert overlay.isVisible() and "not an attending clinician" in overlay.error.text()
     overlay.username.setCurrentText("kim")
-    type_into(qtbot, overlay.secret, "kim-pin1")
+    type_into(qtbot, overlay.secret, "kestrel-dawn-52")
     qtbot.keyClick(overlay.secret, Qt.Key.Key_Return)
     assert not overlay.isVisible()
     assert window.recorder == "Nurse Kim"
@@ -227,7 +227,7 @@ def test_emergency_access_is_recorded_and_marked(
     def clinicians(dialog: QWidget) -> None:
         dialog.emergency_button.click()
         assert "Emergency access recorded for Sam Locum" in dialog.banner.text()
-        sign_in(qtbot, dialog, [("lee", "lee-pin1")])
+        sign_in(qtbot, dialog, [("lee", "linden-river-31")])
 
     def start(dialog: QWidget) -> None:
         assert [e.text() for e in dialog.clinicians[:2]] == [
@@ -256,11 +256,11 @@ def test_a_fresh_install_says_to_add_the_clinicians_first(
 ) -> None:
     fresh = SessionStore.open(tmp_path / "fresh.sqlite", clock)
     accounts = Accounts(fresh.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     window = shown_window(qtbot, fresh, clock, tmp_path)
     assert window.accounts_hint.isVisible()
     assert "Session → Accounts" in window.accounts_hint.text()
-    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-pin1")
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "linden-river-31")
     window.show_welcome()
     assert not window.accounts_hint.isVisible()
     window.close()
@@ -278,7 +278,7 @@ def test_account_columns_are_as_wide_as_their_contents(
         "featherstonehaugh",
         "Dr Maximiliana Featherstonehaugh-Worthington",
         "clinician",
-        "long-pin1",
+        "lichen-harbour-77",
     )
     dialog = AccountsDialog(accounts, admin)
     dialog.setStyleSheet(stylesheet(current_theme(False), True))

@@ -213,9 +213,9 @@ def test_with_accounts_the_second_clinician_types_their_own_password(
     from kapmonitor.store.accounts import Accounts
 
     accounts = Accounts(store.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-secret-1")
-    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kim-secret-1")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "linden-river-32")
+    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kestrel-dawn-54")
 
     def sign_in(username: str, secret: str) -> str:
         return accounts.sign_in(username, secret, "confirm a dose").display_name
@@ -229,10 +229,10 @@ def test_with_accounts_the_second_clinician_types_their_own_password(
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     assert dialog.confirmed_by is None and "Wrong user name or password" in dialog.banner.text()
     dialog.name.setEditText("lee")
-    type_into(qtbot, dialog.password, "lee-secret-1")
+    type_into(qtbot, dialog.password, "linden-river-32")
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     assert dialog.confirmed_by is None and "Dr Lee is recording" in dialog.banner.text()
     dialog.name.setEditText("kim")
-    type_into(qtbot, dialog.password, "kim-secret-1")
+    type_into(qtbot, dialog.password, "kestrel-dawn-54")
     qtbot.mouseClick(dialog.confirm_button, Qt.MouseButton.LeftButton)
     assert (dialog.confirmed_by, dialog.signed_in) == ("Nurse Kim", True)

@@ -39,10 +39,10 @@ def clock() -> FakeClock:
 def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
     opened = SessionStore.open(tmp_path / "locks.sqlite", clock)
     accounts = Accounts(opened.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "lee-pin1")
-    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kim-pin1")
-    accounts.create_user(admin, "ray", "Ray Super", "supervisor", "ray-pin1")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "lee", "Dr Lee", "clinician", "linden-river-31")
+    accounts.create_user(admin, "kim", "Nurse Kim", "clinician", "kestrel-dawn-52")
+    accounts.create_user(admin, "ray", "Ray Super", "supervisor", "rowan-quartz-64")
     yield opened
     opened.close()
 
@@ -177,7 +177,7 @@ def test_a_correction_does_not_lock_and_the_signed_in_clinicians_switch_freely(
     # An idle lock opened by one of them does not make the other sign in again either.
     press(qtbot, window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
     assert window.access.locked()
-    unlock(qtbot, window, "lee", "lee-pin1")
+    unlock(qtbot, window, "lee", "linden-river-31")
     assert not window.access.locked() and window.recorder == "Dr Lee"
     no_dialog(
         qtbot, lambda: press(qtbot, window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
@@ -194,7 +194,7 @@ def test_a_clinician_not_signed_in_this_session_needs_a_password(
     window = shown_window(qtbot, store, clock, tmp_path)
     window.open_session(session_id)  # resumed after a restart: nobody is signed in yet
     assert window.access.locked()
-    unlock(qtbot, window, "lee", "lee-pin1")
+    unlock(qtbot, window, "lee", "linden-river-31")
     assert window.recorder == "Dr Lee"
 
     def cancel(dialog: QWidget) -> None:
@@ -207,10 +207,10 @@ def test_a_clinician_not_signed_in_this_session_needs_a_password(
     assert window.header.recorder.currentText() == "Dr Lee"
 
     def wrong_then_right(dialog: QWidget) -> None:
-        type_into(qtbot, dialog.secret, "kim-pin2")
+        type_into(qtbot, dialog.secret, "kestrel-dawn-53")
         qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
         assert dialog.isVisible() and "Wrong user name or password" in dialog.errors_text()
-        type_into(qtbot, dialog.secret, "kim-pin1")
+        type_into(qtbot, dialog.secret, "kestrel-dawn-52")
         qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
 
     drive(qtbot, window, Qt.Key.Key_2, wrong_then_right, Qt.KeyboardModifier.ControlModifier)
@@ -262,7 +262,7 @@ def test_an_administrator_sets_the_clinic_idle_lock_refused_when_too_short_and_a
 
     def admin_signs_in(dialog: QWidget) -> None:
         assert isinstance(dialog, SignInDialog)
-        type_into(qtbot, dialog.secret, "admin-secret")
+        type_into(qtbot, dialog.secret, "alpine-harbour-7")
         qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
 
     def set_idle_lock(dialog: QWidget) -> None:
@@ -306,7 +306,7 @@ def test_a_supervisor_cannot_open_the_clinic_setting(
 
     def supervisor_tries(dialog: QWidget) -> None:
         dialog.username.setCurrentText("ray")
-        type_into(qtbot, dialog.secret, "ray-pin1")
+        type_into(qtbot, dialog.secret, "rowan-quartz-64")
         qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
 
     def told(dialog: QWidget) -> None:

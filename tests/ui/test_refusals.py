@@ -185,7 +185,7 @@ def test_sign_in_refused_keeps_the_name_and_clears_only_the_password(
     qtbot: QtBot, shown: Callable[[Any], Any], store: SessionStore, clock: FakeClock
 ) -> None:
     accounts = Accounts(store.db, clock)
-    accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
+    accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     dialog = shown(SignInDialog(accounts, "review", usernames=["admin"]))
     type_into(qtbot, dialog.secret, "not-it")
     qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
@@ -252,7 +252,7 @@ def test_the_sign_dialog_shows_the_stores_reason_and_clears_the_password(
     for box in dialog.flag_boxes():
         box.setChecked(True)
     dialog.meaning.setCurrentText("reviewed with comments")
-    type_into(qtbot, dialog.password, "chen-secret")
+    type_into(qtbot, dialog.password, "copper-meadow-9")
     dialog.try_sign()
     reason = permissions.why_not_sign(known.store.db, known.c, chen)
     assert reason is not None and dialog.errors_text() == f"Not signed:\n• {reason}"
@@ -320,6 +320,6 @@ def test_the_review_window_says_the_stores_reason_for_signing_as_a_clinician(
     adams = account(known, "adams")
     reason = permissions.why_not_sign(known.store.db, known.a, adams)
     with pytest.raises(AccessRefused) as store_said:
-        Review(known.store).sign(known.a, "adams", "adams-secret")
+        Review(known.store).sign(known.a, "adams", "amber-lattice-5")
     assert reason is not None and window.message_text() == reason == store_said.value.message
     assert window.actions_by_name["sign"].toolTip().endswith(reason)

@@ -33,8 +33,8 @@ def clock() -> FakeClock:
 def store(tmp_path: Path, clock: FakeClock) -> Iterator[SessionStore]:
     opened = SessionStore.open(tmp_path / "rooms.sqlite", clock)
     accounts = Accounts(opened.db, clock)
-    admin = accounts.create_first_administrator("admin", "Alex Admin", "admin-secret")
-    accounts.create_user(admin, "chen", "Dr Chen", "supervisor", "chen-secret1")
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr Chen", "supervisor", "copper-meadow-91")
     yield opened
     opened.close()
 
@@ -47,7 +47,7 @@ def test_ctrl_r_signs_in_and_the_app_opens_the_review_room(
 
     def supervisor(dialog: QWidget) -> None:
         type_into(qtbot, dialog.username.lineEdit(), "chen")
-        type_into(qtbot, dialog.secret, "chen-secret1")
+        type_into(qtbot, dialog.secret, "copper-meadow-91")
         qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
 
     drive(qtbot, window, Qt.Key.Key_R, supervisor, Qt.KeyboardModifier.ControlModifier)

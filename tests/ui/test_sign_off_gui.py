@@ -371,7 +371,7 @@ def test_a_clinician_cannot_sign_and_the_store_refuses_and_audits(
     qtbot.waitExposed(dialog)
     for box in dialog.flag_boxes():
         tick(qtbot, dialog, box)
-    type_into(qtbot, dialog.password, "adams-secret")
+    type_into(qtbot, dialog.password, "amber-lattice-5")
     dialog.try_sign()
     assert "Dr Zoë Adams (clinician) may not sign a session" in dialog.errors_text()
     assert dialog.isVisible() and dialog.saved_id is None

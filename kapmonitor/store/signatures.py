@@ -1,0 +1,441 @@
+"""Signatures that cannot be forged: each account's Ed25519 key, and what a sign-off signs.
+
+Every account has an Ed25519 key pair (created with the account, or at the first password entry
+after migration 0012 for an account older than it). The private key is stored only wrapped:
+AES-256-GCM under a key derived from the account's password with scrypt, so whoever swaps the
+``password_hash`` for one they know can sign in, but cannot open the key and so cannot make a
+signature that verifies. The public key and its fingerprint are stored in ``signing_keys``
+(append-only, audited), printed on the account sheet (``kapmonitor accounts --sheet``) and
+written to the audit trail, so a key planted later is not on the sheet the administrator kept.
+
+A sign-off signs a *statement*: the session id, the signer, their role and printed name, the
+meaning, the time and the session's **content hash** (SHA-256 over the canonical content of the
+session row and of every row a signature locks, in table and id order, with the highest id
+covered per table, plus the audit chain head at signing). ``kapmonitor verify`` recomputes the
+content hash from the rows with ids up to the ones covered, and checks every signature with the
+signer's public key (:func:`check_signatures`).
+
+Qt-free, like the rest of the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+from sqlite_utils import Database
+
+from kapmonitor.domain.clock import to_iso
+from kapmonitor.store import audit
+from kapmonitor.store.database import StoreError
+from kapmonitor.store.schema import LOCKED_BY_SIGNATURE
+
+STATEMENT_VERSION = 1
+WRAP_MAXMEM = 512 * 1024 * 1024
+# The tables a signature's content hash covers, besides the session row itself: every table a
+# signature locks (so no row can join them after signing), in this fixed order.
+COVERED_TABLES: tuple[str, ...] = tuple(LOCKED_BY_SIGNATURE)
+
+
+@dataclass(frozen=True)
+class KdfCost:
+    """scrypt parameters; stored with every hash and wrapped key, so a raised cost never
+    strands an old one."""
+
+    n: int
+    r: int
+    p: int
+
+
+class KeyUnavailable(StoreError):
+    """The signing key cannot be opened with the password typed (or the account has none)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "signing_key")
+
+
+def derive(secret: str, salt: bytes, cost: KdfCost) -> bytes:
+    """32 bytes from a password: scrypt with the given cost (memory-hard, so guessing is slow)."""
+    return hashlib.scrypt(
+        secret.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=WRAP_MAXMEM, dklen=32
+    )
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def public_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def fingerprint(public_key_hex: str) -> str:
+    """SHA-256 of the raw public key, hex: what the account sheet prints (grouped by 4)."""
+    return hashlib.sha256(bytes.fromhex(public_key_hex)).hexdigest()
+
+
+def printable(fp: str) -> str:
+    """A fingerprint as a person compares it: the first 32 hex digits in groups of four."""
+    return " ".join(fp[i : i + 4] for i in range(0, 32, 4))
+
+
+def wrap(private: Ed25519PrivateKey, secret: str, cost: KdfCost) -> str:
+    """The private key sealed under the password (scrypt → AES-256-GCM), as JSON text."""
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    sealed = AESGCM(derive(secret, salt, cost)).encrypt(nonce, raw, b"kapmonitor/signing-key")
+    return json.dumps(
+        {
+            "kdf": "scrypt",
+            "n": cost.n,
+            "r": cost.r,
+            "p": cost.p,
+            "salt": salt.hex(),
+            "nonce": nonce.hex(),
+            "sealed": sealed.hex(),
+        },
+        sort_keys=True,
+    )
+
+
+def unwrap(wrapped: str, secret: str) -> Ed25519PrivateKey:
+    """The private key, or KeyUnavailable when the password does not open it."""
+    try:
+        fields = json.loads(wrapped)
+        cost = KdfCost(int(fields["n"]), int(fields["r"]), int(fields["p"]))
+        key = derive(secret, bytes.fromhex(fields["salt"]), cost)
+        raw = AESGCM(key).decrypt(
+            bytes.fromhex(fields["nonce"]),
+            bytes.fromhex(fields["sealed"]),
+            b"kapmonitor/signing-key",
+        )
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except (InvalidTag, ValueError, KeyError, TypeError) as exc:
+        raise KeyUnavailable(
+            "Your signing key does not open with this password. If your password was reset "
+            "by someone else, or the account was changed outside KAP Monitor, ask the "
+            "administrator: nothing was signed."
+        ) from exc
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    id: int
+    username: str
+    role: str
+    public_key: str
+    fingerprint: str
+    wrapped_key: str
+    reason: str
+    recorded_at: str
+
+
+def _record(row: tuple[Any, ...]) -> KeyRecord:
+    return KeyRecord(*row)
+
+
+_KEY_COLUMNS = "id, username, role, public_key, fingerprint, wrapped_key, reason, recorded_at"
+
+
+def current_key(db: Database, username: str) -> KeyRecord | None:
+    """The account's key in force: its newest ``signing_keys`` row."""
+    row = db.execute(
+        f"SELECT {_KEY_COLUMNS} FROM signing_keys WHERE username = ? ORDER BY id DESC LIMIT 1",
+        [username],
+    ).fetchone()
+    return _record(row) if row else None
+
+
+def all_keys(db: Database) -> list[KeyRecord]:
+    rows = db.execute(f"SELECT {_KEY_COLUMNS} FROM signing_keys ORDER BY id").fetchall()
+    return [_record(r) for r in rows]
+
+
+def store_key(
+    db: Database,
+    username: str,
+    role: str,
+    private: Ed25519PrivateKey,
+    secret: str,
+    cost: KdfCost,
+    reason: str,
+    actor: str,
+    at: datetime,
+) -> KeyRecord:
+    """Append a key row (call inside the caller's write transaction; the caller seals it) and
+    write its fingerprint to the audit trail, where it is chained with everything else."""
+    public = public_hex(private)
+    fp = fingerprint(public)
+    now = to_iso(at)
+    db.execute(
+        "INSERT INTO signing_keys (username, role, public_key, fingerprint, wrapped_key, reason, "
+        "observed_at, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [username, role, public, fp, wrap(private, secret, cost), reason, now, now, actor],
+    )
+    audit.event(
+        db, actor, "signing_key", at, {"username": username, "fingerprint": fp, "reason": reason}
+    )
+    found = current_key(db, username)
+    assert found is not None
+    return found
+
+
+# --- what a sign-off signs --------------------------------------------------------------------
+
+
+def covered_now(db: Database, session_id: str) -> dict[str, int]:
+    """The highest row id of the session in every covered table (0 when it has none)."""
+    covered = {}
+    for table in COVERED_TABLES:
+        (top,) = db.execute(
+            f"SELECT coalesce(max(id), 0) FROM [{table}] WHERE session_id = ?", [session_id]
+        ).fetchone()
+        covered[table] = int(top)
+    return covered
+
+
+def content_hash(
+    db: Database, session_id: str, covered: Mapping[str, int], head: tuple[int, str]
+) -> str:
+    """SHA-256 over the session row, the session's rows with ids up to ``covered`` in each
+    covered table (as :func:`audit.hashed_content` sees them, canonical form), and the audit
+    chain head ``(entry id, hash)`` at signing."""
+    digest = hashlib.sha256()
+    digest.update(f"kapmonitor-session-content/{STATEMENT_VERSION}\n".encode())
+    row = db.execute("SELECT rowid FROM sessions WHERE id = ?", [session_id]).fetchone()
+    session = audit.row_content(db, "sessions", row[0]) if row else None
+    digest.update(audit.canonical({"sessions": session}).encode() + b"\n")
+    for table in sorted(covered):
+        cursor = db.execute(
+            f"SELECT * FROM [{table}] WHERE session_id = ? AND id <= ? ORDER BY id",
+            [session_id, int(covered[table])],
+        )
+        names = [d[0] for d in cursor.description]
+        for found in cursor:
+            content = audit.hashed_content(table, dict(zip(names, found, strict=True)))
+            digest.update(f"{table}\t".encode() + audit.canonical(content).encode() + b"\n")
+    digest.update(f"head\t{head[0]}\t{head[1]}\n".encode())
+    return digest.hexdigest()
+
+
+def audit_head(db: Database) -> tuple[int, str]:
+    """The newest audit entry (id, hash): a signature names the history it was made on."""
+    found = db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(found[0]), str(found[1])) if found else (0, audit.GENESIS)
+
+
+def statement(fields: Mapping[str, Any]) -> bytes:
+    """The bytes an Ed25519 signature covers: the statement's fields in canonical JSON."""
+    wanted = (
+        "session_id",
+        "signer",
+        "printed_name",
+        "role",
+        "meaning",
+        "signed_at",
+        "content_hash",
+        "audit_head_id",
+        "audit_head_hash",
+        "key_fingerprint",
+    )
+    body = {name: fields.get(name) for name in wanted}
+    body["v"] = STATEMENT_VERSION
+    return audit.canonical(body).encode()
+
+
+def seal_signature(
+    db: Database,
+    session_id: str,
+    signature_row: Mapping[str, Any],
+    private: Ed25519PrivateKey,
+    key: KeyRecord,
+) -> dict[str, Any]:
+    """Sign the session as it stands and append the seal row (inside the signing transaction,
+    after the ``signatures`` row, before the audit seal). Returns the seal's fields."""
+    covered = covered_now(db, session_id)
+    head = audit_head(db)
+    fields: dict[str, Any] = {
+        "session_id": session_id,
+        "signature_id": signature_row["id"],
+        "signer": signature_row["recorded_by"],
+        "printed_name": signature_row["printed_name"],
+        "role": signature_row["role"],
+        "meaning": signature_row["meaning"],
+        "signed_at": signature_row["recorded_at"],
+        "content_hash": content_hash(db, session_id, covered, head),
+        "covered": json.dumps(covered, sort_keys=True),
+        "audit_head_id": head[0],
+        "audit_head_hash": head[1],
+        "key_fingerprint": key.fingerprint,
+        "public_key": key.public_key,
+    }
+    fields["signature"] = private.sign(statement(fields)).hex()
+    now = signature_row["recorded_at"]
+    db.execute(
+        "INSERT INTO signature_seals (session_id, signature_id, signer, printed_name, role, "
+        "meaning, signed_at, content_hash, covered, audit_head_id, audit_head_hash, "
+        "key_fingerprint, public_key, signature, legacy, observed_at, recorded_at, recorded_by) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+        [
+            fields[name]
+            for name in (
+                "session_id",
+                "signature_id",
+                "signer",
+                "printed_name",
+                "role",
+                "meaning",
+                "signed_at",
+                "content_hash",
+                "covered",
+                "audit_head_id",
+                "audit_head_hash",
+                "key_fingerprint",
+                "public_key",
+                "signature",
+            )
+        ]
+        + [now, now, signature_row["recorded_by"]],
+    )
+    return fields
+
+
+def signature_valid(fields: Mapping[str, Any], public_key_hex: str) -> bool:
+    """Whether ``fields['signature']`` is the key's Ed25519 signature of the statement."""
+    try:
+        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+        public.verify(bytes.fromhex(str(fields.get("signature") or "")), statement(fields))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+# --- checking every signature (kapmonitor verify) ---------------------------------------------
+
+
+def _rows(db: Database, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _role_at(db: Database, username: str, recorded_at: str) -> str | None:
+    """The role the account held at ``recorded_at`` by its audited role history
+    (``account_roles``, written at creation and by the administrator's role change)."""
+    found = db.execute(
+        "SELECT role FROM account_roles WHERE username = ? AND recorded_at <= ? "
+        "ORDER BY id DESC LIMIT 1",
+        [username, recorded_at],
+    ).fetchone()
+    return found[0] if found else None
+
+
+def check_signatures(db: Database) -> list[str]:
+    """Every problem with the database's signatures, in plain words (empty when all hold).
+
+    For each ``signatures`` row: its seal exists; the key it names is one of the signer's keys
+    in ``signing_keys``; the Ed25519 signature verifies with it; the role signed is the role the
+    account held then (``account_roles``); the audit head it names is still in the trail; and
+    the session's content hash, recomputed from its rows with ids up to those covered, still
+    matches. Signatures from before migration 0012 carry a *legacy* seal and are not checked
+    cryptographically (they were never signed with a key)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "signature_seals" not in tables:
+        return []
+    problems: list[str] = []
+    seals: dict[int, list[dict[str, Any]]] = {}
+    for seal in _rows(db, "SELECT * FROM signature_seals ORDER BY id"):
+        seals.setdefault(int(seal["signature_id"]), []).append(seal)
+    for signature in _rows(db, "SELECT * FROM signatures ORDER BY id"):
+        label = f"signature #{signature['id']} of session {signature['session_id']}"
+        found = seals.get(int(signature["id"]), [])
+        if not found:
+            problems.append(
+                f"{label} (by {signature['recorded_by']}): has no cryptographic seal, so it was "
+                "not made by KAP Monitor's sign path (a signature row written another way)"
+            )
+            continue
+        seal = found[0]
+        if seal["legacy"]:
+            continue
+        problems.extend(_check_seal(db, label, signature, seal))
+    return problems
+
+
+def _check_seal(
+    db: Database, label: str, signature: Mapping[str, Any], seal: Mapping[str, Any]
+) -> list[str]:
+    problems: list[str] = []
+    signer = str(signature["recorded_by"])
+    for name in ("session_id", "printed_name", "role", "meaning"):
+        if seal[name] != signature[name]:
+            problems.append(f"{label}: its {name.replace('_', ' ')} differs from what was signed")
+    if seal["signer"] != signer:
+        problems.append(f"{label}: signed by {seal['signer']}, but the row names {signer}")
+    key = db.execute(
+        "SELECT public_key FROM signing_keys WHERE username = ? AND fingerprint = ? LIMIT 1",
+        [seal["signer"], seal["key_fingerprint"]],
+    ).fetchone()
+    if key is None:
+        problems.append(
+            f"{label}: signed with a key that is not one of {seal['signer']}'s keys "
+            f"(fingerprint {printable(str(seal['key_fingerprint']))}): unknown key"
+        )
+    elif not signature_valid(seal, key[0]):
+        problems.append(
+            f"{label}: the signature does not verify with {seal['signer']}'s public key "
+            "(forged, or its statement was altered)"
+        )
+    held = _role_at(db, str(seal["signer"]), str(seal["signed_at"]))
+    if held is not None and held != seal["role"]:
+        problems.append(
+            f"{label}: signed as {seal['role']}, but {seal['signer']} was a {held} then by the "
+            "audited role history (a role raised outside the administrator's path)"
+        )
+    head = db.execute("SELECT hash FROM audit WHERE id = ?", [seal["audit_head_id"]]).fetchone()
+    if seal["audit_head_id"] and (head is None or head[0] != seal["audit_head_hash"]):
+        problems.append(
+            f"{label}: the audit trail it was signed on (entry #{seal['audit_head_id']}) has "
+            "been rewritten or removed"
+        )
+    try:
+        covered = {str(k): int(v) for k, v in json.loads(seal["covered"]).items()}
+    except (ValueError, TypeError, AttributeError):
+        covered = None
+    if covered is None:
+        problems.append(f"{label}: its record of the rows it covers is unreadable")
+    else:
+        head_pair = (int(seal["audit_head_id"]), str(seal["audit_head_hash"]))
+        recomputed = content_hash(db, str(seal["session_id"]), covered, head_pair)
+        if recomputed != seal["content_hash"]:
+            problems.append(
+                f"{label}: the session's content no longer matches what was signed (a row "
+                "covered by the signature was altered, removed or inserted)"
+            )
+        for table, top in sorted(covered.items()):
+            (later,) = db.execute(
+                f"SELECT count(*) FROM [{table}] WHERE session_id = ? AND id > ?",
+                [seal["session_id"], top],
+            ).fetchone()
+            if later:  # a signed session takes no rows here: the lock was got round
+                problems.append(
+                    f"{label}: {later} {table} row(s) were added to the session after it was signed"
+                )
+    return problems
