@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import Clock, SystemClock
+from kapmonitor.reports import import_limits as limits
 from kapmonitor.reports.session_export import (
     FORMAT,
     FORMAT_VERSION,
@@ -97,12 +99,17 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _parse_json(path: Path) -> Any:
+    limits.check_file_size(path)  # before reading a byte of a flood
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise StoreError(f"Cannot read {path}: {exc.strerror or exc}.", "unreadable") from exc
     try:
-        return json.loads(data.decode("utf-8-sig"), parse_constant=_refuse_constant)
+        return json.loads(
+            data.decode("utf-8-sig"),
+            parse_constant=_refuse_constant,
+            parse_float=limits.finite_float,  # 1e400 would be infinity
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise StoreError(
             f"not a KAP Monitor export: {path} is not JSON text; nothing was imported.",
@@ -166,6 +173,7 @@ def _check_value(where: str, column: Column, value: Any) -> None:
         raise _invalid(f"{where}: {column.name} is too large")
     if isinstance(value, str):
         _check_text(where, column, value)
+    limits.check_cell(where, column, value)
 
 
 def _check_text(where: str, column: Column, value: str) -> None:
@@ -180,7 +188,13 @@ def _check_text(where: str, column: Column, value: str) -> None:
             raise _invalid(f"{where}: {column.name} must hold JSON text") from exc
 
 
-def _check_columns(where: str, row: Any, columns: Sequence[Column], extra: Iterable[str]) -> None:
+def _check_columns(
+    where: str,
+    row: Any,
+    columns: Sequence[Column],
+    extra: Iterable[str],
+    now: datetime | None = None,
+) -> None:
     if not isinstance(row, dict):
         raise _invalid(f"{where} is not an object")
     known = {c.name for c in columns} | set(extra)
@@ -193,14 +207,14 @@ def _check_columns(where: str, row: Any, columns: Sequence[Column], extra: Itera
                 raise _invalid(f"{where} lacks {column.name}")
             continue
         _check_value(where, column, row[column.name])
+    limits.check_stamps(where, row, now or datetime.now(UTC))
 
 
-def _check_session(session: Any, columns: Sequence[Column]) -> str:
-    _check_columns("the session", session, columns, ())
-    session_id = session["id"]
-    if len(session_id) != 32:
-        raise _invalid("the session id must be 32 characters")
-    return session_id
+def _check_session(session: Any, columns: Sequence[Column], now: datetime) -> str:
+    if isinstance(session, dict) and "id" in session:
+        limits.check_session_id(session["id"])  # before any message could quote it
+    _check_columns("the session", session, columns, (), now)
+    return limits.check_session_id(session["id"])
 
 
 def _check_link(where: str, info: TableInfo, row: Row, tables: Mapping[str, Any]) -> None:
@@ -217,18 +231,22 @@ def _check_link(where: str, info: TableInfo, row: Row, tables: Mapping[str, Any]
             raise _invalid(f"{where}: {link.column} points to a row that is not in the file")
 
 
-def _check_rows(name: str, rows: Any, info: TableInfo) -> None:
+def _check_rows(name: str, rows: Any, info: TableInfo, now: datetime) -> None:
     if not isinstance(rows, list):
         raise _invalid(f"table {name} is not a list of rows")
     for position, row in enumerate(rows, 1):
         where = f"{name} row {position}"
-        _check_columns(where, row, info.columns, ("ref",))
+        _check_columns(where, row, info.columns, ("ref",), now)
         if type(row.get("ref")) is not int or row["ref"] != position:
             raise _invalid(f"{where}: ref must be {position} (rows are numbered 1..n)")
 
 
-def check_document(db: Database, document: Any) -> str:
-    """Refuse plainly anything this database could not take whole; returns the session id."""
+def check_document(db: Database, document: Any, now: datetime | None = None) -> str:
+    """Refuse plainly anything this database could not take whole; returns the session id.
+
+    ``now`` is the importing computer's time, for refusing stamps from the future
+    (:mod:`kapmonitor.reports.import_limits` holds the limits)."""
+    now = now or datetime.now(UTC)
     if not isinstance(document, dict):
         raise StoreError(
             "not a KAP Monitor export: the file holds no session document; nothing was imported.",
@@ -245,7 +263,7 @@ def check_document(db: Database, document: Any) -> str:
         raise _invalid(f"unexpected field {_name(unknown[0])}")
     if not isinstance(document.get("app_version"), str):
         raise _invalid("app_version must be text")
-    session_id = _check_session(document.get("session"), session_columns(db))
+    session_id = _check_session(document.get("session"), session_columns(db), now)
     tables = document.get("tables")
     if not isinstance(tables, dict):
         raise _invalid("it has no tables object")
@@ -253,7 +271,7 @@ def check_document(db: Database, document: Any) -> str:
     for name, rows in tables.items():
         if name not in known:
             raise _invalid(f"it has a table this version does not know ({_name(name)})")
-        _check_rows(name, rows, known[name])
+        _check_rows(name, rows, known[name], now)
     for name, rows in tables.items():
         for row in rows:
             _check_link(f"{name} row {row['ref']}", known[name], row, tables)
@@ -307,7 +325,7 @@ def import_documents(
     """Check every document first (any refusal: nothing written), then import each session in
     its own transaction: skipped when already here unchanged, refused when it differs."""
     clock = clock or SystemClock()
-    checked = [(check_document(db, doc), doc) for doc in documents]
+    checked = [(check_document(db, doc, clock.now()), doc) for doc in documents]
     known = describe_tables(db)
     report = ImportReport()
     for session_id, document in checked:
