@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -78,7 +78,14 @@ class FitLabel(QLabel):
         super().resizeEvent(event)
         self._fit()
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # large type: the same text wraps anew
+            self._fit()
+
     def setText(self, text: str) -> None:
+        if text == self.text():
+            return  # nothing to wrap again (this runs at every save and clock tick)
         super().setText(text)
         self._fit()
 
@@ -140,7 +147,7 @@ class SchedulePanel(QFrame):
         layout.addWidget(self.main)
         layout.addWidget(self.detail)
         layout.addWidget(self.blocked)
-        self._state = "none"
+        self._state = ""
         self._set_state("none")
         self.apply_theme(night)
 
@@ -191,6 +198,10 @@ class SchedulePanel(QFrame):
     # --- internals -----------------------------------------------------------------------
 
     def _set_state(self, state: str) -> None:
+        # Re-polished only when the state changes: show_state runs at every save and clock
+        # tick, and a re-polish re-lays out and repaints the whole panel.
+        if state == self._state:
+            return
         self._state = state
         for widget in (self, self.main):
             widget.setProperty("state", state)

@@ -112,15 +112,20 @@ class SessionHeader(QFrame):
             self.since_dose.setText(format_duration((until - first_dose).total_seconds()))
         remaining = limit_minutes * 60 - (until - started).total_seconds()
         limit_text = format_duration(abs(remaining))
+        style = self.limit.objectName()
         if ended is not None:
             self.limit.setText("session ended")
         elif remaining >= 0:
             self.limit.setText(
                 f"{limit_text} left of {limit_minutes // 60}:{limit_minutes % 60:02d}"
             )
-            self.limit.setObjectName("HeaderSub")
+            style = "HeaderSub"
         else:
             self.limit.setText(f"⚠ {limit_text} over the time limit")
-            self.limit.setObjectName("Warn")
-        self.limit.style().unpolish(self.limit)
-        self.limit.style().polish(self.limit)
+            style = "Warn"
+        # Restyled only when its style changes: this runs at every save and every clock tick,
+        # and re-polishing a label re-lays out and repaints the whole strip each time.
+        if style != self.limit.objectName():
+            self.limit.setObjectName(style)
+            self.limit.style().unpolish(self.limit)
+            self.limit.style().polish(self.limit)
