@@ -402,6 +402,31 @@ class _EdgeAxis(pg.AxisItem):
         return super().boundingRect().adjusted(0, -12, 0, 12)
 
 
+class _KeySymbols(pg.ScatterPlotItem):
+    """The key symbols of a dense series, with their bounding rectangle worked out once.
+
+    pyqtgraph's scatter recomputes its data bounds and pixel padding at every call, and Qt
+    asks a cached item for it several times per repaint: about 18 calls per save on the
+    three-hour record, for symbols that change once per five minutes. The rectangle is kept
+    until the data bounds are reset (new points, size or pen: pyqtgraph replaces its
+    ``bounds`` list then) or the item's device transform changes (zoom, resize).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._rect_for: tuple[object, QtGui.QTransform | None] | None = None
+        self._rect = QtCore.QRectF()
+        super().__init__(*args, **kwargs)
+
+    def boundingRect(self) -> QtCore.QRectF:
+        transform = self.deviceTransform_()
+        cached = self._rect_for
+        if cached is None or cached[0] is not self.bounds or cached[1] != transform:
+            self._rect = super().boundingRect()
+            # dataBounds fills the list in place; a reset replaces it, which is what is checked.
+            self._rect_for = (self.bounds, transform)
+        return QtCore.QRectF(self._rect)
+
+
 class _LegendSample(ItemSample):
     """Legend swatch drawn from the series' fixed style, not from the live curve.
 
@@ -483,6 +508,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         }
         self._dense: dict[str, bool] = dict.fromkeys(SERIES, False)
         self._key_sig: dict[str, tuple[int, float, float]] = {}
+        self._key_seen: dict[str, tuple[int, int]] = {}  # (buffer edits, points) keyed last
         self._markers: list[_Marker] = []
         self._thresholds: list[_Threshold] = []
         self._bulk_depth = 0
@@ -577,14 +603,18 @@ class TrendChart(pg.GraphicsLayoutWidget):
             )
             for item in (curve, tail):
                 self._plots[spec.plot].addItem(item)
-                # Also set on the curve itself, independent of the plot's context-menu state.
-                item.setDownsampling(auto=True, method="peak")
-                item.setClipToView(True)
+            # Also set on the curve itself, independent of the plot's context-menu state.
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            # The tail (a few minutes, a strip a few pixels wide) is drawn point for point: no
+            # spike can be lost, and a save's setData skips the downsampling and clipping work.
+            tail.setDownsampling(ds=1, auto=False)
+            tail.setClipToView(False)
             # The history changes once per tail length: a pixmap blit repaints it under the
             # tail's strip, instead of stroking its thousands of segments at every save.
             for child in (curve.curve, curve.scatter):
                 child.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
-            keys = pg.ScatterPlotItem(symbol=spec.symbol, pxMode=True)
+            keys = _KeySymbols(symbol=spec.symbol, pxMode=True)
             keys.setZValue(1)
             keys.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
             self._plots[spec.plot].addItem(keys)
@@ -814,8 +844,20 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """Refresh the sparse key symbols of a dense series, only when they actually change."""
         buf = self._buffers[name]
         n = buf.count
+        phase = _KEY_PHASE_S.get(name, 0.0)
+        seen = self._key_seen.get(name)
+        if not force and seen == (buf.edits, n - 1) and n >= 2:
+            # One point appended at the end since the keys were worked out: they change only
+            # if it opens a new key period (once per five minutes), so the whole series is not
+            # bucketed again at every save.
+            self._key_seen[name] = (buf.edits, n)
+            if math.floor((buf.t[n - 1] + phase) / _KEY_PERIOD_S) == math.floor(
+                (buf.t[n - 2] + phase) / _KEY_PERIOD_S
+            ):
+                return
+        self._key_seen[name] = (buf.edits, n)
         t = buf.t[:n]
-        bucket = np.floor((t + _KEY_PHASE_S.get(name, 0.0)) / _KEY_PERIOD_S)
+        bucket = np.floor((t + phase) / _KEY_PERIOD_S)
         idx = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
         sig = (int(idx.shape[0]), float(t[0]), float(t[int(idx[-1])]) if idx.shape[0] else 0.0)
         if not force and self._key_sig.get(name) == sig:
@@ -832,6 +874,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         if not dense:
             self._keys[name].clear()
             self._key_sig.pop(name, None)
+            self._key_seen.pop(name, None)
 
     def add_marker(self, t: float, kind: str, label: str) -> None:
         """Draw a labelled vertical event line across all plots (label in the top plot only).
