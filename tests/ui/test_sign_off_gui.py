@@ -25,7 +25,7 @@ from kapmonitor.domain.records import (
     SessionEnd,
     VitalSigns,
 )
-from kapmonitor.store.accounts import AccessRefused
+from kapmonitor.store.accounts import AccessRefused, Accounts
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.signoff import Review
 from kapmonitor.ui.forms import form_base
@@ -136,11 +136,13 @@ def test_a_supervisor_signs_through_the_dialog(
     assert not window.actions_by_name["amend"].isEnabled()
     assert window.actions_by_name["addendum"].isEnabled()
     audit = known.store.db.execute(
-        "SELECT actor FROM audit WHERE action = 'signature' AND session_id = ?", [known.a]
+        "SELECT actor, table_name FROM audit WHERE action = 'signature' AND session_id = ?",
+        [known.a],
     ).fetchall()
-    assert audit == [("chen",)]
+    assert audit == [("chen", "signatures"), ("chen", "signature_seals")]
     failed = known.store.db.execute(
-        "SELECT count(*) FROM audit WHERE action = 'sign_in_failed' AND actor = 'chen'"
+        "SELECT count(*) FROM audit WHERE action = 'sign_in_failed' AND actor = ?",
+        [Accounts(known.store.db, known.store.clock).name_digest("chen")],  # never the text
     ).fetchone()[0]
     assert failed == 1
 
