@@ -41,6 +41,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from kapmonitor.paths import is_session_id
 from kapmonitor.reports.session_export import (
     ExportCancelled,
     ExportTarget,
@@ -74,6 +75,8 @@ class ExportFormat:
         return not self.suffix
 
     def file_name(self, session_id: str) -> str:
+        """``<session id><suffix>``, for a valid session id only (never a path)."""
+        check_session_ids([session_id])
         return f"{session_id}{self.suffix}"
 
 
@@ -117,6 +120,24 @@ def export_format(name: str) -> ExportFormat:
 # --- running an export ------------------------------------------------------------------------
 
 
+def check_session_ids(session_ids: Sequence[str]) -> None:
+    """Refuse, before anything is written, a session id that could not safely name a file.
+
+    Export file names are made from session ids, which come from the database; an id such as
+    ``../../x`` (written with SQL, or imported by a version that did not check) would be a path
+    out of ``--out``. Only ids the app could have made (32 hex digits) are used."""
+    bad = [sid for sid in session_ids if not is_session_id(sid)]
+    if bad:
+        shown = repr(str(bad[0])[:40])
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise StoreError(
+            f"the session id {shown}{more} is not a KAP Monitor session id (32 hexadecimal "
+            "characters), so it cannot name an export file; run `kapmonitor verify` on the "
+            "database. Nothing was written.",
+            "invalid_id",
+        )
+
+
 def export_target(fmt: ExportFormat, session_ids: Sequence[str], out: Path, folder: bool) -> Path:
     """Where the files land: ``out`` itself for one session's file; a folder for ``--all``
     (``folder``), for a format that writes a folder, or when ``out`` is an existing folder
@@ -141,6 +162,7 @@ def write_export(
     fmt = export_format(fmt) if isinstance(fmt, str) else fmt
     if not session_ids:
         raise StoreError("There are no sessions to export.", "empty")
+    check_session_ids(session_ids)
     destination = export_target(fmt, session_ids, out, folder)
     single = not folder and not fmt.writes_folder and len(session_ids) == 1
     target = ExportTarget(destination, single=single)
@@ -267,6 +289,7 @@ __all__ = [
     "ExportTarget",
     "Progress",
     "Writer",
+    "check_session_ids",
     "export_format",
     "export_formats",
     "finish_export",

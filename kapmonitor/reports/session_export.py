@@ -300,6 +300,8 @@ class ExportTarget:
         """Where to write the file ``name`` now (a staged path, renamed on commit)."""
         if self.single and self.names:
             raise ValueError("a single-file export writes one file")
+        if Path(name).name != name or name in ("", ".", ".."):  # a name, never a path
+            raise StoreError(f"{name[:40]!r} cannot name an export file; nothing was written.")
         staging = self._stage()
         if name not in self.names:
             self.names.append(name)
