@@ -12,13 +12,27 @@ the app's own connection that note every row it inserts (or, for ``users``, upda
 table, and ``seal`` — called at the end of each write transaction — turns those notes into chained
 audit rows. Rows written by any other connection (a script, the sqlite3 shell) are never noted, so
 they stay unaudited and ``verify`` names them.
+
+The chain is keyed. Since migration 0011 each entry's ``hash`` is an HMAC-SHA256 with the
+database's audit key (``key_slots.keys_of(db).subkey(AUDIT_MAC)``, which lives only in the key
+slots), over the previous entry's MAC and the entry's fields: recomputing the chain after an edit
+needs a clinician's credentials, not just SQLite. A *key marker* entry (action ``audit_key``)
+starts each keyed stretch: it names the key (a fingerprint, never the key) and records a SHA-256
+digest of every entry before it, so entries chained before the key existed (the unkeyed SHA-256
+chain of earlier versions) or under an earlier key (before a rekey) are pinned by the first
+entry that can only be made with the current key. A marker is appended automatically before the
+first entry written under a key other than the newest marker's. A plain (unencrypted) file
+carries ``PLAIN_KEYS``, whose audit key is public: ``verify`` says so, and only anchors kept
+outside the file (:mod:`kapmonitor.store.anchors`) then catch a rewrite.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +40,7 @@ from sqlite_utils import Database
 
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.vitals import VITAL_KEYS
+from kapmonitor.store import key_slots
 
 GENESIS = "0" * 64
 _PENDING_NAME = "kapmonitor_pending_audit"  # trigger bodies may not qualify a table name
@@ -33,6 +48,7 @@ PENDING = f"temp.{_PENDING_NAME}"
 # Tables whose rows are hashed into the trail (everything but the trail and bookkeeping).
 _SKIP = {"audit", "_sqlite_migrations", "sqlite_sequence", "sqlite_stat1"}
 _UPDATABLE = ("users",)  # the only table whose rows change (password, active); each change audited
+UPDATABLE = _UPDATABLE
 
 
 def audited_tables(db: Database) -> list[str]:
@@ -79,8 +95,100 @@ def row_hash(content: Mapping[str, Any]) -> str:
 
 
 def entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
-    """The chain link: the previous hash and this entry's fields, in canonical form."""
+    """The unkeyed chain link of entries made before the keyed chain (and of older versions):
+    a SHA-256 of the previous hash and this entry's fields. Anyone can recompute it."""
     return hashlib.sha256(f"{prev_hash}\n{canonical(fields)}".encode()).hexdigest()
+
+
+def entry_mac(key: bytes, prev_hash: str, fields: Mapping[str, Any]) -> str:
+    """The keyed chain link: HMAC-SHA256 with the audit key over what ``entry_hash`` covers."""
+    message = f"{prev_hash}\n{canonical(fields)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+KEY_MARKER = "audit_key"  # the action of the entry that starts a keyed stretch
+SYSTEM = "system"
+
+
+def audit_key(keys: key_slots.DatabaseKeys) -> bytes:
+    """The MAC key of the audit chain for these database keys."""
+    return keys.subkey(key_slots.AUDIT_MAC)
+
+
+def key_id(key: bytes) -> str:
+    """A fingerprint naming an audit key in the file without revealing it."""
+    return hmac.new(key, b"kapmonitor audit key id", hashlib.sha256).hexdigest()[:16]
+
+
+PLAIN_KEY_ID = key_id(audit_key(key_slots.PLAIN_KEYS))
+
+
+def entry_digest_line(entry: Mapping[str, Any]) -> bytes:
+    """What a key marker's digest covers of one earlier entry: number, hash and fields."""
+    fields = {name: entry[name] for name in CHAINED_FIELDS}
+    return f"{entry['id']}\t{entry['hash']}\t{canonical(fields)}\n".encode()
+
+
+def _connection_key(db: Database) -> tuple[bytes, str, bool]:
+    """The audit key of the keys attached to ``db`` (derived once per keys object)."""
+    keys = key_slots.keys_of(db)
+    cached = getattr(db, "_kapmonitor_audit_key", None)
+    if cached is not None and cached[0] is keys:
+        return cached[1]
+    key = audit_key(keys)
+    found = (key, key_id(key), keys.encrypted)
+    db._kapmonitor_audit_key = (keys, found)  # type: ignore[attr-defined]
+    return found
+
+
+def current_marker(db: Database) -> dict[str, Any] | None:
+    """The detail of the newest key marker, or None when the chain has none (all unkeyed)."""
+    found = db.execute(
+        "SELECT detail FROM audit WHERE actor = ? AND action = ? ORDER BY id DESC LIMIT 1",
+        [SYSTEM, KEY_MARKER],
+    ).fetchone()
+    if found is None:
+        return None
+    detail = json.loads(found[0])
+    return detail if isinstance(detail, dict) else None
+
+
+def _keyed(db: Database, at: str) -> bytes:
+    """The key to chain the next entries with; appends a key marker first when the newest
+    marker names another key (or there is none yet: the start of the keyed chain)."""
+    key, kid, encrypted = _connection_key(db)
+    marker = current_marker(db)
+    if marker is not None and marker.get("key_id") == kid:
+        return key
+    digest = hashlib.sha256()
+    before = 0
+    for entry in entries(db):
+        digest.update(entry_digest_line(entry))
+        before += 1
+    detail = {
+        "key_id": kid,
+        "encrypted": encrypted,
+        "before": before,
+        "digest": digest.hexdigest(),
+        "previous_key_id": marker.get("key_id") if marker else None,
+    }
+    fields = {
+        "at": at,
+        "actor": SYSTEM,
+        "action": KEY_MARKER,
+        "session_id": None,
+        "table_name": None,
+        "row_id": None,
+        "row_hash": None,
+        "detail": canonical(detail),
+    }
+    _insert(db, fields, key)
+    return key
+
+
+def ensure_keyed(db: Database, at: datetime) -> None:
+    """Start the keyed chain now (migration 0011) rather than at the next write."""
+    _keyed(db, to_iso(at))
 
 
 CHAINED_FIELDS = (
@@ -95,8 +203,21 @@ CHAINED_FIELDS = (
 )
 
 
+_AUTHORISED = "_kapmonitor_authorised"
+
+
 def install(db: Database) -> None:
-    """Note every insert (and users update) made through this connection, for ``seal``."""
+    """Note every insert (and users update) made through this connection, for ``seal``; and
+    give the connection ``kapmonitor_authorised`` for the guarded changes (:func:`authorise`)."""
+    if not hasattr(db, _AUTHORISED):
+        allowed: set[tuple[str, int]] = set()
+        setattr(db, _AUTHORISED, allowed)
+        db.conn.create_function(
+            "kapmonitor_authorised",
+            2,
+            lambda what, row_id: int((str(what), int(row_id)) in allowed),
+            deterministic=False,
+        )
     db.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {_PENDING_NAME} "
         "(seq INTEGER PRIMARY KEY, table_name TEXT NOT NULL, row_id INTEGER NOT NULL)"
@@ -118,14 +239,41 @@ def install(db: Database) -> None:
             )
 
 
+@contextmanager
+def authorise(db: Database, what: str, row_id: int) -> Iterator[None]:
+    """Let this connection make one guarded change (``what`` of the ``users`` row ``row_id``)
+    for the length of the block: the database's trigger refuses it otherwise.
+
+    ``what`` is ``"role"`` (migration 0011's ``users_role_change``); a later guarded column uses
+    its own name with a trigger ``WHEN NOT kapmonitor_authorised('<what>', OLD.id)``. The caller
+    is the audited administrator path: it checks who asks, makes the change inside a write
+    transaction and seals it (the users row's new content is audited by ``seal``).
+    """
+    allowed: set[tuple[str, int]] | None = getattr(db, _AUTHORISED, None)
+    if allowed is None:
+        install(db)
+        allowed = getattr(db, _AUTHORISED)
+    token = (what, int(row_id))
+    allowed.add(token)
+    try:
+        yield
+    finally:
+        allowed.discard(token)
+
+
 def _last_hash(db: Database) -> str:
     found = db.execute("SELECT hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
     return found[0] if found else GENESIS
 
 
-def _append(db: Database, fields: dict[str, Any]) -> str:
+def _append(db: Database, fields: dict[str, Any], key: bytes | None = None) -> str:
+    """Chain one entry after the newest, keyed with the connection's audit key."""
+    return _insert(db, fields, key if key is not None else _keyed(db, fields["at"]))
+
+
+def _insert(db: Database, fields: dict[str, Any], key: bytes) -> str:
     prev = _last_hash(db)
-    digest = entry_hash(prev, fields)
+    digest = entry_mac(key, prev, fields)
     detail = fields["detail"]
     db.execute(
         "INSERT INTO audit (at, actor, action, session_id, table_name, row_id, row_hash, detail, "
@@ -176,13 +324,16 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
     """
     pending = db.execute(f"SELECT seq, table_name, row_id FROM {PENDING} ORDER BY seq").fetchall()
     sealed = 0
+    key: bytes | None = None
     for _seq, table, rowid in pending:
         content = row_content(db, table, rowid)
         if content is None:
             continue
         owner = content.get("session_id") if table != "sessions" else content.get("id")
         fields = _fields(at, actor, action, owner or session_id, table, rowid, row_hash(content))
-        _append(db, fields)
+        if key is None:
+            key = _keyed(db, fields["at"])
+        _append(db, fields, key)
         sealed += 1
     db.execute(f"DELETE FROM {PENDING}")
     return sealed

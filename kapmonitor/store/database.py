@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from kapmonitor.store import audit, encryption
+from kapmonitor.store import audit, encryption, schema_check
 from kapmonitor.store.errors import StoreError
 from kapmonitor.store.file_modes import prepare_database_file
 from kapmonitor.store.key_slots import DatabaseKeys, attach
@@ -171,6 +171,7 @@ def connect(path: Path, keys: DatabaseKeys | None = None) -> Database:
             encryption.remember(path, keys)
         migrations.apply(db)
         audit.install(db)
+        schema_check.refuse_if_changed(db, path)  # a planted trigger: never write
         return db
     except BaseException as exc:
         conn.close()

@@ -545,6 +545,36 @@ def m0010_etco2(db: Database) -> None:
         db.execute("PRAGMA user_version = 10")
 
 
+# Added by 0011: the keyed audit chain and the guarded role. Entries from here on are chained with
+# an HMAC whose key lives only in the key slots (kapmonitor.store.audit); the migration appends
+# the key marker that starts the keyed chain, pinning every unkeyed entry before it by digest.
+# A role is changed only through the app's audited administrator path: the trigger asks the
+# app's connection (the SQL function ``kapmonitor_authorised``, registered by audit.install for
+# the length of one authorised change) and aborts otherwise, so raw SQL on the file fails with
+# "no such function" or this message. Dropping the trigger to get round it is a schema change that
+# the app refuses to write to and ``verify`` names (kapmonitor.store.schema_check).
+ROLE_TRIGGER_V11 = """
+CREATE TRIGGER users_role_change BEFORE UPDATE OF role ON users
+WHEN NEW.role IS NOT OLD.role AND NOT kapmonitor_authorised('role', OLD.id)
+BEGIN
+    SELECT RAISE(ABORT, 'a role is changed only by an administrator in KAP Monitor (audited)');
+END;
+"""
+
+
+@migrations(name="0011_keyed_audit")
+def m0011_keyed_audit(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from kapmonitor.store import audit
+
+    for statement in _split(ROLE_TRIGGER_V11):
+        db.execute(statement)
+    audit.ensure_keyed(db, datetime.now(UTC))
+    if db.execute("PRAGMA user_version").fetchone()[0] < 11:
+        db.execute("PRAGMA user_version = 11")
+
+
 # Added by 0012: signatures that cannot be forged (kapmonitor.store.signatures). Each account's
 # Ed25519 key (``signing_keys``: the public key, its fingerprint and the private key wrapped by the
 # account's password; a password change or reset appends a new row, the newest is in force); the
