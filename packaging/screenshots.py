@@ -240,7 +240,7 @@ def shoot_lock(app: Any, store: Any, clock: Any, session_id: str, settings: Any)
     accounts = Accounts(store.db, clock)
     admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
     for username, name in zip(("rivera", "okafor"), CLINICIANS, strict=True):
-        accounts.create_user(admin, username, name, "clinician", f"{username}-pin")
+        accounts.create_user(admin, username, name, "clinician", "willow-beacon-42")
     settings.set(NIGHT_MODE, True)
     window = SessionWindow(store, clock, settings)
     show_session(app, window, session_id, "lock-screen")
