@@ -130,6 +130,11 @@ def verify(
         from kapmonitor.store import anchors as anchor_check
 
         anchor_check.check(db, anchors, report)
+    # --- signatures (kapmonitor.store.signatures, H3): each signature checked with its
+    # signer's public key, against the session's content as it was when signed.
+    from kapmonitor.store import signatures
+
+    report.problems.extend(signatures.check_signatures(db))
     return report
 
 
