@@ -1,0 +1,235 @@
+"""The issue's signature attacks, tried as an insider with the file and SQLite would, and what
+verify (or the app's sign path) says about each.
+
+- a forged signature row inserted with SQL (a supervisor who never typed a password);
+- the supervisor's password hash swapped for a known one, a signature made in the app, the hash
+  put back;
+- a clinician's role raised with SQL, a signature made in the app, the role put back.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kapmonitor.demo import record_demo
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.store import signatures
+from kapmonitor.store.accounts import AccessRefused, Accounts, hash_secret
+from kapmonitor.store.signatures import KeyUnavailable
+from kapmonitor.store.signoff import Review
+from kapmonitor.store.verify import verify_database
+from tests.factories import T0, open_store
+
+CHEN = "copper-meadow-9"
+RIVERA = "birch-valley-18"
+KNOWN = "attacker-knows-this-1"
+SIGNED_AT = "2026-03-02T12:00:00.000Z"
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> Iterator[tuple[Path, str, FakeClock]]:
+    """An ended demo session, a supervisor (chen) and a clinician (rivera); closed."""
+    clock = FakeClock(T0)
+    path = tmp_path / "clinic.sqlite"
+    store = open_store(path, clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", RIVERA)
+    session_id = store.list_sessions()[0]["id"]
+    store.close()
+    clock.advance(hours=2)
+    yield path, session_id, clock
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """The sqlite3 shell on the file: no app, no audit triggers."""
+    conn = sqlite3.connect(path)
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def without_trigger(conn: sqlite3.Connection, name: str, *statements: tuple[str, list]) -> None:
+    """Drop a trigger, run the statements, put the trigger back as it was (a careful insider:
+    a missing trigger is named by the schema check)."""
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", [name]).fetchone()
+    conn.execute(f"DROP TRIGGER {name}")
+    for statement, params in statements:
+        conn.execute(statement, params)
+    conn.execute(sql)
+
+
+def sign_in_app(path: Path, clock: FakeClock, session_id: str, username: str, secret: str):
+    store = open_store(path, clock)
+    try:
+        review = Review(store)
+        flags = [f.key for f in review.quality_flags(session_id)]
+        return review.sign(session_id, username, secret, confirmed=flags)
+    finally:
+        store.close()
+
+
+def problems(path: Path) -> list[str]:
+    return verify_database(path).problems
+
+
+def test_a_forged_signature_row_is_named(clinic) -> None:
+    path, session_id, _clock = clinic
+    with raw(path) as conn:
+        conn.execute(
+            "INSERT INTO signatures (session_id, observed_at, recorded_at, recorded_by, "
+            "printed_name, role, meaning) VALUES (?, ?, ?, 'chen', 'Dr M. Chen', 'supervisor', "
+            "'reviewed and approved')",
+            [session_id, SIGNED_AT, SIGNED_AT],
+        )
+    found = problems(path)
+    assert any("has no cryptographic seal" in p and "chen" in p for p in found), found
+
+
+@pytest.mark.parametrize("claims_chens_key", [False, True])
+def test_a_forged_signature_with_a_made_up_seal_is_named(clinic, claims_chens_key: bool) -> None:
+    """The insider adds a seal too, signed with a key of their own (they cannot open chen's):
+    either naming their own key (unknown) or claiming chen's fingerprint (does not verify)."""
+    path, session_id, _clock = clinic
+    mine = Ed25519PrivateKey.generate()
+    public = signatures.public_hex(mine)
+    with raw(path) as conn:
+        conn.execute(
+            "INSERT INTO signatures (session_id, observed_at, recorded_at, recorded_by, "
+            "printed_name, role, meaning) VALUES (?, ?, ?, 'chen', 'Dr M. Chen', 'supervisor', "
+            "'reviewed and approved')",
+            [session_id, SIGNED_AT, SIGNED_AT],
+        )
+        (signature_id,) = conn.execute("SELECT max(id) FROM signatures").fetchone()
+        (chen_fp,) = conn.execute(
+            "SELECT fingerprint FROM signing_keys WHERE username = 'chen'"
+        ).fetchone()
+        fingerprint = chen_fp if claims_chens_key else signatures.fingerprint(public)
+        fields = {
+            "session_id": session_id,
+            "signer": "chen",
+            "printed_name": "Dr M. Chen",
+            "role": "supervisor",
+            "meaning": "reviewed and approved",
+            "signed_at": SIGNED_AT,
+            "content_hash": "0" * 64,
+            "audit_head_id": 1,
+            "audit_head_hash": "0" * 64,
+            "key_fingerprint": fingerprint,
+        }
+        conn.execute(
+            "INSERT INTO signature_seals (session_id, signature_id, signer, printed_name, role, "
+            "meaning, signed_at, content_hash, covered, audit_head_id, audit_head_hash, "
+            "key_fingerprint, public_key, signature, legacy, observed_at, recorded_at, "
+            "recorded_by) VALUES (?, ?, 'chen', 'Dr M. Chen', 'supervisor', "
+            "'reviewed and approved', ?, ?, '{}', 1, ?, ?, ?, ?, 0, ?, ?, 'chen')",
+            [
+                session_id,
+                signature_id,
+                SIGNED_AT,
+                "0" * 64,
+                "0" * 64,
+                fingerprint,
+                public,
+                mine.sign(signatures.statement(fields)).hex(),
+                SIGNED_AT,
+                SIGNED_AT,
+            ],
+        )
+    found = problems(path)
+    if claims_chens_key:
+        assert any("does not verify with chen's public key" in p for p in found), found
+    else:
+        assert any("not one of chen's keys" in p and "unknown key" in p for p in found), found
+    assert any("audit trail it was signed on" in p for p in found), found
+    assert any("signature_seals row" in p and "outside the app" in p for p in found), found
+
+
+def test_a_swapped_password_hash_signs_in_but_cannot_sign(clinic) -> None:
+    """The insider puts a hash of a password they know in chen's row, signs in the app as
+    chen, and puts the hash back. The sign-in works, but chen's key is wrapped by chen's real
+    password: nothing is signed, and the refusal is audited."""
+    path, session_id, clock = clinic
+    with raw(path) as conn:
+        (real,) = conn.execute("SELECT password_hash FROM users WHERE username = 'chen'").fetchone()
+        conn.execute(
+            "UPDATE users SET password_hash = ? WHERE username = 'chen'", [hash_secret(KNOWN)]
+        )
+    with pytest.raises(KeyUnavailable, match="does not open with this password"):
+        sign_in_app(path, clock, session_id, "chen", KNOWN)
+    with raw(path) as conn:
+        conn.execute("UPDATE users SET password_hash = ? WHERE username = 'chen'", [real])
+        assert conn.execute("SELECT count(*) FROM signatures").fetchone()[0] == 0
+        (refused,) = conn.execute(
+            "SELECT count(*) FROM audit WHERE action = 'signing_key_refused' AND actor = 'chen'"
+        ).fetchone()
+        assert refused == 1
+    # Had the insider written the signature themselves, with a key of their own, verify
+    # names it (test above); the app's own path made none.
+    assert not any("signature #" in p for p in problems(path))
+
+
+def test_a_clinician_raised_with_sql_cannot_sign_in_the_app(clinic) -> None:
+    """The role raised with SQL (past H2's trigger, put back as it was): the app's sign path
+    takes the role from the audited history, which still says clinician."""
+    path, session_id, clock = clinic
+    with raw(path) as conn:
+        without_trigger(
+            conn,
+            "users_role_change",
+            ("UPDATE users SET role = 'supervisor' WHERE username = 'rivera'", []),
+        )
+    with pytest.raises(AccessRefused, match="not given through the administrator's account"):
+        sign_in_app(path, clock, session_id, "rivera", RIVERA)
+    with raw(path) as conn:
+        without_trigger(
+            conn,
+            "users_role_change",
+            ("UPDATE users SET role = 'clinician' WHERE username = 'rivera'", []),
+        )
+        assert conn.execute("SELECT count(*) FROM signatures").fetchone()[0] == 0
+
+
+def test_a_clinician_raised_in_users_and_in_the_role_history_is_named(clinic) -> None:
+    """The deeper attack: the role raised in ``users`` and a forged ``account_roles`` row, a
+    signature made in the app, then both put back (the forged history row deleted). verify
+    names the signature: its role is not the one the audited history gave."""
+    path, session_id, clock = clinic
+    with raw(path) as conn:
+        without_trigger(
+            conn,
+            "users_role_change",
+            ("UPDATE users SET role = 'supervisor' WHERE username = 'rivera'", []),
+        )
+        conn.execute(
+            "INSERT INTO account_roles (username, role, observed_at, recorded_at, recorded_by) "
+            "VALUES ('rivera', 'supervisor', ?, ?, 'admin')",
+            ["2026-03-02T09:00:00.000Z", "2026-03-02T09:00:00.000Z"],
+        )
+    sign_in_app(path, clock, session_id, "rivera", RIVERA)  # the app is fooled into signing
+    with raw(path) as conn:
+        without_trigger(
+            conn,
+            "users_role_change",
+            ("UPDATE users SET role = 'clinician' WHERE username = 'rivera'", []),
+        )
+        without_trigger(
+            conn,
+            "account_roles_no_delete",
+            ("DELETE FROM account_roles WHERE username = 'rivera' AND role = 'supervisor'", []),
+        )
+    found = problems(path)
+    assert any("signed as supervisor, but rivera was a clinician then" in p for p in found), found
