@@ -83,6 +83,13 @@ def begin_new(db_path: Path) -> DatabaseKeys:
     return new_keys()
 
 
+def abandon_new(db_path: Path) -> None:
+    """First run cancelled: the new file (schema only, no account) and its key go; nothing
+    else could ever open it."""
+    encryption.forget(db_path)
+    _discard(Path(db_path))
+
+
 def seal_first_administrator(
     db_path: Path, keys: DatabaseKeys, username: str, password: str
 ) -> str:

@@ -2,6 +2,11 @@
 
 A database that cannot be opened ends here with a plain message naming the file (and a
 non-zero exit), and any unexpected error later is shown as a sentence, never a traceback.
+
+The database is encrypted (docs/encryption.md): the first run creates it with a new key once the
+administrator exists and shows the recovery key once; every later start asks for an account's
+password (:class:`UnlockDialog`) before the window opens; a plain database from an older version
+is encrypted when its administrator signs in.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ from kapmonitor import APP_NAME, APP_SLUG, __version__
 from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.paths import resources_dir
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
+from kapmonitor.store import encrypted_store
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.backup import newest_good_backup, restore
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.encryption import needs_unlock_message
+from kapmonitor.store.key_slots import KeySlots
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.session_window import SessionWindow
 from kapmonitor.ui.widgets.theme import apply_theme
@@ -145,6 +153,52 @@ def first_run(store: SessionStore, clock: Clock) -> bool:
     return False
 
 
+def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
+    """Open the clinic's database encrypted, asking for what that needs; None when the person
+    at the laptop cancels (nothing is left half-made)."""
+    from kapmonitor.ui.forms.unlock_dialog import RecoveryKeyDialog, UnlockDialog
+
+    current = encrypted_store.state(db_path)
+    if current == "new":
+        keys = encrypted_store.begin_new(db_path)
+        store = SessionStore.open(db_path, clock, keys=keys)
+        created = first_run(store, clock) and KeySlots.load(db_path).exists
+        if not created:
+            store.close()
+            encrypted_store.abandon_new(db_path)
+            return None
+        return store
+    if current == "encrypted" and not KeySlots.load(db_path).exists:
+        # Not SQLite, and no key file: damaged, or not ours. Said plainly; a backup is offered.
+        raise StoreError(needs_unlock_message(db_path), "corrupt")
+    if current == "plain":
+        plain = SessionStore.open(db_path, clock)
+        try:
+            if not first_run(plain, clock):  # an old file with no account yet: make one first
+                return None
+        finally:
+            plain.close()
+    dialog = UnlockDialog(
+        db_path,
+        lambda name, password: encrypted_store.unlock(db_path, name, password, clock),
+        lambda key, name, password: encrypted_store.reset_with_recovery(
+            db_path, key, name, password, clock
+        ),
+        migrating=current == "plain",
+    )
+    if not dialog.exec() or dialog.opened is None:
+        return None
+    opened = dialog.opened
+    if opened.recovery_key:
+        RecoveryKeyDialog(opened.recovery_key).exec()
+    try:
+        return SessionStore.open(db_path, clock, keys=opened.keys)
+    except StoreError as exc:
+        if exc.kind == "wrong_key":  # the key file's own check passed: the file is damaged
+            raise StoreError(str(exc), "corrupt") from exc
+        raise
+
+
 def connect_review(window: SessionWindow) -> list[QWidget]:
     """Open the review room when the bedside asks for it; the list keeps the windows alive.
 
@@ -173,16 +227,20 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
         print(f"kapmonitor: {refusal}", file=sys.stderr)
         QMessageBox.warning(None, APP_NAME, refusal)
         return 2
+    clock = clock or SystemClock()
     try:
-        store = SessionStore.open(db_path, clock)
+        opened = open_database(db_path, clock)
     except StoreError as exc:
         print(f"kapmonitor: {exc}", file=sys.stderr)
-        store = recover_from_backup(db_path, exc, clock)
-        if store is None:
+        opened = recover_from_backup(db_path, exc, clock)
+        if opened is None:
             lock.unlock()
             return 2
+    if opened is None:
+        lock.unlock()
+        return 1
+    store = opened
     install_excepthook()
-    clock = clock or SystemClock()
     if not first_run(store, clock):
         store.close()
         return 1

@@ -37,8 +37,10 @@ from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.key_slots import KeySlots, keys_of
 from kapmonitor.store.schema import ROLES
 from kapmonitor.ui.forms.form_base import FittingDialog
+from kapmonitor.ui.forms.unlock_dialog import RecoveryKeyDialog
 
 MIN_CLINICIANS = 2
 MAX_CLINICIANS = 4
@@ -128,8 +130,18 @@ class FirstRunDialog(_Dialog):
                 self.username.text(), self.display_name.text(), self.secret.text()
             )
 
-        if self.attempt(create):
+        if self.attempt(create) and self.attempt(self.seal_database_key):
             self.accept()
+
+    def seal_database_key(self) -> None:
+        """An encrypted database: the administrator's key slot, then a recovery key shown once
+        (:class:`RecoveryKeyDialog`); a plain one has no key to seal."""
+        slots = KeySlots.of(self.accounts.db)
+        if slots is None or self.user is None:
+            return
+        keys = keys_of(self.accounts.db)
+        slots.add(keys, self.user.username, self.secret.text())
+        RecoveryKeyDialog(slots.set_recovery(keys), self).exec()
 
 
 class SignInDialog(_Dialog):
