@@ -13,8 +13,9 @@ the file without an entry naming who took it, in what format and where to.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,62 @@ def insert_order(known: Mapping[str, TableInfo], tables: Mapping[str, list[Row]]
     return order + [n for n in LAST_TABLES if n in tables]
 
 
+@contextlib.contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock first (``BEGIN IMMEDIATE``).
+
+    Why: a deferred ``BEGIN`` reads first (the audit chain's head) and asks for the write lock
+    only at its INSERT; if the bedside window committed in between, SQLite answers "database is
+    locked" at once, without waiting for the busy timeout (its snapshot is stale, so waiting could
+    not help). Taking the lock first makes the busy timeout apply: an export or import during
+    recording waits its turn. Nested inside a transaction, it is a savepoint. SQLite errors leave
+    as :class:`StoreError` in plain words."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise explain(exc, database_file(db)) from exc
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        raise
+    try:
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        raise explain(exc, database_file(db)) from exc
+
+
+@contextlib.contextmanager
+def read_snapshot(db: Database) -> Iterator[Database]:
+    """Read many tables as of one moment: one read transaction (WAL lets the writer go on).
+
+    Why: an export reads a session table by table; a vitals set saved between reading the
+    vitals and reading their NEWS2 scores made the export refuse ("points to a row outside this
+    session"). Inside an open transaction it adds nothing."""
+    if db.conn.in_transaction:
+        yield db
+        return
+    try:
+        db.execute("BEGIN")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+    except sqlite3.Error as exc:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        raise explain(exc, database_file(db)) from exc
+    try:
+        yield db
+    finally:
+        if db.conn.in_transaction:
+            db.conn.rollback()  # it only read
+
+
 def _insert(db: Database, table: str, values: Mapping[str, Any]) -> int:
     columns = ", ".join(f"[{c}]" for c in values)
     marks = ", ".join("?" * len(values))
@@ -102,7 +159,7 @@ def insert_session(
     session = document["session"]
     tables: Mapping[str, list[Row]] = document.get("tables", {})
     try:
-        with db.atomic():
+        with immediate(db):
             _insert(db, "sessions", session)
             new_ids: dict[str, dict[int, int]] = {}
             for name in insert_order(known, tables):
@@ -127,16 +184,32 @@ def record_export(
     session_ids: Sequence[str],
 ) -> None:
     """The audit entries of one export: one per exported session (so each session's trail shows
-    it left), all in one transaction. The only place an export is audited."""
-    with db.atomic():
-        for session_id in session_ids:
-            audit.event(db, actor, "export", at, {"format": fmt, "file": str(target)}, session_id)
+    it left), all in one transaction. The only place an export is audited. It waits for a
+    session being recorded to commit (:func:`immediate`)."""
+    try:
+        with immediate(db):
+            for session_id in session_ids:
+                detail = {"format": fmt, "file": str(target)}
+                audit.event(db, actor, "export", at, detail, session_id)
+    except sqlite3.Error as exc:
+        raise explain(exc, database_file(db)) from exc
 
 
 def record_import(db: Database, actor: str, at: datetime, detail: Mapping[str, Any]) -> None:
     """The audit entry of one import run (each imported session's rows are sealed as well)."""
-    with db.atomic():
-        audit.event(db, actor, "import", at, dict(detail), None)
+    try:
+        with immediate(db):
+            audit.event(db, actor, "import", at, dict(detail), None)
+    except sqlite3.Error as exc:
+        raise explain(exc, database_file(db)) from exc
 
 
-__all__ = ["SessionRefused", "insert_order", "insert_session", "record_export", "record_import"]
+__all__ = [
+    "SessionRefused",
+    "immediate",
+    "insert_order",
+    "insert_session",
+    "read_snapshot",
+    "record_export",
+    "record_import",
+]

@@ -137,7 +137,7 @@ def test_a_failed_audit_entry_leaves_no_file(recorded, tmp_path: Path) -> None:
     target = write_export("json", store, [sid], tmp_path / "s.json")
     reader = connect_readonly(store.path)  # cannot write: the audit entry fails
     try:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(StoreError, match="cannot be written"):  # plain words (issue 12)
             finish_export(reader, target, "json", [sid], "tester", store.clock.now())
     finally:
         reader.close()
