@@ -135,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = sub.add_parser("verify", help="check the audit trail against every row")
     _db_argument(verify)
+    verify.add_argument(
+        "--anchors",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="anchor logs, backups, PDF reports or exports (or #N:MAC from a printout) to hold "
+        "the file's audit chain against: names a cut tail, a rollback and a rewritten history",
+    )
 
     backup = sub.add_parser("backup", help="take a checked online backup of the database")
     _db_argument(backup)
@@ -278,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "import":
             return _import(db_path, db_option, Path(args.file))
         if args.command == "verify":
-            return _verify(db_path, db_option)
+            return _verify(db_path, db_option, args.anchors)
         if args.command == "backup":
             out = Path(args.out).expanduser() if args.out else None
             return _backup(db_path, db_option, out, args.keep)
@@ -534,7 +542,7 @@ def _check_before_creating(documents: list[Any]) -> None:
             scratch.close()
 
 
-def _verify(db_path: Path, db_option: str) -> int:
+def _verify(db_path: Path, db_option: str, anchors: Sequence[str] = ()) -> int:
     from kapmonitor.reports.session_export import is_sqlite_file
 
     _require_db(db_path, db_option)
@@ -547,7 +555,7 @@ def _verify(db_path: Path, db_option: str) -> int:
     from kapmonitor.store.verify import verify_database
 
     try:
-        result = verify_database(db_path)
+        result = verify_database(db_path, anchors=anchors)
     except StoreError as exc:
         raise _on_db(db_option, exc) from exc
     for line in result.lines:

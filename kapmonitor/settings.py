@@ -67,6 +67,16 @@ BACKUP_INTERVAL_MINUTES = ConfigVar(
 BACKUP_KEEP = ConfigVar(
     "backup_keep", int, 20, "How many backups to keep beside the database (oldest removed)"
 )
+# A second place the clinic chooses (another folder, a removable medium), where the audit chain's
+# head is appended at each backup and export (kapmonitor.store.anchors); empty = no anchor log.
+ANCHOR_LOG_FOLDER = ConfigVar(
+    "anchor_log_folder",
+    str,
+    "",
+    "A folder outside the database's own (another disk, a USB stick) where the audit chain's "
+    "head is logged at each backup and export, so a cut or rolled-back file can be told "
+    "(kapmonitor verify --anchors); empty: no anchor log",
+)
 TREATMENT_SETTING = ConfigVar(
     "treatment_setting",
     str,

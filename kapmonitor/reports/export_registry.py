@@ -50,6 +50,7 @@ from kapmonitor.reports.session_export import (
     as_database,
     no_progress,
 )
+from kapmonitor.store import anchors
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_reader import database_file
 from kapmonitor.store.session_transfer import record_export
@@ -190,7 +191,9 @@ def finish_export(
     except BaseException:
         target.discard()
         raise
-    return target.commit()
+    published = target.commit()
+    anchors.note(audit_db, "export", target.destination)  # the chain head beside it, and logged
+    return published
 
 
 def run_export(

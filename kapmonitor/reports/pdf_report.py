@@ -48,7 +48,7 @@ from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.reports.chart_image import ensure_gui_application, render_chart
 from kapmonitor.reports.report_sections import RemsForm, Section, SectionRow, session_sections
-from kapmonitor.store import rems_store
+from kapmonitor.store import anchors, rems_store
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.file_modes import open_private, private_folder
 from kapmonitor.store.session_store import SessionLog, SessionStore
@@ -100,9 +100,12 @@ def write_session_pdf(
         if log.protocol is not None and log.protocol.rems:
             today = printed.astimezone().date()
             rems = rems_store.form_fields(store.db, log), rems_store.status(store.db, log.id, today)
+        chain_head = anchors.head_line(store.db)  # printed: a later file is held against it
     finally:
         store.close()
-    render_session_pdf(log, Path(out), flags, ref=ref, generated_at=printed, rems=rems)
+    render_session_pdf(
+        log, Path(out), flags, ref=ref, generated_at=printed, rems=rems, chain_head=chain_head
+    )
 
 
 def render_session_pdf(
@@ -114,8 +117,12 @@ def render_session_pdf(
     tz: tzinfo | None = None,
     generated_at: datetime | None = None,
     rems: RemsForm | None = None,
+    chain_head: str = "",
 ) -> int:
     """Write the report of ``log`` to ``out`` (A4 PDF); returns the number of pages.
+
+    ``chain_head`` (:func:`kapmonitor.store.anchors.head_line`) is printed under the footer of
+    every page and kept in the PDF's metadata, where ``kapmonitor verify --anchors`` reads it.
 
     ``quality`` are the session's flags (:func:`kapmonitor.store.signoff.session_quality_flags`);
     ``tz`` the time zone times are shown in (the computer's local zone by default); ``rems`` the
@@ -126,6 +133,8 @@ def render_session_pdf(
     ref = ref or default_reference()
     generated = generated_at or datetime.now(UTC)
     report = _Report(log, ref, quality, tz, generated, rems)
+    if chain_head:
+        report.footer = f"{report.footer}\n{chain_head}"
     final = Path(out)
     # Drawn into a partial file beside the target and moved into place only when complete, so a
     # failure never leaves half a report or destroys an earlier one.
@@ -157,7 +166,7 @@ def writer_for(out: Path, log: SessionLog, report: _Report) -> QPdfWriter:
     left, top, right, bottom = _MARGIN_MM
     writer.setPageMargins(QMarginsF(left, top, right, bottom), QPageLayout.Unit.Millimeter)
     writer.setTitle(f"KAP session report {log.session['patient_code']} {report.session_date}")
-    writer.setCreator(f"KAP Monitor {__version__}")
+    writer.setCreator(" · ".join([f"KAP Monitor {__version__}", *report.footer.split("\n")[1:]]))
     return writer
 
 

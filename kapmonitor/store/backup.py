@@ -97,9 +97,26 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
         raise StoreError(
             f"The backup {final} failed its check and was removed: {problem}", "backup"
         )
+    _anchor(final)
     rotate(folder, db_path.stem, keep)
     encryption.copy_key_file(db_path, folder)
     return Backup(final, taken)
+
+
+def _anchor(final: Path) -> None:
+    """The copy's chain head beside it (``<backup>.anchor``) and in the anchor log, so a later
+    file can be held against it (``kapmonitor verify --anchors``). A head that cannot be
+    written does not undo a good backup."""
+    from kapmonitor.store import anchors
+
+    try:
+        copy = connect_readonly(final)
+    except (sqlite3.Error, StoreError):
+        return
+    try:
+        anchors.note(copy, "backup", final)
+    finally:
+        copy.conn.close()
 
 
 def folder_error(folder: Path, exc: BaseException) -> StoreError:
