@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from kapmonitor.domain.clock import Clock, SystemClock
+from kapmonitor.domain.clock import Clock, SystemClock, to_iso
 from kapmonitor.reports import import_limits as limits
 from kapmonitor.reports.session_export import (
     FORMAT,
@@ -37,6 +37,7 @@ from kapmonitor.store.schema import SCHEMA_VERSION
 from kapmonitor.store.session_reader import session_exists
 from kapmonitor.store.session_tables import Column, TableInfo, describe_tables, session_columns
 from kapmonitor.store.session_transfer import SessionRefused, insert_order, insert_session
+from kapmonitor.store.signatures import SIGNATURE_TABLES, signed_elsewhere
 
 TOP_LEVEL = frozenset(
     {"format", "format_version", "schema_version", "app_version", "session", "tables"}
@@ -342,11 +343,16 @@ def _import_one(
     clock: Clock,
 ) -> Outcome:
     if session_exists(db, session_id):
-        diff = differences(document, build_session_document(db, session_id))
+        diff = differences(_rows_only(document), _rows_only(build_session_document(db, session_id)))
         if not diff:
             return Outcome(session_id, PRESENT, f"session {session_id} is already present")
         reason = f"session {session_id} differs from the one already here: {'; '.join(diff)}"
         return Outcome(session_id, REFUSED, reason)
+    # A signature in the file is never stored as one made here: it becomes "signed elsewhere,
+    # by …", checked against the signer's key when this database knows it, and the session is
+    # not locked by it (kapmonitor.store.signatures.signed_elsewhere).
+    tables = signed_elsewhere(db, session_id, document["tables"], actor, to_iso(clock.now()))
+    document = {**document, "tables": tables}
     try:
         insert_session(db, document, known, actor, clock.now())
     except SessionRefused as exc:
@@ -355,6 +361,13 @@ def _import_one(
         reason = f"session {session_id} was refused by the database ({_short(exc)})"
         return Outcome(session_id, REFUSED, reason + "; nothing of it was written")
     return Outcome(session_id, IMPORTED)
+
+
+def _rows_only(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document without its signatures: a session signed elsewhere and imported before
+    holds them as "signed elsewhere" here, so only the rows are compared."""
+    tables = {k: v for k, v in document.get("tables", {}).items() if k not in SIGNATURE_TABLES}
+    return {**document, "tables": tables}
 
 
 def _short(exc: BaseException) -> str:

@@ -439,3 +439,125 @@ def _check_seal(
                     f"{label}: {later} {table} row(s) were added to the session after it was signed"
                 )
     return problems
+
+
+# --- signatures that come with an import --------------------------------------------------------
+
+# Tables of a session document that carry signatures: never inserted as signatures made here.
+IMPORTED_TABLE = "imported_signatures"
+SIGNATURE_TABLES = ("signatures", "signature_seals", IMPORTED_TABLE)
+
+
+def _check_statement(
+    db: Database, session_id: str, fields: Mapping[str, Any], statement_bytes: bytes
+) -> str:
+    """``verified`` when the statement is this session's and verifies with a key this database
+    knows for the signer (the fingerprint in ``signing_keys``, which the account sheet and the
+    audit trail anchor); ``unknown_key`` when it verifies only with the key the file carries;
+    ``invalid`` otherwise."""
+    try:
+        claimed = json.loads(statement_bytes)
+    except ValueError:
+        return "invalid"
+    if not isinstance(claimed, dict) or claimed.get("session_id") != session_id:
+        return "invalid"
+    for name in ("signer", "printed_name", "role", "meaning", "key_fingerprint"):
+        if claimed.get(name) != fields.get(name):
+            return "invalid"
+
+    def good(public_hex: str) -> bool:
+        try:
+            public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex))
+            public.verify(bytes.fromhex(str(fields.get("signature") or "")), statement_bytes)
+        except (InvalidSignature, ValueError, TypeError):
+            return False
+        return True
+
+    known = db.execute(
+        "SELECT public_key FROM signing_keys WHERE fingerprint = ? LIMIT 1",
+        [str(fields.get("key_fingerprint") or "")],
+    ).fetchone()
+    if known is not None:
+        return "verified" if good(known[0]) else "invalid"
+    carried = str(fields.get("public_key") or "")
+    if carried and fingerprint_or_none(carried) == fields.get("key_fingerprint") and good(carried):
+        return "unknown_key"
+    return "invalid"
+
+
+def fingerprint_or_none(public_key_hex: str) -> str | None:
+    try:
+        return fingerprint(public_key_hex)
+    except ValueError:
+        return None
+
+
+def signed_elsewhere(
+    db: Database, session_id: str, tables: Mapping[str, list[dict[str, Any]]], actor: str, at: str
+) -> dict[str, list[dict[str, Any]]]:
+    """The document's tables with every signature taken out of ``signatures`` (and its seal)
+    and put in ``imported_signatures``: "signed elsewhere, by …", its status worked out here
+    (never taken from the file), the session not locked by it. ``at`` is the import time."""
+    out = {name: rows for name, rows in tables.items() if name not in SIGNATURE_TABLES}
+    seals = {
+        row.get("signature_id"): row
+        for row in tables.get("signature_seals", [])
+        if isinstance(row, dict)
+    }
+    incoming: list[dict[str, Any]] = []
+    for row in tables.get("signatures", []):
+        seal = seals.get(row.get("ref"))
+        fields: dict[str, Any] = {
+            "signer": row.get("recorded_by"),
+            "printed_name": row.get("printed_name"),
+            "role": row.get("role"),
+            "meaning": row.get("meaning"),
+            "signed_at": row.get("recorded_at"),
+        }
+        if seal is None or seal.get("legacy"):
+            incoming.append({**fields, "status": "unsealed"})
+            continue
+        claimed = {**seal, "session_id": session_id}
+        text = statement(claimed)
+        sealed = {
+            **fields,
+            "content_hash": seal.get("content_hash"),
+            "key_fingerprint": seal.get("key_fingerprint"),
+            "public_key": seal.get("public_key"),
+            "signature": seal.get("signature"),
+            "statement": text.decode(),
+        }
+        same = all(seal.get(k) == fields[k] for k in ("signer", "printed_name", "role", "meaning"))
+        status = _check_statement(db, session_id, sealed, text) if same else "invalid"
+        incoming.append({**sealed, "status": status})
+    for row in tables.get(IMPORTED_TABLE, []):  # signed elsewhere already: checked again here
+        kept = {
+            name: row.get(name)
+            for name in (
+                "signer",
+                "printed_name",
+                "role",
+                "meaning",
+                "signed_at",
+                "content_hash",
+                "key_fingerprint",
+                "public_key",
+                "signature",
+                "statement",
+            )
+        }
+        text = str(kept.get("statement") or "")
+        status = _check_statement(db, session_id, kept, text.encode()) if text else "unsealed"
+        incoming.append({**kept, "status": status})
+    if incoming:
+        out[IMPORTED_TABLE] = [
+            {
+                **row,
+                "ref": ref,
+                "observed_at": at,
+                "recorded_at": at,
+                "recorded_by": actor,
+            }
+            for ref, row in enumerate(incoming, 1)
+        ]
+    return out

@@ -285,8 +285,10 @@ def test_a_database_file_that_is_not_kap_monitor_is_refused(tmp_path: Path) -> N
     _import_and_expect(tmp_path, other, "not a KAP Monitor database")
 
 
-def test_signed_sessions_import_signature_last(exported, tmp_path: Path) -> None:
-    """A signed session locks out clinical rows, so the signature must be inserted last."""
+def test_a_signature_in_the_file_arrives_as_signed_elsewhere(exported, tmp_path: Path) -> None:
+    """A signature in an imported file is never stored as a signature made here (issue 12): it
+    arrives as "signed elsewhere, by …" (here unsealed: written without a key), the session is
+    not locked by it, and importing it again finds the session already present."""
     laptop, sid, _out = exported
     db = connect(laptop)
     supervisor = {
@@ -315,16 +317,13 @@ def test_signed_sessions_import_signature_last(exported, tmp_path: Path) -> None
     db.close()
 
     office = connect(tmp_path / "office.sqlite")
-    before = file_state(tmp_path / "office.sqlite")
-    (refused,) = import_documents(office, [document], "tester").outcomes
-    assert refused.status == REFUSED and "supervisor" in refused.reason
-    assert file_state(tmp_path / "office.sqlite") == before
-
-    with office.atomic():
-        office["users"].insert(supervisor)
     (done,) = import_documents(office, [document], "tester").outcomes
     assert done.status == IMPORTED
-    assert document_text(build_session_document(office, sid)) == document_text(document)
+    assert office.execute("SELECT count(*) FROM signatures").fetchone()[0] == 0
+    (row,) = office.query("SELECT printed_name, status, recorded_by FROM imported_signatures")
+    assert row == {"printed_name": "Dr Sup", "status": "unsealed", "recorded_by": "tester"}
+    (again,) = import_documents(office, [document], "tester").outcomes
+    assert again.status == PRESENT
     office.close()
 
 
