@@ -42,7 +42,7 @@ from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.session_rows import StoredRow, row_reader, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.domain.vitals import VITAL_KEYS
-from kapmonitor.store import audit, permissions, protocol_effects, rems_store
+from kapmonitor.store import audit, commit_check, permissions, protocol_effects, rems_store
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.inserts import insert_returning
 from kapmonitor.store.key_slots import DatabaseKeys
@@ -289,13 +289,18 @@ class SessionStore:
     @plain_errors()
     def add(self, session_id: str, entry: Entry, recorded_by: str) -> Changes:
         """Validate, stamp and commit one entry; returns what the transaction wrote (the entry
-        first, then what was derived with it) once committed."""
+        first, then what was derived with it) once committed. A commit error the disk reported
+        is checked before it is believed (:mod:`kapmonitor.store.commit_check`)."""
+        earlier = commit_check.earlier_save(self, session_id, entry)
+        if earlier is not None:  # the retry of an entry that was stored after all
+            return earlier
         self._check_open(session_id, entry)
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
         cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
         written: list[tuple[str, StoredRow]] = []
-        with self.db.atomic():
+        checked = commit_check.checked_commit(self, session_id, entry, "insert", written)
+        with checked, self.db.atomic():
             row = self._insert(session_id, entry, stamp, into=written)
             for action, detail in cleared:
                 audit.event(
@@ -356,6 +361,10 @@ class SessionStore:
     ) -> Changes:
         """Record ``entry`` as the correction of row ``original_id``; the original stays.
         Returns the correction and what was derived from it again."""
+        attempt = ("correction", original_id, entry, reason, void)
+        earlier = commit_check.earlier_save(self, session_id, attempt)
+        if earlier is not None:  # the retry of a correction that was stored after all
+            return earlier
         if not reason or not reason.strip():
             raise ValidationError(FieldError("reason", "A correction needs a reason"))
         refused = permissions.why_not_correct(self.db, session_id, entry.table, original_id)
@@ -369,7 +378,8 @@ class SessionStore:
             "voided": int(void),
         }
         written: list[tuple[str, StoredRow]] = []
-        with self.db.atomic():
+        checked = commit_check.checked_commit(self, session_id, attempt, "correction", written)
+        with checked, self.db.atomic():
             row = self._insert(session_id, entry, stamp, extra, into=written)
             if not void:
                 written += self._derive(session_id, entry, row, stamp)
