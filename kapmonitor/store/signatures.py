@@ -561,3 +561,26 @@ def signed_elsewhere(
             for ref, row in enumerate(incoming, 1)
         ]
     return out
+
+
+STATUS_WORDS = {
+    "verified": "verified with a key known here",
+    "unknown_key": "NOT verified: the signer's key is not known here",
+    "invalid": "NOT valid: the signature does not check",
+    "unsealed": "NOT verified: it carries no cryptographic signature",
+}
+
+
+def elsewhere_text(db: Database, session_id: str) -> str:
+    """How the review shows an imported session's signatures: "Signed elsewhere, by Dr M. Chen,
+    supervisor (verified with a key known here)"; empty when there are none."""
+    rows = db.execute(
+        "SELECT printed_name, role, status FROM imported_signatures WHERE session_id = ? "
+        "ORDER BY id",
+        [session_id],
+    ).fetchall()
+    return "; ".join(
+        f"Signed elsewhere, by {name}, {role or 'role not given'} "
+        f"({STATUS_WORDS.get(status, status)}) — not a signature made here"
+        for name, role, status in rows
+    )

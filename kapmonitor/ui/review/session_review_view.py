@@ -45,7 +45,7 @@ from kapmonitor.reports.report_sections import (
     session_sections,
     signature_text,
 )
-from kapmonitor.store import rems_store
+from kapmonitor.store import rems_store, signatures
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.widgets.theme import current_theme
 from kapmonitor.ui.widgets.timeline_view import COLUMNS, TimelineModel, TimelineView
@@ -332,7 +332,11 @@ class SessionReviewView(QWidget):
             times += f" · dose {total:g} mg ({total / session['weight_kg']:.2f} mg/kg)"
         self.times_label.setText(times)
         status = "Signed" if self.signed else "Ended — not signed" if ended else "Open"
-        self.signature_label.setText(f"Status: {status} · {signature_text(self.signature())}")
+        elsewhere = signatures.elsewhere_text(self.store.db, log.id)  # imported: never ours
+        self.signature_label.setText(
+            f"Status: {status} · {signature_text(self.signature())}"
+            + (f" · {elsewhere}" if elsewhere else "")
+        )
 
     def _replay_chart(self) -> None:
         """Draw the session's chart picture: the one the PDF draws, and the live chart was fed
