@@ -53,7 +53,7 @@ from kapmonitor.reports.session_export import (
 from kapmonitor.store import anchors
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_reader import database_file
-from kapmonitor.store.session_transfer import record_export
+from kapmonitor.store.session_transfer import read_snapshot, record_export
 
 Writer = Callable[[Database, Sequence[str], ExportTarget, Progress], None]
 
@@ -167,8 +167,10 @@ def write_export(
     destination = export_target(fmt, session_ids, out, folder)
     single = not folder and not fmt.writes_folder and len(session_ids) == 1
     target = ExportTarget(destination, single=single)
+    reader = as_database(db)
     try:
-        fmt.writer(as_database(db), list(session_ids), target, progress)
+        with read_snapshot(reader):  # every session as of one moment, while recording goes on
+            fmt.writer(reader, list(session_ids), target, progress)
     except BaseException:
         target.discard()
         raise
