@@ -401,6 +401,117 @@ class _EdgeAxis(pg.AxisItem):
     def boundingRect(self) -> QtCore.QRectF:
         return super().boundingRect().adjusted(0, -12, 0, 12)
 
+    def setRange(self, mn: float, mx: float) -> None:
+        """Keep the drawn picture when the range has not changed: pyqtgraph redraws the axis at
+        every view resize, and a lane's y range is fixed, so a change of the chart's width
+        would otherwise redraw every vertical axis with its text."""
+        if getattr(self, "range", None) == [mn, mx] and self.picture is not None:
+            return
+        super().setRange(mn, mx)
+
+
+class _BottomAxis(pg.AxisItem):
+    """Time axis whose line is never cut off.
+
+    Without values (every lane but the last) the axis is 0 px high and pyqtgraph draws its
+    line a pixel below that, outside its bounding rectangle: it showed only while the grid
+    made the rectangle as large as the plot. Two pixels more keep the line in it."""
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return super().boundingRect().adjusted(0, 0, 0, 2)
+
+
+class _Grid(pg.GraphicsObject):
+    """A plot's grid lines, drawn by one cached item per lane instead of by its axes.
+
+    pyqtgraph draws a grid by stretching each axis' ticks across the plot, so each axis item
+    (and its cached picture) is as large as the plot, and any resize or range update repaints
+    all of them with their text: about 2 ms per left axis on a redraw after a resize. Here the
+    axes draw only their own strip (their picture survives a change of the chart's width),
+    and this item draws the same lines: vertical ones at the bottom axis' ticks, horizontal
+    ones at the left axis' ticks (labelled or not), with pyqtgraph's opacity per tick level.
+
+    The lines are drawn opaque in the colour that opacity gives over the chart's background,
+    under the data rather than over it: Qt's raster engine draws a translucent line 15–30
+    times slower than an opaque one (about 1 ms per lane), and a grid line faintly crossing a
+    curve is all that differs.
+    """
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        super().__init__()
+        self._plot = plot
+        self._alpha = 0
+        self._color = QtGui.QColor("black")
+        self._background = QtGui.QColor("white")
+        self._rect = QtCore.QRectF()
+        self.setZValue(-10)  # under the limit lines (-6), event lines (-5) and the data
+        self.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+    def set_style(self, color: str, alpha: int, background: str) -> None:
+        """Line colour and opacity (0–255, like ``AxisItem.setGrid``) over ``background``."""
+        self._color = QtGui.QColor(color)
+        self._alpha = alpha
+        self._background = QtGui.QColor(background)
+        self.update()
+
+    def refresh(self) -> None:
+        """The ticks or the view changed: draw the lines again."""
+        rect = self._plot.vb.viewRect()
+        if rect != self._rect:
+            self.prepareGeometryChange()
+            self._rect = rect
+        self.update()
+
+    def viewRangeChanged(self) -> None:
+        self.refresh()
+
+    def viewTransformChanged(self) -> None:
+        self.refresh()
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(self._rect)
+
+    def _blend(self, alpha: float) -> QtGui.QColor:
+        """The colour a line of this opacity (0–255) shows over the background."""
+        a = min(max(alpha / 255.0, 0.0), 1.0)
+        fg, bg = self._color, self._background
+        return QtGui.QColor(
+            round(fg.red() * a + bg.red() * (1 - a)),
+            round(fg.green() * a + bg.green() * (1 - a)),
+            round(fg.blue() * a + bg.blue() * (1 - a)),
+        )
+
+    def paint(self, p: QtGui.QPainter, *args: object) -> None:
+        rect = self._rect
+        size = self._plot.vb.boundingRect()
+        if self._alpha <= 0 or rect.isEmpty() or size.isEmpty():
+            return
+        bottom = self._plot.getAxis("bottom")
+        left = self._plot.getAxis("left")
+        x_levels = [v for _spacing, v in bottom.tickValues(rect.left(), rect.right(), size.width())]
+        y_levels = [[value for value, _text in level] for level in left._tickLevels or []]
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, False)
+        # The axis' length in pixels as pyqtgraph measures it (one pixel past each end).
+        for levels, length, vertical in (
+            (x_levels, size.width() + 2, True),
+            (y_levels, size.height() + 2, False),
+        ):
+            lo, hi = (rect.left(), rect.right()) if vertical else (rect.top(), rect.bottom())
+            for level, ticks in enumerate(levels):
+                inside = [v for v in ticks if lo <= v <= hi]
+                if not inside:
+                    continue
+                # pyqtgraph's opacity for grid lines: fainter per level and when dense.
+                share = min(max(0.05 * length / (len(ticks) + 1), 0.0), 1.0)
+                pen = QtGui.QPen(self._blend(int(255 / (level + 1) * self._alpha / 255 * share)))
+                pen.setCosmetic(True)
+                p.setPen(pen)
+                if vertical:
+                    lines = [QtCore.QLineF(v, rect.top(), v, rect.bottom()) for v in inside]
+                else:
+                    lines = [QtCore.QLineF(rect.left(), v, rect.right(), v) for v in inside]
+                p.drawLines(lines)
+
 
 class _KeySymbols(pg.ScatterPlotItem):
     """The key symbols of a dense series, with their bounding rectangle worked out once.
@@ -524,6 +635,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(4)
         self.ci.setContentsMargins(6, 8, 6, 6)
         self._plots: list[pg.PlotItem] = []
+        self._grids: list[_Grid] = []
         self._legends: list[pg.LegendItem] = []
         for row, ((lo, hi), stretch, text) in enumerate(
             zip(_Y_RANGES, _PLOT_STRETCH, _AXIS_LABELS, strict=True)
@@ -531,7 +643,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
             plot = self.addPlot(
                 row=row + 1,  # row 0 is the label band
                 col=0,
-                axisItems={"left": _EdgeAxis("left"), "right": _EdgeAxis("right")},
+                axisItems={
+                    "left": _EdgeAxis("left"),
+                    "right": _EdgeAxis("right"),
+                    "bottom": _BottomAxis("bottom"),
+                },
             )
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -542,7 +658,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
             # "peak" keeps the min and max of each pixel column, so a brief spike survives.
             plot.setDownsampling(auto=True, mode="peak")
             plot.setClipToView(True)
-            plot.showGrid(x=True, y=True)
+            grid = _Grid(plot)
+            plot.addItem(grid, ignoreBounds=True)
+            self._grids.append(grid)
             left = plot.getAxis("left")
             left.enableAutoSIPrefix(False)
             left.setLabel(text)
@@ -975,6 +1093,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 ]
             )
             left.showLabel(show_title)
+            self._grids[row].refresh()
 
     def _lane_metrics(self) -> tuple[float, float]:
         """Height of a label box and the distance from one lane to the next (px)."""
@@ -1244,12 +1363,18 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 axis.setPen(pg.mkPen(pal.axis))
                 axis.setTextPen(pg.mkPen(pal.foreground))
                 axis.setTickFont(tick_font)
-                axis.setGrid(False if name == "right" else int(255 * pal.grid_alpha))
+                # The grid is drawn by the plot's _Grid item; the axes draw no tick lines of
+                # their own (with pyqtgraph's grid their ticks were the grid lines).
+                axis.setGrid(False)
+                if name != "right":
+                    axis.setTickPen(pg.mkPen(None))
                 if axis.labelText:
                     axis.setLabel(axis.labelText, **label_style)
             # Fixed widths so the stacked view boxes share exactly the same x extent.
             plot.getAxis("left").setWidth(ts.left_axis_width)
             plot.getAxis("right").setWidth(ts.right_axis_width)
+        for grid in self._grids:
+            grid.set_style(pal.axis, int(255 * pal.grid_alpha), pal.background)
         for legend in self._legends:
             legend.setBrush(pg.mkBrush(pal.legend_fill))
             legend.setPen(pg.mkPen(None))
