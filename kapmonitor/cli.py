@@ -8,6 +8,10 @@ anything is opened or written, so a refused command leaves no half-made file or 
 and imports print only a one-line summary on stdout (counts and the path written), never
 clinical data. Commands that would lose data refuse: ``restore`` while another process has the
 database open, ``demo`` on the clinic's default database.
+
+An encrypted database is unlocked first, with an account's password from ``KAPMONITOR_USER`` /
+``KAPMONITOR_PASSWORD`` or asked at the terminal; ``init``, ``rekey`` and ``recover`` manage its
+key (:mod:`kapmonitor.cli_keys`, docs/encryption.md).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kapmonitor import APP_NAME, __version__
+from kapmonitor import APP_NAME, __version__, cli_keys
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.database import StoreError
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _scenario_parser(sub)
+    cli_keys.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -270,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bench(quick=args.quick, frozen=args.frozen, bare=args.bare)
         db_path = resolve_db_path(getattr(args, "db", None))
         db_option = _db_option(args)
+        if args.command in cli_keys.KEY_COMMANDS:
+            _check_db_target(db_path, db_option)
+            return cli_keys.run(args, db_path, db_option)
+        if args.command in cli_keys.OPENING and not _path_problem(db_path):
+            cli_keys.unlock_for(args.command, db_path, db_option)
         if args.command == "demo":
             from kapmonitor.demo import run_demo
 
@@ -544,9 +554,10 @@ def _check_before_creating(documents: list[Any]) -> None:
 
 def _verify(db_path: Path, db_option: str, anchors: Sequence[str] = ()) -> int:
     from kapmonitor.reports.session_export import is_sqlite_file
+    from kapmonitor.store import encryption
 
     _require_db(db_path, db_option)
-    if not is_sqlite_file(db_path):
+    if not is_sqlite_file(db_path) and not encryption.unlocked_keys(db_path):
         raise OptionError(
             db_option,
             f"{db_path} is not a KAP Monitor database (it is not an SQLite file).",

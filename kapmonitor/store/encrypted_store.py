@@ -373,10 +373,11 @@ def rekey(db_path: Path, keys: DatabaseKeys, passwords: Mapping[str, str]) -> Re
     for username, password in passwords.items():
         if old.unlock(username, password) != keys:
             raise StoreError(f"{username}'s password does not unlock this database.", "keys")
-    fresh = new_keys()
+    # A new SQLCipher key; the derivation root stays, so the audit chain keeps verifying.
+    fresh = DatabaseKeys(new_keys().master, True, keys.root or keys.master)
     slots = {
         normalize_username(u): Slot.seal(
-            fresh.master, p.encode(), normalize_username(u), key_slots.PASSWORD_COST
+            fresh.payload(), p.encode(), normalize_username(u), key_slots.PASSWORD_COST
         )
         for u, p in passwords.items()
     }

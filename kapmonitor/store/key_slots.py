@@ -42,19 +42,34 @@ NAME_DIGEST = "name-digest"
 
 @dataclass(frozen=True)
 class DatabaseKeys:
-    """``master`` is the SQLCipher raw key; ``encrypted`` is False for a plain file."""
+    """``master`` is the SQLCipher raw key; ``encrypted`` is False for a plain file.
+
+    ``root`` (empty until the first ``rekey``) is what purpose keys are derived from when set:
+    a rekey gives the file a new ``master`` but keeps the derivation root, so the audit chain
+    sealed before the rekey, and the backups, still verify (docs/encryption.md says what this
+    does not protect against).
+    """
 
     master: bytes
     encrypted: bool = True
+    root: bytes = b""
 
     def subkey(self, purpose: str) -> bytes:
-        """A 32-byte key for one purpose (HKDF-SHA256 over the master key)."""
+        """A 32-byte key for one purpose (HKDF-SHA256 over the root, else the master key)."""
         return HKDF(
             algorithm=hashes.SHA256(),
             length=KEY_BYTES,
             salt=None,
             info=f"kapmonitor/{purpose}".encode(),
-        ).derive(self.master)
+        ).derive(self.root or self.master)
+
+    def payload(self) -> bytes:
+        """What a key slot wraps: the master key, and the root when it differs."""
+        return self.master + self.root
+
+    @staticmethod
+    def from_payload(payload: bytes) -> DatabaseKeys:
+        return DatabaseKeys(payload[:KEY_BYTES], True, payload[KEY_BYTES:])
 
     def __repr__(self) -> str:  # never print a key
         return f"DatabaseKeys(encrypted={self.encrypted})"
@@ -108,7 +123,8 @@ class KdfCost:
         return self.n * self.r * self.p < other.n * other.r * other.p
 
 
-PASSWORD_COST = KdfCost(n=2**17)
+SHIPPED_PASSWORD_COST = KdfCost(n=2**17)
+PASSWORD_COST = SHIPPED_PASSWORD_COST  # the cost new slots get (tests lower it)
 # The recovery key is 160 random bits, not a password: no guessing to slow down, so a cheap
 # derivation is enough (it still binds the slot to the exact key typed).
 RECOVERY_COST = KdfCost(n=2**14)
@@ -125,13 +141,14 @@ class Slot:
     wrapped: bytes
 
     @staticmethod
-    def seal(master: bytes, secret: bytes, name: str, cost: KdfCost) -> Slot:
+    def seal(payload: bytes, secret: bytes, name: str, cost: KdfCost) -> Slot:
+        """Wrap ``payload`` (:meth:`DatabaseKeys.payload`) under a key derived from ``secret``."""
         salt, nonce = os.urandom(16), os.urandom(12)
         wrapping = AESGCM(cost.derive(secret, salt))
-        return Slot(cost, salt, nonce, wrapping.encrypt(nonce, master, _aad(name)))
+        return Slot(cost, salt, nonce, wrapping.encrypt(nonce, payload, _aad(name)))
 
     def open(self, secret: bytes, name: str) -> bytes | None:
-        """The database key, or None if ``secret`` is not the one this slot was sealed with."""
+        """The wrapped payload, or None if ``secret`` is not the one this slot was sealed with."""
         try:
             return AESGCM(self.cost.derive(secret, self.salt)).decrypt(
                 self.nonce, self.wrapped, _aad(name)
@@ -191,10 +208,14 @@ def _recovery_secret(typed: str) -> bytes:
 
 
 def key_check(keys: DatabaseKeys) -> str:
-    """A one-way fingerprint of the database key, stored in the key file: it tells a key file
+    """A one-way fingerprint of the SQLCipher key, stored in the key file: it tells a key file
     that belongs to another database apart from a wrong password, and stops a slot being added
     for the wrong key. (HKDF output: it reveals nothing of a 256-bit random key.)"""
-    return keys.subkey(_KEY_CHECK)[:16].hex()
+    return (
+        HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=_KEY_CHECK.encode())
+        .derive(keys.master)
+        .hex()
+    )
 
 
 def _refuse(message: str, kind: str) -> StoreError:
@@ -328,8 +349,8 @@ class KeySlots:
                 "keys",
             )
 
-    def _checked(self, master: bytes) -> DatabaseKeys:
-        keys = DatabaseKeys(master=master, encrypted=True)
+    def _checked(self, payload: bytes) -> DatabaseKeys:
+        keys = DatabaseKeys.from_payload(payload)
         if key_check(keys) != self.check:
             raise _refuse(
                 f"The key file {self.path} does not belong to this database.", "wrong_password"
@@ -346,7 +367,7 @@ class KeySlots:
         if not keys.encrypted:
             return
         name = normalize_username(username)
-        slot = Slot.seal(keys.master, password.encode(), name, PASSWORD_COST)
+        slot = Slot.seal(keys.payload(), password.encode(), name, PASSWORD_COST)
         self._change(keys, lambda: self.slots.__setitem__(name, slot))
 
     def rewrap(self, keys: DatabaseKeys, username: str, new_password: str) -> None:
@@ -364,7 +385,7 @@ class KeySlots:
     def set_recovery(self, keys: DatabaseKeys) -> str:
         """A new recovery key for ``keys``; returned once to be shown, never stored in clear."""
         recovery = new_recovery_key()
-        slot = Slot.seal(keys.master, _recovery_secret(recovery), RECOVERY_SLOT, RECOVERY_COST)
+        slot = Slot.seal(keys.payload(), _recovery_secret(recovery), RECOVERY_SLOT, RECOVERY_COST)
         self._change(keys, lambda: setattr(self, "recovery", slot))
         return recovery
 
