@@ -184,12 +184,18 @@ def finish_export(
     session_ids: Sequence[str],
     actor: str,
     at: datetime,
+    *,
+    audited: bool = True,
 ) -> list[Path]:
     """Audit the export, then move its files into place. If the audit entry cannot be written,
-    the files are removed: nothing leaves without its entry."""
+    the files are removed: nothing leaves without its entry.
+
+    ``audited=False`` only for a database on read-only media, which cannot take an entry (the
+    command line says so on stderr; docs/exports.md)."""
     name = fmt if isinstance(fmt, str) else fmt.name
     try:
-        record_export(audit_db, actor, at, name, target.destination, session_ids)
+        if audited:
+            record_export(audit_db, actor, at, name, target.destination, session_ids)
     except BaseException:
         target.discard()
         raise
@@ -209,10 +215,11 @@ def run_export(
     folder: bool = False,
     progress: Progress = no_progress,
     audit_db: Database | None = None,
+    audited: bool = True,
 ) -> Path:
     """Write, audit and commit in one call (the command line); returns the file or folder."""
     target = write_export(fmt, db, session_ids, out, folder=folder, progress=progress)
-    finish_export(audit_db or db, target, fmt, session_ids, actor, at)
+    finish_export(audit_db or db, target, fmt, session_ids, actor, at, audited=audited)
     return target.destination
 
 

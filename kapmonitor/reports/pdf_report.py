@@ -49,8 +49,9 @@ from kapmonitor.domain.vitals import VITAL_SIGNS, VitalSign
 from kapmonitor.reports.chart_image import ensure_gui_application, render_chart
 from kapmonitor.reports.report_sections import RemsForm, Section, SectionRow, session_sections
 from kapmonitor.store import anchors, rems_store
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.database import StoreError, connect_readonly
 from kapmonitor.store.file_modes import open_private, private_folder
+from kapmonitor.store.read_only_media import on_read_only_media
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.store.signoff import session_quality_flags
 
@@ -90,7 +91,10 @@ def write_session_pdf(
     db_path = Path(db_path)
     if not db_path.exists():
         raise StoreError(f"There is no database at {db_path}.", "missing")
-    store = SessionStore.open(db_path)
+    if on_read_only_media(db_path):  # read, never migrated, where nothing can be written
+        store = SessionStore(connect_readonly(db_path), db_path)
+    else:
+        store = SessionStore.open(db_path)
     try:
         log = store.load(session_id)  # the clinical rows and the review's (signatures...)
         printed = now or datetime.now(UTC)

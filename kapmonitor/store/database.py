@@ -20,7 +20,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlite_utils import Database
 
-from kapmonitor.store import audit, encryption, schema_check
+from kapmonitor.store import audit, encryption, read_only_media, schema_check
 from kapmonitor.store.errors import StoreError
 from kapmonitor.store.file_modes import prepare_database_file
 from kapmonitor.store.key_slots import DatabaseKeys, attach
@@ -195,18 +195,20 @@ def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Data
         raise StoreError(f"There is no database at {target}.", "missing")
     candidates = encryption.choose_keys(target, keys)
     keys = None
+    source = target
     try:
         _check_header(target, candidates)
+        if read_only_media.needs_copy(target):  # a WAL to replay where no -shm can be made
+            target = read_only_media.private_copy(target)
         conn: Any
         if candidates:
             conn = encryption.open_with_any(
                 target, candidates, readonly=True, timeout=BUSY_TIMEOUT_MS / 1000
             )
             keys = conn.keys
-        else:
-            conn = sqlite3.connect(
-                f"{target.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
-            )
+        else:  # immutable on read-only media (read_only_media.py), else mode=ro
+            uri = read_only_media.readonly_uri(target)
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, target) from exc
     try:
@@ -216,8 +218,10 @@ def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Data
         conn.close()
         raise explain(exc, target) from exc
     db = Database(conn, execute_plugins=False)
+    if target != source:
+        read_only_media.remove_with(db, target)
     if keys is not None:
-        attach(db, keys, target)
+        attach(db, keys, source)
     return db
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import sqlcipher3
 from sqlcipher3 import dbapi2 as cipher
 
+from kapmonitor.store import read_only_media
 from kapmonitor.store.errors import StoreError
 from kapmonitor.store.key_slots import DatabaseKeys, slots_path, write_private
 
@@ -227,7 +228,7 @@ def open_encrypted(
     The key is checked at once by reading the schema: a wrong key is a plain :class:`StoreError`
     (kind ``"wrong_key"``) before any caller touches the file.
     """
-    target = f"{Path(path).resolve().as_uri()}?mode=ro" if readonly else str(path)
+    target = read_only_media.readonly_uri(path) if readonly else str(path)  # immutable on ro media
     raw = sqlcipher3.connect(target, uri=readonly, timeout=timeout)
     try:
         raw.execute("PRAGMA cipher_log_level = NONE")  # a wrong key is ours to explain
