@@ -286,22 +286,28 @@ def _segment_notes(db: Database, report: VerifyReport, segments: list[_Segment])
     if segments[0].key_id is None:
         first = segments[0]
         report.notes.append(
-            f"Note: {_entries_text(first.start, first.end)} are from before the keyed chain "
-            f"(an unkeyed hash anyone could recompute); entry #{keyed[0].start} pinned them "
-            "when the keyed chain started."
+            f"Note: {_entries_text(first.start, first.end)}: from before the keyed chain (an "
+            f"unkeyed hash anyone could recompute); entry #{keyed[0].start} pinned them when the "
+            "keyed chain started."
         )
+    last = keyed[-1]
     for earlier, later in itertools.pairwise(keyed):
+        if earlier.key_id == audit.PLAIN_KEY_ID and last.key_id != audit.PLAIN_KEY_ID:
+            report.notes.append(
+                f"Note: {_entries_text(earlier.start, earlier.end)}: sealed while the file was "
+                "plain (under its public key); anyone could have recomputed them until entry "
+                f"#{later.start} pinned them."
+            )
         if earlier.key is None:
             report.notes.append(
-                f"Note: {_entries_text(earlier.start, earlier.end)} were sealed under an earlier "
-                f"database key; they are checked through the digest entry #{later.start} "
-                "recorded of them, not one by one."
+                f"Note: {_entries_text(earlier.start, earlier.end)}: sealed under an earlier "
+                f"database key; checked through the digest entry #{later.start} recorded of "
+                "them, not one by one."
             )
-    last = keyed[-1]
     if last.key is None:
         report.problems.append(
-            f"{_entries_text(last.start, last.end)} were sealed with a key this check was not "
-            "given: unlock the database to verify them (or they were forged under a made-up key)"
+            f"{_entries_text(last.start, last.end)}: sealed with a key this check was not "
+            "given; unlock the database to verify them (or they were forged under a made-up key)"
         )
     elif last.key_id == audit.PLAIN_KEY_ID:
         report.notes.append(PLAIN_KEY_NOTE)
