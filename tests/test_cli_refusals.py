@@ -11,7 +11,6 @@ import hashlib
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,8 +21,9 @@ import pytest
 
 from kapmonitor.demo import record_demo
 from kapmonitor.domain.clock import FakeClock
-from kapmonitor.store import backup
+from kapmonitor.store import backup, encrypted_store
 from kapmonitor.store.accounts import Accounts
+from kapmonitor.store.database import connect_readonly
 from kapmonitor.store.signoff import Review
 from tests.factories import T0, open_store
 
@@ -40,6 +40,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+ADMIN_CREDENTIALS = {"KAPMONITOR_USER": "admin", "KAPMONITOR_PASSWORD": "alpine-harbour-7"}
+
+
 def refused(done: subprocess.CompletedProcess[str], *words: str) -> None:
     """A plain refusal: non-zero, no traceback, and every word in the sentence."""
     assert done.returncode != 0, done.stdout
@@ -53,11 +56,12 @@ def digest(path: Path) -> str:
 
 
 def signatures(path: Path) -> int:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """Signatures in the file at ``path`` (plain, or encrypted with a key this test unlocked)."""
+    db = connect_readonly(path)
     try:
-        return conn.execute("SELECT count(*) FROM signatures").fetchone()[0]
+        return db.execute("SELECT count(*) FROM signatures").fetchone()[0]
     finally:
-        conn.close()
+        db.close()
 
 
 # --- restore ------------------------------------------------------------------------------------
@@ -96,6 +100,7 @@ def gui_env(tmp_path: Path) -> dict[str, str]:
         "XDG_CONFIG_HOME": str(home / ".config"),
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "KAPMONITOR_CONFIG_DIR": str(home / "config"),
+        **ADMIN_CREDENTIALS,  # the window encrypts the plain file at start, as its admin
     }
 
 
@@ -144,21 +149,33 @@ def test_restore_refuses_while_the_window_is_open_and_works_once_it_is_closed(
     window: subprocess.Popen, signed_after_backup: tuple[Path, Path]
 ) -> None:
     db, copy = signed_after_backup
+    # The window encrypts the file (and its backup) when the administrator unlocks it: the
+    # command line and this test then unlock it the same way.
+    wait_until(
+        lambda: (
+            encrypted_store.state(db) == "encrypted"
+            and window.pid in [h.pid for h in backup.holders(db)]
+        ),
+        window,
+        "the window encrypting the database and holding it open",
+    )
+    encrypted_store.unlock(db, "admin", ADMIN_CREDENTIALS["KAPMONITOR_PASSWORD"], FakeClock(T0))
+    env = {**os.environ, **ADMIN_CREDENTIALS}
     before = digest(db)
 
-    done = run_cli("restore", "--db", str(db), str(copy))
+    done = run_cli("restore", "--db", str(db), str(copy), env=env)
     refused(done, "KAP Monitor window", f"process {window.pid}", "close it first", str(db))
     assert done.returncode == 2
     assert digest(db) == before and signatures(db) == 1  # the signature is still there
     assert not list(db.parent.glob(f"{db.name}.replaced-*"))
 
-    done = run_cli("restore", "--db", str(db))  # the newest good backup: refused the same way
+    done = run_cli("restore", "--db", str(db), env=env)  # the newest good backup: refused too
     refused(done, f"process {window.pid}")
     assert signatures(db) == 1
 
     window.terminate()
     window.communicate(timeout=60)
-    done = run_cli("restore", "--db", str(db), str(copy))
+    done = run_cli("restore", "--db", str(db), str(copy), env=env)
     assert done.returncode == 0, done.stderr
     (kept,) = [
         p for p in db.parent.glob(f"{db.name}.replaced-*") if not p.name.endswith(("-wal", "-shm"))

@@ -12,6 +12,7 @@ is encrypted when its administrator signs in.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -178,6 +179,15 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
                 return None
         finally:
             plain.close()
+    opened = unlock_from_environment(db_path, clock)
+    if opened is not None:
+        if opened.recovery_key:  # no one to show a dialog to: as the command line does
+            print(
+                "kapmonitor: the database is now encrypted. Recovery key (shown once; write it "
+                f"down and keep it away from the laptop): {opened.recovery_key}",
+                file=sys.stderr,
+            )
+        return SessionStore.open(db_path, clock, keys=opened.keys)
     dialog = UnlockDialog(
         db_path,
         lambda name, password: encrypted_store.unlock(db_path, name, password, clock),
@@ -197,6 +207,21 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
         if exc.kind == "wrong_key":  # the key file's own check passed: the file is damaged
             raise StoreError(str(exc), "corrupt") from exc
         raise
+
+
+def unlock_from_environment(db_path: Path, clock: Clock) -> encrypted_store.Opened | None:
+    """An automated start (a kiosk script, a test): ``KAPMONITOR_USER``/``KAPMONITOR_PASSWORD``
+    unlock as on the command line. If they do not, the unlock dialog is shown as usual."""
+    user, password = os.environ.get("KAPMONITOR_USER"), os.environ.get("KAPMONITOR_PASSWORD")
+    if not user or password is None:
+        return None
+    try:
+        return encrypted_store.unlock(db_path, user, password, clock)
+    except StoreError as exc:
+        if exc.kind not in ("wrong_password", "needs_administrator"):
+            raise
+        print(f"kapmonitor: KAPMONITOR_USER/KAPMONITOR_PASSWORD: {exc}", file=sys.stderr)
+        return None
 
 
 def connect_review(window: SessionWindow) -> list[QWidget]:
