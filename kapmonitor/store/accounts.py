@@ -226,6 +226,38 @@ class Accounts:
                 weak.append(username)
         return weak
 
+    def sheet(self) -> str:
+        """The account sheet the administrator prints or saves and keeps outside the laptop:
+        every account with its role and the fingerprint of every signing key it has had, so a
+        key planted later (with SQL, or after a password hash was swapped) is not on it."""
+        lines = [
+            "KAP Monitor account sheet",
+            f"Printed {to_iso(self.clock.now())} (UTC). Keep it outside the laptop; compare the",
+            "fingerprints with the sign dialog and with `kapmonitor accounts --sheet` later.",
+            "",
+        ]
+        keys: dict[str, list[KeyRecord]] = {}
+        for key in signatures.all_keys(self.db):
+            keys.setdefault(key.username, []).append(key)
+        rows = self.db.execute(
+            "SELECT username, display_name, role, active FROM users ORDER BY username"
+        ).fetchall()
+        for username, display_name, role, active in rows:
+            state = "" if active else " (deactivated)"
+            lines.append(f"{username} — {display_name} — {role}{state}")
+            seen: set[str] = set()
+            for key in keys.get(username, []):
+                if key.fingerprint in seen:  # the same key wrapped again (own password change)
+                    continue
+                seen.add(key.fingerprint)
+                lines.append(
+                    f"    key {signatures.printable(key.fingerprint)}  "
+                    f"({key.reason.replace('_', ' ')}, {key.recorded_at})"
+                )
+            if not keys.get(username):
+                lines.append("    no signing key yet (made at the next password entry)")
+        return "\n".join(lines) + "\n"
+
     # --- changing ------------------------------------------------------------------------
 
     def create_first_administrator(self, username: str, display_name: str, secret: str) -> User:
@@ -252,7 +284,7 @@ class Accounts:
         row = self._match(username)
         if row is None:
             raise ValidationError(FieldError("username", "No active account has that name"))
-        target, role, stored = row[0], row[2], row[3]
+        target, role = row[0], row[2]
         own = normalize_username(by.username) == normalize_username(target)
         if not own:
             self.require(by, "administrator", action="reset another user's password")
@@ -260,9 +292,9 @@ class Accounts:
         private: Ed25519PrivateKey | None = None
         key = self.signing_key(target)
         if current_secret is not None:
-            if not check_secret(current_secret, stored):
-                self._event(self.name_digest(target), "sign_in_failed", {"purpose": "password"})
-                raise AccessRefused("The current password is wrong")
+            # The current password is a sign-in: lock-out, audit and key creation as ever.
+            self.sign_in(target, current_secret, purpose="change password")
+            key = self.signing_key(target)
             if key is not None:
                 private = signatures.unwrap(key.wrapped_key, current_secret)
         reason = "password_changed" if private is not None else "password_reset"
@@ -305,11 +337,10 @@ class Accounts:
 
     def set_pin(self, by: User, secret: str, pin: str) -> None:
         """Set (or replace) the person's own idle-lock PIN; their password confirms it."""
-        row = self._match(by.username)
-        if row is None or not check_secret(secret, row[3]):
-            self._event(self.name_digest(by.username), "sign_in_failed", {"purpose": "set PIN"})
-            raise AccessRefused("Wrong password: the PIN was not set")
         _check_pin(pin)
+        self.sign_in(by.username, secret, purpose="set PIN")  # lock-out and audit as ever
+        row = self._match(by.username)
+        assert row is not None
         now = self.clock.now()
         with self.db.atomic():
             self.db.execute(

@@ -316,7 +316,7 @@ def test_own_password_change_keeps_the_key_and_a_reset_makes_a_new_one(setup) ->
     accounts.set_secret(lee, "lee", "granite-poppy-shore", LEE_PASSWORD)
     changed = accounts.signing_key("lee")
     assert changed.public_key == first.public_key and changed.reason == "password_changed"
-    with pytest.raises(AccessRefused, match="current password is wrong"):
+    with pytest.raises(AccessRefused, match="Wrong user name or password"):
         accounts.set_secret(lee, "lee", "another-good-phrase", "not-my-password")
     accounts.set_secret(admin, "lee", "reset-by-the-admin-1")
     reset = accounts.signing_key("lee")
@@ -365,7 +365,7 @@ def test_emergency_access_is_logged_and_cannot_review(setup) -> None:
 def test_a_pin_is_4_to_8_digits_and_needs_the_password_to_set(setup) -> None:
     _store, accounts, admin, _clock = setup
     lee = accounts.create_user(admin, "lee", "Dr Lee", "clinician", LEE_PASSWORD)
-    with pytest.raises(AccessRefused, match="Wrong password"):
+    with pytest.raises(AccessRefused, match="Wrong user name or password"):
         accounts.set_pin(lee, "not-the-password", "4821")
     for bad in ("123", "123456789", "12a4", "４８２１"):
         with pytest.raises(ValidationError, match="4 to 8 digits"):

@@ -4,7 +4,8 @@ HIPAA asks for automatic logoff (164.312(a)(2)(iii)); a bedside monitor cannot s
 because the room still needs the session clock, the next check, any alarm and the latest vital
 signs. So the lock is an overlay over the session page that hides the record (names, chart,
 timeline) and entry, shows those things in large type (kept current while locked), and opens
-again for any attending clinician's password. It is laid out to fit a 1280 × 720 screen with
+again for any attending clinician's password (or the PIN of one who signed in during this
+run of the session: see ``session_access``). It is laid out to fit a 1280 × 720 screen with
 large type: one line each for the clock and the next check, the big numbers in one row, at most
 ``MAX_ALARM_LINES`` alarm lines.
 
@@ -175,7 +176,11 @@ class LockOverlay(QFrame):
         self.username.setMinimumWidth(220)
         self.secret = QLineEdit(self)
         self.secret.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret.setPlaceholderText("password or PIN")
+        self.secret.setPlaceholderText("password, or your PIN")
+        self.secret.setToolTip(
+            "Your password; or your PIN if you set one and signed in with your password during "
+            "this session on this laptop"
+        )
         self.secret.returnPressed.connect(self._unlock)
         self.unlock_button = QPushButton("Unlock", self)
         self.unlock_button.clicked.connect(self._unlock)

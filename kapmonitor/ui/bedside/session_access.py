@@ -7,6 +7,12 @@ them without retyping for the rest of the session (a correction or an idle lock 
 them), an idle window locks after the clinic's idle-lock time, and a resumed session opens locked
 until one of its clinicians signs in. A database without any account (a demo file, a test) keeps
 typed names.
+
+The idle lock opens with the password, or with the short PIN of a clinician who signed in with
+their password during this run of the session (never after a resume, never for anyone else).
+Wrong PINs are limited twice: ``PIN_TRIES`` per lock on this window (any name), and per account
+by the store (counted in the audit trail, so a restart does not reset it); then only the
+password opens it. A PIN never signs anyone in, signs a session or unlocks the database.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from kapmonitor.domain.idle_lock import IdleLock, lock_in_force
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import LARGE_TYPE
-from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.accounts import PIN_DIGITS, PIN_TRIES, Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.ui.bedside.idle_lock import IdleWatcher, LockNumber, LockOverlay
@@ -29,6 +35,7 @@ from kapmonitor.ui.forms.account_dialogs import (
     MIN_CLINICIANS,
     AccountsDialog,
     ClinicianSignInDialog,
+    MyAccountDialog,
     SignInDialog,
 )
 
@@ -46,6 +53,7 @@ class SessionAccess:
         self.accounts = Accounts(window.store.db, window.clock)
         self.clinic = ClinicSettings(window.store.db, window.clock)
         self.attending: list[User] = []
+        self.pin_failures = 0  # wrong PINs since the window last opened with a password
         # Over the session page only: the stack raises its current page, which would hide it.
         self.overlay = LockOverlay(window.pages.widget(1))
         self.overlay.unlock_requested.connect(self.unlock)
@@ -183,16 +191,40 @@ class SessionAccess:
             numbers.append(LockNumber(caption, value.text(), panel.ages[key].text(), _look(value)))
         return numbers
 
+    def _pin_holder(self, username: str, secret: str) -> User | None:
+        """The signed-in clinician this unlock may be a PIN for: ``secret`` looks like a PIN,
+        the name is an attending clinician who signed in with a password during this run of
+        the session, and they have set a PIN. None means: treat it as a password."""
+        low, high = PIN_DIGITS
+        if not (secret.isascii() and secret.isdigit() and low <= len(secret) <= high):
+            return None
+        found = self.accounts.find(username)
+        if found is None or all(u.username != found.username for u in self.attending):
+            return None
+        return found if self.accounts.has_pin(found.username) else None
+
     def unlock(self, username: str, secret: str) -> None:
         window = self.window
         log = window.log
         if log is None:
             self.overlay.hide()
             return
+        holder = self._pin_holder(username, secret)
         try:
-            user = self.accounts.sign_in(username, secret, "unlock the bedside window")
+            if holder is not None and self.pin_failures < PIN_TRIES:
+                try:
+                    user = self.accounts.unlock_with_pin(holder, secret)
+                except ValidationError:
+                    self.pin_failures += 1
+                    raise
+            else:
+                user = self.accounts.sign_in(username, secret, "unlock the bedside window")
+                self.pin_failures = 0
         except (ValidationError, StoreError) as exc:
-            self.overlay.refuse(str(exc))
+            message = str(exc)
+            if holder is not None and self.pin_failures >= PIN_TRIES:
+                message += " — too many wrong PINs on this window: unlock with a password"
+            self.overlay.refuse(message)
             return
         if user.display_name not in log.clinicians:
             self.overlay.refuse(
@@ -231,6 +263,12 @@ class SessionAccess:
         if not dialog.exec() or dialog.user is None:
             return
         window.review_requested.emit(dialog.user)
+
+    def my_account(self) -> None:
+        """A person changes their own password and/or sets the PIN for the idle lock."""
+        dialog = MyAccountDialog(self.accounts, self.window)
+        if dialog.exec() and dialog.done_text:
+            self.window.statusBar().showMessage(f"Saved: {dialog.done_text}", 8000)
 
     def manage_accounts(self) -> None:
         window = self.window

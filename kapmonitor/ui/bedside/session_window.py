@@ -326,6 +326,7 @@ class SessionWindow(QMainWindow):
         for text, key, slot in (
             ("Review sessions…", "Ctrl+R", self.access.open_review),
             ("Accounts…", "", self.access.manage_accounts),
+            ("My password and PIN…", "", self.access.my_account),
             ("Lock now", "Ctrl+L", lambda: self.access.lock()),
         ):
             extra = QAction(text, self)

@@ -1,8 +1,11 @@
-"""Signing in: the first administrator, the attending clinicians, one user, emergency access.
+"""Signing in: the first administrator, the attending clinicians, one user, emergency access;
+and a person's own password and idle-lock PIN, and the administrator's account sheet.
 
 Each dialog calls the store's :class:`~kapmonitor.store.accounts.Accounts`, which checks the
 password, slows down repeated failures and audits every attempt; a refusal is shown as the
 sentence the store gave, and the dialog stays open with what was typed (except the password).
+A new password is a passphrase (12+ characters, not a common password, not containing the user
+name): the store refuses anything else with the reason, and the dialogs say the rule up front.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -34,7 +39,7 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain import idle_lock
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store.accounts import Accounts, User
+from kapmonitor.store.accounts import MIN_PASSWORD_LENGTH, PIN_DIGITS, Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.key_slots import KeySlots, keys_of
@@ -46,11 +51,22 @@ MIN_CLINICIANS = 2
 MAX_CLINICIANS = 4
 
 
-def _password_edit(parent: QWidget) -> QLineEdit:
+PASSPHRASE_RULE = (
+    f"A password is a passphrase of at least {MIN_PASSWORD_LENGTH} characters — a few unrelated "
+    "words, e.g. 'orchid lantern tuesday' — not a common password and not containing the user "
+    "name."
+)
+
+
+def _password_edit(parent: QWidget, placeholder: str = "password") -> QLineEdit:
     edit = QLineEdit(parent)
     edit.setEchoMode(QLineEdit.EchoMode.Password)
-    edit.setPlaceholderText("password or PIN")
+    edit.setPlaceholderText(placeholder)
     return edit
+
+
+def _new_password_edit(parent: QWidget) -> QLineEdit:
+    return _password_edit(parent, f"passphrase, {MIN_PASSWORD_LENGTH}+ characters")
 
 
 class _Dialog(FittingDialog):
@@ -98,15 +114,15 @@ class FirstRunDialog(_Dialog):
         self.user: User | None = None
         intro = QLabel(
             "No accounts exist yet. Create the administrator account: it adds the clinicians "
-            "and supervisors who will use this laptop. Keep its password safe."
+            f"and supervisors who will use this laptop. Keep its password safe. {PASSPHRASE_RULE}"
         )
         intro.setWordWrap(True)
         self.body_layout.insertWidget(0, intro)
         self.username = QLineEdit(self)
         self.display_name = QLineEdit(self)
         self.display_name.setPlaceholderText("printed name, e.g. Dr Jane Smith")
-        self.secret = _password_edit(self)
-        self.repeat = _password_edit(self)
+        self.secret = _new_password_edit(self)
+        self.repeat = _new_password_edit(self)
         self.form.addRow("User name", self.username)
         self.form.addRow("Printed name", self.display_name)
         self.form.addRow("Password", self.secret)
@@ -195,7 +211,7 @@ class ClinicianSignInDialog(_Dialog):
         self.accounts = accounts
         self.users: list[User] = []
         intro = QLabel(
-            f"Each attending clinician signs in with their own password or PIN (at least "
+            f"Each attending clinician signs in with their own password (at least "
             f"{MIN_CLINICIANS}). The first one starts the session."
         )
         intro.setWordWrap(True)
@@ -309,11 +325,23 @@ class AccountsDialog(QDialog):
         add = buttons.addButton("Add account…", QDialogButtonBox.ButtonRole.ActionRole)
         reset = buttons.addButton("Reset password…", QDialogButtonBox.ButtonRole.ActionRole)
         deactivate = buttons.addButton("Deactivate", QDialogButtonBox.ButtonRole.ActionRole)
+        self.sheet_button = buttons.addButton(
+            "Account sheet…", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.sheet_button.setToolTip(
+            "Every account's signing-key fingerprints, to print or save and keep off the laptop"
+        )
         buttons.addButton(QDialogButtonBox.StandardButton.Close)
         add.clicked.connect(self.add_account)
         reset.clicked.connect(self.reset_password)
         deactivate.clicked.connect(self.deactivate)
+        self.sheet_button.clicked.connect(self.show_sheet)
         buttons.rejected.connect(self.reject)
+        # Passwords set before the passphrase rule still work until changed: name them here.
+        self.weak_note = QLabel(self)
+        self.weak_note.setObjectName("Warn")
+        self.weak_note.setWordWrap(True)
+        layout.addWidget(self.weak_note)
         self.idle_lock = IdleLockBox(accounts, admin, protocols, self)
         layout.addWidget(self.idle_lock)
         layout.addWidget(buttons)
@@ -322,6 +350,14 @@ class AccountsDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
+        weak = self.accounts.weak_passwords()
+        self.weak_note.setText(
+            "Passwords set before the passphrase rule (they still work until changed; reset "
+            f"them): {', '.join(weak)}"
+            if weak
+            else ""
+        )
+        self.weak_note.setVisible(bool(weak))
         users = self.accounts.users()
         self.table.setRowCount(len(users))
         for row, user in enumerate(users):
@@ -369,10 +405,18 @@ class AccountsDialog(QDialog):
         if username is None:
             return
         secret, ok = QInputDialog.getText(
-            self, "Reset password", f"New password for {username}:", QLineEdit.EchoMode.Password
+            self,
+            "Reset password",
+            f"New password for {username} ({MIN_PASSWORD_LENGTH}+ character passphrase). "
+            "A reset makes a new signing key: print the account sheet again.",
+            QLineEdit.EchoMode.Password,
         )
         if ok:
             self._run(lambda: self.accounts.set_secret(self.admin, username, secret))
+            self.refresh()
+
+    def show_sheet(self) -> None:
+        AccountSheetDialog(self.accounts.sheet(), self).exec()
 
     def deactivate(self) -> None:
         username = self.selected_username()
@@ -398,7 +442,11 @@ class NewAccountDialog(_Dialog):
         self.display_name = QLineEdit(self)
         self.role = QComboBox(self)
         self.role.addItems(list(ROLES))
-        self.secret = _password_edit(self)
+        self.secret = _new_password_edit(self)
+        rule = QLabel(PASSPHRASE_RULE, self)
+        rule.setObjectName("Muted")
+        rule.setWordWrap(True)
+        self.body_layout.insertWidget(0, rule)
         self.form.addRow("User name", self.username)
         self.form.addRow("Printed name", self.display_name)
         self.form.addRow("Role", self.role)
@@ -516,3 +564,121 @@ class IdleLockBox(QGroupBox):
         else:
             text = f"In force: {idle_lock.lock_in_force(setting, None).explanation}"
         self.note.setText(prefix + text)
+
+
+class AccountSheetDialog(QDialog):
+    """The account sheet: every account and the fingerprints of its signing keys, to print
+    (or save and print) and keep away from the laptop, so a key planted later is noticed."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Account sheet")
+        self.sheet_text = text
+        layout = QVBoxLayout(self)
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setPlainText(text)
+        layout.addWidget(self.text)
+        buttons = QDialogButtonBox(self)
+        self.save_button = buttons.addButton("Save…", QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.save_button.clicked.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.resize(760, 480)
+
+    def save(self, path: str | None = None) -> None:
+        if path is None:
+            path, _filter = QFileDialog.getSaveFileName(
+                self, "Save the account sheet", "account-sheet.txt", "Text (*.txt)"
+            )
+        if not path:
+            return
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(self.sheet_text)
+        except OSError as exc:
+            QMessageBox.warning(self, "Account sheet", f"Could not save {path}: {exc.strerror}")
+
+
+class MyAccountDialog(_Dialog):
+    """A person changes their own password and/or sets their idle-lock PIN.
+
+    Both need the current password (a sign-in, with its lock-out). The PIN ({low}–{high} digits)
+    only ever unlocks the idle lock of a session they signed in to on this laptop."""
+
+    def __init__(
+        self, accounts: Accounts, parent: QWidget | None = None, usernames: list[str] | None = None
+    ) -> None:
+        super().__init__("My password and PIN", parent, "Save")
+        self.accounts = accounts
+        low, high = PIN_DIGITS
+        intro = QLabel(
+            f"{PASSPHRASE_RULE} The PIN ({low}–{high} digits) only unlocks the idle lock of a "
+            "session you signed in to on this laptop, and only 5 wrong tries; it never signs "
+            "you in or signs a session. Leave a pair empty to keep it.",
+            self,
+        )
+        intro.setWordWrap(True)
+        self.body_layout.insertWidget(0, intro)
+        self.username = QComboBox(self)
+        self.username.setEditable(True)
+        names = usernames if usernames is not None else [u.username for u in accounts.users()]
+        self.username.addItems(names)
+        self.username.setCurrentIndex(-1)
+        self.current = _password_edit(self, "your current password")
+        self.new_password = _new_password_edit(self)
+        self.repeat_password = _new_password_edit(self)
+        self.pin = _password_edit(self, f"{low}–{high} digits")
+        self.repeat_pin = _password_edit(self, "the PIN again")
+        self.form.addRow("User name", self.username)
+        self.form.addRow("Current password", self.current)
+        self.form.addRow("New password", self.new_password)
+        self.form.addRow("New password again", self.repeat_password)
+        self.form.addRow("New PIN", self.pin)
+        self.form.addRow("New PIN again", self.repeat_pin)
+        self.field_widgets = {
+            "username": self.username,
+            "password": self.new_password,
+            "repeat": self.repeat_password,
+            "pin": self.pin,
+            "repeat_pin": self.repeat_pin,
+            "current": self.current,
+        }
+        self.done_text = ""
+        self.finish_layout()
+
+    def try_accept(self) -> None:
+        self.clear_errors()
+        new, pin = self.new_password.text(), self.pin.text()
+        if new != self.repeat_password.text():
+            self.show_refusal(ValidationError(FieldError("repeat", "The two passwords differ")))
+            return
+        if pin != self.repeat_pin.text():
+            self.show_refusal(ValidationError(FieldError("repeat_pin", "The two PINs differ")))
+            return
+        if not new and not pin:
+            self.show_error("Type a new password, a new PIN, or both")
+            return
+        done: list[str] = []
+
+        def save() -> None:
+            user = self.accounts.find(self.username.currentText())
+            if user is None:
+                raise ValidationError(FieldError("username", "Wrong user name or password"))
+            current = self.current.text()
+            if new:
+                self.accounts.set_secret(user, user.username, new, current_secret=current)
+                done.append("password changed")
+                current = new
+            if pin:
+                self.accounts.set_pin(user, current, pin)
+                done.append("PIN set")
+
+        ok = self.attempt(save)
+        for edit in (self.current, self.new_password, self.repeat_password, self.pin):
+            edit.clear()
+        self.repeat_pin.clear()
+        if ok:
+            self.done_text = ", ".join(done)
+            self.accept()
