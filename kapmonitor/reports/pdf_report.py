@@ -62,6 +62,14 @@ __all__ = [
     "write_session_pdf",
 ]
 
+#: The longest free text a PDF table cell prints, in characters: a longer note is cut here with a
+#: pointer to the full text in the JSON export (a 1 MB note made a report that never finished).
+CELL_TEXT_LIMIT = 2000
+#: Sections whose rows come from a table of another name (for the JSON export's entry number).
+_SECTION_TABLES = {
+    "discharge": "discharge_assessments",
+    "questionnaires": "questionnaire_responses",
+}
 #: With more vital-sign sets than this, the vitals table is summarised (the chart still uses all).
 SUMMARY_ABOVE_ROWS = 200
 #: The summary's interval: one row per this many minutes since the first dose.
@@ -364,14 +372,18 @@ class _Report:
         head = "".join(f"<th>{_e(h)}</th>" for h in ("#", *section.headers))
         body = []
         for row in shown:
-            cells = [_e(c) for c in (f"#{row.row_id}" if row.row_id else "", *row.cells)]
+
+            def clip(value: Any, row: SectionRow = row) -> str:
+                return _e(self.clipped(value, section.key, row.row_id))
+
+            cells = [_e(f"#{row.row_id}" if row.row_id else ""), *(clip(c) for c in row.cells)]
             if row.typed:
-                cells[-1] += f"<br/><i>{_e(row.typed)}</i>"
+                cells[-1] += f"<br/><i>{clip(row.typed)}</i>"
             if row.state == "replaced":
                 body.append("<tr class='old'>" + "".join(f"<td><s>{c}</s></td>" for c in cells))
                 body.append(
                     f"</tr><tr class='old'><td></td><td colspan='{len(cells) - 1}' "
-                    f"class='note'>{_e(row.note)}</td></tr>"
+                    f"class='note'>{clip(row.note)}</td></tr>"
                 )
             elif row.warn or row.state == "total":
                 body.append("<tr>" + "".join(f"<td><b>{c}</b></td>" for c in cells) + "</tr>")
@@ -380,6 +392,24 @@ class _Report:
         return (
             "<table class='grid' width='100%' cellspacing='0' cellpadding='2'>"
             f"<thead><tr>{head}</tr></thead>{''.join(body)}</table>"
+        )
+
+    def clipped(self, value: Any, key: str, row_id: int | None) -> Any:
+        """``value`` if short; else its first :data:`CELL_TEXT_LIMIT` characters and where the
+        whole text is: the session's JSON export, that table's entry number (its ``ref``)."""
+        if not isinstance(value, str) or len(value) <= CELL_TEXT_LIMIT:
+            return value
+        table = _SECTION_TABLES.get(key, key)
+        ids = sorted(r["id"] for r in self.log.rows.get(table, ()))
+        where = (
+            f"{table} entry #{ids.index(row_id) + 1}"
+            if row_id in ids
+            else f"the entry numbered #{row_id} in this report"
+        )
+        more = len(value) - CELL_TEXT_LIMIT
+        return (
+            f"{value[:CELL_TEXT_LIMIT]}… [{more:,} more characters not printed: full text in "
+            f"the JSON export, {where}]"
         )
 
     def render(self, section: Section) -> str:
