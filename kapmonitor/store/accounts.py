@@ -27,10 +27,12 @@ data changes, not only by hiding buttons; the refusal itself is audited.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,7 +43,7 @@ from kapmonitor.domain.clock import Clock, from_iso, to_iso
 from kapmonitor.domain.usernames import normalize_username
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.paths import resources_dir
-from kapmonitor.store import audit, signatures
+from kapmonitor.store import anchors, audit, signatures
 from kapmonitor.store.key_slots import NAME_DIGEST, KeySlots, keys_of
 from kapmonitor.store.permissions import AccessRefused, why_not_role
 from kapmonitor.store.schema import ROLES
@@ -303,7 +305,7 @@ class Accounts:
                 "UPDATE users SET password_hash = ? WHERE username = ?",
                 [hash_secret(new_secret), target],
             )
-            signatures.store_key(
+            new_key = signatures.store_key(
                 self.db,
                 target,
                 role,
@@ -315,6 +317,7 @@ class Accounts:
                 self.clock.now(),
             )
             audit.seal(self.db, by.username, "password_changed", self.clock.now())
+        self._anchor_key(new_key)
         slots = KeySlots.of(self.db)  # the database key follows the password (after commit)
         if slots is not None:
             slots.rewrap(keys_of(self.db), target, new_secret)
@@ -398,7 +401,7 @@ class Accounts:
                 [username, display_name, role, hash_secret(secret), now, now, actor],
             )
             self._record_role(username, role, actor, at)
-            signatures.store_key(
+            new_key = signatures.store_key(
                 self.db,
                 username,
                 role,
@@ -410,10 +413,19 @@ class Accounts:
                 at,
             )
             audit.seal(self.db, actor, "account_created", at)
+        self._anchor_key(new_key)
         slots = KeySlots.of(self.db)  # the new account opens the database with its password
         if slots is not None:
             slots.add(keys_of(self.db), username, secret)
         return User(username, display_name, role)
+
+    def _anchor_key(self, key: KeyRecord) -> None:
+        """Append the new key's fingerprint, with the chain head that now covers it, to the
+        clinic's anchor log (when one is set): a key planted later is in neither. Never fails
+        the account change it follows (the key is already stored and audited)."""
+        event = f"signing_key {key.username} {key.fingerprint} {key.reason}"
+        with contextlib.suppress(OSError, sqlite3.Error):
+            anchors.append_to_log(self.db, event)
 
     def _record_role(self, username: str, role: str, actor: str, at: datetime) -> None:
         self.db.execute(
@@ -462,6 +474,7 @@ class Accounts:
         at = self.clock.now()
         meets = not password_problems(secret, user.username)
         key = self.signing_key(user.username)
+        made = key is None
         with self.db.atomic():
             if needs_rehash(row[3], meets):
                 self.db.execute(
@@ -483,6 +496,8 @@ class Accounts:
                 )
                 audit.seal(self.db, user.username, "signing_key_created", at)
             audit.event(self.db, user.username, "sign_in", at, {"purpose": purpose})
+        if made and key is not None:
+            self._anchor_key(key)
         return user, key
 
     def seconds_to_wait(self, username: str) -> int:

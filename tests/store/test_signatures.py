@@ -151,3 +151,27 @@ def test_a_signature_from_before_keys_is_sealed_as_legacy(tmp_path: Path) -> Non
     assert legacy == 1
     assert signatures.check_signatures(store.db) == []
     store.close()
+
+
+def test_a_new_key_is_appended_to_the_anchor_log(tmp_path: Path, monkeypatch) -> None:
+    """The clinic's anchor log (a second place) gets each new key's fingerprint with the chain
+    head that covers it: a key planted later is on neither the log nor the account sheet."""
+    from kapmonitor.store import anchors
+
+    folder = tmp_path / "anchors"
+    monkeypatch.setattr(anchors, "log_folder", lambda: folder)
+    clock = FakeClock(T0)
+    store = open_store(tmp_path / "k.sqlite", clock)
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    lines = [
+        json.loads(line)
+        for line in (folder / anchors.LOG_NAME).read_text(encoding="utf-8").splitlines()
+    ]
+    chen = accounts.signing_key("chen")
+    (entry,) = [line for line in lines if "chen" in line["event"]]
+    assert entry["event"] == f"signing_key chen {chen.fingerprint} created"
+    assert anchors.read(folder / anchors.LOG_NAME)  # the log still reads as anchors
+    assert "chen" in accounts.sheet() and signatures.printable(chen.fingerprint) in accounts.sheet()
+    store.close()
