@@ -137,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     _db_argument(importer)
     importer.add_argument("file", metavar="FILE", help="JSON export, folder, or .sqlite file")
 
+    accounts = sub.add_parser("accounts", help="the account sheet: every signing key")
+    _db_argument(accounts)
+    accounts.add_argument(
+        "--sheet",
+        action="store_true",
+        required=True,
+        help="print every account with the fingerprints of its signing keys, to keep on paper",
+    )
+
     verify = sub.add_parser("verify", help="check the audit trail against every row")
     _db_argument(verify)
     verify.add_argument(
@@ -278,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in cli_keys.KEY_COMMANDS:
             _check_db_target(db_path, db_option)
             return cli_keys.run(args, db_path, db_option)
-        if args.command in cli_keys.OPENING and not _path_problem(db_path):
+        if args.command in (*cli_keys.OPENING, "accounts") and not _path_problem(db_path):
             cli_keys.unlock_for(args.command, db_path, db_option)
         if args.command == "demo":
             from kapmonitor.demo import run_demo
@@ -295,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _export(db_path, db_option, args.format, args.session, Path(args.out), show)
         if args.command == "import":
             return _import(db_path, db_option, Path(args.file))
+        if args.command == "accounts":
+            return _account_sheet(db_path, db_option)
         if args.command == "verify":
             return _verify(db_path, db_option, args.anchors)
         if args.command == "backup":
@@ -375,11 +386,10 @@ def _on_db(option: str, exc: StoreError) -> StoreError:
 
 def _list_sessions(db_path: Path, db_option: str) -> int:
     from kapmonitor.domain.clock import from_iso
-    from kapmonitor.store.session_store import SessionStore
 
     _require_db(db_path, db_option)
     try:
-        store = SessionStore.open(db_path)
+        store = _reading_store(db_path)
         try:
             rows = store.list_sessions()
             rems = _rems_statuses(store, rows)
@@ -420,6 +430,25 @@ def _rems_statuses(store: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
 
 
 # --- export, import, verify ---------------------------------------------------------------------
+
+
+def _account_sheet(db_path: Path, db_option: str) -> int:
+    """``kapmonitor accounts --sheet``: names, roles and key fingerprints (no password, no
+    key, nothing clinical), for the administrator to print and keep off the laptop."""
+    from kapmonitor.domain.clock import SystemClock
+    from kapmonitor.store.accounts import Accounts
+    from kapmonitor.store.session_store import SessionStore
+
+    _require_db(db_path, db_option)
+    try:
+        store = SessionStore.open(db_path)
+        try:
+            print(Accounts(store.db, SystemClock()).sheet(), end="")
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise _on_db(db_option, exc) from exc
+    return EXIT_OK
 
 
 def _actor() -> str:
@@ -466,11 +495,13 @@ def _export(
 ) -> int:
     from kapmonitor.reports.export_registry import run_export
     from kapmonitor.reports.session_export import no_progress, session_ids
-    from kapmonitor.store.database import connect
+    from kapmonitor.store.database import connect, connect_readonly
+    from kapmonitor.store.read_only_media import on_read_only_media
 
     _require_db(db_path, db_option)
+    read_only = on_read_only_media(db_path)  # exported, but no audit entry can be written
     try:
-        db = connect(db_path)
+        db = connect_readonly(db_path) if read_only else connect(db_path)
     except StoreError as exc:
         raise _on_db(db_option, exc) from exc
     try:
@@ -490,6 +521,7 @@ def _export(
                 datetime.now(UTC),
                 folder=session is None,
                 progress=progress,
+                audited=not read_only,
             )
         except StoreError as exc:
             raise (OptionError("--out", exc) if exc.kind == "unwritable" else exc) from exc
@@ -499,8 +531,28 @@ def _export(
             ) from exc
     finally:
         db.close()
+    if read_only:
+        print(f"kapmonitor: note: {READ_ONLY_EXPORT.format(db=db_path)}", file=sys.stderr)
     print(f"exported {_sessions(len(ids))} to {target}")
     return EXIT_OK
+
+
+READ_ONLY_EXPORT = (
+    "{db} is on read-only media, so this export could not be recorded in its audit trail; "
+    "record it by hand if the clinic's policy asks for it."
+)
+
+
+def _reading_store(db_path: Path) -> Any:
+    """A store to read from: opened read-only when the database is on read-only media (it
+    cannot be migrated or written there, but it can be listed), as usual otherwise."""
+    from kapmonitor.store.database import connect_readonly
+    from kapmonitor.store.read_only_media import on_read_only_media
+    from kapmonitor.store.session_store import SessionStore
+
+    if on_read_only_media(db_path):
+        return SessionStore(connect_readonly(db_path), db_path)
+    return SessionStore.open(db_path)
 
 
 def _import(db_path: Path, db_option: str, source: Path) -> int:
