@@ -363,6 +363,10 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
         Row("open the 3-hour session in the window", window["open_ms"], "ms", "", None, "")  # type: ignore[arg-type]
     )
 
+    from kapmonitor.bench_crypto import crypto_rows  # encryption's cost beside plain
+
+    rows.extend(crypto_rows(folder, seconds, saves))
+
     from kapmonitor.reports.pdf_report import write_session_pdf
     from kapmonitor.store.verify import verify_database
 

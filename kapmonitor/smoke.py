@@ -2,7 +2,9 @@
 
 It builds the real main window offscreen on a throw-away database and settings folder, records
 a session through the same path a clinician uses, reads it back, and checks the safety
-properties the bedside depends on (WAL, append-only triggers, chart fed).
+properties the bedside depends on (WAL, append-only triggers, chart fed) on an encrypted
+database: SQLCipher is loaded (the frozen build must bundle it), and neither the file nor its WAL
+holds the patient code in clear.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ def _exercise(folder: Path) -> None:
     from kapmonitor.domain.clock import FakeClock
     from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
     from kapmonitor.settings import Settings
+    from kapmonitor.store.key_slots import new_keys
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
     from kapmonitor.ui.bedside.session_window import SessionWindow
 
     app = application()
     clock = FakeClock(datetime.now(UTC) - timedelta(minutes=30))
-    store = SessionStore.open(folder / "smoke.sqlite", clock)
+    path = folder / "smoke.sqlite"
+    store = SessionStore.open(path, clock, keys=new_keys())
     window = SessionWindow(store, clock, Settings(folder))
     window.show()
     app.processEvents()
@@ -71,6 +75,10 @@ def _exercise(folder: Path) -> None:
         pass
     else:
         raise AssertionError("append-only trigger missing")
+    for part in (path, Path(f"{path}-wal")):
+        data = part.read_bytes() if part.exists() else b""
+        assert not data.startswith(b"SQLite format 3"), f"{part.name} is not encrypted"
+        assert b"SMOKE-001" not in data, f"{part.name} holds the patient code in clear"
     window.close()
     store.close()
     app.processEvents()
