@@ -434,7 +434,7 @@ def _unlock_slots(path: Path, username: str, password: str) -> DatabaseKeys:
             raise
         keys = None
     if not pending.exists() or (keys is not None and _opens(path, keys)):
-        with contextlib.suppress(FileNotFoundError):
+        if pending.exists():  # unlinking a missing file on read-only media is EROFS, not ENOENT
             pending.unlink()
         if keys is None:
             raise StoreError("Wrong user name or password.", "wrong_password")

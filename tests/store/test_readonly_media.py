@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -158,3 +159,41 @@ def test_a_writable_database_is_not_taken_for_read_only_media(tmp_path: Path) ->
     db, _ids = _record(tmp_path)
     assert not read_only_media.on_read_only_media(db)
     assert "immutable" not in read_only_media.readonly_uri(db)
+
+
+def test_an_encrypted_database_on_read_only_media(media, tmp_path: Path) -> None:
+    """The same with SQLCipher: unlocking reads the key slots and writes nothing beside them."""
+    source, lock = media
+    db = source / "clinic.sqlite"
+    password = "violet orchard lantern 42"
+    init = ["init", "--db", str(db), "--admin", "admin", "--display-name", "Dr Admin"]
+    _ok(_cli(*init, "--recovery-out", str(tmp_path / "recovery.txt"), KAPMONITOR_PASSWORD=password))
+    creds = {"KAPMONITOR_USER": "admin", "KAPMONITOR_PASSWORD": password}
+    _ok(_cli("demo", "--db", str(db), "--seed", "3", **creds))
+    folder = lock()
+    locked = str(folder / "clinic.sqlite")
+    before = sorted(p.name for p in folder.iterdir())
+    assert "KAP-" in _ok(_cli("sessions", "--db", locked, **creds))
+    assert "OK: audit chain intact" in _ok(_cli("verify", "--db", locked, **creds))
+    out = tmp_path / "out"
+    done = _cli("export", "--db", locked, "--all", "--format", "json", "--out", str(out), **creds)
+    assert "exported 1 session" in _ok(done) and "read-only media" in done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def _cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KAPMONITOR_")}
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "kapmonitor", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stdout
