@@ -801,8 +801,15 @@ class ReviewWindow(QMainWindow):
 
         comments = len(log.rows.get("review_comments", []))
         flags = self.review.quality_flags(session_id)  # the ones the store will ask for
+        key = self.review.accounts.signing_key(self.user.username)
         return SignDialog(
-            self.user, self._session_text(), sign, self, comments=comments, flags=flags
+            self.user,
+            self._session_text(),
+            sign,
+            self,
+            comments=comments,
+            flags=flags,
+            key_fingerprint=key.fingerprint if key else "",
         )
 
     def sign_selected(self) -> None:

@@ -3,7 +3,9 @@
 21 CFR 11.50 asks a signature to show the signer's printed name, the date and time, and its
 meaning; 11.200 asks for the password at the moment of signing (being signed in is not enough).
 The dialog shows all three before anything is written, and the store checks the role again: a
-clinician's attempt is refused there and audited, whatever this dialog shows.
+clinician's attempt is refused there and audited, whatever this dialog shows. The signature is an
+Ed25519 signature of the session's content made with the signer's key, which only their password
+opens; the dialog shows the key's fingerprint, as printed on the account sheet.
 
 Before that, every quality flag of the session is listed with a checkbox: an early discharge by
 override, a tenfold dose correction, a missed check… **Sign** stays disabled until each one is
@@ -36,7 +38,7 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain.quality import QualityFlag
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.reports.report_sections import FLAG_NAMES, SEVERITY_MARKS
-from kapmonitor.store import permissions
+from kapmonitor.store import permissions, signatures
 from kapmonitor.store.accounts import User
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.signoff import DEFAULT_MEANING
@@ -110,6 +112,7 @@ class SignDialog(FittingDialog):
         *,
         comments: int = 0,
         flags: Sequence[QualityFlag] = (),
+        key_fingerprint: str = "",
     ) -> None:
         super().__init__(parent)
         self.user = user
@@ -162,6 +165,17 @@ class SignDialog(FittingDialog):
         self.printed_name = QLabel(f"<b>{user.display_name}</b>, {user.role}", self)
         self.printed_name.setObjectName("PrintedName")
         form.addRow("Printed name", self.printed_name)
+        # The key the signature is made with: the password opens it (a swapped password hash
+        # does not); its fingerprint is on the account sheet the administrator keeps.
+        self.key_label = QLabel(
+            f"{signatures.printable(key_fingerprint)} (as on the account sheet)"
+            if key_fingerprint
+            else "none yet: made at your next password entry",
+            self,
+        )
+        self.key_label.setObjectName("Muted")
+        self.key_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        form.addRow("Signing key", self.key_label)
         self.meaning = QComboBox(self)
         self.meaning.setEditable(True)
         self.meaning.addItems(list(MEANINGS))
