@@ -386,11 +386,10 @@ def _on_db(option: str, exc: StoreError) -> StoreError:
 
 def _list_sessions(db_path: Path, db_option: str) -> int:
     from kapmonitor.domain.clock import from_iso
-    from kapmonitor.store.session_store import SessionStore
 
     _require_db(db_path, db_option)
     try:
-        store = SessionStore.open(db_path)
+        store = _reading_store(db_path)
         try:
             rows = store.list_sessions()
             rems = _rems_statuses(store, rows)
@@ -496,11 +495,13 @@ def _export(
 ) -> int:
     from kapmonitor.reports.export_registry import run_export
     from kapmonitor.reports.session_export import no_progress, session_ids
-    from kapmonitor.store.database import connect
+    from kapmonitor.store.database import connect, connect_readonly
+    from kapmonitor.store.read_only_media import on_read_only_media
 
     _require_db(db_path, db_option)
+    read_only = on_read_only_media(db_path)  # exported, but no audit entry can be written
     try:
-        db = connect(db_path)
+        db = connect_readonly(db_path) if read_only else connect(db_path)
     except StoreError as exc:
         raise _on_db(db_option, exc) from exc
     try:
@@ -520,6 +521,7 @@ def _export(
                 datetime.now(UTC),
                 folder=session is None,
                 progress=progress,
+                audited=not read_only,
             )
         except StoreError as exc:
             raise (OptionError("--out", exc) if exc.kind == "unwritable" else exc) from exc
@@ -529,8 +531,28 @@ def _export(
             ) from exc
     finally:
         db.close()
+    if read_only:
+        print(f"kapmonitor: note: {READ_ONLY_EXPORT.format(db=db_path)}", file=sys.stderr)
     print(f"exported {_sessions(len(ids))} to {target}")
     return EXIT_OK
+
+
+READ_ONLY_EXPORT = (
+    "{db} is on read-only media, so this export could not be recorded in its audit trail; "
+    "record it by hand if the clinic's policy asks for it."
+)
+
+
+def _reading_store(db_path: Path) -> Any:
+    """A store to read from: opened read-only when the database is on read-only media (it
+    cannot be migrated or written there, but it can be listed), as usual otherwise."""
+    from kapmonitor.store.database import connect_readonly
+    from kapmonitor.store.read_only_media import on_read_only_media
+    from kapmonitor.store.session_store import SessionStore
+
+    if on_read_only_media(db_path):
+        return SessionStore(connect_readonly(db_path), db_path)
+    return SessionStore.open(db_path)
 
 
 def _import(db_path: Path, db_option: str, source: Path) -> int:
