@@ -179,15 +179,23 @@ def _draw_symbols(canvas: _Canvas, shape: str, color: str, points: list[QPointF]
         p.drawPath(_symbol_path(shape, point.x(), point.y(), r))
 
 
-def _decimate(px: np.ndarray, py: np.ndarray, columns: float) -> tuple[np.ndarray, np.ndarray]:
-    """Keep each pixel column's minimum and maximum when there are more points than columns."""
-    if len(px) <= 2 * columns:
+_COLUMN_PX = 2.0
+"""Width of a column (image pixels) whose readings are reduced to their lowest and highest.
+At the report's 200 dpi two pixels are 0.25 mm, narrower than the 1 pt (0.35 mm) line, so
+the print shows the same line and every spike; the antialiased line then has half the
+vertices of one-pixel columns (drawing the three-hour record's seven lines took 0.3 of the
+report's 1.1 s, now about half that)."""
+
+
+def _decimate(px: np.ndarray, py: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keep each column's minimum and maximum when there are more points than columns."""
+    if len(px) <= 2 * width / _COLUMN_PX:
         return px, py
-    cols = np.floor(px).astype(np.int64)
+    cols = np.floor(px / _COLUMN_PX).astype(np.int64)
     starts = np.flatnonzero(np.concatenate(([True], cols[1:] != cols[:-1])))
     lows = np.minimum.reduceat(py, starts)
     highs = np.maximum.reduceat(py, starts)
-    xs = np.repeat(cols[starts] + 0.5, 2)
+    xs = np.repeat((cols[starts] + 0.5) * _COLUMN_PX, 2)
     ys = np.empty(2 * len(starts))
     ys[0::2] = lows
     ys[1::2] = highs

@@ -107,3 +107,29 @@ def test_the_dose_label_is_drawn_where_the_layout_put_it() -> None:
     # The band's lanes start below the legend; find the dose's row by comparing with no markers.
     column = QRectF(dose.left, 0, dose.width, image.height() * 0.2)
     assert ink_in(image, column) > ink_in(clean, column) + 40
+
+
+def dense_spo2(dip_at: int | None) -> ChartPicture:
+    """Three hours of SpO2 at one reading per second, all 97 % but for one 80 % reading."""
+    picture = data([])
+    seconds = 3 * 60 * 60
+    picture.series["spo2"].t = [DOSE_AT + s for s in range(seconds)]
+    picture.series["spo2"].y = [80.0 if s == dip_at else 97.0 for s in range(seconds)]
+    return picture
+
+
+@pytest.mark.usefixtures("qapp")
+def test_a_one_second_dip_among_ten_thousand_readings_is_printed() -> None:
+    """The PDF chart reduces a dense line to each column's lowest and highest reading: a single
+    desaturation in three hours at 1 Hz must still reach down the SpO2 lane, not be averaged
+    or skipped away."""
+    with_dip, _ = render_chart_with_labels(dense_spo2(5003), 1400, 900)
+    without, _ = render_chart_with_labels(dense_spo2(None), 1400, 900)
+    rows = {
+        y
+        for x in range(with_dip.width())
+        for y in range(with_dip.height())
+        if with_dip.pixel(x, y) != without.pixel(x, y)
+    }
+    # 97 -> 80 % is more than half of the lane's 70-101 range: a stroke tens of pixels long.
+    assert rows and max(rows) - min(rows) >= 40
