@@ -82,7 +82,7 @@ def _exports_audited(db: Path, out: Path) -> set[str]:
     return {sid for sid, detail in rows if json.loads(detail).get("file") == str(out)}
 
 
-@pytest.mark.parametrize("fmt", ["json", "csv"])
+@pytest.mark.parametrize("fmt", ["json", "csv", "fhir"])
 def test_export_all_during_recording_waits_and_is_audited(
     clinic: tuple[Path, str], tmp_path: Path, fmt: str, capsys
 ) -> None:
