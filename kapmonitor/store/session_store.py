@@ -42,7 +42,14 @@ from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.session_rows import StoredRow, row_reader, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.domain.vitals import VITAL_KEYS
-from kapmonitor.store import audit, commit_check, permissions, protocol_effects, rems_store
+from kapmonitor.store import (
+    anchors,
+    audit,
+    commit_check,
+    permissions,
+    protocol_effects,
+    rems_store,
+)
 from kapmonitor.store.database import StoreError, connect, plain_errors
 from kapmonitor.store.inserts import insert_returning
 from kapmonitor.store.key_slots import DatabaseKeys
@@ -196,6 +203,7 @@ class SessionStore:
         return cls(connect(Path(path), keys), path, clock, reference)
 
     def close(self) -> None:
+        anchors.note(self.db, "close")  # the head at app close, in the anchor log (if chosen)
         self.db.close()
 
     def _seal(self, actor: str, action: str, session_id: str | None = None) -> None:

@@ -21,7 +21,7 @@ from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store import audit, permissions, signatures
+from kapmonitor.store import anchors, audit, permissions, signatures
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.database import plain_errors
 from kapmonitor.store.inserts import insert_returning
@@ -178,6 +178,7 @@ class Review:
                 {"signature_id": signature_id, "flags": [flag.as_record() for flag in flags]},
                 session_id,
             )
+        anchors.note(self.db, "sign-off")  # the signed head, in the anchor log outside the file
         return Changes(
             session_id, "signature", (("signatures", signature),), ("signature", FLAGS_CONFIRMED)
         )
