@@ -14,8 +14,8 @@ the file's holder cannot reach together:
 - the anchor log, an append-only JSON-lines file in a second place the clinic chooses
   (``anchor_log_folder`` in the settings: another folder, a removable medium), gets a line at
   each backup (so at each session end and every backup interval while a session is recorded),
-  each export and each verify. Not at every save: one line per save would cost a second fsync on
-  another disk on the bedside save path.
+  each export, each sign-off and when a store closes (the app's close). Not at every save: one
+  line per save would cost a second fsync on another disk on the bedside save path.
 
 ``kapmonitor verify --anchors …`` reads any of these (and ``#N:MAC`` typed from a printout) and
 names a tail cut, a rollback to an earlier copy and a rewritten history.
