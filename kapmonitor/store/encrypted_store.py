@@ -96,7 +96,8 @@ def seal_first_administrator(
     """After the administrator account exists: its key slot and the recovery slot. Returns the
     recovery key, to be shown once."""
     slots = KeySlots.load(db_path)
-    slots.add(keys, username, password)
+    if not slots.has(username):  # the accounts code adds it when the account is created
+        slots.add(keys, username, password)
     return slots.set_recovery(keys)
 
 

@@ -156,7 +156,8 @@ class FirstRunDialog(_Dialog):
         if slots is None or self.user is None:
             return
         keys = keys_of(self.accounts.db)
-        slots.add(keys, self.user.username, self.secret.text())
+        if not slots.has(self.user.username):  # Accounts adds it when it creates the account
+            slots.add(keys, self.user.username, self.secret.text())
         RecoveryKeyDialog(slots.set_recovery(keys), self).exec()
 
 
