@@ -208,14 +208,14 @@ def _walk_chain(
                 f"audit entry #{number}: does not follow the entry before it "
                 "(an entry was removed, inserted or reordered)"
             )
-        unkeyed_hash = audit.entry_hash(entry["prev_hash"], fields)
         if segment.key_id is None:
-            if unkeyed_hash != entry["hash"]:
+            if audit.entry_hash(entry["prev_hash"], fields) != entry["hash"]:
                 altered.append(number)
         elif segment.key is not None and (
             audit.entry_mac(segment.key, entry["prev_hash"], fields) != entry["hash"]
         ):
-            (unkeyed if unkeyed_hash == entry["hash"] else altered).append(number)
+            public = audit.entry_hash(entry["prev_hash"], fields) == entry["hash"]
+            (unkeyed if public else altered).append(number)
         report.entries += 1
         running.update(audit.entry_digest_line(entry))
         previous = entry["hash"]
