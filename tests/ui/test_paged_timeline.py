@@ -85,3 +85,31 @@ def test_a_line_far_back_is_selected_and_found_by_id(
     item = window.timeline.selected_item()
     assert item is not None and (item.table, item.row_id) == ("vitals", oldest_vitals["id"])
     assert f"HR {oldest_vitals['hr']}" in item.summary
+
+
+def test_opening_builds_the_same_lines_as_the_full_timeline(
+    qtbot: QtBot, store: SessionStore, clock: FakeClock
+) -> None:
+    """Opening a session builds only the kept lines (``reset_rows``): the places, their order
+    (entries at the same moment included), what each line says and which entries are
+    superseded are those of the full timeline."""
+    session_id = store.start_session(session_start(clock), "Dr A")
+    clock.advance(seconds=30)
+    same_moment = clock.now()
+    first = store.add(session_id, VitalSigns(same_moment, hr=70, sbp=120, dbp=80), "Dr A")
+    store.add(session_id, VitalSigns(same_moment, hr=71, sbp=121, dbp=81), "Dr B")
+    for second in range(CACHED_ITEMS + 40):
+        clock.advance(seconds=1)
+        store.add(session_id, VitalSigns(clock.now(), hr=60 + second % 9), "Dr A")
+    assert first.primary_id is not None
+    store.correct(session_id, first.primary_id, VitalSigns(same_moment, hr=72), "typo", "Dr A")
+    rows = store.load(session_id).rows
+    full = PagedTimelineModel(store.rows_by_id, store.ref)
+    full.reset(timeline(rows, store.ref), same_moment)
+    paged = PagedTimelineModel(store.rows_by_id, store.ref)
+    paged.reset_rows(rows, same_moment)
+    assert len(paged._cache) <= CACHED_ITEMS
+    assert paged.superseded == full.superseded and paged.superseded
+    assert paged.rowCount() == full.rowCount() > CACHED_ITEMS
+    lines = [[paged.index(r, c).data() for c in range(6)] for r in range(paged.rowCount())]
+    assert lines == [[full.index(r, c).data() for c in range(6)] for r in range(full.rowCount())]

@@ -514,12 +514,22 @@ class SessionWindow(QMainWindow):
         tables = ("vitals", "observations", "doses", "adverse_events", "interventions")
         with self.chart.bulk():
             for table in tables:
-                for row in log.current(table):
-                    self._show_row(table, row)
+                rows = log.current(table)
+                for row in rows:
+                    self.chart_row(table, row)
+                # The big numbers from the rows holding the newest values, not every row.
+                self.last_values.show_latest(table, rows)
             score = log.latest_news2()
             if score is not None:
                 self._show_row("vital_scores", score)
-        self.timeline.timeline.reset(timeline(log.all_rows(), self.ref), first_dose)
+        # Loaded with the timeline by session_page by now (deferred for start-up only).
+        from kapmonitor.ui.widgets.timeline_view import PagedTimelineModel
+
+        model = self.timeline.timeline
+        if isinstance(model, PagedTimelineModel):  # the bedside's: builds only the kept lines
+            model.reset_rows(log.all_rows(), first_dose)
+        else:
+            model.reset(timeline(log.all_rows(), self.ref), first_dose)
         if self.timeline.isVisible():
             self.timeline.scrollToBottom()
         else:  # hidden, it would size its columns from every line: scroll once it is shown

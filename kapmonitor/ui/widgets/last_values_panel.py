@@ -7,8 +7,9 @@ whether they are fresh without reading the chart.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
@@ -127,6 +128,29 @@ class LastValuesPanel(QFrame):
         for sign in _SINGLE:
             if row.get(sign.key) is not None:
                 self._set(sign.key, sign.format(row[sign.key]), row["observed_at"])
+
+    def show_latest(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Show the newest value of each number from ``rows`` (clinical-time order), as
+        showing every row in turn would (``show_vitals`` / ``show_observation``), but only from
+        the few rows that hold a newest value: opening a three-hour 1 Hz record set every big
+        number 10,800 times."""
+        if table == "vitals":
+            keys: tuple[str, ...] = ("sbp", *(sign.key for sign in _SINGLE))
+            show = self.show_vitals
+        elif table == "observations":
+            keys, show = ("moaas", "dissociation"), self.show_observation
+        else:
+            return
+        wanted, newest = set(keys), []
+        for row in reversed(rows):
+            found = {key for key in wanted if row.get(key) is not None}
+            if found:
+                newest.append(row)
+                wanted -= found
+                if not wanted:
+                    break
+        for row in reversed(newest):
+            show(row)
 
     def show_observation(self, row: dict) -> None:
         if row.get("moaas") is not None:
