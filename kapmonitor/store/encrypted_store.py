@@ -20,11 +20,14 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from sqlite_utils import Database
 
 from kapmonitor.domain.clock import Clock
 from kapmonitor.domain.usernames import normalize_username
-from kapmonitor.store import encryption, key_slots
+from kapmonitor.store import audit, encryption, key_slots
 from kapmonitor.store.accounts import Accounts, check_secret
 from kapmonitor.store.backup import default_folder, in_use_refusal, list_backups
 from kapmonitor.store.database import StoreError, connect, connect_readonly, explain
@@ -138,6 +141,13 @@ def unlock(db_path: Path, username: str, password: str, clock: Clock) -> Opened:
     finish_pending(path, keys)
     encryption.remember(path, keys)
     return Opened(keys, normalize_username(username))
+
+
+def record_unlock(db: Database, username: str, at: datetime, failed_before: int) -> None:
+    """Audit who unlocked the database, and how many wrong passwords were typed first (they
+    happened while the file was locked, so nothing could record them then)."""
+    with db.atomic():
+        audit.event(db, username, "database_unlocked", at, {"failed_before": int(failed_before)})
 
 
 def unlock_with_recovery(db_path: Path, recovery_key: str) -> DatabaseKeys:

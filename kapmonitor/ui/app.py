@@ -187,7 +187,7 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
                 f"down and keep it away from the laptop): {opened.recovery_key}",
                 file=sys.stderr,
             )
-        return SessionStore.open(db_path, clock, keys=opened.keys)
+        return _opened(db_path, clock, opened, 0)
     dialog = UnlockDialog(
         db_path,
         lambda name, password: encrypted_store.unlock(db_path, name, password, clock),
@@ -201,12 +201,22 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
     opened = dialog.opened
     if opened.recovery_key:
         RecoveryKeyDialog(opened.recovery_key).exec()
+    return _opened(db_path, clock, opened, dialog.failures)
+
+
+def _opened(
+    db_path: Path, clock: Clock, opened: encrypted_store.Opened, failures: int
+) -> SessionStore:
+    """The store on the unlocked file; the unlock (and the wrong passwords typed before it in
+    this dialog, which could not be recorded while the file was locked) goes into the audit."""
     try:
-        return SessionStore.open(db_path, clock, keys=opened.keys)
+        store = SessionStore.open(db_path, clock, keys=opened.keys)
     except StoreError as exc:
         if exc.kind == "wrong_key":  # the key file's own check passed: the file is damaged
             raise StoreError(str(exc), "corrupt") from exc
         raise
+    encrypted_store.record_unlock(store.db, opened.username, clock.now(), failures)
+    return store
 
 
 def unlock_from_environment(db_path: Path, clock: Clock) -> encrypted_store.Opened | None:

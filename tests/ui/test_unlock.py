@@ -194,3 +194,28 @@ def test_cancelling_the_first_run_leaves_no_database(qtbot: QtBot, tmp_path: Pat
     when_modal(QMessageBox, lambda box: box.accept())  # type: ignore[attr-defined]
     assert app_module.open_database(path, FakeClock(T0)) is None
     assert not path.exists() and not key_slots.slots_path(path).exists()
+
+
+def test_the_app_unlocks_at_start_and_audits_the_wrong_passwords_typed_first(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    path, _opened = new_clinic(tmp_path)
+
+    def two_tries(dialog: QWidget) -> None:
+        assert isinstance(dialog, UnlockDialog)
+        type_into(qtbot, dialog.username, "admin")
+        type_into(qtbot, dialog.secret, "wrong guess number one")
+        qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
+        assert dialog.isVisible() and "Wrong user name or password" in dialog.errors_text()
+        type_into(qtbot, dialog.secret, PASSWORD)
+        qtbot.keyClick(dialog.secret, Qt.Key.Key_Return)
+
+    when_modal(UnlockDialog, two_tries)
+    store = app_module.open_database(path, FakeClock(T0))
+    assert store is not None
+    actor, detail = store.db.execute(
+        "SELECT actor, detail FROM audit WHERE action = 'database_unlocked'"
+    ).fetchone()
+    assert actor == "admin" and '"failed_before":1' in detail.replace(" ", "")
+    assert PASSWORD not in " ".join(str(r) for r in store.db.execute("SELECT * FROM audit"))
+    store.close()

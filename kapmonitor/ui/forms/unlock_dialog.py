@@ -75,6 +75,7 @@ class UnlockDialog(FittingDialog):
         self._unlock = unlock
         self._reset = reset
         self.opened: Opened | None = None
+        self.failures = 0  # wrong passwords before the unlock: audited once the file is open
         layout = QVBoxLayout(self.body)
         layout.setContentsMargins(0, 0, 0, 0)
         if migrating:
@@ -128,6 +129,7 @@ class UnlockDialog(FittingDialog):
         if done:
             self.accept()
         else:
+            self.failures += 1
             self.secret.setFocus()
 
     def use_recovery_key(self) -> None:
