@@ -7,6 +7,11 @@ secret is stored in the file's plaintext.
 
 A database opened without keys (a plain file from before encryption, or a unit test's) carries
 ``PLAIN_KEYS``: its derived keys are public, and ``verify`` says so.
+
+:class:`KeySlots` is the key file beside the database (``clinic.sqlite.keys``): the database key
+wrapped once per account (AES-256-GCM under a scrypt key from the account's password, the cost
+recorded per slot) plus a recovery slot, so the key can be unwrapped before the file is opened
+and is never stored in clear. docs/encryption.md explains the whole scheme.
 """
 
 from __future__ import annotations
