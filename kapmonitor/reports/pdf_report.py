@@ -263,7 +263,11 @@ def _draw_bands(
         top, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom, report.signed_status
     )
     foot = QRectF(0, height - band * 0.7, width, band * 0.7)
-    painter.drawText(foot, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, report.footer)
+    painter.drawText(  # two lines: the second, the audit chain head, may run into the margin
+        foot,
+        Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextDontClip,
+        report.footer,
+    )
     painter.drawText(
         foot, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, f"Page {page} of {pages}"
     )
