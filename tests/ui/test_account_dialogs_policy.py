@@ -143,3 +143,32 @@ def test_the_account_sheet_shows_every_key_fingerprint_and_saves(
     assert "chen — Dr M. Chen — supervisor" in text
     assert signatures.printable(chen.fingerprint) in text
     assert (tmp_path / "sheet.txt").read_text(encoding="utf-8") == text
+
+
+def test_a_password_typed_into_the_user_name_box_is_not_stored(
+    qtbot: QtBot, admin, store: SessionStore
+) -> None:
+    """At the bedside sign-in, a clinician types their password into the user-name box by
+    mistake: the failure is audited, but the text is nowhere in the file."""
+    from kapmonitor.ui.forms.account_dialogs import ClinicianSignInDialog
+
+    accounts, by = admin
+    accounts.create_user(by, "lee", "Dr Lee", "clinician", "linden-river-31")
+    dialog = ClinicianSignInDialog(accounts)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    name, secret = dialog.rows[0]
+    type_into(qtbot, name.lineEdit(), "linden-river-31")  # the password, in the name box
+    type_into(qtbot, secret, "linden-river-31")
+    qtbot.keyClick(secret, Qt.Key.Key_Return)
+    assert dialog.isVisible() and "Wrong user name or password" in dialog.errors_text()
+    dialog.reject()
+    (failed,) = store.db.execute(
+        "SELECT actor FROM audit WHERE action = 'sign_in_failed'"
+    ).fetchone()
+    assert failed == accounts.name_digest("linden-river-31")
+    store.db.execute("PRAGMA wal_checkpoint(FULL)")
+    data = store.path.read_bytes()
+    wal = store.path.with_name(store.path.name + "-wal")
+    data += wal.read_bytes() if wal.exists() else b""
+    assert b"linden-river-31" not in data
