@@ -724,9 +724,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
             # Also set on the curve itself, independent of the plot's context-menu state.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            # The tail (a few minutes, a strip a few pixels wide) is drawn point for point: no
-            # spike can be lost, and a save's setData skips the downsampling and clipping work.
-            tail.setDownsampling(ds=1, auto=False)
+            # The tail (a few minutes, a strip a few pixels wide) is peak-downsampled like the
+            # history (each pixel column's min and max: no spike is lost) but never clipped:
+            # it is always in view, and clipping cost a save more than it saved.
+            tail.setDownsampling(auto=True, method="peak")
             tail.setClipToView(False)
             # The history changes once per tail length: a pixmap blit repaints it under the
             # tail's strip, instead of stroking its thousands of segments at every save.
