@@ -23,9 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -347,7 +348,50 @@ def _role_at(db: Database, username: str, recorded_at: str) -> str | None:
     return found[0] if found else None
 
 
-def check_signatures(db: Database) -> list[str]:
+def _key_log(db: Database, sources: Sequence[Path | str]) -> tuple[set[str], int] | None:
+    """The fingerprints the clinic's anchor logs among ``sources`` recorded for this database
+    (``signing_key`` lines), and the lowest chain entry at which such a line was written; None
+    when no source given holds any (no log of keys was kept, or none was given)."""
+    from kapmonitor.store import anchors
+
+    me = anchors.identity(db)
+    found: set[str] = set()
+    first: int | None = None
+    for source in sources:
+        try:
+            read = anchors.read(source)
+        except (ValueError, OSError):
+            continue  # the anchor check names an unreadable source
+        for anchor in read:
+            parts = anchor.event.split()
+            if len(parts) >= 3 and parts[0] == "signing_key" and anchor.db in ("", me):
+                found.add(parts[2])
+                first = anchor.entry if first is None else min(first, anchor.entry)
+    return None if first is None else (found, first)
+
+
+def _unlogged_key(
+    db: Database, label: str, seal: Mapping[str, Any], log: tuple[set[str], int]
+) -> str | None:
+    """A signature's key missing from an anchor log that was already recording keys when the
+    key was made (by the key row's audit entry): planted outside the app, or the log cut."""
+    fingerprints, first = log
+    if seal["key_fingerprint"] in fingerprints:
+        return None
+    made = db.execute(
+        "SELECT min(a.id) FROM signing_keys k JOIN audit a ON a.table_name = 'signing_keys' "
+        "AND a.row_id = k.id WHERE k.username = ? AND k.fingerprint = ?",
+        [seal["signer"], seal["key_fingerprint"]],
+    ).fetchone()[0]
+    if made is not None and made < first:
+        return None  # made before the log recorded keys: it cannot be expected there
+    return (
+        f"{label}: signed with a key ({printable(str(seal['key_fingerprint']))}) that the anchor "
+        "log never recorded, though it was recording keys by then (a key planted outside the app)"
+    )
+
+
+def check_signatures(db: Database, anchor_sources: Sequence[Path | str] = ()) -> list[str]:
     """Every problem with the database's signatures, in plain words (empty when all hold).
 
     For each ``signatures`` row: its seal exists; the key it names is one of the signer's keys
@@ -355,11 +399,14 @@ def check_signatures(db: Database) -> list[str]:
     account held then (``account_roles``); the audit head it names is still in the trail; and
     the session's content hash, recomputed from its rows with ids up to those covered, still
     matches. Signatures from before migration 0012 carry a *legacy* seal and are not checked
-    cryptographically (they were never signed with a key)."""
+    cryptographically (they were never signed with a key). Given the clinic's anchor log
+    (``verify --anchors``), a signature's key must be in it when the log was recording keys by
+    the time the key was made."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "signature_seals" not in tables:
         return []
     problems: list[str] = []
+    log = _key_log(db, anchor_sources) if anchor_sources else None
     seals: dict[int, list[dict[str, Any]]] = {}
     for seal in _rows(db, "SELECT * FROM signature_seals ORDER BY id"):
         seals.setdefault(int(seal["signature_id"]), []).append(seal)
@@ -376,6 +423,9 @@ def check_signatures(db: Database) -> list[str]:
         if seal["legacy"]:
             continue
         problems.extend(_check_seal(db, label, signature, seal))
+        unlogged = _unlogged_key(db, label, seal, log) if log is not None else None
+        if unlogged is not None:
+            problems.append(unlogged)
     return problems
 
 

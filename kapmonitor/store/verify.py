@@ -131,10 +131,11 @@ def verify(
 
         anchor_check.check(db, anchors, report)
     # --- signatures (kapmonitor.store.signatures, H3): each signature checked with its
-    # signer's public key, against the session's content as it was when signed.
+    # signer's public key, against the session's content as it was when signed, and its key
+    # against the anchor log's record of keys when one is given.
     from kapmonitor.store import signatures
 
-    report.problems.extend(signatures.check_signatures(db))
+    report.problems.extend(signatures.check_signatures(db, anchors))
     return report
 
 

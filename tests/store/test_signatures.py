@@ -175,3 +175,28 @@ def test_a_new_key_is_appended_to_the_anchor_log(tmp_path: Path, monkeypatch) ->
     assert anchors.read(folder / anchors.LOG_NAME)  # the log still reads as anchors
     assert "chen" in accounts.sheet() and signatures.printable(chen.fingerprint) in accounts.sheet()
     store.close()
+
+
+def test_a_real_signature_holds_against_the_anchor_log(tmp_path: Path, monkeypatch) -> None:
+    """Keys made while the log was kept are in it; a key made before the log was set up is
+    not expected there."""
+    from kapmonitor.store import anchors
+
+    clock = FakeClock(T0)
+    store = open_store(tmp_path / "a.sqlite", clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    folder = tmp_path / "anchors"
+    monkeypatch.setattr(anchors, "log_folder", lambda: folder)  # set up after chen's key
+    accounts.create_user(admin, "ray", "Ray Super", "supervisor", "rowan-quartz-64")
+    review = Review(store)
+    sid = store.list_sessions()[0]["id"]
+    review.sign(sid, "chen", CHEN, confirmed=[f.key for f in review.quality_flags(sid)])
+    log = folder / anchors.LOG_NAME
+    assert "signing_key ray" in log.read_text(encoding="utf-8")
+    assert "signing_key chen" not in log.read_text(encoding="utf-8")
+    assert signatures.check_signatures(store.db, [log]) == []
+    store.close()

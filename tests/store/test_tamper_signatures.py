@@ -233,3 +233,69 @@ def test_a_clinician_raised_in_users_and_in_the_role_history_is_named(clinic) ->
         )
     found = problems(path)
     assert any("signed as supervisor, but rivera was a clinician then" in p for p in found), found
+
+
+def test_a_key_planted_with_sql_is_named_against_the_anchor_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole forgery done well: a key of the insider's own planted in ``signing_keys`` for
+    chen, a signature and seal that verify with it over the true content hash. The clinic's
+    anchor log, kept since the accounts were made, never recorded that key."""
+    from kapmonitor.store import anchors
+
+    folder = tmp_path / "usb-stick"
+    monkeypatch.setattr(anchors, "log_folder", lambda: folder)
+    clock = FakeClock(T0)
+    path = tmp_path / "clinic.sqlite"
+    store = open_store(path, clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    session_id = store.list_sessions()[0]["id"]
+    db = store.db
+    mine = Ed25519PrivateKey.generate()
+    public = signatures.public_hex(mine)
+    fingerprint = signatures.fingerprint(public)
+    with db.atomic():  # the insider's SQL (no audit entries are sealed for these rows)
+        db.execute(
+            "INSERT INTO signing_keys (username, role, public_key, fingerprint, wrapped_key, "
+            "reason, observed_at, recorded_at, recorded_by) VALUES ('chen', 'supervisor', ?, ?, "
+            "'{}', 'created', ?, ?, 'admin')",
+            [public, fingerprint, SIGNED_AT, SIGNED_AT],
+        )
+        db.execute(
+            "INSERT INTO signatures (session_id, observed_at, recorded_at, recorded_by, "
+            "printed_name, role, meaning) VALUES (?, ?, ?, 'chen', 'Dr M. Chen', 'supervisor', "
+            "'reviewed and approved')",
+            [session_id, SIGNED_AT, SIGNED_AT],
+        )
+        (signature_id,) = db.execute("SELECT max(id) FROM signatures").fetchone()
+        key = signatures.current_key(db, "chen")
+        signatures.seal_signature(
+            db,
+            session_id,
+            {
+                "id": signature_id,
+                "recorded_by": "chen",
+                "printed_name": "Dr M. Chen",
+                "role": "supervisor",
+                "meaning": "reviewed and approved",
+                "recorded_at": SIGNED_AT,
+            },
+            mine,
+            key,
+        )
+        db.execute("DELETE FROM temp.kapmonitor_pending_audit")
+    log = folder / anchors.LOG_NAME
+    found = signatures.check_signatures(db, [log])
+    assert found == [
+        f"signature #{signature_id} of session {session_id}: signed with a key "
+        f"({signatures.printable(fingerprint)}) that the anchor log never recorded, though it "
+        "was recording keys by then (a key planted outside the app)"
+    ]
+    assert signatures.check_signatures(db) == []  # without the log, the signature itself holds
+    store.close()
+    everything = verify_database(path).problems
+    assert any("signing_keys row" in p and "outside the app" in p for p in everything)
