@@ -138,6 +138,7 @@ def connect(path: Path, keys: DatabaseKeys | None = None) -> Database:
     """
     path = Path(path)
     candidates = encryption.choose_keys(path, keys)
+    guessed = path if keys is None and encryption.unlocked_keys(path) is None else None
     keys = None
     try:
         _check_header(path, candidates)
@@ -145,7 +146,9 @@ def connect(path: Path, keys: DatabaseKeys | None = None) -> Database:
         prepare_database_file(path)  # folder 0700 if made here, file 0600 before any write
         conn: Any
         if candidates:
-            conn = encryption.open_with_any(path, candidates, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn = encryption.open_with_any(
+                path, candidates, timeout=BUSY_TIMEOUT_MS / 1000, guessed_for=guessed
+            )
             keys = conn.keys
         else:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
@@ -194,6 +197,7 @@ def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Data
     if not target.exists():
         raise StoreError(f"There is no database at {target}.", "missing")
     candidates = encryption.choose_keys(target, keys)
+    guessed = target if keys is None and encryption.unlocked_keys(target) is None else None
     keys = None
     source = target
     try:
@@ -203,7 +207,11 @@ def connect_readonly(path: Path | str, keys: DatabaseKeys | None = None) -> Data
         conn: Any
         if candidates:
             conn = encryption.open_with_any(
-                target, candidates, readonly=True, timeout=BUSY_TIMEOUT_MS / 1000
+                target,
+                candidates,
+                readonly=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                guessed_for=guessed,
             )
             keys = conn.keys
         else:  # immutable on read-only media (read_only_media.py), else mode=ro

@@ -249,9 +249,19 @@ def open_encrypted(
 
 
 def open_with_any(
-    path: Path, candidates: list[DatabaseKeys], *, readonly: bool = False, timeout: float = 5.0
+    path: Path,
+    candidates: list[DatabaseKeys],
+    *,
+    readonly: bool = False,
+    timeout: float = 5.0,
+    guessed_for: Path | None = None,
 ) -> CipherConnection:
-    """:func:`open_encrypted` with the first of ``candidates`` that unlocks ``path``."""
+    """:func:`open_encrypted` with the first of ``candidates`` that unlocks ``path``.
+
+    ``guessed_for`` (the file as the user named it) says the candidates were only this process's
+    unlocked keys tried on a file that is not SQLite (a backup or copy, hopefully): when none
+    opens it, the refusal is the one for any such file, not "wrong password" (nobody typed one).
+    """
     refused: StoreError | None = None
     for keys in candidates:
         try:
@@ -260,7 +270,11 @@ def open_with_any(
             if exc.kind != "wrong_key":
                 raise
             refused = exc
-    raise refused or StoreError(needs_unlock_message(path), "encrypted")
+    if guessed_for is not None or refused is None:
+        where = guessed_for or path
+        kind = "encrypted" if slots_path(where).exists() else "corrupt"
+        raise StoreError(needs_unlock_message(where), kind) from refused
+    raise refused
 
 
 def copy_target(source: Any, path: Path) -> Any:

@@ -24,7 +24,7 @@ from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store import encrypted_store, encryption, key_slots
 from kapmonitor.store.accounts import Accounts
 from kapmonitor.store.backup import default_folder, list_backups, take_backup
-from kapmonitor.store.database import StoreError, connect
+from kapmonitor.store.database import StoreError, connect, connect_readonly
 from kapmonitor.store.key_slots import KdfCost, KeySlots, slots_path
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0, open_store, session_start
@@ -384,3 +384,23 @@ def test_a_rekey_interrupted_before_the_key_file_was_replaced_is_finished_at_unl
     assert keys != opened.keys
     connect(path, keys).close()
     assert not Path(f"{slots_path(path)}{encrypted_store.REKEY_PENDING}").exists()
+
+
+def test_a_damaged_file_is_called_damaged_even_while_another_database_is_unlocked(
+    tmp_path: Path,
+) -> None:
+    """The unlocked key is tried on copies and backups; on anything else the refusal is the one
+    any non-SQLite file gets, not "wrong password" (nobody typed one)."""
+    path = tmp_path / "clinic.sqlite"
+    opened = first_run(path, FakeClock(T0))
+    connect(path, opened.keys).close()  # unlocked in this process
+    garbage = tmp_path / "other.sqlite"
+    garbage.write_bytes(b"\x00garbage" * 600)
+    for opening in (connect, connect_readonly):
+        with pytest.raises(StoreError, match="not a KAP Monitor database") as refused:
+            opening(garbage)
+        assert refused.value.kind == "corrupt"
+    assert garbage.read_bytes() == b"\x00garbage" * 600
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(path.read_bytes())  # a copy of the unlocked file opens with its key
+    connect_readonly(copy).close()
