@@ -20,7 +20,7 @@ What this does not cover: an entry whose pages reached the WAL but became visibl
 file was reopened after the app was killed (SQLite's WAL recovery) is reported "not saved" and is
 not remembered across the restart; the timeline shows it after the restart, and a clinician who
 re-enters it then makes a second entry (which a correction can void). Only the entry's own
-transaction is checked: a session start is not (a second start is a second session).
+transaction is checked (a session start too: found, the new session's id is returned).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ def uncertain(exc: BaseException) -> bool:
     return "disk i/o" in text or "disk is full" in text
 
 
-def stored(path: Path | str, rows: Sequence[tuple[str, StoredRow]]) -> bool:
+def stored(path: Path | str, rows: Sequence[tuple[str, Mapping[str, Any]]]) -> bool:
     """Whether every row is in the file, read on a connection of its own (not the one whose
     commit failed, which may hold its own view). False when the file cannot be read."""
     from kapmonitor.store.database import StoreError, connect_readonly
@@ -95,7 +95,7 @@ def checked_commit(
     session_id: str,
     entry: Any,
     action: str,
-    written: list[tuple[str, StoredRow]],
+    written: Sequence[tuple[str, StoredRow]] | Sequence[tuple[str, Mapping[str, Any]]],
 ) -> Iterator[None]:
     """Around a store's write transaction: a commit error that may not be true is checked.
 
@@ -110,7 +110,8 @@ def checked_commit(
         if stored(store.path, written):
             store.last_commit_error = str(exc)
             return  # it was saved: say so
-        _PENDING[store] = _Pending(session_id, entry, Changes(session_id, action, tuple(written)))
+        done = Changes(session_id, action, tuple(written))  # type: ignore[arg-type]
+        _PENDING[store] = _Pending(session_id, entry, done)
         raise
     _PENDING.pop(store, None)
 

@@ -236,7 +236,9 @@ class SessionStore:
             c.code: bool(start.concomitant.get(c.code, False))
             for c in self.ref.choices("concomitant_medicines")
         }
-        with self.db.atomic():
+        header = [("sessions", {"id": session_id, **stamp})]  # what tells it was stored
+        checked = commit_check.checked_commit(self, session_id, start, "session_started", header)
+        with checked, self.db.atomic():
             self.db["sessions"].insert(
                 {
                     "id": session_id,

@@ -171,3 +171,19 @@ def test_other_errors_are_not_second_guessed() -> None:
     assert commit_check.uncertain(_io_error())
     assert not commit_check.uncertain(sqlite3.OperationalError("database is locked"))
     assert not commit_check.uncertain(sqlite3.IntegrityError("CHECK constraint failed"))
+
+
+def test_a_session_start_that_landed_is_reported_started(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    clock = FakeClock(T0)
+    store = open_store(path, clock)
+    wrapper = _fail_next_commit(store, landed=True)
+    session_id = store.start_session(session_start(clock), "Dr A")  # no "not saved"
+    _restore(store, wrapper)
+    assert not wrapper.armed
+    store.close()
+    raw = sqlite3.connect(path)
+    try:
+        assert raw.execute("SELECT id FROM sessions").fetchall() == [(session_id,)]
+    finally:
+        raw.close()
