@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -698,6 +698,41 @@ def m0012_signing_keys(db: Database) -> None:
     audit.seal(db, "system", "schema_0012", now)
     if db.execute("PRAGMA user_version").fetchone()[0] < 12:
         db.execute("PRAGMA user_version = 12")
+
+
+# Added by 0013: each attending clinician's attestation of the session at its end, signed with
+# their own key (kapmonitor.store.signatures.attest): the same statement as a sign-off's (the
+# session's content hash over the rows then, the audit head), meaning "attests the record at the
+# session's end". Append-only, sealed into the audit trail; one per clinician per session. It
+# does not lock the session (corrections stay open until sign-off).
+ATTESTATIONS_V13 = f"""
+CREATE TABLE attestations (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    signer TEXT NOT NULL CHECK (length(trim(signer)) > 0),
+    printed_name TEXT NOT NULL CHECK (length(trim(printed_name)) > 0),
+    role TEXT NOT NULL CHECK (role IN {ROLES!r}),
+    meaning TEXT NOT NULL CHECK (length(trim(meaning)) > 0),
+    signed_at TEXT NOT NULL,
+    content_hash TEXT NOT NULL CHECK (length(content_hash) = 64),
+    covered TEXT NOT NULL CHECK (json_valid(covered)),
+    audit_head_id INTEGER NOT NULL,
+    audit_head_hash TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL CHECK (length(key_fingerprint) = 64),
+    public_key TEXT NOT NULL CHECK (length(public_key) = 64),
+    signature TEXT NOT NULL CHECK (length(signature) = 128),{_time_columns()},
+    UNIQUE (session_id, signer)
+) STRICT;
+"""
+
+
+@migrations(name="0013_attestations")
+def m0013_attestations(db: Database) -> None:
+    script = [ATTESTATIONS_V13, append_only_triggers("attestations")]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    if db.execute("PRAGMA user_version").fetchone()[0] < 13:
+        db.execute("PRAGMA user_version = 13")
 
 
 def _split(script: str) -> list[str]:

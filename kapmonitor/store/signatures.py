@@ -318,6 +318,46 @@ def seal_signature(
     return fields
 
 
+ATTESTATION_MEANING = "attests the record at the session's end"
+
+
+def attest(
+    db: Database,
+    session_id: str,
+    signer: Mapping[str, str],
+    private: Ed25519PrivateKey,
+    key: KeyRecord,
+    at: str,
+) -> dict[str, Any]:
+    """A clinician's attestation of the session as it stands at its end: the sign-off's
+    statement over the content hash, made with their own key (inside the caller's write
+    transaction, before its audit seal). ``signer`` holds username, display_name and role."""
+    covered = covered_now(db, session_id)
+    head = audit_head(db)
+    fields: dict[str, Any] = {
+        "session_id": session_id,
+        "signer": signer["username"],
+        "printed_name": signer["display_name"],
+        "role": signer["role"],
+        "meaning": ATTESTATION_MEANING,
+        "signed_at": at,
+        "content_hash": content_hash(db, session_id, covered, head),
+        "covered": json.dumps(covered, sort_keys=True),
+        "audit_head_id": head[0],
+        "audit_head_hash": head[1],
+        "key_fingerprint": key.fingerprint,
+        "public_key": key.public_key,
+    }
+    fields["signature"] = private.sign(statement(fields)).hex()
+    names = [*fields]
+    db.execute(
+        f"INSERT INTO attestations ({', '.join(names)}, observed_at, recorded_at, recorded_by) "
+        f"VALUES ({', '.join('?' * len(names))}, ?, ?, ?)",
+        [fields[n] for n in names] + [at, at, signer["username"]],
+    )
+    return fields
+
+
 def signature_valid(fields: Mapping[str, Any], public_key_hex: str) -> bool:
     """Whether ``fields['signature']`` is the key's Ed25519 signature of the statement."""
     try:
@@ -426,12 +466,34 @@ def check_signatures(db: Database, anchor_sources: Sequence[Path | str] = ()) ->
         unlogged = _unlogged_key(db, label, seal, log) if log is not None else None
         if unlogged is not None:
             problems.append(unlogged)
+    if "attestations" in tables:
+        for row in _rows(db, "SELECT * FROM attestations ORDER BY id"):
+            label = f"attestation #{row['id']} of session {row['session_id']} by {row['signer']}"
+            problems.extend(_check_seal(db, label, row, row, locks=False))
+            clinicians = {
+                r[0]
+                for r in db.execute(
+                    "SELECT name FROM session_clinicians WHERE session_id = ?",
+                    [row["session_id"]],
+                )
+            }
+            if row["printed_name"] not in clinicians:
+                problems.append(f"{label}: {row['printed_name']} did not attend the session")
+            unlogged = _unlogged_key(db, label, row, log) if log is not None else None
+            if unlogged is not None:
+                problems.append(unlogged)
     return problems
 
 
 def _check_seal(
-    db: Database, label: str, signature: Mapping[str, Any], seal: Mapping[str, Any]
+    db: Database,
+    label: str,
+    signature: Mapping[str, Any],
+    seal: Mapping[str, Any],
+    locks: bool = True,
 ) -> list[str]:
+    """The checks of one signed statement (a sign-off's seal, or an attestation, which is its
+    own seal and locks nothing: rows added after it are corrections, not tampering)."""
     problems: list[str] = []
     signer = str(signature["recorded_by"])
     for name in ("session_id", "printed_name", "role", "meaning"):
@@ -479,7 +541,7 @@ def _check_seal(
                 f"{label}: the session's content no longer matches what was signed (a row "
                 "covered by the signature was altered, removed or inserted)"
             )
-        for table, top in sorted(covered.items()):
+        for table, top in sorted(covered.items()) if locks else ():
             (later,) = db.execute(
                 f"SELECT count(*) FROM [{table}] WHERE session_id = ? AND id > ?",
                 [seal["session_id"], top],
@@ -495,7 +557,7 @@ def _check_seal(
 
 # Tables of a session document that carry signatures: never inserted as signatures made here.
 IMPORTED_TABLE = "imported_signatures"
-SIGNATURE_TABLES = ("signatures", "signature_seals", IMPORTED_TABLE)
+SIGNATURE_TABLES = ("signatures", "signature_seals", "attestations", IMPORTED_TABLE)
 
 
 def _check_statement(
@@ -580,6 +642,25 @@ def signed_elsewhere(
         same = all(seal.get(k) == fields[k] for k in ("signer", "printed_name", "role", "meaning"))
         status = _check_statement(db, session_id, sealed, text) if same else "invalid"
         incoming.append({**sealed, "status": status})
+    for row in tables.get("attestations", []):  # a clinician's attestation, made elsewhere
+        claimed = {**row, "session_id": session_id}
+        text = statement(claimed)
+        sealed = {
+            name: row.get(name)
+            for name in (
+                "signer",
+                "printed_name",
+                "role",
+                "meaning",
+                "signed_at",
+                "content_hash",
+                "key_fingerprint",
+                "public_key",
+                "signature",
+            )
+        }
+        sealed["statement"] = text.decode()
+        incoming.append({**sealed, "status": _check_statement(db, session_id, sealed, text)})
     for row in tables.get(IMPORTED_TABLE, []):  # signed elsewhere already: checked again here
         kept = {
             name: row.get(name)

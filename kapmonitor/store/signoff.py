@@ -184,6 +184,55 @@ class Review:
         )
 
     @plain_errors()
+    def attest(self, session_id: str, username: str, secret: str) -> Changes:
+        """An attending clinician attests the record at the session's end with their own key
+        (the password typed now opens it): the statement a sign-off signs, over the rows as
+        they are now. It locks nothing; a correction later is a new row, not covered."""
+        user, key, private = self.accounts.unlock_signing_key(username, secret, "attestation")
+        ended = self.db.execute(
+            "SELECT 1 FROM session_ends WHERE session_id = ? AND voided = 0", [session_id]
+        ).fetchone()
+        if ended is None:
+            raise ValidationError(FieldError("session", "The session has not ended yet"))
+        attending = {
+            r[0]
+            for r in self.db.execute(
+                "SELECT name FROM session_clinicians WHERE session_id = ?", [session_id]
+            )
+        }
+        if user.display_name not in attending:
+            self._audit_refusal(user, "attest a session they did not attend", session_id)
+            raise permissions.AccessRefused(
+                f"{user.display_name} is not an attending clinician of this session", "role"
+            )
+        if self.db.execute(
+            "SELECT 1 FROM attestations WHERE session_id = ? AND signer = ?",
+            [session_id, user.username],
+        ).fetchone():
+            raise ValidationError(
+                FieldError("session", f"{user.display_name} has already attested this session")
+            )
+        at = self.store.clock.now()
+        with self.db.atomic():
+            signatures.attest(
+                self.db,
+                session_id,
+                {"username": user.username, "display_name": user.display_name, "role": user.role},
+                private,
+                key,
+                to_iso(at),
+            )
+            audit.seal(self.db, user.username, "attestation", at, session_id)
+        return Changes(session_id, "attestation", (), ("attestation",))
+
+    def attestations(self, session_id: str) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "SELECT * FROM attestations WHERE session_id = ? ORDER BY id", [session_id]
+            )
+        )
+
+    @plain_errors()
     def add_review_comment(self, session_id: str, user: User, at: datetime, text: str) -> Changes:
         """A supervisor's comment pinned to a moment of the session (before sign-off)."""
         self.accounts.require(

@@ -156,3 +156,32 @@ def test_a_status_in_the_file_is_never_believed(tmp_path: Path) -> None:
     _here, elsewhere, signed = import_into(office, clock, write(tmp_path, "claim.json", document))
     assert not signed
     assert [(r["status"], r["recorded_by"]) for r in elsewhere] == [("invalid", "admin")]
+
+
+def test_an_attestation_arrives_as_signed_elsewhere_too(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    laptop = tmp_path / "laptop.sqlite"
+    store = open_store(laptop, clock)
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "rivera", "Dr. A. Rivera", "clinician", "birch-valley-18")
+    store.close()
+    shutil.copy(laptop, tmp_path / "office.sqlite")  # knows rivera's key
+    store = open_store(laptop, clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    session_id = store.list_sessions()[0]["id"]
+    Review(store).attest(session_id, "rivera", "birch-valley-18")
+    document = json.loads(document_text(build_session_document(store.db, session_id)))
+    store.close()
+    assert len(document["tables"]["attestations"]) == 1
+    here, elsewhere, signed = import_into(
+        tmp_path / "office.sqlite", clock, write(tmp_path, "attested.json", document)
+    )
+    assert here == [] and not signed
+    office = open_store(tmp_path / "office.sqlite", clock)
+    assert Review(office).attestations(session_id) == []  # never an attestation made here
+    office.close()
+    assert [(r["printed_name"], r["meaning"], r["status"]) for r in elsewhere] == [
+        ("Dr. A. Rivera", "attests the record at the session's end", "verified")
+    ]
