@@ -785,6 +785,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._band_height = 0.0
         self._label_host: pg.ViewBox = band.vb
         band.vb.sigResized.connect(self._layout_labels)
+        # No axis here has a unit to prefix (fixed clinical ranges, minutes, threshold labels);
+        # the automatic SI prefix re-set each axis title's HTML, hidden axes' too, at every
+        # view resize.
+        for plot in (*self._plots, band):
+            for name in ("top", "bottom", "left", "right"):
+                plot.getAxis(name).enableAutoSIPrefix(False)
         self._plots[0].vb.sigResized.connect(self._layout_labels)
         self._plots[0].vb.sigXRangeChanged.connect(self._layout_labels)
 
