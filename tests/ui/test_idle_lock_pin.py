@@ -131,3 +131,68 @@ def test_five_wrong_pins_then_only_the_password(
     assert not window.access.locked()
     failed = store.db.execute("SELECT count(*) FROM audit WHERE action = 'pin_failed'").fetchone()
     assert failed[0] == PIN_TRIES
+
+
+def test_each_clinician_may_attest_the_record_at_the_end(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    """After End session, the clinicians who signed in are asked to attest with their own
+    password; one does, the other leaves it empty (allowed): only the first attests."""
+    from kapmonitor.domain.records import SessionEnd
+    from kapmonitor.ui.forms.account_dialogs import AttestDialog
+
+    start_signed_in(qtbot, window)
+    assert window.log is not None
+    session_id = window.log.id
+    clock.advance(minutes=30)
+    store.add(session_id, SessionEnd("stayed_for_observation", clock.now(), summary="ok"), "Dr Lee")
+
+    def attest(dialog: QWidget) -> None:
+        assert isinstance(dialog, AttestDialog)
+        assert [u.display_name for u in dialog.clinicians] == ["Dr Lee", "Nurse Kim"]
+        type_into(qtbot, dialog.secrets[0], "not-lees-password")
+        qtbot.keyClick(dialog.secrets[0], Qt.Key.Key_Return)
+        assert dialog.isVisible() and "Wrong user name or password" in dialog.errors_text()
+        type_into(qtbot, dialog.secrets[0], LEE)
+        qtbot.keyClick(dialog.secrets[0], Qt.Key.Key_Return)
+
+    with_dialogs(qtbot, window.access.attest_after_end, [attest])
+    rows = Review(store).attestations(session_id)
+    assert [(r["signer"], r["printed_name"]) for r in rows] == [("lee", "Dr Lee")]
+
+
+def test_ending_the_session_in_the_window_asks_for_the_attestations(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    from kapmonitor.ui.forms.account_dialogs import AttestDialog
+    from kapmonitor.ui.forms.discharge_dialog import DischargeDialog
+    from tests.ui.window_driver import drive
+
+    start_signed_in(qtbot, window)
+    assert window.log is not None
+    session_id = window.log.id
+    clock.advance(minutes=30)
+    steps = []
+
+    def no_discharge_yet(dialog: QWidget) -> None:
+        steps.append(type(dialog).__name__)
+        assert isinstance(dialog, DischargeDialog)
+        qtbot.keyClick(dialog.inputs["activity"], Qt.Key.Key_Escape)
+
+    def stay(dialog: QWidget) -> None:
+        steps.append(type(dialog).__name__)
+        type_into(qtbot, dialog.disposition, "Kept for further observation")
+        type_into(qtbot, dialog.summary, "Kept for observation")
+        qtbot.keyClick(dialog.summary, Qt.Key.Key_Return)
+
+    def attest(dialog: QWidget) -> None:
+        steps.append(type(dialog).__name__)
+        assert isinstance(dialog, AttestDialog)
+        type_into(qtbot, dialog.secrets[1], "kestrel-dawn-52")  # Nurse Kim attests
+        qtbot.keyClick(dialog.secrets[1], Qt.Key.Key_Return)
+
+    drive(qtbot, window, Qt.Key.Key_E, [no_discharge_yet, stay, attest])
+    assert steps == ["DischargeDialog", "EndSessionForm", "AttestDialog"]
+    assert store.load(session_id).phase() == "ended"
+    rows = Review(store).attestations(session_id)
+    assert [r["printed_name"] for r in rows] == ["Nurse Kim"]

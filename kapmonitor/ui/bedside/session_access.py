@@ -30,10 +30,12 @@ from kapmonitor.settings import LARGE_TYPE
 from kapmonitor.store.accounts import PIN_DIGITS, PIN_TRIES, Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.signoff import Review
 from kapmonitor.ui.bedside.idle_lock import IdleWatcher, LockNumber, LockOverlay
 from kapmonitor.ui.forms.account_dialogs import (
     MIN_CLINICIANS,
     AccountsDialog,
+    AttestDialog,
     ClinicianSignInDialog,
     MyAccountDialog,
     SignInDialog,
@@ -263,6 +265,23 @@ class SessionAccess:
         if not dialog.exec() or dialog.user is None:
             return
         window.review_requested.emit(dialog.user)
+
+    def attest_after_end(self) -> None:
+        """After the session ends: each attending clinician signed in this run may attest the
+        record with their password (their key); skipping it is allowed and changes nothing."""
+        window = self.window
+        log = window.log
+        people = [u for u in self.attending if not u.emergency]
+        if log is None or not self.enabled() or not people:
+            return
+        dialog = AttestDialog(Review(window.store), log.id, people, window)
+        window.active_form = dialog
+        try:
+            dialog.exec()
+        finally:
+            window.active_form = None
+        if dialog.attested:
+            window.statusBar().showMessage(f"Attested by {', '.join(dialog.attested)}", 8000)
 
     def my_account(self) -> None:
         """A person changes their own password and/or sets the PIN for the idle lock."""

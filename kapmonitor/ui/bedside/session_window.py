@@ -793,6 +793,7 @@ class SessionWindow(QMainWindow):
         if end_id is not None:
             self.backups.session_running(False)
             self.backups.run()  # every ended session is in a checked backup
+            self.access.attest_after_end()  # each clinician may sign the record with their key
 
     def correct_selected(self) -> None:
         if self.log is None:

@@ -44,6 +44,7 @@ from kapmonitor.store.clinic_settings import ClinicSettings
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.key_slots import KeySlots, keys_of
 from kapmonitor.store.schema import ROLES
+from kapmonitor.store.signoff import Review
 from kapmonitor.ui.forms.form_base import FittingDialog
 from kapmonitor.ui.forms.unlock_dialog import RecoveryKeyDialog
 
@@ -683,3 +684,63 @@ class MyAccountDialog(_Dialog):
         if ok:
             self.done_text = ", ".join(done)
             self.accept()
+
+
+class AttestDialog(_Dialog):
+    """At the session's end, each attending clinician may attest the record with their own
+    password (it opens their signing key): the statement a supervisor's sign-off signs, over
+    the rows as they are now. A clinician who leaves the password empty does not attest."""
+
+    def __init__(
+        self,
+        review: Review,
+        session_id: str,
+        clinicians: Sequence[User],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Attest the record", parent, "Attest")
+        self.review = review
+        self.session_id = session_id
+        self.clinicians = list(clinicians)
+        self.attested: list[str] = []
+        intro = QLabel(
+            "The session has ended. Each attending clinician may now attest the record as it "
+            "stands with their own password: it is signed with their key, and a later change "
+            "to what they attested shows in verify. Corrections stay possible until sign-off.",
+            self,
+        )
+        intro.setWordWrap(True)
+        self.body_layout.insertWidget(0, intro)
+        self.secrets: list[QLineEdit] = []
+        for user in self.clinicians:
+            edit = _password_edit(self, f"password of {user.username}")
+            self.form.addRow(user.display_name, edit)
+            self.secrets.append(edit)
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText("Not now")
+        self.finish_layout()
+        if self.secrets:
+            self.secrets[0].setFocus()
+
+    def try_accept(self) -> None:
+        self.clear_errors()
+        problems: list[str] = []
+        typed = 0
+        for user, edit in zip(self.clinicians, self.secrets, strict=True):
+            secret = edit.text()
+            edit.clear()
+            if not secret or user.display_name in self.attested:
+                continue
+            typed += 1
+            try:
+                self.review.attest(self.session_id, user.username, secret)
+            except (ValidationError, StoreError) as exc:
+                problems.append(f"{user.display_name}: {exc}")
+                continue
+            self.attested.append(user.display_name)
+        if problems:
+            self.show_error("\n".join(problems))
+            return
+        if not typed and not self.attested:
+            self.show_error("Type your password to attest, or choose Not now")
+            return
+        self.accept()
