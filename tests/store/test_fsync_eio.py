@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from kapmonitor.store.database import connect_readonly
+from kapmonitor.store.key_slots import DatabaseKeys
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SHIM = r"""
@@ -71,7 +74,15 @@ from tests.factories import session_start
 db, flag, ending = Path(sys.argv[1]), Path(os.environ["FAILSYNC_FLAG"]), sys.argv[2]
 if os.environ.get("WITHOUT_FIX"):
     commit_check.void_unfinished_commit = lambda db: True  # the app as it was
-store = SessionStore.open(db)
+keys = None
+if os.environ.get("ENCRYPTED"):
+    from kapmonitor.store import encryption
+    from kapmonitor.store.key_slots import DatabaseKeys
+
+    keys = DatabaseKeys(master=bytes(range(32)))
+store = SessionStore.open(db, keys=keys)
+if keys is not None:
+    encryption.remember(db, keys)
 session_id = store.start_session(session_start(store.clock), "Dr A")
 def vitals():
     return VitalSigns(observed_at=store.clock.now(), hr=88, sbp=131, dbp=84, spo2=96, rr=15)
@@ -133,8 +144,8 @@ def _run(shim: Path, db: Path, ending: str, **env: str) -> str:
     return done.stdout
 
 
-def _vitals_rows(db: Path) -> int:
-    raw = sqlite3.connect(db)  # a cold open: WAL recovery runs
+def _vitals_rows(db: Path, keys: DatabaseKeys | None = None) -> int:
+    raw = connect_readonly(db, keys) if keys else sqlite3.connect(db)  # a cold open: recovery
     try:
         return raw.execute("SELECT count(*) FROM vitals").fetchone()[0]
     finally:
@@ -175,3 +186,12 @@ def test_a_disk_that_keeps_failing_gets_an_honest_answer(shim: Path, tmp_path: P
     assert "cannot tell whether this entry was stored" in out
     (tmp_path / "fail-now").unlink(missing_ok=True)
     assert _vitals_rows(db) == 1
+
+
+@pytest.mark.parametrize("fixed", [False, True])
+def test_the_same_on_an_encrypted_database(shim: Path, tmp_path: Path, fixed: bool) -> None:
+    """SQLCipher writes its WAL the same way: the bug, then the fix, on an encrypted file."""
+    db = tmp_path / "c.sqlite"
+    env = {"ENCRYPTED": "1"} | ({} if fixed else {"WITHOUT_FIX": "1"})
+    assert "NOT SAVED" in _run(shim, db, "kill", **env)
+    assert _vitals_rows(db, DatabaseKeys(master=bytes(range(32)))) == (1 if fixed else 2)
