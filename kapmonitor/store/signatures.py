@@ -715,3 +715,15 @@ def elsewhere_text(db: Database, session_id: str) -> str:
         f"({STATUS_WORDS.get(status, status)}) — not a signature made here"
         for name, role, status in rows
     )
+
+
+def attested_text(db: Database, session_id: str) -> str:
+    """How the review shows the clinicians' attestations: "Attested at the end by Dr Lee,
+    Nurse Kim"; empty when none."""
+    names = [
+        r[0]
+        for r in db.execute(
+            "SELECT printed_name FROM attestations WHERE session_id = ? ORDER BY id", [session_id]
+        )
+    ]
+    return f"Attested at the end by {', '.join(names)}" if names else ""

@@ -54,3 +54,16 @@ def test_an_imported_signature_shows_as_signed_elsewhere_and_locks_nothing(
     assert window.actions_by_name["sign"].isEnabled()
     assert window.actions_by_name["comment"].isEnabled()
     window.close()
+
+
+def test_the_review_shows_who_attested_the_record(
+    qtbot: QtBot, known: Known, tmp_path: Path
+) -> None:
+    from kapmonitor.store.signoff import Review
+
+    Review(known.store).attest(known.a, "adams", "amber-lattice-5")
+    window = open_review(qtbot, known, "chen", tmp_path)
+    open_session(qtbot, window, known.a)
+    header = window.detail.signature_label.text()
+    assert header == "Status: Ended — not signed · Not signed · Attested at the end by Dr Zoë Adams"
+    window.close()

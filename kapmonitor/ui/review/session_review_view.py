@@ -333,9 +333,10 @@ class SessionReviewView(QWidget):
         self.times_label.setText(times)
         status = "Signed" if self.signed else "Ended — not signed" if ended else "Open"
         elsewhere = signatures.elsewhere_text(self.store.db, log.id)  # imported: never ours
+        attested = signatures.attested_text(self.store.db, log.id)
         self.signature_label.setText(
             f"Status: {status} · {signature_text(self.signature())}"
-            + (f" · {elsewhere}" if elsewhere else "")
+            + "".join(f" · {text}" for text in (attested, elsewhere) if text)
         )
 
     def _replay_chart(self) -> None:
