@@ -498,6 +498,9 @@ class Accounts:
             audit.event(self.db, user.username, "sign_in", at, {"purpose": purpose})
         if made and key is not None:
             self._anchor_key(key)
+        slots = KeySlots.of(self.db)  # no key slot yet (after a migration or a rekey): one now
+        if slots is not None and not slots.has(user.username):
+            slots.add(keys_of(self.db), user.username, secret)
         return user, key
 
     def seconds_to_wait(self, username: str) -> int:

@@ -404,3 +404,18 @@ def test_a_damaged_file_is_called_damaged_even_while_another_database_is_unlocke
     copy = tmp_path / "copy.sqlite"
     copy.write_bytes(path.read_bytes())  # a copy of the unlocked file opens with its key
     connect_readonly(copy).close()
+
+
+def test_after_the_migration_a_clinician_gets_a_slot_at_their_next_sign_in(
+    plain_clinic: tuple[Path, dict[str, int]],
+) -> None:
+    path, _ = plain_clinic
+    clock = FakeClock(T0)
+    opened = encrypted_store.unlock(path, ADMIN, ADMIN_PASSWORD, clock)
+    assert KeySlots.load(path).names() == ["admin"]  # only the administrator, at first
+    with pytest.raises(StoreError, match="Wrong user name or password"):
+        KeySlots.load(path).unlock(CLINICIAN, CLINICIAN_PASSWORD)
+    store = SessionStore.open(path, clock, keys=opened.keys)
+    Accounts(store.db, clock).sign_in(CLINICIAN, CLINICIAN_PASSWORD)  # in the unlocked window
+    store.close()
+    assert KeySlots.load(path).unlock(CLINICIAN, CLINICIAN_PASSWORD) == opened.keys
