@@ -102,7 +102,7 @@ def _listed(objects: list[tuple[str, str]], many: str, one: str) -> str:
 
 def refuse_if_changed(db: Database, path: Path | str) -> None:
     """Refuse to write to a file whose structure differs from KAP Monitor's (``connect``)."""
-    from kapmonitor.store.database import StoreError  # database imports this module
+    from kapmonitor.store.errors import StoreError  # not from database: it imports this module
 
     found = differences(db)
     if found:
