@@ -425,7 +425,8 @@ def write_private(path: Path, content: bytes) -> None:
     """``content`` into ``path`` readable by its owner only, atomically and durably."""
     partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # Windows
+        fd = os.open(partial, flags, 0o600)
         try:
             os.write(fd, content)
             os.fsync(fd)
