@@ -19,7 +19,7 @@ from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import VitalSigns
 from kapmonitor.store import audit, key_slots
 from kapmonitor.store.schema import migrations
-from kapmonitor.store.verify import verify_database
+from kapmonitor.store.verify import PLAIN_KEY_NOTE, verify_database
 from tests.factories import T0, open_store, session_start
 
 SECRET = key_slots.DatabaseKeys(os.urandom(32), encrypted=True)
@@ -53,6 +53,7 @@ def test_the_keyed_chain_verifies_with_its_key_and_not_without(keyed: Path) -> N
     plain_marker, secret_marker = _markers(keyed)
     report = verify_database(keyed, keys=SECRET)
     assert report.ok, report.lines
+    assert PLAIN_KEY_NOTE not in report.lines  # the newest stretch is under a secret key
     assert (
         f"Note: audit entry #{plain_marker}: sealed while the file was plain (under its public "
         f"key); anyone could have recomputed them until entry #{secret_marker} pinned them."
