@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime, timedelta
 
 from kapmonitor.domain.reference import Limit
@@ -46,6 +46,43 @@ class Collector:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationError(self.errors)
+
+
+#: The longest free text (a note, a detail, a reason) one field holds, in characters: what an
+#: entry form accepts, what the store writes and what an import of an export takes back
+#: (kapmonitor/reports/import_limits.py), so everything the app records can be re-imported. About
+#: eight printed pages; the PDF prints the first 2,000 and points to the JSON export for the rest.
+MAX_TEXT_CHARS = 20_000
+
+
+def check_text_lengths(record: object) -> None:
+    """Refuse a record whose text fields are longer than :data:`MAX_TEXT_CHARS`, naming each
+    field, before anything is stored (a pasted log or a runaway script must not become part of
+    an append-only record that can then never be exported and imported whole)."""
+    errors = Collector()
+    for name, value in _text_fields(record):
+        if len(value) > MAX_TEXT_CHARS:
+            errors.add(
+                name,
+                f"This text is {len(value):,} characters long; the longest one field can hold "
+                f"is {MAX_TEXT_CHARS:,}. Shorten it or split it into several entries.",
+            )
+    errors.raise_if_any()
+
+
+def _text_fields(record: object) -> list[tuple[str, str]]:
+    if not is_dataclass(record):
+        return []
+    found: list[tuple[str, str]] = []
+    for item in fields(record):
+        value = getattr(record, item.name)
+        if isinstance(value, str):
+            found.append((item.name, value))
+        elif isinstance(value, tuple):
+            found.extend((item.name, v) for v in value if isinstance(v, str))
+        elif is_dataclass(value):
+            found.extend(_text_fields(value))
+    return found
 
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)$")

@@ -42,7 +42,7 @@ from typing import Any
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference, default_reference
-from kapmonitor.domain.validation import FUTURE_TOLERANCE
+from kapmonitor.domain.validation import FUTURE_TOLERANCE, MAX_TEXT_CHARS
 from kapmonitor.paths import is_session_id
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_tables import Column
@@ -50,8 +50,6 @@ from kapmonitor.store.session_tables import Column
 #: The largest JSON export file an import reads: 32 MB. A three-hour session recorded at 1 Hz
 #: exports to 9.2 MB (measured: docs/json-format.md), so this leaves room and refuses a flood.
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
-#: The longest free-text cell (a note, a detail, a reason) an import accepts, in characters.
-MAX_TEXT_CHARS = 20_000
 #: The longest JSON-text cell (a stored protocol, a checklist's answers), in characters.
 MAX_JSON_TEXT_CHARS = 1_000_000
 #: The longest ``recorded_by`` name.

@@ -40,7 +40,7 @@ from kapmonitor.domain.records import (
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.session_rows import StoredRow, row_reader, typed_row
-from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.domain.validation import FieldError, ValidationError, check_text_lengths
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import (
     anchors,
@@ -225,6 +225,7 @@ class SessionStore:
         session_limit_minutes: int = DEFAULT_SESSION_LIMIT_MINUTES,
         protocol: Protocol | None = None,
     ) -> str:
+        check_text_lengths(start)
         start.validate(self.ref, self.clock.now())
         if protocol is not None:
             session_limit_minutes = protocol.session_limit_minutes
@@ -305,6 +306,7 @@ class SessionStore:
         if earlier is not None:  # the retry of an entry that was stored after all
             return earlier
         self._check_open(session_id, entry)
+        check_text_lengths(entry)
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
         cleared = self._check_dose_guards(session_id, entry, stamp["recorded_by"])
@@ -380,6 +382,7 @@ class SessionStore:
         refused = permissions.why_not_correct(self.db, session_id, entry.table, original_id)
         if refused is not None:
             raise refused.error()
+        check_text_lengths(entry)
         entry.validate(self.ref, self.clock.now())
         stamp = self._stamp(recorded_by)
         extra = {
