@@ -44,6 +44,7 @@ from kapmonitor.domain.usernames import normalize_username
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.paths import resources_dir
 from kapmonitor.store import anchors, audit, signatures
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.key_slots import NAME_DIGEST, KeySlots, keys_of
 from kapmonitor.store.permissions import AccessRefused, why_not_role
 from kapmonitor.store.schema import ROLES
@@ -126,7 +127,14 @@ def needs_rehash(stored: str, meets_policy: bool) -> bool:
 def common_passwords() -> frozenset[str]:
     """The bundled list (resources/common-passwords.txt), lower-cased; see its README."""
     path = resources_dir() / COMMON_PASSWORDS_FILE
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:  # a damaged installation: say so rather than accept any password
+        raise StoreError(
+            f"The list of common passwords ({path}) is missing or unreadable, so no password "
+            "can be checked: reinstall KAP Monitor. Nothing was changed.",
+            "installation",
+        ) from exc
     return frozenset(line.strip().lower() for line in lines if line and not line.startswith("# "))
 
 

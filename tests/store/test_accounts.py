@@ -401,3 +401,17 @@ def test_wrong_pins_are_limited_then_the_password_is_required(setup) -> None:
     accounts.sign_in("lee", LEE_PASSWORD)  # the password resets it
     assert accounts.pin_tries_left("lee") == PIN_TRIES
     assert accounts.unlock_with_pin(lee, "4821") == lee
+
+
+def test_a_missing_password_list_is_a_plain_refusal(setup, monkeypatch, tmp_path: Path) -> None:
+    from kapmonitor.store.database import StoreError
+
+    _store, accounts, admin, _clock = setup
+    common_passwords.cache_clear()
+    monkeypatch.setattr(accounts_module, "resources_dir", lambda: tmp_path / "nowhere")
+    try:
+        with pytest.raises(StoreError, match="reinstall KAP Monitor"):
+            accounts.create_user(admin, "lee", "Dr Lee", "clinician", LEE_PASSWORD)
+    finally:
+        common_passwords.cache_clear()
+    assert accounts.find("lee") is None
