@@ -299,3 +299,49 @@ def test_a_key_planted_with_sql_is_named_against_the_anchor_log(
     store.close()
     everything = verify_database(path).problems
     assert any("signing_keys row" in p and "outside the app" in p for p in everything)
+
+
+def test_a_swapped_hash_with_a_planted_key_signs_but_verify_names_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The insider goes further: besides the known hash, a key row wrapped by the known password
+    is planted for chen. The app then signs (it cannot tell), but the key row was never written
+    by the app (no audit entry) and the clinic's anchor log never recorded it."""
+    from kapmonitor.store import anchors
+
+    folder = tmp_path / "usb-stick"
+    monkeypatch.setattr(anchors, "log_folder", lambda: folder)
+    clock = FakeClock(T0)
+    path = tmp_path / "clinic.sqlite"
+    store = open_store(path, clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    session_id = store.list_sessions()[0]["id"]
+    store.close()
+    mine = Ed25519PrivateKey.generate()
+    public = signatures.public_hex(mine)
+    wrapped = signatures.wrap(mine, KNOWN, signatures.KdfCost(2**10, 8, 1))
+    with raw(path) as conn:
+        (real,) = conn.execute("SELECT password_hash FROM users WHERE username = 'chen'").fetchone()
+        conn.execute(
+            "UPDATE users SET password_hash = ? WHERE username = 'chen'", [hash_secret(KNOWN)]
+        )
+        conn.execute(
+            "INSERT INTO signing_keys (username, role, public_key, fingerprint, wrapped_key, "
+            "reason, observed_at, recorded_at, recorded_by) VALUES ('chen', 'supervisor', ?, ?, "
+            "?, 'password_changed', ?, ?, 'chen')",
+            [public, signatures.fingerprint(public), wrapped, SIGNED_AT, SIGNED_AT],
+        )
+    clock.advance(hours=2)
+    sign_in_app(path, clock, session_id, "chen", KNOWN)  # the app is fooled
+    with raw(path) as conn:
+        conn.execute("UPDATE users SET password_hash = ? WHERE username = 'chen'", [real])
+    found = verify_database(path).problems
+    assert any("signing_keys row" in p and "outside the app" in p for p in found), found
+    store = open_store(path, clock)
+    with_log = signatures.check_signatures(store.db, [folder / anchors.LOG_NAME])
+    store.close()
+    assert any("anchor log never recorded" in p for p in with_log), with_log
