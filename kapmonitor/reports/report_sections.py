@@ -324,6 +324,23 @@ def _chains(rows: Iterable[StoredRow]) -> list[Chain]:
     return chains
 
 
+def _in_force(rows: Iterable[SectionRow]) -> int:
+    """How many entries stand (the table's current rows): each chain's last line, unless it
+    was withdrawn. Counted from the lines built, not by sorting the table again."""
+    return sum(1 for row in rows if row.state == "current")
+
+
+def _maybe_late(observed_at: str, recorded_at: str) -> bool:
+    """Whether an entry was written more than :data:`LATE_ENTRY_MINUTES` after its moment.
+
+    Two UTC stamps in the same minute are not (a device feed's 21,600 rows are all such):
+    answered without parsing either, which was a fifth of building the sections."""
+    if observed_at[:16] == recorded_at[:16] and observed_at[-1:] == recorded_at[-1:] == "Z":
+        return False
+    delay = from_iso(recorded_at) - from_iso(observed_at)
+    return delay.total_seconds() > LATE_ENTRY_MINUTES * 60
+
+
 def _chain_key(chain: Chain) -> tuple[str, int]:
     in_force = chain[0] if chain[-1].voided else chain[-1]
     return in_force.observed_at, chain[0].id
@@ -396,8 +413,7 @@ class _Builder:
         warn: Callable[[Any], bool] | None,
     ) -> SectionRow:
         typed = ""
-        delay = from_iso(row.recorded_at) - from_iso(row.observed_at)
-        if delay.total_seconds() > LATE_ENTRY_MINUTES * 60 and row.supersedes_id is None:
+        if row.supersedes_id is None and _maybe_late(row.observed_at, row.recorded_at):
             typed = f"{'raised' if table == 'alarms' else 'typed'} {self.t.time(row.recorded_at)}"
         # The cells are written when first read (most lines of a device feed never are).
         make = partial(cells, row)
@@ -475,13 +491,14 @@ class _Builder:
             ]
 
         headers = ("Time", "Since dose", *(h for h, _m in columns), "O₂", "NEWS2 (info)", "Note")
+        rows = tuple(self.flat(self.entries("vitals", cells)))
         return Section(
             "vitals",
             "Vital signs",
             (*headers, "By"),
-            tuple(self.flat(self.entries("vitals", cells))),
+            rows,
             "No vital signs recorded.",
-            f"Vitals ({len(self.log.current('vitals'))})",
+            f"Vitals ({_in_force(rows)})",
             notes=(
                 "NEWS2 is shown for information only; the protocol's alarm limits, not NEWS2, "
                 "raise alarms in a KAP session. * marks a score with a parameter not measured.",
@@ -502,13 +519,14 @@ class _Builder:
             ]
 
         headers = ("Time", "Since dose", "MOAA/S", "RASS", "Dissociation", "Details", "By")
+        rows = tuple(self.flat(self.entries("observations", cells)))
         return Section(
             "observations",
             "Observations",
             headers,
-            tuple(self.flat(self.entries("observations", cells))),
+            rows,
             "No observations recorded.",
-            f"Observations ({len(self.log.current('observations'))})",
+            f"Observations ({_in_force(rows)})",
         )
 
     def adverse_events(self) -> Section:

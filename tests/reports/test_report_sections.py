@@ -143,3 +143,30 @@ def test_the_sections_load_without_qt() -> None:
         "sys.exit(any(m.split('.')[0] == 'PySide6' for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_counts_and_late_entries_from_the_lines_built(tmp_path: Path) -> None:
+    """Tab counts are the entries in force (a corrected reading once, a withdrawn one not at
+    all), counted from the lines rather than by sorting the table again; an entry typed more
+    than ten minutes after its moment says so, one typed in the same minute does not."""
+    clock = FakeClock(T0)
+    store = open_store(tmp_path / "c.sqlite", clock)
+    try:
+        sid = store.start_session(session_start(clock), "Dr A")
+        clock.advance(minutes=1)
+        kept = store.add(sid, VitalSigns(clock.now(), hr=70), "Dr A").primary_id
+        clock.advance(seconds=20)
+        gone = store.add(sid, VitalSigns(clock.now(), hr=71), "Dr A").primary_id
+        moment = clock.now() - timedelta(seconds=5)
+        clock.advance(minutes=12)
+        late = store.add(sid, VitalSigns(moment, hr=72), "Dr A").primary_id
+        assert kept is not None and gone is not None and late is not None
+        store.correct(sid, kept, VitalSigns(T0 + timedelta(minutes=1), hr=69), "typo", "Dr A")
+        store.correct(sid, gone, VitalSigns(moment, hr=71), "wrong patient", "Dr A", void=True)
+        log = store.load(sid)
+    finally:
+        store.close()
+    vitals = build(log)["vitals"]
+    assert vitals.label == f"Vitals ({len(log.current('vitals'))})" == "Vitals (2)"
+    typed = {row.row_id: row.typed for row in vitals.rows}
+    assert typed[late].startswith("typed ") and typed[kept] == ""
