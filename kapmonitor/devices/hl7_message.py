@@ -135,11 +135,15 @@ def _clean(value: str) -> str:
 
 def peek_header(payload: bytes | str) -> Header:
     """The MSH fields of a message too broken (or too big) to parse, read by plain splitting."""
-    text = _text(payload[:4096])
+    raw = payload[:4096]
+    ended = any(mark in raw for mark in ((b"\r", b"\n") if isinstance(raw, bytes) else "\r\n"))
+    text = _text(raw)
     if not text.startswith("MSH") or len(text) < 8:
         return Header()
     sep = text[3]
     fields = text.split("\r", 1)[0].split(sep)
+    if not ended and len(fields) <= 10:
+        fields = fields[:9]  # MSH-10 may itself be cut short: never echo a partial id
     comp = text[4] if len(text) > 4 else "^"
 
     def f(n: int) -> str:  # MSH-n is fields[n - 1]: MSH-1 is the separator itself

@@ -166,6 +166,8 @@ def test_peek_header_reads_what_it_can_of_a_broken_message() -> None:
     header = peek_header(b"MSH|^~\\&|APP|FAC|||2026||ORU^R01|ID-1|P|2.4|" + b"x" * 5000)
     assert (header.control_id, header.version, header.sending_app) == ("ID-1", "2.4", "APP")
     assert peek_header(b"garbage").control_id == ""
+    assert peek_header(b"MSH|^~\\&|APP|FAC|||2026||ORU^R01|ID-").control_id == ""  # cut short
+    assert peek_header(b"MSH|^~\\&|APP|FAC|||2026||ORU^R01|ID-1\r").control_id == "ID-1"
 
 
 @settings(max_examples=200)
