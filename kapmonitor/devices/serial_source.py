@@ -121,6 +121,7 @@ class SerialOximeterSource:
         self.lines_read = 0
         self.lines_ignored = 0
         self.open_attempts = 0
+        self.port_open = False  # open, whether or not data comes ("waiting for data")
         self.last_line_at: datetime | None = None
 
     # --- ReadingSource ---------------------------------------------------------------------------
@@ -162,12 +163,14 @@ class SerialOximeterSource:
                     await self._pause(delay)
                     delay = min(delay * 2, self.backoff_max)
                     continue
+                self.port_open = True
                 try:
                     sequence, got_data = await self._read_port(
                         port, executor, sink, stamp, sequence
                     )
                 finally:
                     await self._loop.run_in_executor(executor, _close_quietly, port)
+                    self.port_open = False
                 self._notify(ConnectionState.DISCONNECTED)
                 if self._stopping.is_set():
                     break
