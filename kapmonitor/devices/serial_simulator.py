@@ -15,17 +15,26 @@ desaturation episode, a probe-off spell (``SPO2=--- HR=---``), a one-second moti
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import random
+import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from kapmonitor.devices.nonin_serial import NoninLine, format_line
 
-__all__ = ["CYCLE_SECONDS", "PtyOximeter", "oximeter_feed"]
+__all__ = [
+    "CYCLE_SECONDS",
+    "PtyOximeter",
+    "add_simulate_oximeter_parser",
+    "oximeter_feed",
+    "run_simulate_oximeter",
+]
 
 #: One cycle of the simulated feed, in seconds (lines).
 CYCLE_SECONDS = 300
@@ -114,6 +123,9 @@ class PtyOximeter:
         with self._lock:
             if self._master is not None:
                 return
+            if self.path.exists() and not self.path.is_symlink():
+                # Never replace a real file or device with the simulator's link.
+                raise FileExistsError(f"{self.path} exists and is not a link")
             import tty  # POSIX only: imported here so the module imports anywhere
 
             master, slave = os.openpty()
@@ -193,3 +205,87 @@ class PtyOximeter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- kapmonitor simulate-oximeter ---------------------------------------------------------------
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number above 0, up to 1000")
+    return value
+
+
+def _duration(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, 0 or more")
+    return value
+
+
+def add_simulate_oximeter_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``simulate-oximeter`` subcommand (declared here so cli.py needs one line)."""
+    sim = sub.add_parser(
+        "simulate-oximeter",
+        help="a simulated Nonin-style serial oximeter on a pseudo-terminal (docs/devices.md)",
+    )
+    sim.add_argument(
+        "--pty",
+        action="store_true",
+        required=True,
+        help="serve on a new pseudo-terminal (the only transport so far; POSIX)",
+    )
+    sim.add_argument(
+        "--link",
+        default=None,
+        metavar="PATH",
+        help="also reachable at this path (a symlink; default: one in a temporary folder)",
+    )
+    sim.add_argument("--rate", type=_positive, default=1.0, metavar="HZ",
+                     help="lines per second (default 1, as the oximeter)")  # fmt: skip
+    sim.add_argument(
+        "--duration",
+        type=_duration,
+        default=0.0,
+        metavar="S",
+        help="stop after this many seconds (default 0: until interrupted)",
+    )
+    sim.add_argument("--seed", type=int, default=13)
+
+
+def run_simulate_oximeter(args: argparse.Namespace) -> int:
+    """Serve the feed until ``--duration`` or Ctrl-C; prints the port's path first (for the
+    reader to open), then one summary line. Simulated values are never printed."""
+    if not hasattr(os, "openpty"):
+        print("kapmonitor: --pty: pseudo-terminals need Linux or macOS", file=sys.stderr)
+        return 1
+    link = Path(args.link).expanduser() if args.link else None
+    if link is not None and not link.parent.is_dir():
+        print(f"kapmonitor: --link: no folder {link.parent}", file=sys.stderr)
+        return 1
+    try:
+        sim = PtyOximeter(link)
+    except OSError as exc:
+        print(f"kapmonitor: --link: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    with sim:
+        print(f"oximeter on {sim.path} ({sim.device})", flush=True)
+        sim.start(args.rate, args.seed)
+        try:
+            if args.duration:
+                time.sleep(args.duration)
+            else:
+                while True:
+                    time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        sim.stop()
+        print(f"sent {sim.lines_sent} lines, {sim.lines_dropped} not taken", flush=True)
+    return 0
