@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _scenario_parser(sub)
+    from kapmonitor.devices.simulator import add_simulate_parser
+
+    add_simulate_parser(sub)
     cli_keys.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
@@ -274,6 +277,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             protocols = Path(args.protocols).expanduser() if args.protocols else None
             return run_command([Path(f) for f in args.files], args.json, protocols)
+        if args.command == "simulate-monitor":
+            from kapmonitor.devices.simulator import run_simulate
+
+            return run_simulate(args)
         if args.command == "bench":
             if args.before is not None:
                 from kapmonitor.bench_compare import run_compare

@@ -12,7 +12,7 @@ Each message is one simulated second of physiology; ``--rate`` is how many of th
 wall-clock second (a fast-forward for tests and benchmarks), ``--duration`` how many simulated
 seconds. The physiology repeats every ten minutes: NIBP at 0 and 300 s, an artefact (HR spike
 marked wrong, OBX-11 W) at 45 s and 400 s, a desaturation to about 85 % from 120 to 200 s, the
-probe off (OBX-11 X, no value) from 300 to 315 s. It prints counts of answers, never values.
+probe off (OBX-11 X, no value) from 330 to 345 s. It prints counts of answers, never values.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ __all__ = [
 CYCLE_S = 600
 NIBP_EVERY_S = 300
 DESAT = (120, 200)
-PROBE_OFF = (300, 315)
+PROBE_OFF = (330, 345)
 ARTEFACT_AT = (45, 400)
 PROFILES = ("philips", "mindray")
 
@@ -79,7 +79,7 @@ def samples(duration_s: int, seed: int = 7) -> Iterator[Sample]:
         if artefact:
             hr = 188  # a motion spike, marked wrong by the device
         nibp = None
-        if phase % NIBP_EVERY_S == 0 and not probe_off:
+        if phase % NIBP_EVERY_S == 0:  # the cuff is not the oximeter's probe
             sys_ = 128 + rng.randint(-6, 6)
             dia = 78 + rng.randint(-4, 4)
             nibp = (sys_, dia, round((sys_ + 2 * dia) / 3))
