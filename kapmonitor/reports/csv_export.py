@@ -23,6 +23,12 @@ negative figure into text a spreadsheet cannot add up. A number-like *text* (a n
 full-width ``＝``) that some spreadsheet might also treat as a formula; and a spreadsheet's own
 "detect special numbers" heuristics on text.
 
+**The audit chain head** (docs/audit.md) is the export's own small table, ``audit_chain_head.csv``
+(``database,entry,mac,written_at``: one header line and one row), not a ``#`` comment line or a
+trailer in a data table: a spreadsheet shows such a line as a row of data (it would be filtered,
+sorted and counted with the rest), and ``csv.DictReader`` or pandas without ``comment="#"`` would
+take a leading one for the header. A table copied out of the folder alone does not carry it.
+
 The files are written session by session and row by row (rows come from cursors and go straight
 to the open files), so exporting ten thousand sessions takes no more memory than exporting one.
 """
@@ -45,6 +51,7 @@ from kapmonitor.reports.session_export import (
     describe_tables,
     session_columns,
 )
+from kapmonitor.store import anchors
 from kapmonitor.store.session_tables import TableInfo
 
 ENCODING = "utf-8-sig"
@@ -164,3 +171,7 @@ def write_csv_sessions(
             for name, info in tables.items():
                 write_table(files[name], reader, name, info)
             progress(done, len(session_ids))
+    anchor = anchors.embedded(db)  # the head as of this export's snapshot
+    if anchor is not None:
+        with target.open_text(anchors.CSV_TABLE, ENCODING) as fh:
+            fh.write(anchors.csv_table(anchor))

@@ -18,6 +18,12 @@ Only what stands now is exported: a superseded row is replaced by its correction
 ``corrected``) and a voided row is left out. Every ``fullUrl`` is a ``urn:uuid:`` derived (UUID 5)
 from the session id, the table and the row's ref, so the same session always gives the same bundle,
 byte for byte.
+
+A written Bundle also carries the exporting database's audit chain head in ``Bundle.meta`` as the
+complex extension ``urn:kapmonitor:fhir:audit-chain-head`` (database, entry, mac, written_at;
+``Bundle`` is a Resource, not a DomainResource, so it takes extensions only on its ``meta``), which
+``kapmonitor verify --anchors`` reads back (:mod:`kapmonitor.store.anchors`). It is the head as of
+the export's snapshot, so exporting an unchanged database twice still gives the same bytes.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from kapmonitor.reports.session_export import (
     current_rows,
     describe_tables,
 )
+from kapmonitor.store import anchors
 
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:kapmonitor:fhir")
 LOINC = "http://loinc.org"
@@ -639,16 +646,29 @@ def bundle_id(session_id: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"{session_id}/bundle"))
 
 
-def bundle_from_document(document: Document, reference: Reference | None = None) -> dict[str, Any]:
-    """The FHIR R4 collection Bundle for one exported session document."""
+def bundle_meta(anchor: dict[str, Any]) -> dict[str, Any]:
+    """``Bundle.meta`` holding the audit chain head as its one extension."""
+    return {"extension": [anchors.fhir_extension(anchor)]}
+
+
+def bundle_from_document(
+    document: Document,
+    reference: Reference | None = None,
+    anchor: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The FHIR R4 collection Bundle for one exported session document (with the chain head in
+    ``meta`` when ``anchor`` is given)."""
     builder = _Builder(document, reference or default_reference())
     _build(builder)
-    return {
+    bundle = {
         "resourceType": "Bundle",
         "id": bundle_id(document["session"]["id"]),
         "type": "collection",
         "entry": builder.entries,
     }
+    if anchor is not None:
+        bundle["meta"] = bundle_meta(anchor)
+    return bundle
 
 
 def build_bundle(source: Source, session_id: str) -> dict[str, Any]:
@@ -660,9 +680,15 @@ def bundle_text(bundle: dict[str, Any]) -> str:
     return json.dumps(bundle, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
-def stream_bundle(document: Document, out: IO[str], reference: Reference | None = None) -> None:
+def stream_bundle(
+    document: Document,
+    out: IO[str],
+    reference: Reference | None = None,
+    anchor: dict[str, Any] | None = None,
+) -> None:
     """Write the Bundle to ``out`` entry by entry as the builder makes them: the same bytes as
-    ``bundle_text(bundle_from_document(document))`` without the bundle held in memory."""
+    ``bundle_text(bundle_from_document(document, reference, anchor))`` without the bundle held
+    in memory."""
     first = True
 
     def emit(entry: dict[str, Any]) -> None:
@@ -677,6 +703,9 @@ def stream_bundle(document: Document, out: IO[str], reference: Reference | None 
     out.write("]" if first else "\n  ]")
     sid = document["session"]["id"]
     out.write(f',\n  "id": {json.dumps(bundle_id(sid))},\n')
+    if anchor is not None:
+        meta = json.dumps(bundle_meta(anchor), sort_keys=True, indent=2, ensure_ascii=False)
+        out.write(f'  "meta": {meta.replace(chr(10), chr(10) + "  ")},\n')
     out.write('  "resourceType": "Bundle",\n  "type": "collection"\n}\n')
 
 
@@ -685,13 +714,14 @@ def write_fhir_sessions(
 ) -> None:
     """The FHIR writer: one ``<session id>.fhir.json`` Bundle per session. One session's
     document is read at a time and its Bundle is streamed entry by entry, so memory does not grow
-    with the number of sessions."""
+    with the number of sessions. Each Bundle carries the chain head as of the export's snapshot."""
     reference = default_reference()
     db = as_database(db)
     tables = describe_tables(db)
+    anchor = anchors.embedded(db)
     for done, session_id in enumerate(session_ids, 1):
         document = build_session_document(db, session_id, tables)
         with target.open_text(f"{session_id}.fhir.json") as out:
-            stream_bundle(document, out, reference)
+            stream_bundle(document, out, reference, anchor)
         del document
         progress(done, len(session_ids))

@@ -8,7 +8,10 @@ say) is exported without touching this file. Rows are read through
 :mod:`kapmonitor.store.session_reader`, one at a time from cursors.
 
 The text is deterministic (sorted keys, fixed indentation, no export time inside), so exporting,
-importing into another file and exporting again gives the same bytes. See ``docs/json-format.md``.
+importing into another file and exporting again gives the same bytes, apart from the one
+``audit_anchor`` member a written export file carries: the exporting database's audit chain head
+(:func:`kapmonitor.store.anchors.embedded`), which differs between databases by design. See
+``docs/json-format.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import IO, Any, Protocol
 from sqlite_utils import Database
 
 from kapmonitor import __version__
+from kapmonitor.store import anchors
 from kapmonitor.store import session_reader as reader
 from kapmonitor.store.database import SQLITE_HEADER, StoreError
 from kapmonitor.store.file_modes import open_private, private_file, private_folder, private_tree
@@ -192,16 +196,28 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
 
 
+def anchor_text(anchor: Mapping[str, Any]) -> str:
+    """The exact lines the ``audit_anchor`` member takes in a written document."""
+    return f'  "{anchors.JSON_MEMBER}": {_indent(_dumps(anchor), 2)},\n'
+
+
 def stream_session_document(
-    db: Database, session_id: str, out: IO[str], tables: Mapping[str, TableInfo] | None = None
+    db: Database,
+    session_id: str,
+    out: IO[str],
+    tables: Mapping[str, TableInfo] | None = None,
+    anchor: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the session's document to ``out`` row by row: exactly the bytes of
     ``document_text(build_session_document(db, session_id))`` (a test holds them equal), without
-    the document ever being in memory."""
+    the document ever being in memory. ``anchor`` (the chain head, written by the export) adds
+    the ``audit_anchor`` member in its sorted place; the rest is unchanged."""
     tables = describe_tables(db) if tables is None else tables
     rows = SessionRows(db, session_id, tables)
     out.write("{\n")
     out.write(f'  "app_version": {_dumps(__version__)},\n')
+    if anchor is not None:
+        out.write(anchor_text(anchor))
     out.write(f'  "format": {_dumps(FORMAT)},\n')
     out.write(f'  "format_version": {FORMAT_VERSION},\n')
     out.write(f'  "schema_version": {schema_version(db)},\n')
@@ -383,11 +399,13 @@ def write_atomically(path: Path, data: bytes) -> None:
 def write_json_sessions(
     db: Database, session_ids: Sequence[str], target: ExportTarget, progress: Progress
 ) -> None:
-    """The JSON writer: one ``<session id>.json`` document per session, streamed row by row."""
+    """The JSON writer: one ``<session id>.json`` document per session, streamed row by row,
+    each carrying the chain head as of the export's snapshot (``audit_anchor``)."""
     tables = describe_tables(db)
+    anchor = anchors.embedded(db)
     for done, session_id in enumerate(session_ids, 1):
         with target.open_text(f"{session_id}.json") as out:
-            stream_session_document(db, session_id, out, tables)
+            stream_session_document(db, session_id, out, tables, anchor)
         progress(done, len(session_ids))
 
 
@@ -477,6 +495,21 @@ def json_schema(db: Database) -> dict[str, Any]:
             "format_version": {"const": FORMAT_VERSION},
             "schema_version": {"type": "integer", "minimum": 1, "maximum": SCHEMA_VERSION},
             "app_version": {"type": "string"},
+            anchors.JSON_MEMBER: {
+                "description": "The exporting database's audit chain head when the file was "
+                "written (docs/audit.md): its identity, the newest entry's number and MAC, and "
+                "when that entry was written. `kapmonitor verify --anchors` reads it; an import "
+                "ignores it.",
+                "type": "object",
+                "required": ["database", "entry", "mac", "written_at"],
+                "additionalProperties": False,
+                "properties": {
+                    "database": {"type": "string", "pattern": "^[0-9a-f]{0,16}$"},
+                    "entry": {"type": "integer", "minimum": 1},
+                    "mac": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "written_at": {"type": "string"},
+                },
+            },
             "session": {"$ref": "#/$defs/session"},
             "tables": {
                 "type": "object",

@@ -39,8 +39,18 @@ from kapmonitor.store.session_tables import Column, TableInfo, describe_tables, 
 from kapmonitor.store.session_transfer import SessionRefused, insert_order, insert_session
 from kapmonitor.store.signatures import SIGNATURE_TABLES, signed_elsewhere
 
+# ``audit_anchor`` is the exporting database's chain head (docs/audit.md): accepted and not
+# stored (it anchors that database, not this one; ``verify --anchors`` reads it from the file).
 TOP_LEVEL = frozenset(
-    {"format", "format_version", "schema_version", "app_version", "session", "tables"}
+    {
+        "format",
+        "format_version",
+        "schema_version",
+        "app_version",
+        "audit_anchor",
+        "session",
+        "tables",
+    }
 )
 INT_RANGE = (-(2**63), 2**63 - 1)
 IMPORTED, PRESENT, REFUSED = "imported", "present", "refused"
@@ -264,6 +274,8 @@ def check_document(db: Database, document: Any, now: datetime | None = None) -> 
         raise _invalid(f"unexpected field {_name(unknown[0])}")
     if not isinstance(document.get("app_version"), str):
         raise _invalid("app_version must be text")
+    if not isinstance(document.get("audit_anchor", {}), dict):
+        raise _invalid("audit_anchor must be an object")
     session_id = _check_session(document.get("session"), session_columns(db), now)
     tables = document.get("tables")
     if not isinstance(tables, dict):

@@ -9,8 +9,12 @@ the file's holder cannot reach together:
 - every backup gets a sidecar ``<backup>.anchor`` (JSON);
 - every PDF report prints it in its footer ("Audit chain head: #N MAC …") and carries it in the
   PDF's metadata, where ``verify`` reads it back;
-- every export gets ``<export>.anchor`` beside it (a folder export too: beside the folder, so
-  the folder holds only what the format writes);
+- every export carries the head it was read at inside itself (:func:`embedded`): a JSON export
+  as its top-level ``audit_anchor`` object, a FHIR Bundle in ``Bundle.meta`` as the extension
+  :data:`FHIR_EXTENSION`, a CSV export as its own small table ``audit_chain_head.csv`` in the
+  folder (never a comment line in a data table, which spreadsheets and CSV readers would take for
+  a row); and ``<export>.anchor`` beside it too (a folder export: beside the folder), written after
+  the export's own audit entry, so it is one entry newer;
 - the anchor log, an append-only JSON-lines file in a second place the clinic chooses
   (``anchor_log_folder`` in the settings: another folder, a removable medium), gets a line at
   each backup (so at each session end and every backup interval while a session is recorded),
@@ -30,6 +34,8 @@ a problem), not recognised as a rewrite of this database.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -56,6 +62,13 @@ HEAD_PATTERN = re.compile(
     r"Audit chain head: #(\d+) MAC ([0-9a-f]{12,64})(?: \(database ([0-9a-f]{16})\))?"
 )
 TYPED_PATTERN = re.compile(r"^#?(\d+):([0-9a-fA-F]{12,64})$")
+#: The JSON export's top-level member holding the chain head (docs/json-format.md).
+JSON_MEMBER = "audit_anchor"
+#: The FHIR extension (on ``Bundle.meta``: a Bundle itself takes no extensions) holding it.
+FHIR_EXTENSION = "urn:kapmonitor:fhir:audit-chain-head"
+#: The CSV export's table holding it (one header line, one row), inside the export's folder.
+CSV_TABLE = "audit_chain_head.csv"
+CSV_COLUMNS = ("database", "entry", "mac", "written_at")
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,23 @@ def head(db: Database) -> Anchor | None:
     if found is None:
         return None
     return Anchor(identity(db), int(found[0]), str(found[1]), to_iso(datetime.now(UTC)))
+
+
+def embedded(db: Database) -> dict[str, Any] | None:
+    """The chain head as an export carries it inside itself: ``database`` (the identity),
+    ``entry``, ``mac`` (all 64 hex digits) and ``written_at`` (when that newest entry was written,
+    from the entry itself, so exporting an unchanged file twice gives the same bytes). Read on the
+    export's own (snapshot) connection, it is the head as of the data exported; None when the
+    trail is empty."""
+    found = db.execute("SELECT id, hash, at FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    if found is None:
+        return None
+    return {
+        "database": identity(db),
+        "entry": int(found[0]),
+        "mac": str(found[1]),
+        "written_at": str(found[2]),
+    }
 
 
 def head_line(db: Database) -> str:
@@ -191,15 +221,45 @@ def read(source: Path | str) -> list[Anchor]:
     if not path.exists():
         raise ValueError(f"{path} does not exist")
     sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    beside = read(sidecar) if path.suffix != SIDECAR_SUFFIX and sidecar.is_file() else []
     if path.is_dir():
-        if not sidecar.exists():
-            raise ValueError(f"{source} is a folder without a {sidecar.name} beside it")
-        return read(sidecar)
-    if path.suffix != SIDECAR_SUFFIX and sidecar.exists():
-        return read(sidecar)
+        inside = path / CSV_TABLE
+        if inside.is_file():
+            return _from_csv_table(inside, path.name) + beside
+        if not beside:
+            raise ValueError(
+                f"{source} is a folder with neither a {CSV_TABLE} inside nor a "
+                f"{sidecar.name} beside it"
+            )
+        return beside
+    if beside and _is_sqlite(path):
+        return beside  # a backup: its sidecar (an encrypted backup cannot be read here anyway)
+    try:
+        return _from_file(path) + beside
+    except ValueError:
+        if beside:
+            return beside
+        raise
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _from_file(path: Path) -> list[Anchor]:
+    """The anchors a file holds itself (not its sidecar)."""
     data = path.read_bytes()
     if data.startswith(b"SQLite format 3\x00"):
         return _from_database(path)
+    if path.name == CSV_TABLE:
+        return _from_csv_table(path, path.name)
+    found = _from_export_json(data, path)
+    if found:
+        return found
     found = _from_json_lines(data, path)
     if found:
         return found
@@ -207,6 +267,83 @@ def read(source: Path | str) -> list[Anchor]:
     if found:
         return found
     raise ValueError(f"{path} holds no audit chain head")
+
+
+def _anchor_of(item: Any, source: str) -> list[Anchor]:
+    """An embedded head (``database``, ``entry``, ``mac``, ``written_at``) as an Anchor; [] when
+    ``item`` is not one."""
+    try:
+        entry, mac = int(item["entry"]), str(item["mac"]).lower()
+        found = Anchor(str(item["database"]), entry, mac, str(item.get("written_at", "")), source)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
+    if not re.fullmatch(r"[0-9a-f]{12,64}", mac):
+        return []
+    return [Anchor(found.db, found.entry, found.mac, found.at, source, "export")]
+
+
+def _from_export_json(data: bytes, path: Path) -> list[Anchor]:
+    """A JSON export's ``audit_anchor``, or a FHIR Bundle's ``meta`` extension."""
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        return []
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(document, dict):
+        return []
+    if JSON_MEMBER in document:
+        return _anchor_of(document[JSON_MEMBER], path.name)
+    if document.get("resourceType") == "Bundle":
+        meta = document.get("meta")
+        extensions = meta.get("extension", []) if isinstance(meta, dict) else []
+        for extension in extensions if isinstance(extensions, list) else []:
+            if isinstance(extension, dict) and extension.get("url") == FHIR_EXTENSION:
+                return _anchor_of(fhir_values(extension), path.name)
+    return []
+
+
+def fhir_extension(anchor: dict[str, Any]) -> dict[str, Any]:
+    """The chain head as a FHIR R4 complex extension (one sub-extension per field)."""
+    return {
+        "url": FHIR_EXTENSION,
+        "extension": [
+            {"url": "database", "valueString": anchor["database"]},
+            {"url": "entry", "valueUnsignedInt": anchor["entry"]},
+            {"url": "mac", "valueString": anchor["mac"]},
+            {"url": "written_at", "valueInstant": anchor["written_at"]},
+        ],
+    }
+
+
+def fhir_values(extension: dict[str, Any]) -> dict[str, Any]:
+    """The fields of :func:`fhir_extension` read back."""
+    found: dict[str, Any] = {}
+    for part in extension.get("extension", []):
+        if isinstance(part, dict):
+            values = [v for k, v in part.items() if k.startswith("value")]
+            if values:
+                found[str(part.get("url"))] = values[0]
+    return found
+
+
+def csv_table(anchor: dict[str, Any]) -> str:
+    """The CSV export's ``audit_chain_head.csv``: a header line and one row (every field is hex
+    digits, a number or a time, so no cell can read as a spreadsheet formula)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerow([anchor[c] for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _from_csv_table(path: Path, source: str) -> list[Anchor]:
+    text = path.read_bytes().decode("utf-8-sig", "replace")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    found = [a for row in rows for a in _anchor_of(row, source)]
+    if not found:
+        raise ValueError(f"{path} holds no audit chain head")
+    return found
 
 
 def _from_json_lines(data: bytes, path: Path) -> list[Anchor]:
@@ -276,7 +413,11 @@ def check(db: Database, sources: Sequence[Path | str], report: VerifyReport) -> 
         except (ValueError, OSError) as exc:
             report.problems.append(f"anchor {source}: cannot be read ({exc})")
             continue
-        is_log = Path(str(source)).name == LOG_NAME or len(found) > 1
+        # A log (or a renamed one: many lines of one file) holds other databases' heads too;
+        # an export and its sidecar are two anchors of one database.
+        is_log = Path(str(source)).name == LOG_NAME or (
+            len(found) > 1 and len({a.source for a in found}) == 1
+        )
         for anchor in found:
             if anchor.db and anchor.db != mine:
                 if not is_log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from datetime import timedelta
@@ -12,6 +13,7 @@ from kapmonitor.demo import record_demo
 from kapmonitor.domain.clock import FakeClock, from_iso
 from kapmonitor.domain.records import Intervention, VitalSigns
 from kapmonitor.reports.export_registry import write_export
+from kapmonitor.reports.session_export import anchor_text
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0, open_store
 
@@ -48,6 +50,16 @@ def export(source: Any, fmt: str, ids: list[str], out: Path, folder: bool = Fals
     """Run a registered format's writer and commit its files, without an audit entry: the tests
     of the writers themselves (the CLI and the window audit through the registry)."""
     return write_export(fmt, source, ids, out, folder=folder).commit()
+
+
+def without_anchor(data: bytes) -> bytes:
+    """A JSON export's bytes without its ``audit_anchor`` lines (the exporting database's chain
+    head, which differs between databases by design): what must match byte for byte after an
+    import into another file. Fails if the file carries no anchor."""
+    text = data.decode("utf-8")
+    block = anchor_text(json.loads(text)["audit_anchor"])
+    assert block in text
+    return text.replace(block, "", 1).encode("utf-8")
 
 
 def new_store(path: Path) -> tuple[SessionStore, FakeClock]:

@@ -32,12 +32,16 @@ def test_one_file_per_table_with_session_and_patient(two_sessions, tmp_path: Pat
     store, ids = two_sessions
     written = export(store, "csv", ids, tmp_path / "csv")
     names = {p.name for p in written}
-    assert names == {"sessions.csv"} | {f"{t}.csv" for t in describe_tables(store.db)}
+    tables = {"sessions.csv"} | {f"{t}.csv" for t in describe_tables(store.db)}
+    assert names == tables | {"audit_chain_head.csv"}  # the chain head: its own table
     assert {p.name for p in (tmp_path / "csv").iterdir()} == names  # nothing else left
     sessions = read(tmp_path / "csv" / "sessions.csv")
     assert [r["session_id"] for r in sessions] == ids
     assert all(r["patient_code"].startswith("KAP-") and r["clinicians"] for r in sessions)
-    for name in names - {"sessions.csv"}:
+    (head,) = read(tmp_path / "csv" / "audit_chain_head.csv")
+    newest = store.db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    assert (int(head["entry"]), head["mac"]) == (newest[0], newest[1])
+    for name in tables - {"sessions.csv"}:
         with (tmp_path / "csv" / name).open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh))
         assert header[:4] == ["session_id", "patient_code", "ref", "status"], name
