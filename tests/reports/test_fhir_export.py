@@ -428,3 +428,15 @@ def test_the_demo_command_exports_a_valid_bundle_with_the_new_resources(tmp_path
     assert dose["medicationCodeableConcept"]["coding"][0]["system"] == RXNORM
     assert dose["dosage"]["route"]["coding"][0]["system"] == SNOMED
     assert all(r.get("performer") for r in resources(bundle, "Observation"))
+
+
+def test_a_written_bundle_carries_the_chain_head_and_is_valid_r4(session, tmp_path: Path) -> None:
+    store, sid = session
+    (path,) = export(store, "fhir", [sid], tmp_path / "s.fhir.json")
+    bundle = json.loads(path.read_text(encoding="utf-8"))
+    parsed = Bundle.parse_obj(bundle)
+    (extension,) = parsed.meta.extension
+    assert extension.url == "urn:kapmonitor:fhir:audit-chain-head"
+    parts = {e.url: e for e in extension.extension}
+    newest = store.db.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    assert (parts["entry"].valueUnsignedInt, parts["mac"].valueString) == tuple(newest)
