@@ -418,7 +418,7 @@ def _reading(
     flags = set(flags)
     if value.special in {"+inf", "-inf"}:
         flags.add(ReadingFlag.OUT_OF_RANGE)
-    elif value.special is not None and not flags:
+    elif value.special is not None and ReadingFlag.PROBE_OFF not in flags:
         flags.add(ReadingFlag.ARTEFACT)  # NaN / NRes / reserved: the device has no valid number
     return DeviceReading(
         vital=vital, value=value.value, unit=unit, code=code, flags=frozenset(flags),

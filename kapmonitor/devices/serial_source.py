@@ -116,6 +116,7 @@ class SerialOximeterSource:
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._on_state: StateSink | None = None
         self.state = ConnectionState.DISCONNECTED
         # Counters for the Devices dialog and the tests (no clinical content).
         self.lines_read = 0
@@ -247,9 +248,8 @@ class SerialOximeterSource:
             return
         self.state = state
         log.info("serial %s: %s", self.port, state.value)
-        callback = getattr(self, "_on_state", None)
-        if callback is not None:
-            callback(self.device_id, state)
+        if self._on_state is not None:
+            self._on_state(self.device_id, state)
 
 
 def _read_available(port: SerialPort) -> bytes:

@@ -399,9 +399,23 @@ def test_blood_pressure_with_newer_flag_bits_is_refused_not_misread() -> None:
 
 @given(st.binary(max_size=40))
 def test_no_bytes_make_a_parser_fail_other_than_by_refusing(data: bytes) -> None:
-    for parse in (parse_plx_continuous, parse_plx_spot_check, parse_blood_pressure):
+    """Whatever a device sends: a refusal, or readings that each have a value or say why not."""
+    for parse, to_readings in (
+        (parse_plx_continuous, plx_readings),
+        (parse_plx_spot_check, plx_readings),
+        (parse_blood_pressure, bp_readings),
+    ):
         with contextlib.suppress(GattParseError):
-            parse(data)
+            for reading in to_readings(parse(data), **META):
+                assert reading.value is not None or reading.flags
+
+
+@pytest.mark.parametrize("status_bit", [5, 6])  # Measurement Ongoing, Early Estimated Data
+def test_a_preliminary_nan_is_still_flagged_artefact(status_bit: int) -> None:
+    status = (1 << status_bit).to_bytes(2, "little")
+    spo2, _ = plx_readings(parse_plx_continuous(bytes([0x04]) + NAN + PR_72 + status), **META)
+    assert spo2.value is None
+    assert spo2.flags == {ReadingFlag.PRELIMINARY, ReadingFlag.ARTEFACT}
 
 
 def test_uuids() -> None:
