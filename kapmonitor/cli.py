@@ -175,9 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _scenario_parser(sub)
+    from kapmonitor.devices.serial_simulator import add_simulate_oximeter_parser
     from kapmonitor.devices.simulator import add_simulate_parser
 
     add_simulate_parser(sub)
+    add_simulate_oximeter_parser(sub)
     cli_keys.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
@@ -281,6 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kapmonitor.devices.simulator import run_simulate
 
             return run_simulate(args)
+        if args.command == "simulate-oximeter":
+            from kapmonitor.devices.serial_simulator import run_simulate_oximeter
+
+            return run_simulate_oximeter(args)
         if args.command == "bench":
             if args.before is not None:
                 from kapmonitor.bench_compare import run_compare
