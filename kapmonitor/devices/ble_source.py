@@ -197,6 +197,7 @@ class BleSource:
         self.dropped = 0
         self.connect_attempts = 0
         self.subscribed: tuple[str, ...] = ()
+        self.last_error: str | None = None  # why it is not connected, for the Devices dialog
 
     # --- ReadingSource ---------------------------------------------------------------------------
 
@@ -283,12 +284,14 @@ class BleSource:
             if not subscribed:
                 raise LookupError("none of the PLX or blood pressure measurements")
         except Exception as exc:  # any failure of the radio path means "not connected, retry"
-            log.info("ble %s: cannot connect (%s: %s)", self.address, type(exc).__name__, exc)
+            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.info("ble %s: cannot connect (%s)", self.address, self.last_error)
             with contextlib.suppress(Exception):
                 await client.disconnect()
             self._notify(ConnectionState.DISCONNECTED)
             return None
         self.subscribed = tuple(subscribed)
+        self.last_error = None
         self._notify(ConnectionState.CONNECTED)
         return client
 

@@ -124,6 +124,9 @@ class SerialOximeterSource:
         self.open_attempts = 0
         self.port_open = False  # open, whether or not data comes ("waiting for data")
         self.last_line_at: datetime | None = None
+        # Why the port is not open, in plain words for the Devices dialog ("[Errno 13]
+        # Permission denied: '/dev/ttyUSB0'"): pyserial's message, which holds no clinical data.
+        self.last_error: str | None = None
 
     # --- ReadingSource ---------------------------------------------------------------------------
 
@@ -159,12 +162,14 @@ class SerialOximeterSource:
                         executor, self._open, self.port, self.baudrate, self.read_timeout
                     )
                 except errors as exc:
-                    log.info("serial %s: cannot open (%s)", self.port, type(exc).__name__)
+                    self.last_error = str(exc) or type(exc).__name__
+                    log.info("serial %s: cannot open (%s)", self.port, self.last_error)
                     self._notify(ConnectionState.DISCONNECTED)
                     await self._pause(delay)
                     delay = min(delay * 2, self.backoff_max)
                     continue
                 self.port_open = True
+                self.last_error = None
                 try:
                     sequence, got_data = await self._read_port(
                         port, executor, sink, stamp, sequence
@@ -203,7 +208,8 @@ class SerialOximeterSource:
             try:
                 chunk = await self._loop.run_in_executor(executor, _read_available, port)
             except errors as exc:
-                log.info("serial %s: read failed (%s)", self.port, type(exc).__name__)
+                self.last_error = str(exc) or type(exc).__name__
+                log.info("serial %s: read failed (%s)", self.port, self.last_error)
                 return sequence, got_data
             pending += chunk
             *lines, pending = pending.split(b"\n")

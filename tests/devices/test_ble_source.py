@@ -142,6 +142,10 @@ def test_link_loss_is_disconnected_and_the_source_reconnects() -> None:
         await run.until(lambda: run.source.connect_attempts >= attempts + 2, "retries")
         assert device.notify(PLX_CONTINUOUS_MEASUREMENT, PLX_95_80) is False  # nobody listening
         assert len(run.batches) == 1  # the gap stays a gap
+        assert (
+            run.source.last_error
+            == "ConnectionError: no Bluetooth device 00:1C:05:AA:BB:CC in range"
+        )
         device.in_range = True
         await run.state(ConnectionState.CONNECTED)
         assert device.connects == 2
@@ -161,6 +165,7 @@ def test_a_device_without_the_services_is_never_connected() -> None:
         await run.until(lambda: run.source.connect_attempts >= 3, "retries")
         assert ConnectionState.CONNECTED not in run.states
         assert all(not client.connected for client in device.clients)  # each link let go
+        assert (run.source.last_error or "").startswith("LookupError")
         await run.stop()
 
     asyncio.run(scenario())

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import pytest
 import serial
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from kapmonitor.devices.nonin_serial import NoninLine, format_line, parse_line, to_readings
 from kapmonitor.devices.reading import ConnectionState, DeviceReading, ReadingFlag
 from kapmonitor.devices.serial_simulator import (
     CYCLE_SECONDS,
@@ -204,8 +208,10 @@ def test_a_port_missing_at_start_is_waited_for() -> None:
             run.start()
             await run.until(lambda: run.source.open_attempts >= 3, "several open attempts")
             assert run.source.state == ConnectionState.DISCONNECTED
+            assert "No such file" in (run.source.last_error or "")  # the dialog's plain reason
             sim.plug()
             await run.open()
+            assert run.source.last_error is None
             sim.send("SPO2=099 HR=061")
             await run.batch_count(1)
             await run.stop()
@@ -312,3 +318,71 @@ def test_a_whole_simulated_cycle_over_the_terminal() -> None:
             assert all(95 <= v <= 98 for v in baseline)
 
     asyncio.run(scenario())
+
+
+class ChunkedPort:
+    """A port that returns a byte stream in given pieces (as a USB adapter delivers it), then
+    stops the source: the line splitting is tested without timing."""
+
+    def __init__(self, chunks: list[bytes], source_box: list[SerialOximeterSource]) -> None:
+        self.chunks = list(chunks)
+        self.box = source_box
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.chunks[0]) if self.chunks else 0
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.chunks:
+            self.box[0].stop()
+            return b""
+        return self.chunks.pop(0)
+
+    def close(self) -> None:
+        pass
+
+
+line_texts = st.one_of(
+    st.builds(
+        NoninLine,
+        st.one_of(st.none(), st.integers(0, 999)),
+        st.one_of(st.none(), st.integers(0, 999)),
+        fast=st.booleans(),
+        event=st.booleans(),
+    ).map(format_line),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=60),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(line_texts, max_size=12),
+    newline=st.sampled_from([b"\r\n", b"\n"]),
+    cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=30),
+)
+def test_any_chunking_gives_exactly_the_complete_lines(lines, newline, cuts) -> None:
+    stream = b"".join(text.encode("ascii") + newline for text in lines)
+    chunks, rest = [], stream
+    for cut in cuts:
+        if not rest:
+            break
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    if rest:
+        chunks.append(rest)
+    box: list[SerialOximeterSource] = []
+    source = SerialOximeterSource(
+        "fake", open_port=lambda *_args: ChunkedPort(chunks, box), no_data_after=30.0
+    )
+    box.append(source)
+    batches: list[Sequence[DeviceReading]] = []
+    asyncio.run(source.run(lambda readings: batches.append(tuple(readings))))
+    expected = [parse_line(text) for text in lines]
+    expected_values = [
+        (r.vital, r.value)
+        for line in expected
+        if line is not None
+        for r in to_readings(line, device_id="x", message_id="x", received_at=datetime.now(UTC))
+    ]
+    assert values(batches) == expected_values
+    assert source.lines_read == sum(line is not None for line in expected)
