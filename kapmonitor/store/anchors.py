@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import to_iso
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.file_modes import open_private, private_folder
 
 if TYPE_CHECKING:
@@ -179,6 +180,81 @@ def append_to_log(db: Database, event: str, folder: Path | None = None) -> Path 
     finally:
         os.close(fd)
     return log
+
+
+#: The audit action of a change of the anchor log's folder (detail: from, to).
+LOG_FOLDER_CHANGED = "anchor_log_folder"
+
+
+def choose_log_folder(db: Database, folder: Path, actor: str, at: datetime) -> Path:
+    """Make ``folder`` this laptop's anchor log folder: checked writable first, the change
+    audited (who, from where to where), the setting stored, and the chain head appended there
+    at once so the new log starts with the head that records the change. Refused with a plain
+    :class:`StoreError` (nothing changed) when the folder cannot be
+    written. Who may do it is the caller's check (an administrator: the dialog)."""
+    from kapmonitor.settings import ANCHOR_LOG_FOLDER, Settings
+    from kapmonitor.store import audit
+
+    folder = Path(folder).expanduser().resolve()
+    previous = log_folder()
+    try:
+        private_folder(folder)
+        os.close(os.open(folder / LOG_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    except OSError as exc:
+        raise StoreError(
+            f"The anchor log cannot be written in {folder} ({exc.strerror or exc}); "
+            "the anchor log folder was not changed.",
+            "unwritable",
+        ) from exc
+    with db.atomic():
+        detail = {"from": str(previous) if previous else None, "to": str(folder)}
+        audit.event(db, actor, LOG_FOLDER_CHANGED, at, detail)
+    Settings().set(ANCHOR_LOG_FOLDER, str(folder))
+    try:
+        append_to_log(db, "log folder chosen", folder)
+    except OSError as exc:
+        raise StoreError(
+            f"The anchor log folder is now {folder}, but the chain head could not be written "
+            f"there ({exc.strerror or exc}); check the medium and write an anchor again.",
+            "unwritable",
+        ) from exc
+    return folder
+
+
+def newest_in_log(db: Database, folder: Path | None = None) -> Anchor | None:
+    """The newest line of this database in the anchor log (``folder``, default the setting),
+    or None when there is no log or no line of this database in it."""
+    folder = folder if folder is not None else log_folder()
+    log = Path(folder) / LOG_NAME if folder is not None else None
+    if log is None or not log.is_file():
+        return None
+    mine = identity(db)
+    found = [a for a in _from_json_lines(log.read_bytes(), log) if a.db == mine]
+    return found[-1] if found else None
+
+
+def same_place(db: Database, folder: Path) -> str:
+    """A plain warning when ``folder`` is where the database is, or on the same drive: whoever
+    takes or copies the file there has the log too, so the log proves little against them.
+    Empty when they are apart (or the database is in memory)."""
+    database = _database_file(db)
+    if database is None:
+        return ""
+    folder = Path(folder).expanduser().resolve()
+    home = database.resolve().parent
+    if folder == home or home in folder.parents or folder in home.parents:
+        return (
+            f"The anchor log is in the database's own folder tree ({home}): anyone with the "
+            "database file there has the log too. Choose another drive or a removable medium."
+        )
+    with contextlib.suppress(OSError):
+        if os.stat(folder).st_dev == os.stat(home).st_dev:
+            return (
+                "The anchor log is on the same drive as the database: whoever copies or "
+                "replaces the file on this laptop can reach the log too. A removable medium or "
+                "another drive kept apart is safer."
+            )
+    return ""
 
 
 def note(db: Database, event: str, target: Path | None = None) -> list[str]:

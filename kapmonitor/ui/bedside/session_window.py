@@ -51,6 +51,7 @@ from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
+from kapmonitor.ui.forms.anchor_settings_dialog import open_record_protection
 from kapmonitor.ui.forms.form_base import resize_within_screen
 from kapmonitor.ui.widgets.action_bar import ActionBar
 from kapmonitor.ui.widgets.alarm_banner import AlarmBanner
@@ -326,6 +327,7 @@ class SessionWindow(QMainWindow):
         for text, key, slot in (
             ("Review sessions…", "Ctrl+R", self.access.open_review),
             ("Accounts…", "", self.access.manage_accounts),
+            ("Record protection…", "", self.protect_record),
             ("My password and PIN…", "", self.access.my_account),
             ("Lock now", "Ctrl+L", lambda: self.access.lock()),
         ):
@@ -369,6 +371,10 @@ class SessionWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.triggered.connect(self.close)
         session_menu.addAction(quit_action)
+
+    def protect_record(self) -> None:
+        """Session ▸ Record protection…: the anchor log's folder (an administrator's)."""
+        open_record_protection(self, self.store.db, self.access.accounts, self.clock.now)
 
     # --- view settings ----------------------------------------------------------------------
 
