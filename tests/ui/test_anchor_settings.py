@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication, QFileDialog, QMenu
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.domain.clock import FakeClock
@@ -21,8 +21,10 @@ from kapmonitor.settings import ANCHOR_LOG_FOLDER, Settings
 from kapmonitor.store import anchors
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.session_store import SessionStore
+from kapmonitor.ui.forms.account_dialogs import SignInDialog
 from kapmonitor.ui.forms.anchor_settings_dialog import AnchorSettingsDialog
 from tests.factories import T0
+from tests.ui.window_driver import shown_window, type_into
 
 
 @pytest.fixture
@@ -150,3 +152,47 @@ def test_an_unwritable_folder_is_refused_plainly(
     assert "the anchor log folder was not changed" in dialog.errors_text()
     assert Settings().get(ANCHOR_LOG_FOLDER) == ""
     assert audit_of(store, anchors.LOG_FOLDER_CHANGED) == []
+
+
+def test_the_bedside_menu_opens_it_after_an_administrator_signs_in(
+    qtbot: QtBot, people, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _accounts, _admin, _lee = people
+    stick = tmp_path / "usb-stick"
+    stick.mkdir()
+    pick(monkeypatch, stick)
+    window = shown_window(qtbot, store, store.clock, tmp_path / "settings")
+    (action,) = [
+        a
+        for menu in window.menuBar().findChildren(QMenu)
+        for a in menu.actions()
+        if a.text() == "Record protection…"
+    ]
+    seen: list[str] = []
+
+    def poll() -> None:
+        dialog = QApplication.activeModalWidget()
+        if dialog is None or type(dialog).__name__ in seen:
+            return
+        seen.append(type(dialog).__name__)
+        if isinstance(dialog, SignInDialog):
+            dialog.username.setCurrentText("admin")
+            type_into(qtbot, dialog.secret, "alpine-harbour-7")
+            qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
+        elif isinstance(dialog, AnchorSettingsDialog):
+            qtbot.mouseClick(dialog.choose_button, Qt.MouseButton.LeftButton)
+            dialog.reject()
+        else:
+            dialog.close()
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(poll)
+    timer.start()
+    try:
+        action.trigger()
+    finally:
+        timer.stop()
+    assert seen == ["SignInDialog", "AnchorSettingsDialog"]
+    assert Settings().get(ANCHOR_LOG_FOLDER) == str(stick.resolve())
+    assert (stick / anchors.LOG_NAME).exists()
