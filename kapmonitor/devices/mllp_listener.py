@@ -281,7 +281,8 @@ class MllpListener:
             else:
                 timeout = last_message + config.idle_timeout_s - now
             try:
-                data = await asyncio.wait_for(reader.read(65536), max(timeout, 0.0))
+                async with asyncio.timeout(max(timeout, 0.0)):  # no task per read, unlike wait_for
+                    data = await reader.read(65536)
             except TimeoutError:
                 if decoder.in_frame:
                     await self._refuse_head(
@@ -301,7 +302,9 @@ class MllpListener:
                 if isinstance(event, Frame):
                     ack = await self._process(event.payload, number)
                     writer.write(frame(ack))
-                    await asyncio.wait_for(writer.drain(), config.message_timeout_s)
+                    if writer.transport.get_write_buffer_size() > 65536:
+                        async with asyncio.timeout(config.message_timeout_s):
+                            await writer.drain()  # a sender not reading its ACKs
                     last_message = time.monotonic()
                 elif event.reason == "truncated":
                     await self._refuse_head(writer, event.head, "message truncated", number)

@@ -216,3 +216,32 @@ def test_an_unknown_unit_identifier_is_not_rescued_by_an_empty_text() -> None:
     with pytest.raises(MappingError):
         default_code_map().convert("spo2", 97, "furlong", "")
     assert default_code_map().convert("spo2", 97, "", "") == 97
+
+
+@pytest.mark.parametrize("profile", ["philips", "mindray"])
+@pytest.mark.parametrize("nibp_only", [False, True])
+def test_the_fields_read_agree_with_the_hl7_package(profile, nibp_only) -> None:
+    """The splitter reads what the maintained ``hl7`` parser reads, field by field."""
+    raw = build_message(
+        profile, NORMAL, "REF-1", WHEN, bed="B9", patient="P-4", nibp_only=nibp_only
+    )
+    reference = hl7.parse(raw.decode())
+    message = parse(raw)
+    msh = reference.segment("MSH")
+    assert message.control_id == str(msh[10])
+    assert message.header.version == str(msh[12])
+    assert message.message_type == "^".join(str(msh[9]).split("^")[:2])
+    assert message.bed == str(reference.segment("PV1").extract_field(1, 3, 1, 3))
+    assert message.patient_ids == (str(reference.segment("PID").extract_field(1, 3, 1, 1)),)
+    mapped = [
+        o
+        for o in reference.segments("OBX")
+        if "MEAN" not in str(o[3]) and "8478-0" not in str(o[3])
+    ]
+    assert len(mapped) == len(message.readings)
+    for obx, reading in zip(mapped, message.readings, strict=True):
+        assert reading.code.split(":")[1] == str(obx.extract_field(1, 3, 1, 1))
+        assert reading.value == float(str(obx[5]))
+        assert reading.unit == str(obx[6])
+        assert reading.observed_at == hl7.parse_datetime(str(obx[14]))
+        assert reading.device_id == str(obx.extract_field(1, 18, 1, 1))
