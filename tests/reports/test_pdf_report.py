@@ -350,3 +350,19 @@ def test_an_open_session_without_protocol_or_dose_renders(qapp, tmp_path: Path) 
     assert "No dose recorded." in flat and "Not ended" in flat
     assert "No protocol stored with this session" in flat
     assert len(pdf_images(out)) >= 1
+
+
+def test_every_page_prints_the_audit_chain_head(qapp, demo: Demo, tmp_path: Path) -> None:
+    """The footer's "Audit chain head: #N MAC … (database …)" is read off each page as a reader
+    of the printout would (pdftotext), and it is the file's newest entry."""
+    out = tmp_path / "report.pdf"
+    write_session_pdf(demo.path, demo.session_id, out)
+    pages = pdf_text(out).split("\f")[:-1]  # pdftotext ends every page with a form feed
+    assert len(pages) >= 2
+    conn = sqlite3.connect(demo.path)
+    entry, mac = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    (first,) = conn.execute("SELECT hash FROM audit ORDER BY id LIMIT 1").fetchone()
+    conn.close()
+    printed = f"Audit chain head: #{entry} MAC {mac[:16]} (database {first[:16]})"
+    for number, page in enumerate(pages, 1):
+        assert printed in " ".join(page.split()), f"page {number} of {len(pages)}"
