@@ -62,12 +62,21 @@ def check_text_lengths(record: object) -> None:
     errors = Collector()
     for name, value in _text_fields(record):
         if len(value) > MAX_TEXT_CHARS:
-            errors.add(
-                name,
-                f"This text is {len(value):,} characters long; the longest one field can hold "
-                f"is {MAX_TEXT_CHARS:,}. Shorten it or split it into several entries.",
-            )
+            errors.add(name, _too_long(value))
     errors.raise_if_any()
+
+
+def check_text_length(field: str, text: str) -> None:
+    """The same rule for one free-text value that is not a record (a reason, a comment)."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValidationError(FieldError(field, _too_long(text)))
+
+
+def _too_long(text: str) -> str:
+    return (
+        f"This text is {len(text):,} characters long; the longest one field can hold "
+        f"is {MAX_TEXT_CHARS:,}. Shorten it or split it into several entries."
+    )
 
 
 def _text_fields(record: object) -> list[tuple[str, str]]:

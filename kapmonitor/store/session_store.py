@@ -40,7 +40,12 @@ from kapmonitor.domain.records import (
 )
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.session_rows import StoredRow, row_reader, typed_row
-from kapmonitor.domain.validation import FieldError, ValidationError, check_text_lengths
+from kapmonitor.domain.validation import (
+    FieldError,
+    ValidationError,
+    check_text_length,
+    check_text_lengths,
+)
 from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import (
     anchors,
@@ -379,6 +384,7 @@ class SessionStore:
             return earlier
         if not reason or not reason.strip():
             raise ValidationError(FieldError("reason", "A correction needs a reason"))
+        check_text_length("reason", reason)
         refused = permissions.why_not_correct(self.db, session_id, entry.table, original_id)
         if refused is not None:
             raise refused.error()

@@ -20,7 +20,7 @@ from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.domain.quality import AUDITED_OVERRIDES, QualityFlag, quality_flags
 from kapmonitor.domain.records import Entry
-from kapmonitor.domain.validation import FieldError, ValidationError
+from kapmonitor.domain.validation import FieldError, ValidationError, check_text_length
 from kapmonitor.store import anchors, audit, permissions, signatures
 from kapmonitor.store.accounts import Accounts, User
 from kapmonitor.store.database import plain_errors
@@ -318,6 +318,7 @@ class Review:
     ) -> Changes:
         if not text.strip():
             raise ValidationError(FieldError("text", "Write the text"))
+        check_text_length("text", text)
         now = self.store.clock.now()
         with self.db.atomic():
             note = insert_returning(

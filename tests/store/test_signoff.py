@@ -115,6 +115,8 @@ def test_review_comments_are_for_supervisors_before_sign_off(review) -> None:
     at = store.load(session_id).first_dose_at() + timedelta(minutes=40)
     with pytest.raises(AccessRefused, match="may not add a review comment"):
         rv.add_review_comment(session_id, rivera, at, "ok")
+    with pytest.raises(ValidationError, match="longest one field can hold"):
+        rv.add_review_comment(session_id, chen, at, "x" * 20_001)
     rv.add_review_comment(session_id, chen, at, "BP peak expected; response documented")
     (comment,) = store.load(session_id).current_of(ReviewCommentRow)
     assert from_iso(comment.observed_at) == at

@@ -52,3 +52,22 @@ def test_the_store_refuses_an_over_long_note_and_stores_nothing(tmp_path: Path) 
         store.add(session_id, too_long, "A. Therapist")
     assert store.db.execute("SELECT count(*) FROM interventions").fetchone()[0] == before
     store.close()
+
+
+def test_a_correction_reason_is_limited_alike(tmp_path: Path) -> None:
+    clock = FakeClock(NOW)
+    store = open_store(tmp_path / "k.sqlite", clock)
+    session_id = store.start_session(session_start(clock), recorded_by="A. Therapist")
+    changes = store.add(
+        session_id, Intervention(category="note", observed_at=NOW, detail="calm"), "A. Therapist"
+    )
+    with pytest.raises(ValidationError) as refused:
+        store.correct(
+            session_id,
+            changes.primary_id,
+            Intervention(category="note", observed_at=NOW, detail="calm, talking"),
+            "r" * (MAX_TEXT_CHARS + 1),
+            "A. Therapist",
+        )
+    assert refused.value.for_field("reason") is not None
+    store.close()
