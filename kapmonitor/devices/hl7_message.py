@@ -36,6 +36,7 @@ import hl7
 
 from kapmonitor.devices.code_map import CodeMap, MappingError, default_code_map
 from kapmonitor.devices.reading import DeviceReading, ReadingFlag
+from kapmonitor.domain.reference import default_reference
 
 __all__ = [
     "AckCode",
@@ -332,6 +333,8 @@ def _read_body(
                 raise MessageRejected(
                     AckCode.ERROR, ERR_TABLE_VALUE, f"OBX {index}: {exc}", header
                 ) from None
+        if value is not None and _implausible(entry.vital, value):
+            flags.add(ReadingFlag.OUT_OF_RANGE)  # kept and flagged: the clinician judges it
         try:
             observed = _hl7_time(_part(obx, 14, 1, seps) or obr_time)
         except ValueError:
@@ -365,6 +368,13 @@ def _read_body(
         readings=tuple(readings),
         skipped_codes=tuple(skipped),
     )
+
+
+def _implausible(vital_key: str, value: float) -> bool:
+    """Outside the clinic's entry plausibility range (resources/plausibility.json): a typed value
+    there is refused; a device value is kept, flagged, for the clinician to judge."""
+    limit = default_reference().limits.get(vital_key)
+    return limit is not None and not limit.minimum <= value <= limit.maximum
 
 
 def _hl7_time(value: str) -> datetime | None:

@@ -245,3 +245,11 @@ def test_the_fields_read_agree_with_the_hl7_package(profile, nibp_only) -> None:
         assert reading.unit == str(obx[6])
         assert reading.observed_at == hl7.parse_datetime(str(obx[14]))
         assert reading.device_id == str(obx.extract_field(1, 18, 1, 1))
+
+
+def test_an_implausible_device_value_is_kept_and_flagged_for_the_clinician() -> None:
+    message = parse(oru("59408-5^SpO2^LN||140|%|||||F", "8867-4^HR^LN||70|/min|||||F"))
+    by_vital = {r.vital: r for r in message.readings}
+    assert by_vital["spo2"].value == 140
+    assert by_vital["spo2"].flags == {ReadingFlag.OUT_OF_RANGE}
+    assert by_vital["hr"].flags == frozenset()
