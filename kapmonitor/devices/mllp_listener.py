@@ -109,7 +109,7 @@ class ListenerConfig:
     idle_timeout_s: float = 300.0  # a connection with nothing to say is closed
     message_timeout_s: float = 30.0  # a started message must be complete within this
     max_message_bytes: int = MAX_MESSAGE_BYTES
-    duplicate_memory: int = 100_000  # MSH-10s remembered per listener run
+    duplicate_memory: int = 20_000  # MSH-10s remembered (5.5 h of one 1 Hz monitor), bounded
 
 
 @dataclass
@@ -250,9 +250,9 @@ class MllpListener:
         self._handlers.add(task)
         self.stats.connections += 1
         number = self.stats.connections
-        self._state(f"connection {number}", ConnectionState.CONNECTED)
+        devices: dict[str, ConnectionState] = {}  # the devices heard on this connection
         try:
-            await self._converse(reader, writer, number)
+            await self._converse(reader, writer, number, devices)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.info("MLLP connection %d: reset by the sender", number)
         except asyncio.CancelledError:
@@ -264,10 +264,15 @@ class MllpListener:
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 5)
-            self._state(f"connection {number}", ConnectionState.DISCONNECTED)
+            for device in devices:
+                self._state(device, ConnectionState.DISCONNECTED)
 
     async def _converse(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, number: int
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        number: int,
+        devices: dict[str, ConnectionState],
     ) -> None:
         config = self.config
         decoder = MllpDecoder(config.max_message_bytes)
@@ -300,7 +305,9 @@ class MllpListener:
             events = decoder.feed(data)
             for event in events:
                 if isinstance(event, Frame):
-                    ack = await self._process(event.payload, number)
+                    ack, accepted = await self._process(event.payload, number)
+                    if accepted is not None:
+                        self._track(accepted, devices)
                     writer.write(frame(ack))
                     if writer.transport.get_write_buffer_size() > 65536:
                         async with asyncio.timeout(config.message_timeout_s):
@@ -336,7 +343,7 @@ class MllpListener:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.drain(), 5)
 
-    async def _process(self, payload: bytes, number: int) -> bytes:
+    async def _process(self, payload: bytes, number: int) -> tuple[bytes, ParsedMessage | None]:
         """The ACK for one complete message, after storing its readings if accepted."""
         self.stats.last_message_at = time.monotonic()
         header: Header = Header()
@@ -366,8 +373,8 @@ class MllpListener:
                 header.sending_app or "?",
                 exc.reason,
             )
-            return build_ack(exc.ack, header, exc.reason, exc.error)
-        return build_ack(AckCode.ACCEPT, header)
+            return build_ack(exc.ack, header, exc.reason, exc.error), None
+        return build_ack(AckCode.ACCEPT, header), message
 
     async def _store_once(self, message: ParsedMessage) -> None:
         """Deliver ``message``'s readings unless already stored; AE when the sink fails."""
@@ -405,6 +412,19 @@ class MllpListener:
                     self._seen.popitem(last=False)
                 self.stats.accepted += 1
             done.set_result(stored)
+
+    def _track(self, message: ParsedMessage, devices: dict[str, ConnectionState]) -> None:
+        """Tell the state sink when a device is first heard, loses or regains its probe.
+
+        "No data for N seconds" is the consumer's timer: it knows the protocol's limits."""
+        by_device: dict[str, list[bool]] = {}
+        for reading in message.readings:
+            by_device.setdefault(reading.device_id, []).append(reading.probe_off)
+        for device, probe_off in by_device.items():
+            state = ConnectionState.PROBE_OFF if all(probe_off) else ConnectionState.CONNECTED
+            if devices.get(device) != state:
+                devices[device] = state
+                self._state(device, state)
 
     def _state(self, who: str, state: ConnectionState) -> None:
         if self._on_state is not None:

@@ -16,7 +16,7 @@ import pytest
 
 from kapmonitor.devices.mllp import FS, VT, Frame, MllpDecoder, frame
 from kapmonitor.devices.mllp_listener import ListenerConfig, MllpListener, PatientRule
-from kapmonitor.devices.reading import DeviceReading
+from kapmonitor.devices.reading import DeviceReading, ReadingSource
 from kapmonitor.devices.simulator import Sample, build_message
 
 WHEN = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -404,3 +404,35 @@ def test_a_frame_without_its_cr_is_still_answered(served) -> None:
     client.send_raw(VT + msg(control="NOCR") + FS)
     assert client.answer() == ("AA", "NOCR", "")
     client.close()
+
+
+def test_device_states_follow_what_the_device_sends(store) -> None:
+    states: list[tuple[str, str]] = []
+    listener = MllpListener(BED_RULE, ListenerConfig(port=0))
+    address = listener.start_in_thread(store, lambda device, state: states.append((device, state)))
+    try:
+        client = Client(address)
+        off = Sample(1, None, None, None, probe_off=True, artefact=False)
+        assert client.exchange(msg(control="ST-1"))[0] == "AA"
+        assert client.exchange(msg(control="ST-2"))[0] == "AA"
+        assert client.exchange(build_message("philips", off, "ST-3", WHEN, bed="BED-1"))[0] == "AA"
+        assert client.exchange(msg(control="ST-4"))[0] == "AA"
+        assert client.exchange(msg("mindray", control="ST-5"))[0] == "AA"
+        client.close()
+        deadline = time.monotonic() + 20
+        while len(states) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the close is seen by the listener's thread
+    finally:
+        listener.stop()
+    assert states == [
+        ("MX450-0001", "connected"),
+        ("MX450-0001", "probe_off"),
+        ("MX450-0001", "connected"),
+        ("MR-BV-0001", "connected"),
+        ("MX450-0001", "disconnected"),
+        ("MR-BV-0001", "disconnected"),
+    ]
+
+
+def test_the_listener_is_a_reading_source() -> None:
+    assert isinstance(MllpListener(BED_RULE), ReadingSource)
