@@ -20,6 +20,7 @@ import os
 import shutil
 import sqlite3
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,6 +81,11 @@ def take_backup(db_path: Path, folder: Path | None = None, keep: int = 20) -> Ba
         target = encryption.copy_target(source, partial)  # the same key as the source
         try:
             source.backup(target)
+            # The copy in rollback-journal mode: a copy keeps the source's WAL mode, and every
+            # read-only open of a WAL file (the check below, a later restore's) leaves a -wal
+            # and -shm beside it in the backups folder. The app turns WAL back on when it opens
+            # a restored file (database.connect).
+            target.execute("PRAGMA journal_mode = DELETE").fetchone()
         finally:
             target.close()
         os.replace(partial, final)
@@ -109,14 +115,15 @@ def _anchor(final: Path) -> None:
     written does not undo a good backup."""
     from kapmonitor.store import anchors
 
-    try:
-        copy = connect_readonly(final)
-    except (sqlite3.Error, StoreError):
-        return
-    try:
-        anchors.note(copy, "backup", final)
-    finally:
-        copy.conn.close()
+    with leaves_nothing(final):
+        try:
+            copy = connect_readonly(final)
+        except (sqlite3.Error, StoreError):
+            return
+        try:
+            anchors.note(copy, "backup", final)
+        finally:
+            copy.conn.close()
 
 
 def folder_error(folder: Path, exc: BaseException) -> StoreError:
@@ -139,8 +146,38 @@ def folder_error(folder: Path, exc: BaseException) -> StoreError:
     )
 
 
+#: What SQLite may create beside a database file it opens.
+BESIDE = ("-wal", "-shm", "-journal")
+
+
+@contextlib.contextmanager
+def leaves_nothing(path: Path) -> Iterator[None]:
+    """Remove what reading ``path`` made beside it: a ``-wal`` (empty: a reader writes none)
+    and ``-shm`` that were not there before. Backups taken before this version are in WAL mode,
+    and SQLite's read-only open of one creates both and, read-only, cannot delete them; the
+    backups folder filled with them at every check. Files that were there before (a crashed
+    writer's WAL) are left as they were."""
+    before = {side for side in BESIDE if Path(f"{path}{side}").exists()}
+    try:
+        yield
+    finally:
+        made = [Path(f"{path}{side}") for side in BESIDE if side not in before]
+        wal = Path(f"{path}-wal")
+        with contextlib.suppress(OSError):
+            written = "-wal" not in before and wal.exists() and wal.stat().st_size > 0
+            if not written:  # a WAL with frames: someone wrote meanwhile, not ours to remove
+                for extra in made:
+                    extra.unlink(missing_ok=True)
+
+
 def check_backup(path: Path) -> str:
-    """'' when the copy is sound (integrity and audit chain); otherwise what is wrong."""
+    """'' when the copy is sound (integrity and audit chain); otherwise what is wrong. Checking
+    leaves nothing beside the copy (:func:`leaves_nothing`) and never changes it."""
+    with leaves_nothing(Path(path)):
+        return _check(Path(path))
+
+
+def _check(path: Path) -> str:
     from kapmonitor.store.verify import verify_database
 
     try:

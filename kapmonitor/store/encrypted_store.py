@@ -308,9 +308,22 @@ def migrate(db_path: Path, username: str, password: str, clock: Clock) -> Opened
     except OSError as exc:
         raise explain(exc, path) from exc
     finish_pending(path, keys)
+    _start_keyed_chain(path, keys, clock)
     encrypt_backups(path, keys)
     encryption.remember(path, keys)
     return Opened(keys, normalize_username(stored), recovery, migrated=True)
+
+
+def _start_keyed_chain(path: Path, keys: DatabaseKeys, clock: Clock) -> None:
+    """Append the new key's marker now, with its one-time digest of every earlier entry: left
+    to the first write after the migration, that digest (a pass over the whole trail) ran inside
+    the first bedside save."""
+    db = connect(path, keys)
+    try:
+        with db.atomic():
+            audit.ensure_keyed(db, clock.now())
+    finally:
+        db.close()
 
 
 def finish_pending(db_path: Path, keys: DatabaseKeys) -> None:
