@@ -161,6 +161,7 @@ class MllpListener:
         self.address: tuple[str, int] | None = None
         self._sink: ReadingSink | None = None
         self._on_state: StateSink | None = None
+        self._stop_requested = False
 
     def set_rule(self, rule: PatientRule | None) -> None:
         """The session changed (or ended: None); takes effect for the next message."""
@@ -177,6 +178,8 @@ class MllpListener:
         """Serve until :meth:`stop`; ``ready`` is told the bound address once listening."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        if self._stop_requested:  # stop() came before the loop: do not serve at all
+            return
         self._sink = sink
         self._on_state = on_state
         self._server = await asyncio.start_server(
@@ -198,7 +201,11 @@ class MllpListener:
             log.info("MLLP listener stopped")
 
     def stop(self) -> None:
-        """Stop serving; safe from any thread, and before or after the loop ends."""
+        """Stop serving; safe from any thread, and before or after the loop ends.
+
+        A message whose readings are being stored at that moment gets no ACK: the monitor resends
+        it, and the store's duplicate key keeps it once."""
+        self._stop_requested = True
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop already finished

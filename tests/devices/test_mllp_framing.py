@@ -23,7 +23,7 @@ def feed_in_chunks(decoder: MllpDecoder, data: bytes, cuts: list[int]) -> list:
     return events
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(junk, payloads), max_size=8), st.lists(st.integers(0, 10_000)))
 def test_frames_come_out_whole_whatever_the_chunks_and_junk(pairs, cuts) -> None:
     wire = b"".join(j + frame(p) for j, p in pairs)
@@ -31,7 +31,7 @@ def test_frames_come_out_whole_whatever_the_chunks_and_junk(pairs, cuts) -> None
     assert events == [Frame(p) for _, p in pairs]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000), st.lists(st.integers(0, 10_000)))
 def test_arbitrary_bytes_never_raise_and_stay_bounded(data, cuts) -> None:
     decoder = MllpDecoder(max_size=256)
@@ -43,6 +43,7 @@ def test_arbitrary_bytes_never_raise_and_stay_bounded(data, cuts) -> None:
             assert VT not in event.payload and FS not in event.payload
 
 
+@settings(deadline=None)
 @given(payloads, payloads, st.lists(st.integers(0, 10_000)))
 def test_a_frame_cut_short_by_a_new_start_is_reported_and_the_next_one_kept(a, b, cuts) -> None:
     wire = VT + a + frame(b)  # the first frame never got its <FS>
@@ -50,6 +51,7 @@ def test_a_frame_cut_short_by_a_new_start_is_reported_and_the_next_one_kept(a, b
     assert events == [Discarded("truncated", a[:4096]), Frame(b)]
 
 
+@settings(deadline=None)
 @given(st.integers(1, 3000), payloads, st.lists(st.integers(0, 10_000), max_size=20))
 def test_oversized_frames_are_refused_once_and_the_stream_resynchronises(extra, b, cuts) -> None:
     limit = 1000

@@ -3,6 +3,7 @@ that no sender (malformed, duplicated, slow, stalled, oversized, too many) stops
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import select
 import socket
@@ -436,3 +437,10 @@ def test_device_states_follow_what_the_device_sends(store) -> None:
 
 def test_the_listener_is_a_reading_source() -> None:
     assert isinstance(MllpListener(BED_RULE), ReadingSource)
+
+
+def test_stop_before_the_loop_runs_means_it_never_serves(store) -> None:
+    listener = MllpListener(BED_RULE, ListenerConfig(port=0))
+    listener.stop()
+    asyncio.run(asyncio.wait_for(listener.run(store), 10))  # returns instead of serving
+    assert listener.address is None
