@@ -17,7 +17,9 @@ What it promises (each one a test in tests/devices/test_mllp_listener.py):
   closed; the listener keeps serving everyone else;
 - no sender can hold it: reads are per connection on one asyncio loop, a message must complete
   within ``message_timeout_s`` (a one-byte-a-second sender is cut off, not waited for), an idle
-  connection is closed after ``idle_timeout_s``, and at most ``max_connections`` are open at once.
+  connection is closed after ``idle_timeout_s``, and at most ``max_connections`` are open at once:
+  when all are taken, the one idle longest is closed to make room (a monitor reconnects), and a
+  newcomer is refused only while every connection is in the middle of a message.
 
 What it does not do: authenticate senders (MLLP has no authentication; the default is loopback, and
 a clinic exposing the port must firewall it to the monitor's address), encrypt (plain TCP, as
@@ -112,6 +114,14 @@ class ListenerConfig:
     duplicate_memory: int = 20_000  # MSH-10s remembered (5.5 h of one 1 Hz monitor), bounded
 
 
+class _Conn:
+    """What the connection cap needs to know about one open connection."""
+
+    def __init__(self, last_message: float) -> None:
+        self.last_message = last_message
+        self.busy = False  # a message is under way or being answered
+
+
 @dataclass
 class ListenerStats:
     """Counts for the connection indicator and the benchmark (never clinical content)."""
@@ -156,7 +166,7 @@ class MllpListener:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task] = set()
+        self._handlers: dict[asyncio.Task, _Conn] = {}
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None
         self._sink: ReadingSink | None = None
@@ -248,18 +258,19 @@ class MllpListener:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if len(self._handlers) >= self.config.max_connections:
+        assert task is not None
+        if len(self._handlers) >= self.config.max_connections and not self._evict_idle():
             self.stats.refused_connections += 1
-            log.warning("MLLP connection refused: %d connections open", len(self._handlers))
+            log.warning("MLLP connection refused: %d connections busy", len(self._handlers))
             writer.close()
             return
-        assert task is not None
-        self._handlers.add(task)
+        conn = _Conn(last_message=time.monotonic())
+        self._handlers[task] = conn
         self.stats.connections += 1
         number = self.stats.connections
         devices: dict[str, ConnectionState] = {}  # the devices heard on this connection
         try:
-            await self._converse(reader, writer, number, devices)
+            await self._converse(reader, writer, number, devices, conn)
         except (ConnectionError, asyncio.IncompleteReadError):
             log.info("MLLP connection %d: reset by the sender", number)
         except asyncio.CancelledError:
@@ -267,7 +278,7 @@ class MllpListener:
         except Exception:  # never let one connection's fault reach the server
             log.exception("MLLP connection %d: unexpected fault, connection closed", number)
         finally:
-            self._handlers.discard(task)
+            self._handlers.pop(task, None)
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 5)
@@ -280,13 +291,15 @@ class MllpListener:
         writer: asyncio.StreamWriter,
         number: int,
         devices: dict[str, ConnectionState],
+        conn: _Conn,
     ) -> None:
         config = self.config
         decoder = MllpDecoder(config.max_message_bytes)
         frame_started: float | None = None  # when the unfinished message began
-        last_message = time.monotonic()  # idle counts from the last whole message, not byte
+        last_message = conn.last_message  # idle counts from the last whole message, not byte
         while True:
             now = time.monotonic()
+            conn.busy = decoder.in_frame
             if decoder.in_frame:
                 frame_started = frame_started if frame_started is not None else now
                 timeout = frame_started + config.message_timeout_s - now
@@ -295,6 +308,7 @@ class MllpListener:
             try:
                 async with asyncio.timeout(max(timeout, 0.0)):  # no task per read, unlike wait_for
                     data = await reader.read(65536)
+                conn.busy = True  # from here until the next read, never evicted
             except TimeoutError:
                 if decoder.in_frame:
                     await self._refuse_head(
@@ -319,7 +333,7 @@ class MllpListener:
                     if writer.transport.get_write_buffer_size() > 65536:
                         async with asyncio.timeout(config.message_timeout_s):
                             await writer.drain()  # a sender not reading its ACKs
-                    last_message = time.monotonic()
+                    last_message = conn.last_message = time.monotonic()
                 elif event.reason == "truncated":
                     await self._refuse_head(writer, event.head, "message truncated", number)
                 else:  # oversized: refused now; the decoder drops the rest up to its end,
@@ -419,6 +433,31 @@ class MllpListener:
                     self._seen.popitem(last=False)
                 self.stats.accepted += 1
             done.set_result(stored)
+
+    def connection_counts(self) -> tuple[int, int]:
+        """(open, busy) connections: for the Devices dialog; safe to call from another thread."""
+        for _ in range(10):
+            try:
+                conns = list(self._handlers.values())
+            except RuntimeError:  # changed while copied on the listener's thread: try again
+                continue
+            return len(conns), sum(c.busy for c in conns)
+        return 0, 0
+
+    def _evict_idle(self) -> bool:
+        """Make room by closing the connection idle longest (no message under way), if any.
+
+        Why: otherwise a handful of connections that say nothing would lock out a monitor until
+        the idle timeout. A real monitor evicted this way reconnects (they all do); connections
+        in the middle of a message are never evicted (their own deadline bounds them)."""
+        idle = [(c.last_message, id(t), t) for t, c in self._handlers.items() if not c.busy]
+        if not idle:
+            return False
+        victim = min(idle)[2]
+        self._handlers.pop(victim, None)
+        victim.cancel()
+        log.info("MLLP: closed the longest-idle connection to make room for a new one")
+        return True
 
     def _track(self, message: ParsedMessage, devices: dict[str, ConnectionState]) -> None:
         """Tell the state sink when a device is first heard, loses or regains its probe.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import hl7
 import pytest
 
-from kapmonitor.devices.mllp import FS, VT, Frame, MllpDecoder, frame
+from kapmonitor.devices.mllp import CR, FS, VT, Frame, MllpDecoder, frame
 from kapmonitor.devices.mllp_listener import ListenerConfig, MllpListener, PatientRule
 from kapmonitor.devices.reading import DeviceReading, ReadingSource
 from kapmonitor.devices.simulator import Sample, build_message
@@ -342,25 +342,48 @@ def test_a_byte_a_tick_sender_cannot_keep_a_message_open_forever(store) -> None:
         listener.stop()
 
 
-def test_connections_beyond_the_cap_are_closed_and_the_cap_frees_up(store) -> None:
+def wait_until(condition, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def test_idle_connections_cannot_lock_a_monitor_out(store) -> None:
     listener, address = start(store, max_connections=2)
     try:
-        idle = [Client(address), Client(address)]
-        for client in idle:  # both are being served
-            assert client.exchange(msg(control=f"I-{id(client)}"))[0] == "AA"
-        extra = Client(address)
-        assert extra.closed()
-        extra.close()
-        idle.pop().close()
-        deadline = time.monotonic() + 20
-        while True:  # the freed slot is taken back by the listener asynchronously
-            again = Client(address)
-            answer = again.exchange(msg(control="AGAIN"))
-            again.close()
-            if answer is not None or time.monotonic() > deadline:
-                break
-        assert answer == ("AA", "AGAIN", "")
-        idle[0].close()
+        oldest, newer = Client(address), Client(address)
+        assert oldest.exchange(msg(control="I-1"))[0] == "AA"
+        assert newer.exchange(msg(control="I-2"))[0] == "AA"
+        monitor = Client(address)  # the cap is reached, but both others are idle
+        assert monitor.exchange(msg(control="MONITOR")) == ("AA", "MONITOR", "")
+        assert oldest.closed()  # the one idle longest made room
+        assert newer.exchange(msg(control="I-3"))[0] == "AA"
+        for client in (oldest, newer, monitor):
+            client.close()
+    finally:
+        listener.stop()
+
+
+def test_a_newcomer_is_refused_only_while_every_connection_is_mid_message(store) -> None:
+    listener, address = start(store, max_connections=2)
+    try:
+        busy = [Client(address), Client(address)]
+        for i, client in enumerate(busy):
+            client.send_raw(VT + msg(control=f"B-{i}")[:50])
+        wait_until(lambda: listener.connection_counts() == (2, 2), "both connections busy")
+        refused = Client(address)
+        assert refused.closed()
+        refused.close()
+        assert listener.stats.refused_connections == 1
+        busy[0].send_raw(msg(control="B-0")[50:] + FS + CR)  # finishes: now idle, evictable
+        assert busy[0].answer() == ("AA", "B-0", "")
+        late = Client(address)
+        assert late.exchange(msg(control="LATE")) == ("AA", "LATE", "")
+        busy[1].send_raw(msg(control="B-1")[50:] + FS + CR)
+        assert busy[1].answer() == ("AA", "B-1", "")  # the busy one was never evicted
+        for client in (*busy, late):
+            client.close()
     finally:
         listener.stop()
 
