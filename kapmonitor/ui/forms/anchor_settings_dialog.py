@@ -41,9 +41,9 @@ ACTION = "change record protection"
 INTRO = (
     "The anchor log keeps the audit trail's newest entry (its number and seal) in a second "
     "place, at each backup, export, sign-off and when the app closes. With it, "
-    'the check "kapmonitor verify --anchors" shows if the database was cut short, replaced by an earlier '
-    "copy or rewritten. Keep it where someone holding the database file cannot reach it: "
-    "another drive, or a USB stick kept apart."
+    'the check "kapmonitor verify --anchors" shows if the database was cut short, '
+    "replaced by an earlier copy or rewritten. Keep it where someone holding the database "
+    "file cannot reach it: another drive, or a USB stick kept apart."
 )
 
 
