@@ -212,3 +212,32 @@ def test_the_model_does_not_hold_a_row_per_reading(store, clock) -> None:
     # The times list is a datetime and its slot (about 57 B); a held row was about 340 B more.
     assert per_reading < 96, f"{per_reading:.0f} B held per reading"
     assert len(model.vitals_times()) == 20 + 5 * readings
+
+
+def test_reading_once_gives_the_same_answers_from_one_read_per_table(store, clock) -> None:
+    """Opening a session asks for the streamed tables several times (chart, timeline, alarm
+    levels); inside ``read_once`` each is read from SQLite once and every answer is still the
+    load's, a corrected and a withdrawn reading included. After the block nothing is held."""
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("esketamine-rems"))
+    ids = []
+    for second in range(30):
+        clock.advance(seconds=1)
+        ids.append(store.add(sid, VitalSigns(clock.now(), **{**BASELINE, "hr": 60 + second}), "A"))
+    store.add(sid, Observation(clock.now(), moaas=4, dissociation=1), "Dr A")
+    fixed = VitalSigns(from_iso(store.row("vitals", ids[5].primary_id).observed_at), hr=99)
+    store.correct(sid, ids[5].primary_id, fixed, "misread", "Dr A")
+    gone = VitalSigns(from_iso(store.row("vitals", ids[9].primary_id).observed_at), hr=70)
+    store.correct(sid, ids[9].primary_id, gone, "wrong patient", "Dr A", void=True)
+    model = SessionModel.load(store, sid)
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        with model.read_once():
+            _as_loaded(model, store)
+            reads = [s for s in statements if "FROM vitals WHERE session_id" in s]
+            # _as_loaded's own store.load reads vitals once; the model once more, not per ask.
+            assert len(reads) == 2, reads
+    finally:
+        store.db.conn.set_trace_callback(None)
+    assert model._once is None
+    _as_loaded(model, store)

@@ -502,8 +502,9 @@ class SessionWindow(QMainWindow):
         # visible sizes its columns from every row, which read a three-hour record's 21,600
         # timeline lines from the store (seconds) instead of the dozen on screen.
         self.pages.setCurrentIndex(1)
-        self._rebuild_views()
-        self.protocol_support.session_opened()
+        with log.read_once():  # the views and the alarm levels read the record once
+            self._rebuild_views()
+            self.protocol_support.session_opened()
         self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
         self.tick()
         self.backups.session_running(log.phase() != "ended")
