@@ -91,6 +91,18 @@ class Changes:
         return frozenset(r.alarm_id for r in self.acknowledgements if not r.voided)
 
     @property
+    def device_readings(self) -> tuple[StoredRow, ...]:
+        """Device readings this write stored (issue 13), pending or confirmed with it."""
+        return self.of("device_readings")
+
+    @property
+    def pending_readings(self) -> tuple[StoredRow, ...]:
+        """The device readings stored here that still await a clinician (no decision written
+        with them): what a view charts lighter, apart from the confirmed vitals."""
+        decided = {r["device_reading_id"] for r in self.of("device_reading_reviews")}
+        return tuple(r for r in self.device_readings if r.id not in decided)
+
+    @property
     def phase_changes(self) -> tuple[PhaseChangeRow, ...]:
         return tuple(r for r in self.of("phase_changes") if isinstance(r, PhaseChangeRow))
 

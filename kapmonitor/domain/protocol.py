@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, cast
 
 from kapmonitor.domain.dose_guards import BpLimits, DoseGuard, parse_bp_limits, parse_dose_guards
-from kapmonitor.domain.vitals import VITAL_SIGNS
+from kapmonitor.domain.vitals import VITAL_KEYS, VITAL_SIGNS
 
 Priority = Literal["advisory", "warning", "critical"]
 PRIORITIES: tuple[Priority, ...] = ("advisory", "warning", "critical")
@@ -160,6 +160,9 @@ class Protocol:
     bp_before_dosing: BpLimits | None = None
     # Per drug and route: mg/kg range, most per dose and per session, device step.
     dose_guards: tuple[DoseGuard, ...] = ()
+    # Device readings of these vitals become part of the record as they arrive, without a
+    # clinician's click (a flagged reading never does); none by default ([devices] auto_confirm).
+    auto_confirm: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -195,6 +198,7 @@ class Protocol:
                 self.bp_before_dosing.to_dict() if self.bp_before_dosing is not None else None
             ),
             "dose_guards": [g.to_dict() for g in self.dose_guards],
+            "auto_confirm": list(self.auto_confirm),
             "sources": dict(self.sources),
             "origin": self.origin,
         }
@@ -326,6 +330,7 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
             BpLimits.from_dict(d["bp_before_dosing"]) if d.get("bp_before_dosing") else None
         ),
         dose_guards=tuple(DoseGuard.from_dict(g) for g in d.get("dose_guards", ())),
+        auto_confirm=tuple(str(v) for v in d.get("auto_confirm", ())),
         serious_report_days=float(d.get("serious_report_days", DEFAULT_SERIOUS_REPORT_DAYS)),
         serious_report_to=str(d.get("serious_report_to", DEFAULT_SERIOUS_REPORT_TO)),
         sources={str(k): str(v) for k, v in d.get("sources", {}).items()},
@@ -493,6 +498,7 @@ _TOP_KEYS = (
     "questionnaires",
     "bp_before_dosing",
     "dose_guards",
+    "devices",
 )
 _SCHEDULE_KEYS = (
     "baseline_required",
@@ -765,6 +771,22 @@ def _parse_questionnaires(top: _Table) -> tuple[QuestionnaireDue, ...]:
     return tuple(items)
 
 
+def _parse_devices(top: _Table, sources: dict[str, str]) -> tuple[str, ...]:
+    """``[devices] auto_confirm``: registry vitals whose device readings need no click (the
+    1 Hz SpO2/HR trend, say). Not set: nothing is confirmed automatically."""
+    if not top.has("devices"):
+        return ()
+    t = top.table("devices")
+    t.only(("auto_confirm", "source"))
+    keys = t.strings("auto_confirm")
+    for key in keys:
+        if key not in VITAL_KEYS:
+            t.fail("auto_confirm", f"{key!r} is not a vital sign ({', '.join(VITAL_KEYS)})")
+    if keys:
+        sources["devices.auto_confirm"] = t.source()
+    return keys
+
+
 def _decode(text: str, origin: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -822,6 +844,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
             else None
         ),
         dose_guards=parse_dose_guards(top.tables("dose_guards")),
+        auto_confirm=_parse_devices(top, sources),
         sources=sources,
         origin=origin,
         **schedule,

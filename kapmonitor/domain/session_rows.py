@@ -105,6 +105,9 @@ class VitalsRow(StoredRow):
     etco2: int | None = None
     on_oxygen: int = 0
     note: str | None = None
+    # Set when the row is a confirmed device reading (migration 0014): which one, and its source.
+    device_reading_id: int | None = None
+    source: str | None = None
 
     def value(self, key: str) -> Any:
         """One vital by its registry key (``kapmonitor.domain.vitals``)."""
@@ -318,6 +321,37 @@ class SignatureRow(StoredRow):
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceReadingRow(StoredRow):
+    """A device's value as it arrived: pending until a clinician's decision (issue 13)."""
+
+    TABLE: ClassVar[str] = "device_readings"
+
+    device_time: int = 0
+    received_at: str = ""
+    vital: str = ""
+    value: float | None = None
+    unit_received: str = ""
+    code: str = ""
+    device_id: str = ""
+    source: str = ""
+    message_id: str = ""
+    flags: str = "[]"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReadingReviewRow(StoredRow):
+    """A decision on one device reading: confirmed (the vitals row it became) or artefact."""
+
+    TABLE: ClassVar[str] = "device_reading_reviews"
+
+    device_reading_id: int = 0
+    decision: str = ""
+    reason: str | None = None
+    automatic: int = 0
+    vitals_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OtherRow(StoredRow):
     """A table without its own value yet (the REMS session details): the shared columns
     typed, the rest in ``extra``, still readable as ``row["column"]``."""
@@ -346,6 +380,8 @@ ROW_TYPES: dict[str, type[StoredRow]] = {
         ReviewCommentRow,
         AddendumRow,
         SignatureRow,
+        DeviceReadingRow,
+        DeviceReadingReviewRow,
     )
 }
 

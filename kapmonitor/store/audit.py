@@ -72,7 +72,8 @@ _VITALS_V1 = ("hr", "sbp", "dbp", "spo2", "rr", "temp_c")
 # resealing every old row; a value in it is hashed like any other, so filling it in later
 # (which the append-only triggers refuse anyway) would still show.
 HASHED_ONLY_WHEN_SET: dict[str, tuple[str, ...]] = {
-    "vitals": tuple(key for key in VITAL_KEYS if key not in _VITALS_V1)
+    # 0014: the device reading a confirmed vitals row came from, and its source (NULL: typed).
+    "vitals": (*(key for key in VITAL_KEYS if key not in _VITALS_V1), "device_reading_id", "source")
 }
 
 

@@ -121,8 +121,11 @@ def after_vitals(
     session_id: str,
     row: Mapping[str, Any],
     stamp: dict[str, str],
+    already_alarmed: frozenset[str] = frozenset(),
 ) -> Written:
-    """The stored vitals ``row``'s NEWS2 score and its protocol alarms."""
+    """The stored vitals ``row``'s NEWS2 score and its protocol alarms; ``already_alarmed``
+    names vitals whose alarm was already raised by the pending device reading this row
+    confirms (the alarm stands, naming that reading: it is not raised twice)."""
     vitals_id = row["id"]
     written: Written = []
     result = news2_for_reading(db, protocol, session_id, row)
@@ -145,8 +148,64 @@ def after_vitals(
     dose_at = _first_dose_at(db, session_id)
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
     base = baseline(db, session_id, dose_at) if after_dose else None
-    values = {key: row[key] for key in VITAL_KEYS}
+    values = {key: None if key in already_alarmed else row[key] for key in VITAL_KEYS}
     _record_findings(db, protocol, "vitals", vitals_id, values, base, after_dose, common, written)
+    return written
+
+
+#: How an alarm raised by a pending device reading says so, in its message (issue 13).
+DEVICE_UNCONFIRMED = "device, unconfirmed"
+
+
+def after_device_readings(
+    db: Database,
+    protocol: Protocol | None,
+    session_id: str,
+    rows: Sequence[Mapping[str, Any]],
+    stamp: dict[str, str],
+) -> Written:
+    """Alarms on pending device readings (one device message's ``device_readings`` rows), so a
+    real desaturation does not wait for a click: the same protocol rules as a vitals row, each
+    alarm naming the reading it came from (``source_table`` 'device_readings') and saying
+    "device, unconfirmed". A reading the device itself marked artefact, or without a value, is
+    not evaluated. No NEWS2: a score is worked out only for confirmed vitals."""
+    written: Written = []
+    if protocol is None:
+        return written
+    by_vital: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        if row["value"] is not None and "artefact" not in json.loads(row["flags"]):
+            by_vital[row["vital"]] = row
+    if not by_vital:
+        return written
+    observed = max(r["observed_at"] for r in by_vital.values())
+    dose_at = _first_dose_at(db, session_id)
+    after_dose = dose_at is not None and observed >= dose_at
+    base = baseline(db, session_id, dose_at) if after_dose else None
+    values = {key: (by_vital[key]["value"] if key in by_vital else None) for key in VITAL_KEYS}
+    found = alarm_rules.evaluate(protocol, values, base, after_dose)
+    first = next(iter(by_vital.values()))
+    for finding in alarm_rules.one_per_parameter(found):
+        reading = by_vital.get(finding.parameter, first)
+        _insert(
+            db,
+            "alarms",
+            {
+                "session_id": session_id,
+                "observed_at": reading["observed_at"],
+                **stamp,
+                "source_table": "device_readings",
+                "source_id": reading["id"],
+                "rule_id": finding.rule_id,
+                "parameter": finding.parameter,
+                "value": float(finding.value),
+                "priority": finding.priority,
+                "limit_text": finding.limit_text,
+                "message": f"{finding.message} ({DEVICE_UNCONFIRMED})",
+                "rule_source": finding.source,
+            },
+            written,
+        )
     return written
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -733,6 +733,110 @@ def m0013_attestations(db: Database) -> None:
         db.execute(statement)
     if db.execute("PRAGMA user_version").fetchone()[0] < 13:
         db.execute("PRAGMA user_version = 13")
+
+
+# Added by 0014: readings from bedside devices (issue 13; kapmonitor.devices). A device reading
+# is stored *pending* as it arrives (one transaction per device message, committed before the
+# device is acknowledged), append-only and audited like every clinical row, with the device that
+# sent it (recorded_by ``device:<id>``), how (source), which message, when it arrived and when the
+# device says it was observed (``device_time`` 0: the device gave no time, ``observed_at`` is the
+# arrival). UNIQUE (session, device, message, vital): a message resent after a crash or restart is
+# stored once. A clinician's decision on a reading (confirmed, or artefact with a reason) is a
+# ``device_reading_reviews`` row, one per reading; confirming writes a normal ``vitals`` row whose
+# new ``device_reading_id``/``source`` point back to the reading (NULL on typed rows, and not
+# hashed when NULL: kapmonitor.store.audit.HASHED_ONLY_WHEN_SET), so every view, rule and export
+# that reads vitals reads confirmed device values unchanged. An alarm may now come from a pending
+# reading (``alarms.source_table`` 'device_readings'): ``alarms`` is rebuilt as in 0005.
+DEVICE_SOURCES_V14 = ("mllp", "serial", "ble")
+ALARM_SOURCES_V14 = (*ALARM_SOURCES_V5, "device_readings")
+DEVICE_TABLES_V14 = f"""
+CREATE TABLE device_readings (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    device_time INTEGER NOT NULL CHECK (device_time IN (0, 1)),
+    received_at TEXT NOT NULL CHECK (received_at GLOB {UTC_TEXT}),
+    vital TEXT NOT NULL CHECK (length(vital) > 0),
+    value REAL,
+    unit_received TEXT NOT NULL,
+    code TEXT NOT NULL DEFAULT '',
+    device_id TEXT NOT NULL CHECK (length(trim(device_id)) > 0),
+    source TEXT NOT NULL CHECK (source IN {DEVICE_SOURCES_V14!r}),
+    message_id TEXT NOT NULL CHECK (length(message_id) > 0),
+    flags TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(flags)),
+    CHECK (value IS NOT NULL OR flags <> '[]'),
+    UNIQUE (session_id, device_id, message_id, vital)
+) STRICT;
+CREATE INDEX device_readings_session ON device_readings(session_id, observed_at);
+CREATE TABLE device_reading_reviews (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),{_time_columns()},
+    device_reading_id INTEGER NOT NULL REFERENCES device_readings(id),
+    decision TEXT NOT NULL CHECK (decision IN ('confirmed', 'artefact')),
+    reason TEXT,
+    automatic INTEGER NOT NULL DEFAULT 0 CHECK (automatic IN (0, 1)),
+    vitals_id INTEGER REFERENCES vitals(id),
+    CHECK (decision = 'confirmed' OR length(trim(reason)) > 0),
+    CHECK ((decision = 'confirmed') = (vitals_id IS NOT NULL)),
+    UNIQUE (device_reading_id)
+) STRICT;
+CREATE INDEX device_reading_reviews_session ON device_reading_reviews(session_id, id);
+CREATE TRIGGER device_reading_reviews_same_session BEFORE INSERT ON device_reading_reviews
+WHEN (SELECT session_id FROM device_readings WHERE id = NEW.device_reading_id)
+     IS NOT NEW.session_id
+BEGIN
+    SELECT RAISE(ABORT, 'device_reading_reviews: a decision must name a reading of its session');
+END;
+"""
+DEVICE_TABLE_NAMES_V14 = ("device_readings", "device_reading_reviews")
+VITALS_COLUMNS_V14: dict[str, str] = {
+    "device_reading_id": "INTEGER REFERENCES device_readings(id)",
+    "source": f"TEXT CHECK (source IS NULL OR source IN {DEVICE_SOURCES_V14!r})",
+}
+
+
+@migrations(name="0014_device_readings", transactional=False)
+def m0014_device_readings(db: Database) -> None:
+    """The device tables, the vitals columns that point back to a confirmed reading, and
+    ``alarms`` rebuilt with the wider source list (SQLite's table-rebuild recipe, as 0005: rows
+    copied unchanged, same ids and content, so their audit hashes still match)."""
+    from kapmonitor.store import audit
+
+    old = f"CHECK (source_table IN {ALARM_SOURCES_V5!r})"
+    columns = ENTRY_TABLES_V2["alarms"].replace(
+        "CHECK (source_table IN ('vitals', 'observations'))", old
+    )
+    columns = columns.replace(old, f"CHECK (source_table IN {ALARM_SOURCES_V14!r})")
+    create, *rest = _split(_entry_table("alarms", columns))
+    db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        with db.atomic():
+            script = [DEVICE_TABLES_V14, *(append_only_triggers(t) for t in DEVICE_TABLE_NAMES_V14)]
+            script += [signed_lock_trigger(t) for t in DEVICE_TABLE_NAMES_V14]
+            for statement in _split("\n".join(script)):
+                db.execute(statement)
+            for column, spec in VITALS_COLUMNS_V14.items():
+                db.execute(f"ALTER TABLE vitals ADD COLUMN {column} {spec}")
+            db.execute("DROP TRIGGER IF EXISTS temp.kapmonitor_audit_alarms_insert")
+            db.execute(create.replace("CREATE TABLE alarms (", "CREATE TABLE alarms_0014 (", 1))
+            db.execute("INSERT INTO alarms_0014 SELECT * FROM alarms")
+            db.execute("DROP TABLE alarms")
+            db.execute("ALTER TABLE alarms_0014 RENAME TO alarms")
+            script = [
+                *rest,
+                "CREATE INDEX alarms_source ON alarms(source_table, source_id);",
+                append_only_triggers("alarms"),
+                signed_lock_trigger("alarms"),
+            ]
+            for statement in _split("\n".join(script)):
+                db.execute(statement)
+            broken = db.execute("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"migration 0014 would break foreign keys: {broken[:3]}")
+            audit.install(db)
+            if db.execute("PRAGMA user_version").fetchone()[0] < 14:
+                db.execute("PRAGMA user_version = 14")
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 def _split(script: str) -> list[str]:

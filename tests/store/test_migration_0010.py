@@ -143,7 +143,8 @@ def test_only_vitals_added_after_the_first_schema_leave_a_null_unhashed(tmp_path
     first = {c.name for c in db["vitals"].columns} & {v.key for v in VITAL_SIGNS}
     conn.close()
     assert first == set(audit._VITALS_V1)
-    assert audit.HASHED_ONLY_WHEN_SET["vitals"] == ("etco2",)
+    # 0014 added the confirmed device reading's link and source, NULL on every typed row.
+    assert audit.HASHED_ONLY_WHEN_SET["vitals"] == ("etco2", "device_reading_id", "source")
     row = {"id": 1, "temp_c": None, "etco2": None, "note": None}
     assert audit.hashed_content("vitals", row) == {"id": 1, "temp_c": None, "note": None}
     assert audit.hashed_content("vitals", {**row, "etco2": 38})["etco2"] == 38

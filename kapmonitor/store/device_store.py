@@ -1,0 +1,367 @@
+"""Device readings in the store: pending as they arrive, part of the record once confirmed.
+
+Issue 13. A value a monitor sends is not a clinical record until someone has seen it (artefacts
+stored as true values are a known failure of automated anaesthesia records), so it is stored
+*pending* in ``device_readings`` and becomes part of the record in one of two ways:
+
+- a clinician confirms it (:func:`confirm_device_readings`): a normal ``vitals`` row is written,
+  its ``device_reading_id``/``source`` pointing back to the reading, with a ``confirmed`` review
+  row naming that vitals row. Everything that reads vitals (chart, NEWS2, alarms, PDF, CSV,
+  JSON, FHIR) then reads the confirmed value unchanged, attributed to the clinician who
+  confirmed it;
+- the session's protocol confirms it automatically (``[devices] auto_confirm``, e.g. the 1 Hz
+  SpO2/HR trend) in the same transaction that stores it, unless the device flagged it or it would
+  not pass the checks a typed value passes (plausibility range, a time not in the future): then it
+  waits pending like any other.
+
+A reading judged wrong is marked artefact with a reason (:func:`mark_device_artefact`); it is
+never deleted. Alarms are evaluated on pending values too, in the write that stores them
+(:func:`kapmonitor.store.protocol_effects.after_device_readings`), so a real desaturation never
+waits for a click; such an alarm names the reading and says "device, unconfirmed", and is not
+raised a second time when the reading is confirmed.
+
+Every function returns a :class:`~kapmonitor.domain.changes.Changes` once committed, carrying the
+device rows it wrote, so a view can chart pending values without reading them back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kapmonitor.devices.reading import DeviceReading
+from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.clock import from_iso, to_iso
+from kapmonitor.domain.records import VitalSigns
+from kapmonitor.domain.session_rows import StoredRow, typed_row
+from kapmonitor.domain.validation import FieldError, ValidationError, check_text_length
+from kapmonitor.domain.vitals import VITAL_SIGNS
+from kapmonitor.store import permissions, protocol_effects
+from kapmonitor.store.database import plain_errors
+from kapmonitor.store.inserts import insert_returning
+
+if TYPE_CHECKING:
+    from kapmonitor.store.session_store import SessionStore
+
+__all__ = [
+    "ACTION_ARTEFACT",
+    "ACTION_CONFIRMED",
+    "ACTION_READINGS",
+    "add_device_readings",
+    "confirm_device_readings",
+    "device_recorder",
+    "mark_device_artefact",
+]
+
+ACTION_READINGS = "device_readings"  # the audit action of a device message stored
+ACTION_CONFIRMED = "device_readings_confirmed"
+ACTION_ARTEFACT = "device_readings_artefact"
+_INTEGER = {sign.key for sign in VITAL_SIGNS if sign.is_integer}
+_COLUMNS = (
+    "session_id",
+    "observed_at",
+    "recorded_at",
+    "recorded_by",
+    "device_time",
+    "received_at",
+    "vital",
+    "value",
+    "unit_received",
+    "code",
+    "device_id",
+    "source",
+    "message_id",
+    "flags",
+)
+_INSERT = (
+    f"INSERT INTO device_readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+    " ON CONFLICT (session_id, device_id, message_id, vital) DO NOTHING RETURNING *"
+)
+
+Written = list[tuple[str, StoredRow]]
+
+
+def device_recorder(device_id: str) -> str:
+    """Who recorded a device reading: the device (``device:<id>``), never a clinician."""
+    return f"device:{device_id.strip()}"
+
+
+def _check_session(store: SessionStore, session_id: str) -> None:
+    refused = permissions.why_not_add(store.db, session_id, "device_readings")
+    if refused is not None:
+        raise refused.error()
+
+
+@plain_errors()
+def add_device_readings(
+    store: SessionStore, session_id: str, readings: Sequence[DeviceReading]
+) -> Changes:
+    """Store one device message's readings pending, in one transaction, and return once it has
+    committed: this is the sink the device listeners call before they acknowledge (``AA``).
+
+    A reading already stored (same session, device, message id and vital: a resend after a crash
+    or a restart) is not stored again and is left out of the change. In the same transaction:
+    the protocol's automatic confirmations, and the alarms the still-pending values raise.
+    """
+    if not readings:
+        return Changes(session_id, ACTION_READINGS)
+    _check_session(store, session_id)
+    now = store.clock.now()
+    stamp_at = to_iso(now)
+    written: Written = []
+    protocol = store.protocol_for(session_id)
+    auto = set(protocol.auto_confirm) if protocol is not None else set()
+    actor = device_recorder(readings[0].device_id)
+    with store.db.atomic():
+        stored: list[StoredRow] = []
+        for reading in readings:
+            row = _insert_reading(store, session_id, reading, stamp_at)
+            if row is not None:
+                stored.append(row)
+                written.append(("device_readings", row))
+        automatic = [r for r in stored if _auto_confirmable(r, auto)]
+        confirmed_ids: set[int] = set()
+        if automatic and protocol is not None:
+            by = f"protocol:{protocol.id}"
+            for group in _groups(automatic):
+                entry = _entry_or_none(store, group, now)
+                if entry is None:
+                    continue  # would not pass a typed value's checks: it waits pending
+                written += _write_confirmation(
+                    store, session_id, group, entry, by, stamp_at, automatic=True
+                )
+                confirmed_ids.update(r.id for r in group)
+        pending = [r for r in stored if r.id not in confirmed_ids]
+        if pending:
+            written += protocol_effects.after_device_readings(
+                store.db,
+                protocol,
+                session_id,
+                pending,
+                {"recorded_at": stamp_at, "recorded_by": actor},
+            )
+        if written:
+            store._seal(actor, ACTION_READINGS, session_id)
+    return Changes(session_id, ACTION_READINGS, tuple(written))
+
+
+def _insert_reading(
+    store: SessionStore, session_id: str, reading: DeviceReading, stamp_at: str
+) -> StoredRow | None:
+    received = to_iso(reading.received_at)
+    observed = to_iso(reading.observed_at) if reading.observed_at is not None else received
+    values = [
+        session_id,
+        observed,
+        stamp_at,
+        device_recorder(reading.device_id),
+        int(reading.observed_at is not None),
+        received,
+        reading.vital,
+        reading.value,
+        reading.unit,
+        reading.code,
+        reading.device_id,
+        reading.source,
+        reading.message_id,
+        json.dumps(sorted(str(f) for f in reading.flags)),
+    ]
+    cursor = store.db.execute(_INSERT, values)
+    found = cursor.fetchone()
+    if found is None:
+        return None  # already stored: a resend
+    columns = [d[0] for d in cursor.description]
+    return typed_row("device_readings", dict(zip(columns, found, strict=True)))
+
+
+def _auto_confirmable(row: StoredRow, auto: set[str]) -> bool:
+    return row["vital"] in auto and row["value"] is not None and row["flags"] == "[]"
+
+
+def _groups(rows: Iterable[StoredRow]) -> list[list[StoredRow]]:
+    """Readings that become one vitals row: one device message at one observed time (a BP's
+    systolic and diastolic, the SpO2 and pulse of one oximeter line)."""
+    groups: dict[tuple[str, str, str], list[StoredRow]] = {}
+    for row in rows:
+        key = (row["device_id"], row["message_id"], row.observed_at)
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())
+
+
+def _entry(group: Sequence[StoredRow]) -> VitalSigns:
+    """The vitals set a group of readings confirms (a vital twice in one group: refused)."""
+    values: dict[str, Any] = {}
+    for row in group:
+        if row["vital"] in values:
+            raise ValidationError(
+                FieldError("ids", f"Two {row['vital']} readings from one message: confirm one")
+            )
+        value = row["value"]
+        values[row["vital"]] = round(value) if row["vital"] in _INTEGER else value
+    return VitalSigns(from_iso(group[0].observed_at), **values)
+
+
+def _entry_or_none(
+    store: SessionStore, group: Sequence[StoredRow], now: datetime
+) -> VitalSigns | None:
+    try:
+        entry = _entry(group)
+        entry.validate(store.ref, now)
+    except ValidationError:
+        return None
+    return entry
+
+
+def _write_confirmation(
+    store: SessionStore,
+    session_id: str,
+    group: Sequence[StoredRow],
+    entry: VitalSigns,
+    by: str,
+    stamp_at: str,
+    *,
+    automatic: bool,
+) -> Written:
+    """The vitals row a group of readings becomes, its NEWS2 and alarms, and one review row per
+    reading naming it. Inside the caller's transaction."""
+    written: Written = []
+    first = min(group, key=lambda r: r.id)
+    stamp = {"recorded_at": stamp_at, "recorded_by": by}
+    extra = {"device_reading_id": first.id, "source": first["source"]}
+    vitals = store._insert(session_id, entry, stamp, extra, into=written)
+    alarmed = _already_alarmed(store, [r.id for r in group])
+    written += protocol_effects.after_vitals(
+        store.db, store.protocol_for(session_id), session_id, vitals, stamp, alarmed
+    )
+    for row in group:
+        written.append(
+            (
+                "device_reading_reviews",
+                _insert_review(
+                    store,
+                    {
+                        "session_id": session_id,
+                        "observed_at": stamp_at,
+                        **stamp,
+                        "device_reading_id": row.id,
+                        "decision": "confirmed",
+                        "automatic": int(automatic),
+                        "vitals_id": vitals.id,
+                    },
+                ),
+            )
+        )
+    return written
+
+
+def _already_alarmed(store: SessionStore, reading_ids: Sequence[int]) -> frozenset[str]:
+    marks = ", ".join("?" * len(reading_ids))
+    found = store.db.execute(
+        "SELECT DISTINCT parameter FROM alarms WHERE source_table = 'device_readings' "
+        f"AND source_id IN ({marks})",
+        list(reading_ids),
+    ).fetchall()
+    return frozenset(r[0] for r in found)
+
+
+def _insert_review(store: SessionStore, row: dict[str, Any]) -> StoredRow:
+    return insert_returning(store.db, "device_reading_reviews", row)
+
+
+def _pending(store: SessionStore, session_id: str, ids: Sequence[int]) -> list[StoredRow]:
+    """The readings ``ids`` of this session, each still awaiting a decision (else refused)."""
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    if not unique:
+        raise ValidationError(FieldError("ids", "Choose the device readings to decide on"))
+    rows = store.db.execute(
+        f"SELECT r.*, v.decision FROM device_readings r LEFT JOIN device_reading_reviews v "
+        f"ON v.device_reading_id = r.id WHERE r.id IN ({', '.join('?' * len(unique))})",
+        unique,
+    )
+    columns = [d[0] for d in rows.description]
+    found = {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+    result: list[StoredRow] = []
+    for reading_id in unique:
+        row = found.get(reading_id)
+        if row is None or row["session_id"] != session_id:
+            raise ValidationError(
+                FieldError("ids", f"Device reading {reading_id} is not in this session")
+            )
+        if row["decision"] is not None:
+            raise ValidationError(
+                FieldError("ids", f"Device reading {reading_id} was already {row['decision']}")
+            )
+        del row["decision"]
+        result.append(typed_row("device_readings", row))
+    return result
+
+
+@plain_errors()
+def confirm_device_readings(
+    store: SessionStore, session_id: str, ids: Sequence[int], by: str
+) -> Changes:
+    """A clinician confirms pending readings: each device message's readings become one vitals
+    row (attributed to ``by``, pointing back to the reading), with NEWS2 and the protocol's
+    alarms, and one ``confirmed`` review row per reading; one transaction, audited.
+
+    Refused, with a sentence, for a reading without a value (probe off), one already decided,
+    one of another session, a systolic without its diastolic, or a value a typed entry would
+    not take (outside the plausibility range): mark it artefact, or type the value instead."""
+    _check_session(store, session_id)
+    stamp = store._stamp(by)
+    now = store.clock.now()
+    rows = _pending(store, session_id, ids)
+    for row in rows:
+        if row["value"] is None:
+            raise ValidationError(
+                FieldError("ids", f"Device reading {row.id} has no value ({row['flags']})")
+            )
+    entries = []
+    for group in _groups(rows):
+        entry = _entry(group)
+        entry.validate(store.ref, now)
+        entries.append((group, entry))
+    written: Written = []
+    with store.db.atomic():
+        for group, entry in entries:
+            written += _write_confirmation(
+                store,
+                session_id,
+                group,
+                entry,
+                stamp["recorded_by"],
+                stamp["recorded_at"],
+                automatic=False,
+            )
+        store._seal(stamp["recorded_by"], ACTION_CONFIRMED, session_id)
+    return Changes(session_id, ACTION_CONFIRMED, tuple(written))
+
+
+@plain_errors()
+def mark_device_artefact(
+    store: SessionStore, session_id: str, ids: Sequence[int], by: str, reason: str
+) -> Changes:
+    """A clinician marks pending readings artefact, with a reason: one review row each; the
+    readings stay in the record as they arrived (never deleted), and never become vitals."""
+    if not reason or not reason.strip():
+        raise ValidationError(FieldError("reason", "Say why the reading is an artefact"))
+    check_text_length("reason", reason)
+    _check_session(store, session_id)
+    stamp = store._stamp(by)
+    rows = _pending(store, session_id, ids)
+    written: Written = []
+    with store.db.atomic():
+        for row in rows:
+            review = {
+                "session_id": session_id,
+                "observed_at": stamp["recorded_at"],
+                **stamp,
+                "device_reading_id": row.id,
+                "decision": "artefact",
+                "reason": reason.strip(),
+            }
+            written.append(("device_reading_reviews", _insert_review(store, review)))
+        store._seal(stamp["recorded_by"], ACTION_ARTEFACT, session_id)
+    return Changes(session_id, ACTION_ARTEFACT, tuple(written))
