@@ -49,6 +49,8 @@ SHOWN_NOT_KEPT = frozenset({"vital_scores"})
 STREAMED = ("vitals", "observations")
 # What the model reads from SQLite when asked rather than holding (with a store to ask).
 READ_WHEN_ASKED = (*STREAMED, *sorted(SHOWN_NOT_KEPT))
+# Device readings (issue 13) at up to 1 Hz: only the latest pending value of each vital is kept.
+DEVICE_TABLES = ("device_readings", "device_reading_reviews")
 _CURRENT = (
     "voided = 0 AND id NOT IN (SELECT supersedes_id FROM {t} WHERE supersedes_id IS NOT NULL)"
 )
@@ -76,6 +78,8 @@ class SessionModel(SessionLog):
         self._latest: dict[str, tuple[Any, str, tuple[str, int]]] = {}
         self._last_row: dict[str, StoredRow | None] = {}
         self._streamed_recorded_at = ""
+        # The newest still-pending device reading of each vital (not part of the record yet).
+        self._pending: dict[str, StoredRow] = {}
         for table in SHOWN_NOT_KEPT:
             kept = self.rows.get(table, [])
             scores = [r for r in kept if isinstance(r, VitalScoreRow)]
@@ -87,6 +91,22 @@ class SessionModel(SessionLog):
                 stamps = [r.recorded_at for r in held]
                 self._streamed_recorded_at = max([self._streamed_recorded_at, *stamps])
             self._resummarise()
+            self._read_pending(db)
+
+    def _read_pending(self, db: Database) -> None:
+        """The newest undecided device reading of each vital, from SQLite (bounded: one row
+        per vital)."""
+        cursor = db.execute(
+            "SELECT r.* FROM device_readings r WHERE r.session_id = ? AND r.value IS NOT NULL "
+            "AND r.id NOT IN (SELECT device_reading_id FROM device_reading_reviews "
+            "WHERE session_id = ?) AND r.id = (SELECT id FROM device_readings x WHERE "
+            "x.session_id = r.session_id AND x.vital = r.vital AND x.value IS NOT NULL AND x.id "
+            "NOT IN (SELECT device_reading_id FROM device_reading_reviews WHERE session_id = ?) "
+            "ORDER BY x.observed_at DESC, x.id DESC LIMIT 1)",
+            [self.id, self.id, self.id],
+        )
+        make = row_reader("device_readings", [d[0] for d in cursor.description])
+        self._pending = {row["vital"]: row for row in map(make, cursor)}
 
     @classmethod
     def load(cls, store: SessionStore, session_id: str) -> SessionModel:
@@ -120,6 +140,9 @@ class SessionModel(SessionLog):
             listener(changes)
 
     def _add(self, table: str, row: StoredRow) -> None:
+        if table in DEVICE_TABLES:
+            self._add_device(table, row)
+            return
         if table in SHOWN_NOT_KEPT:
             if isinstance(row, VitalScoreRow) and (
                 self._latest_news2 is None or _score_order(row) >= _score_order(self._latest_news2)
@@ -143,6 +166,28 @@ class SessionModel(SessionLog):
                 times.append(at)
             else:
                 self._vitals_times = None
+
+    def _add_device(self, table: str, row: StoredRow) -> None:
+        """A device reading is pending until a review row decides it; only the newest pending
+        value of each vital is kept (the rows are in SQLite)."""
+        if table == "device_readings":
+            kept = self._pending.get(row["vital"])
+            if row["value"] is not None and (kept is None or _order(kept) <= _order(row)):
+                self._pending[row["vital"]] = row
+            return
+        decided = row["device_reading_id"]
+        for vital, kept in list(self._pending.items()):
+            if kept.id == decided:
+                del self._pending[vital]
+
+    def pending_values(self) -> dict[str, tuple[Any, str]]:
+        """The newest device value of each vital still awaiting a clinician, with its time:
+        shown apart from (lighter than) :meth:`latest_values`, which are part of the record."""
+        return {
+            key: (self._pending[key]["value"], self._pending[key].observed_at)
+            for key in VITAL_KEYS
+            if key in self._pending
+        }
 
     def _add_streamed(self, table: str, row: StoredRow) -> None:
         """Fold one reading into the summary; a correction, a voiding or a reading older than

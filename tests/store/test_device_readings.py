@@ -19,6 +19,7 @@ from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import resources_dir
 from kapmonitor.store import device_store
 from kapmonitor.store.database import StoreError
+from kapmonitor.store.session_model import SessionModel
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.verify import verify_database
 from tests.factories import T0, open_store, protocol, session_start
@@ -297,3 +298,27 @@ def test_devices_section_of_a_protocol_is_checked() -> None:
     assert parse_protocol(without, "x.toml").auto_confirm == ()
     stored = parse_protocol(text, "x.toml")
     assert Protocol.from_dict(stored.to_dict()).auto_confirm == ("spo2", "hr")
+
+
+def test_the_session_model_answers_pending_apart_from_confirmed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store, sid = started(tmp_path, clock, KETAMINE)
+    model = SessionModel.load(store, sid)
+    model.apply(device_store.add_device_readings(store, sid, [reading(clock, "spo2", 97, "T1")]))
+    clock.advance(seconds=5)
+    bp = device_store.add_device_readings(
+        store, sid, [reading(clock, "sbp", 150, "B1"), reading(clock, "dbp", 90, "B1")]
+    )
+    model.apply(bp)
+    assert model.latest_values()["spo2"][0] == 97  # auto-confirmed: part of the record
+    assert "spo2" not in model.pending_values()
+    assert model.pending_values()["sbp"][0] == 150 and "sbp" not in model.latest_values()
+    # A fresh model (reopening the session) answers the same from SQLite.
+    assert SessionModel.load(store, sid).pending_values() == model.pending_values()
+    clock.advance(seconds=30)
+    ids = [r.id for r in bp.pending_readings]
+    model.apply(device_store.confirm_device_readings(store, sid, ids, "Nurse B"))
+    assert model.pending_values() == {} and model.latest_values()["sbp"][0] == 150
+    assert SessionModel.load(store, sid).pending_values() == {}
+    store.close()
