@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_simulate_parser(sub)
     add_simulate_oximeter_parser(sub)
+    from kapmonitor.capture import add_capture_parser
+
+    add_capture_parser(sub, _db_argument)
     cli_keys.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
@@ -310,6 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return run_demo(db_path, pace=args.pace, seed=args.seed)
             except StoreError as exc:
                 raise _on_db(db_option, exc) from exc
+        if args.command == "capture":
+            from kapmonitor.capture import run_capture
+
+            _require_db(db_path, db_option)  # never a new empty file for a device feed
+            return run_capture(args, db_path)
         if args.command == "sessions":
             return _list_sessions(db_path, db_option)
         if args.command == "export":

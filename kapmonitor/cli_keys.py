@@ -26,7 +26,17 @@ USER_ENV = "KAPMONITOR_USER"
 PASSWORD_ENV = "KAPMONITOR_PASSWORD"
 RECOVERY_ENV = "KAPMONITOR_RECOVERY_KEY"
 # Commands that open the database (and so must unlock an encrypted one first).
-OPENING = ("demo", "sessions", "export", "import", "accounts", "verify", "backup", "restore")
+OPENING = (
+    "demo",
+    "sessions",
+    "export",
+    "import",
+    "accounts",
+    "verify",
+    "backup",
+    "restore",
+    "capture",
+)
 KEY_COMMANDS = ("init", "rekey", "recover")
 
 
