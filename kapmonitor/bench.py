@@ -408,6 +408,10 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
         Row("  … growth over its last third (last hour at full size)", growth, "MB", "≤ 1 MB")
     )
 
+    from kapmonitor.bench_devices import device_rows  # issue 13: MLLP through the real store
+
+    rows.extend(device_rows(folder, seconds, quick))
+
     if frozen and frozen.exists():
         starts = frozen_startup(frozen, 5)
         bare_starts = frozen_startup(bare, 5) if bare and bare.exists() else []

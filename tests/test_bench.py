@@ -27,6 +27,9 @@ FIGURES = (
     "JSON: peak memory",
     "CSV: peak memory",
     "FHIR: peak memory",
+    "MLLP message → stored (pending/auto-confirmed), 1 Hz",
+    "MLLP listener → real store, sustained",
+    "memory growth over the last third of a 1 Hz feed",
 )
 
 
