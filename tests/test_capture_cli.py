@@ -165,3 +165,53 @@ def test_capture_never_creates_a_database(tmp_path: Path) -> None:
     )
     assert done.returncode != 0 and "There is no database" in done.stderr
     assert not (tmp_path / "none.sqlite").exists()
+
+
+PASSWORD = "violet orchard lantern 42"
+ADMIN = {"KAPMONITOR_USER": "admin", "KAPMONITOR_PASSWORD": PASSWORD}
+
+
+def _cli(*args: str, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "kapmonitor", *args],
+        capture_output=True,
+        text=True,
+        env={**_env(), **env},
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_capture_unlocks_an_encrypted_database_like_every_command(tmp_path: Path) -> None:
+    db = tmp_path / "clinic.sqlite"
+    recovery = tmp_path / "recovery.txt"
+    _cli(
+        "init", "--db", str(db), "--admin", "admin", "--display-name", "Dr Admin",
+        "--recovery-out", str(recovery), env={"KAPMONITOR_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    _cli("demo", "--db", str(db), "--seed", "7", env=ADMIN)
+    sid = _cli("sessions", "--db", str(db), env=ADMIN).splitlines()[1].split()[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kapmonitor", "capture", "--db", str(db), "--session", sid,
+         "--mllp", "127.0.0.1:0", "--match", "bed:BED-1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**_env(), **ADMIN},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()
+    try:
+        assert first.startswith("listening "), first
+        simulate(first.split()[1], 5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert PASSWORD not in out + err
+    assert sum(line.startswith("pending ") for line in out.splitlines()) >= 5
+    assert "OK: audit chain intact" in _cli("verify", "--db", str(db), env=ADMIN)
+    assert b"SQLite format 3" not in db.read_bytes()[:16]
