@@ -98,3 +98,13 @@ def test_csv_and_fhir_still_write_and_fhir_leaves_pending_readings_out(tmp_path:
         for c in [o, *o.get("component", [])]
     ]
     assert 84 not in values and 250 not in values
+
+
+def test_the_pdf_report_still_writes_with_device_readings_and_their_alarms(tmp_path: Path) -> None:
+    from kapmonitor.reports.pdf_report import write_session_pdf
+
+    store, sid = recorded(tmp_path)
+    store.close()
+    out = tmp_path / "report.pdf"
+    write_session_pdf(tmp_path / "laptop.sqlite", sid, out)
+    assert out.read_bytes().startswith(b"%PDF")
