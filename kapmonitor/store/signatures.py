@@ -51,8 +51,15 @@ from kapmonitor.store.schema import LOCKED_BY_SIGNATURE
 STATEMENT_VERSION = 1
 WRAP_MAXMEM = 512 * 1024 * 1024
 # The tables a signature's content hash covers, besides the session row itself: every table a
-# signature locks (so no row can join them after signing), in this fixed order.
-COVERED_TABLES: tuple[str, ...] = tuple(LOCKED_BY_SIGNATURE)
+# signature locks (so no row can join them after signing), in this fixed order, and the device
+# readings (0014) with their reviews, so a pending or artefact-marked device value is part of what
+# was signed too. Each seal stores the tables and ids it covered, so a table added here never
+# changes the hash of a signature made before it.
+COVERED_TABLES: tuple[str, ...] = (
+    *LOCKED_BY_SIGNATURE,
+    "device_readings",
+    "device_reading_reviews",
+)
 
 
 @dataclass(frozen=True)

@@ -345,3 +345,73 @@ def test_a_swapped_hash_with_a_planted_key_signs_but_verify_names_the_key(
     with_log = signatures.check_signatures(store.db, [folder / anchors.LOG_NAME])
     store.close()
     assert any("anchor log never recorded" in p for p in with_log), with_log
+
+
+def test_a_device_reading_changed_after_signing_is_named(tmp_path: Path) -> None:
+    """Device readings (pending or marked artefact) are part of what a sign-off signs: one
+    rewritten under a signature, with its trigger put back, makes the signature fail."""
+    from datetime import timedelta
+
+    from kapmonitor.devices.reading import DeviceReading
+    from kapmonitor.store import device_store
+
+    clock = FakeClock(T0)
+    path = tmp_path / "clinic.sqlite"
+    store = open_store(path, clock)
+    for _ in record_demo(store, clock, T0, 0.0, random.Random(2)):
+        pass
+    session_id = store.list_sessions()[0]["id"]
+    accounts = Accounts(store.db, clock)
+    admin = accounts.create_first_administrator("admin", "Alex Admin", "alpine-harbour-7")
+    accounts.create_user(admin, "chen", "Dr M. Chen", "supervisor", CHEN)
+    try:  # a pending reading of the ended, unsigned session
+        device_store.add_device_readings(
+            store,
+            session_id,
+            [
+                DeviceReading(
+                    device_id="MINDRAY^BED7",
+                    source="mllp",
+                    message_id="M1",
+                    received_at=clock.now(),
+                    observed_at=clock.now() - timedelta(seconds=1),
+                    vital="spo2",
+                    value=84.0,
+                    unit="%",
+                    code="MDC:150456",
+                )
+            ],
+        )
+    except Exception as refused:  # an ended session may take no reading: say which
+        pytest.fail(f"an ended, unsigned session refused a device reading: {refused}")
+    finally:
+        store.close()
+    clock.advance(hours=2)
+    sign_in_app(path, clock, session_id, "chen", CHEN)
+    assert not problems(path)
+    with raw(path) as conn:
+        (reading_id,) = conn.execute(
+            "SELECT id FROM device_readings WHERE session_id = ?", [session_id]
+        ).fetchone()
+        triggers = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND tbl_name = 'device_readings' AND sql LIKE '%UPDATE%'"
+            )
+        ]
+        assert triggers
+        saved = [
+            conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", [t]).fetchone()[0]
+            for t in triggers
+        ]
+        for name in triggers:
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("UPDATE device_readings SET value = 97 WHERE id = ?", [reading_id])
+        for sql in saved:
+            conn.execute(sql)
+    found = problems(path)
+    assert any(
+        p.startswith("signature #1") and "content no longer matches what was signed" in p
+        for p in found
+    ), found
