@@ -23,58 +23,17 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from kapmonitor.devices.mllp_listener import MATCH_KINDS, ListenerConfig, MllpListener, PatientRule
+from kapmonitor.devices.mllp_listener import ListenerConfig, MllpListener, PatientRule
 from kapmonitor.devices.reading import DeviceReading
 from kapmonitor.domain.changes import Changes
 from kapmonitor.store import device_store, permissions
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r}: give HOST:PORT, e.g. 127.0.0.1:2575")
-    return host.strip("[]"), int(port)
-
-
-def _match(text: str) -> tuple[str, str]:
-    kind, sep, value = text.partition(":")
-    if not sep or kind not in MATCH_KINDS or not value.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: give KIND:VALUE with KIND one of {', '.join(MATCH_KINDS)}, e.g. bed:BED-1"
-        )
-    return kind, value.strip()
-
-
-def add_capture_parser(sub: Any, db_argument: Callable[[argparse.ArgumentParser], None]) -> None:
-    """The ``capture`` subcommand (declared here so cli.py needs one line)."""
-    cap = sub.add_parser(
-        "capture",
-        help="store device readings into a session without a window (docs/devices.md)",
-    )
-    db_argument(cap)
-    cap.add_argument("--session", required=True, metavar="ID", help="the running session")
-    cap.add_argument(
-        "--mllp",
-        required=True,
-        type=_host_port,
-        metavar="HOST:PORT",
-        help="where the MLLP listener listens (port 0: any free port, printed)",
-    )
-    cap.add_argument("--serial", metavar="DEV", help="also read a serial oximeter on DEV")
-    cap.add_argument(
-        "--match",
-        type=_match,
-        metavar="KIND:VALUE",
-        help="which messages belong to the session: bed:BED, device:ID or patient_id:ID "
-        "(default: patient_id:<the session's patient code>)",
-    )
 
 
 def _say(line: str) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kapmonitor import APP_NAME, __version__, cli_keys
+from kapmonitor import APP_NAME, __version__, cli_keys, device_commands
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.database import StoreError
@@ -175,14 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _scenario_parser(sub)
-    from kapmonitor.devices.serial_simulator import add_simulate_oximeter_parser
-    from kapmonitor.devices.simulator import add_simulate_parser
-
-    add_simulate_parser(sub)
-    add_simulate_oximeter_parser(sub)
-    from kapmonitor.capture import add_capture_parser
-
-    add_capture_parser(sub, _db_argument)
+    device_commands.add_simulate_parser(sub)
+    device_commands.add_simulate_oximeter_parser(sub)
+    device_commands.add_capture_parser(sub, _db_argument)
     cli_keys.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")

@@ -154,3 +154,27 @@ def test_backup_and_restore_on_the_command_line(
     assert "the file it replaced is kept as" in capsys.readouterr().out
     assert main(["sessions", "--db", str(db)]) == 0
     assert main(["restore", "--db", str(db), str(tmp_path / "none.sqlite")]) == 2
+
+
+def test_building_the_parser_imports_no_device_code() -> None:
+    """Every start builds the whole parser, the window's too: the device commands' arguments
+    are declared without importing the device layer, asyncio or the store's device path."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from kapmonitor.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in sys.modules if m.startswith(('kapmonitor.devices', "
+        "'kapmonitor.capture', 'kapmonitor.store.device_store', 'asyncio'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_the_device_commands_declare_what_the_devices_accept() -> None:
+    from kapmonitor import device_commands
+    from kapmonitor.devices.mllp_listener import MATCH_KINDS
+    from kapmonitor.devices.simulator import PROFILES
+
+    assert device_commands.PROFILES == PROFILES
+    assert device_commands.MATCH_KINDS == MATCH_KINDS

@@ -31,7 +31,6 @@ from kapmonitor.devices.nonin_serial import NoninLine, format_line
 __all__ = [
     "CYCLE_SECONDS",
     "PtyOximeter",
-    "add_simulate_oximeter_parser",
     "oximeter_feed",
     "run_simulate_oximeter",
 ]
@@ -208,56 +207,6 @@ class PtyOximeter:
 
 
 # --- kapmonitor simulate-oximeter ---------------------------------------------------------------
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1000:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number above 0, up to 1000")
-    return value
-
-
-def _duration(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, 0 or more")
-    return value
-
-
-def add_simulate_oximeter_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``simulate-oximeter`` subcommand (declared here so cli.py needs one line)."""
-    sim = sub.add_parser(
-        "simulate-oximeter",
-        help="a simulated Nonin-style serial oximeter on a pseudo-terminal (docs/devices.md)",
-    )
-    sim.add_argument(
-        "--pty",
-        action="store_true",
-        required=True,
-        help="serve on a new pseudo-terminal (the only transport so far; POSIX)",
-    )
-    sim.add_argument(
-        "--link",
-        default=None,
-        metavar="PATH",
-        help="also reachable at this path (a symlink; default: one in a temporary folder)",
-    )
-    sim.add_argument("--rate", type=_positive, default=1.0, metavar="HZ",
-                     help="lines per second (default 1, as the oximeter)")  # fmt: skip
-    sim.add_argument(
-        "--duration",
-        type=_duration,
-        default=0.0,
-        metavar="S",
-        help="stop after this many seconds (default 0: until interrupted)",
-    )
-    sim.add_argument("--seed", type=int, default=13)
 
 
 def run_simulate_oximeter(args: argparse.Namespace) -> int:

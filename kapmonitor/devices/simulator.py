@@ -34,7 +34,6 @@ __all__ = [
     "PROFILES",
     "Sample",
     "SendResult",
-    "add_simulate_parser",
     "build_message",
     "messages",
     "run_simulate",
@@ -268,50 +267,6 @@ async def send_messages(
         with contextlib.suppress(OSError):
             await writer.wait_closed()
     return result
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"{text!r}: give HOST:PORT, e.g. 127.0.0.1:2575")
-    return host.strip("[]"), int(port)
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of 0 or more")
-    return value
-
-
-def add_simulate_parser(sub: argparse._SubParsersAction) -> None:
-    """The ``simulate-monitor`` subcommand (declared here so cli.py needs one line)."""
-    sim = sub.add_parser(
-        "simulate-monitor",
-        help="send a simulated bedside monitor's HL7 feed over MLLP (docs/devices.md)",
-    )
-    sim.add_argument("--to", required=True, type=_host_port, metavar="HOST:PORT")
-    sim.add_argument("--profile", choices=PROFILES, default="philips")
-    sim.add_argument(
-        "--rate",
-        type=_non_negative,
-        default=1.0,
-        metavar="HZ",
-        help="messages per second (default 1, real time; 0 sends as fast as answers come)",
-    )
-    sim.add_argument(
-        "--duration",
-        type=_non_negative,
-        default=600.0,
-        metavar="S",
-        help="simulated seconds of feed (default 600: one full cycle of events)",
-    )
-    sim.add_argument("--bed", default="BED-1", help="the bed in PV1-3 (default BED-1)")
-    sim.add_argument("--patient", default="SIM0001", help="the identifier in PID-3")
-    sim.add_argument("--seed", type=int, default=7)
 
 
 def run_simulate(args: argparse.Namespace) -> int:
