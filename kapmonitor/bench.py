@@ -34,33 +34,16 @@ def long_session(path: Path, seconds: int) -> tuple[str, datetime]:
     Rows go through one transaction with the audit seal, like the app's own writes, but not one
     by one: this builds the record the figures are measured on, it is not the figure itself.
     """
+    from kapmonitor.bench_record import baseline_and_dose, start_bench_session
     from kapmonitor.domain.clock import FakeClock, to_iso
-    from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
     from kapmonitor.store import audit
     from kapmonitor.store.session_store import SessionStore
 
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds + 600)
     clock = FakeClock(start)
     store = SessionStore.open(path, clock)
-    checklist = {c.code: True for c in store.ref.choices("eligibility_checklist")}
-    session_id = store.start_session(
-        SessionStart(
-            patient_code="BENCH-3H",
-            sex="female",
-            weight_kg=70,
-            indication="trd",
-            clinicians=("Dr Bench", "Nurse Bench"),
-            started_at=start,
-            age_years=40,
-            checklist=checklist,
-        ),
-        "Dr Bench",
-    )
-    clock.advance(minutes=5)
-    store.add(session_id, VitalSigns(clock.now(), hr=72, sbp=124, dbp=78, spo2=98, rr=14), "Dr B")
-    clock.advance(minutes=5)
-    dose_at = clock.now()
-    store.add(session_id, Dose("ketamine", "im", 50, dose_at), "Dr Bench")
+    session_id = start_bench_session(store, start, "BENCH-3H")
+    dose_at = baseline_and_dose(store, session_id, clock)
     rng = random.Random(3)
     rows = []
     for second in range(1, seconds + 1):
@@ -222,8 +205,9 @@ def _rss_mb() -> float:
 
 def _memory_child(db: str, seconds: int) -> None:
     """Run in a subprocess: record ``seconds`` readings via the window; print RSS samples."""
+    from kapmonitor.bench_record import start_bench_session
     from kapmonitor.domain.clock import FakeClock
-    from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
+    from kapmonitor.domain.records import Dose, VitalSigns
     from kapmonitor.settings import Settings
     from kapmonitor.store.session_store import SessionStore
     from kapmonitor.ui.app import application
@@ -235,19 +219,7 @@ def _memory_child(db: str, seconds: int) -> None:
     store = SessionStore.open(Path(db), clock)
     window = SessionWindow(store, clock, Settings(Path(tempfile.mkdtemp())))
     window.show()
-    session_id = store.start_session(
-        SessionStart(
-            patient_code="BENCH-MEM",
-            sex="female",
-            weight_kg=70,
-            indication="trd",
-            clinicians=("Dr Bench", "Nurse Bench"),
-            started_at=start,
-            age_years=40,
-            checklist={c.code: True for c in store.ref.choices("eligibility_checklist")},
-        ),
-        "Dr Bench",
-    )
+    session_id = start_bench_session(store, start, "BENCH-MEM")
     window.open_session(session_id, fresh=True)
     clock.advance(minutes=5)
     window.after_save("doses", window._save(Dose("ketamine", "im", 50, clock.now())))

@@ -19,8 +19,8 @@ from kapmonitor.bench_table import Row, percentile
 
 def _filled_store(path: Path, readings: int, encrypted: bool) -> tuple[object, str, object]:
     """A store (plain or encrypted) with one session of ``readings`` vital-signs rows."""
+    from kapmonitor.bench_record import start_bench_session
     from kapmonitor.domain.clock import FakeClock, to_iso
-    from kapmonitor.domain.records import SessionStart
     from kapmonitor.store import audit
     from kapmonitor.store.key_slots import new_keys
     from kapmonitor.store.session_store import SessionStore
@@ -28,20 +28,7 @@ def _filled_store(path: Path, readings: int, encrypted: bool) -> tuple[object, s
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=readings + 3600)
     clock = FakeClock(start)
     store = SessionStore.open(path, clock, keys=new_keys() if encrypted else None)
-    checklist = {c.code: True for c in store.ref.choices("eligibility_checklist")}
-    session_id = store.start_session(
-        SessionStart(
-            patient_code="BENCH-CRYPT",
-            sex="female",
-            weight_kg=70,
-            indication="trd",
-            clinicians=("Dr Bench", "Nurse Bench"),
-            started_at=start,
-            age_years=40,
-            checklist=checklist,
-        ),
-        "Dr Bench",
-    )
+    session_id = start_bench_session(store, start, "BENCH-CRYPT")
     rng = random.Random(5)
     rows = []
     for second in range(1, readings + 1):

@@ -150,9 +150,9 @@ def device_record(path: Path, seconds: int) -> tuple[str, datetime]:
     stored as a monitor's would be (each second two device readings, auto-confirmed into one
     vitals row with their two review rows), written in bulk with the audit seal: the record the
     figures are measured beside, not a figure itself."""
+    from kapmonitor.bench_record import baseline_and_dose, start_bench_session
     from kapmonitor.domain.clock import FakeClock, to_iso
     from kapmonitor.domain.protocol import load_protocols
-    from kapmonitor.domain.records import Dose, SessionStart, VitalSigns
     from kapmonitor.paths import resources_dir
     from kapmonitor.store import audit
     from kapmonitor.store.session_store import SessionStore
@@ -161,26 +161,8 @@ def device_record(path: Path, seconds: int) -> tuple[str, datetime]:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds + 900)
     clock = FakeClock(start)
     store = SessionStore.open(path, clock)
-    checklist = {c.code: True for c in store.ref.choices("eligibility_checklist")}
-    session_id = store.start_session(
-        SessionStart(
-            patient_code="BENCH-DEV",
-            sex="female",
-            weight_kg=70,
-            indication="trd",
-            clinicians=("Dr Bench", "Nurse Bench"),
-            started_at=start,
-            age_years=40,
-            checklist=checklist,
-        ),
-        "Dr Bench",
-        protocol=protocol,
-    )
-    clock.advance(minutes=5)
-    store.add(session_id, VitalSigns(clock.now(), hr=72, sbp=124, dbp=78, spo2=98, rr=14), "Dr B")
-    clock.advance(minutes=5)
-    dose_at = clock.now()
-    store.add(session_id, Dose("ketamine", "im", 50, dose_at), "Dr Bench")
+    session_id = start_bench_session(store, start, "BENCH-DEV", protocol)
+    dose_at = baseline_and_dose(store, session_id, clock)
     db = store.db
     by = f"protocol:{protocol.id}"
     with db.atomic():
@@ -307,9 +289,9 @@ def measure_store_throughput(path: Path, session_id: str, count: int, connection
 def _store_memory_child(db: str, seconds: int) -> None:
     """Run in a subprocess: ``seconds`` of a 1 Hz SpO2/HR feed (and NIBP every 5 minutes, left
     pending) through the store and the session model, fast-forwarded; print RSS samples."""
+    from kapmonitor.bench_record import start_bench_session
     from kapmonitor.domain.clock import FakeClock
     from kapmonitor.domain.protocol import load_protocols
-    from kapmonitor.domain.records import SessionStart
     from kapmonitor.paths import resources_dir
     from kapmonitor.store.device_store import add_device_readings
     from kapmonitor.store.session_model import SessionModel
@@ -319,20 +301,7 @@ def _store_memory_child(db: str, seconds: int) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds + 900)
     clock = FakeClock(start)
     store = SessionStore.open(Path(db), clock)
-    session_id = store.start_session(
-        SessionStart(
-            patient_code="BENCH-MEM",
-            sex="female",
-            weight_kg=70,
-            indication="trd",
-            clinicians=("Dr Bench", "Nurse Bench"),
-            started_at=start,
-            age_years=40,
-            checklist={c.code: True for c in store.ref.choices("eligibility_checklist")},
-        ),
-        "Dr Bench",
-        protocol=protocol,
-    )
+    session_id = start_bench_session(store, start, "BENCH-MEM", protocol)
     model = SessionModel.load(store, session_id)
     step = max(1, seconds // 36)
     for second in range(1, seconds + 1):
