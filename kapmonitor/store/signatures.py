@@ -565,6 +565,18 @@ def _check_seal(
 # Tables of a session document that carry signatures: never inserted as signatures made here.
 IMPORTED_TABLE = "imported_signatures"
 SIGNATURE_TABLES = ("signatures", "signature_seals", "attestations", IMPORTED_TABLE)
+# What an imported signature or attestation carries besides its statement, as stored here.
+_SEALED_FIELDS = (
+    "signer",
+    "printed_name",
+    "role",
+    "meaning",
+    "signed_at",
+    "content_hash",
+    "key_fingerprint",
+    "public_key",
+    "signature",
+)
 
 
 def _check_statement(
@@ -652,38 +664,11 @@ def signed_elsewhere(
     for row in tables.get("attestations", []):  # a clinician's attestation, made elsewhere
         claimed = {**row, "session_id": session_id}
         text = statement(claimed)
-        sealed = {
-            name: row.get(name)
-            for name in (
-                "signer",
-                "printed_name",
-                "role",
-                "meaning",
-                "signed_at",
-                "content_hash",
-                "key_fingerprint",
-                "public_key",
-                "signature",
-            )
-        }
+        sealed = {name: row.get(name) for name in _SEALED_FIELDS}
         sealed["statement"] = text.decode()
         incoming.append({**sealed, "status": _check_statement(db, session_id, sealed, text)})
     for row in tables.get(IMPORTED_TABLE, []):  # signed elsewhere already: checked again here
-        kept = {
-            name: row.get(name)
-            for name in (
-                "signer",
-                "printed_name",
-                "role",
-                "meaning",
-                "signed_at",
-                "content_hash",
-                "key_fingerprint",
-                "public_key",
-                "signature",
-                "statement",
-            )
-        }
+        kept = {name: row.get(name) for name in (*_SEALED_FIELDS, "statement")}
         text = str(kept.get("statement") or "")
         status = _check_statement(db, session_id, kept, text.encode()) if text else "unsealed"
         incoming.append({**kept, "status": status})
