@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 # The offscreen platform's screen is the clinic laptop's: 1280 x 720 logical pixels (a 1366 x 768
@@ -28,3 +31,27 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     from kapmonitor.store.signatures import KdfCost
 
     monkeypatch.setattr(accounts, "PASSWORD_COST", KdfCost(*TEST_PASSWORD_COST))
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage_between_tests() -> Iterator[None]:
+    """Free each test's widgets between tests, at a point where no Qt event is being dispatched.
+
+    Why: a widget held only by a reference cycle (a lambda slot, a traceback) is freed whenever
+    Python's collector happens to run; in a long suite that was sometimes inside the next test's
+    ``QMainWindow.__init__`` (a segfault seen in CI in tests/ui/test_locks.py and, rarely, in other
+    UI files). This autouse fixture tears down after qtbot's clean-up: pending deletions are
+    delivered, cycles collected, and deletions they post delivered too.
+    """
+    yield
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is None:
+        return
+    for _ in range(2):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        QCoreApplication.processEvents()
+        gc.collect()
