@@ -34,7 +34,7 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _collect_qt_garbage_between_tests() -> Iterator[None]:
+def _collect_qt_garbage_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     """Free each test's widgets between tests, at a point where no Qt event is being dispatched.
 
     Why: a widget held only by a reference cycle (a lambda slot, a traceback) is freed whenever
@@ -44,14 +44,15 @@ def _collect_qt_garbage_between_tests() -> Iterator[None]:
     delivered, cycles collected, and deletions they post delivered too.
     """
     yield
-    if "PySide6.QtWidgets" not in sys.modules:
-        return
+    uses_qt = {"qtbot", "qapp"} & set(request.fixturenames)
+    if not uses_qt or "PySide6.QtWidgets" not in sys.modules:
+        return  # a test without widgets leaves none to free (and collecting costs time)
     from PySide6.QtCore import QCoreApplication, QEvent
     from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:
         return
-    for _ in range(2):
-        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        QCoreApplication.processEvents()
-        gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
