@@ -59,6 +59,11 @@ DEFAULT_BASELINE_VITALS: tuple[str, ...] = ("bp", "hr", "spo2")
 # shortest a KAP clinic meets). Shipped files set it, with its source.
 DEFAULT_SERIOUS_REPORT_DAYS = 7.0
 DEFAULT_SERIOUS_REPORT_TO = "the clinic's pharmacovigilance route (FDA MedWatch Form 3500)"
+# Used when a protocol file or a stored copy predates ``[devices] no_data_*_s``: a device silent
+# (no valued reading) this many seconds shows a warning, then an alarm, in the connection
+# indicator. Shipped files set them, with their source.
+DEFAULT_NO_DATA_WARNING_S = 30.0
+DEFAULT_NO_DATA_ALARM_S = 120.0
 _DICT_FORMAT = 1  # bump when to_dict's shape changes; from_dict reads older shapes
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TOML_POSITION = re.compile(
@@ -163,6 +168,9 @@ class Protocol:
     # Device readings of these vitals become part of the record as they arrive, without a
     # clinician's click (a flagged reading never does); none by default ([devices] auto_confirm).
     auto_confirm: tuple[str, ...] = ()
+    # A connected device with no valued reading this long: a warning, then an alarm (seconds).
+    no_data_warning_s: float = DEFAULT_NO_DATA_WARNING_S
+    no_data_alarm_s: float = DEFAULT_NO_DATA_ALARM_S
     sources: dict[str, str] = field(default_factory=dict)  # field path -> source label
     origin: str = ""  # the file it was loaded from
 
@@ -199,6 +207,8 @@ class Protocol:
             ),
             "dose_guards": [g.to_dict() for g in self.dose_guards],
             "auto_confirm": list(self.auto_confirm),
+            "no_data_warning_s": self.no_data_warning_s,
+            "no_data_alarm_s": self.no_data_alarm_s,
             "sources": dict(self.sources),
             "origin": self.origin,
         }
@@ -331,6 +341,8 @@ def _protocol_from_dict(d: dict[str, Any]) -> Protocol:
         ),
         dose_guards=tuple(DoseGuard.from_dict(g) for g in d.get("dose_guards", ())),
         auto_confirm=tuple(str(v) for v in d.get("auto_confirm", ())),
+        no_data_warning_s=float(d.get("no_data_warning_s", DEFAULT_NO_DATA_WARNING_S)),
+        no_data_alarm_s=float(d.get("no_data_alarm_s", DEFAULT_NO_DATA_ALARM_S)),
         serious_report_days=float(d.get("serious_report_days", DEFAULT_SERIOUS_REPORT_DAYS)),
         serious_report_to=str(d.get("serious_report_to", DEFAULT_SERIOUS_REPORT_TO)),
         sources={str(k): str(v) for k, v in d.get("sources", {}).items()},
@@ -771,20 +783,28 @@ def _parse_questionnaires(top: _Table) -> tuple[QuestionnaireDue, ...]:
     return tuple(items)
 
 
-def _parse_devices(top: _Table, sources: dict[str, str]) -> tuple[str, ...]:
-    """``[devices] auto_confirm``: registry vitals whose device readings need no click (the
-    1 Hz SpO2/HR trend, say). Not set: nothing is confirmed automatically."""
+def _parse_devices(top: _Table, sources: dict[str, str]) -> dict[str, Any]:
+    """``[devices]``: ``auto_confirm``, registry vitals whose device readings need no click (the
+    1 Hz SpO2/HR trend, say; not set: nothing is confirmed automatically), and the connection
+    indicator's ``no_data_warning_s`` / ``no_data_alarm_s`` (labelled; defaults when absent)."""
     if not top.has("devices"):
-        return ()
+        return {"auto_confirm": ()}
     t = top.table("devices")
-    t.only(("auto_confirm", "source"))
+    t.only(("auto_confirm", "source", "no_data_warning_s", "no_data_alarm_s"))
     keys = t.strings("auto_confirm")
     for key in keys:
         if key not in VITAL_KEYS:
             t.fail("auto_confirm", f"{key!r} is not a vital sign ({', '.join(VITAL_KEYS)})")
     if keys:
         sources["devices.auto_confirm"] = t.source()
-    return keys
+    found: dict[str, Any] = {"auto_confirm": keys}
+    for key in ("no_data_warning_s", "no_data_alarm_s"):
+        if t.has(key):
+            found[key], sources[f"devices.{key}"] = t.sourced(key, above=0)
+    warning = found.get("no_data_warning_s", DEFAULT_NO_DATA_WARNING_S)
+    if found.get("no_data_alarm_s", DEFAULT_NO_DATA_ALARM_S) <= warning:
+        t.fail("no_data_alarm_s", f"must be longer than no_data_warning_s ({warning:g} s)")
+    return found
 
 
 def _decode(text: str, origin: str) -> dict[str, Any]:
@@ -844,7 +864,7 @@ def parse_protocol(text: str, origin: str) -> Protocol:
             else None
         ),
         dose_guards=parse_dose_guards(top.tables("dose_guards")),
-        auto_confirm=_parse_devices(top, sources),
+        **_parse_devices(top, sources),
         sources=sources,
         origin=origin,
         **schedule,
