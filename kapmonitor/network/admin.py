@@ -1,0 +1,98 @@
+"""``kapmonitor server init`` and ``server add-laptop``: the central schema and the laptops' roles.
+
+Run by the clinic's database administrator with a role that owns the database and may create
+roles. ``init`` applies the server schema's versions (:mod:`server_schema`); ``add-laptop`` makes
+a login role for one laptop, a member of ``kap_laptop`` (INSERT, and SELECT of its own rows, on
+the mirrored tables: nothing else), with a random password that is handed over once and never
+logged.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from kapmonitor.network import server_schema
+from kapmonitor.network.connection import NetworkError, connect, explain
+
+LAPTOP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
+
+
+@dataclass(frozen=True)
+class AddedLaptop:
+    laptop_id: str
+    role: str
+    password: str
+    url: str  # the laptop's connection URL, without the password
+
+    def __repr__(self) -> str:  # the password never reaches a log line by accident
+        return f"AddedLaptop(laptop_id={self.laptop_id!r}, role={self.role!r}, url={self.url!r})"
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/") or "postgres"
+
+
+def role_name(database: str, laptop: str) -> str:
+    """The laptop's login role: database and laptop name, so two archives on one server (two
+    clinics) never share a laptop role."""
+    return f"kap_{database}_{laptop}".replace("-", "_")[:63]
+
+
+def init_server(url: str) -> list[int]:
+    """Create (or bring up to date) the central schema at ``url``; returns versions applied."""
+    import psycopg
+
+    conn = connect(url)
+    try:
+        return server_schema.apply(conn)
+    except psycopg.Error as exc:
+        raise explain(exc, url) from exc
+    finally:
+        conn.close()
+
+
+def add_laptop(url: str, laptop: str) -> AddedLaptop:
+    """Register ``laptop`` and create its login role with a new random password."""
+    import psycopg
+    from psycopg import sql
+
+    if not LAPTOP_NAME.match(laptop):
+        raise NetworkError(
+            f"{laptop!r} is not a laptop name: use 1 to 31 lower-case letters, digits and "
+            "hyphens, starting with a letter or digit (e.g. room-2).",
+            "name",
+        )
+    database = database_name(url)
+    role = role_name(database, laptop)
+    password = secrets.token_urlsafe(24)
+    conn = connect(url)
+    try:
+        with conn.transaction():
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                raise NetworkError(f"The laptop {laptop} already has a role ({role}).", "exists")
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE kap_laptop").format(
+                    sql.Identifier(role), sql.Literal(password)
+                )
+            )
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+            conn.execute(
+                "INSERT INTO kap.laptops (laptop_id, role_name) VALUES (%s, %s)", [laptop, role]
+            )
+    except psycopg.Error as exc:
+        raise explain(exc, url) from exc
+    finally:
+        conn.close()
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    laptop_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    return AddedLaptop(laptop, role, password, laptop_url)
