@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import logging
 import threading
 import time
@@ -55,6 +56,40 @@ from kapmonitor.devices.mllp import MAX_MESSAGE_BYTES, Frame, MllpDecoder, frame
 from kapmonitor.devices.reading import ConnectionState, ReadingSink, StateSink, deliver
 
 __all__ = ["ListenerConfig", "MllpListener", "PatientRule"]
+
+
+Answer = tuple[bytes | None, ParsedMessage | None]  # the ACK to write, the message if accepted
+
+
+def _done(loop: asyncio.AbstractEventLoop, ack: bytes | None) -> asyncio.Task[Answer]:
+    """An answer already known (a refusal), queued behind the messages read before it."""
+
+    async def known() -> Answer:
+        return ack, None
+
+    return loop.create_task(known())
+
+
+async def _enqueue(
+    answers: asyncio.Queue[asyncio.Task[Answer] | None],
+    item: asyncio.Task[Answer] | None,
+    answering: asyncio.Task[None],
+) -> bool:
+    """Queue ``item`` for the answering task, waiting while ``max_pipelined`` are unanswered;
+    False (and ``item`` cancelled) when the answering task ended first (the connection is
+    going): a full queue must never hold the reading side forever."""
+    if not answers.full():
+        answers.put_nowait(item)
+        return True
+    put = asyncio.ensure_future(answers.put(item))
+    await asyncio.wait({put, answering}, return_when=asyncio.FIRST_COMPLETED)
+    if put.done():
+        return True
+    put.cancel()
+    if item is not None:
+        item.cancel()
+    return False
+
 
 log = logging.getLogger("kapmonitor.devices.mllp")
 
@@ -112,6 +147,7 @@ class ListenerConfig:
     message_timeout_s: float = 30.0  # a started message must be complete within this
     max_message_bytes: int = MAX_MESSAGE_BYTES
     duplicate_memory: int = 20_000  # MSH-10s remembered (5.5 h of one 1 Hz monitor), bounded
+    max_pipelined: int = 256  # messages read ahead of their ACK on one connection, bounded
 
 
 class _Conn:
@@ -120,6 +156,7 @@ class _Conn:
     def __init__(self, last_message: float) -> None:
         self.last_message = last_message
         self.busy = False  # a message is under way or being answered
+        self.unanswered = 0  # messages read whose ACK is not written yet
 
 
 @dataclass
@@ -293,27 +330,69 @@ class MllpListener:
         devices: dict[str, ConnectionState],
         conn: _Conn,
     ) -> None:
+        """Read ahead, answer in order: each complete message starts being processed as soon as
+        it is read (so pipelined messages can share one store transaction), while one answering
+        task writes the ACKs strictly in the order the messages arrived."""
         config = self.config
         decoder = MllpDecoder(config.max_message_bytes)
+        answers: asyncio.Queue[asyncio.Task[Answer] | None] = asyncio.Queue(
+            maxsize=config.max_pipelined
+        )
+        in_order = asyncio.Lock()  # a plain sink takes one connection's messages in order
+        answering = asyncio.create_task(self._answer(writer, answers, devices, conn, decoder))
+        try:
+            await self._read(reader, number, conn, decoder, answers, in_order, answering)
+            # the sender is done or cut off: answer what was read
+            await _enqueue(answers, None, answering)
+            try:
+                async with asyncio.timeout(config.message_timeout_s):
+                    await asyncio.shield(answering)
+            except TimeoutError:
+                log.info("MLLP connection %d: messages not stored in time, closed", number)
+        finally:
+            if not answering.done():
+                answering.cancel()
+            while not answers.empty():  # not answered (stop or timeout): no task left behind
+                task = answers.get_nowait()
+                if task is not None and not task.done():
+                    task.cancel()
+            with contextlib.suppress(BaseException):
+                await answering
+
+    async def _read(
+        self,
+        reader: asyncio.StreamReader,
+        number: int,
+        conn: _Conn,
+        decoder: MllpDecoder,
+        answers: asyncio.Queue[asyncio.Task[Answer] | None],
+        in_order: asyncio.Lock,
+        answering: asyncio.Task[None],
+    ) -> None:
+        config = self.config
         frame_started: float | None = None  # when the unfinished message began
-        last_message = conn.last_message  # idle counts from the last whole message, not byte
+        loop = asyncio.get_running_loop()
         while True:
             now = time.monotonic()
-            conn.busy = decoder.in_frame
+            conn.busy = decoder.in_frame or conn.unanswered > 0
             if decoder.in_frame:
                 frame_started = frame_started if frame_started is not None else now
                 timeout = frame_started + config.message_timeout_s - now
-            else:
-                timeout = last_message + config.idle_timeout_s - now
+            elif conn.unanswered:  # still storing what was read: not idle
+                timeout = config.idle_timeout_s
+            else:  # idle counts from the last whole message answered, not from any byte
+                timeout = conn.last_message + config.idle_timeout_s - now
             try:
                 async with asyncio.timeout(max(timeout, 0.0)):  # no task per read, unlike wait_for
                     data = await reader.read(65536)
                 conn.busy = True  # from here until the next read, never evicted
             except TimeoutError:
+                if not decoder.in_frame and conn.unanswered:
+                    continue  # still answering what was read: not idle
                 if decoder.in_frame:
-                    await self._refuse_head(
-                        writer, decoder.head(), "message not completed in time", number
-                    )
+                    conn.unanswered += 1
+                    refusal = self._refusal(decoder.head(), "message not completed in time", number)
+                    await _enqueue(answers, _done(loop, refusal), answering)
                     log.info("MLLP connection %d: message not completed in time, closed", number)
                 else:
                     log.info("MLLP connection %d: idle, closed", number)
@@ -325,32 +404,65 @@ class MllpListener:
             was_in_frame = decoder.in_frame
             events = decoder.feed(data)
             for event in events:
+                if answering.done():
+                    return  # the answering side failed (sender not reading): stop reading
                 if isinstance(event, Frame):
-                    ack, accepted = await self._process(event.payload, number)
-                    if accepted is not None:
-                        self._track(accepted, devices)
-                    writer.write(frame(ack))
-                    if writer.transport.get_write_buffer_size() > 65536:
-                        async with asyncio.timeout(config.message_timeout_s):
-                            await writer.drain()  # a sender not reading its ACKs
-                    last_message = conn.last_message = time.monotonic()
-                elif event.reason == "truncated":
-                    await self._refuse_head(writer, event.head, "message truncated", number)
+                    self.stats.last_message_at = time.monotonic()
+                    conn.unanswered += 1
+                    task = asyncio.create_task(self._process(event.payload, number, in_order))
+                    if not await _enqueue(answers, task, answering):
+                        return
+                    continue
+                if event.reason == "truncated":
+                    reason = "message truncated"
                 else:  # oversized: refused now; the decoder drops the rest up to its end,
                     # keeping nothing, and the message deadline still bounds how long that takes
-                    limit = f"{config.max_message_bytes // 1024} KiB"
-                    await self._refuse_head(
-                        writer, event.head, f"message larger than {limit}", number
-                    )
+                    reason = f"message larger than {config.max_message_bytes // 1024} KiB"
+                conn.unanswered += 1
+                if not await _enqueue(
+                    answers, _done(loop, self._refusal(event.head, reason, number)), answering
+                ):
+                    return
             if not decoder.in_frame:
                 frame_started = None
             elif events or not was_in_frame:
                 frame_started = time.monotonic()  # a new message began in this chunk
 
-    async def _refuse_head(
-        self, writer: asyncio.StreamWriter, head: bytes, reason: str, number: int
+    async def _answer(
+        self,
+        writer: asyncio.StreamWriter,
+        answers: asyncio.Queue[asyncio.Task[Answer] | None],
+        devices: dict[str, ConnectionState],
+        conn: _Conn,
+        decoder: MllpDecoder,
     ) -> None:
-        """Answer AR for a frame that will never be whole, when its MSH-10 can be read."""
+        """Write each message's ACK once its processing finished, in arrival order.
+
+        A fault here (a sender not reading its ACKs, an unexpected error) aborts the connection,
+        so the reading side stops too; messages not yet answered are resent by the monitor."""
+        try:
+            while True:
+                task = await answers.get()
+                if task is None:
+                    return
+                ack, accepted = await task
+                if ack is not None:
+                    writer.write(frame(ack))
+                    if writer.transport.get_write_buffer_size() > 65536:
+                        async with asyncio.timeout(self.config.message_timeout_s):
+                            await writer.drain()  # a sender not reading its ACKs
+                conn.unanswered -= 1
+                conn.last_message = time.monotonic()
+                if accepted is not None:
+                    self._track(accepted, devices)
+                if not conn.unanswered:
+                    conn.busy = decoder.in_frame
+        except BaseException:
+            writer.transport.abort()
+            raise
+
+    def _refusal(self, head: bytes, reason: str, number: int) -> bytes | None:
+        """The AR for a frame that will never be whole, when its MSH-10 can be read."""
         self.stats.rejected += 1
         header = peek_header(head)
         log.warning(
@@ -359,14 +471,13 @@ class MllpListener:
             _digest(header.control_id) if header.control_id else "-",
             reason,
         )
-        if header.control_id:
-            writer.write(frame(build_ack(AckCode.REJECT, header, reason, "100")))
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.drain(), 5)
+        if not header.control_id:
+            return None
+        return build_ack(AckCode.REJECT, header, reason, "100")
 
-    async def _process(self, payload: bytes, number: int) -> tuple[bytes, ParsedMessage | None]:
-        """The ACK for one complete message, after storing its readings if accepted."""
-        self.stats.last_message_at = time.monotonic()
+    async def _process(self, payload: bytes, number: int, in_order: asyncio.Lock) -> Answer:
+        """The ACK for one complete message (after storing its readings if accepted), and the
+        message when accepted (for the device states)."""
         header: Header = Header()
         try:
             message = parse_oru(payload, self.clock(), self.code_map)
@@ -379,7 +490,7 @@ class MllpListener:
             refusal = rule.refusal(message)
             if refusal is not None:
                 raise MessageRejected(AckCode.REJECT, ERR_UNKNOWN_KEY, refusal, header)
-            await self._store_once(message)
+            await self._store_once(message, in_order)
         except MessageRejected as exc:
             header = exc.header if exc.header.control_id else header
             if exc.ack == AckCode.ERROR:
@@ -397,8 +508,12 @@ class MllpListener:
             return build_ack(exc.ack, header, exc.reason, exc.error), None
         return build_ack(AckCode.ACCEPT, header), message
 
-    async def _store_once(self, message: ParsedMessage) -> None:
-        """Deliver ``message``'s readings unless already stored; AE when the sink fails."""
+    async def _store_once(self, message: ParsedMessage, in_order: asyncio.Lock) -> None:
+        """Deliver ``message``'s readings unless already stored; AE when the sink fails.
+
+        An async sink is handed each message as soon as it is read (it may store several in one
+        transaction: group commit); a plain sink runs in the executor, one message of a
+        connection at a time, so it sees them in the order they were sent."""
         key = (message.header.sending_app, message.header.sending_facility, message.control_id)
         while True:
             if key in self._seen:
@@ -414,7 +529,11 @@ class MllpListener:
         stored = False
         try:
             if message.readings:
-                await deliver(self._sink, message.readings)
+                if inspect.iscoroutinefunction(self._sink):
+                    await deliver(self._sink, message.readings)
+                else:
+                    async with in_order:
+                        await deliver(self._sink, message.readings)
             stored = True
         except Exception as exc:
             log.error(

@@ -27,6 +27,7 @@ device rows it wrote, so a view can chart pending values without reading them ba
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError, check_text_length
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.store import permissions, protocol_effects
-from kapmonitor.store.database import plain_errors
+from kapmonitor.store.database import explain, plain_errors
 from kapmonitor.store.inserts import insert_returning
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "ACTION_ARTEFACT",
     "ACTION_CONFIRMED",
     "ACTION_READINGS",
+    "add_device_messages",
     "add_device_readings",
     "confirm_device_readings",
     "device_recorder",
@@ -145,6 +147,60 @@ def add_device_readings(
         if written:
             store._seal(actor, ACTION_READINGS, session_id)
     return Changes(session_id, ACTION_READINGS, tuple(written))
+
+
+def add_device_messages(
+    store: SessionStore, session_id: str, messages: Sequence[Sequence[DeviceReading]]
+) -> list[Changes | Exception]:
+    """Store several device messages in ONE transaction (group commit): one result per message,
+    in order, each the :class:`Changes` :func:`add_device_readings` would have returned or the
+    exception that refused that message alone. Returns only once the transaction has committed.
+
+    Why: every commit in WAL mode with ``synchronous=FULL`` is an fsync of the log, so a gateway
+    flushing its buffer one commit per message is bounded by the disk; one commit for everything
+    that arrived while the previous commit ran keeps the listener ahead of it, and the commit is
+    still the point after which each of these messages may be answered ``AA``.
+
+    Each message runs in its own savepoint (exactly as :func:`add_device_readings`, sealed into
+    the audit trail with its own device as the actor): a message refused for itself (a vital
+    twice, a session that no longer takes readings, a value the schema refuses) is rolled back
+    alone and its exception returned in its place, the others go on. A fault of the database
+    itself (I/O, disk full, a transaction the engine abandoned) or a failed commit is raised,
+    and then NO message of the batch was stored: the caller must not acknowledge any of them.
+    A message repeated inside the batch (same device, message id and vital) is stored once;
+    the repeat's change is empty, as for a resend.
+    """
+    results: list[Changes | Exception] = []
+    db = store.db
+    try:
+        with db.atomic():
+            for readings in messages:
+                try:
+                    results.append(add_device_readings(store, session_id, readings))
+                except Exception as exc:
+                    if _batch_fatal(exc) or not db.conn.in_transaction:
+                        raise
+                    results.append(exc)
+    except (sqlite3.Error, OSError) as exc:
+        raise explain(exc, store.path) from exc
+    return results
+
+
+def _batch_fatal(exc: BaseException) -> bool:
+    """A fault of the database rather than of one message: the whole batch must fail.
+
+    ``plain_errors`` turns sqlite3/OS errors into StoreError with the original as the cause; an
+    operational error (I/O, full, locked, a savepoint that could not roll back) means the
+    transaction itself can no longer be trusted, while an integrity error or a Python-level
+    refusal (validation, permissions) belongs to the one message."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)) and (
+            not isinstance(cause, sqlite3.IntegrityError)
+        ):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _insert_reading(
