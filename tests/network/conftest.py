@@ -96,3 +96,52 @@ def make_laptop(folder: Path, name: str, clock: FakeClock | None = None) -> Lapt
     clock = clock or FakeClock(T0)
     opened = encrypted_store.create(path, clock, ADMIN_USER, "Dr Admin", ADMIN_PASSWORD)
     return Laptop(path, opened.keys, clock)
+
+
+def record_demo_session(laptop: Laptop, seed: int) -> str:
+    """A whole realistic session (the demo's script) recorded on ``laptop``; its id."""
+    import random
+
+    from kapmonitor.demo import record_demo
+
+    store = laptop.store()
+    try:
+        session_id = ""
+        for kind, ident in record_demo(
+            store, laptop.clock, laptop.clock.now(), 0.0, random.Random(seed)
+        ):
+            if kind == "session":
+                session_id = str(ident)
+        return session_id
+    finally:
+        store.close()
+
+
+def local_counts(laptop: Laptop) -> dict[str, int]:
+    """Rows per sent table on the laptop."""
+    from kapmonitor.network.server_schema import sent_tables
+    from kapmonitor.store.database import connect_readonly
+
+    db = connect_readonly(laptop.path, laptop.keys)
+    try:
+        return {
+            t: int(db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0]) for t in sent_tables(db)
+        }
+    finally:
+        db.close()
+
+
+def server_counts(archive: Archive, laptop_id: str) -> dict[str, int]:
+    """Rows per table the server holds for ``laptop_id`` (duplicates impossible: primary key)."""
+    import tempfile
+
+    from kapmonitor.network.server_schema import sent_tables
+    from kapmonitor.store.database import connect as connect_laptop
+
+    shape = connect_laptop(Path(tempfile.mkdtemp()) / "shape.sqlite")
+    tables = sent_tables(shape)
+    shape.close()
+    union = " UNION ALL ".join(
+        f"SELECT '{t}', count(*) FROM kap.{t} WHERE laptop_id = %s" for t in tables
+    )
+    return {str(t): int(n) for t, n in archive.query(union, [laptop_id] * len(tables))}
