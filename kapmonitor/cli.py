@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kapmonitor import APP_NAME, __version__, cli_keys, device_commands
+from kapmonitor import APP_NAME, __version__, cli_keys, device_commands, network_commands
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.database import StoreError
@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="anchor logs, backups, PDF reports or exports (or #N:MAC from a printout) to hold "
         "the file's audit chain against: names a cut tail, a rollback and a rewritten history",
     )
+    verify.add_argument(
+        "--server",
+        metavar="URL",
+        help="also hold it against the chain heads the central archive recorded at each sync",
+    )
 
     backup = sub.add_parser("backup", help="take a checked online backup of the database")
     _db_argument(backup)
@@ -179,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_commands.add_simulate_oximeter_parser(sub)
     device_commands.add_capture_parser(sub, _db_argument)
     cli_keys.add_commands(sub, _db_argument)
+    network_commands.add_commands(sub, _db_argument)
 
     bench = sub.add_parser("bench", help="measure the figures in docs/performance.md")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
@@ -300,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_keys.run(args, db_path, db_option)
         if args.command in (*cli_keys.OPENING, "accounts") and not _path_problem(db_path):
             cli_keys.unlock_for(args.command, db_path, db_option)
+        if args.command in network_commands.COMMANDS:
+            return network_commands.run(args, db_path, db_option)
         if args.command == "demo":
             from kapmonitor.demo import run_demo
 
@@ -323,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "accounts":
             return _account_sheet(db_path, db_option)
         if args.command == "verify":
-            return _verify(db_path, db_option, args.anchors)
+            return _verify(db_path, db_option, args.anchors, args.server)
         if args.command == "backup":
             out = Path(args.out).expanduser() if args.out else None
             return _backup(db_path, db_option, out, args.keep)
@@ -620,7 +628,9 @@ def _check_before_creating(documents: list[Any]) -> None:
             scratch.close()
 
 
-def _verify(db_path: Path, db_option: str, anchors: Sequence[str] = ()) -> int:
+def _verify(
+    db_path: Path, db_option: str, anchors: Sequence[str] = (), server: str | None = None
+) -> int:
     from kapmonitor.reports.session_export import is_sqlite_file
     from kapmonitor.store import encryption
 
@@ -637,6 +647,12 @@ def _verify(db_path: Path, db_option: str, anchors: Sequence[str] = ()) -> int:
         result = verify_database(db_path, anchors=anchors)
     except StoreError as exc:
         raise _on_db(db_option, exc) from exc
+    if server:  # the central archive as a witness (docs/network.md)
+        from kapmonitor.network.verify_server import check_against_server
+
+        problems, notes = check_against_server(db_path, server)
+        result.problems.extend(problems)
+        result.notes.extend(notes)
     for line in result.lines:
         print(line)
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -36,6 +36,7 @@ OPENING = (
     "backup",
     "restore",
     "capture",
+    "sync",
 )
 KEY_COMMANDS = ("init", "rekey", "recover")
 
