@@ -13,6 +13,12 @@ different axis ranges, alarm labels, and only one removed duplicate limit lines.
 * the lanes and their fixed ranges are the registry's :data:`~kapmonitor.domain.vitals.CHART_LANES`,
   and x is minutes since the first dose (since the session start before any dose).
 
+Device readings (issue 13) are not part of the record until confirmed, so they are not in a
+:class:`ChartPicture` (the review chart and the PDF draw the record). The live chart shows them
+apart: :func:`device_delta` turns a device write's :class:`~kapmonitor.domain.changes.Changes`
+into pending points and decisions (a confirmed reading's pending point goes, its vitals row is
+charted as any other; an artefact's point becomes a marked artefact, kept).
+
 How it looks (symbols, dashes, colours) is :mod:`kapmonitor.domain.chart_style`.
 All times here are POSIX epoch seconds; x values are minutes since :attr:`ChartPicture.origin`.
 """
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_style import marker_style
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol as ClinicalProtocol
@@ -47,12 +54,15 @@ __all__ = [
     "ChartMarker",
     "ChartPicture",
     "ChartSeries",
+    "DevicePoint",
     "LimitLine",
     "SeriesSpec",
     "SessionRows",
     "alarm_label",
     "build_picture",
     "chart_delta",
+    "device_delta",
+    "device_points_delta",
     "labelled_ticks",
     "limit_lines",
     "marker_tip",
@@ -140,14 +150,29 @@ class LimitLine:
 
 
 @dataclass(frozen=True)
+class DevicePoint:
+    """A device reading on the chart, by the stored reading's id (what a decision names)."""
+
+    series: str
+    t: float
+    value: float
+    reading_id: int
+
+
+@dataclass(frozen=True)
 class ChartDelta:
-    """What one committed row adds to the chart: points ``(series, t, value)`` and markers."""
+    """What one committed row adds to the chart: points ``(series, t, value)`` and markers;
+    for a device write, the pending readings it stored, the artefact readings to draw crossed
+    (a whole redraw), and decisions ``(reading id, "confirmed" | "artefact")``."""
 
     points: tuple[tuple[str, float, float], ...] = ()
     markers: tuple[ChartMarker, ...] = ()
+    pending: tuple[DevicePoint, ...] = ()
+    artefacts: tuple[DevicePoint, ...] = ()
+    decided: tuple[tuple[int, str], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.points or self.markers)
+        return bool(self.points or self.markers or self.pending or self.artefacts or self.decided)
 
 
 @dataclass
@@ -287,6 +312,51 @@ def chart_delta(table: str, row: StoredRow, ref: Reference) -> ChartDelta:
         return ChartDelta()
     t = from_iso(row.observed_at).timestamp()
     return ChartDelta(markers=(ChartMarker(t, kind, _label(row, ref)),))
+
+
+def _device_point(
+    reading_id: int, vital: str, observed_at: str, value: float | None
+) -> DevicePoint | None:
+    """A reading of a charted vital with a finite value as a point (else None: not drawn)."""
+    spec = _SPEC.get(vital)
+    if spec is None or spec.table != "vitals" or value is None:
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        return None
+    return DevicePoint(vital, from_iso(observed_at).timestamp(), number, int(reading_id))
+
+
+def device_delta(changes: Changes) -> ChartDelta:
+    """What a device write adds to the live chart: the readings it stored that still await a
+    decision (pending points; one confirmed with the write, by the protocol, is charted as its
+    vitals row instead), and each decision it wrote. A reading without a value (probe off) or
+    of an uncharted vital (temperature) draws nothing."""
+    pending = []
+    for row in changes.pending_readings:
+        point = _device_point(row.id, row["vital"], row.observed_at, row["value"])
+        if point is not None:
+            pending.append(point)
+    decided = tuple(
+        (int(r["device_reading_id"]), str(r["decision"]))
+        for r in changes.of("device_reading_reviews")
+    )
+    return ChartDelta(pending=tuple(pending), decided=decided)
+
+
+def device_points_delta(
+    rows: Iterable[tuple[int, str, str, float | None, str | None]],
+) -> ChartDelta:
+    """The stored device readings of a session still on the chart (a session opened again):
+    ``(id, vital, observed_at, value, decision)`` with decision None (pending) or "artefact"
+    (confirmed readings are charted as their vitals rows)."""
+    pending, artefacts = [], []
+    for reading_id, vital, observed_at, value, decision in rows:
+        point = _device_point(reading_id, vital, observed_at, value)
+        if point is None or decision not in (None, "artefact"):
+            continue
+        (artefacts if decision == "artefact" else pending).append(point)
+    return ChartDelta(pending=tuple(pending), artefacts=tuple(artefacts))
 
 
 def limit_lines(protocol: ClinicalProtocol | None) -> list[LimitLine]:

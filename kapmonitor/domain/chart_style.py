@@ -10,6 +10,13 @@ colour alone is unreliable for colour-blind readers, on the night palette and on
 (a test checks it). Night colours are muted and never pure white: the room is dimmed.
 
 A new charted vital sign needs one :class:`SeriesStyle` below (a test fails until it has one).
+
+Device readings awaiting a clinician (issue 13) are drawn in each series' *pending* look, declared
+here once (:data:`PENDING`): the same symbol and colour family, lighter (mixed toward the
+background) and hollow, on a thin dotted line, so a value nobody has confirmed never reads as part
+of the record. A reading marked artefact stays on the chart as a small grey cross
+(:data:`ARTEFACT`), never removed. Device data that stop for longer than :data:`GAP_FACTOR` times
+the series' usual interval are drawn with a gap (:func:`gap_limit`).
 """
 
 from __future__ import annotations
@@ -17,20 +24,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ARTEFACT",
     "DASHES",
     "DAY",
+    "GAP_FACTOR",
+    "GAP_MIN_S",
     "KEY_PERIOD_MIN",
     "KEY_PHASE_MIN",
     "MARKER_STYLES",
     "NIGHT",
+    "PENDING",
     "SERIES_STYLES",
     "SYMBOLS",
     "SYMBOLS_MAX_POINTS",
+    "ArtefactStyle",
     "ChartPalette",
     "MarkerStyle",
+    "PendingStyle",
     "SeriesStyle",
+    "blend",
+    "gap_limit",
     "marker_style",
     "palette",
+    "pending_color",
 ]
 
 #: Line styles a renderer must know.
@@ -162,3 +178,70 @@ def marker_style(kind: str) -> MarkerStyle:
     """The style of ``kind``; an unknown kind is drawn as a note rather than failing, so a new
     event type can never take a chart down mid-session."""
     return MARKER_STYLES.get(kind, MARKER_STYLES["note"])
+
+
+# --- device readings awaiting a clinician (issue 13) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingStyle:
+    """How a pending device value differs from a confirmed one, for every series alike.
+
+    ``mix`` is how far the series colour moves toward the background (0 the colour itself, 1 the
+    background): lighter, yet the same hue, so it still reads as "SpO₂" beside the confirmed
+    line. ``hollow`` symbols (filled with the background) and a thinner dotted ``dash`` keep
+    pending points apart from confirmed ones without relying on colour."""
+
+    mix: float
+    hollow: bool
+    dash: str
+    width: float
+
+
+@dataclass(frozen=True)
+class ArtefactStyle:
+    """A reading marked artefact: kept on the chart, crossed and greyed, never a data point."""
+
+    symbol: str
+    day: str
+    night: str
+    size_delta: int  # px added to the series symbol size
+
+    def color(self, night: bool) -> str:
+        return self.night if night else self.day
+
+
+PENDING = PendingStyle(mix=0.5, hollow=True, dash="dot", width=1.5)
+ARTEFACT = ArtefactStyle(symbol="x", day="#8A9099", night="#5F6870", size_delta=1)
+
+#: A series' device data with no reading for longer than this many times its usual interval
+#: (the median of the last :data:`GAP_WINDOW` intervals) are drawn with a gap, not bridged.
+GAP_FACTOR = 3.0
+#: The shortest gap drawn, seconds: a 1 Hz feed jittering by a second is not a gap.
+GAP_MIN_S = 3.0
+GAP_WINDOW = 30
+
+
+def blend(color: str, toward: str, share: float) -> str:
+    """``color`` moved ``share`` (0..1) of the way toward ``toward``, both ``#RRGGBB``."""
+    a = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    b = [int(toward[i : i + 2], 16) for i in (1, 3, 5)]
+    mixed = (round(x + (y - x) * share) for x, y in zip(a, b, strict=True))
+    return "#" + "".join(f"{v:02X}" for v in mixed)
+
+
+def pending_color(key: str, night: bool) -> str:
+    """The pending look of series ``key``: its colour mixed toward the chart background."""
+    return blend(SERIES_STYLES[key].color(night), palette(night).background, PENDING.mix)
+
+
+def gap_limit(intervals: list[float]) -> float:
+    """The interval (s) above which a series' device data count as interrupted: GAP_FACTOR
+    times the median of the last intervals (a 1 Hz feed: 3 s; NIBP every 5 min: 15 min), never
+    under GAP_MIN_S. With no interval yet nothing is a gap."""
+    recent = sorted(intervals[-GAP_WINDOW:])
+    if not recent:
+        return float("inf")
+    middle = len(recent) // 2
+    median = recent[middle] if len(recent) % 2 else (recent[middle - 1] + recent[middle]) / 2
+    return max(GAP_MIN_S, GAP_FACTOR * median)

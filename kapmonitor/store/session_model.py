@@ -189,6 +189,11 @@ class SessionModel(SessionLog):
             if key in self._pending
         }
 
+    def pending_readings(self) -> dict[str, StoredRow]:
+        """The newest pending device reading of each vital, whole (its id, device, message):
+        what the window shows lighter and the readings its confirm key names to the store."""
+        return {key: self._pending[key] for key in VITAL_KEYS if key in self._pending}
+
     def _add_streamed(self, table: str, row: StoredRow) -> None:
         """Fold one reading into the summary; a correction, a voiding or a reading older than
         the newest re-reads the summary from SQLite (it may change any of it)."""

@@ -49,6 +49,7 @@ from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_model import SessionModel
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
+from kapmonitor.ui.bedside.device_review import DEVICE_ROWS, DeviceReview
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
 from kapmonitor.ui.forms.anchor_settings_dialog import open_record_protection
@@ -346,6 +347,8 @@ class SessionWindow(QMainWindow):
             entry_menu.addAction(action)
             self.action_bar.add(action, course=name in COURSE_ACTIONS)
             self.actions_by_name[name] = action
+        # Device values (issue 13): Confirm (F) and Mark artefact (M), in device_review.
+        self.device_review = DeviceReview(self, entry_menu)
         for index in range(4):
             pick = QAction(f"Record as clinician {index + 1}", self)
             pick.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
@@ -541,6 +544,7 @@ class SessionWindow(QMainWindow):
             self.timeline.scrollToBottom()
         else:  # hidden, it would size its columns from every line: scroll once it is shown
             QTimer.singleShot(0, self.timeline.scrollToBottom)
+        self.device_review.redraw()  # pending and artefact device readings, pending numbers
         self._update_header()
 
     # --- saving entries -----------------------------------------------------------------------
@@ -597,6 +601,12 @@ class SessionWindow(QMainWindow):
         if self.log is not None and changes.primary is not None:
             self.log.apply(changes)
 
+    def apply_device_changes(self, changes: Changes) -> None:
+        """Show a committed device write (the device feed calls this on the GUI thread after
+        ``device_store.add_device_readings``; a confirmation comes back the same way): the
+        model, chart and big numbers update from the change alone, in device_review."""
+        self.device_review.apply(changes)
+
     def _model_changed(self, changes: Changes) -> None:
         """The model's listener: one timeline insert per new entry, the big numbers, one chart
         update, NEWS2 and alarms, the header; or a redraw after a correction."""
@@ -608,6 +618,8 @@ class SessionWindow(QMainWindow):
         stamp = changes.latest_recorded_at
         if stamp is not None and (self._latest_recorded is None or stamp > self._latest_recorded):
             self._latest_recorded = stamp
+        if table in DEVICE_ROWS:
+            return  # a device write's readings and decisions: device_review shows them
         if changes.corrects is not None:
             self._rebuild_views()  # a correction may move any reading: redraw from the model
             self.protocol_support.session_opened()
@@ -952,6 +964,7 @@ class SessionWindow(QMainWindow):
                 action.setEnabled(has)
             else:
                 action.setEnabled(has and not ended)
+        self.device_review.update_enabled()
 
     # --- errors and closing ----------------------------------------------------------------
 

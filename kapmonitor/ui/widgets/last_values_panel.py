@@ -2,20 +2,37 @@
 
 Readable from two metres: a therapist glancing over from the patient sees the latest numbers and
 whether they are fresh without reading the chart.
+
+A device value awaiting a clinician (issue 13) is shown in its vital's cell when it is newer than
+the last confirmed value: lighter and in italics, its age captioned "device, unconfirmed", the
+device named in the tooltip. It is not part of the record: the bedside's confirm key (F) stores
+exactly the readings shown here (:meth:`LastValuesPanel.pending_ids`), and once confirmed the
+value looks as any other. An older confirmed value is kept and comes back if the pending one is
+marked artefact.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsOpacityEffect,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QWidget,
+)
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.reference import Reference
+from kapmonitor.domain.session_rows import StoredRow
 from kapmonitor.domain.vitals import VITAL_SIGNS
 
 # Captions are the short names every clinician reads at a glance; the units are in each
@@ -46,6 +63,47 @@ UNITS = {
     **{v.key: f"{v.label}, {_SPOKEN_UNIT.get(v.key, v.unit)}" for v in _SINGLE},
 }
 WORD_VALUES = ("dissociation", "news2")  # words ("Moderate", "9 incomplete"): set smaller
+PENDING_CAPTION = "device, unconfirmed"
+PENDING_OPACITY = 0.55  # lighter on either palette: the theme's own colour, more transparent
+PENDING_SHEET = "font-style: italic;"
+
+
+@dataclass(frozen=True)
+class PendingShown:
+    """A device value shown in a cell while it awaits a clinician: the text, when it was
+    observed, the reading ids behind it (both of a blood pressure) and the device."""
+
+    text: str
+    observed_at: str
+    ids: tuple[int, ...]
+    device: str
+
+
+def pending_cells(rows: Mapping[str, StoredRow]) -> dict[str, PendingShown]:
+    """The cells a set of newest pending readings (vital -> reading) fill. A blood pressure is
+    shown only as a pair from one message (a systolic alone cannot be confirmed)."""
+    cells: dict[str, PendingShown] = {}
+    sbp, dbp = rows.get("sbp"), rows.get("dbp")
+    same = ("device_id", "message_id")
+    if (
+        sbp is not None
+        and dbp is not None
+        and all(sbp[k] == dbp[k] for k in same)
+        and sbp.observed_at == dbp.observed_at
+    ):
+        cells["bp"] = PendingShown(
+            f"{round(sbp['value'])}/{round(dbp['value'])}",
+            sbp.observed_at,
+            (sbp.id, dbp.id),
+            str(sbp["device_id"]),
+        )
+    for sign in _SINGLE:
+        row = rows.get(sign.key)
+        if row is not None and row["value"] is not None:
+            cells[sign.key] = PendingShown(
+                sign.format(row["value"]), row.observed_at, (row.id,), str(row["device_id"])
+            )
+    return cells
 
 
 def key_newer(times: Mapping[str, str], key: str, observed_at: str) -> bool:
@@ -68,6 +126,10 @@ class LastValuesPanel(QFrame):
         self.captions: dict[str, QLabel] = {}
         self.levels: dict[str, str] = {}  # key -> "critical" / "warning" while highlighted
         self.caption_texts = dict(CAPTIONS)  # NEWS2's names its SpO₂ scale when it is 2
+        # Device values shown while they await a clinician, by cell; the confirmed text each
+        # such cell shows again when its pending value is decided.
+        self.pending: dict[str, PendingShown] = {}
+        self.confirmed_texts: dict[str, str] = {}
         self.news2_scale = 1
         # Two columns of cells, each a caption with the reading's age beside it and the value
         # below: eight stacked rows were taller than a 720 px screen leaves for them.
@@ -120,7 +182,72 @@ class LastValuesPanel(QFrame):
             self.values[key].setText("—")
             self.ages[key].setText("")
         self.times.clear()
+        self.confirmed_texts.clear()
+        for key in list(self.pending):
+            self._pending_look(key, None)
+        self.pending.clear()
         self.news2_note.hide()
+
+    # --- device values awaiting a clinician -------------------------------------------------
+
+    def set_pending(self, rows: Mapping[str, StoredRow], now: datetime | None = None) -> None:
+        """Show the newest pending device reading of each vital (``rows``, vital -> reading)
+        in its cell when it is newer than the confirmed value there; any other cell shows its
+        confirmed value as before."""
+        wanted = {
+            key: cell
+            for key, cell in pending_cells(rows).items()
+            if not key_newer(self.times, key, cell.observed_at)
+            and self.times.get(key) != cell.observed_at
+        }
+        for key in list(self.pending):
+            if key not in wanted:
+                del self.pending[key]
+                self.values[key].setText(self.confirmed_texts.get(key, "—"))
+                self._pending_look(key, None)
+        for key, cell in wanted.items():
+            if self.pending.get(key) != cell:
+                self.pending[key] = cell
+                self.values[key].setText(cell.text)
+                self._pending_look(key, cell)
+        if now is not None:
+            self.update_ages(now)
+        else:
+            for key in self.pending:
+                self.ages[key].setText(PENDING_CAPTION)
+
+    def pending_ids(self) -> tuple[int, ...]:
+        """The device readings shown as pending, in the cells' order: exactly what the confirm
+        and artefact keys decide on (a reading that arrives later is not in it until shown)."""
+        return tuple(i for key, _c in ROWS if key in self.pending for i in self.pending[key].ids)
+
+    def pending_texts(self) -> dict[str, str]:
+        """Cell -> the pending value shown there (for the status line and tests)."""
+        return {key: self.pending[key].text for key, _c in ROWS if key in self.pending}
+
+    def _pending_look(self, key: str, cell: PendingShown | None) -> None:
+        """Lighter and in italics while pending, with the device in the tooltip; back to the
+        cell's usual look once decided."""
+        value = self.values[key]
+        if cell is None:
+            value.setGraphicsEffect(None)  # type: ignore[arg-type]  # Qt accepts None
+            value.setStyleSheet("")
+            value.setProperty("pending", False)
+            value.setToolTip(UNITS.get(key, ""))
+            self.ages[key].setToolTip("")
+            return
+        effect = QGraphicsOpacityEffect(value)
+        effect.setOpacity(PENDING_OPACITY)
+        value.setGraphicsEffect(effect)
+        value.setStyleSheet(PENDING_SHEET)
+        value.setProperty("pending", True)
+        at = from_iso(cell.observed_at).astimezone()
+        tip = (
+            f"Device value, unconfirmed: {cell.device} at {at:%H:%M:%S}. Not part of the record "
+            "until confirmed: F confirms it, M marks it artefact."
+        )
+        value.setToolTip(f"{UNITS[key]}\n{tip}" if key in UNITS else tip)
+        self.ages[key].setToolTip(tip)
 
     def show_vitals(self, row: dict) -> None:
         if row.get("sbp") is not None:
@@ -212,13 +339,22 @@ class LastValuesPanel(QFrame):
     def _set(self, key: str, text: str, observed_at: str) -> None:
         if key in self.times and self.times[key] > observed_at:
             return  # a back-timed entry does not replace a newer reading
-        self.values[key].setText(text)
         self.times[key] = observed_at
+        self.confirmed_texts[key] = text
+        pending = self.pending.get(key)
+        if pending is not None and pending.observed_at > observed_at:
+            return  # a newer device value still awaits a clinician: it stays shown
+        if pending is not None:  # confirmed, or an as-new confirmed value came in
+            del self.pending[key]
+            self._pending_look(key, None)
+        self.values[key].setText(text)
 
     def update_ages(self, now: datetime) -> None:
         for key, observed in self.times.items():
-            minutes = int((now - from_iso(observed)).total_seconds() // 60)
-            self.ages[key].setText("just now" if minutes < 1 else f"{minutes} min ago")
+            if key not in self.pending:
+                self.ages[key].setText(_age(now, observed))
+        for key, cell in self.pending.items():
+            self.ages[key].setText(f"{PENDING_CAPTION} · {_age(now, cell.observed_at)}")
 
     def set_levels(self, levels: Mapping[str, str]) -> None:
         """Highlight each vital at the level of its latest reading: critical or warning style
@@ -246,3 +382,8 @@ class LastValuesPanel(QFrame):
     def level(self, key: str) -> str:
         """``"critical"``, ``"warning"`` or ``"normal"``, as shown for that vital."""
         return self.levels.get(key, "normal")
+
+
+def _age(now: datetime, observed_at: str) -> str:
+    minutes = int((now - from_iso(observed_at)).total_seconds() // 60)
+    return "just now" if minutes < 1 else f"{minutes} min ago"

@@ -24,6 +24,12 @@ a dimmed room, so the design choices below favour legibility and predictability 
   The layout is redone only when the events, the plot size, the type size or the x window (by a
   pixel or more) change, never on a plain vitals save.
 
+* Device readings awaiting a clinician (issue 13) are drawn apart from the record, per series, in
+  the style's pending look (lighter, hollow symbols, a thin dotted line broken where the device
+  data stopped); a confirmed reading's pending point goes (its vitals row is a normal point) and
+  a reading marked artefact stays as a grey cross. They too live in numpy buffers with the
+  reading ids beside them (no per-point Python objects), bounded like the series.
+
 The chart is a thin renderer of the Qt-free chart picture (:mod:`kapmonitor.domain.chart_picture`)
 in the shared style (:mod:`kapmonitor.domain.chart_style`), the same picture and style the PDF
 chart draws: the review view shows a whole picture (:meth:`TrendChart.show_picture`), the session
@@ -59,12 +65,17 @@ from kapmonitor.domain.chart_picture import (
     marker_tip,
 )
 from kapmonitor.domain.chart_style import (
+    ARTEFACT,
+    GAP_WINDOW,
     KEY_PERIOD_MIN,
     KEY_PHASE_MIN,
+    PENDING,
     SERIES_STYLES,
     SYMBOLS_MAX_POINTS,
+    gap_limit,
     marker_style,
     palette,
+    pending_color,
 )
 from kapmonitor.domain.label_layout import (
     EventLabel,
@@ -200,6 +211,8 @@ class _Palette:
     label_fill: QtGui.QColor
     series: dict[str, str]
     markers: dict[str, str]
+    pending: dict[str, str]
+    artefact: str
 
 
 def _palette(night: bool) -> _Palette:
@@ -213,6 +226,8 @@ def _palette(night: bool) -> _Palette:
         label_fill=QtGui.QColor(*chrome.label_fill),
         series={key: style.color(night) for key, style in SERIES_STYLES.items()},
         markers={kind: marker_style(kind).color(night) for kind in MARKER_KINDS},
+        pending={key: pending_color(key, night) for key in SERIES_STYLES},
+        artefact=ARTEFACT.color(night),
     )
 
 
@@ -311,6 +326,95 @@ class _SeriesBuffer:
         np.subtract(self.t[:n], origin, out=self.x[:n])
         self.x[:n] /= 60.0
         self.edits += 1
+
+
+#: The series a device reading can be drawn on: the charted vitals (scores are typed only).
+DEVICE_SERIES: tuple[str, ...] = tuple(s.key for s in CHART_SERIES if s.table == "vitals")
+
+_DEVICE_CAPACITY = 256
+"""Points reserved per series for device readings at first; doubled as needed (a 1 Hz feed left
+pending reaches 16,384 slots in the third hour: 512 KB for its SpO₂ and HR together)."""
+
+
+class _DeviceBuffer:
+    """Device readings of one series (pending, or marked artefact) in time order, each with its
+    reading id so a decision finds its point: numpy arrays, never a Python object per point.
+    Bounded like :class:`_SeriesBuffer`: past ``max_points`` the oldest 10% are dropped."""
+
+    __slots__ = ("count", "ids", "max_points", "t", "x", "y")
+
+    def __init__(self, max_points: int, capacity: int = _DEVICE_CAPACITY) -> None:
+        self.max_points = max_points
+        capacity = max(1, min(capacity, max_points))
+        self.t = np.empty(capacity, dtype=np.float64)
+        self.x = np.empty(capacity, dtype=np.float64)
+        self.y = np.empty(capacity, dtype=np.float64)
+        self.ids = np.empty(capacity, dtype=np.int64)
+        self.count = 0
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def _make_room(self) -> None:
+        n = self.count
+        capacity = self.t.shape[0]
+        if n < capacity:
+            return
+        if capacity < self.max_points:
+            new_capacity = min(capacity * 2, self.max_points)
+            for name in ("t", "x", "y", "ids"):
+                old = getattr(self, name)
+                new = np.empty(new_capacity, dtype=old.dtype)
+                new[:n] = old[:n]
+                setattr(self, name, new)
+            return
+        drop = max(1, n // 10)
+        for arr in (self.t, self.x, self.y, self.ids):
+            arr[: n - drop] = arr[drop:n]
+        self.count = n - drop
+
+    def add(self, t: float, x: float, y: float, reading_id: int) -> None:
+        """Keep one reading in time order (a late one is inserted in place)."""
+        self._make_room()
+        n = self.count
+        i = n if n == 0 or t >= self.t[n - 1] else int(np.searchsorted(self.t[:n], t, "right"))
+        for arr, value in ((self.t, t), (self.x, x), (self.y, y), (self.ids, reading_id)):
+            if i < n:
+                arr[i + 1 : n + 1] = arr[i:n].copy()
+            arr[i] = value
+        self.count = n + 1
+
+    def take(self, reading_id: int) -> tuple[float, float, float] | None:
+        """Remove the reading ``reading_id``; its (t, x, y), or None if it is not here."""
+        n = self.count
+        found = np.flatnonzero(self.ids[:n] == reading_id)
+        if found.shape[0] == 0:
+            return None
+        i = int(found[0])
+        point = (float(self.t[i]), float(self.x[i]), float(self.y[i]))
+        for arr in (self.t, self.x, self.y, self.ids):
+            arr[i : n - 1] = arr[i + 1 : n].copy()
+        self.count = n - 1
+        return point
+
+    def recompute_x(self, origin: float) -> None:
+        n = self.count
+        np.subtract(self.t[:n], origin, out=self.x[:n])
+        self.x[:n] /= 60.0
+
+    def with_gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) to draw, a NaN after each interval longer than the series' gap limit, so a
+        curve drawn with ``connect="finite"`` shows the interruption instead of bridging it."""
+        n = self.count
+        x, y = self.x[:n], self.y[:n]
+        if n < 2:
+            return x, y
+        steps = np.diff(self.t[:n])
+        limit = gap_limit(steps[-GAP_WINDOW:].tolist())
+        gaps = np.flatnonzero(steps > limit)
+        if gaps.shape[0] == 0:
+            return x, y
+        return np.insert(x, gaps + 1, x[gaps]), np.insert(y, gaps + 1, np.nan)
 
 
 @dataclass
@@ -647,6 +751,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._label_range: tuple[float, float] | None = None
         self._markers_changed = 0
         self._text_widths: dict[tuple[str, bool, int], float] = {}
+        self._device_style: dict[str, tuple[object, ...]] = {}
 
         self.ci.layout.setSpacing(4)
         self.ci.setContentsMargins(6, 8, 6, 6)
@@ -762,6 +867,26 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._curves[name] = curve
             self._samples[name] = sample
 
+        # Device readings awaiting a decision, and those marked artefact (issue 13): one item
+        # each per charted vital, under the record's curve (pending) and over it (artefacts).
+        self._pending: dict[str, _DeviceBuffer] = {}
+        self._artefacts: dict[str, _DeviceBuffer] = {}
+        self._pending_items: dict[str, pg.PlotDataItem] = {}
+        self._artefact_items: dict[str, pg.ScatterPlotItem] = {}
+        for name in DEVICE_SERIES:
+            spec = _SPECS[name]
+            self._pending[name] = _DeviceBuffer(max_points)
+            self._artefacts[name] = _DeviceBuffer(max_points, 16)
+            pending = pg.PlotDataItem(symbol=spec.symbol, antialias=False, connect="finite")
+            pending.setClipToView(True)
+            pending.setZValue(-1)
+            crosses = pg.ScatterPlotItem(symbol=ARTEFACT.symbol, pxMode=True)
+            crosses.setZValue(2)
+            self._plots[spec.plot].addItem(pending)
+            self._plots[spec.plot].addItem(crosses)
+            self._pending_items[name] = pending
+            self._artefact_items[name] = crosses
+
         # The band above the plots where the event labels go, so a label never hides a reading
         # (a blood pressure peak after the dose is exactly what one would be drawn over). It has
         # the plots' left and right axes, empty, so its x extent is theirs.
@@ -815,6 +940,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """
         for buf in self._buffers.values():
             buf.clear()
+        for name in DEVICE_SERIES:
+            self._pending[name].clear()
+            self._artefacts[name].clear()
+            self._push_device(name)
         for name, curve in self._curves.items():
             curve.setData([], [])
             self._tails[name].setData([], [])
@@ -849,6 +978,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 for name in SERIES:
                     if name in dirty:
                         self._push(name, force_keys=True)
+                        if name in self._pending:
+                            self._push_device(name)
                 self._update_x_range()
                 self._layout_labels()
 
@@ -874,6 +1005,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
             if buf.count:
                 buf.recompute_x(origin)
                 self._push(name, force_keys=True)
+        for name in DEVICE_SERIES:
+            if self._pending[name].count or self._artefacts[name].count:
+                self._pending[name].recompute_x(origin)
+                self._artefacts[name].recompute_x(origin)
+                self._push_device(name)
         for marker in self._markers:
             x = self._to_x(marker.t)
             tip = self._marker_tip(marker)
@@ -916,8 +1052,50 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._push(key)
         for marker in delta.markers:
             self.add_marker(marker.t, marker.kind, marker.label)
-        if changed:
+        device = self._apply_device(delta)
+        if changed or device:
             self._update_x_range()
+
+    def _apply_device(self, delta: ChartDelta) -> bool:
+        """Device readings: pending points kept, artefacts drawn crossed, and each decision
+        takes its reading's pending point away (an artefact's comes back crossed). A decision on
+        a reading not drawn here (confirmed by the protocol as it arrived) changes nothing."""
+        changed: dict[str, None] = {}
+        for point in delta.pending:
+            if point.series in self._pending:
+                x = self._to_x(point.t)
+                self._pending[point.series].add(point.t, x, point.value, point.reading_id)
+                changed[point.series] = None
+        for point in delta.artefacts:
+            if point.series in self._artefacts:
+                x = self._to_x(point.t)
+                self._artefacts[point.series].add(point.t, x, point.value, point.reading_id)
+                changed[point.series] = None
+        for reading_id, decision in delta.decided:
+            for name, buf in self._pending.items():
+                taken = buf.take(reading_id)
+                if taken is None:
+                    continue
+                if decision == "artefact":
+                    self._artefacts[name].add(*taken, reading_id)
+                changed[name] = None
+                break
+        for name in changed:
+            self._push_device(name)
+        return bool(changed)
+
+    def _push_device(self, name: str) -> None:
+        """Hand one series' pending readings (gaps broken) and artefact crosses to their items."""
+        if self._bulk_depth:
+            self._dirty.add(name)
+            return
+        pending = self._pending[name]
+        self._style_device(name)
+        x, y = pending.with_gaps()
+        self._pending_items[name].setData(x, y)
+        crosses = self._artefacts[name]
+        n = crosses.count
+        self._artefact_items[name].setData(x=crosses.x[:n], y=crosses.y[:n])
 
     def show_picture(self, picture: ChartPicture, now: float | None = None) -> None:
         """Draw a whole picture (a stored session): its origin, limit lines, series and markers.
@@ -1309,7 +1487,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """Earliest and latest stored epoch time over all series and markers."""
         first: float | None = None
         last: float | None = None
-        for buf in self._buffers.values():
+        for buf in (*self._buffers.values(), *self._pending.values()):
             if buf.count:
                 lo, hi = float(buf.t[0]), float(buf.t[buf.count - 1])
                 first = lo if first is None else min(first, lo)
@@ -1408,6 +1586,8 @@ class TrendChart(pg.GraphicsLayoutWidget):
             legend.updateSize()
         for name in SERIES:
             self._style_series(name)
+        for name in DEVICE_SERIES:
+            self._style_device(name, force=True)
         for marker in self._markers:
             self._style_marker(marker)
         for th in self._thresholds:
@@ -1440,6 +1620,28 @@ class TrendChart(pg.GraphicsLayoutWidget):
         keys.setBrush(pg.mkBrush(color))
         keys.setSize(ts.symbol + 4)
         self._samples[name].set_style(color, ts.symbol, style)
+
+    def _style_device(self, name: str, *, force: bool = False) -> None:
+        """The pending look (lighter, hollow, dotted; symbols only while sparse) and the
+        artefact crosses, in the current palette and type size; restyled only on a change."""
+        pal, ts = self._palette, self._type
+        dense = self._pending[name].count > _SYMBOLS_MAX_POINTS
+        sig = (self._night, ts, dense)
+        if not force and self._device_style.get(name) == sig:
+            return
+        self._device_style[name] = sig
+        color = pal.pending[name]
+        item = self._pending_items[name]
+        dash = QtCore.Qt.PenStyle.SolidLine if dense else _DASH[PENDING.dash]
+        item.setPen(pg.mkPen(color, width=PENDING.width, style=dash))
+        item.setSymbol(None if dense else _SPECS[name].symbol)
+        item.setSymbolPen(pg.mkPen(color, width=1.5))
+        item.setSymbolBrush(pg.mkBrush(pal.background if PENDING.hollow else color))
+        item.setSymbolSize(ts.symbol)
+        crosses = self._artefact_items[name]
+        crosses.setPen(pg.mkPen(pal.artefact, width=1.5))
+        crosses.setBrush(pg.mkBrush(pal.artefact))
+        crosses.setSize(ts.symbol + ARTEFACT.size_delta)
 
     def _style_marker(self, marker: _Marker) -> None:
         pal = self._palette
@@ -1533,3 +1735,30 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """The plot item that draws the newest points of one series (what a save re-hands)."""
         self._buffer(name)
         return self._tails[name]
+
+    def pending_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the stored pending device readings of one series (minutes, values)."""
+        buf = self._pending[name]
+        return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
+
+    def pending_ids(self, name: str) -> list[int]:
+        """The reading ids of the pending points of one series, in time order."""
+        buf = self._pending[name]
+        return [int(i) for i in buf.ids[: buf.count]]
+
+    def artefact_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the readings of one series drawn as marked artefact (minutes, values)."""
+        buf = self._artefacts[name]
+        return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
+
+    def pending_item(self, name: str) -> pg.PlotDataItem:
+        """The plot item that draws one series' pending device readings."""
+        return self._pending_items[name]
+
+    def artefact_item(self, name: str) -> pg.ScatterPlotItem:
+        """The scatter item that draws one series' readings marked artefact."""
+        return self._artefact_items[name]
+
+    def device_buffers(self, name: str) -> tuple[_DeviceBuffer, _DeviceBuffer]:
+        """The (pending, artefact) buffers of one series (the memory test reads their arrays)."""
+        return self._pending[name], self._artefacts[name]

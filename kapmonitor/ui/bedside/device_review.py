@@ -1,0 +1,232 @@
+"""Device readings in the bedside window: shown pending, confirmed or marked artefact by one key.
+
+Issue 13 item 3 in the window. Whatever feeds the window (the live device feed, a test), each
+committed device write reaches :meth:`DeviceReview.apply` as the store's
+:class:`~kapmonitor.domain.changes.Changes`, through ``SessionWindow.apply_device_changes``; nothing
+is read back from the store. What it wrote is shown in three places:
+
+* the vitals rows the write made (a protocol's automatic confirmation, a clinician's) go the way
+  a typed vitals save goes (the model, a normal chart point, the big numbers, the timeline,
+  NEWS2 and alarms): the change is split so that each vitals row is shown as its own save;
+* pending readings are drawn on the chart in their lighter look, a decision removes the pending
+  point (an artefact's comes back as a grey cross, kept), and the big numbers show the newest
+  pending value of each vital when it is newer than the confirmed one;
+* alarms the store raised on pending values ("device, unconfirmed") reach the banner, the chart
+  and the sound at once: a desaturation does not wait for a click.
+
+**Deciding.** *Confirm device values* (F) confirms exactly the readings the big numbers show as
+pending, by their ids (:meth:`LastValuesPanel.pending_ids`): a reading that arrived after the
+screen was last drawn is not confirmed unseen. It is one attributed confirmation by the clinician
+chosen in the header, which the store audits. *Mark device artefact* (M) marks the same readings
+artefact with a reason naming them (the readings are kept, never deleted). Older pending readings
+of the same vitals, superseded on screen, stay pending: unreviewed device data, not part of the
+record. Both keys are disabled while nothing is pending, and refuse in plain words (status line,
+or the store's sentence in a message box) when the window is locked, the session closed, no
+recorder chosen, or the store says no.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QApplication, QMenu
+
+from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.chart_picture import device_delta, device_points_delta
+from kapmonitor.domain.vitals import VITAL_SIGNS
+from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND
+from kapmonitor.store import permissions
+from kapmonitor.store.device_view import charted_device_readings
+from kapmonitor.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from kapmonitor.ui.bedside.session_window import SessionWindow
+
+__all__ = ["ARTEFACT_KEY", "CONFIRM_KEY", "DEVICE_ROWS", "DeviceReview", "split_for_window"]
+
+CONFIRM_KEY = "F"
+ARTEFACT_KEY = "M"
+CONFIRM_TEXT = "Confirm device values"
+ARTEFACT_TEXT = "Mark device artefact"
+#: Rows of a device write that only this module shows (the window's save path does not).
+DEVICE_ROWS = frozenset({"device_readings", "device_reading_reviews"})
+NOTHING_PENDING = "No device value is waiting for confirmation."
+_SHORT = {sign.key: sign.short for sign in VITAL_SIGNS}
+
+
+def _device_row(table: str, row: object) -> bool:
+    if table in DEVICE_ROWS:
+        return True
+    return table == "alarms" and getattr(row, "source_table", None) == "device_readings"
+
+
+def split_for_window(changes: Changes) -> tuple[list[Changes], Changes]:
+    """``changes`` as the window shows it: one change per vitals row the write made (the row,
+    then what the store derived with it: NEWS2, its alarms, a phase), each shown as a typed
+    vitals save is, and one change holding the device rows (readings, decisions, alarms on
+    pending values). Every row is in exactly one of them, in its original order."""
+    saves: list[list[tuple[str, object]]] = []
+    device: list[tuple[str, object]] = []
+    for table, row in changes.rows:
+        if _device_row(table, row):
+            device.append((table, row))
+        elif table == "vitals" or not saves:
+            saves.append([(table, row)])
+        else:
+            saves[-1].append((table, row))
+    parts = [Changes(changes.session_id, "insert", tuple(rows)) for rows in saves]  # type: ignore[arg-type]
+    return parts, Changes(changes.session_id, changes.action, tuple(device))  # type: ignore[arg-type]
+
+
+class DeviceReview:
+    """The window's device part: shows device writes, and the F and M keys (module docstring)."""
+
+    def __init__(self, window: SessionWindow, menu: QMenu) -> None:
+        self.window = window
+        self.confirm_action = self._action(CONFIRM_TEXT, CONFIRM_KEY, self.confirm)
+        self.artefact_action = self._action(ARTEFACT_TEXT, ARTEFACT_KEY, self.mark_artefact)
+        menu.addSeparator()
+        for action in (self.confirm_action, self.artefact_action):
+            menu.addAction(action)
+            window.action_bar.add(action)
+        self.update_enabled()
+
+    def _action(self, text: str, key: str, slot: object) -> QAction:
+        action = QAction(text, self.window)
+        action.setShortcut(QKeySequence(key))
+        action.setToolTip(f"{text} ({key}): the pending values shown in the big numbers")
+        action.setIconText(f"{text} ({key})")
+        action.triggered.connect(slot)
+        return action
+
+    # --- showing device writes ------------------------------------------------------------
+
+    def apply(self, changes: Changes) -> None:
+        """Show one committed device write (see the module docstring). A change of a session
+        not open here is not shown (the window moved on; the rows are stored all the same)."""
+        window = self.window
+        log = window.log
+        if log is None or changes.session_id != log.id or not changes.rows:
+            return
+        saves, device = split_for_window(changes)
+        for part in saves:
+            window.show_changes(part)  # the typed-save path: chart, numbers, timeline, alarms
+        if device.rows:
+            log.apply(device)  # the model's pending values; the window's listener skips it
+            window.chart.apply(device_delta(device))
+            self._show_pending()
+            self._alarms(device)
+        self.update_enabled()
+
+    def _show_pending(self) -> None:
+        window = self.window
+        if window.log is not None:
+            window.last_values.set_pending(window.log.pending_readings(), window.clock.now())
+
+    def _alarms(self, device: Changes) -> None:
+        """Alarms on pending values: on the chart, in the banner, one gentle beep."""
+        window = self.window
+        raised = device.alarms_raised
+        for alarm in raised:
+            window.chart_row("alarms", alarm)
+        if raised:
+            critical = any(a.priority == "critical" for a in raised)
+            if window.settings.get(ALARM_SOUND if critical else WARNING_SOUND):
+                QApplication.beep()
+            window.protocol_support.refresh_alarms()
+
+    def redraw(self) -> None:
+        """After the window redrew the session (opened, corrected): the pending and artefact
+        readings from the store, and the pending big numbers."""
+        window = self.window
+        log = window.log
+        if log is None:
+            return
+        try:
+            rows = charted_device_readings(window.store.db, log.id)
+        except Exception as exc:  # a file that cannot be read says so; the record stays shown
+            window.statusBar().showMessage(f"⚠ Device readings not shown: {exc}", 10000)
+            rows = []
+        with window.chart.bulk():
+            window.chart.apply(device_points_delta(rows))
+        self._show_pending()
+        self.update_enabled()
+
+    # --- deciding ---------------------------------------------------------------------------
+
+    def update_enabled(self) -> None:
+        """Enabled only with pending values shown, a session open for entries, and unlocked."""
+        window = self.window
+        log = window.log
+        usable = (
+            log is not None
+            and not window.access.locked()
+            and log.phase() != "ended"
+            and bool(window.last_values.pending_ids())
+        )
+        for action in (self.confirm_action, self.artefact_action):
+            action.setEnabled(usable)
+
+    def _refusal(self) -> str | None:
+        """Why the keys cannot decide now, in the words the window says it; None if they can."""
+        window = self.window
+        log = window.log
+        if log is None:
+            return "No session is open."
+        if window.access.locked():
+            return "The window is locked: unlock it to decide on device values."
+        # A decision is an entry of the monitoring record: closed once ended or signed.
+        refused = permissions.why_not_add(window.store.db, log.id, "vitals")
+        if refused is not None:
+            return str(refused)
+        if not window.recorder:
+            return "Choose who records (the header) before deciding on device values."
+        if not window.last_values.pending_ids():
+            return NOTHING_PENDING
+        return None
+
+    def _shown(self) -> str:
+        """ "SpO₂ 88, HR 120": the pending values on screen, as the status line names them."""
+        texts = self.window.last_values.pending_texts()
+        return ", ".join(f"{_SHORT.get(key, key.upper())} {text}" for key, text in texts.items())
+
+    def confirm(self) -> None:
+        """F: the pending values on screen become vitals, attributed to the recorder."""
+        self._decide(confirm=True)
+
+    def mark_artefact(self) -> None:
+        """M: the pending values on screen are marked artefact (kept, never vitals)."""
+        self._decide(confirm=False)
+
+    def _decide(self, *, confirm: bool) -> None:
+        window = self.window
+        verb = "confirmed" if confirm else "marked artefact"
+        refused = self._refusal()
+        if refused is not None:
+            window.statusBar().showMessage(f"⚠ Nothing {verb}: {refused}", 10000)
+            return
+        log = window.log
+        assert log is not None
+        ids = window.last_values.pending_ids()
+        shown = self._shown()
+        # The device path of the store is imported on first use, as the device feed does: the
+        # welcome page paints without it.
+        from kapmonitor.store import device_store
+
+        try:
+            if confirm:
+                changes = device_store.confirm_device_readings(
+                    window.store, log.id, ids, window.recorder
+                )
+            else:
+                reason = f"Marked artefact at the bedside (M): {shown}"
+                changes = device_store.mark_device_artefact(
+                    window.store, log.id, ids, window.recorder, reason
+                )
+        except (StoreError, ValueError) as exc:  # the store's sentence, never a traceback
+            window.statusBar().showMessage(f"⚠ Nothing {verb}: {exc}", 10000)
+            window.report_error(exc)
+            return
+        self.apply(changes)
+        window.statusBar().showMessage(f"Device values {verb} by {window.recorder}: {shown}", 8000)
