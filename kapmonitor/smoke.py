@@ -84,36 +84,37 @@ def _exercise(folder: Path) -> None:
     app.processEvents()
 
 
-def run_startup_probe() -> int:
-    """For the start-up benchmark: build the real window on a throw-away database and print
-    ``painted`` when it first paints, then exit. Measured from outside the process."""
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEvent, QObject, QTimer
+def run_startup_probe(db_path: Path, mode: str = "first") -> int:
+    """For the start-up benchmark: start the window exactly as a clinician does (``run_gui`` on
+    ``db_path``), print ``painted`` when the first window paints, and exit.
 
-    from kapmonitor.domain.clock import SystemClock
-    from kapmonitor.settings import Settings
-    from kapmonitor.store.session_store import SessionStore
-    from kapmonitor.ui.app import application
-    from kapmonitor.ui.bedside.session_window import SessionWindow
+    ``first``: the first window of any kind; on the clinic's existing encrypted database that is
+    the unlock dialog. ``bedside``: the bedside window, unlocked with ``KAPMONITOR_USER`` /
+    ``KAPMONITOR_PASSWORD`` (so it includes the password's key derivation). Measured from outside
+    the process (``kapmonitor.bench.frozen_startup``); prints nothing else.
+    """
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QWidget
+
+    from kapmonitor.ui.app import application, run_gui
 
     app = application()
-    with tempfile.TemporaryDirectory(prefix="kapmonitor-probe-") as tmp:
-        os.environ[CONFIG_ENV_VAR] = tmp
-        store = SessionStore.open(Path(tmp) / "probe.sqlite", SystemClock())
-        window = SessionWindow(store, SystemClock(), Settings(Path(tmp)))
 
-        class FirstPaint(QObject):
-            def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-                if event.type() == QEvent.Type.Paint and watched is window:
-                    print("painted", flush=True)
-                    window.removeEventFilter(self)
-                    QTimer.singleShot(0, app.quit)
-                return False
+    class FirstPaint(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if (
+                event.type() == QEvent.Type.Paint
+                and isinstance(watched, QWidget)
+                and watched.isWindow()
+                and (mode == "first" or type(watched).__name__ == "SessionWindow")
+            ):
+                print("painted", flush=True)
+                app.removeEventFilter(self)
+                app.exit(0)  # ends the dialog's loop and the window's alike
+            return False
 
-        watcher = FirstPaint()
-        window.installEventFilter(watcher)
-        window.show()
-        app.exec()
-        window.close()
-        store.close()
+    watcher = FirstPaint()
+    app.installEventFilter(watcher)
+    run_gui(db_path)
     return 0

@@ -38,24 +38,35 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from kapmonitor.paths import is_session_id
-from kapmonitor.reports.session_export import (
-    ExportCancelled,
-    ExportTarget,
-    Progress,
-    Source,
-    as_database,
-    no_progress,
-)
-from kapmonitor.store import anchors
-from kapmonitor.store.database import StoreError
-from kapmonitor.store.session_reader import database_file
-from kapmonitor.store.session_transfer import read_snapshot, record_export
+from kapmonitor.store.errors import StoreError
 
-Writer = Callable[[Database, Sequence[str], ExportTarget, Progress], None]
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from kapmonitor.reports.session_export import ExportCancelled, ExportTarget, Progress, Source
+
+# The registry is read when the command line builds its parser, on every start including the
+# window's: the writers' modules (sqlite-utils, the store, the exporters) load on first use.
+_LAZY = {
+    "ExportCancelled": "kapmonitor.reports.session_export",
+    "ExportTarget": "kapmonitor.reports.session_export",
+    "Progress": "kapmonitor.reports.session_export",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The export types re-exported from :mod:`kapmonitor.reports.session_export`, on demand."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+Writer = Callable[["Database", Sequence[str], "ExportTarget", "Progress"], None]
 
 
 @dataclass(frozen=True)
@@ -156,10 +167,13 @@ def write_export(
     out: Path,
     *,
     folder: bool = False,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
 ) -> ExportTarget:
     """Run the format's writer into a staged target and return it, not yet committed: the caller
     audits (:func:`finish_export`) and then commits. A failure or cancel leaves nothing."""
+    from kapmonitor.reports.session_export import ExportTarget, as_database, no_progress
+    from kapmonitor.store.session_transfer import read_snapshot
+
     fmt = export_format(fmt) if isinstance(fmt, str) else fmt
     if not session_ids:
         raise StoreError("There are no sessions to export.", "empty")
@@ -170,7 +184,7 @@ def write_export(
     reader = as_database(db)
     try:
         with read_snapshot(reader):  # every session as of one moment, while recording goes on
-            fmt.writer(reader, list(session_ids), target, progress)
+            fmt.writer(reader, list(session_ids), target, progress or no_progress)
     except BaseException:
         target.discard()
         raise
@@ -192,6 +206,9 @@ def finish_export(
 
     ``audited=False`` only for a database on read-only media, which cannot take an entry (the
     command line says so on stderr; docs/exports.md)."""
+    from kapmonitor.store import anchors
+    from kapmonitor.store.session_transfer import record_export
+
     name = fmt if isinstance(fmt, str) else fmt.name
     try:
         if audited:
@@ -213,7 +230,7 @@ def run_export(
     at: datetime,
     *,
     folder: bool = False,
-    progress: Progress = no_progress,
+    progress: Progress | None = None,
     audit_db: Database | None = None,
     audited: bool = True,
 ) -> Path:
@@ -233,6 +250,7 @@ def _pdf_writer(
 ) -> None:
     """One PDF report per session; the report reads the database file itself (by path)."""
     from kapmonitor.reports.pdf_report import write_session_pdf
+    from kapmonitor.store.session_reader import database_file
 
     db_path = Path(database_file(db))
     for done, session_id in enumerate(session_ids, 1):

@@ -31,6 +31,7 @@ from kapmonitor.store import audit, encryption, key_slots
 from kapmonitor.store.accounts import Accounts, check_secret
 from kapmonitor.store.backup import default_folder, in_use_refusal, list_backups
 from kapmonitor.store.database import StoreError, connect, connect_readonly, explain
+from kapmonitor.store.db_file import state
 from kapmonitor.store.file_modes import create_private
 from kapmonitor.store.key_slots import (
     DatabaseKeys,
@@ -54,14 +55,6 @@ class Opened:
     username: str
     recovery_key: str | None = None
     migrated: bool = False
-
-
-def state(db_path: Path) -> str:
-    """``"new"`` (no database yet), ``"plain"`` (unencrypted SQLite) or ``"encrypted"``."""
-    path = Path(db_path)
-    if not path.exists() or path.stat().st_size == 0:
-        return "new"
-    return "plain" if encryption.is_plain(path) else "encrypted"
 
 
 def _discard(path: Path) -> None:

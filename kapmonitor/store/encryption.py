@@ -28,10 +28,15 @@ import sqlcipher3
 from sqlcipher3 import dbapi2 as cipher
 
 from kapmonitor.store import read_only_media
+from kapmonitor.store.db_file import (  # noqa: F401  (re-exported: the store's callers)
+    SQLITE_HEADER,
+    file_header,
+    is_plain,
+    looks_encrypted,
+)
 from kapmonitor.store.errors import StoreError
 from kapmonitor.store.key_slots import DatabaseKeys, slots_path, write_private
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 # SQLCipher decrypts (and checks the HMAC of) every page it reads into its page cache, where
 # plain SQLite copies from the OS cache: a larger cache keeps a long session's pages decrypted
 # between saves (a 3-hour record is ~2 MB; SQLite's default cache is 2 MB per connection).
@@ -197,26 +202,6 @@ class CipherConnection:
 
 
 # --- opening -------------------------------------------------------------------------------------
-
-
-def file_header(path: Path) -> bytes:
-    """The first 16 bytes of ``path`` (b"" for a missing or empty file)."""
-    try:
-        with Path(path).open("rb") as fh:
-            return fh.read(len(SQLITE_HEADER))
-    except (FileNotFoundError, IsADirectoryError):
-        return b""
-
-
-def is_plain(path: Path) -> bool:
-    """A plain SQLite file (from before encryption, or a test's): its header is readable."""
-    return file_header(path) == SQLITE_HEADER
-
-
-def looks_encrypted(path: Path) -> bool:
-    """A non-empty file whose header is not SQLite's: encrypted (or not a database at all)."""
-    head = file_header(path)
-    return bool(head) and head != SQLITE_HEADER
 
 
 def key_pragma(keys: DatabaseKeys) -> str:

@@ -25,16 +25,17 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from kapmonitor.domain.usernames import normalize_username
+from kapmonitor.store.db_file import slots_path
 from kapmonitor.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+# cryptography is imported where a key is derived or unwrapped, not here: reading the key file
+# (which accounts can unlock, before the unlock dialog paints) must not wait for it.
 
 KEY_BYTES = 32
 _ATTRIBUTE = "kapmonitor_keys"
@@ -61,6 +62,9 @@ class DatabaseKeys:
 
     def subkey(self, purpose: str) -> bytes:
         """A 32-byte key for one purpose (HKDF-SHA256 over the root, else the master key)."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         return HKDF(
             algorithm=hashes.SHA256(),
             length=KEY_BYTES,
@@ -99,7 +103,6 @@ def keys_of(db: Database) -> DatabaseKeys:
 
 # --- key slots: the database key wrapped once per account, readable before the file opens ------
 
-SLOTS_SUFFIX = ".keys"
 _FORMAT = "kapmonitor-key-slots"
 _FORMAT_VERSION = 1
 _RECOVERY_BYTES = 20  # 160 random bits: 32 base32 letters, written down as 8 groups of 4
@@ -148,12 +151,17 @@ class Slot:
     @staticmethod
     def seal(payload: bytes, secret: bytes, name: str, cost: KdfCost) -> Slot:
         """Wrap ``payload`` (:meth:`DatabaseKeys.payload`) under a key derived from ``secret``."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         salt, nonce = os.urandom(16), os.urandom(12)
         wrapping = AESGCM(cost.derive(secret, salt))
         return Slot(cost, salt, nonce, wrapping.encrypt(nonce, payload, _aad(name)))
 
     def open(self, secret: bytes, name: str) -> bytes | None:
         """The wrapped payload, or None if ``secret`` is not the one this slot was sealed with."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             return AESGCM(self.cost.derive(secret, self.salt)).decrypt(
                 self.nonce, self.wrapped, _aad(name)
@@ -189,11 +197,6 @@ def _aad(name: str) -> bytes:
     return f"kapmonitor key slot v{_FORMAT_VERSION}|{name}".encode()
 
 
-def slots_path(db_path: Path | str) -> Path:
-    """The key file beside the database: ``clinic.sqlite`` -> ``clinic.sqlite.keys``."""
-    return Path(f"{db_path}{SLOTS_SUFFIX}")
-
-
 def new_keys() -> DatabaseKeys:
     """A fresh random database key (the SQLCipher raw key)."""
     return DatabaseKeys(master=secrets.token_bytes(KEY_BYTES), encrypted=True)
@@ -216,6 +219,9 @@ def key_check(keys: DatabaseKeys) -> str:
     """A one-way fingerprint of the SQLCipher key, stored in the key file: it tells a key file
     that belongs to another database apart from a wrong password, and stops a slot being added
     for the wrong key. (HKDF output: it reveals nothing of a 256-bit random key.)"""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return (
         HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=_KEY_CHECK.encode())
         .derive(keys.master)

@@ -15,8 +15,10 @@ import contextlib
 import os
 import sys
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QLockFile, QTimer
 from PySide6.QtGui import QIcon
@@ -26,15 +28,18 @@ from kapmonitor import APP_NAME, APP_SLUG, __version__
 from kapmonitor.domain.clock import Clock, SystemClock
 from kapmonitor.paths import resources_dir
 from kapmonitor.settings import LARGE_TYPE, NIGHT_MODE, Settings
-from kapmonitor.store import encrypted_store
-from kapmonitor.store.accounts import Accounts, User
-from kapmonitor.store.backup import newest_good_backup, restore
-from kapmonitor.store.database import StoreError
-from kapmonitor.store.encryption import needs_unlock_message
-from kapmonitor.store.key_slots import KeySlots
-from kapmonitor.store.session_store import SessionStore
-from kapmonitor.ui.bedside.session_window import SessionWindow
+from kapmonitor.store import db_file
+from kapmonitor.store.errors import StoreError
+from kapmonitor.ui.startup_warmup import load_window_behind, load_window_now, warm_up
 from kapmonitor.ui.widgets.theme import apply_theme
+
+if TYPE_CHECKING:
+    # Imported where used: the unlock dialog paints before the store and the bedside load
+    # (docs/performance.md, "Start-up"); they load behind it while the password is typed.
+    from kapmonitor.store import encrypted_store
+    from kapmonitor.store.accounts import User
+    from kapmonitor.store.session_store import SessionStore
+    from kapmonitor.ui.bedside.session_window import SessionWindow
 
 
 def application() -> QApplication:
@@ -71,6 +76,9 @@ def install_excepthook() -> None:
 
 def recover_from_backup(db_path: Path, exc: StoreError, clock: Clock | None) -> SessionStore | None:
     """A damaged file at start-up: say so, and offer the newest backup that passes its check."""
+    from kapmonitor.store.backup import newest_good_backup, restore
+    from kapmonitor.store.session_store import SessionStore
+
     good = newest_good_backup(db_path) if exc.kind == "corrupt" else None
     if good is None:
         QMessageBox.critical(None, f"{APP_NAME}: cannot open the database", str(exc))
@@ -136,6 +144,8 @@ def lock_holder(db_path: Path) -> tuple[int, str]:
 
 def first_run(store: SessionStore, clock: Clock) -> bool:
     """With no account yet, whoever installs the app creates the administrator first."""
+    from kapmonitor.store.accounts import Accounts
+
     accounts = Accounts(store.db, clock)
     if accounts.any_users():
         return True
@@ -157,10 +167,12 @@ def first_run(store: SessionStore, clock: Clock) -> bool:
 def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
     """Open the clinic's database encrypted, asking for what that needs; None when the person
     at the laptop cancels (nothing is left half-made)."""
-    from kapmonitor.ui.forms.unlock_dialog import RecoveryKeyDialog, UnlockDialog
-
-    current = encrypted_store.state(db_path)
+    current = db_file.state(db_path)
     if current == "new":
+        from kapmonitor.store import encrypted_store
+        from kapmonitor.store.key_slots import KeySlots
+        from kapmonitor.store.session_store import SessionStore
+
         keys = encrypted_store.begin_new(db_path)
         store = SessionStore.open(db_path, clock, keys=keys)
         created = first_run(store, clock) and KeySlots.load(db_path).exists
@@ -169,17 +181,25 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
             encrypted_store.abandon_new(db_path)
             return None
         return store
-    if current == "encrypted" and not KeySlots.load(db_path).exists:
-        # Not SQLite, and no key file: damaged, or not ours. Said plainly; a backup is offered.
-        raise StoreError(needs_unlock_message(db_path), "corrupt")
+    if current == "encrypted":
+        from kapmonitor.store.key_slots import KeySlots  # reads the key file: no cryptography
+
+        if not KeySlots.load(db_path).exists:
+            # Not SQLite, and no key file: damaged, or not ours. Said plainly; a backup is offered.
+            from kapmonitor.store.encryption import needs_unlock_message
+
+            raise StoreError(needs_unlock_message(db_path), "corrupt")
     if current == "plain":
+        from kapmonitor.store.session_store import SessionStore
+
         plain = SessionStore.open(db_path, clock)
         try:
             if not first_run(plain, clock):  # an old file with no account yet: make one first
                 return None
         finally:
             plain.close()
-    opened = unlock_from_environment(db_path, clock)
+    warm_up()  # the store and the bedside load while the password is typed (or derived)
+    opened = _unlock_from_environment_loading_window(db_path, clock)
     if opened is not None:
         if opened.recovery_key:  # no one to show a dialog to: as the command line does
             print(
@@ -188,14 +208,17 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
                 file=sys.stderr,
             )
         return _opened(db_path, clock, opened, 0)
+    from kapmonitor.ui.forms.unlock_dialog import RecoveryKeyDialog, UnlockDialog
+
     dialog = UnlockDialog(
         db_path,
-        lambda name, password: encrypted_store.unlock(db_path, name, password, clock),
-        lambda key, name, password: encrypted_store.reset_with_recovery(
+        lambda name, password: _store_module().unlock(db_path, name, password, clock),
+        lambda key, name, password: _store_module().reset_with_recovery(
             db_path, key, name, password, clock
         ),
         migrating=current == "plain",
     )
+    load_window_behind(dialog)
     if not dialog.exec() or dialog.opened is None:
         return None
     opened = dialog.opened
@@ -204,11 +227,21 @@ def open_database(db_path: Path, clock: Clock) -> SessionStore | None:
     return _opened(db_path, clock, opened, dialog.failures)
 
 
+def _store_module() -> ModuleType:
+    """The encrypted store's module, loaded when the password is first tried."""
+    from kapmonitor.store import encrypted_store
+
+    return encrypted_store
+
+
 def _opened(
     db_path: Path, clock: Clock, opened: encrypted_store.Opened, failures: int
 ) -> SessionStore:
     """The store on the unlocked file; the unlock (and the wrong passwords typed before it in
     this dialog, which could not be recorded while the file was locked) goes into the audit."""
+    from kapmonitor.store import encrypted_store
+    from kapmonitor.store.session_store import SessionStore
+
     try:
         store = SessionStore.open(db_path, clock, keys=opened.keys)
     except StoreError as exc:
@@ -219,12 +252,27 @@ def _opened(
     return store
 
 
+def _unlock_from_environment_loading_window(
+    db_path: Path, clock: Clock
+) -> encrypted_store.Opened | None:
+    """:func:`unlock_from_environment`, with the bedside's Qt modules loading on this (the GUI)
+    thread meanwhile: the key derivation on the worker releases the interpreter's lock."""
+    if not os.environ.get("KAPMONITOR_USER"):
+        return None
+    with ThreadPoolExecutor(1, thread_name_prefix="kapmonitor-unlock") as pool:
+        unlocking = pool.submit(unlock_from_environment, db_path, clock)
+        load_window_now()
+        return unlocking.result()
+
+
 def unlock_from_environment(db_path: Path, clock: Clock) -> encrypted_store.Opened | None:
     """An automated start (a kiosk script, a test): ``KAPMONITOR_USER``/``KAPMONITOR_PASSWORD``
     unlock as on the command line. If they do not, the unlock dialog is shown as usual."""
     user, password = os.environ.get("KAPMONITOR_USER"), os.environ.get("KAPMONITOR_PASSWORD")
     if not user or password is None:
         return None
+    from kapmonitor.store import encrypted_store
+
     try:
         return encrypted_store.unlock(db_path, user, password, clock)
     except StoreError as exc:
@@ -279,6 +327,8 @@ def run_gui(db_path: Path, clock: Clock | None = None) -> int:
     if not first_run(store, clock):
         store.close()
         return 1
+    from kapmonitor.ui.bedside.session_window import SessionWindow
+
     window = SessionWindow(store, clock, settings)
     connect_review(window)
     window.show()

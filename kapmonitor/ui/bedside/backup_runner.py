@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from kapmonitor.settings import BACKUP_INTERVAL_MINUTES, BACKUP_KEEP, Settings
 from kapmonitor.store import backup
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 
 
 class _Signals(QObject):

@@ -29,7 +29,7 @@ from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import LARGE_TYPE
 from kapmonitor.store.accounts import PIN_DIGITS, PIN_TRIES, Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.signoff import Review
 from kapmonitor.ui.bedside.idle_lock import IdleWatcher, LockNumber, LockOverlay
 from kapmonitor.ui.forms.account_dialogs import (

@@ -41,7 +41,7 @@ from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.store.accounts import MIN_PASSWORD_LENGTH, PIN_DIGITS, Accounts, User
 from kapmonitor.store.clinic_settings import ClinicSettings
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.key_slots import KeySlots, keys_of
 from kapmonitor.store.schema import ROLES
 from kapmonitor.store.signoff import Review

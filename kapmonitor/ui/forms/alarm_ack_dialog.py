@@ -32,7 +32,7 @@ from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol
 from kapmonitor.domain.reference import default_reference
 from kapmonitor.domain.validation import FieldError, ValidationError
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.forms.form_base import FittingDialog, fit_to_screen
 from kapmonitor.ui.widgets.alarm_banner import local_hhmm, priority_tag
 

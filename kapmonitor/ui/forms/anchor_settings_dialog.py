@@ -33,7 +33,7 @@ from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.validation import ValidationError
 from kapmonitor.store import anchors
 from kapmonitor.store.accounts import Accounts, User
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.forms.account_dialogs import SignInDialog
 from kapmonitor.ui.forms.form_base import FittingDialog
 

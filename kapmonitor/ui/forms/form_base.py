@@ -34,7 +34,7 @@ from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.records import Entry
 from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.widgets.field_errors import (
     clear_refused,
     following,

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from kapmonitor.domain import questionnaires
 from kapmonitor.domain.questionnaires import Item, Option, Questionnaire
 from kapmonitor.domain.validation import ValidationError
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.forms.form_base import (
     BannerArea,
     ScrollBody,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent, QFont, QGuiApplication
@@ -25,11 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kapmonitor.store.encrypted_store import Opened
 from kapmonitor.ui.forms.form_base import FittingDialog
 
-UnlockFn = Callable[[str, str], Opened]
-ResetFn = Callable[[str, str, str], Opened]
+if TYPE_CHECKING:  # the dialog paints before the store loads (start-up time)
+    from kapmonitor.store.encrypted_store import Opened
+
+UnlockFn = Callable[[str, str], "Opened"]
+ResetFn = Callable[[str, str, str], "Opened"]
 
 
 def _secret_edit(parent: QWidget, placeholder: str = "password") -> QLineEdit:

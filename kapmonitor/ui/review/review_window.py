@@ -69,7 +69,7 @@ from kapmonitor.store.archive import (
     list_sessions,
     protocols_in_use,
 )
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.schema import SIGNING_ROLES
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.signoff import AMENDING_ROLES, COMMENTING_ROLES, Review
