@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 
 USER_ENV = "KAPMONITOR_USER"
 PASSWORD_ENV = "KAPMONITOR_PASSWORD"
