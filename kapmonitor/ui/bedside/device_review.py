@@ -49,6 +49,9 @@ CONFIRM_KEY = "F"
 ARTEFACT_KEY = "M"
 CONFIRM_TEXT = "Confirm device values"
 ARTEFACT_TEXT = "Mark device artefact"
+# The action bar's words: short, so the bar keeps its rows at 1280 px in large type (the big
+# numbers take the height a third row would cost). The menu and tooltip say it in full.
+BUTTON_TEXTS = {CONFIRM_TEXT: "Confirm", ARTEFACT_TEXT: "Artefact"}
 #: Rows of a device write that only this module shows (the window's save path does not).
 DEVICE_ROWS = frozenset({"device_readings", "device_reading_reviews"})
 NOTHING_PENDING = "No device value is waiting for confirmation."
@@ -96,7 +99,7 @@ class DeviceReview:
         action = QAction(text, self.window)
         action.setShortcut(QKeySequence(key))
         action.setToolTip(f"{text} ({key}): the pending values shown in the big numbers")
-        action.setIconText(f"{text} ({key})")
+        action.setIconText(f"{BUTTON_TEXTS[text]} ({key})")
         action.triggered.connect(slot)
         return action
 
