@@ -17,11 +17,11 @@ import pytest
 
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.network import admin
+from kapmonitor.network.local_server import PgServer
 from kapmonitor.store import encrypted_store, encryption, key_slots
 from kapmonitor.store.key_slots import DatabaseKeys, KdfCost
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import T0
-from tests.network.pg_server import PgServer
 
 _numbers = itertools.count(1)
 ADMIN_USER, ADMIN_PASSWORD = "Admin", "violet orchard lantern 42"

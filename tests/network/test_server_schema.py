@@ -10,9 +10,9 @@ import psycopg
 import pytest
 
 from kapmonitor.network import admin, server_schema
+from kapmonitor.network.local_server import PgServer
 from kapmonitor.store.database import connect as connect_laptop
 from tests.network.conftest import Archive
-from tests.network.pg_server import PgServer
 
 SHAPE = """
 SELECT c.table_name, c.column_name, c.data_type, c.is_nullable, coalesce(c.column_default, '')

@@ -13,6 +13,7 @@ from kapmonitor.domain.clock import FakeClock, to_iso
 from kapmonitor.domain.records import VitalSigns
 from kapmonitor.network import state
 from kapmonitor.network.connection import NetworkError
+from kapmonitor.network.local_server import ADMIN_PASSWORD
 from kapmonitor.network.status import sync_status
 from kapmonitor.network.sync import Hooks, SyncRunner, sync_once
 from kapmonitor.store import anchors
@@ -134,7 +135,7 @@ def test_the_server_stopped_mid_sync_then_restarted_converges(
         with pytest.raises(NetworkError) as failed:
             sync_once(laptop.path, url, laptop.keys, batch_rows=15, hooks=hooks)
         assert "Nothing is lost" in str(failed.value)
-        assert "server-admin-test-password" not in str(failed.value)
+        assert ADMIN_PASSWORD not in str(failed.value)
         with pytest.raises(NetworkError, match="cannot be reached"):
             sync_once(laptop.path, url, laptop.keys)  # still down: refused in plain words
     finally:
@@ -222,5 +223,5 @@ def test_a_role_that_is_not_a_laptop_is_refused_and_the_state_file_is_private(
         sync_once(laptop.path, archive.admin_url, laptop.keys)
     saved = state.state_path(laptop.path)
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
-    assert "server-admin-test-password" not in saved.read_text()
+    assert ADMIN_PASSWORD not in saved.read_text()
     assert archive.query("SELECT count(*) FROM kap.sessions") == [(0,)]

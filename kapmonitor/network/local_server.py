@@ -1,4 +1,5 @@
-"""A real PostgreSQL server for the network tests: initdb and pg_ctl in a temporary folder.
+"""A throwaway PostgreSQL server in a temporary folder: initdb and pg_ctl, for the tests and the
+sync benchmark (``kapmonitor bench``), never for a clinic (docs/network.md sets up a real one).
 
 Why our own (not pytest-postgresql): it is a few lines, and it must run as root in CI, where
 initdb refuses to run: then the server runs as ``nobody`` (``runuser``) in a folder that user
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -18,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ADMIN = "kapadmin"
-ADMIN_PASSWORD = "server-admin-test-password"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)  # new for every run
 
 
 def find_bindir() -> Path:
