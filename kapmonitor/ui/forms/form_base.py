@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtCore import QDateTime, QEvent, QObject, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QResizeEvent, QShowEvent
@@ -31,8 +31,6 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.records import Entry
-from kapmonitor.domain.reference import Choice, Reference
 from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
 from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.widgets.field_errors import (
@@ -43,7 +41,11 @@ from kapmonitor.ui.widgets.field_errors import (
     show_banner,
 )
 
-SaveFn = Callable[[Entry], int]
+if TYPE_CHECKING:  # types only: the unlock dialog (a FittingDialog) paints before they load
+    from kapmonitor.domain.records import Entry
+    from kapmonitor.domain.reference import Choice, Reference
+
+SaveFn = Callable[["Entry"], int]
 
 
 class NoteEdit(QPlainTextEdit):
