@@ -225,3 +225,18 @@ def test_a_role_that_is_not_a_laptop_is_refused_and_the_state_file_is_private(
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert ADMIN_PASSWORD not in saved.read_text()
     assert archive.query("SELECT count(*) FROM kap.sessions") == [(0,)]
+
+
+def test_a_lost_sync_state_file_loses_nothing_and_resends_nothing(
+    archive: Archive, tmp_path: Path
+) -> None:
+    url = archive.add_laptop("room-1")
+    laptop = make_laptop(tmp_path, "room-1")
+    record_demo_session(laptop, seed=20)
+    sync_once(laptop.path, url, laptop.keys)
+    state.state_path(laptop.path).unlink()
+    assert sync_status(laptop.path, laptop.keys).total > 0  # it no longer knows: over-counts
+    again = sync_once(laptop.path, url, laptop.keys)  # the server's own marks
+    assert (again.sent_total, again.stored) == (0, 0)
+    assert sync_status(laptop.path, laptop.keys).total == 0
+    assert server_counts(archive, "room-1") == local_counts(laptop)
