@@ -96,6 +96,7 @@ class StoreWriter:
         self._since_checkpoint = 0
         self._queue: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
+        self._committing = 0
 
     @staticmethod
     def _open(db_path: Path) -> SessionStore:
@@ -115,6 +116,16 @@ class StoreWriter:
 
         return self.pool.submit(read).result()
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the next transaction (tests, the benchmark)."""
+        return len(self._queue)
+
+    @property
+    def committing(self) -> int:
+        """Messages in the transaction being written now (tests, the benchmark)."""
+        return self._committing
+
     async def sink(self, readings: Sequence[DeviceReading]) -> None:
         """Queue one message's readings and return once they are committed (raise otherwise)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -128,12 +139,15 @@ class StoreWriter:
         while self._queue:
             batch = self._queue[: self.MAX_BATCH]
             del self._queue[: len(batch)]
+            self._committing = len(batch)
             try:
                 results = await loop.run_in_executor(
                     self.pool, self._store_batch, [readings for readings, _ in batch]
                 )
             except Exception as exc:  # the batch failed: no message of it is stored
                 results = [exc] * len(batch)
+            finally:
+                self._committing = 0
             for (_readings, done), result in zip(batch, results, strict=True):
                 if done.done():
                     continue

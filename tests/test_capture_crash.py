@@ -3,7 +3,10 @@ reading of every message it acknowledged ``AA`` is in the database afterwards, t
 and verifies, and after a restart the monitor's resend of the same messages is stored once.
 
 A few quick trials on one database (as a clinic laptop would keep it); the kill lands at a random
-moment while messages stream, so some kills fall inside a store transaction.
+moment while messages stream, so some kills fall inside a store transaction. The same trial runs
+with a gateway that pipelines (many frames sent before their ACKs come back): then the capture
+stores several messages per transaction (group commit), and a kill inside one such transaction
+must lose none of the messages answered AA before it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from kapmonitor.devices.hl7_message import parse_oru
 from kapmonitor.devices.mllp import Frame, MllpDecoder, frame
 from kapmonitor.devices.simulator import messages
@@ -24,6 +29,7 @@ from kapmonitor.store.verify import verify_database
 from tests.test_capture_cli import make_session, start_capture
 
 TRIALS = 3
+OUT_OF_ORDER = b"ACKs came back out of sending order"
 FEED = list(messages("mindray", 400, start=datetime(2026, 3, 2, 9, 1, tzinfo=UTC)))
 
 
@@ -59,6 +65,40 @@ def feed(address: str, acked: list[bytes], stop: threading.Event) -> None:
         return
 
 
+def feed_pipelined(
+    address: str, acked: list[bytes], stop: threading.Event, window: int = 32
+) -> None:
+    """A gateway flushing its buffer: keep up to ``window`` messages unanswered, note each one
+    answered AA (by MSA-2; ACKs must come back in sending order), until the connection drops."""
+    host, port = address.rsplit(":", 1)
+    by_control = {parse_oru(p, datetime.now(UTC)).control_id: p for p in FEED}
+    order = list(by_control)
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            decoder = MllpDecoder()
+            sent = answered = 0
+            while answered < len(FEED) and not stop.is_set():
+                while sent < len(FEED) and sent - answered < window:
+                    sock.sendall(frame(FEED[sent]))
+                    sent += 1
+                data = sock.recv(65536)
+                if not data:
+                    return
+                for event in decoder.feed(data):
+                    if not isinstance(event, Frame):
+                        continue
+                    msa = next(s for s in event.payload.split(b"\r") if s.startswith(b"MSA"))
+                    code, control = msa.split(b"|")[1].decode(), msa.split(b"|")[2].decode()
+                    if control != order[answered]:
+                        acked.append(OUT_OF_ORDER)  # the test fails on it (not in this thread)
+                        return
+                    answered += 1
+                    if code == "AA":
+                        acked.append(by_control[control])
+    except OSError:
+        return
+
+
 def stored_keys(db: Path) -> list[tuple[str, str, str]]:
     conn = sqlite3.connect(db)
     try:
@@ -70,7 +110,8 @@ def stored_keys(db: Path) -> list[tuple[str, str, str]]:
         conn.close()
 
 
-def test_sigkill_during_a_feed_loses_no_reading_acknowledged(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sender", [feed, feed_pipelined], ids=["one-by-one", "pipelining"])
+def test_sigkill_during_a_feed_loses_no_reading_acknowledged(tmp_path: Path, sender) -> None:
     db = tmp_path / "clinic.sqlite"
     sid = make_session(db)
     rng = random.Random(20261127)
@@ -80,15 +121,16 @@ def test_sigkill_during_a_feed_loses_no_reading_acknowledged(tmp_path: Path) -> 
         proc, address = start_capture(db, sid)
         acked: list[bytes] = []
         stop = threading.Event()
-        sender = threading.Thread(target=feed, args=(address, acked, stop), daemon=True)
-        sender.start()
+        thread = threading.Thread(target=sender, args=(address, acked, stop), daemon=True)
+        thread.start()
         time.sleep(rng.uniform(0.3, 1.2))  # a random moment of the feed, not an assertion
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
         stop.set()
-        sender.join(timeout=30)
+        thread.join(timeout=30)
+        assert OUT_OF_ORDER not in acked
         for payload in acked:
             parsed = parse_oru(payload, datetime.now(UTC))
             acknowledged |= {(r.device_id, r.message_id, r.vital) for r in parsed.readings}

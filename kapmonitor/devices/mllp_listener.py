@@ -70,6 +70,14 @@ def _done(loop: asyncio.AbstractEventLoop, ack: bytes | None) -> asyncio.Task[An
     return loop.create_task(known())
 
 
+def _is_async(sink: object) -> bool:
+    """An async sink (a coroutine function, or an object whose ``__call__`` is one)."""
+    call = next(
+        (k.__dict__["__call__"] for k in type(sink).__mro__ if "__call__" in k.__dict__), None
+    )
+    return inspect.iscoroutinefunction(sink) or inspect.iscoroutinefunction(call)
+
+
 async def _enqueue(
     answers: asyncio.Queue[asyncio.Task[Answer] | None],
     item: asyncio.Task[Answer] | None,
@@ -529,8 +537,8 @@ class MllpListener:
         stored = False
         try:
             if message.readings:
-                if inspect.iscoroutinefunction(self._sink):
-                    await deliver(self._sink, message.readings)
+                if _is_async(self._sink):
+                    await self._sink(message.readings)  # type: ignore[misc]
                 else:
                     async with in_order:
                         await deliver(self._sink, message.readings)

@@ -44,6 +44,7 @@ from kapmonitor.store.database import explain, plain_errors
 from kapmonitor.store.inserts import insert_returning
 
 if TYPE_CHECKING:
+    from kapmonitor.domain.protocol import Protocol
     from kapmonitor.store.session_store import SessionStore
 
 __all__ = [
@@ -110,43 +111,55 @@ def add_device_readings(
     if not readings:
         return Changes(session_id, ACTION_READINGS)
     _check_session(store, session_id)
-    now = store.clock.now()
-    stamp_at = to_iso(now)
-    written: Written = []
-    protocol = store.protocol_for(session_id)
-    auto = set(protocol.auto_confirm) if protocol is not None else set()
     actor = device_recorder(readings[0].device_id)
     with store.db.atomic():
-        stored: list[StoredRow] = []
-        for reading in readings:
-            row = _insert_reading(store, session_id, reading, stamp_at)
-            if row is not None:
-                stored.append(row)
-                written.append(("device_readings", row))
-        automatic = [r for r in stored if _auto_confirmable(r, auto)]
-        confirmed_ids: set[int] = set()
-        if automatic and protocol is not None:
-            by = f"protocol:{protocol.id}"
-            for group in _groups(automatic):
-                entry = _entry_or_none(store, group, now)
-                if entry is None:
-                    continue  # would not pass a typed value's checks: it waits pending
-                written += _write_confirmation(
-                    store, session_id, group, entry, by, stamp_at, automatic=True
-                )
-                confirmed_ids.update(r.id for r in group)
-        pending = [r for r in stored if r.id not in confirmed_ids]
-        if pending:
-            written += protocol_effects.after_device_readings(
-                store.db,
-                protocol,
-                session_id,
-                pending,
-                {"recorded_at": stamp_at, "recorded_by": actor},
-            )
+        written = _store_message(store, session_id, readings, store.protocol_for(session_id))
         if written:
             store._seal(actor, ACTION_READINGS, session_id)
     return Changes(session_id, ACTION_READINGS, tuple(written))
+
+
+def _store_message(
+    store: SessionStore,
+    session_id: str,
+    readings: Sequence[DeviceReading],
+    protocol: Protocol | None,
+) -> Written:
+    """One message's readings, their automatic confirmations and alarms, inside the caller's
+    transaction; the caller seals them into the audit trail."""
+    now = store.clock.now()
+    stamp_at = to_iso(now)
+    written: Written = []
+    auto = set(protocol.auto_confirm) if protocol is not None else set()
+    actor = device_recorder(readings[0].device_id)
+    stored: list[StoredRow] = []
+    for reading in readings:
+        row = _insert_reading(store, session_id, reading, stamp_at)
+        if row is not None:
+            stored.append(row)
+            written.append(("device_readings", row))
+    automatic = [r for r in stored if _auto_confirmable(r, auto)]
+    confirmed_ids: set[int] = set()
+    if automatic and protocol is not None:
+        by = f"protocol:{protocol.id}"
+        for group in _groups(automatic):
+            entry = _entry_or_none(store, group, now)
+            if entry is None:
+                continue  # would not pass a typed value's checks: it waits pending
+            written += _write_confirmation(
+                store, session_id, group, entry, by, stamp_at, automatic=True
+            )
+            confirmed_ids.update(r.id for r in group)
+    pending = [r for r in stored if r.id not in confirmed_ids]
+    if pending:
+        written += protocol_effects.after_device_readings(
+            store.db,
+            protocol,
+            session_id,
+            pending,
+            {"recorded_at": stamp_at, "recorded_by": actor},
+        )
+    return written
 
 
 def add_device_messages(
@@ -161,26 +174,46 @@ def add_device_messages(
     that arrived while the previous commit ran keeps the listener ahead of it, and the commit is
     still the point after which each of these messages may be answered ``AA``.
 
-    Each message runs in its own savepoint (exactly as :func:`add_device_readings`, sealed into
-    the audit trail with its own device as the actor): a message refused for itself (a vital
-    twice, a session that no longer takes readings, a value the schema refuses) is rolled back
-    alone and its exception returned in its place, the others go on. A fault of the database
-    itself (I/O, disk full, a transaction the engine abandoned) or a failed commit is raised,
-    and then NO message of the batch was stored: the caller must not acknowledge any of them.
-    A message repeated inside the batch (same device, message id and vital) is stored once;
-    the repeat's change is empty, as for a resend.
+    Each message is written as :func:`add_device_readings` writes it, in its own savepoint: a
+    message refused for itself (a value the schema refuses, any error of its own) is rolled
+    back alone and its exception returned in its place, the others go on. The session's
+    permission is checked once for the batch (one transaction: it cannot change inside it; a
+    refusal refuses every message). Rows are sealed into the audit trail with their own device
+    as the actor, one seal per run of messages from the same device (so the per-row audit
+    entries are those one seal per message would write, at a fraction of the cost). A fault of
+    the database itself (I/O, disk full, a transaction the engine abandoned) or a failed
+    commit is raised, and then NO message of the batch was stored: the caller must not
+    acknowledge any of them. A message repeated inside the batch (same device, message id and
+    vital) is stored once; the repeat's change is empty, as for a resend.
     """
     results: list[Changes | Exception] = []
     db = store.db
     try:
+        _check_session(store, session_id)
+        protocol = store.protocol_for(session_id)
         with db.atomic():
+            unsealed: str | None = None  # the device whose rows await the seal
             for readings in messages:
+                if not readings:
+                    results.append(Changes(session_id, ACTION_READINGS))
+                    continue
+                actor = device_recorder(readings[0].device_id)
+                if unsealed is not None and unsealed != actor:
+                    store._seal(unsealed, ACTION_READINGS, session_id)
+                    unsealed = None
                 try:
-                    results.append(add_device_readings(store, session_id, readings))
+                    with db.atomic():  # a savepoint: this message alone rolls back
+                        written = _store_message(store, session_id, readings, protocol)
                 except Exception as exc:
                     if _batch_fatal(exc) or not db.conn.in_transaction:
                         raise
                     results.append(exc)
+                    continue
+                results.append(Changes(session_id, ACTION_READINGS, tuple(written)))
+                if written:
+                    unsealed = actor
+            if unsealed is not None:
+                store._seal(unsealed, ACTION_READINGS, session_id)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, store.path) from exc
     return results
