@@ -9,6 +9,9 @@ logged.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -39,6 +42,25 @@ def role_name(database: str, laptop: str) -> str:
     """The laptop's login role: database and laptop name, so two archives on one server (two
     clinics) never share a laptop role."""
     return f"kap_{database}_{laptop}".replace("-", "_")[:63]
+
+
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default for scram-sha-256
+
+
+def scram_verifier(password: str, salt: bytes | None = None) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (RFC 5802/7677), made here so
+    the plain password never travels to the server, where a ``log_statement`` setting would
+    write a ``CREATE ROLE … PASSWORD '…'`` into its log. ``password`` is ASCII (ours are)."""
+    salt = salt or secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, SCRAM_ITERATIONS)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    return (
+        f"SCRAM-SHA-256${SCRAM_ITERATIONS}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
 
 
 def init_server(url: str) -> list[int]:
@@ -75,7 +97,7 @@ def add_laptop(url: str, laptop: str) -> AddedLaptop:
                 raise NetworkError(f"The laptop {laptop} already has a role ({role}).", "exists")
             conn.execute(
                 sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE kap_laptop").format(
-                    sql.Identifier(role), sql.Literal(password)
+                    sql.Identifier(role), sql.Literal(scram_verifier(password))
                 )
             )
             conn.execute(

@@ -55,11 +55,13 @@ class PgServer:
 
     def __init__(self) -> None:
         self.bindir = find_bindir()
-        self.root = Path(tempfile.mkdtemp(prefix="kap-pg-"))
+        self.as_root = os.geteuid() == 0
+        # under root the folder's parents must let `nobody` through: /tmp, not a private $TMPDIR
+        where = "/tmp" if self.as_root and Path("/tmp").is_dir() else None
+        self.root = Path(tempfile.mkdtemp(prefix="kap-pg-", dir=where))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
         self.port = free_port()
-        self.as_root = os.geteuid() == 0
         if self.as_root:  # initdb refuses root: the cluster belongs to nobody
             os.chmod(self.root, 0o755)
             shutil.chown(self.root, "nobody")

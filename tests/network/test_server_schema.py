@@ -124,3 +124,19 @@ def test_a_laptop_name_is_checked_and_a_second_role_for_it_refused(archive: Arch
         archive.add_laptop("room-1")
     with pytest.raises(admin.NetworkError, match="not a laptop name"):
         archive.add_laptop("Room 1; DROP")
+
+
+def test_the_laptop_password_never_reaches_the_server_in_clear(archive: Archive) -> None:
+    """The role is created with a SCRAM verifier made on the client: the server's log (with
+    every statement logged) holds no password, and the password still signs in."""
+    with psycopg.connect(archive.admin_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {archive.name} SET log_statement = 'all'")
+    added = admin.add_laptop(archive.admin_url, "room-9")
+    with psycopg.connect(archive.laptop_url("room-9", added.password)) as conn:
+        assert conn.execute("SELECT kap.my_laptop()").fetchone() == ("room-9",)
+    assert (
+        f'CREATE ROLE "{added.role}" LOGIN PASSWORD \'SCRAM-SHA-256$'
+        in archive.server.log.read_text()
+    )
+    assert added.password not in archive.server.log.read_text()  # logged, without the password
+    assert added.password not in repr(added)
