@@ -4,7 +4,9 @@ It builds the real main window offscreen on a throw-away database and settings f
 a session through the same path a clinician uses, reads it back, and checks the safety
 properties the bedside depends on (WAL, append-only triggers, chart fed) on an encrypted
 database: SQLCipher is loaded (the frozen build must bundle it), and neither the file nor its WAL
-holds the patient code in clear.
+holds the patient code in clear. Then the device layer (issue 13): the modules it uses (hl7,
+pyserial, bleak and bleak's backend for this platform) import, and an MLLP listener on loopback
+answers one ORU^R01 sent from a socket with ``AA`` after its readings reached the sink.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def run_smoke_test() -> int:
         with tempfile.TemporaryDirectory(prefix="kapmonitor-smoke-") as tmp:
             os.environ[CONFIG_ENV_VAR] = tmp
             _exercise(Path(tmp))
+            _device_layer()
     except Exception as exc:  # the point of a smoke test is to report, not to raise
         print(f"SMOKE FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -82,6 +85,45 @@ def _exercise(folder: Path) -> None:
     window.close()
     store.close()
     app.processEvents()
+
+
+def _device_layer() -> None:
+    """What a frozen build could silently lack: the device modules are imported lazily (serial
+    and bleak only when such a device is configured), so import them here, bleak's platform
+    backend too, and serve one message on loopback."""
+    import socket
+
+    import bleak.exc
+    import hl7
+    import serial
+    from bleak.backends.client import get_platform_client_backend_type
+    from bleak.backends.scanner import get_platform_scanner_backend_type
+
+    from kapmonitor.devices.mllp import Frame, MllpDecoder, frame
+    from kapmonitor.devices.mllp_listener import ListenerConfig, MllpListener, PatientRule
+    from kapmonitor.devices.reading import DeviceReading
+    from kapmonitor.devices.simulator import Sample, build_message
+
+    assert hl7.parse and serial.Serial and bleak.exc.BleakError, "device modules incomplete"
+    get_platform_client_backend_type()  # imports the Bluetooth backend; needs no adapter
+    get_platform_scanner_backend_type()
+    received: list[DeviceReading] = []
+    listener = MllpListener(PatientRule("bed", "SMOKE-BED"), ListenerConfig(port=0))
+    address = listener.start_in_thread(received.extend)
+    try:
+        sample = Sample(0, 97, 72, None, probe_off=False, artefact=False)
+        message = build_message("mindray", sample, "SMOKE-1", datetime.now(UTC), bed="SMOKE-BED")
+        decoder, answer = MllpDecoder(), b""
+        with socket.create_connection(address, timeout=10) as sock:
+            sock.sendall(frame(message))
+            while not answer:
+                data = sock.recv(65536)
+                assert data, "the MLLP listener closed without an ACK"
+                answer = next((e.payload for e in decoder.feed(data) if isinstance(e, Frame)), b"")
+    finally:
+        listener.stop()
+    assert b"MSA|AA|SMOKE-1" in answer, "the MLLP listener did not accept the message"
+    assert {r.vital for r in received} >= {"spo2", "hr"}, "readings did not reach the sink"
 
 
 def run_startup_probe(db_path: Path, mode: str = "first") -> int:
