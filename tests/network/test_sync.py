@@ -240,3 +240,33 @@ def test_a_lost_sync_state_file_loses_nothing_and_resends_nothing(
     assert (again.sent_total, again.stored) == (0, 0)
     assert sync_status(laptop.path, laptop.keys).total == 0
     assert server_counts(archive, "room-1") == local_counts(laptop)
+
+
+def test_two_laptops_syncing_at_once_each_twice_store_every_row_once(
+    archive: Archive, tmp_path: Path
+) -> None:
+    import threading
+
+    urls = {name: archive.add_laptop(name) for name in ("room-1", "room-2")}
+    laptops = {name: make_laptop(tmp_path / name, name) for name in urls}
+    for seed, laptop in enumerate(laptops.values()):
+        record_demo_session(laptop, seed=30 + seed)
+    runners = [
+        SyncRunner(laptop.path, urls[name], laptop.keys, batch_rows=30)
+        for name, laptop in laptops.items()
+        for _twice in range(2)
+    ]
+    start = threading.Barrier(len(runners))
+
+    def run(runner: SyncRunner) -> None:
+        start.wait()
+        runner.run_once()
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in runners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status().last_error for r in runners] == [""] * 4
+    for name, laptop in laptops.items():
+        assert server_counts(archive, name) == local_counts(laptop)
