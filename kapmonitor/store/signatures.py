@@ -268,6 +268,42 @@ def statement(fields: Mapping[str, Any]) -> bytes:
     return audit.canonical(body).encode()
 
 
+def _signed(
+    db: Database,
+    session_id: str,
+    who: Mapping[str, Any],
+    private: Ed25519PrivateKey,
+    key: KeyRecord,
+) -> dict[str, Any]:
+    """A sign-off's or an attestation's fields: who signs and what for (``who``), then the
+    session's content hash and the chain head as they stand, the key, and the signature over the
+    statement. One place, so the two kinds of signature can never cover different things."""
+    covered = covered_now(db, session_id)
+    head = audit_head(db)
+    fields: dict[str, Any] = {
+        "session_id": session_id,
+        **who,
+        "content_hash": content_hash(db, session_id, covered, head),
+        "covered": json.dumps(covered, sort_keys=True),
+        "audit_head_id": head[0],
+        "audit_head_hash": head[1],
+        "key_fingerprint": key.fingerprint,
+        "public_key": key.public_key,
+    }
+    fields["signature"] = private.sign(statement(fields)).hex()
+    return fields
+
+
+def _insert_signed(db: Database, table: str, fields: Mapping[str, Any], at: str, by: str) -> None:
+    """Append the signed row, time-stamped and attributed like every clinical row."""
+    names = [*fields]
+    db.execute(
+        f"INSERT INTO {table} ({', '.join(names)}, observed_at, recorded_at, recorded_by) "
+        f"VALUES ({', '.join('?' * len(names))}, ?, ?, ?)",
+        [fields[n] for n in names] + [at, at, by],
+    )
+
+
 def seal_signature(
     db: Database,
     session_id: str,
@@ -277,51 +313,22 @@ def seal_signature(
 ) -> dict[str, Any]:
     """Sign the session as it stands and append the seal row (inside the signing transaction,
     after the ``signatures`` row, before the audit seal). Returns the seal's fields."""
-    covered = covered_now(db, session_id)
-    head = audit_head(db)
-    fields: dict[str, Any] = {
-        "session_id": session_id,
-        "signature_id": signature_row["id"],
-        "signer": signature_row["recorded_by"],
-        "printed_name": signature_row["printed_name"],
-        "role": signature_row["role"],
-        "meaning": signature_row["meaning"],
-        "signed_at": signature_row["recorded_at"],
-        "content_hash": content_hash(db, session_id, covered, head),
-        "covered": json.dumps(covered, sort_keys=True),
-        "audit_head_id": head[0],
-        "audit_head_hash": head[1],
-        "key_fingerprint": key.fingerprint,
-        "public_key": key.public_key,
-    }
-    fields["signature"] = private.sign(statement(fields)).hex()
-    now = signature_row["recorded_at"]
-    db.execute(
-        "INSERT INTO signature_seals (session_id, signature_id, signer, printed_name, role, "
-        "meaning, signed_at, content_hash, covered, audit_head_id, audit_head_hash, "
-        "key_fingerprint, public_key, signature, legacy, observed_at, recorded_at, recorded_by) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-        [
-            fields[name]
-            for name in (
-                "session_id",
-                "signature_id",
-                "signer",
-                "printed_name",
-                "role",
-                "meaning",
-                "signed_at",
-                "content_hash",
-                "covered",
-                "audit_head_id",
-                "audit_head_hash",
-                "key_fingerprint",
-                "public_key",
-                "signature",
-            )
-        ]
-        + [now, now, signature_row["recorded_by"]],
+    fields = _signed(
+        db,
+        session_id,
+        {
+            "signature_id": signature_row["id"],
+            "signer": signature_row["recorded_by"],
+            "printed_name": signature_row["printed_name"],
+            "role": signature_row["role"],
+            "meaning": signature_row["meaning"],
+            "signed_at": signature_row["recorded_at"],
+        },
+        private,
+        key,
     )
+    signer, now = signature_row["recorded_by"], signature_row["recorded_at"]
+    _insert_signed(db, "signature_seals", {**fields, "legacy": 0}, now, signer)
     return fields
 
 
@@ -339,29 +346,20 @@ def attest(
     """A clinician's attestation of the session as it stands at its end: the sign-off's
     statement over the content hash, made with their own key (inside the caller's write
     transaction, before its audit seal). ``signer`` holds username, display_name and role."""
-    covered = covered_now(db, session_id)
-    head = audit_head(db)
-    fields: dict[str, Any] = {
-        "session_id": session_id,
-        "signer": signer["username"],
-        "printed_name": signer["display_name"],
-        "role": signer["role"],
-        "meaning": ATTESTATION_MEANING,
-        "signed_at": at,
-        "content_hash": content_hash(db, session_id, covered, head),
-        "covered": json.dumps(covered, sort_keys=True),
-        "audit_head_id": head[0],
-        "audit_head_hash": head[1],
-        "key_fingerprint": key.fingerprint,
-        "public_key": key.public_key,
-    }
-    fields["signature"] = private.sign(statement(fields)).hex()
-    names = [*fields]
-    db.execute(
-        f"INSERT INTO attestations ({', '.join(names)}, observed_at, recorded_at, recorded_by) "
-        f"VALUES ({', '.join('?' * len(names))}, ?, ?, ?)",
-        [fields[n] for n in names] + [at, at, signer["username"]],
+    fields = _signed(
+        db,
+        session_id,
+        {
+            "signer": signer["username"],
+            "printed_name": signer["display_name"],
+            "role": signer["role"],
+            "meaning": ATTESTATION_MEANING,
+            "signed_at": at,
+        },
+        private,
+        key,
     )
+    _insert_signed(db, "attestations", fields, at, signer["username"])
     return fields
 
 
