@@ -97,6 +97,7 @@ def test_an_administrator_chooses_the_folder_and_an_anchor_is_written_there(
     ).fetchone() == (anchors.LOG_FOLDER_CHANGED,)
     assert dialog.folder_label.text() == str(stick.resolve())
     assert dialog.newest_label.text().startswith(f"Entry #{newest[0]}, ")
+    assert dialog.newest_label.text().endswith(", when this folder was chosen")
 
     qtbot.mouseClick(dialog.write_button, Qt.MouseButton.LeftButton)
     assert len((stick / anchors.LOG_NAME).read_text().splitlines()) == len(lines) + 1
@@ -196,3 +197,15 @@ def test_the_bedside_menu_opens_it_after_an_administrator_signs_in(
     assert seen == ["SignInDialog", "AnchorSettingsDialog"]
     assert Settings().get(ANCHOR_LOG_FOLDER) == str(stick.resolve())
     assert (stick / anchors.LOG_NAME).exists()
+
+
+def test_the_newest_anchor_says_in_words_what_wrote_it() -> None:
+    from kapmonitor.ui.forms.anchor_settings_dialog import occasion
+
+    assert occasion("backup") == "at a backup"
+    assert occasion("sign-off") == "at a sign-off"
+    assert occasion("signing_key alex ab12cd new account") == (
+        "when alex's signing key was recorded"
+    )
+    assert occasion("something newer") == "something newer"
+    assert occasion("") == "reason not recorded"

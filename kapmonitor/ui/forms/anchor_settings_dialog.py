@@ -47,6 +47,26 @@ INTRO = (
 )
 
 
+# What wrote an anchor, as the log records it -> how the dialog says it.
+OCCASIONS = {
+    "close": "when the app closed",
+    "backup": "at a backup",
+    "export": "at an export",
+    "sign-off": "at a sign-off",
+    "written by hand": "written by hand here",
+    "log folder chosen": "when this folder was chosen",
+}
+
+
+def occasion(event: str) -> str:
+    """A log entry's event in words: "at a backup", "when alex's signing key was recorded"."""
+    if event.startswith("signing_key "):
+        parts = event.split()
+        who = parts[1] if len(parts) > 1 else "an account"
+        return f"when {who}'s signing key was recorded"
+    return OCCASIONS.get(event, event or "reason not recorded")
+
+
 def _local(iso: str) -> str:
     """An anchor's UTC time as this laptop's local time, for reading."""
     try:
@@ -139,7 +159,7 @@ class AnchorSettingsDialog(FittingDialog):
                 self.newest_label.setText(f"The log cannot be read ({exc.strerror or exc}).")
             else:
                 self.newest_label.setText(
-                    f"Entry #{newest.entry}, {_local(newest.at)} ({newest.event})"
+                    f"Entry #{newest.entry}, {_local(newest.at)}, {occasion(newest.event)}"
                     if newest is not None
                     else "None of this database yet."
                 )
