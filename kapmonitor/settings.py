@@ -85,6 +85,22 @@ TREATMENT_SETTING = ConfigVar(
     "and address); filled into every REMS summary from this laptop",
 )
 
+# The clinic's central archive (issue 14): where this laptop syncs, WITHOUT the password (the
+# laptop role's password is sealed beside the database: kapmonitor.network.background).
+SYNC_SERVER = ConfigVar(
+    "clinic_server",
+    str,
+    "",
+    "The clinic server's address this laptop sends its records to (postgresql://role@host/db, "
+    "no password); set in Session ▸ Clinic server…; empty: the window does not sync",
+)
+SYNC_INTERVAL_SECONDS = ConfigVar(
+    "clinic_sync_interval_seconds",
+    int,
+    30,
+    "Besides after every save, try a sync this often (seconds) while the window is open",
+)
+
 
 class Settings:
     """Reads and writes the settings file; a damaged file falls back to defaults, never crashes."""

@@ -44,6 +44,7 @@ _PATH_ATTRIBUTE = "kapmonitor_path"
 # The purposes keys are derived for; a new purpose is a new name here, never a reused one.
 AUDIT_MAC = "audit-mac"
 NAME_DIGEST = "name-digest"
+SERVER_PASSWORD = "server-password"  # seals the laptop role's password (network.background)
 
 
 @dataclass(frozen=True)

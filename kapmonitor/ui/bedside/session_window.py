@@ -52,6 +52,7 @@ from kapmonitor.ui.bedside.backup_runner import BackupRunner
 from kapmonitor.ui.bedside.device_review import DEVICE_ROWS, DeviceReview
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
+from kapmonitor.ui.bedside.sync_feed import SyncFeed
 from kapmonitor.ui.forms.anchor_settings_dialog import open_record_protection
 from kapmonitor.ui.forms.form_base import resize_within_screen
 from kapmonitor.ui.widgets.action_bar import ActionBar
@@ -162,6 +163,9 @@ class SessionWindow(QMainWindow):
         self.ticker.setInterval(settings.get(CLOCK_TICK_MS))
         self.ticker.timeout.connect(self.tick)
         self.ticker.start()
+        # Sync to the clinic server on a worker thread, and its status-bar panel (issue 14).
+        self.sync_feed = SyncFeed(self)
+        self.ticker.timeout.connect(self.sync_feed.refresh)
         self.apply_view_settings()
         self.show_welcome()
 
@@ -329,6 +333,7 @@ class SessionWindow(QMainWindow):
             ("Review sessions…", "Ctrl+R", self.access.open_review),
             ("Accounts…", "", self.access.manage_accounts),
             ("Record protection…", "", self.protect_record),
+            ("Clinic server…", "", lambda: self.sync_feed.open_dialog()),
             ("My password and PIN…", "", self.access.my_account),
             ("Lock now", "Ctrl+L", lambda: self.access.lock()),
         ):
@@ -570,6 +575,7 @@ class SessionWindow(QMainWindow):
         """Keep a committed write's change to show once its form closes; the form gets the
         row id it always had (a form never shows a row, the window does)."""
         self._unshown.append(changes)
+        self.sync_feed.request()  # only wakes the sync thread: no network on the save path
         return changes.primary_id or 0
 
     def open_form(self, form: SavingDialog) -> int | None:
@@ -606,6 +612,7 @@ class SessionWindow(QMainWindow):
         ``device_store.add_device_readings``; a confirmation comes back the same way): the
         model, chart and big numbers update from the change alone, in device_review."""
         self.device_review.apply(changes)
+        self.sync_feed.request()
 
     def _model_changed(self, changes: Changes) -> None:
         """The model's listener: one timeline insert per new entry, the big numbers, one chart
@@ -977,6 +984,7 @@ class SessionWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.ticker.stop()
+        self.sync_feed.stop()  # no sync thread outlives the window
         self.backups.session_running(False)
         self.backups.wait()  # a backup in flight finishes before the store closes
         super().closeEvent(event)
