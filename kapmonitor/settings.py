@@ -101,6 +101,16 @@ SYNC_INTERVAL_SECONDS = ConfigVar(
     "Besides after every save, try a sync this often (seconds) while the window is open",
 )
 
+# The device sources this laptop listens to (kapmonitor.devices.source_config.SourceConfig as
+# dicts), edited in Session ▸ Devices…; none by default: nothing listens until a clinic adds one.
+DEVICE_SOURCES = ConfigVar(
+    "device_sources",
+    tuple,
+    (),
+    "Bedside monitors and oximeters this laptop captures from during a session (MLLP listener "
+    "host and port with its patient matching, serial port, Bluetooth address)",
+)
+
 
 class Settings:
     """Reads and writes the settings file; a damaged file falls back to defaults, never crashes."""

