@@ -4,11 +4,11 @@ Readable from two metres: a therapist glancing over from the patient sees the la
 whether they are fresh without reading the chart.
 
 A device value awaiting a clinician (issue 13) is shown in its vital's cell when it is newer than
-the last confirmed value: lighter and in italics, its age captioned "device, unconfirmed", the
-device named in the tooltip. It is not part of the record: the bedside's confirm key (F) stores
-exactly the readings shown here (:meth:`LastValuesPanel.pending_ids`), and once confirmed the
-value looks as any other. An older confirmed value is kept and comes back if the pending one is
-marked artefact.
+the last confirmed value: lighter and in italics, captioned "unconfirmed · 5 min", the tooltip
+saying "Device value, unconfirmed" with the device and the time. It is not part of the record:
+the bedside's confirm key (F) stores exactly the readings shown here
+(:meth:`LastValuesPanel.pending_ids`), and once confirmed the value looks as any other. An
+older confirmed value is kept and comes back if the pending one is marked artefact.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ UNITS = {
     **{v.key: f"{v.label}, {_SPOKEN_UNIT.get(v.key, v.unit)}" for v in _SINGLE},
 }
 WORD_VALUES = ("dissociation", "news2")  # words ("Moderate", "9 incomplete"): set smaller
-PENDING_CAPTION = "device, unconfirmed"
+# Short beside the caption: "device, unconfirmed · 5 min ago" made the numbers' column so wide
+# in large type at 1280 px that the chart shrank to a stamp. The device is in the tooltip.
+PENDING_CAPTION = "unconfirmed"
 PENDING_OPACITY = 0.55  # lighter on either palette: the theme's own colour, more transparent
 PENDING_SHEET = "font-style: italic;"
 
@@ -354,7 +356,9 @@ class LastValuesPanel(QFrame):
             if key not in self.pending:
                 self.ages[key].setText(_age(now, observed))
         for key, cell in self.pending.items():
-            self.ages[key].setText(f"{PENDING_CAPTION} · {_age(now, cell.observed_at)}")
+            minutes = int((now - from_iso(cell.observed_at)).total_seconds() // 60)
+            age = "now" if minutes < 1 else f"{minutes} min"
+            self.ages[key].setText(f"{PENDING_CAPTION} · {age}")
 
     def set_levels(self, levels: Mapping[str, str]) -> None:
         """Highlight each vital at the level of its latest reading: critical or warning style
