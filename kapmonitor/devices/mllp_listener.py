@@ -4,6 +4,12 @@ What it promises (each one a test in tests/devices/test_mllp_listener.py):
 
 - one ACK per complete message, MSA-2 echoing MSH-10; ``AA`` is sent only after the sink has
   returned, i.e. after the readings are durably stored; a sink that raises gets ``AE``;
+- pipelined messages (a gateway flushing its buffer without waiting for each ACK) are read ahead:
+  each is handed to an async sink as soon as it is complete, so the sink can store many in one
+  transaction (group commit, ``kapmonitor.capture.StoreWriter``), while the ACKs are written
+  strictly in arrival order per connection (tests/devices/test_mllp_pipelining.py); at most
+  ``max_pipelined`` wait unanswered, then reading that connection pauses; a plain sink still
+  gets one connection's messages one at a time, in order;
 - a message the listener has already stored (same MSH-10 from the same sender, also when it
   arrives again while the first copy is still being stored) is answered ``AA`` and not delivered
   again (the lead's store keeps the same key unique across restarts: this table is in memory);
