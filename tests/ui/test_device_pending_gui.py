@@ -25,6 +25,7 @@ from kapmonitor.domain.chart_picture import ChartDelta, DevicePoint
 from kapmonitor.domain.chart_style import ARTEFACT, DAY, NIGHT, pending_color
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.records import SessionEnd
 from kapmonitor.store import device_store
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.verify import verify_database
@@ -484,3 +485,19 @@ def test_the_pending_look_drops_symbols_when_dense(qtbot: QtBot) -> None:
     assert chart.pending_item("hr").opts["symbol"] is not None
     chart.apply(ChartDelta(pending=tuple(one_hertz("hr", T0.timestamp() + 10, 100, 1000))))
     assert chart.pending_item("hr").opts["symbol"] is None
+
+
+def test_an_ended_session_takes_no_decision_and_its_keys_are_disabled(
+    window: SessionWindow, clock: FakeClock, store: SessionStore
+) -> None:
+    feed(window, clock, "M1", spo2=96)
+    assert window.log is not None
+    ended = store.add(
+        window.log.id, SessionEnd("stayed_for_observation", clock.now(), summary="ok"), "Dr A"
+    )
+    window.show_changes(ended)
+    assert window.log.phase() == "ended"
+    assert not window.device_review.confirm_action.isEnabled()
+    window.device_review.confirm()  # reached anyway: the store's rule, said plainly
+    assert "ended" in window.statusBar().currentMessage()
+    assert count(store, "SELECT count(*) FROM device_reading_reviews") == 0
