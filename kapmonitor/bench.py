@@ -443,6 +443,10 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
 
     rows.extend(sync_rows(folder, quick))
 
+    from kapmonitor.bench_live_lag import live_lag_rows  # issue 14: commit -> live view
+
+    rows.extend(live_lag_rows(folder, quick))
+
     if frozen and frozen.exists():
         rows.extend(startup_rows(frozen, bare))
         rows.append(Row("frozen onedir size", dir_size_mb(frozen.parent), "MB", "≤ 200 MB"))

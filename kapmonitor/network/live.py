@@ -84,6 +84,7 @@ class LiveSession:
     open_critical: int
     top_alarm: str  # the most urgent open alarm's message ("" when none)
     next_check: NextCheck | None  # None: nothing due, or no protocol stored with the session
+    last_recorded_at: datetime  # the newest entry's save time, by the laptop's clock
     read_at: datetime  # when the listener read it (server time is not used: see docs)
 
     @property
@@ -222,6 +223,7 @@ def read_sessions(
                 open_critical=int(n_crit),
                 top_alarm=str(alarms[0]["message"] or "") if alarms else "",
                 next_check=_next_check(log, now),
+                last_recorded_at=log.latest_recorded_at(),
                 read_at=now,
             )
         )
