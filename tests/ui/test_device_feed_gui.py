@@ -461,3 +461,22 @@ def test_the_devices_dialog_says_when_each_source_last_spoke(
         "HL7 monitor (MLLP) on 127.0.0.1:0 — Patient code in PID-3\n"
         f"    last message {stamp:%H:%M:%S} (42 s ago)"
     ]
+
+
+def test_a_message_that_cannot_be_stored_is_answered_ae_stored_nowhere_and_said(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    """The window went back to its start page (accounts were managed) while capture ran: nothing
+    can be stored for the session, so the monitor gets AE (it resends) and the status line says
+    why, in words."""
+    session_id = open_session(qtbot, window, store, clock)
+    patient = str(window.log.session["patient_code"])  # type: ignore[union-attr]
+    clock.set(T0 + timedelta(seconds=5))
+    window.show_welcome()
+    result = send(qtbot, port_of(window), [feed(patient, 1)[0][1]])
+    assert result.answers == {"AE": 1}
+    assert device_rows(store, session_id) == []
+    message = window.statusBar().currentMessage()
+    assert message == (
+        "⚠ Device reading not stored: no session is open in the window to take device readings"
+    )
