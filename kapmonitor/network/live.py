@@ -86,6 +86,7 @@ class LiveSession:
     next_check: NextCheck | None  # None: nothing due, or no protocol stored with the session
     last_recorded_at: datetime  # the newest entry's save time, by the laptop's clock
     read_at: datetime  # when the listener read it (server time is not used: see docs)
+    problem: str = ""  # rows of this session the listener could not judge (see _judge)
 
     @property
     def key(self) -> Key:
@@ -154,10 +155,7 @@ def _log_of(conn: Any, laptop: str, session_id: str, session: dict[str, Any]) ->
 def _next_check(log: SessionLog, now: datetime) -> NextCheck | None:
     """The domain's schedule over the server's rows: None without a stored protocol (older
     sessions) or when nothing more is due."""
-    try:
-        protocol = log.protocol
-    except (ValueError, KeyError, TypeError):
-        return None  # a protocol copy this version cannot read: say nothing rather than guess
+    protocol = log.protocol  # one this version cannot read raises: _judge says so
     if protocol is None:
         return None
     state = compute_schedule(
@@ -177,6 +175,23 @@ def _next_check(log: SessionLog, now: datetime) -> NextCheck | None:
         return None
     grace = timedelta(minutes=protocol.overdue_grace_minutes)
     return NextCheck(check.label, check.due_at, check.due_at + grace, check.kind)
+
+
+def _judge(
+    conn: Any, laptop: str, session_id: str, session: dict[str, Any], now: datetime
+) -> tuple[str, NextCheck | None, datetime | None, str]:
+    """(most urgent open alarm's message, next check, newest save time, problem) of a session.
+
+    A laptop's role may insert any text in its own rows; a row the domain cannot read (a time
+    that is not one, an unknown priority) leaves this session's details out with a plain
+    problem, never the listener (and every other laptop's sessions) down."""
+    try:
+        log = _log_of(conn, laptop, session_id, session)
+        alarms = log.active_alarms()
+        top = str(alarms[0]["message"] or "") if alarms else ""
+        return top, _next_check(log, now), log.latest_recorded_at(), ""
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return "", None, None, "the server holds rows of this session it cannot read"
 
 
 _SUMMARY = (
@@ -208,8 +223,7 @@ def read_sessions(
         names = [d.name for d in session_row.description or ()]
         values = session_row.fetchone()
         session = dict(zip(names, values or (), strict=False))
-        log = _log_of(conn, laptop, session_id, session)
-        alarms = log.active_alarms()
+        top_alarm, check, last_saved, problem = _judge(conn, laptop, session_id, session, now)
         sessions.append(
             LiveSession(
                 laptop=laptop,
@@ -221,10 +235,11 @@ def read_sessions(
                 last_dose_at=_aware(last_dose),
                 open_alarms=int(n_open),
                 open_critical=int(n_crit),
-                top_alarm=str(alarms[0]["message"] or "") if alarms else "",
-                next_check=_next_check(log, now),
-                last_recorded_at=log.latest_recorded_at(),
+                top_alarm=top_alarm,
+                next_check=check,
+                last_recorded_at=last_saved or now,
                 read_at=now,
+                problem=problem,
             )
         )
     present = {s.key for s in sessions}

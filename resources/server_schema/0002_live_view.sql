@@ -54,6 +54,18 @@ BEGIN
 END
 $$;
 
+-- A laptop's time text as a time, NULL when it is not one: a laptop's role may insert any text
+-- in its own rows, and one unreadable time must not take the whole view down for every laptop.
+CREATE FUNCTION kap.as_time(value text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, kap AS $$
+BEGIN
+    RETURN value::timestamptz;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END
+$$;
+GRANT EXECUTE ON FUNCTION kap.as_time(text) TO kap_laptop, kap_reviewer;
+
 -- Rows as they stand now, as the laptop's SessionLog.current() reads them: a row superseded by
 -- a correction, or voided, is gone (a voiding row supersedes and is itself voided). Spelled out
 -- per table below as NOT EXISTS on (laptop_id, session_id) so the session index serves it.
@@ -103,11 +115,11 @@ SELECT s.laptop_id,
        s.id AS session_id,
        s.patient_code,
        coalesce(ph.phase, 'preparation') AS phase,
-       s.observed_at::timestamptz AS started_at,
-       now() - s.observed_at::timestamptz AS elapsed,
-       d.first_dose_at::timestamptz AS first_dose_at,
-       d.last_dose_at::timestamptz AS last_dose_at,
-       now() - d.last_dose_at::timestamptz AS since_last_dose,
+       kap.as_time(s.observed_at) AS started_at,
+       now() - kap.as_time(s.observed_at) AS elapsed,
+       kap.as_time(d.first_dose_at) AS first_dose_at,
+       kap.as_time(d.last_dose_at) AS last_dose_at,
+       now() - kap.as_time(d.last_dose_at) AS since_last_dose,
        coalesce(o.open_alarms, 0) AS open_alarms,
        coalesce(o.open_critical, 0) AS open_critical
 FROM kap.sessions s

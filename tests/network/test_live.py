@@ -294,3 +294,31 @@ def test_the_schema_version_2_is_part_of_the_upgrade_test() -> None:
     """The upgrade test runs from every earlier version: 0 and 1 now that 2 exists."""
     assert server_schema.latest() >= 2
     assert [v.name for v in server_schema.versions()][:2] == ["mirror", "live_view"]
+
+
+def test_rows_a_laptop_role_makes_up_do_not_take_the_live_view_down(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """An insider with a laptop's password inserts a session whose times are not times and an
+    alarm of an unknown priority: every other session is still shown, and this one says its
+    details cannot be read (never a crash of the listener)."""
+    urls = {n: archive.add_laptop(n) for n in ("room-1", "room-2")}
+    laptop = make_laptop(tmp_path / "room-1", "room-1")
+    good = start_session(laptop, "KAP-0001")
+    sync_once(laptop.path, urls["room-1"], laptop.keys)
+    with psycopg.connect(urls["room-2"]) as conn:
+        conn.execute(
+            "INSERT INTO kap.sessions (local_id, id, patient_code, observed_at, recorded_at) "
+            "VALUES (1, 'bad', 'KAP-6666', 'yesterday-ish', 'not a time')"
+        )
+        conn.execute(
+            "INSERT INTO kap.alarms (local_id, id, session_id, observed_at, recorded_at, "
+            "priority, message) VALUES (1, 1, 'bad', 'x', 'y', 'apocalyptic', 'boom')"
+        )
+    with psycopg.connect(reviewer_url(archive)) as conn:
+        sessions, _gone = read_sessions(conn)
+    shown = {s.session_id: s for s in sessions}
+    assert set(shown) == {good, "bad"}
+    assert shown[good].problem == "" and shown[good].patient_code == "KAP-0001"
+    assert "cannot read" in shown["bad"].problem
+    assert shown["bad"].next_check is None
