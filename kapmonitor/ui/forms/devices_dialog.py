@@ -40,12 +40,13 @@ from kapmonitor.devices.source_config import (
     bind_problem,
     load_sources,
 )
-from kapmonitor.domain.clock import format_duration
 from kapmonitor.domain.validation import FieldError, ValidationError
 from kapmonitor.settings import DEVICE_SOURCES, Settings
 from kapmonitor.ui.forms.form_base import FittingDialog
 
 __all__ = ["DevicesDialog", "test_source"]
+
+DIALOG_WIDTH = 600  # a source's line and its "last message" fit unwrapped at 1280 x 720
 
 
 def _check_bind(host: str, port: int) -> None:
@@ -99,6 +100,7 @@ class DevicesDialog(FittingDialog):
         super().__init__(parent)
         self.setObjectName("DevicesDialog")
         self.setWindowTitle("Devices")
+        self.setMinimumWidth(DIALOG_WIDTH)
         self.settings = settings
         self.now = now
         self.last_seen = last_seen
@@ -115,6 +117,8 @@ class DevicesDialog(FittingDialog):
         self.list = QListWidget(self)
         self.list.setObjectName("DeviceSources")
         self.list.setMinimumHeight(90)
+        self.list.setWordWrap(True)  # a long source line wraps rather than scrolls sideways
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addRow(self.list)
         self.kind = QComboBox(self)
         for code, label in KIND_LABELS.items():
@@ -248,8 +252,13 @@ class DevicesDialog(FittingDialog):
         when = self.last_seen(key)
         if when is None:
             return "no message yet"
-        age = max(0.0, (self.now() - when).total_seconds())
-        ago = f"{int(age)} s" if age < 120 else format_duration(age)
+        age = int(max(0.0, (self.now() - when).total_seconds()))
+        if age < 120:
+            ago = f"{age} s"
+        elif age < 3600:
+            ago = f"{age // 60} min {age % 60:02d} s"
+        else:
+            ago = f"{age // 3600} h {age % 3600 // 60:02d} min"
         return f"last message {when.astimezone():%H:%M:%S} ({ago} ago)"
 
     def _fill_list(self) -> None:
