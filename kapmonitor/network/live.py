@@ -273,7 +273,7 @@ class LiveListener:
         self._conn: Any = None
         self._last_good: datetime | None = None
         self._connected: bool | None = None
-        self.notifications = 0  # how many were received (for the bench and the tests)
+        self.notifications = 0  # sessions re-read on a notification (for the tests)
 
     # --- life -----------------------------------------------------------------------------
 
@@ -307,6 +307,10 @@ class LiveListener:
                 self._say(False, str(explain(exc, self.url)))
             except StoreError as exc:  # NetworkError from connect: already plain
                 self._say(False, str(exc))
+            except Exception as exc:  # a long-lived reader says why, then starts again
+                # (an unforeseen fault must not leave the supervisor a list that silently
+                # stopped moving: the window shows the banner and the listener starts again)
+                self._say(False, f"The live view stopped reading ({type(exc).__name__}).")
             finally:
                 self._close()
             self._stopping.wait(self.retry_s)

@@ -202,7 +202,10 @@ class LiveViewWindow(QMainWindow):
                 if self.last_good is not None
                 else "nothing is known yet"
             )
-            self.banner.setText(f"The clinic server cannot be reached; {known}.")
+            if not state.message or "cannot be reached" in state.message:
+                self.banner.setText(f"The clinic server cannot be reached; {known}.")
+            else:  # refused sign-in, a fault while reading: say which, plainly
+                self.banner.setText(f"{state.message} {known[0].upper()}{known[1:]}.")
             self.banner.setToolTip(state.message)
             self.banner.show()
         self.render()
