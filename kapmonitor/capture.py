@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sqlite3
 import sys
@@ -37,6 +38,8 @@ from kapmonitor.domain.changes import Changes
 from kapmonitor.store import device_store, permissions
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
+
+log = logging.getLogger("kapmonitor.capture")
 
 
 def _say(line: str) -> None:
@@ -169,7 +172,10 @@ class StoreWriter:
             if isinstance(result, Changes):
                 self.stored += len(result.device_readings)
                 if self.on_changes is not None:
-                    self.on_changes(result)
+                    try:  # committed already: a failing report must not turn AA into AE
+                        self.on_changes(result)
+                    except Exception:
+                        log.exception("capture: reporting a committed change failed")
         return results
 
     def _checkpoint(self) -> None:
