@@ -322,3 +322,15 @@ def test_rows_a_laptop_role_makes_up_do_not_take_the_live_view_down(
     assert shown[good].problem == "" and shown[good].patient_code == "KAP-0001"
     assert "cannot read" in shown["bad"].problem
     assert shown["bad"].next_check is None
+
+
+def test_the_live_command_without_a_server_says_so_plainly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kapmonitor.cli import main
+
+    monkeypatch.delenv("KAPMONITOR_LIVE_SERVER", raising=False)
+    monkeypatch.delenv("KAPMONITOR_SERVER", raising=False)
+    assert main(["live"]) != 0
+    said = capsys.readouterr()
+    assert "no server given" in said.err + said.out and "Traceback" not in said.err
