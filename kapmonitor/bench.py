@@ -442,6 +442,9 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
     from kapmonitor.bench_sync import sync_rows  # issue 14: laptop -> central PostgreSQL
 
     rows.extend(sync_rows(folder, quick))
+    from kapmonitor.bench_sync_latency import save_latency_rows  # issue 14: never waits
+
+    rows.extend(save_latency_rows(folder, quick))
 
     from kapmonitor.bench_live_lag import live_lag_rows  # issue 14: commit -> live view
 
