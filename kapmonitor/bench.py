@@ -438,6 +438,9 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
     from kapmonitor.bench_devices import device_rows  # issue 13: MLLP through the real store
 
     rows.extend(device_rows(folder, seconds, quick))
+    from kapmonitor.bench_device_window import window_device_rows  # the same, into the window
+
+    rows.extend(window_device_rows(folder, seconds, quick))
 
     from kapmonitor.bench_sync import sync_rows  # issue 14: laptop -> central PostgreSQL
 
