@@ -227,10 +227,10 @@ def plain_error(exc: StoreError, url: str, pending: int) -> str:
 
 
 SHORT_ERRORS = {
-    "offline": "server unreachable",
+    "offline": "unreachable",
     "auth": "password refused",
-    "diverged": "sync refused",
-    "not-a-laptop": "not a laptop role",
+    "diverged": "refused",
+    "not-a-laptop": "not a laptop",
 }
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from kapmonitor.network import connection
@@ -128,12 +129,25 @@ def test_saves_reach_the_server_an_outage_is_said_plainly_and_the_restart_conver
         )
         assert error.endswith("entries wait on this laptop and will be sent when it is back.")
         assert f"; {feed.last.pending} entries wait" in error
-        assert panel.text().startswith("⚠ Sync: server unreachable · ")
+        assert panel.text().startswith("⚠ Sync unreachable · ")
         assert f"{feed.last.pending} waiting" in panel.text()
         assert panel.toolTip() == error
         for shown in (error, panel.text(), panel.toolTip()):
             assert password not in shown and "Traceback" not in shown
         assert error in window.statusBar().currentMessage()
+        boxed: list[str] = []
+
+        def read_box() -> None:
+            box = QApplication.activeModalWidget()
+            if box is None:
+                QTimer.singleShot(20, read_box)
+                return
+            boxed.append(box.text())  # type: ignore[attr-defined]
+            box.close()
+
+        QTimer.singleShot(20, read_box)
+        qtbot.mouseClick(panel, Qt.MouseButton.LeftButton)  # the whole sentence, in a box
+        assert boxed == [error]
 
         archive.server.start()
         enter_vitals(qtbot, window, ["119/80", "71", "99"])  # a save asks for a pass at once
@@ -299,3 +313,35 @@ def test_a_wrong_password_is_a_plain_sentence_and_the_right_one_is_saved_sealed(
     assert load_password(laptop.path, laptop.keys) == password
     other = DatabaseKeys(master=bytes(range(32)))
     assert load_password(laptop.path, other) is None  # another database's key opens nothing
+
+
+# --- the panel alone --------------------------------------------------------------------------
+
+
+def test_the_panel_says_each_state_in_words_in_day_and_night(qtbot: QtBot) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kapmonitor.domain.clock import to_iso
+    from kapmonitor.network.background import SyncReport
+    from kapmonitor.ui.widgets.sync_panel import SyncPanel, age_text
+
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    panel = SyncPanel()
+    qtbot.addWidget(panel)
+    assert panel.isHidden()  # no server configured: no panel
+    four_min = to_iso(now - timedelta(minutes=4))
+    local = (now - timedelta(minutes=4)).astimezone()
+    panel.show_report(SyncReport(7, four_min, "", "", 2), now)
+    assert panel.state == "pending" and panel.isVisible()
+    assert panel.text() == f"Sync: 7 waiting · last {local:%H:%M} (4 min ago)"
+    panel.show_report(SyncReport(0, four_min, "", "", 3), now)
+    assert panel.text() == f"Sync ✓ last {local:%H:%M} (4 min ago)"
+    sentence = "The clinic server cannot be reached (…); 7 entries wait on this laptop …"
+    panel.show_report(SyncReport(7, "", sentence, "unreachable", 4), now)
+    assert panel.text() == "⚠ Sync unreachable · 7 waiting · last never"
+    assert panel.toolTip() == sentence == panel.accessibleDescription()
+    for night, large in ((True, False), (True, True), (False, True)):
+        panel.apply_theme(night, large)
+        assert "font-size: " + ("15pt" if large else "11pt") in panel.styleSheet()
+    assert age_text(to_iso(now - timedelta(minutes=65)), now).endswith("(1 h 5 m ago)")
+    assert age_text(to_iso(now - timedelta(days=3)), now).endswith("(3 days ago)")

@@ -53,6 +53,7 @@ class SyncFeed(QObject):
         self.runner: BackgroundSync | None = None
         self.last: SyncReport | None = None
         self.reported.connect(self._show, Qt.ConnectionType.QueuedConnection)
+        self.panel.clicked.connect(self.explain)
         self.start()
 
     # --- the runner -------------------------------------------------------------------------
@@ -118,6 +119,14 @@ class SyncFeed(QObject):
         if report.error and (before is None or before.error != report.error):
             # said once in whole words; the panel keeps the short form and the tooltip
             self.window.statusBar().showMessage(f"⚠ {report.error}", 15000)
+
+    def explain(self) -> None:
+        """The panel was clicked: the whole sentence, where the status bar has no room for it."""
+        from PySide6.QtWidgets import QMessageBox
+
+        text = self.panel.error or self.panel.toolTip()
+        if text:
+            QMessageBox.information(self.window, "Clinic server", text)
 
     def refresh(self) -> None:
         """Every clock tick: the theme as set, and the age of the last success."""

@@ -2,10 +2,11 @@
 
 One short line, because it shares the status bar with the device indicator and the messages at
 1280 px, in large type too: "Sync ✓ last 14:02 (just now)", "Sync: 42 waiting · last 14:02
-(5 min ago)", "⚠ Sync: server unreachable · 42 waiting · last 14:02 (1 h 5 min ago)". The
+(5 min ago)", "⚠ Sync unreachable · 42 waiting · last 14:02 (1 h 5 m ago)". The
 failure in whole words ("The clinic server cannot be reached (connection refused at
 clinic-pc:5432); 42 entries wait on this laptop …") is the tooltip and the accessible
-description, and the window says it once in the status bar when it first appears.
+description, the window says it once in the status bar when it first appears, and a click on
+the panel shows it in a box.
 
 It reads without colour (words and a symbol); colour says how urgent, from the day or night
 theme: the theme's ok colour, muted while rows wait normally, the warning colour boxed on error.
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
-from kapmonitor.domain.clock import format_duration, from_iso
+from kapmonitor.domain.clock import from_iso
 from kapmonitor.ui.widgets.theme import BASE_POINT_SIZE, LARGE_FACTOR, current_theme
 
 __all__ = ["SyncPanel", "age_text"]
@@ -31,8 +34,15 @@ def age_text(iso: str, now: datetime) -> str:
         when = from_iso(iso)
     except (TypeError, ValueError):
         return "unknown"
-    seconds = (now - when).total_seconds()
-    ago = "just now" if seconds < 60 else f"{format_duration(seconds)} ago"
+    minutes = int(max((now - when).total_seconds(), 0) // 60)
+    if minutes < 1:
+        ago = "just now"
+    elif minutes < 60:
+        ago = f"{minutes} min ago"
+    elif minutes < 48 * 60:
+        ago = f"{minutes // 60} h {minutes % 60} m ago"
+    else:
+        ago = f"{minutes // (24 * 60)} days ago"
     return f"{when.astimezone():%H:%M} ({ago})"
 
 
@@ -40,9 +50,13 @@ class SyncPanel(QLabel):
     """Shows a :class:`~kapmonitor.network.background.SyncReport` (duck-typed: the widget layer
     does not import the network package)."""
 
+    #: a click (the whole story in a box: the short line cannot hold the sentence)
+    clicked = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("SyncPanel")
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.state = "off"  # off / starting / ok / pending / error
         self.pending = 0
         self.last_success = ""
@@ -100,7 +114,7 @@ class SyncPanel(QLabel):
         last = f"last {age_text(self.last_success, now)}"
         waiting = "? waiting" if self.pending < 0 else f"{self.pending} waiting"
         if self.state == "error":
-            text = f"⚠ Sync: {self.short_error or 'failed'} · {waiting} · {last}"
+            text = f"⚠ Sync {self.short_error or 'failed'} · {waiting} · {last}"
             tip = self.error
         elif self.state == "pending":
             text = f"Sync: {waiting} · {last}"
@@ -114,6 +128,11 @@ class SyncPanel(QLabel):
             self.setToolTip(tip)
             self.setAccessibleDescription(tip)
             self.setAccessibleName(text)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(event)
 
     def _set(self, state: str) -> None:
         if self.state != state:
