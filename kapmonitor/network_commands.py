@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("server", "sync")
+COMMANDS = ("server", "sync", "live")
 SERVER_ENV = "KAPMONITOR_SERVER"  # kapmonitor.network.connection.SERVER_ENV
 SERVER_HELP = (
     f"the central archive, postgresql://ROLE@HOST:PORT/DB?sslmode=verify-full (default: "
@@ -44,12 +44,23 @@ def add_commands(sub: Any, db_argument: Callable[[argparse.ArgumentParser], None
     db_argument(sync)
     sync.add_argument("action", nargs="?", choices=("status",), help="status: what is pending")
     sync.add_argument("--server", metavar="URL", help=SERVER_HELP)
+    live = sub.add_parser(
+        "live", help="the live view: every laptop's sessions in progress (docs/network.md)"
+    )
+    live.add_argument(
+        "--server",
+        metavar="URL",
+        help="a reviewer role's address, postgresql://ROLE@HOST:PORT/DB?sslmode=verify-full "
+        "(default: $KAPMONITOR_LIVE_SERVER, else $KAPMONITOR_SERVER); password from ~/.pgpass",
+    )
 
 
 def run(args: argparse.Namespace, db_path: Path, option: str) -> int:
     """Run a network command; plain errors leave as StoreError (the caller prints them)."""
     if args.command == "server":
         return _server(args)
+    if args.command == "live":
+        return _live(args)
     from kapmonitor.store.errors import StoreError
 
     if not db_path.exists():
@@ -84,6 +95,26 @@ def _server_url(args: argparse.Namespace, db_path: Path | None = None) -> str:
             f"no server given: use --server postgresql://… or set {SERVER_ENV}.", "no-server"
         )
     return str(url)
+
+
+def _live(args: argparse.Namespace) -> int:
+    """The live view in a window of its own: the server role is the sign-in (no laptop file)."""
+    from kapmonitor.settings import Settings
+    from kapmonitor.store.errors import StoreError
+    from kapmonitor.ui.app import application
+    from kapmonitor.ui.review.live_view import LiveViewWindow, live_server_url
+
+    url = live_server_url(args.server)
+    if not url:
+        raise StoreError(
+            "no server given: use --server postgresql://REVIEWER@HOST/DB or set "
+            "KAPMONITOR_LIVE_SERVER.",
+            "no-server",
+        )
+    app = application()
+    window = LiveViewWindow(url, Settings())
+    window.show()
+    return int(app.exec())
 
 
 def _server(args: argparse.Namespace) -> int:

@@ -521,6 +521,11 @@ class ReviewWindow(QMainWindow):
         )
         view_menu.addAction(self.night_action)
         view_menu.addAction(self.large_action)
+        live = QAction("Live view (sessions in progress)…", self)  # the central archive's
+        live.setShortcut(QKeySequence("Ctrl+L"))
+        live.triggered.connect(lambda: self.open_live_view())
+        review_menu.addAction(live)
+        self.actions_by_name["live"] = live
         close = QAction("Close", self)
         close.setShortcut(QKeySequence("Ctrl+W"))
         close.triggered.connect(self.close)
@@ -1050,6 +1055,14 @@ class ReviewWindow(QMainWindow):
             self.store.path, self.clock, self.settings, self, worker=self.worker
         )
         self._keep(window)
+        return window
+
+    def open_live_view(self) -> QWidget | None:
+        from kapmonitor.ui.review.live_view import open_live_view
+
+        window = open_live_view(self, self.settings)
+        if window is not None:
+            self._keep(window)
         return window
 
     def open_patient_series(self) -> QWidget | None:
