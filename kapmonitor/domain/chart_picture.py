@@ -19,6 +19,16 @@ apart: :func:`device_delta` turns a device write's :class:`~kapmonitor.domain.ch
 into pending points and decisions (a confirmed reading's pending point goes, its vitals row is
 charted as any other; an artefact's point becomes a marked artefact, kept).
 
+**Gaps in device data on the record's curve.** A vitals row the protocol confirmed automatically
+(the 1 Hz SpO₂/HR trend) is drawn by the record's own curve. When the feed pauses, two such points
+further apart than the gap rule (:func:`~kapmonitor.domain.chart_style.gap_limit`: 3 × the usual
+interval, at least 3 s) are not joined: :class:`DeviceGaps` puts a NaN between them (renderers draw
+with ``connect="finite"`` or split the line there). Only between two device points: hand-entered
+readings 15 minutes apart are normal, and a hand reading next to a device one is joined. It is
+decided from the new point and the previous one of its series (and a short window of recent
+intervals), so the live save path's cost stays flat however long the record is; the picture and the
+live chart use the same tracker, so the review chart and the PDF show the same gaps.
+
 How it looks (symbols, dashes, colours) is :mod:`kapmonitor.domain.chart_style`.
 All times here are POSIX epoch seconds; x values are minutes since :attr:`ChartPicture.origin`.
 """
@@ -26,13 +36,14 @@ All times here are POSIX epoch seconds; x values are minutes since :attr:`ChartP
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from kapmonitor.domain.changes import Changes
-from kapmonitor.domain.chart_style import marker_style
+from kapmonitor.domain.chart_style import GAP_WINDOW, gap_limit, marker_style
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Protocol as ClinicalProtocol
 from kapmonitor.domain.reference import Reference
@@ -54,6 +65,7 @@ __all__ = [
     "ChartMarker",
     "ChartPicture",
     "ChartSeries",
+    "DeviceGaps",
     "DevicePoint",
     "LimitLine",
     "SeriesSpec",
@@ -163,21 +175,60 @@ class DevicePoint:
 class ChartDelta:
     """What one committed row adds to the chart: points ``(series, t, value)`` and markers;
     for a device write, the pending readings it stored, the artefact readings to draw crossed
-    (a whole redraw), and decisions ``(reading id, "confirmed" | "artefact")``."""
+    (a whole redraw), and decisions ``(reading id, "confirmed" | "artefact")``. ``device``
+    says the points are a vitals row made from a device reading (the gap rule applies between
+    two such points, :class:`DeviceGaps`)."""
 
     points: tuple[tuple[str, float, float], ...] = ()
     markers: tuple[ChartMarker, ...] = ()
     pending: tuple[DevicePoint, ...] = ()
     artefacts: tuple[DevicePoint, ...] = ()
     decided: tuple[tuple[int, str], ...] = ()
+    device: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.points or self.markers or self.pending or self.artefacts or self.decided)
 
 
+class DeviceGaps:
+    """Where the record's curve breaks in device data (module docstring), series by series.
+
+    :meth:`breaks` is asked once per new point in time order; it keeps, per series, only the
+    previous point (its time, and whether a device gave it) and the last :data:`GAP_WINDOW`
+    intervals between device points, so each call costs the same at the first point and the
+    10,800th. A back-dated point (earlier than the previous one) never breaks and changes
+    nothing: back-dated device rows are rare, and a redraw of the session decides them right."""
+
+    __slots__ = ("_intervals", "_last")
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[float, bool]] = {}
+        self._intervals: dict[str, deque[float]] = {}
+
+    def clear(self) -> None:
+        self._last.clear()
+        self._intervals.clear()
+
+    def breaks(self, key: str, t: float, device: bool) -> bool:
+        """Whether the line to the point ``(t, device)`` of ``key`` must break: it and the
+        previous point both came from a device, further apart than the series' gap limit."""
+        last = self._last.get(key)
+        if last is not None and t < last[0]:
+            return False
+        self._last[key] = (t, device)
+        if last is None or not (device and last[1]):
+            return False
+        step = t - last[0]
+        recent = self._intervals.setdefault(key, deque(maxlen=GAP_WINDOW))
+        limit = gap_limit(list(recent))
+        recent.append(step)
+        return step > limit
+
+
 @dataclass
 class ChartSeries:
-    """One series' points in time order: ``t`` epoch seconds, ``y`` values (finite)."""
+    """One series' points in time order: ``t`` epoch seconds, ``y`` values (finite, except a
+    NaN where the curve breaks in device data: it has the previous point's time)."""
 
     key: str
     lane: str
@@ -197,6 +248,7 @@ class ChartPicture:
     limits: list[LimitLine] = field(default_factory=list)
     end: float | None = None  # the session end, when it has ended
     lanes: tuple[ChartLane, ...] = CHART_LANES
+    gaps: DeviceGaps = field(default_factory=DeviceGaps, repr=False, compare=False)
 
     @property
     def x_title(self) -> str:
@@ -232,9 +284,13 @@ class ChartPicture:
         return x0, x1
 
     def apply(self, delta: ChartDelta) -> None:
-        """Fold one row's delta in (points kept in time order)."""
+        """Fold one row's delta in (points kept in time order; a NaN before a point the gap
+        rule separates from the previous one)."""
         for key, t, value in delta.points:
             s = self.series[key]
+            if self.gaps.breaks(key, t, delta.device) and s.t:
+                s.t.append(s.t[-1])
+                s.y.append(math.nan)
             if not s.t or t >= s.t[-1]:
                 s.t.append(t)
                 s.y.append(value)
@@ -306,7 +362,8 @@ def chart_delta(table: str, row: StoredRow, ref: Reference) -> ChartDelta:
             number = float(value)
             if math.isfinite(number):
                 points.append((key, t, number))
-        return ChartDelta(points=tuple(points))
+        device = table == "vitals" and getattr(row, "device_reading_id", None) is not None
+        return ChartDelta(points=tuple(points), device=device)
     kind = MARKER_TABLES.get(table)
     if kind is None:
         return ChartDelta()

@@ -29,6 +29,7 @@ __all__ = [
     "DAY",
     "GAP_FACTOR",
     "GAP_MIN_S",
+    "GAP_WINDOW",
     "KEY_PERIOD_MIN",
     "KEY_PHASE_MIN",
     "MARKER_STYLES",

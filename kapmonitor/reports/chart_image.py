@@ -208,6 +208,16 @@ def _key_indices(x: np.ndarray, name: str) -> np.ndarray:
     return np.concatenate(([0], np.flatnonzero(bucket[1:] != bucket[:-1]) + 1))
 
 
+def _finite_runs(xs: np.ndarray, ys: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The line split where the picture breaks it (a NaN where device data paused, see
+    :class:`~kapmonitor.domain.chart_picture.DeviceGaps`): the finite stretches between."""
+    finite = np.isfinite(ys)
+    if finite.all():
+        return [(xs, ys)]
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0]))))
+    return [(xs[a:b], ys[a:b]) for a, b in zip(edges[0::2], edges[1::2], strict=True)]
+
+
 def _polygon(xs: np.ndarray, ys: np.ndarray) -> QPolygonF:
     return QPolygonF([QPointF(float(a), float(b)) for a, b in zip(xs, ys, strict=True)])
 
@@ -423,9 +433,11 @@ def _draw(canvas: _Canvas, data: ChartPicture, whole: QRectF) -> LabelLayout:
             dense = len(xs) > SYMBOLS_MAX_POINTS
             p.setBrush(Qt.BrushStyle.NoBrush)
             p.setPen(canvas.pen(style.day, 1.0 if dense else 1.3, DASH[style.dash]))
-            if len(lx) > 1:
-                p.drawPolyline(_polygon(lx, ly))
+            for run_x, run_y in _finite_runs(lx, ly):  # a NaN: device data paused, a gap
+                if len(run_x) > 1:
+                    p.drawPolyline(_polygon(run_x, run_y))
             keys = _key_indices(np.asarray(xs), name) if dense else np.arange(len(xs))
+            keys = keys[np.isfinite(ys[keys])]
             _draw_symbols(
                 canvas,
                 style.symbol,

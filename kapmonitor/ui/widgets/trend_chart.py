@@ -60,6 +60,7 @@ from kapmonitor.domain.chart_picture import (
     ChartDelta,
     ChartMarker,
     ChartPicture,
+    DeviceGaps,
     LimitLine,
     labelled_ticks,
     marker_tip,
@@ -744,6 +745,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._thresholds: list[_Threshold] = []
         self._bulk_depth = 0
         self._dirty: set[str] = set()
+        self._gaps = DeviceGaps()  # where the record's curve breaks in device data
         self._label_items: list[_LabelItem] = []
         self._label_layout: LabelLayout | None = None
         self._label_lane_pitch = 0.0
@@ -830,13 +832,16 @@ class TrendChart(pg.GraphicsLayoutWidget):
         for index, name in enumerate(SERIES):
             spec = _SPECS[name]
             # autoDownsampleFactor 1: "peak" already yields two points per pixel column, the
-            # default (5) leaves a 3-hour 1 Hz record undecimated. Values stored are finite.
+            # default (5) leaves a 3-hour 1 Hz record undecimated. Values stored are finite but
+            # for a NaN where device data pause (DeviceGaps): connect="finite" breaks the line
+            # there (pyqtgraph still checks for it itself with the finite check skipped).
             curve, tail = (
                 pg.PlotDataItem(
                     symbol=spec.symbol,
                     antialias=False,
                     autoDownsampleFactor=1.0,
                     skipFiniteCheck=True,
+                    connect="finite",
                 )
                 for _ in range(2)
             )
@@ -940,6 +945,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """
         for buf in self._buffers.values():
             buf.clear()
+        self._gaps.clear()
         for name in DEVICE_SERIES:
             self._pending[name].clear()
             self._artefacts[name].clear()
@@ -1046,6 +1052,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
             return
         changed: dict[str, None] = {}
         for key, t, value in delta.points:
+            buf = self._buffers[key]
+            if self._gaps.breaks(key, t, delta.device) and buf.count:
+                # Device data paused: a NaN at the previous point's time breaks the line.
+                self._keep(key, float(buf.t[buf.count - 1]), math.nan)
             self._keep(key, t, value)
             changed[key] = None
         for key in changed:
