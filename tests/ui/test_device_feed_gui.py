@@ -480,3 +480,19 @@ def test_a_message_that_cannot_be_stored_is_answered_ae_stored_nowhere_and_said(
     assert message == (
         "⚠ Device reading not stored: no session is open in the window to take device readings"
     )
+
+
+def test_another_session_keeps_the_listener_and_its_port_and_only_the_new_patient_is_taken(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore, clock: FakeClock
+) -> None:
+    first = open_session(qtbot, window, store, clock)
+    port, thread = port_of(window), window.device_feed._thread
+    second = store.start_session(session_start(clock, patient_code="KAP-0043"), "Dr A")
+    window.open_session(second, fresh=True)
+    assert port_of(window) == port and window.device_feed._thread is thread
+    clock.set(T0 + timedelta(seconds=5))
+    with Monitor(qtbot, port) as monitor:  # one connection across the switch
+        assert monitor.send(feed("KAP-0042", 1)[0][1]) == "AR"  # the previous patient: refused
+        assert monitor.send(feed("KAP-0043", 1)[0][1]) == "AA"
+    assert device_rows(store, first) == []
+    assert {r["vital"] for r in device_rows(store, second)} == {"spo2", "hr"}

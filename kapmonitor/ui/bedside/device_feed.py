@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from kapmonitor.devices.connection_watch import ConnectionWatch
+    from kapmonitor.devices.mllp_listener import PatientRule
     from kapmonitor.devices.reading import ConnectionState, DeviceReading
     from kapmonitor.domain.changes import Changes
     from kapmonitor.ui.bedside.session_window import SessionWindow
@@ -96,7 +97,15 @@ class DeviceFeed(QObject):
         self._lock = threading.Lock()
         self._outstanding: set[concurrent.futures.Future[None]] = set()
         # Messages posted by the sources and not yet taken by the GUI slot (under _lock).
-        self._queue: deque[tuple[list[DeviceReading], concurrent.futures.Future[None]]] = deque()
+        self._queue: deque[tuple[list[DeviceReading], concurrent.futures.Future[None], int]] = (
+            deque()
+        )
+        # Which session each rule generation was for. The worker loop switches rules and its
+        # generation together (so a message carries the generation it was matched under), and
+        # the GUI stores a message only for that generation's session: a message matched for
+        # the previous session is never attached to the next one.
+        self._generation = 0  # the worker loop's current one (read and written on the loop)
+        self._sessions: dict[int, str] = {}
         queued = Qt.ConnectionType.QueuedConnection
         self._arrived.connect(self._store, queued)
         self._link.connect(self._on_link, queued)
@@ -136,13 +145,40 @@ class DeviceFeed(QObject):
             self.refresh()
 
     def start(self, session_id: str, patient_code: str, warning_s: float, alarm_s: float) -> None:
-        """Run every configured source for ``session_id`` on a fresh worker thread."""
+        """Run every configured source for ``session_id``: the running ones when the list is
+        unchanged (another session: the listener keeps its port and its monitors' connections,
+        only the matching rule changes), else on a fresh worker thread."""
+        configs, problems = self.configured()
+        loop = self._loop
+        if (
+            self.running()
+            and loop is not None
+            and list(self.configs.values()) == configs
+            and self.watch is not None
+        ):
+            generation = max(self._sessions) + 1
+            self._sessions[generation] = session_id
+            self._session_id = session_id
+            rules = {
+                key: session_rule(self.configs[key], patient_code)
+                for key, source in self.sources.items()
+                if hasattr(source, "set_rule")
+            }
+            try:
+                loop.call_soon_threadsafe(self._switch, generation, rules)
+            except RuntimeError:  # the loop just ended (its sources stopped): start afresh
+                pass
+            else:
+                self.watch.set_limits(warning_s, alarm_s)
+                self.refresh()
+                return
         self.stop()
         from kapmonitor.devices.connection_watch import ConnectionWatch
 
         self.watch = ConnectionWatch(self.window.clock.now, warning_s, alarm_s)
         self._session_id = session_id
-        configs, problems = self.configured()
+        self._generation = 0
+        self._sessions = {0: session_id}
         self.failures = {}
         for problem in problems:
             self.failures[problem] = problem
@@ -180,6 +216,7 @@ class DeviceFeed(QObject):
         then closes that connection without an ACK, and the monitor resends), so the worker
         never waits for a GUI thread that is waiting for it."""
         self._session_id = None
+        self._loop = None
         with self._lock:
             outstanding, self._outstanding = self._outstanding, set()
             self._queue.clear()
@@ -252,9 +289,15 @@ class DeviceFeed(QObject):
         future: concurrent.futures.Future[None] = concurrent.futures.Future()
         with self._lock:
             self._outstanding.add(future)
-            self._queue.append((list(readings), future))
+            self._queue.append((list(readings), future, self._generation))
         self._arrived.emit()
         await asyncio.wrap_future(future)
+
+    def _switch(self, generation: int, rules: dict[str, PatientRule]) -> None:
+        """On the worker loop: the new session's rules and generation, together."""
+        for key, rule in rules.items():
+            self.sources[key].set_rule(rule)
+        self._generation = generation
 
     def _on_state(self, device_id: str, state: ConnectionState) -> None:
         self._link.emit(device_id, str(state))
@@ -269,14 +312,20 @@ class DeviceFeed(QObject):
         with self._lock:
             taken = list(self._queue)
             self._queue.clear()
-            for _, future in taken:
+            for _, future, _ in taken:
                 self._outstanding.discard(future)
         # A message cancelled by stop() is not stored, not acknowledged: the monitor resends.
-        batch = [(r, f) for r, f in taken if f.set_running_or_notify_cancel()]
+        running = [(r, f, g) for r, f, g in taken if f.set_running_or_notify_cancel()]
+        session_id = self._session_id
+        batch = []
+        for readings, future, generation in running:
+            if self._sessions.get(generation) == session_id:
+                batch.append((readings, future))
+            else:  # matched for a session no longer shown: AE, the resend is matched anew
+                future.set_exception(StoreError("the session changed while it was matched"))
         if not batch:
             return
         window = self.window
-        session_id = self._session_id
         try:
             if session_id is None or window.log is None or window.log.id != session_id:
                 raise StoreError("no session is open in the window to take device readings")
