@@ -45,6 +45,7 @@ from typing import Protocol
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_style import GAP_WINDOW, gap_limit, marker_style
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.device_flags import blocking_flags
 from kapmonitor.domain.protocol import Protocol as ClinicalProtocol
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import (
@@ -185,9 +186,17 @@ class ChartDelta:
     artefacts: tuple[DevicePoint, ...] = ()
     decided: tuple[tuple[int, str], ...] = ()
     device: bool = False
+    flagged: tuple[DevicePoint, ...] = ()  # pending, but the device doubted them (no F)
 
     def __bool__(self) -> bool:
-        return bool(self.points or self.markers or self.pending or self.artefacts or self.decided)
+        return bool(
+            self.points
+            or self.markers
+            or self.pending
+            or self.artefacts
+            or self.decided
+            or self.flagged
+        )
 
 
 class DeviceGaps:
@@ -389,31 +398,35 @@ def device_delta(changes: Changes) -> ChartDelta:
     decision (pending points; one confirmed with the write, by the protocol, is charted as its
     vitals row instead), and each decision it wrote. A reading without a value (probe off) or
     of an uncharted vital (temperature) draws nothing."""
-    pending = []
+    pending, flagged = [], []
     for row in changes.pending_readings:
         point = _device_point(row.id, row["vital"], row.observed_at, row["value"])
         if point is not None:
-            pending.append(point)
+            (flagged if blocking_flags(row["flags"]) else pending).append(point)
     decided = tuple(
         (int(r["device_reading_id"]), str(r["decision"]))
         for r in changes.of("device_reading_reviews")
     )
-    return ChartDelta(pending=tuple(pending), decided=decided)
+    return ChartDelta(pending=tuple(pending), decided=decided, flagged=tuple(flagged))
 
 
 def device_points_delta(
-    rows: Iterable[tuple[int, str, str, float | None, str | None]],
+    rows: Iterable[tuple[int, str, str, float | None, str | None, str | None]],
 ) -> ChartDelta:
     """The stored device readings of a session still on the chart (a session opened again):
-    ``(id, vital, observed_at, value, decision)`` with decision None (pending) or "artefact"
-    (confirmed readings are charted as their vitals rows)."""
-    pending, artefacts = [], []
-    for reading_id, vital, observed_at, value, decision in rows:
+    ``(id, vital, observed_at, value, decision, flags)`` with decision None (pending; flagged
+    when the device doubted it) or "artefact" (confirmed readings are charted as their vitals
+    rows)."""
+    pending, artefacts, flagged = [], [], []
+    for reading_id, vital, observed_at, value, decision, flags in rows:
         point = _device_point(reading_id, vital, observed_at, value)
         if point is None or decision not in (None, "artefact"):
             continue
-        (artefacts if decision == "artefact" else pending).append(point)
-    return ChartDelta(pending=tuple(pending), artefacts=tuple(artefacts))
+        if decision == "artefact":
+            artefacts.append(point)
+        else:
+            (flagged if blocking_flags(flags) else pending).append(point)
+    return ChartDelta(pending=tuple(pending), artefacts=tuple(artefacts), flagged=tuple(flagged))
 
 
 def limit_lines(protocol: ClinicalProtocol | None) -> list[LimitLine]:

@@ -27,6 +27,7 @@ __all__ = [
     "ARTEFACT",
     "DASHES",
     "DAY",
+    "FLAGGED_MIX",
     "GAP_FACTOR",
     "GAP_MIN_S",
     "GAP_WINDOW",
@@ -44,6 +45,7 @@ __all__ = [
     "PendingStyle",
     "SeriesStyle",
     "blend",
+    "flagged_color",
     "gap_limit",
     "marker_style",
     "palette",
@@ -214,6 +216,10 @@ class ArtefactStyle:
 
 PENDING = PendingStyle(mix=0.5, hollow=True, dash="dot", width=1.5)
 ARTEFACT = ArtefactStyle(symbol="x", day="#8A9099", night="#5F6870", size_delta=1)
+#: A pending reading the device itself flagged (probe off, artefact, preliminary, out of range):
+#: the artefact's cross, lighter still (this share of the way to the background), since nobody
+#: has judged it yet; it is not confirmable by F (kapmonitor/domain/device_flags.py).
+FLAGGED_MIX = 0.45
 
 #: A series' device data with no reading for longer than this many times its usual interval
 #: (the median of the last :data:`GAP_WINDOW` intervals) are drawn with a gap, not bridged.
@@ -234,6 +240,11 @@ def blend(color: str, toward: str, share: float) -> str:
 def pending_color(key: str, night: bool) -> str:
     """The pending look of series ``key``: its colour mixed toward the chart background."""
     return blend(SERIES_STYLES[key].color(night), palette(night).background, PENDING.mix)
+
+
+def flagged_color(night: bool) -> str:
+    """The cross of a device-flagged pending reading: the artefact grey, lighter."""
+    return blend(ARTEFACT.color(night), palette(night).background, FLAGGED_MIX)
 
 
 def gap_limit(intervals: list[float]) -> float:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from kapmonitor.devices.reading import DeviceReading
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.clock import from_iso, to_iso
+from kapmonitor.domain.device_flags import blocking_flags, flag_caption
 from kapmonitor.domain.records import VitalSigns
 from kapmonitor.domain.session_rows import StoredRow, typed_row
 from kapmonitor.domain.validation import FieldError, ValidationError, check_text_length
@@ -395,7 +396,8 @@ def confirm_device_readings(
     row (attributed to ``by``, pointing back to the reading), with NEWS2 and the protocol's
     alarms, and one ``confirmed`` review row per reading; one transaction, audited.
 
-    Refused, with a sentence, for a reading without a value (probe off), one already decided,
+    Refused, with a sentence, for a reading without a value (probe off), one the device flagged
+    (artefact, preliminary, out of range: ``domain/device_flags.py``), one already decided,
     one of another session, a systolic without its diastolic, or a value a typed entry would
     not take (outside the plausibility range): mark it artefact, or type the value instead."""
     _check_session(store, session_id)
@@ -406,6 +408,15 @@ def confirm_device_readings(
         if row["value"] is None:
             raise ValidationError(
                 FieldError("ids", f"Device reading {row.id} has no value ({row['flags']})")
+            )
+        doubted = blocking_flags(row["flags"])
+        if doubted:  # the device's own doubt: a clinician marks it artefact or types the value
+            raise ValidationError(
+                FieldError(
+                    "ids",
+                    f"Device reading {row.id} was flagged by the device ({flag_caption(doubted)})"
+                    ": mark it artefact, or type the value",
+                )
             )
     entries = []
     for group in _groups(rows):

@@ -14,18 +14,22 @@ from sqlite_utils import Database
 
 __all__ = ["DevicePointRow", "charted_device_readings"]
 
-#: ``(reading id, vital, observed_at, value, decision)``; decision None (pending) or "artefact".
-DevicePointRow = tuple[int, str, str, float | None, str | None]
+#: ``(reading id, vital, observed_at, value, decision, flags)``; decision None (pending) or
+#: "artefact"; flags the device's JSON list (a flagged pending reading is drawn apart).
+DevicePointRow = tuple[int, str, str, float | None, str | None, str | None]
 
 
 def charted_device_readings(db: Database, session_id: str) -> list[DevicePointRow]:
     """The session's pending and artefact-marked device readings with a value, in clinical
     time order."""
     cursor = db.execute(
-        "SELECT r.id, r.vital, r.observed_at, r.value, v.decision FROM device_readings r "
+        "SELECT r.id, r.vital, r.observed_at, r.value, v.decision, r.flags FROM device_readings r "
         "LEFT JOIN device_reading_reviews v ON v.device_reading_id = r.id "
         "WHERE r.session_id = ? AND r.value IS NOT NULL "
         "AND (v.decision IS NULL OR v.decision = 'artefact') ORDER BY r.observed_at, r.id",
         [session_id],
     )
-    return [(int(i), str(k), str(at), value, decision) for i, k, at, value, decision in cursor]
+    return [
+        (int(i), str(k), str(at), value, decision, flags)
+        for i, k, at, value, decision, flags in cursor
+    ]

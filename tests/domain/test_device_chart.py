@@ -172,13 +172,31 @@ def test_a_reopened_session_draws_pending_and_artefacts_but_not_confirmed() -> N
     at = to_iso(AT)
     delta = device_points_delta(
         [
-            (1, "spo2", at, 96.0, None),
-            (2, "spo2", at, 61.0, "artefact"),
-            (3, "spo2", at, 97.0, "confirmed"),  # charted as its vitals row
-            (4, "temp", at, 37.0, None),
-            (5, "hr", at, None, None),
+            (1, "spo2", at, 96.0, None, "[]"),
+            (2, "spo2", at, 61.0, "artefact", "[]"),
+            (3, "spo2", at, 97.0, "confirmed", "[]"),  # charted as its vitals row
+            (4, "temp", at, 37.0, None, "[]"),
+            (5, "hr", at, None, None, '["probe_off"]'),
+            (6, "hr", at, 31.0, None, '["artefact"]'),  # the device doubted it
         ]
     )
     t = AT.timestamp()
     assert delta.pending == (DevicePoint("spo2", t, 96.0, 1),)
     assert delta.artefacts == (DevicePoint("spo2", t, 61.0, 2),)
+    assert delta.flagged == (DevicePoint("hr", t, 31.0, 6),)
+
+
+def test_a_reading_the_device_flagged_is_drawn_apart_not_as_pending() -> None:
+    changes = Changes(
+        "s",
+        "device_readings",
+        (
+            ("device_readings", reading(1, "spo2", 62, flags=json.dumps(["artefact"]))),
+            ("device_readings", reading(2, "hr", 71, flags=json.dumps(["corrected"]))),
+            ("device_readings", reading(3, "rr", 14, flags=json.dumps(["preliminary"]))),
+        ),
+    )
+    delta = device_delta(changes)
+    t = AT.timestamp()
+    assert delta.flagged == (DevicePoint("spo2", t, 62.0, 1), DevicePoint("rr", t, 14.0, 3))
+    assert delta.pending == (DevicePoint("hr", t, 71.0, 2),)  # corrected: the device's own word

@@ -34,11 +34,13 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import device_delta, device_points_delta
+from kapmonitor.domain.device_flags import blocking_flags
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND
 from kapmonitor.store import permissions
 from kapmonitor.store.device_view import charted_device_readings
 from kapmonitor.store.errors import StoreError
+from kapmonitor.ui.widgets.last_values_panel import ROWS
 
 if TYPE_CHECKING:
     from kapmonitor.ui.bedside.session_window import SessionWindow
@@ -55,7 +57,12 @@ BUTTON_TEXTS = {CONFIRM_TEXT: "Confirm", ARTEFACT_TEXT: "Artefact"}
 #: Rows of a device write that only this module shows (the window's save path does not).
 DEVICE_ROWS = frozenset({"device_readings", "device_reading_reviews"})
 NOTHING_PENDING = "No device value is waiting for confirmation."
+FLAGGED_ONLY = (
+    "The device itself flagged the values shown (probe off, artefact, preliminary or out of "
+    "range): F does not confirm them. Mark them artefact (M) or type the value."
+)
 _SHORT = {sign.key: sign.short for sign in VITAL_SIGNS}
+_CELL_ORDER = tuple(key for key, _caption in ROWS)
 
 
 def _device_row(table: str, row: object) -> bool:
@@ -119,6 +126,7 @@ class DeviceReview:
             log.apply(device)  # the model's pending values; the window's listener skips it
             window.chart.apply(device_delta(device))
             self._show_pending()
+            self._probe_off(device)
             self._alarms(device)
         self.update_enabled()
 
@@ -126,6 +134,16 @@ class DeviceReview:
         window = self.window
         if window.log is not None:
             window.last_values.set_pending(window.log.pending_readings(), window.clock.now())
+
+    def _probe_off(self, device: Changes) -> None:
+        """A reading without a value that the device flagged "probe off" says so under its
+        big number (it has nothing to chart or confirm) until a newer value arrives."""
+        panel = self.window.last_values
+        for row in device.device_readings:
+            if row["value"] is None and "probe_off" in blocking_flags(row["flags"]):
+                cell = "bp" if row["vital"] in ("sbp", "dbp") else row["vital"]
+                if cell in panel.values:
+                    panel.set_probe_off(cell, row.observed_at, self.window.clock.now())
 
     def _alarms(self, device: Changes) -> None:
         """Alarms on pending values: on the chart, in the banner, one gentle beep."""
@@ -162,16 +180,13 @@ class DeviceReview:
         """Enabled only with pending values shown, a session open for entries, and unlocked."""
         window = self.window
         log = window.log
-        usable = (
-            log is not None
-            and not window.access.locked()
-            and log.phase() != "ended"
-            and bool(window.last_values.pending_ids())
-        )
-        for action in (self.confirm_action, self.artefact_action):
-            action.setEnabled(usable)
+        usable = log is not None and not window.access.locked() and log.phase() != "ended"
+        panel = window.last_values
+        # F only for values the device did not flag; M for any value shown pending.
+        self.confirm_action.setEnabled(usable and bool(panel.pending_ids()))
+        self.artefact_action.setEnabled(usable and bool(panel.shown_ids()))
 
-    def _refusal(self) -> str | None:
+    def _refusal(self, *, confirm: bool = False) -> str | None:
         """Why the keys cannot decide now, in the words the window says it; None if they can."""
         window = self.window
         log = window.log
@@ -185,14 +200,24 @@ class DeviceReview:
             return str(refused)
         if not window.recorder:
             return "Choose who records (the header) before deciding on device values."
-        if not window.last_values.pending_ids():
+        panel = window.last_values
+        if confirm and not panel.pending_ids() and panel.flagged_ids():
+            return FLAGGED_ONLY
+        if not (panel.pending_ids() if confirm else panel.shown_ids()):
             return NOTHING_PENDING
         return None
 
-    def _shown(self) -> str:
-        """ "SpO₂ 88, HR 120": the pending values on screen, as the status line names them."""
-        texts = self.window.last_values.pending_texts()
-        return ", ".join(f"{_SHORT.get(key, key.upper())} {text}" for key, text in texts.items())
+    def _shown(self, ids: tuple[int, ...] | None = None) -> str:
+        """ "SpO₂ 88, HR 120": the pending values on screen (those holding ``ids``, when
+        given), as the status line names them."""
+        panel = self.window.last_values
+        texts = {
+            key: cell.text
+            for key, cell in panel.pending.items()
+            if ids is None or set(cell.ids) & set(ids)
+        }
+        order = [key for key in _CELL_ORDER if key in texts]
+        return ", ".join(f"{_SHORT.get(key, key.upper())} {texts[key]}" for key in order)
 
     def confirm(self) -> None:
         """F: the pending values on screen become vitals, attributed to the recorder."""
@@ -205,14 +230,15 @@ class DeviceReview:
     def _decide(self, *, confirm: bool) -> None:
         window = self.window
         verb = "confirmed" if confirm else "marked artefact"
-        refused = self._refusal()
+        refused = self._refusal(confirm=confirm)
         if refused is not None:
             window.statusBar().showMessage(f"⚠ Nothing {verb}: {refused}", 10000)
             return
         log = window.log
         assert log is not None
-        ids = window.last_values.pending_ids()
-        shown = self._shown()
+        panel = window.last_values
+        ids = panel.pending_ids() if confirm else panel.shown_ids()
+        shown = self._shown(ids)
         # The device path of the store is imported on first use, as the device feed does: the
         # welcome page paints without it.
         from kapmonitor.store import device_store

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.device_flags import BLOCKING_FLAGS, blocking_flags, flag_caption
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import StoredRow
 from kapmonitor.domain.vitals import VITAL_SIGNS
@@ -79,6 +80,12 @@ class PendingShown:
     observed_at: str
     ids: tuple[int, ...]
     device: str
+    flags: tuple[str, ...] = ()  # the device's own doubts (device_flags): F leaves it out
+
+    @property
+    def caption(self) -> str:
+        """ "device: artefact" for a value the device flagged, else "unconfirmed"."""
+        return flag_caption(self.flags) or PENDING_CAPTION
 
 
 def pending_cells(rows: Mapping[str, StoredRow]) -> dict[str, PendingShown]:
@@ -98,12 +105,17 @@ def pending_cells(rows: Mapping[str, StoredRow]) -> dict[str, PendingShown]:
             sbp.observed_at,
             (sbp.id, dbp.id),
             str(sbp["device_id"]),
+            tuple(dict.fromkeys((*blocking_flags(sbp["flags"]), *blocking_flags(dbp["flags"])))),
         )
     for sign in _SINGLE:
         row = rows.get(sign.key)
         if row is not None and row["value"] is not None:
             cells[sign.key] = PendingShown(
-                sign.format(row["value"]), row.observed_at, (row.id,), str(row["device_id"])
+                sign.format(row["value"]),
+                row.observed_at,
+                (row.id,),
+                str(row["device_id"]),
+                blocking_flags(row["flags"]),
             )
     return cells
 
@@ -132,6 +144,9 @@ class LastValuesPanel(QFrame):
         # such cell shows again when its pending value is decided.
         self.pending: dict[str, PendingShown] = {}
         self.confirmed_texts: dict[str, str] = {}
+        # Cells whose device said "probe off" (a reading without a value) after the value shown
+        # there: the caption says so until a newer value comes in. Cell -> when.
+        self.probe_off: dict[str, str] = {}
         self.news2_scale = 1
         # Two columns of cells, each a caption with the reading's age beside it and the value
         # below: eight stacked rows were taller than a 720 px screen leaves for them.
@@ -185,6 +200,7 @@ class LastValuesPanel(QFrame):
             self.ages[key].setText("")
         self.times.clear()
         self.confirmed_texts.clear()
+        self.probe_off.clear()
         for key in list(self.pending):
             self._pending_look(key, None)
         self.pending.clear()
@@ -208,6 +224,8 @@ class LastValuesPanel(QFrame):
                 self.values[key].setText(self.confirmed_texts.get(key, "—"))
                 self._pending_look(key, None)
         for key, cell in wanted.items():
+            if self.probe_off.get(key, "") <= cell.observed_at:
+                self.probe_off.pop(key, None)  # a newer value: the probe is back
             if self.pending.get(key) != cell:
                 self.pending[key] = cell
                 self.values[key].setText(cell.text)
@@ -216,11 +234,43 @@ class LastValuesPanel(QFrame):
             self.update_ages(now)
         else:
             for key in self.pending:
-                self.ages[key].setText(PENDING_CAPTION)
+                self.ages[key].setText(self.pending[key].caption)
+
+    def set_probe_off(self, key: str, observed_at: str, now: datetime | None = None) -> None:
+        """The device said "probe off" for the vital of cell ``key`` at ``observed_at`` (a
+        reading without a value): its caption says "probe off" until a newer value arrives."""
+        shown = max(self.times.get(key, ""), getattr(self.pending.get(key), "observed_at", ""))
+        if observed_at <= shown or observed_at <= self.probe_off.get(key, ""):
+            return
+        self.probe_off[key] = observed_at
+        if now is not None:
+            self.update_ages(now)
+        else:
+            self.ages[key].setText(BLOCKING_FLAGS["probe_off"])
 
     def pending_ids(self) -> tuple[int, ...]:
-        """The device readings shown as pending, in the cells' order: exactly what the confirm
-        and artefact keys decide on (a reading that arrives later is not in it until shown)."""
+        """The device readings shown as pending that the confirm key (F) may confirm, in the
+        cells' order (a reading that arrives later is not in it until shown; one the device
+        flagged never is: :meth:`flagged_ids`)."""
+        return tuple(
+            i
+            for key, _c in ROWS
+            if key in self.pending and not self.pending[key].flags
+            for i in self.pending[key].ids
+        )
+
+    def flagged_ids(self) -> tuple[int, ...]:
+        """The device readings shown pending that the device itself flagged: never confirmed
+        by F, shown in their own caption, and markable artefact by M."""
+        return tuple(
+            i
+            for key, _c in ROWS
+            if key in self.pending and self.pending[key].flags
+            for i in self.pending[key].ids
+        )
+
+    def shown_ids(self) -> tuple[int, ...]:
+        """Every pending reading shown, flagged or not (what M may choose from)."""
         return tuple(i for key, _c in ROWS if key in self.pending for i in self.pending[key].ids)
 
     def pending_texts(self) -> dict[str, str]:
@@ -248,6 +298,11 @@ class LastValuesPanel(QFrame):
             f"Device value, unconfirmed: {cell.device} at {at:%H:%M:%S}. Not part of the record "
             "until confirmed: F confirms it, M marks it artefact."
         )
+        if cell.flags:
+            tip = (
+                f"Device value flagged by the device ({cell.caption}): {cell.device} at "
+                f"{at:%H:%M:%S}. F does not confirm it; M marks it artefact."
+            )
         value.setToolTip(f"{UNITS[key]}\n{tip}" if key in UNITS else tip)
         self.ages[key].setToolTip(tip)
 
@@ -343,6 +398,8 @@ class LastValuesPanel(QFrame):
             return  # a back-timed entry does not replace a newer reading
         self.times[key] = observed_at
         self.confirmed_texts[key] = text
+        if self.probe_off.get(key, "") < observed_at:
+            self.probe_off.pop(key, None)
         pending = self.pending.get(key)
         if pending is not None and pending.observed_at > observed_at:
             return  # a newer device value still awaits a clinician: it stays shown
@@ -356,9 +413,14 @@ class LastValuesPanel(QFrame):
             if key not in self.pending:
                 self.ages[key].setText(_age(now, observed))
         for key, cell in self.pending.items():
+            if cell.flags:  # the device's doubt in words; short, the column is narrow
+                self.ages[key].setText(cell.caption)
+                continue
             minutes = int((now - from_iso(cell.observed_at)).total_seconds() // 60)
             age = "now" if minutes < 1 else f"{minutes} min"
             self.ages[key].setText(f"{PENDING_CAPTION} · {age}")
+        for key in self.probe_off:
+            self.ages[key].setText(BLOCKING_FLAGS["probe_off"])
 
     def set_levels(self, levels: Mapping[str, str]) -> None:
         """Highlight each vital at the level of its latest reading: critical or warning style

@@ -73,6 +73,7 @@ from kapmonitor.domain.chart_style import (
     PENDING,
     SERIES_STYLES,
     SYMBOLS_MAX_POINTS,
+    flagged_color,
     gap_limit,
     marker_style,
     palette,
@@ -214,6 +215,7 @@ class _Palette:
     markers: dict[str, str]
     pending: dict[str, str]
     artefact: str
+    flagged: str
 
 
 def _palette(night: bool) -> _Palette:
@@ -229,6 +231,7 @@ def _palette(night: bool) -> _Palette:
         markers={kind: marker_style(kind).color(night) for kind in MARKER_KINDS},
         pending={key: pending_color(key, night) for key in SERIES_STYLES},
         artefact=ARTEFACT.color(night),
+        flagged=flagged_color(night),
     )
 
 
@@ -878,6 +881,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._artefacts: dict[str, _DeviceBuffer] = {}
         self._pending_items: dict[str, pg.PlotDataItem] = {}
         self._artefact_items: dict[str, pg.ScatterPlotItem] = {}
+        # Pending readings the device flagged (no F): a lighter cross, over the record's curve.
+        self._flagged: dict[str, _DeviceBuffer] = {}
+        self._flagged_items: dict[str, pg.ScatterPlotItem] = {}
         for name in DEVICE_SERIES:
             spec = _SPECS[name]
             self._pending[name] = _DeviceBuffer(max_points)
@@ -891,6 +897,11 @@ class TrendChart(pg.GraphicsLayoutWidget):
             self._plots[spec.plot].addItem(crosses)
             self._pending_items[name] = pending
             self._artefact_items[name] = crosses
+            self._flagged[name] = _DeviceBuffer(max_points, 16)
+            doubted = pg.ScatterPlotItem(symbol=ARTEFACT.symbol, pxMode=True)
+            doubted.setZValue(2)
+            self._plots[spec.plot].addItem(doubted)
+            self._flagged_items[name] = doubted
 
         # The band above the plots where the event labels go, so a label never hides a reading
         # (a blood pressure peak after the dose is exactly what one would be drawn over). It has
@@ -949,6 +960,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         for name in DEVICE_SERIES:
             self._pending[name].clear()
             self._artefacts[name].clear()
+            self._flagged[name].clear()
             self._push_device(name)
         for name, curve in self._curves.items():
             curve.setData([], [])
@@ -1012,7 +1024,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 buf.recompute_x(origin)
                 self._push(name, force_keys=True)
         for name in DEVICE_SERIES:
-            if self._pending[name].count or self._artefacts[name].count:
+            if (
+                self._pending[name].count
+                or self._artefacts[name].count
+                or self._flagged[name].count
+            ):
+                self._flagged[name].recompute_x(origin)
                 self._pending[name].recompute_x(origin)
                 self._artefacts[name].recompute_x(origin)
                 self._push_device(name)
@@ -1076,13 +1093,18 @@ class TrendChart(pg.GraphicsLayoutWidget):
                 x = self._to_x(point.t)
                 self._pending[point.series].add(point.t, x, point.value, point.reading_id)
                 changed[point.series] = None
+        for point in delta.flagged:
+            if point.series in self._flagged:
+                x = self._to_x(point.t)
+                self._flagged[point.series].add(point.t, x, point.value, point.reading_id)
+                changed[point.series] = None
         for point in delta.artefacts:
             if point.series in self._artefacts:
                 x = self._to_x(point.t)
                 self._artefacts[point.series].add(point.t, x, point.value, point.reading_id)
                 changed[point.series] = None
         for reading_id, decision in delta.decided:
-            for name, buf in self._pending.items():
+            for name, buf in (*self._pending.items(), *self._flagged.items()):
                 taken = buf.take(reading_id)
                 if taken is None:
                     continue
@@ -1106,6 +1128,9 @@ class TrendChart(pg.GraphicsLayoutWidget):
         crosses = self._artefacts[name]
         n = crosses.count
         self._artefact_items[name].setData(x=crosses.x[:n], y=crosses.y[:n])
+        doubted = self._flagged[name]
+        n = doubted.count
+        self._flagged_items[name].setData(x=doubted.x[:n], y=doubted.y[:n])
 
     def show_picture(self, picture: ChartPicture, now: float | None = None) -> None:
         """Draw a whole picture (a stored session): its origin, limit lines, series and markers.
@@ -1497,7 +1522,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """Earliest and latest stored epoch time over all series and markers."""
         first: float | None = None
         last: float | None = None
-        for buf in (*self._buffers.values(), *self._pending.values()):
+        for buf in (*self._buffers.values(), *self._pending.values(), *self._flagged.values()):
             if buf.count:
                 lo, hi = float(buf.t[0]), float(buf.t[buf.count - 1])
                 first = lo if first is None else min(first, lo)
@@ -1652,6 +1677,10 @@ class TrendChart(pg.GraphicsLayoutWidget):
         crosses.setPen(pg.mkPen(pal.artefact, width=1.5))
         crosses.setBrush(pg.mkBrush(pal.artefact))
         crosses.setSize(ts.symbol + ARTEFACT.size_delta)
+        doubted = self._flagged_items[name]
+        doubted.setPen(pg.mkPen(pal.flagged, width=1.5))
+        doubted.setBrush(pg.mkBrush(pal.flagged))
+        doubted.setSize(ts.symbol + ARTEFACT.size_delta)
 
     def _style_marker(self, marker: _Marker) -> None:
         pal = self._palette
@@ -1760,6 +1789,15 @@ class TrendChart(pg.GraphicsLayoutWidget):
         """Copies of the readings of one series drawn as marked artefact (minutes, values)."""
         buf = self._artefacts[name]
         return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
+
+    def flagged_xy(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the pending readings of one series the device flagged (minutes, values)."""
+        buf = self._flagged[name]
+        return buf.x[: buf.count].copy(), buf.y[: buf.count].copy()
+
+    def flagged_item(self, name: str) -> pg.ScatterPlotItem:
+        """The scatter item that draws one series' device-flagged pending readings."""
+        return self._flagged_items[name]
 
     def pending_item(self, name: str) -> pg.PlotDataItem:
         """The plot item that draws one series' pending device readings."""
