@@ -113,6 +113,13 @@ def press(qtbot: QtBot, window: SessionWindow, key: Qt.Key) -> None:
     qtbot.keyClick(window, key)
 
 
+def mark_all_with_m(qtbot: QtBot, window: SessionWindow) -> None:
+    """M, then Enter in its chooser: with one value pending (or none alarmed or flagged) all
+    are ticked, so every value shown is marked with the first reason (tests/ui/
+    test_device_artefact_chooser_gui.py drives the choice itself)."""
+    drive(qtbot, window, Qt.Key.Key_M, lambda dialog: qtbot.keyClick(dialog, Qt.Key.Key_Return))
+
+
 def count(store: SessionStore, sql: str, *args: object) -> int:
     return int(store.db.execute(sql, list(args)).fetchone()[0])
 
@@ -255,7 +262,7 @@ def test_m_marks_the_values_shown_artefact_and_keeps_them_crossed(
     clock.advance(seconds=5)
     artefact = feed(window, clock, "M1", spo2=62).device_readings[0]
     assert window.last_values.values["spo2"].text() == "62"
-    press(qtbot, window, Qt.Key.Key_M)
+    mark_all_with_m(qtbot, window)
     review = store.db.execute(
         "SELECT decision, reason, recorded_by FROM device_reading_reviews "
         "WHERE device_reading_id = ?",
@@ -364,7 +371,7 @@ def test_reopening_the_session_draws_pending_and_artefact_readings_again(
     qtbot: QtBot, window: SessionWindow, clock: FakeClock, store: SessionStore, tmp_path: Path
 ) -> None:
     feed(window, clock, "M1", spo2=63)
-    press(qtbot, window, Qt.Key.Key_M)
+    mark_all_with_m(qtbot, window)
     clock.advance(seconds=2)
     pending = feed(window, clock, "M2", spo2=93, hr=80).device_readings
     assert window.log is not None
@@ -396,7 +403,7 @@ def test_the_record_verifies_after_pending_confirmed_and_artefact(
     press(qtbot, window, Qt.Key.Key_F)
     clock.advance(seconds=3)
     feed(window, clock, "M2", spo2=60)
-    press(qtbot, window, Qt.Key.Key_M)
+    mark_all_with_m(qtbot, window)
     window.close()
     store.close()
     assert verify_database(tmp_path / "device.sqlite").problems == []

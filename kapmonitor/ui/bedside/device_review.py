@@ -15,14 +15,17 @@ is read back from the store. What it wrote is shown in three places:
   and the sound at once: a desaturation does not wait for a click.
 
 **Deciding.** *Confirm device values* (F) confirms exactly the readings the big numbers show as
-pending, by their ids (:meth:`LastValuesPanel.pending_ids`): a reading that arrived after the
-screen was last drawn is not confirmed unseen. It is one attributed confirmation by the clinician
-chosen in the header, which the store audits. *Mark device artefact* (M) marks the same readings
-artefact with a reason naming them (the readings are kept, never deleted). Older pending readings
-of the same vitals, superseded on screen, stay pending: unreviewed device data, not part of the
-record. Both keys are disabled while nothing is pending, and refuse in plain words (status line,
-or the store's sentence in a message box) when the window is locked, the session closed, no
-recorder chosen, or the store says no.
+pending and the device did not flag, by their ids (:meth:`LastValuesPanel.pending_ids`): a
+reading that arrived after the screen was last drawn is not confirmed unseen, and one the device
+itself flagged (probe off, artefact, preliminary, out of range) never is. It is one attributed
+confirmation by the clinician chosen in the header, which the store audits. *Mark device
+artefact* (M) opens a chooser (:mod:`~kapmonitor.ui.bedside.artefact_chooser`) listing the
+pending values on screen, flagged ones included: the ticked ones are marked artefact with the
+reason chosen (kept, never deleted), the others stay pending. Older pending readings of the same
+vitals, superseded on screen, stay pending: unreviewed device data, not part of the record. Each
+key is disabled while it has nothing to decide, and refuses in plain words (status line, the
+chooser's strip, or the store's sentence in a message box) when the window is locked, the
+session closed, no recorder chosen, or the store says no.
 """
 
 from __future__ import annotations
@@ -34,12 +37,13 @@ from PySide6.QtWidgets import QApplication, QMenu
 
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import device_delta, device_points_delta
-from kapmonitor.domain.device_flags import blocking_flags
+from kapmonitor.domain.device_flags import blocking_flags, flag_caption
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND
 from kapmonitor.store import permissions
 from kapmonitor.store.device_view import charted_device_readings
 from kapmonitor.store.errors import StoreError
+from kapmonitor.ui.bedside.artefact_chooser import ArtefactChoice
 from kapmonitor.ui.widgets.last_values_panel import ROWS
 
 if TYPE_CHECKING:
@@ -220,42 +224,89 @@ class DeviceReview:
         return ", ".join(f"{_SHORT.get(key, key.upper())} {texts[key]}" for key in order)
 
     def confirm(self) -> None:
-        """F: the pending values on screen become vitals, attributed to the recorder."""
-        self._decide(confirm=True)
-
-    def mark_artefact(self) -> None:
-        """M: the pending values on screen are marked artefact (kept, never vitals)."""
-        self._decide(confirm=False)
-
-    def _decide(self, *, confirm: bool) -> None:
+        """F: the pending values on screen the device did not flag become vitals, attributed
+        to the recorder."""
         window = self.window
-        verb = "confirmed" if confirm else "marked artefact"
-        refused = self._refusal(confirm=confirm)
+        refused = self._refusal(confirm=True)
         if refused is not None:
-            window.statusBar().showMessage(f"⚠ Nothing {verb}: {refused}", 10000)
+            window.statusBar().showMessage(f"⚠ Nothing confirmed: {refused}", 10000)
             return
         log = window.log
         assert log is not None
-        panel = window.last_values
-        ids = panel.pending_ids() if confirm else panel.shown_ids()
+        ids = window.last_values.pending_ids()
         shown = self._shown(ids)
         # The device path of the store is imported on first use, as the device feed does: the
         # welcome page paints without it.
         from kapmonitor.store import device_store
 
         try:
-            if confirm:
-                changes = device_store.confirm_device_readings(
-                    window.store, log.id, ids, window.recorder
-                )
-            else:
-                reason = f"Marked artefact at the bedside (M): {shown}"
-                changes = device_store.mark_device_artefact(
-                    window.store, log.id, ids, window.recorder, reason
-                )
+            changes = device_store.confirm_device_readings(
+                window.store, log.id, ids, window.recorder
+            )
         except (StoreError, ValueError) as exc:  # the store's sentence, never a traceback
-            window.statusBar().showMessage(f"⚠ Nothing {verb}: {exc}", 10000)
+            window.statusBar().showMessage(f"⚠ Nothing confirmed: {exc}", 10000)
             window.report_error(exc)
             return
         self.apply(changes)
-        window.statusBar().showMessage(f"Device values {verb} by {window.recorder}: {shown}", 8000)
+        window.statusBar().showMessage(
+            f"Device values confirmed by {window.recorder}: {shown}", 8000
+        )
+
+    def mark_artefact(self) -> None:
+        """M: the chooser asks which pending values on screen are artefact and why
+        (:mod:`~kapmonitor.ui.bedside.artefact_chooser`); the chosen ones are marked (kept,
+        never vitals), the others stay pending. Esc changes nothing."""
+        window = self.window
+        refused = self._refusal()
+        if refused is not None:
+            window.statusBar().showMessage(f"⚠ Nothing marked artefact: {refused}", 10000)
+            return
+        from kapmonitor.ui.bedside.artefact_chooser import ArtefactChooser
+
+        chooser = ArtefactChooser(self._choices(), self._mark, window)
+        if window.open_form(chooser) is None:
+            window.statusBar().showMessage("Nothing marked artefact.", 5000)
+
+    def _choices(self) -> list[ArtefactChoice]:
+        """The pending values on screen as the chooser lists them, in the panel's order."""
+        window = self.window
+        log = window.log
+        alarmed = set()
+        if log is not None:
+            alarmed = {str(a["parameter"]) for a in log.active_alarms()}
+        choices = []
+        for key in _CELL_ORDER:
+            cell = window.last_values.pending.get(key)
+            if cell is None:
+                continue
+            vitals = {"sbp", "dbp"} if key == "bp" else {key}
+            choices.append(
+                ArtefactChoice(
+                    f"{_SHORT.get(key, key.upper())} {cell.text}",
+                    cell.ids,
+                    alarmed=bool(vitals & alarmed),
+                    flag=flag_caption(cell.flags),
+                )
+            )
+        return choices
+
+    def _mark(self, ids: tuple[int, ...], reason: str) -> int:
+        """The chooser's save: the chosen readings marked artefact with the reason (the values
+        named after it), shown at once; raises the store's refusal for the chooser's strip."""
+        window = self.window
+        log = window.log
+        if log is None:
+            raise StoreError("No session is open.")
+        if not window.recorder:
+            raise StoreError("Choose who records (the header) before deciding on device values.")
+        from kapmonitor.store import device_store
+
+        shown = self._shown(ids)
+        changes = device_store.mark_device_artefact(
+            window.store, log.id, ids, window.recorder, f"{reason} (M at the bedside: {shown})"
+        )
+        self.apply(changes)
+        window.statusBar().showMessage(
+            f"Device values marked artefact by {window.recorder} ({reason}): {shown}", 8000
+        )
+        return len(ids)
