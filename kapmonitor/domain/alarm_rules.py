@@ -98,6 +98,12 @@ def _with_unit(parameter: str, value: float) -> str:
     return f"{number} {unit}" if unit else number
 
 
+def value_words(parameter: str, value: float) -> str:
+    """ "SpO₂ 84 %": the vital's alarm name and the value with its unit, as a message says it
+    (the banner's folded device alarm, issue 13, reads the same as the alarm it continues)."""
+    return f"{_PARAMETER_WORDS[parameter][0]} {_with_unit(parameter, value)}"
+
+
 def limit_text(rule: AlarmRule, baseline: float | None = None) -> str:
     """The limit in words, e.g. "≥ 180 mmHg" or "≥ baseline + 40 mmHg (118 → 158 mmHg)"."""
     p = rule.parameter

@@ -756,3 +756,56 @@ def checkpoint(ctx: Context, payload: dict[str, Any]) -> StepResult:
         f"of minute {point.minute:g}",
         "checkpoint",
     )
+
+
+# --- device feeds (issue 13) -----------------------------------------------------------------
+
+_DEVICE_VITALS = ("spo2", "hr", "rr", "sbp", "dbp", "etco2", "temp_c")
+
+
+@step(
+    "device",
+    Fields(
+        {
+            **{key: Number() for key in _DEVICE_VITALS},
+            "seconds": Integer(),
+            "flags": ListOf(OneOf("probe_off", "artefact", "preliminary", "out_of_range")),
+            "device": Text(),
+        }
+    ),
+)
+def device(ctx: Context, payload: dict[str, Any]) -> StepResult:
+    """A bedside monitor's messages, stored as the device listener stores them (pending; the
+    protocol's automatic confirmations and alarms derived by the store in the same write): one
+    message a second for ``seconds`` (default 1) carrying the values given, from ``device``
+    (default "SCENARIO^MON"), each value flagged with ``flags`` if given. The clock advances a
+    second per message, so a step ``at`` 30 with ``seconds`` 120 runs to 32."""
+    from kapmonitor.devices.reading import DeviceReading, ReadingFlag
+    from kapmonitor.store import device_store
+
+    values = {key: payload[key] for key in _DEVICE_VITALS if key in payload}
+    if not values:
+        raise refuse("A device step names at least one value (spo2, hr, ...)", "device")
+    flags = frozenset(ReadingFlag(f) for f in payload.get("flags", ()))
+    source = str(payload.get("device", "SCENARIO^MON"))
+    clock = ctx.store.clock
+    for index in range(max(1, int(payload.get("seconds", 1)))):
+        if index:
+            clock.advance(seconds=1)  # type: ignore[attr-defined]  # the runner's FakeClock
+        now = ctx.now()
+        readings = [
+            DeviceReading(
+                device_id=source,
+                source="mllp",  # as a monitor on the network sends it (the store takes three)
+                message_id=f"{now:%Y%m%d%H%M%S}-{index}",
+                received_at=now,
+                observed_at=now,
+                vital=vital,
+                value=float(value),
+                unit="",
+                flags=flags,
+            )
+            for vital, value in values.items()
+        ]
+        device_store.add_device_readings(ctx.store, ctx.session_id, readings)
+    return None

@@ -149,12 +149,39 @@ def after_vitals(
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
     base = baseline(db, session_id, dose_at) if after_dose else None
     values = {key: None if key in already_alarmed else row[key] for key in VITAL_KEYS}
-    _record_findings(db, protocol, "vitals", vitals_id, values, base, after_dose, common, written)
+    device = row.get("device_reading_id") is not None  # a device's value, folded (below)
+    _record_findings(
+        db, protocol, "vitals", vitals_id, values, base, after_dose, common, written, fold=device
+    )
     return written
 
 
 #: How an alarm raised by a pending device reading says so, in its message (issue 13).
 DEVICE_UNCONFIRMED = "device, unconfirmed"
+
+_ACTIVE_ALARM_LEVELS = (
+    "SELECT a.priority FROM alarms a WHERE a.session_id = ? AND a.parameter = ? "
+    "AND a.voided = 0 AND NOT EXISTS (SELECT 1 FROM alarms c WHERE c.supersedes_id = a.id) "
+    "AND NOT EXISTS (SELECT 1 FROM alarm_acknowledgements k WHERE k.alarm_id = a.id "
+    "AND k.voided = 0 AND NOT EXISTS "
+    "(SELECT 1 FROM alarm_acknowledgements c WHERE c.supersedes_id = k.id))"
+)
+
+
+def folded(db: Database, session_id: str, parameter: str, priority: str) -> bool:
+    """Alarm folding for device feeds (issue 13): a device value crossing a limit raises no new
+    alarm row (and so no sound) while an alarm of the same vital at this level or worse is
+    active, unacknowledged, for the session; a 1 Hz desaturation otherwise raised one a second,
+    and alarm fatigue is how a real one is missed. A worse level raises. Once acknowledged, the
+    next crossing raises again: this protocol has no re-alarm delay or suppression for typed
+    entries either (each crossing is an alarm), so there is no second mechanism to reuse.
+    Typed entries are never folded. One indexed look-up per finding, not per reading."""
+    rank = {"advisory": 0, "warning": 1, "critical": 2}
+    wanted = rank.get(priority, 0)
+    return any(
+        rank.get(level, 0) >= wanted
+        for (level,) in db.execute(_ACTIVE_ALARM_LEVELS, [session_id, parameter])
+    )
 
 
 def after_device_readings(
@@ -186,6 +213,8 @@ def after_device_readings(
     found = alarm_rules.evaluate(protocol, values, base, after_dose)
     first = next(iter(by_vital.values()))
     for finding in alarm_rules.one_per_parameter(found):
+        if folded(db, session_id, finding.parameter, finding.priority):
+            continue
         reading = by_vital.get(finding.parameter, first)
         _insert(
             db,
@@ -240,9 +269,13 @@ def _record_findings(
     after_dose: bool,
     common: dict[str, Any],
     written: Written,
+    *,
+    fold: bool = False,
 ) -> None:
     found = alarm_rules.evaluate(protocol, values, base, after_dose)
     for finding in alarm_rules.one_per_parameter(found):
+        if fold and folded(db, str(common["session_id"]), finding.parameter, finding.priority):
+            continue
         _insert(
             db,
             "alarms",

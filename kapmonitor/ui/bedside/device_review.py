@@ -30,19 +30,22 @@ session closed, no recorder chosen, or the store says no.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMenu
 
+from kapmonitor.domain import alarm_rules
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import device_delta, device_points_delta
+from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.device_flags import blocking_flags, flag_caption
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.settings import ALARM_SOUND, WARNING_SOUND
 from kapmonitor.store import permissions
 from kapmonitor.store.device_view import charted_device_readings
 from kapmonitor.store.errors import StoreError
+from kapmonitor.store.protocol_effects import DEVICE_UNCONFIRMED
 from kapmonitor.ui.bedside.artefact_chooser import ArtefactChoice
 from kapmonitor.ui.widgets.last_values_panel import ROWS
 
@@ -98,6 +101,9 @@ class DeviceReview:
 
     def __init__(self, window: SessionWindow, menu: QMenu) -> None:
         self.window = window
+        # Alarm folding (store: protocol_effects.folded): an active device alarm that later
+        # device values continue, by alarm id -> (newest value, its time, its vital).
+        self._continued: dict[int, tuple[float, str, str]] = {}
         self.confirm_action = self._action(CONFIRM_TEXT, CONFIRM_KEY, self.confirm)
         self.artefact_action = self._action(ARTEFACT_TEXT, ARTEFACT_KEY, self.mark_artefact)
         menu.addSeparator()
@@ -126,6 +132,7 @@ class DeviceReview:
         saves, device = split_for_window(changes)
         for part in saves:
             window.show_changes(part)  # the typed-save path: chart, numbers, timeline, alarms
+        self._note_continued(changes)
         if device.rows:
             log.apply(device)  # the model's pending values; the window's listener skips it
             window.chart.apply(device_delta(device))
@@ -138,6 +145,64 @@ class DeviceReview:
         window = self.window
         if window.log is not None:
             window.last_values.set_pending(window.log.pending_readings(), window.clock.now())
+
+    # --- alarm folding ---------------------------------------------------------------------
+
+    def _note_continued(self, changes: Changes) -> None:
+        """Device values in this write that continue an active alarm the store folded them
+        into (no new row, no sound): kept so the banner says the newest value and how long the
+        episode has lasted. Only absolute limits are followed here (a rise from baseline is
+        shown as raised)."""
+        window = self.window
+        log = window.log
+        protocol = log.protocol if log is not None else None
+        if log is None or protocol is None:
+            return
+        values: list[tuple[str, float, str]] = [
+            (str(r["vital"]), float(r["value"]), r.observed_at)
+            for r in changes.pending_readings
+            if r["value"] is not None and not blocking_flags(r["flags"])
+        ]
+        for row in changes.of("vitals"):
+            if row.get("device_reading_id") is not None:
+                values += [
+                    (key, float(row[key]), row.observed_at)
+                    for key in ("spo2", "hr", "rr", "sbp", "dbp", "etco2")
+                    if row.get(key) is not None
+                ]
+        if not values:
+            return
+        raised = {a.id for a in changes.alarms_raised}
+        rules = {rule.id: rule for rule in protocol.alarms}
+        for alarm in log.active_alarms():
+            rule = rules.get(alarm["rule_id"])
+            if alarm.id in raised or rule is None:
+                continue
+            if rule.at_or_above is None and rule.at_or_below is None:
+                continue
+            for vital, value, at in values:
+                same = vital == alarm["parameter"] and at >= alarm.observed_at
+                if same and alarm_rules.crosses(rule, value, None):
+                    self._continued[alarm.id] = (value, at, vital)
+
+    def banner_alarms(self, alarms: list[Any]) -> list[Any]:
+        """The active alarms as the banner shows them: one that device values continue says
+        the newest value and for how long ("SpO₂ 84 % for 2 min (device, unconfirmed)")."""
+        active = {int(a["id"]) for a in alarms}
+        for alarm_id in [i for i in self._continued if i not in active]:
+            del self._continued[alarm_id]  # acknowledged: the next crossing raises anew
+        shown: list[Any] = []
+        for alarm in alarms:
+            continued = self._continued.get(int(alarm["id"]))
+            if continued is None:
+                shown.append(alarm)
+                continue
+            value, at, vital = continued
+            lasted = (from_iso(at) - from_iso(alarm["observed_at"])).total_seconds()
+            span = f"{int(lasted // 60)} min" if lasted >= 60 else f"{int(lasted)} s"
+            message = f"{alarm_rules.value_words(vital, value)} for {span} ({DEVICE_UNCONFIRMED})"
+            shown.append({**alarm.as_dict(), "message": message})
+        return shown
 
     def _probe_off(self, device: Changes) -> None:
         """A reading without a value that the device flagged "probe off" says so under its
@@ -159,12 +224,14 @@ class DeviceReview:
             critical = any(a.priority == "critical" for a in raised)
             if window.settings.get(ALARM_SOUND if critical else WARNING_SOUND):
                 QApplication.beep()
+        if raised or self._continued:
             window.protocol_support.refresh_alarms()
 
     def redraw(self) -> None:
         """After the window redrew the session (opened, corrected): the pending and artefact
         readings from the store, and the pending big numbers."""
         window = self.window
+        self._continued.clear()  # another session, or this one read again: no episode carried
         log = window.log
         if log is None:
             return

@@ -192,7 +192,10 @@ class ProtocolSupport:
 
     def refresh_alarms(self) -> None:
         log = self.window.log
-        self.window.alarm_banner.set_alarms(log.active_alarms() if log is not None else [])
+        alarms = log.active_alarms() if log is not None else []
+        # A device alarm that later readings continue shows their newest value (device_review).
+        review = getattr(self.window, "device_review", None)  # made after this object
+        self.window.alarm_banner.set_alarms(review.banner_alarms(alarms) if review else alarms)
         self.window.alarm_banner.set_sound_off(not self.window.settings.get(ALARM_SOUND))
 
     # --- sound ------------------------------------------------------------------------------
