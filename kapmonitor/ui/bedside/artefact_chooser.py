@@ -85,6 +85,9 @@ class ArtefactChooser(FittingDialog):
         self.saved_id: int | None = None
         self.setWindowTitle("Mark device values artefact")
         self.setModal(True)
+        # Wide enough that the hint wraps to two lines and the list never scrolls at 1280x720
+        # (at its natural 430 px the body scrolled and cut the "Other" box; screenshot).
+        self.setMinimumWidth(600)
         # The theme's style sheet sets the app's type; this dialog's own sheet sets it larger.
         self.setStyleSheet(
             f"QCheckBox, QLabel, QComboBox, QLineEdit, QPushButton "
