@@ -184,6 +184,19 @@ def _cli(*args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def _running_session(db: Path) -> str:
+    """A session started (and left running) in the encrypted file, as the window would."""
+    from kapmonitor.store import encrypted_store
+    from kapmonitor.store.session_store import SessionStore
+
+    clock = FakeClock(T0)
+    opened = encrypted_store.unlock(db, "admin", PASSWORD, clock)
+    store = SessionStore.open(db, clock, keys=opened.keys)
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("clinic-ketamine"))
+    store.close()
+    return sid
+
+
 def test_capture_unlocks_an_encrypted_database_like_every_command(tmp_path: Path) -> None:
     db = tmp_path / "clinic.sqlite"
     recovery = tmp_path / "recovery.txt"
@@ -192,7 +205,16 @@ def test_capture_unlocks_an_encrypted_database_like_every_command(tmp_path: Path
         "--recovery-out", str(recovery), env={"KAPMONITOR_PASSWORD": PASSWORD},
     )  # fmt: skip
     _cli("demo", "--db", str(db), "--seed", "7", env=ADMIN)
-    sid = _cli("sessions", "--db", str(db), env=ADMIN).splitlines()[1].split()[0]
+    ended = _cli("sessions", "--db", str(db), env=ADMIN).splitlines()[1].split()[0]
+    # The demo's session has ended: a monitor still sending to it is refused in words.
+    refused = subprocess.run(
+        [sys.executable, "-m", "kapmonitor", "capture", "--db", str(db), "--session", ended,
+         "--mllp", "127.0.0.1:0", "--match", "bed:BED-1"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env={**_env(), **ADMIN},
+        timeout=60,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "This session has ended" in refused.stderr, refused.stderr
+    sid = _running_session(db)
     proc = subprocess.Popen(
         [sys.executable, "-m", "kapmonitor", "capture", "--db", str(db), "--session", sid,
          "--mllp", "127.0.0.1:0", "--match", "bed:BED-1"],

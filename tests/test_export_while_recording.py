@@ -21,8 +21,8 @@ import pytest
 
 from kapmonitor.cli import main
 from kapmonitor.domain.records import VitalSigns
-from kapmonitor.reports import export_registry
 from kapmonitor.reports import session_export as staged
+from kapmonitor.store import session_transfer
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 from tests.factories import session_start
@@ -133,7 +133,7 @@ def test_a_failed_audit_entry_publishes_nothing(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise StoreError("The disk holding the database is full or failing.", "full")
 
-    monkeypatch.setattr(export_registry, "record_export", refuse)
+    monkeypatch.setattr(session_transfer, "record_export", refuse)
     code = main(["export", "--db", str(db), "--all", "--format", "json", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "full or failing" in err and "Traceback" not in err

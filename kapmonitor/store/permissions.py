@@ -35,6 +35,9 @@ CLOSED_AFTER_END = (
     "news2_scale_choices",
     "phase_changes",
     "session_ends",
+    # A monitor left connected after the session's end keeps sending: its readings are refused
+    # (the listener answers AE with this reason), never added to a closed record.
+    "device_readings",
 )
 # Rows the store works out itself (scores, alarms, the protocol copy): they follow the entry they
 # came from, so a correction goes to that entry instead.

@@ -287,6 +287,23 @@ def test_a_signed_or_missing_session_takes_no_device_reading(
     store.close()
 
 
+def test_an_ended_session_takes_no_device_reading(tmp_path: Path, clock: FakeClock) -> None:
+    """A monitor still connected after the session's end is refused in words (the listener
+    answers AE), and the reading it sent before the end stays."""
+    from kapmonitor.domain.records import SessionEnd
+
+    store, sid = started(tmp_path, clock, None)
+    device_store.add_device_readings(store, sid, [reading(clock, "hr", 70, "M1")])
+    clock.advance(minutes=1)
+    store.add(sid, SessionEnd("stayed_for_observation", clock.now(), summary="ok"), "Dr A")
+    clock.advance(minutes=1)
+    with pytest.raises(StoreError, match="has ended") as refused:
+        device_store.add_device_readings(store, sid, [reading(clock, "hr", 71, "M2")])
+    assert refused.value.kind == "ended"
+    assert [r[0] for r in store.db.execute("SELECT message_id FROM device_readings")] == ["M1"]
+    store.close()
+
+
 def test_devices_section_of_a_protocol_is_checked() -> None:
     text = (resources_dir() / "protocols" / "clinic-ketamine.toml").read_text(encoding="utf-8")
     assert parse_protocol(text, "x.toml").auto_confirm == ("spo2", "hr")

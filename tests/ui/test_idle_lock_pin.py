@@ -196,3 +196,17 @@ def test_ending_the_session_in_the_window_asks_for_the_attestations(
     assert store.load(session_id).phase() == "ended"
     rows = Review(store).attestations(session_id)
     assert [r["printed_name"] for r in rows] == ["Nurse Kim"]
+
+
+def test_a_closed_window_stops_its_idle_check_before_the_store_closes(
+    qtbot: QtBot, window: SessionWindow, store: SessionStore
+) -> None:
+    """A window closed but still held (a bench, a test, a dialog's parent) must not read the
+    clinic's idle-lock setting from a store that is closed after it: the check stops with the
+    window, and the application no longer routes events to it."""
+    watcher = window.access.watcher
+    assert watcher.timer.isActive()
+    window.close()
+    assert not watcher.timer.isActive()
+    store.close()
+    watcher.timer.timeout.emit()  # a tick already queued when the window closed

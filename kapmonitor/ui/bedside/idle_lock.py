@@ -119,6 +119,8 @@ class IdleWatcher(QObject):
         if "minutes" not in self.__dict__:  # torn down (see eventFilter)
             self.stop()
             return
+        if not self.timer.isActive():  # stopped with its window: a tick queued before is void
+            return
         limit = self.minutes()
         if limit > 0 and self.idle_seconds() >= limit * 60:
             self.last_activity = self.monotonic()

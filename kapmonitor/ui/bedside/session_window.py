@@ -45,7 +45,7 @@ from kapmonitor.settings import (
     Settings,
 )
 from kapmonitor.store import permissions
-from kapmonitor.store.database import StoreError
+from kapmonitor.store.errors import StoreError
 from kapmonitor.store.session_model import SessionModel
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.ui.bedside.backup_runner import BackupRunner
@@ -996,3 +996,7 @@ class SessionWindow(QMainWindow):
         self.backups.session_running(False)
         self.backups.wait()  # a backup in flight finishes before the store closes
         super().closeEvent(event)
+        if event.isAccepted():
+            # The idle check reads the clinic's setting from the store: a closed window that
+            # lives on (a caller still holding it) must not read a store closed after it.
+            self.access.watcher.stop()
