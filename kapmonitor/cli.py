@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kapmonitor import APP_NAME, __version__, cli_keys, device_commands, network_commands
-from kapmonitor.domain.validation import ValidationError
+from kapmonitor.domain.refusals import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.errors import StoreError
 

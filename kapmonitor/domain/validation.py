@@ -8,30 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta
 
 from kapmonitor.domain.reference import Limit
+from kapmonitor.domain.refusals import FieldError, ValidationError
 
 # An entry timed this far in the future is a typo (or a wrong laptop clock), not an observation.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-
-
-class ValidationError(ValueError):
-    """One or more fields were refused. ``errors`` keeps each field's reason for the form."""
-
-    def __init__(self, errors: list[FieldError] | FieldError) -> None:
-        self.errors = [errors] if isinstance(errors, FieldError) else list(errors)
-        super().__init__("; ".join(e.message for e in self.errors))
-
-    def for_field(self, name: str) -> str | None:
-        return next((e.message for e in self.errors if e.field == name), None)
 
 
 class Collector:

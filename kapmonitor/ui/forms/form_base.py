@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.domain.validation import FieldError, ValidationError, parse_int, parse_number
+from kapmonitor.domain.refusals import FieldError, ValidationError
 from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.widgets.field_errors import (
     clear_refused,
@@ -479,6 +479,8 @@ class EntryForm(FittingDialog):
     def read_number(self, errors: list[FieldError], key: str, label: str) -> float | None:
         widget = self.field_widgets[key]
         assert isinstance(widget, QLineEdit)
+        from kapmonitor.domain.validation import parse_number
+
         try:
             return parse_number(widget.text(), label)
         except ValueError as exc:
@@ -488,6 +490,8 @@ class EntryForm(FittingDialog):
     def read_int(self, errors: list[FieldError], key: str, label: str) -> int | None:
         widget = self.field_widgets[key]
         assert isinstance(widget, QLineEdit)
+        from kapmonitor.domain.validation import parse_int
+
         try:
             return parse_int(widget.text(), label)
         except ValueError as exc:

@@ -31,7 +31,7 @@ from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QWidget
 
-from kapmonitor.domain.validation import FieldError
+from kapmonitor.domain.refusals import FieldError
 
 OUTLINE_WIDTH = 2  # px; the same weight as a focused field's border, dashed so it reads as "wrong"
 OUTLINE_RADIUS = 4  # px; the fields' own corner radius (theme.py)
