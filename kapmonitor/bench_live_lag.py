@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kapmonitor.bench_sync import SERVER_ENV, bench_server, no_server_row  # noqa: F401 (SERVER_ENV re-exported)
 from kapmonitor.bench_table import Row, percentile
 
-SERVER_ENV = "KAPMONITOR_BENCH_SERVER"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 WAIT_S = 30.0  # a commit not seen by then counts as lost (and is reported)
 
@@ -153,19 +153,10 @@ def measure_lag(admin_url: str, folder: Path, commits: int) -> tuple[list[float]
 
 def live_lag_rows(folder: Path, quick: bool = False) -> list[Row]:
     """The figure, as rows of the bench table."""
-    from kapmonitor.network.local_server import PgServer
-
     name = "live view: commit → sync → NOTIFY → visible at the centre (loopback), median"
-    url = os.environ.get(SERVER_ENV)
-    server = None
-    try:
-        if not url:
-            try:
-                server = PgServer()
-                server.start()
-            except (RuntimeError, OSError) as exc:
-                return [Row(name, None, "", "", note=f"no PostgreSQL to measure against ({exc})")]
-            url = server.url()
+    with bench_server() as (url, why):
+        if url is None:
+            return [no_server_row(name, why)]
         commits = 20 if quick else 120
         print(f"live-view lag: {commits} commits, each synced and awaited …", flush=True)
         lags, lost = measure_lag(url, folder, commits)
@@ -176,6 +167,3 @@ def live_lag_rows(folder: Path, quick: bool = False) -> list[Row]:
             Row(name, statistics.median(lags), "ms", "", note=note),
             Row("  … p99", percentile(lags, 0.99), "ms", "≤ 2000 ms"),
         ]
-    finally:
-        if server is not None:
-            server.close()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,33 @@ from kapmonitor.bench_table import Row
 
 SERVER_ENV = "KAPMONITOR_BENCH_SERVER"
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@contextmanager
+def bench_server() -> Iterator[tuple[str | None, str]]:
+    """The PostgreSQL every network figure measures against: ``$KAPMONITOR_BENCH_SERVER``, else a
+    throwaway local server, closed afterwards. Yields ``(url, "")``, or ``(None, why not)``."""
+    from kapmonitor.network.local_server import PgServer
+
+    url = os.environ.get(SERVER_ENV)
+    if url:
+        yield url, ""
+        return
+    server = PgServer()
+    try:
+        try:
+            server.start()
+        except (RuntimeError, OSError) as exc:
+            yield None, str(exc)
+            return
+        yield server.url(), ""
+    finally:
+        server.close()
+
+
+def no_server_row(name: str, why: str) -> Row:
+    """The row a figure gets when there is no PostgreSQL to measure against (it says so)."""
+    return Row(name, None, "", "", note=f"no PostgreSQL to measure against ({why})")
 
 
 def _laptop(folder: Path, sessions: int) -> tuple[Path, object]:
@@ -43,20 +72,12 @@ def _laptop(folder: Path, sessions: int) -> tuple[Path, object]:
 def sync_rows(folder: Path, quick: bool = False) -> list[Row]:
     """The figures, as rows of the bench table."""
     from kapmonitor.network import admin
-    from kapmonitor.network.local_server import PgServer
     from kapmonitor.network.sync import sync_once
 
     name = "sync throughput, encrypted laptop → local PostgreSQL (batches of 500)"
-    url = os.environ.get(SERVER_ENV)
-    server = None
-    try:
-        if not url:
-            try:
-                server = PgServer()
-                server.start()
-            except (RuntimeError, OSError) as exc:
-                return [Row(name, None, "", "", note=f"no PostgreSQL to measure against ({exc})")]
-            url = server.url()
+    with bench_server() as (url, why):
+        if url is None:
+            return [no_server_row(name, why)]
         print("sync figures: recording the laptop's sessions …", flush=True)
         admin.init_server(url)
         added = admin.add_laptop(url, f"bench-{os.getpid()}")
@@ -82,6 +103,3 @@ def sync_rows(folder: Path, quick: bool = False) -> list[Row]:
             ),
             Row("  … a pass with nothing to send (median)", sorted(idle)[len(idle) // 2], "ms", ""),
         ]
-    finally:
-        if server is not None:
-            server.close()

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kapmonitor.bench_sync import SERVER_ENV, bench_server, no_server_row  # noqa: F401 (SERVER_ENV re-exported)
 from kapmonitor.bench_table import Row
 
-SERVER_ENV = "KAPMONITOR_BENCH_SERVER"
 PROXY_DELAY_S = 0.5
 SAVE_GAP_S = 0.05  # between saves: a burst at the bedside is a few per second, not thousands
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -147,23 +147,22 @@ def save_latency_rows(folder: Path, quick: bool = False) -> list[Row]:
     starts its runner (whose first pass starts at once, as when the window opens) and stops it
     after its saves (the stop, which waits for a pass in progress, is not timed).
     """
+    title = "save latency, sync runner asked after every save"
+    with bench_server() as (url, why):
+        if url is None:
+            return [no_server_row(title, why)]
+        return _measure(folder, url, title, quick)
+
+
+def _measure(folder: Path, url: str, title: str, quick: bool) -> list[Row]:
+    """The measurement itself, against the server at ``url``."""
     from kapmonitor.network import admin
     from kapmonitor.network.background import BackgroundSync
-    from kapmonitor.network.local_server import PgServer, free_port
+    from kapmonitor.network.local_server import free_port
 
-    title = "save latency, sync runner asked after every save"
-    url = os.environ.get(SERVER_ENV)
-    server = None
     proxy = None
     stores: list[object] = []
     try:
-        if not url:
-            try:
-                server = PgServer()
-                server.start()
-            except (RuntimeError, OSError) as exc:
-                return [Row(title, None, "", "", note=f"no PostgreSQL to measure against ({exc})")]
-            url = server.url()
         print("bedside-never-waits figures: saves with the server down, slow and up …", flush=True)
         admin.init_server(url)
         host_port = url.split("@", 1)[1]
@@ -226,5 +225,3 @@ def save_latency_rows(folder: Path, quick: bool = False) -> list[Row]:
             store.close()  # type: ignore[attr-defined]
         if proxy is not None:
             proxy.close()
-        if server is not None:
-            server.close()
