@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from kapmonitor.ui.widgets.theme import BASE_POINT_SIZE, LARGE_FACTOR, current_theme
+from kapmonitor.ui.widgets.theme import status_chip_style
 
 __all__ = ["LEVEL_SYMBOLS", "DeviceStatusBar"]
 
@@ -46,21 +46,8 @@ class DeviceStatusBar(QWidget):
         if self._theme_key == (night, large):
             return
         self._theme_key = (night, large)
-        theme = current_theme(night)
-        size = round(BASE_POINT_SIZE * (LARGE_FACTOR if large else 1.0))
-        self.setStyleSheet(
-            f"""
-            QLabel#DeviceLine {{ font-size: {size}pt; padding: 1px 6px; border-radius: 3px; }}
-            QLabel#DeviceLine[level="ok"] {{ color: {theme.ok}; }}
-            QLabel#DeviceLine[level="warning"] {{
-                color: {theme.warn}; font-weight: bold; border: 1px solid {theme.warn};
-            }}
-            QLabel#DeviceLine[level="alarm"] {{
-                color: {theme.error_text}; background: {theme.error_bg}; font-weight: bold;
-                border: 2px solid {theme.error_text};
-            }}
-            """
-        )
+        looks = {"ok": "ok", "warning": "warning", "alarm": "alarm"}
+        self.setStyleSheet(status_chip_style("DeviceLine", "level", looks, night, large))
 
     def set_lines(self, lines: Sequence[tuple[str, str]]) -> None:
         """Show ``(text, level)`` lines, level one of ok / warning / alarm; none: hidden."""

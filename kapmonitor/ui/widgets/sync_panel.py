@@ -21,7 +21,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
 from kapmonitor.domain.clock import from_iso
-from kapmonitor.ui.widgets.theme import BASE_POINT_SIZE, LARGE_FACTOR, current_theme
+from kapmonitor.ui.widgets.theme import status_chip_style
 
 __all__ = ["SyncPanel", "age_text"]
 
@@ -70,20 +70,8 @@ class SyncPanel(QLabel):
         if self._theme_key == (night, large):
             return
         self._theme_key = (night, large)
-        theme = current_theme(night)
-        size = round(BASE_POINT_SIZE * (LARGE_FACTOR if large else 1.0))
-        self.setStyleSheet(
-            f"""
-            QLabel#SyncPanel {{ font-size: {size}pt; padding: 1px 6px; border-radius: 3px; }}
-            QLabel#SyncPanel[state="ok"] {{ color: {theme.ok}; }}
-            QLabel#SyncPanel[state="starting"], QLabel#SyncPanel[state="pending"] {{
-                color: {theme.text};
-            }}
-            QLabel#SyncPanel[state="error"] {{
-                color: {theme.warn}; font-weight: bold; border: 1px solid {theme.warn};
-            }}
-            """
-        )
+        looks = {"ok": "ok", "starting": "plain", "pending": "plain", "error": "warning"}
+        self.setStyleSheet(status_chip_style("SyncPanel", "state", looks, night, large))
 
     def show_off(self) -> None:
         """No server configured: nothing to say, the space goes to the others."""

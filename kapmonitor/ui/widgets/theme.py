@@ -7,7 +7,7 @@ word or a symbol. Large type scales every font so the next check reads from two 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtGui import QAction, QColor, QFont, QKeySequence, QPalette
@@ -73,6 +73,35 @@ NIGHT = Theme(
 
 def current_theme(night: bool) -> Theme:
     return NIGHT if night else DAY
+
+
+# The status bar's small state labels (each device's line, the Sync line): one look per kind.
+CHIP_LOOKS = {
+    "ok": "color: {t.ok};",
+    "plain": "color: {t.text};",
+    "warning": "color: {t.warn}; font-weight: bold; border: 1px solid {t.warn};",
+    "alarm": (
+        "color: {t.error_text}; background: {t.error_bg}; font-weight: bold; "
+        "border: 2px solid {t.error_text};"
+    ),
+}
+
+
+def status_chip_style(
+    object_name: str, prop: str, looks: Mapping[str, str], night: bool, large: bool
+) -> str:
+    """The stylesheet of a status-bar label named ``object_name`` whose ``prop`` property takes
+    the values of ``looks`` (value -> a kind of :data:`CHIP_LOOKS`), so every such label reads
+    alike in day and night and grows a little in large type."""
+    theme = current_theme(night)
+    size = round(BASE_POINT_SIZE * (LARGE_FACTOR if large else 1.0))
+    rules = [
+        f"QLabel#{object_name} {{ font-size: {size}pt; padding: 1px 6px; border-radius: 3px; }}"
+    ]
+    for value, kind in looks.items():
+        look = CHIP_LOOKS[kind].format(t=theme)
+        rules.append(f'QLabel#{object_name}[{prop}="{value}"] {{ {look} }}')
+    return "\n".join(rules)
 
 
 def stylesheet(theme: Theme, large: bool) -> str:
