@@ -6,7 +6,9 @@ properties the bedside depends on (WAL, append-only triggers, chart fed) on an e
 database: SQLCipher is loaded (the frozen build must bundle it), and neither the file nor its WAL
 holds the patient code in clear. Then the device layer (issue 13): the modules it uses (hl7,
 pyserial, bleak and bleak's backend for this platform) import, and an MLLP listener on loopback
-answers one ORU^R01 sent from a socket with ``AA`` after its readings reached the sink.
+answers one ORU^R01 sent from a socket with ``AA`` after its readings reached the sink. Then the
+clinic network's driver (issue 14): psycopg and its bundled libpq load, so a build that dropped
+them fails here rather than on the first sync.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ def run_smoke_test() -> int:
             os.environ[CONFIG_ENV_VAR] = tmp
             _exercise(Path(tmp))
             _device_layer()
+            _network_layer()
     except Exception as exc:  # the point of a smoke test is to report, not to raise
         print(f"SMOKE FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -85,6 +88,18 @@ def _exercise(folder: Path) -> None:
     window.close()
     store.close()
     app.processEvents()
+
+
+def _network_layer() -> None:
+    """psycopg is imported only when a clinic server is set (the sync runner, `kapmonitor sync`):
+    a bundle without it, or without its libpq, would fail only at the first sync."""
+    import psycopg
+    import psycopg.pq
+
+    from kapmonitor.network import sync
+
+    assert psycopg.pq.version() >= 100000, "libpq missing from the bundle"
+    assert sync.sync_once, "the sync module is incomplete"
 
 
 def _device_layer() -> None:
