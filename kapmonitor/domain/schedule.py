@@ -11,7 +11,8 @@ negative wait or a check that is overdue from the future.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -59,6 +60,12 @@ def _require_aware(**times: datetime | None) -> None:
             raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got {value!r}")
 
 
+def _first_naive(times: Iterable[datetime]) -> datetime | None:
+    """The first time without a time zone, if any (checked on every save over a 1 Hz record:
+    one pass, no call per time)."""
+    return next((t for t in times if t.tzinfo is None), None)
+
+
 def _minutes(value: float) -> timedelta:
     return timedelta(minutes=value)
 
@@ -81,8 +88,9 @@ def _every_label(every: float) -> str:
 
 
 def _pre_dose(readings: list[datetime], first_dose: datetime | None) -> list[datetime]:
-    """Readings that can serve as the baseline: any before (or at) the first dose."""
-    return [t for t in readings if first_dose is None or t <= first_dose]
+    """Readings that can serve as the baseline: any before (or at) the first dose. (``readings``
+    are in time order: a 1 Hz record is searched, not scanned, on every save.)"""
+    return readings if first_dose is None else readings[: bisect_right(readings, first_dose)]
 
 
 def baseline_missing(
@@ -142,8 +150,7 @@ def _interval_check(
     """Due ``every_minutes`` after the latest post-dose reading (or the dose), using the interval
     that applies at that reading's minute since dose. In a gap between intervals the next one
     starts the cadence; after the last interval there is no cadence check."""
-    since_dose = [t for t in readings if t >= first_dose]
-    anchor = since_dose[-1] if since_dose else first_dose
+    anchor = readings[-1] if readings and readings[-1] >= first_dose else first_dose
     minute = (anchor - first_dose).total_seconds() / 60
     intervals = sorted(protocol.intervals, key=lambda i: i.from_minute)
     current = _interval_at(intervals, minute)
@@ -182,7 +189,9 @@ def _checkpoint_checks(
         due_at = first_dose + _minutes(point.minute)
         window = _minutes(point.window_minutes)
         eligible = measured(point.vitals) if point.vitals and measured else readings
-        inside = [t for t in eligible if t >= first_dose and abs(t - due_at) <= window]
+        # ``eligible`` is in time order: the window is found by bisection, not a scan.
+        low = max(first_dose, due_at - window)
+        inside = eligible[bisect_left(eligible, low) : bisect_right(eligible, due_at + window)]
         if inside:
             history.append(
                 Check("checkpoint", point.label, due_at, "done", _closest(inside, due_at))
@@ -305,10 +314,8 @@ def compute_schedule(
     ``vital_readings``: the protocol's ``baseline_vitals`` all measured before the dose).
     """
     _require_aware(session_start=session_start, first_dose=first_dose, now=now, ended_at=ended_at)
-    for when in vitals_times:
-        _require_aware(vitals_time=when)
-    for reading in vital_readings:
-        _require_aware(vital_reading=reading.observed_at)
+    _require_aware(vitals_time=_first_naive(vitals_times))
+    _require_aware(vital_reading=_first_naive(r.observed_at for r in vital_readings))
     readings = sorted(vitals_times)
     grace = _minutes(protocol.overdue_grace_minutes)
     ended = ended_at is not None or phase == "ended"
