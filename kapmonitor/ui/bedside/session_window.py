@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
@@ -290,7 +291,8 @@ class SessionWindow(QMainWindow):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.last_values and event.type() == QEvent.Type.LayoutRequest:
-            QTimer.singleShot(0, self._fit_numbers_column)
+            # With the window as context: a fit queued while it closes is dropped with it.
+            QTimer.singleShot(0, self, self._fit_numbers_column)
         return super().eventFilter(watched, event)
 
     def _fit_numbers_column(self, reset: bool = False) -> None:
@@ -300,6 +302,8 @@ class SessionWindow(QMainWindow):
         "98/60"), which cut the numbers; ``reset`` (a change of type size) also gives back what
         large type took, so turning it off restores the chart.
         """
+        if not shiboken6.isValid(self.body):  # queued before the window's parts were deleted
+            return
         sizes = self.body.sizes()
         if len(sizes) != 2 or sum(sizes) == 0:
             return
@@ -398,7 +402,7 @@ class SessionWindow(QMainWindow):
             self._chart.set_large_type(large)
         self.schedule_panel.apply_theme(night, large)
         self.alarm_banner.apply_theme(night, large)
-        QTimer.singleShot(0, lambda: self._fit_numbers_column(reset=True))
+        QTimer.singleShot(0, self, lambda: self._fit_numbers_column(reset=True))
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -554,7 +558,7 @@ class SessionWindow(QMainWindow):
         if self.timeline.isVisible():
             self.timeline.scrollToBottom()
         else:  # hidden, it would size its columns from every line: scroll once it is shown
-            QTimer.singleShot(0, self.timeline.scrollToBottom)
+            QTimer.singleShot(0, self.timeline, self.timeline.scrollToBottom)
         self.device_review.redraw()  # pending and artefact device readings, pending numbers
         self._update_header()
 
