@@ -101,6 +101,19 @@ class PgServer:
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", options, "start")
 
+    def reload(self) -> None:
+        """Re-read the configuration and the TLS certificate (what ``systemctl reload`` does)."""
+        self._run("pg_ctl", "-D", str(self.data), "reload")
+
+    def install(self, name: str, data: bytes, mode: int = 0o600) -> None:
+        """Put a file the server reads (a certificate, its key) in the data folder, owned by the
+        server's user with ``mode`` (PostgreSQL refuses a key others can read)."""
+        path = self.data / name
+        path.write_bytes(data)
+        os.chmod(path, mode)
+        if self.as_root:
+            shutil.chown(path, "nobody")
+
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
