@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -322,22 +322,67 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
 
     Call it inside the write transaction, just before it ends, so the rows and their audit
     entries commit (or roll back) together. Returns how many rows were sealed.
+
+    The entries are exactly those one ``_append`` per row would write (same fields, same
+    order, each MAC over the previous entry's), made in one pass: the rows' contents are read
+    per table in bulk, the chain head is read once (nothing else writes the trail inside this
+    transaction) and the entries are inserted with one ``executemany``. Why: a device feed's
+    group commit seals hundreds of rows at once, and three statements per row were about half
+    of its cost (issue 13's throughput figure).
     """
     pending = db.execute(f"SELECT seq, table_name, row_id FROM {PENDING} ORDER BY seq").fetchall()
-    sealed = 0
+    contents = _contents(db, pending)
+    stamp = to_iso(at)
+    entries: list[list[Any]] = []
     key: bytes | None = None
+    prev = GENESIS
     for _seq, table, rowid in pending:
-        content = row_content(db, table, rowid)
+        content = contents.get((table, rowid))
         if content is None:
             continue
         owner = content.get("session_id") if table != "sessions" else content.get("id")
         fields = _fields(at, actor, action, owner or session_id, table, rowid, row_hash(content))
         if key is None:
-            key = _keyed(db, fields["at"])
-        _append(db, fields, key)
-        sealed += 1
+            key = _keyed(db, stamp)  # may append a key marker: the head is read after it
+            prev = _last_hash(db)
+        digest = entry_mac(key, prev, fields)
+        entries.append([*(fields[name] for name in CHAINED_FIELDS), prev, digest])
+        prev = digest
+    if entries:
+        db.conn.executemany(
+            "INSERT INTO audit (at, actor, action, session_id, table_name, row_id, row_hash, "
+            "detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            entries,
+        )
     db.execute(f"DELETE FROM {PENDING}")
-    return sealed
+    return len(entries)
+
+
+_BULK = 500  # row ids per look-up: under SQLite's bound-parameter limit
+
+
+def _contents(
+    db: Database, pending: Sequence[tuple[int, str, int]]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The hashed content of each pending row, read per table in bulk (as ``row_content``
+    reads one); a row no longer there is absent."""
+    wanted: dict[str, list[int]] = {}
+    for _seq, table, rowid in pending:
+        wanted.setdefault(table, []).append(rowid)
+    found: dict[tuple[str, int], dict[str, Any]] = {}
+    for table, rowids in wanted.items():
+        unique = list(dict.fromkeys(rowids))
+        for start in range(0, len(unique), _BULK):
+            chunk = unique[start : start + _BULK]
+            cursor = db.execute(
+                f"SELECT rowid, * FROM main.[{table}] "
+                f"WHERE rowid IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            names = [d[0] for d in cursor.description][1:]
+            for rowid, *values in cursor.fetchall():
+                found[(table, rowid)] = hashed_content(table, dict(zip(names, values, strict=True)))
+    return found
 
 
 def event(
