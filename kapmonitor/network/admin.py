@@ -118,3 +118,91 @@ def add_laptop(url: str, laptop: str) -> AddedLaptop:
         host = f"{host}:{parts.port}"
     laptop_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
     return AddedLaptop(laptop, role, password, laptop_url)
+
+
+@dataclass(frozen=True)
+class AddedReviewer:
+    role: str
+    printed_name: str
+    role_title: str
+    fingerprint: str
+    password: str
+    url: str  # the reviewer's connection URL, without the password
+
+    def __repr__(self) -> str:  # the password never reaches a log line by accident
+        return (
+            f"AddedReviewer(role={self.role!r}, printed_name={self.printed_name!r}, "
+            f"fingerprint={self.fingerprint[:16]!r}…, url={self.url!r})"
+        )
+
+
+REVIEWER_TITLES = ("supervisor", "administrator")
+
+
+def reviewer_role_name(database: str, name: str) -> str:
+    """A reviewer's login role: ``kap_<database>_rv_<name>`` (never a laptop's name)."""
+    return f"kap_{database}_rv_{name}".replace("-", "_")[:63]
+
+
+def add_reviewer(url: str, name: str, printed_name: str, role_title: str) -> AddedReviewer:
+    """Register a supervisor for review at the centre: a login role in ``kap_reviewer`` (its
+    SCRAM verifier made here, so the password never reaches the server), and a ``kap.reviewers``
+    row with a new Ed25519 key pair made here. The private key leaves this machine only wrapped
+    under the same random password (scrypt + AES-256-GCM, as a laptop account's key), so the
+    server holds no key it can sign with; the password is handed over once."""
+    import psycopg
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from psycopg import sql
+
+    from kapmonitor.store import accounts, signatures
+
+    if not LAPTOP_NAME.match(name):
+        raise NetworkError(
+            f"{name!r} is not a reviewer name: use 1 to 31 lower-case letters, digits and "
+            "hyphens, starting with a letter or digit (e.g. dr-chen).",
+            "name",
+        )
+    if not printed_name.strip():
+        raise NetworkError("Give the reviewer's printed name (--printed-name).", "printed-name")
+    if role_title not in REVIEWER_TITLES:
+        raise NetworkError(
+            f"{role_title!r} cannot sign: a reviewer is a supervisor or an administrator.", "role"
+        )
+    database = database_name(url)
+    role = reviewer_role_name(database, name)
+    password = secrets.token_urlsafe(24)
+    private = Ed25519PrivateKey.generate()
+    public = signatures.public_hex(private)
+    fingerprint = signatures.fingerprint(public)
+    wrapped = signatures.wrap(private, password, accounts.PASSWORD_COST)
+    conn = connect(url)
+    try:
+        with conn.transaction():
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                raise NetworkError(f"The reviewer {name} already has a role ({role}).", "exists")
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE kap_reviewer").format(
+                    sql.Identifier(role), sql.Literal(scram_verifier(password))
+                )
+            )
+            conn.execute(
+                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
+            conn.execute(
+                "INSERT INTO kap.reviewers (role_name, printed_name, role_title, public_key, "
+                "fingerprint, wrapped_key) VALUES (%s, %s, %s, %s, %s, %s)",
+                [role, printed_name.strip(), role_title, public, fingerprint, wrapped],
+            )
+    except psycopg.Error as exc:
+        raise explain(exc, url) from exc
+    finally:
+        conn.close()
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    reviewer_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    name_shown = printed_name.strip()
+    return AddedReviewer(role, name_shown, role_title, fingerprint, password, reviewer_url)

@@ -28,8 +28,11 @@ SCHEMA = "kap"
 VERSION_TABLE = f"{SCHEMA}.schema_versions"
 LAPTOP_GROUP = "kap_laptop"  # every laptop's role is a member: INSERT and (own rows) SELECT
 REVIEWER_GROUP = "kap_reviewer"  # central review (a later step): SELECT on everything
-# Laptop tables never sent: password and PIN hashes, wrapped private keys, migration bookkeeping.
-NOT_SENT = frozenset({"_sqlite_migrations", "users", "account_pins", "signing_keys"})
+# Laptop tables never sent: password and PIN hashes, wrapped private keys, migration bookkeeping,
+# and the central review rows (they came from the server: kapmonitor.network.review_return).
+NOT_SENT = frozenset(
+    {"_sqlite_migrations", "users", "account_pins", "signing_keys", "central_reviews"}
+)
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Advisory lock key: two `server init` runs at once apply each version once.
 _LOCK_KEY = 0x6B61_7000

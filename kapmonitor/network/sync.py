@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from kapmonitor.domain.clock import to_iso
-from kapmonitor.network import server_schema, state, witness
+from kapmonitor.network import review_return, server_schema, state, witness
 from kapmonitor.network.connection import NetworkError, connect, explain
 from kapmonitor.store import anchors
 from kapmonitor.store.database import connect_readonly
@@ -59,6 +59,7 @@ class SyncResult:
     stored: int = 0  # rows the server stored (a replayed row is not stored twice)
     batches: int = 0
     head_entry: int = 0
+    reviews_received: int = 0  # central review rows stored on the laptop (review_return)
 
     @property
     def sent_total(self) -> int:
@@ -95,6 +96,8 @@ def sync_once(
     saved.last_attempt = _now()
     try:
         result = _pass(Path(db_path), url, keys, max(1, batch_rows), hooks or Hooks(), saved)
+        # After the push: supervisors' review rows written at the centre come back here.
+        result.reviews_received = review_return.pull(db_path, url, keys).stored
     except StoreError as exc:
         saved.last_error = str(exc)
         state.save(db_path, saved)

@@ -13,6 +13,7 @@ Qt-free: the bedside, the review room, scripts and the scenario runner share it.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Protocol
 
 from sqlite_utils import Database
@@ -98,7 +99,22 @@ def signed_by(db: Database, session_id: str) -> str | None:
         "SELECT printed_name FROM signatures WHERE session_id = ? ORDER BY id LIMIT 1",
         [session_id],
     ).fetchone()
-    return found[0] if found else None
+    return found[0] if found else signed_centrally_by(db, session_id)
+
+
+def signed_centrally_by(db: Database, session_id: str) -> str | None:
+    """Who signed the session at the clinic's central archive, when that sign-off came back
+    verified against this file's rows (kapmonitor.store.central_signatures): it closes the
+    session as a local sign-off does. None otherwise, or in a file older than migration 0015."""
+    try:
+        found = db.execute(
+            "SELECT printed_name FROM central_reviews WHERE session_id = ? "
+            "AND kind = 'signature' AND status = 'verified' ORDER BY id LIMIT 1",
+            [session_id],
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return f"{found[0]} (at the centre)" if found else None
 
 
 def has_ended(db: Database, session_id: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database, Migrations
 
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 MIGRATION_SET = "kapmonitor"
 
 UTC_TEXT = (
@@ -837,6 +837,79 @@ def m0014_device_readings(db: Database) -> None:
                 db.execute("PRAGMA user_version = 14")
     finally:
         db.execute("PRAGMA foreign_keys = ON")
+
+
+# Added by 0015: supervisors' review rows written at the clinic's central archive and brought back
+# by the laptop's sync (issue 14; kapmonitor.store.central_signatures, kapmonitor.network
+# .review_return): a central sign-off with its signed statement and the status this laptop worked
+# out against its own rows, a comment, or an addendum. ``central_id`` is the server's id (a
+# replayed pull stores once). Append-only and sealed into the audit trail. A *verified* central
+# sign-off closes the session as a local one does: every table a signature locks refuses new
+# rows (``<table>_central_lock``), and an addendum is accepted after it.
+CENTRAL_REVIEWS_V15 = f"""
+CREATE TABLE central_reviews (
+    id INTEGER PRIMARY KEY,
+    central_id INTEGER NOT NULL UNIQUE,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    kind TEXT NOT NULL CHECK (kind IN ('signature', 'comment', 'addendum')),
+    reviewer TEXT NOT NULL,
+    printed_name TEXT NOT NULL CHECK (length(trim(printed_name)) > 0),
+    role TEXT NOT NULL,
+    written_at TEXT NOT NULL CHECK (written_at GLOB {UTC_TEXT}),
+    text TEXT,
+    meaning TEXT,
+    content_hash TEXT,
+    covered TEXT,
+    audit_head_id INTEGER,
+    audit_head_hash TEXT,
+    key_fingerprint TEXT,
+    public_key TEXT,
+    signature TEXT,
+    status TEXT NOT NULL CHECK (status IN ('verified', 'earlier_state', 'invalid', 'note')),
+    rows_added INTEGER NOT NULL DEFAULT 0,
+    status_words TEXT NOT NULL,{_time_columns()},
+    CHECK ((kind = 'signature') = (status <> 'note'))
+) STRICT;
+CREATE INDEX central_reviews_session ON central_reviews(session_id, id);
+DROP TRIGGER addenda_after_signing;
+CREATE TRIGGER addenda_after_signing BEFORE INSERT ON addenda
+WHEN NOT EXISTS (SELECT 1 FROM signatures WHERE session_id = NEW.session_id)
+ AND NOT EXISTS (SELECT 1 FROM imported_signatures WHERE session_id = NEW.session_id)
+ AND NOT EXISTS (SELECT 1 FROM central_reviews WHERE session_id = NEW.session_id
+                 AND kind = 'signature' AND status = 'verified')
+BEGIN
+    SELECT RAISE(ABORT, 'an addendum is for a signed session: before sign-off, add or correct');
+END;
+"""
+
+
+def central_lock_trigger(table: str) -> str:
+    """A session signed at the centre (verified here) takes no new rows in ``table``."""
+    return f"""
+CREATE TRIGGER {table}_central_lock BEFORE INSERT ON {table}
+WHEN EXISTS (SELECT 1 FROM central_reviews WHERE session_id = NEW.session_id
+             AND kind = 'signature' AND status = 'verified')
+BEGIN
+    SELECT RAISE(ABORT, 'this session is signed at the centre and closed: record an addendum');
+END;
+"""
+
+
+@migrations(name="0015_central_reviews")
+def m0015_central_reviews(db: Database) -> None:
+    locked = [
+        r[0]
+        for r in db.execute(
+            "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' "
+            "AND name = tbl_name || '_signed_lock' ORDER BY tbl_name"
+        ).fetchall()
+    ]
+    script = [CENTRAL_REVIEWS_V15, append_only_triggers("central_reviews")]
+    script += [central_lock_trigger(t) for t in locked]
+    for statement in _split("\n".join(script)):
+        db.execute(statement)
+    if db.execute("PRAGMA user_version").fetchone()[0] < 15:
+        db.execute("PRAGMA user_version = 15")
 
 
 def _split(script: str) -> list[str]:
