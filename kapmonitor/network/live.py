@@ -37,6 +37,12 @@ CHANNEL = "kap_live"
 REFRESH_S = 30.0  # the safety net: every session re-read this often even without a notification
 RETRY_S = 2.0  # wait between reconnection attempts while the server is away
 WAIT_S = 0.5  # longest wait for a notification before looking at the stop flag
+# A laptop clock off from the server's (see laptop_clock_offset): within this it is taken as
+# right; two sync passes must agree this closely before a clock *behind* is corrected; this
+# many of the laptop's newest chain heads (one per sync pass that sent something) are read.
+CLOCK_TOLERANCE_S = 60.0
+CLOCK_AGREE_S = 15.0
+CLOCK_PASSES = 20
 # The tables the schedule and the summary read for one session (kap.sessions read apart).
 SESSION_TABLES = (
     "session_protocols",
@@ -87,6 +93,10 @@ class LiveSession:
     last_recorded_at: datetime  # the newest entry's save time, by the laptop's clock
     read_at: datetime  # when the listener read it (server time is not used: see docs)
     problem: str = ""  # rows of this session the listener could not judge (see _judge)
+    # How far the laptop's clock runs ahead of the server's, in seconds (negative: behind), as
+    # its sync passes show it (laptop_clock_offset); every time above is already moved onto
+    # the server's clock by it. 0: the clock looks right, or cannot be told.
+    clock_offset_s: float = 0.0
 
     @property
     def key(self) -> Key:
@@ -200,6 +210,57 @@ _SUMMARY = (
 )
 
 
+def laptop_clock_offset(passes: Iterable[tuple[str, Any]]) -> float:
+    """Seconds a laptop's clock runs ahead of the server's (negative: behind), from its sync
+    passes' ``(entry_at, server_received_at)``; 0 when it looks right or cannot be told.
+
+    Why: the live view's times (elapsed, since dose, next check) are the laptop's recorded
+    times held against the supervisor's clock. A laptop 10 minutes ahead would show a session
+    just begun as not yet begun and, worse, a check overdue as "in 10 min"; 10 minutes behind,
+    a session begun now as 10 minutes old. Each pass records the laptop's newest audit entry's
+    time (laptop clock) and the server stamps when it received it (server clock), so
+    ``entry_at - received = offset - wait``, where ``wait >= 0`` is how long that save waited for
+    its pass (under a second while the window's runner reaches the server). Hence:
+
+    - the largest difference is a *lower bound* of how far the clock is ahead: above
+      :data:`CLOCK_TOLERANCE_S` it is proof (no row arrives before it was saved), and used;
+    - a negative difference is either a clock behind or rows that waited (a laptop offline):
+      it is used only when the two best passes agree within :data:`CLOCK_AGREE_S` (waits of
+      a laptop that was offline differ from pass to pass; a clock's offset does not). Else 0:
+      an offline laptop's times are left as recorded, which errs towards "due" early.
+    """
+    from kapmonitor.domain.clock import from_iso
+
+    diffs: list[float] = []
+    for entry_at, received in passes:
+        try:
+            diffs.append((from_iso(str(entry_at)) - (_aware(received) or _NEVER)).total_seconds())
+        except (ValueError, TypeError, OverflowError):
+            continue  # a laptop's role may write any text: such a head says nothing
+    diffs.sort(reverse=True)
+    if not diffs:
+        return 0.0
+    best = diffs[0]
+    if best > CLOCK_TOLERANCE_S:
+        return best
+    if best < -CLOCK_TOLERANCE_S and len(diffs) >= 2 and best - diffs[1] <= CLOCK_AGREE_S:
+        return best
+    return 0.0
+
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _clock_offset(conn: Any, laptop: str) -> float:
+    """:func:`laptop_clock_offset` over the laptop's newest chain heads on the server."""
+    passes = conn.execute(
+        "SELECT entry_at, server_received_at FROM kap.chain_heads WHERE laptop_id = %s "
+        "ORDER BY entry DESC LIMIT %s",
+        [laptop, CLOCK_PASSES],
+    ).fetchall()
+    return laptop_clock_offset((str(a), r) for a, r in passes)
+
+
 def read_sessions(
     conn: Any, keys: Iterable[Key] | None = None, now: datetime | None = None
 ) -> tuple[list[LiveSession], list[Key]]:
@@ -216,30 +277,46 @@ def read_sessions(
                 _SUMMARY + " WHERE laptop_id = %s AND session_id = %s", [laptop, session_id]
             ).fetchall()
     sessions: list[LiveSession] = []
+    offsets: dict[str, float] = {}
     for laptop, session_id, code, phase, started, first_dose, last_dose, n_open, n_crit in found:
+        if laptop not in offsets:
+            offsets[laptop] = _clock_offset(conn, laptop)
+        shift = timedelta(seconds=offsets[laptop])  # the laptop's clock minus the server's
+
+        def on_server_clock(when: datetime | None, shift: timedelta = shift) -> datetime | None:
+            return when - shift if when is not None else None
+
         session_row = conn.execute(
             "SELECT * FROM kap.sessions WHERE laptop_id = %s AND id = %s", [laptop, session_id]
         )
         names = [d.name for d in session_row.description or ()]
         values = session_row.fetchone()
         session = dict(zip(names, values or (), strict=False))
-        top_alarm, check, last_saved, problem = _judge(conn, laptop, session_id, session, now)
+        # the schedule runs on the laptop's clock (its rows' times), at the laptop's "now"
+        top_alarm, check, last_saved, problem = _judge(
+            conn, laptop, session_id, session, now + shift
+        )
+        if check is not None and shift:
+            check = NextCheck(
+                check.label, check.due_at - shift, check.overdue_at - shift, check.kind
+            )
         sessions.append(
             LiveSession(
                 laptop=laptop,
                 session_id=session_id,
                 patient_code=code or "",
                 phase=phase,
-                started_at=_aware(started) or now,
-                first_dose_at=_aware(first_dose),
-                last_dose_at=_aware(last_dose),
+                started_at=on_server_clock(_aware(started)) or now,
+                first_dose_at=on_server_clock(_aware(first_dose)),
+                last_dose_at=on_server_clock(_aware(last_dose)),
                 open_alarms=int(n_open),
                 open_critical=int(n_crit),
                 top_alarm=top_alarm,
                 next_check=check,
-                last_recorded_at=last_saved or now,
+                last_recorded_at=on_server_clock(last_saved) or now,
                 read_at=now,
                 problem=problem,
+                clock_offset_s=offsets[laptop],
             )
         )
     present = {s.key for s in sessions}
@@ -383,6 +460,7 @@ __all__ = [
     "NetworkError",
     "NextCheck",
     "describe_server",
+    "laptop_clock_offset",
     "parse_payload",
     "read_sessions",
 ]
