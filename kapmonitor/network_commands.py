@@ -1,4 +1,4 @@
-"""The clinic network's commands: ``server init``, ``server add-laptop``, ``sync``, ``sync status``.
+"""The clinic network's commands: ``server init|add-laptop|add-reviewer``, ``sync [status]``.
 
 Why a module of its own, and why light: the command line builds its whole parser at every start
 (the window's included); only argparse is imported here at module level, and psycopg only when a
@@ -39,6 +39,24 @@ def add_commands(sub: Any, db_argument: Callable[[argparse.ArgumentParser], None
     )
     add.add_argument(
         "--show-password", action="store_true", help="print the role's password on stdout"
+    )
+    rev = actions.add_parser(
+        "add-reviewer", help="register a supervisor who reviews and signs at the centre"
+    )
+    rev.add_argument("name", metavar="NAME", help="the reviewer's short name, e.g. dr-chen")
+    rev.add_argument("--printed-name", required=True, help='as signatures print it, "Dr M. Chen"')
+    rev.add_argument(
+        "--role", default="supervisor", choices=("supervisor", "administrator"), help="role title"
+    )
+    rev.add_argument("--server", metavar="URL", help="an administrator's connection URL")
+    rev.add_argument(
+        "--password-out",
+        type=Path,
+        metavar="FILE",
+        help="write the password here (0600)",
+    )
+    rev.add_argument(
+        "--show-password", action="store_true", help="print the reviewer's password on stdout"
     )
     sync = sub.add_parser("sync", help="send this laptop's new rows to the central archive")
     db_argument(sync)
@@ -134,6 +152,8 @@ def _server(args: argparse.Namespace) -> int:
             "--show-password (printed on stdout); nothing was created.",
             "no-password-target",
         )
+    if args.server_command == "add-reviewer":
+        return _add_reviewer(args, url)
     added = admin.add_laptop(url, args.name)
     if args.password_out:
         from kapmonitor.store.key_slots import write_private
@@ -142,6 +162,31 @@ def _server(args: argparse.Namespace) -> int:
     print(f"Laptop {added.laptop_id} added: role {added.role}.")
     print(f"On that laptop: kapmonitor sync --server '{added.url}'")
     print("with the password in ~/.pgpass (mode 0600) as HOST:PORT:DATABASE:ROLE:PASSWORD.")
+    if args.show_password:
+        print(f"Password: {added.password}")
+    else:
+        print(f"Password written to {args.password_out} (readable by you only).")
+    sys.stdout.flush()
+    return 0
+
+
+def _add_reviewer(args: argparse.Namespace, url: str) -> int:
+    """``server add-reviewer``: the role, the key pair made here, the password handed over once
+    (to a 0600 file or stdout, never a log); the key's fingerprint printed for the record."""
+    from kapmonitor.network import admin
+    from kapmonitor.store.signatures import printable
+
+    added = admin.add_reviewer(url, args.name, args.printed_name, args.role)
+    if args.password_out:
+        from kapmonitor.store.key_slots import write_private
+
+        write_private(args.password_out, (added.password + "\n").encode())
+    print(f"Reviewer {added.printed_name} ({added.role_title}) added: role {added.role}.")
+    print(
+        f"Signing key fingerprint: {printable(added.fingerprint)} (keep it with the account sheet)."
+    )
+    print(f"At the centre: --server '{added.url}'")
+    print("with the password in ~/.pgpass (mode 0600); the same password opens the signing key.")
     if args.show_password:
         print(f"Password: {added.password}")
     else:

@@ -223,11 +223,14 @@ def central_text(db: Database, session_id: str) -> str:
     for row in rows_for(db, session_id):
         when = str(row["written_at"])[:16].replace("T", " ") + " UTC"
         who = str(row["printed_name"])
-        if row["kind"] == "signature":
-            shown = "Signed at the centre" if row["status"] != "invalid" else "NOT signed"
+        if row["kind"] == "signature" and row["status"] == "invalid":
             parts.append(
-                f"{shown} by {who}, {row['role']}, {when} ({row['status_words']})"
-                + ("" if row["status"] != "invalid" else " — a central signature that failed")
+                f"A signature from the centre in the name of {who}, {when}, is NOT valid "
+                f"({row['status_words']}): the session is not signed by it"
+            )
+        elif row["kind"] == "signature":
+            parts.append(
+                f"Signed at the centre by {who}, {row['role']}, {when} ({row['status_words']})"
             )
         elif row["kind"] == "comment":
             parts.append(f"Comment at the centre by {who}, {when}: {row['text']}")
