@@ -231,6 +231,7 @@ SHORT_ERRORS = {
     "auth": "password refused",
     "diverged": "refused",
     "not-a-laptop": "not a laptop",
+    "tls": "secure connection failed",  # connection.explain: a certificate, or no TLS
 }
 
 

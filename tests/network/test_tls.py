@@ -195,6 +195,15 @@ def test_a_certificate_for_another_name_is_refused_in_words_and_a_renewal_needs_
         assert added.password not in text and "Traceback" not in text
         assert refused.value.kind == "tls"
         assert state.load(laptop.path).last_error == text
+        # the window's runner: the Sync panel's short form and its sentence
+        reports: list[background.SyncReport] = []
+        runner = background.BackgroundSync(laptop.path, url, laptop.keys, on_report=reports.append)
+        assert runner.run_once() is None
+        (report,) = reports
+        assert report.short_error == "secure connection failed"
+        assert "certificate is for otherhost, not localhost" in report.error
+        assert report.pending == sum(local_counts(laptop).values())
+        assert added.password not in report.error
     finally:
         # the renewal of docs step 5: a new certificate by the same CA, copied, a reload
         crt, key = make_server_cert(tls_server.ca_folder, "localhost", NAMES)
