@@ -452,6 +452,9 @@ def run_bench(quick: bool = False, frozen: Path | None = None, bare: Path | None
     from kapmonitor.bench_live_lag import live_lag_rows  # issue 14: commit -> live view
 
     rows.extend(live_lag_rows(folder, quick))
+    from kapmonitor.bench_central_archive import archive_rows  # issue 14: review at the centre
+
+    rows.extend(archive_rows(folder, quick))
 
     if frozen and frozen.exists():
         rows.extend(startup_rows(frozen, bare))

@@ -26,7 +26,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kapmonitor import APP_NAME, __version__, cli_keys, device_commands, network_commands
+from kapmonitor import (
+    APP_NAME,
+    __version__,
+    central_commands,
+    cli_keys,
+    device_commands,
+    network_commands,
+)
 from kapmonitor.domain.refusals import ValidationError
 from kapmonitor.paths import DB_ENV_VAR, resolve_db_path
 from kapmonitor.store.errors import StoreError
@@ -128,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = sub.add_parser("sessions", help="list the sessions in a database")
     _db_argument(sessions)
+    central_commands.add_archive_options(sessions)  # --server: the central archive
     _export_parser(sub)
 
     importer = sub.add_parser(
@@ -242,6 +250,7 @@ def _export_parser(sub: Any) -> None:
         action="store_true",
         help="show a progress bar on stderr (shown anyway when stderr is a terminal)",
     )
+    central_commands.add_archive_options(export, export=True)  # --server: the central archive
 
 
 def _scenario_parser(sub: Any) -> None:
@@ -305,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from kapmonitor.bench import run_bench
 
             return run_bench(quick=args.quick, frozen=args.frozen, bare=args.bare)
+        if args.command in ("sessions", "export") and central_commands.wants_server(args):
+            if args.command == "sessions":
+                return central_commands.list_sessions(args)
+            show = args.progress or sys.stderr.isatty()
+            progress = TerminalProgress() if show else _no_progress
+            return central_commands.export(args, Path(args.out), _actor(), progress)
         db_path = resolve_db_path(getattr(args, "db", None))
         db_option = _db_option(args)
         if args.command in cli_keys.KEY_COMMANDS:
@@ -487,6 +502,10 @@ def _actor() -> str:
         return f"{getpass.getuser()} (command line)"
     except (KeyError, OSError):
         return "command line"
+
+
+def _no_progress(done: int, total: int) -> None:
+    """No progress bar (stderr is not a terminal and --progress was not given)."""
 
 
 def _sessions(n: int) -> str:

@@ -16,10 +16,10 @@ per-table ``session_id`` indexes, and the current-row tests look corrections up 
 ``(laptop_id, supersedes_id)`` indexes (server schema 0003). Nothing is precomputed, so there is
 no summary to drift from the rows. The figures are in docs/network.md (``kapmonitor bench``).
 
-Case folding: the laptop folds with Python's ``casefold``; here PostgreSQL's ICU ``lower`` is used
-(``und-x-icu``, present in Debian's and the managed services' builds; plain ``lower`` when it is
-missing, which folds ASCII only). They agree on letters such as Ë, Ó, Ø; they differ on the few
-foldings that change a letter's length (ß matches "ß" here, "ss" on the laptop).
+Case folding exactly as the laptop's (Python's ``casefold``): patient codes are ASCII (the laptop
+refuses any other), where PostgreSQL's ``lower`` is the same; clinician names are not, and
+PostgreSQL has no ``casefold``, so the few hundred distinct names are folded here and the filter
+asks for those names (:func:`matching_names`).
 
 Read with a role in ``kap_reviewer`` (SELECT on every laptop's rows). The one thing it writes is
 an export's audit entry (:meth:`CentralArchive.record_export`, ``kap.central_exports``). Qt-free;
@@ -84,17 +84,12 @@ def _of(alias: str) -> str:
     return f"{alias}.laptop_id = s.laptop_id AND {alias}.session_id = s.id"
 
 
-FOLD_ICU = 'lower({} COLLATE "und-x-icu")'
-FOLD_ASCII = "lower({})"
-
-
 def where(
-    flt: ArchiveFilter | None, laptop_id: str = "", fold: str = FOLD_ICU
+    flt: ArchiveFilter | None, laptop_id: str = "", clinician_names: Sequence[str] = ()
 ) -> tuple[list[str], list[Any]]:
     """``flt`` (and a laptop) as PostgreSQL conditions on ``kap.sessions s`` and their values:
-    :meth:`ArchiveFilter.where`'s meaning, written for the mirror tables. ``fold`` is the
-    case-folding expression around ``{}``."""
-    folded = fold.format
+    :meth:`ArchiveFilter.where`'s meaning, written for the mirror tables. ``clinician_names``
+    are the stored names :func:`matching_names` found for ``flt.clinician``."""
     flt = flt or ArchiveFilter()
     if flt.status and flt.status not in STATUSES:
         raise ValueError(f"unknown status {flt.status!r}; expected one of {STATUSES}")
@@ -111,14 +106,14 @@ def where(
         terms.append("s.observed_at < %s")
         values.append(stop)
     if flt.patient_code.strip():
-        terms.append(f"strpos({folded('s.patient_code')}, {folded('%s')}) > 0")
-        values.append(flt.patient_code.strip())
+        # Codes are ASCII (the laptop refuses any other), where lower() is casefold().
+        terms.append("strpos(lower(s.patient_code), %s) > 0")
+        values.append(flt.patient_code.strip().casefold())
     if flt.clinician.strip():
         terms.append(
-            f"EXISTS (SELECT 1 FROM kap.session_clinicians c WHERE {_of('c')} "
-            f"AND strpos({folded('c.name')}, {folded('%s')}) > 0)"
+            f"EXISTS (SELECT 1 FROM kap.session_clinicians c WHERE {_of('c')} AND c.name = ANY(%s))"
         )
-        values.append(flt.clinician.strip())
+        values.append(list(clinician_names))
     if flt.protocol_id:
         terms.append(
             f"EXISTS (SELECT 1 FROM kap.session_protocols p WHERE {_of('p')} "
@@ -148,6 +143,14 @@ def where(
             f"EXISTS (SELECT 1 FROM kap.alarms a WHERE {_of('a')} AND {current('alarms', 'a')})"
         )
     return terms, values
+
+
+def matching_names(names: Sequence[str], part: str) -> list[str]:
+    """The ``names`` containing ``part``, ignoring case exactly as the laptop does (Python's
+    ``casefold``, which PostgreSQL has no equivalent of): the archive holds a few hundred
+    distinct clinician names, so they are folded here rather than row by row on the server."""
+    wanted = part.strip().casefold()
+    return [name for name in names if wanted in (name or "").casefold()]
 
 
 def _count(table: str, alias: str, extra: str = "") -> str:
@@ -211,6 +214,9 @@ SELECT count(*),
         AND {current("session_ends", "e")}))::int), 0)
 FROM kap.sessions s {{where}}
 """
+
+# Every distinct clinician name, off the name index (a few hundred in a large archive).
+_NAMES_SQL = "SELECT DISTINCT name FROM kap.session_clinicians WHERE name IS NOT NULL"
 
 _parse = datetime.fromisoformat
 
@@ -282,7 +288,6 @@ class CentralArchive:
     def __init__(self, url: str) -> None:
         self.url = url
         self._pg: Any = None
-        self._fold = FOLD_ASCII
 
     # -- the connection ---------------------------------------------------------------------
 
@@ -293,14 +298,7 @@ class CentralArchive:
 
     def _conn(self) -> Any:
         if self._pg is None:
-            pg = connect(self.url, autocommit=True)
-            try:
-                icu = pg.execute("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'")
-                self._fold = FOLD_ICU if icu.fetchone() is not None else FOLD_ASCII
-            except BaseException:
-                pg.close()
-                raise
-            self._pg = pg
+            self._pg = connect(self.url, autocommit=True)
         return self._pg
 
     def _run(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -332,8 +330,11 @@ class CentralArchive:
     # -- reading ----------------------------------------------------------------------------
 
     def _where(self, flt: ArchiveFilter | None, laptop_id: str) -> tuple[str, list[Any]]:
-        self._conn()  # the fold function is chosen when connecting
-        terms, values = where(flt, laptop_id, self._fold)
+        names: list[str] = []
+        if flt is not None and flt.clinician.strip():
+            stored = [str(r[0]) for r in self._run(_NAMES_SQL)]
+            names = matching_names(stored, flt.clinician)
+        terms, values = where(flt, laptop_id, names)
         return (f"WHERE {' AND '.join(terms)}" if terms else ""), values
 
     def page(

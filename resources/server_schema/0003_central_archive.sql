@@ -35,6 +35,9 @@ BEGIN
 END
 $$;
 
+-- The distinct clinician names the clinician filter folds (an index-only scan).
+CREATE INDEX session_clinicians_name ON kap.session_clinicians (name);
+
 -- An alarm's acknowledgements (the unacknowledged-alarm count).
 CREATE INDEX alarm_acknowledgements_alarm ON kap.alarm_acknowledgements (laptop_id, alarm_id);
 
