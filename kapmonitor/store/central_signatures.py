@@ -37,7 +37,6 @@ from sqlite_utils import Database
 
 from kapmonitor.domain.clock import to_iso
 from kapmonitor.store import audit, signatures
-from kapmonitor.store.database import StoreError
 
 TABLE = "central_reviews"
 KINDS = ("signature", "comment", "addendum")
@@ -202,8 +201,9 @@ def rows_for(db: Database, session_id: str) -> list[dict[str, Any]]:
 
 
 def is_closed_centrally(db: Database, session_id: str) -> bool:
-    """Whether a verified central sign-off closed the session on this laptop."""
-    return (
+    """Whether a verified central sign-off closed the session on this laptop (False in a file
+    older than migration 0015, opened read-only)."""
+    return _has_table(db) and (
         db.execute(
             f"SELECT 1 FROM {TABLE} WHERE session_id = ? AND kind = 'signature' "
             "AND status = 'verified'",
@@ -217,7 +217,7 @@ def central_text(db: Database, session_id: str) -> str:
     """How the review shows what came from the centre, e.g. "Signed at the centre by Dr M. Chen,
     supervisor, 2026-11-28 14:02 UTC (verified: matches this laptop's record) · Comment at the
     centre by Dr M. Chen: …"; empty when nothing came."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [TABLE]).fetchone() is None:
+    if not _has_table(db):
         return ""
     parts = []
     for row in rows_for(db, session_id):
@@ -239,7 +239,5 @@ def central_text(db: Database, session_id: str) -> str:
     return " · ".join(parts)
 
 
-def require_table(db: Database) -> None:
-    """A plain refusal when this file predates migration 0015 (it is opened read-only)."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [TABLE]).fetchone() is None:
-        raise StoreError("this database predates central review (migration 0015)", "schema")
+def _has_table(db: Database) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [TABLE]).fetchone() is not None

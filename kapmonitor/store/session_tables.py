@@ -19,8 +19,10 @@ from sqlite_utils import Database
 
 from kapmonitor.store.database import StoreError
 
-# Tables with a session_id column that are not part of a session's clinical record.
-EXCLUDED_TABLES = frozenset({"audit", "users"})
+# Tables with a session_id column that are not part of a session's clinical record. The central
+# review rows (0015) are the archive's, checked by this laptop against its own rows: a session
+# document carrying them would hand another file a status ("verified") it never worked out.
+EXCLUDED_TABLES = frozenset({"audit", "users", "central_reviews"})
 # Triggers refuse clinical rows for a signed session and addenda for an unsigned one, so these
 # tables are written last, in this order, on import.
 LAST_TABLES = ("signatures", "addenda")

@@ -45,7 +45,7 @@ from kapmonitor.reports.report_sections import (
     session_sections,
     signature_text,
 )
-from kapmonitor.store import rems_store, signatures
+from kapmonitor.store import central_signatures, rems_store, signatures
 from kapmonitor.store.session_store import SessionLog, SessionStore
 from kapmonitor.ui.widgets.theme import current_theme
 from kapmonitor.ui.widgets.timeline_view import COLUMNS, TimelineModel, TimelineView
@@ -331,12 +331,23 @@ class SessionReviewView(QWidget):
         if total:
             times += f" · dose {total:g} mg ({total / session['weight_kg']:.2f} mg/kg)"
         self.times_label.setText(times)
-        status = "Signed" if self.signed else "Ended — not signed" if ended else "Open"
+        centrally = central_signatures.is_closed_centrally(self.store.db, log.id)
+        status = (
+            "Signed"
+            if self.signed
+            else "Signed at the centre"
+            if centrally
+            else "Ended — not signed"
+            if ended
+            else "Open"
+        )
         elsewhere = signatures.elsewhere_text(self.store.db, log.id)  # imported: never ours
         attested = signatures.attested_text(self.store.db, log.id)
+        central = central_signatures.central_text(self.store.db, log.id)  # from the archive
         self.signature_label.setText(
-            f"Status: {status} · {signature_text(self.signature())}"
-            + "".join(f" · {text}" for text in (attested, elsewhere) if text)
+            f"Status: {status} · "
+            + (signature_text(self.signature()) if not centrally else "none made on this laptop")
+            + "".join(f" · {text}" for text in (attested, elsewhere, central) if text)
         )
 
     def _replay_chart(self) -> None:
