@@ -16,7 +16,9 @@ One pass (:func:`sync_once`):
    order, at most ``batch_rows`` per transaction; a batch commits whole or not at all, so the
    server's mark for a table never passes a row it lacks;
 5. records the laptop's chain head with the last batch, and saves the marks
-   (:mod:`state`) after every batch for ``sync status``.
+   (:mod:`state`) after every batch for ``sync status``;
+6. then brings back the supervisors' rows written at the centre about this laptop's sessions
+   (:mod:`review_return`: checked against the laptop's own rows, stored once).
 
 Any failure leaves the laptop's rows where they were: the next pass carries on. Nothing here
 waits on the GUI thread: :class:`SyncRunner` runs passes on a worker thread.

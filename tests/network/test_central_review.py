@@ -22,6 +22,7 @@ from kapmonitor.network.central_review import (
     sign_centrally,
 )
 from kapmonitor.network.connection import NetworkError
+from kapmonitor.network.local_server import PgServer
 from kapmonitor.network.sync import sync_once
 from kapmonitor.store import central_signatures
 from kapmonitor.store.database import connect as connect_laptop
@@ -475,3 +476,22 @@ def test_add_reviewer_end_to_end_from_the_command_line(
     sign_centrally(reviewer_url, "room-1", session_id, password)
     sync_once(laptop.path, url, laptop.keys)
     assert _statuses(laptop, session_id) == [("signature", "verified", 0)]
+
+
+def test_a_server_not_yet_at_schema_4_still_takes_the_sync(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """Laptops may be updated before the clinic's server: the push goes through and nothing
+    comes back (there is nothing to come back from)."""
+    from kapmonitor.network import server_schema
+
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE kap_before_review")
+    with psycopg.connect(pg_server.url("kap_before_review")) as conn:
+        assert server_schema.apply(conn, upto=3) == [1, 2, 3]
+    old = Archive(pg_server, "kap_before_review")
+    url = old.add_laptop("room-1")
+    laptop = make_laptop(tmp_path / "room-1", "room-1")
+    record_demo_session(laptop, seed=5)
+    result = sync_once(laptop.path, url, laptop.keys)
+    assert result.stored > 0 and result.reviews_received == 0
