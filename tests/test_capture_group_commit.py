@@ -159,9 +159,9 @@ def test_a_failing_batch_answers_none_of_its_messages_aa_and_serving_goes_on(
     real = device_store._store_message
     calls = {"n": 0}
 
-    def fails_on_the_third(store, session_id, readings, protocol):
+    def fails_on_the_third(store, session_id, readings, protocol, *rest):
         calls["n"] += 1
-        written = real(store, session_id, readings, protocol)
+        written = real(store, session_id, readings, protocol, *rest)
         if calls["n"] == 3:  # the first two messages are already written in this transaction
             raise sqlite3.OperationalError("disk I/O error")
         return written
@@ -201,8 +201,8 @@ def test_a_message_refused_for_itself_does_not_sink_the_others_of_its_batch(
     wire = feed("Y-", 5)
     bad = control(wire[2])
 
-    def refuses_one(store, session_id, readings, protocol):
-        written = real(store, session_id, readings, protocol)  # written, then refused:
+    def refuses_one(store, session_id, readings, protocol, *rest):
+        written = real(store, session_id, readings, protocol, *rest)  # written, then refused:
         if readings[0].message_id == bad:  # its savepoint must take its rows back out
             raise sqlite3.IntegrityError("CHECK constraint failed: value")
         return written

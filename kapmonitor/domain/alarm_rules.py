@@ -66,6 +66,10 @@ def _fall_limit(percent: float, baseline: float) -> Decimal:
 
 def _usable(value: Any) -> bool:
     """A measured number: not None, not a bool, not NaN or infinite."""
+    if value is None:  # the usual case (a vital not measured): no abstract-class check
+        return False
+    if type(value) is float or type(value) is int:  # exact types: a bool is neither
+        return math.isfinite(value)
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
 
 

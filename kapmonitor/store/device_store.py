@@ -79,10 +79,6 @@ _COLUMNS = (
     "message_id",
     "flags",
 )
-_INSERT = (
-    f"INSERT INTO device_readings ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-    " ON CONFLICT (session_id, device_id, message_id, vital) DO NOTHING RETURNING *"
-)
 
 Written = list[tuple[str, StoredRow]]
 
@@ -114,7 +110,8 @@ def add_device_readings(
     _check_session(store, session_id)
     actor = device_recorder(readings[0].device_id)
     with store.db.atomic():
-        written = _store_message(store, session_id, readings, store.protocol_for(session_id))
+        facts = protocol_effects.DoseFacts(store.db, session_id)
+        written = _store_message(store, session_id, readings, store.protocol_for(session_id), facts)
         if written:
             store._seal(actor, ACTION_READINGS, session_id)
     return Changes(session_id, ACTION_READINGS, tuple(written))
@@ -125,20 +122,18 @@ def _store_message(
     session_id: str,
     readings: Sequence[DeviceReading],
     protocol: Protocol | None,
+    facts: protocol_effects.DoseFacts,
 ) -> Written:
     """One message's readings, their automatic confirmations and alarms, inside the caller's
-    transaction; the caller seals them into the audit trail."""
+    transaction (``facts``: its dose time and baseline); the caller seals them into the audit
+    trail."""
     now = store.clock.now()
     stamp_at = to_iso(now)
     written: Written = []
     auto = set(protocol.auto_confirm) if protocol is not None else set()
     actor = device_recorder(readings[0].device_id)
-    stored: list[StoredRow] = []
-    for reading in readings:
-        row = _insert_reading(store, session_id, reading, stamp_at)
-        if row is not None:
-            stored.append(row)
-            written.append(("device_readings", row))
+    stored = _insert_readings(store, session_id, readings, stamp_at)
+    written += [("device_readings", row) for row in stored]
     automatic = [r for r in stored if _auto_confirmable(r, auto)]
     confirmed_ids: set[int] = set()
     if automatic and protocol is not None:
@@ -148,7 +143,7 @@ def _store_message(
             if entry is None:
                 continue  # would not pass a typed value's checks: it waits pending
             written += _write_confirmation(
-                store, session_id, group, entry, by, stamp_at, automatic=True
+                store, session_id, group, entry, by, stamp_at, automatic=True, facts=facts
             )
             confirmed_ids.update(r.id for r in group)
     pending = [r for r in stored if r.id not in confirmed_ids]
@@ -159,6 +154,7 @@ def _store_message(
             session_id,
             pending,
             {"recorded_at": stamp_at, "recorded_by": actor},
+            facts,
         )
     return written
 
@@ -175,48 +171,81 @@ def add_device_messages(
     that arrived while the previous commit ran keeps the listener ahead of it, and the commit is
     still the point after which each of these messages may be answered ``AA``.
 
-    Each message is written as :func:`add_device_readings` writes it, in its own savepoint: a
-    message refused for itself (a value the schema refuses, any error of its own) is rolled
-    back alone and its exception returned in its place, the others go on. The session's
-    permission is checked once for the batch (one transaction: it cannot change inside it; a
-    refusal refuses every message). Rows are sealed into the audit trail with their own device
-    as the actor, one seal per run of messages from the same device (so the per-row audit
-    entries are those one seal per message would write, at a fraction of the cost). A fault of
-    the database itself (I/O, disk full, a transaction the engine abandoned) or a failed
-    commit is raised, and then NO message of the batch was stored: the caller must not
-    acknowledge any of them. A message repeated inside the batch (same device, message id and
-    vital) is stored once; the repeat's change is empty, as for a resend.
+    Each message is written as :func:`add_device_readings` writes it. A message refused for
+    itself (a value the schema refuses, any error of its own) is rolled back alone and its
+    exception returned in its place, the others go on: the batch is first written straight
+    through, and only when a message fails is it rolled back whole and written again with one
+    savepoint per message (two statements a message saved on the usual batch, where nothing
+    fails). The session's permission is checked once for the batch (one transaction: it cannot
+    change inside it; a refusal refuses every message), and the first dose and baseline are
+    read once (:class:`~kapmonitor.store.protocol_effects.DoseFacts`). Rows are sealed into the
+    audit trail with their own device as the actor, one seal per run of messages from the same
+    device (so the per-row audit entries are those one seal per message would write, at a
+    fraction of the cost). A fault of the database itself (I/O, disk full, a transaction the
+    engine abandoned) or a failed commit is raised, and then NO message of the batch was
+    stored: the caller must not acknowledge any of them. A message repeated inside the batch
+    (same device, message id and vital) is stored once; the repeat's change is empty, as for a
+    resend.
     """
-    results: list[Changes | Exception] = []
-    db = store.db
     try:
         _check_session(store, session_id)
         protocol = store.protocol_for(session_id)
-        with db.atomic():
-            unsealed: str | None = None  # the device whose rows await the seal
-            for readings in messages:
-                if not readings:
-                    results.append(Changes(session_id, ACTION_READINGS))
-                    continue
-                actor = device_recorder(readings[0].device_id)
-                if unsealed is not None and unsealed != actor:
-                    store._seal(unsealed, ACTION_READINGS, session_id)
-                    unsealed = None
-                try:
-                    with db.atomic():  # a savepoint: this message alone rolls back
-                        written = _store_message(store, session_id, readings, protocol)
-                except Exception as exc:
-                    if _batch_fatal(exc) or not db.conn.in_transaction:
-                        raise
-                    results.append(exc)
-                    continue
-                results.append(Changes(session_id, ACTION_READINGS, tuple(written)))
-                if written:
-                    unsealed = actor
-            if unsealed is not None:
-                store._seal(unsealed, ACTION_READINGS, session_id)
+        try:
+            return _write_batch(store, session_id, messages, protocol, savepoints=False)
+        except _MessageFailed:
+            pass  # rolled back whole: again, each message in its own savepoint
+        return _write_batch(store, session_id, messages, protocol, savepoints=True)
     except (sqlite3.Error, OSError) as exc:
         raise explain(exc, store.path) from exc
+
+
+class _MessageFailed(Exception):
+    """One message of a batch written straight through failed for itself: roll back, redo."""
+
+
+def _write_batch(
+    store: SessionStore,
+    session_id: str,
+    messages: Sequence[Sequence[DeviceReading]],
+    protocol: Protocol | None,
+    *,
+    savepoints: bool,
+) -> list[Changes | Exception]:
+    """One transaction for ``messages``; with ``savepoints`` each message in its own (a failed
+    one rolled back alone, its exception in its place), else :class:`_MessageFailed` at the
+    first message that fails for itself (the transaction is then rolled back)."""
+    results: list[Changes | Exception] = []
+    db = store.db
+    with db.atomic():
+        facts = protocol_effects.DoseFacts(db, session_id)
+        unsealed: str | None = None  # the device whose rows await the seal
+        for readings in messages:
+            if not readings:
+                results.append(Changes(session_id, ACTION_READINGS))
+                continue
+            actor = device_recorder(readings[0].device_id)
+            if unsealed is not None and unsealed != actor:
+                store._seal(unsealed, ACTION_READINGS, session_id)
+                unsealed = None
+            try:
+                if savepoints:
+                    with db.atomic():  # a savepoint: this message alone rolls back
+                        written = _store_message(store, session_id, readings, protocol, facts)
+                else:
+                    written = _store_message(store, session_id, readings, protocol, facts)
+            except Exception as exc:
+                if _batch_fatal(exc) or not db.conn.in_transaction:
+                    raise
+                if not savepoints:
+                    raise _MessageFailed from exc
+                facts = protocol_effects.DoseFacts(db, session_id)  # it may have seen the undone
+                results.append(exc)
+                continue
+            results.append(Changes(session_id, ACTION_READINGS, tuple(written)))
+            if written:
+                unsealed = actor
+        if unsealed is not None:
+            store._seal(unsealed, ACTION_READINGS, session_id)
     return results
 
 
@@ -237,12 +266,16 @@ def _batch_fatal(exc: BaseException) -> bool:
     return False
 
 
-def _insert_reading(
-    store: SessionStore, session_id: str, reading: DeviceReading, stamp_at: str
-) -> StoredRow | None:
+_NO_FLAGS = "[]"
+_ROW_MARKS = f"({', '.join('?' * len(_COLUMNS))})"
+_PER_STATEMENT = 64  # readings per INSERT: well under SQLite's bound-parameter limit
+
+
+def _reading_values(session_id: str, reading: DeviceReading, stamp_at: str) -> tuple[object, ...]:
     received = to_iso(reading.received_at)
     observed = to_iso(reading.observed_at) if reading.observed_at is not None else received
-    values = [
+    flags = json.dumps(sorted(str(f) for f in reading.flags)) if reading.flags else _NO_FLAGS
+    return (
         session_id,
         observed,
         stamp_at,
@@ -256,14 +289,37 @@ def _insert_reading(
         reading.device_id,
         reading.source,
         reading.message_id,
-        json.dumps(sorted(str(f) for f in reading.flags)),
-    ]
-    cursor = store.db.execute(_INSERT, values)
-    found = cursor.fetchone()
-    if found is None:
-        return None  # already stored: a resend
-    columns = [d[0] for d in cursor.description]
-    return typed_row("device_readings", dict(zip(columns, found, strict=True)))
+        flags,
+    )
+
+
+def _insert_readings(
+    store: SessionStore, session_id: str, readings: Sequence[DeviceReading], stamp_at: str
+) -> list[StoredRow]:
+    """One message's readings as stored, in the order given, with one multi-row
+    ``INSERT … ON CONFLICT DO NOTHING RETURNING *`` (one statement per message, not one per
+    reading: statements are most of a device batch's cost). A reading already stored (a resend),
+    or repeated in the message, is skipped as one insert per reading skipped it; the rows come
+    back sorted by id, which is the order they were inserted in."""
+    rows: list[StoredRow] = []
+    for start in range(0, len(readings), _PER_STATEMENT):
+        chunk = readings[start : start + _PER_STATEMENT]
+        values = [v for reading in chunk for v in _reading_values(session_id, reading, stamp_at)]
+        cursor = store.db.execute(
+            f"INSERT INTO device_readings ({', '.join(_COLUMNS)}) VALUES "
+            f"{', '.join([_ROW_MARKS] * len(chunk))}"
+            " ON CONFLICT (session_id, device_id, message_id, vital) DO NOTHING RETURNING *",
+            values,
+        )
+        found = cursor.fetchall()
+        columns = [d[0] for d in cursor.description] if found else []
+        stored = [dict(zip(columns, row, strict=True)) for row in found]
+        rows += [typed_row("device_readings", row) for row in sorted(stored, key=_by_id)]
+    return rows
+
+
+def _by_id(row: dict[str, Any]) -> int:
+    return int(row["id"])
 
 
 def _auto_confirmable(row: StoredRow, auto: set[str]) -> bool:
@@ -313,36 +369,35 @@ def _write_confirmation(
     stamp_at: str,
     *,
     automatic: bool,
+    facts: protocol_effects.DoseFacts | None = None,
 ) -> Written:
     """The vitals row a group of readings becomes, its NEWS2 and alarms, and one review row per
-    reading naming it. Inside the caller's transaction."""
+    reading naming it. Inside the caller's transaction (``facts``: its dose time and baseline
+    when it is a device group commit)."""
     written: Written = []
     first = min(group, key=lambda r: r.id)
     stamp = {"recorded_at": stamp_at, "recorded_by": by}
     extra = {"device_reading_id": first.id, "source": first["source"]}
     vitals = store._insert(session_id, entry, stamp, extra, into=written)
-    alarmed = _already_alarmed(store, [r.id for r in group])
+    # A reading confirmed automatically was stored by this same write, after which only its
+    # confirmation runs: no alarm can name it yet, so there is nothing to look up.
+    alarmed = frozenset() if automatic else _already_alarmed(store, [r.id for r in group])
     written += protocol_effects.after_vitals(
-        store.db, store.protocol_for(session_id), session_id, vitals, stamp, alarmed
+        store.db, store.protocol_for(session_id), session_id, vitals, stamp, alarmed, facts
     )
-    for row in group:
-        written.append(
-            (
-                "device_reading_reviews",
-                _insert_review(
-                    store,
-                    {
-                        "session_id": session_id,
-                        "observed_at": stamp_at,
-                        **stamp,
-                        "device_reading_id": row.id,
-                        "decision": "confirmed",
-                        "automatic": int(automatic),
-                        "vitals_id": vitals.id,
-                    },
-                ),
-            )
-        )
+    reviews = [
+        {
+            "session_id": session_id,
+            "observed_at": stamp_at,
+            **stamp,
+            "device_reading_id": row.id,
+            "decision": "confirmed",
+            "automatic": int(automatic),
+            "vitals_id": vitals.id,
+        }
+        for row in group
+    ]
+    written += [("device_reading_reviews", row) for row in _insert_reviews(store, reviews)]
     return written
 
 
@@ -358,6 +413,24 @@ def _already_alarmed(store: SessionStore, reading_ids: Sequence[int]) -> frozens
 
 def _insert_review(store: SessionStore, row: dict[str, Any]) -> StoredRow:
     return insert_returning(store.db, "device_reading_reviews", row)
+
+
+def _insert_reviews(store: SessionStore, rows: Sequence[dict[str, Any]]) -> list[StoredRow]:
+    """Review rows of one shape in one ``INSERT … RETURNING *`` (one statement per group of
+    readings), returned in the order given (sorted by id: the order inserted)."""
+    if len(rows) == 1:
+        return [_insert_review(store, rows[0])]
+    columns = list(rows[0])
+    marks = f"({', '.join('?' * len(columns))})"
+    cursor = store.db.execute(
+        f"INSERT INTO device_reading_reviews ({', '.join(columns)}) VALUES "
+        f"{', '.join([marks] * len(rows))} RETURNING *",
+        [row[c] for row in rows for c in columns],
+    )
+    found = cursor.fetchall()
+    names = [d[0] for d in cursor.description]
+    stored = sorted((dict(zip(names, r, strict=True)) for r in found), key=_by_id)
+    return [typed_row("device_reading_reviews", row) for row in stored]
 
 
 def _pending(store: SessionStore, session_id: str, ids: Sequence[int]) -> list[StoredRow]:

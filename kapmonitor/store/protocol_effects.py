@@ -44,14 +44,16 @@ def _current_rows(
     params: Sequence[Any] = (),
     order: str = "ORDER BY observed_at, id",
 ) -> list[dict[str, Any]]:
-    return list(
-        db.query(
-            f"SELECT * FROM {table} t WHERE session_id = ? AND voided = 0 AND id NOT IN "
-            f"(SELECT supersedes_id FROM {table} WHERE supersedes_id IS NOT NULL) {where} "
-            f"{order}",
-            [session_id, *params],
-        )
+    # A plain read (sqlite-utils' query() wraps each SELECT in a savepoint: three statements
+    # where one does, on the path every device message takes).
+    cursor = db.execute(
+        f"SELECT * FROM {table} t WHERE session_id = ? AND voided = 0 AND id NOT IN "
+        f"(SELECT supersedes_id FROM {table} WHERE supersedes_id IS NOT NULL) {where} "
+        f"{order}",
+        [session_id, *params],
     )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def baseline(db: Database, session_id: str, before: str | None) -> dict[str, Any] | None:
@@ -81,6 +83,45 @@ def _latest_observation(
         order="ORDER BY observed_at DESC, id DESC LIMIT 1",
     )
     return rows[0] if rows else None
+
+
+_UNREAD: Any = object()
+
+
+class DoseFacts:
+    """The first dose's time and the pre-dose baseline for one session, read when first needed
+    and kept for one write transaction (a device group commit evaluates hundreds of messages
+    against the same two facts; re-reading them per message was a third of its statements).
+
+    Valid only while nothing but device writes happen in the transaction: those never write a
+    dose, and a vitals row they write changes the baseline only when it was observed before the
+    first dose, which :func:`after_vitals` reports through :meth:`vitals_written` (the baseline
+    is then read again). A fresh object is exactly the per-call reads of before."""
+
+    def __init__(self, db: Database, session_id: str) -> None:
+        self.db = db
+        self.session_id = session_id
+        self._dose_at: Any = _UNREAD
+        self._baseline: Any = _UNREAD
+
+    def dose_at(self) -> str | None:
+        if self._dose_at is _UNREAD:
+            self._dose_at = _first_dose_at(self.db, self.session_id)
+        return self._dose_at  # type: ignore[no-any-return]
+
+    def baseline(self) -> dict[str, Any] | None:
+        """The pre-dose baseline (read only once a dose exists: before it, there is none)."""
+        if self._baseline is _UNREAD:
+            self._baseline = baseline(self.db, self.session_id, self.dose_at())
+        return self._baseline  # type: ignore[no-any-return]
+
+    def vitals_written(self, observed_at: str) -> None:
+        """A vitals row was written: before the first dose (or with no dose yet) it may be part
+        of the baseline, so the baseline is read again when next needed."""
+        if self._baseline is _UNREAD:
+            return  # nothing kept yet (and the dose's time was read before any baseline)
+        if self._dose_at is None or observed_at < self._dose_at:
+            self._baseline = _UNREAD
 
 
 def _insert(db: Database, table: str, row: dict[str, Any], written: Written) -> None:
@@ -122,10 +163,14 @@ def after_vitals(
     row: Mapping[str, Any],
     stamp: dict[str, str],
     already_alarmed: frozenset[str] = frozenset(),
+    facts: DoseFacts | None = None,
 ) -> Written:
     """The stored vitals ``row``'s NEWS2 score and its protocol alarms; ``already_alarmed``
     names vitals whose alarm was already raised by the pending device reading this row
-    confirms (the alarm stands, naming that reading: it is not raised twice)."""
+    confirms (the alarm stands, naming that reading: it is not raised twice). ``facts``: the
+    transaction's :class:`DoseFacts` (a device group commit), told of this row."""
+    facts = facts if facts is not None else DoseFacts(db, session_id)
+    facts.vitals_written(row["observed_at"])
     vitals_id = row["id"]
     written: Written = []
     result = news2_for_reading(db, protocol, session_id, row)
@@ -145,9 +190,9 @@ def after_vitals(
     )
     if protocol is None:
         return written
-    dose_at = _first_dose_at(db, session_id)
+    dose_at = facts.dose_at()
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
-    base = baseline(db, session_id, dose_at) if after_dose else None
+    base = facts.baseline() if after_dose else None
     values = {key: None if key in already_alarmed else row[key] for key in VITAL_KEYS}
     device = row.get("device_reading_id") is not None  # a device's value, folded (below)
     _record_findings(
@@ -190,12 +235,14 @@ def after_device_readings(
     session_id: str,
     rows: Sequence[Mapping[str, Any]],
     stamp: dict[str, str],
+    facts: DoseFacts | None = None,
 ) -> Written:
     """Alarms on pending device readings (one device message's ``device_readings`` rows), so a
     real desaturation does not wait for a click: the same protocol rules as a vitals row, each
     alarm naming the reading it came from (``source_table`` 'device_readings') and saying
     "device, unconfirmed". A reading the device itself marked artefact, or without a value, is
-    not evaluated. No NEWS2: a score is worked out only for confirmed vitals."""
+    not evaluated. No NEWS2: a score is worked out only for confirmed vitals. ``facts``: the
+    transaction's :class:`DoseFacts` (a device group commit), else read afresh."""
     written: Written = []
     if protocol is None:
         return written
@@ -206,9 +253,10 @@ def after_device_readings(
     if not by_vital:
         return written
     observed = max(r["observed_at"] for r in by_vital.values())
-    dose_at = _first_dose_at(db, session_id)
+    facts = facts if facts is not None else DoseFacts(db, session_id)
+    dose_at = facts.dose_at()
     after_dose = dose_at is not None and observed >= dose_at
-    base = baseline(db, session_id, dose_at) if after_dose else None
+    base = facts.baseline() if after_dose else None
     values = {key: (by_vital[key]["value"] if key in by_vital else None) for key in VITAL_KEYS}
     found = alarm_rules.evaluate(protocol, values, base, after_dose)
     first = next(iter(by_vital.values()))
