@@ -87,61 +87,55 @@ def _of(alias: str) -> str:
 def where(
     flt: ArchiveFilter | None, laptop_id: str = "", clinician_names: Sequence[str] = ()
 ) -> tuple[list[str], list[Any]]:
-    """``flt`` (and a laptop) as PostgreSQL conditions on ``kap.sessions s`` and their values:
-    :meth:`ArchiveFilter.where`'s meaning, written for the mirror tables. ``clinician_names``
+    """``flt`` (and a laptop) as PostgreSQL conditions on ``kap.session_summary m`` and their
+    values: :meth:`ArchiveFilter.where`'s meaning, written for the archive. The status and
+    "has" filters read the session's summary row (current rows counted by the server's
+    triggers, schema 0003); protocol and clinician look in their tables. ``clinician_names``
     are the stored names :func:`matching_names` found for ``flt.clinician``."""
     flt = flt or ArchiveFilter()
     if flt.status and flt.status not in STATUSES:
         raise ValueError(f"unknown status {flt.status!r}; expected one of {STATUSES}")
-    terms: list[str] = []
+    terms: list[str] = ["m.started_at IS NOT NULL"]  # the session's own row has arrived
     values: list[Any] = []
     if laptop_id:
-        terms.append("s.laptop_id = %s")
+        terms.append("m.laptop_id = %s")
         values.append(laptop_id)
     start, stop = _utc_bound(flt.date_from, end=False), _utc_bound(flt.date_to, end=True)
     if start is not None:
-        terms.append("s.observed_at >= %s")
+        terms.append("m.started_at >= %s")
         values.append(start)
     if stop is not None:
-        terms.append("s.observed_at < %s")
+        terms.append("m.started_at < %s")
         values.append(stop)
     if flt.patient_code.strip():
         # Codes are ASCII (the laptop refuses any other), where lower() is casefold().
-        terms.append("strpos(lower(s.patient_code), %s) > 0")
+        terms.append("strpos(lower(m.patient_code), %s) > 0")
         values.append(flt.patient_code.strip().casefold())
+    of_m = "laptop_id = m.laptop_id AND {0}.session_id = m.session_id"
     if flt.clinician.strip():
         terms.append(
-            f"EXISTS (SELECT 1 FROM kap.session_clinicians c WHERE {_of('c')} AND c.name = ANY(%s))"
+            f"EXISTS (SELECT 1 FROM kap.session_clinicians c WHERE c.{of_m.format('c')} "
+            "AND c.name = ANY(%s))"
         )
         values.append(list(clinician_names))
     if flt.protocol_id:
         terms.append(
-            f"EXISTS (SELECT 1 FROM kap.session_protocols p WHERE {_of('p')} "
+            f"EXISTS (SELECT 1 FROM kap.session_protocols p WHERE p.{of_m.format('p')} "
             f"AND p.protocol_id = %s AND {current('session_protocols', 'p')})"
         )
         values.append(flt.protocol_id)
-    ended = (
-        f"EXISTS (SELECT 1 FROM kap.session_ends e WHERE {_of('e')} "
-        f"AND {current('session_ends', 'e')})"
-    )
-    signed = f"EXISTS (SELECT 1 FROM kap.signatures g WHERE {_of('g')})"
     if flt.status == "open":
-        terms.append(f"NOT {ended}")
+        terms.append("m.ended_rows = 0")
     elif flt.status == "ended":
-        terms.append(ended)
+        terms.append("m.ended_rows > 0")
     elif flt.status == "signed":
-        terms.append(signed)
+        terms.append("m.signature_rows > 0")
     if flt.status == "unsigned" or flt.unsigned_only:
-        terms.append(f"NOT {signed}")
+        terms.append("m.signature_rows = 0")
     if flt.has_adverse_effects:
-        terms.append(
-            f"EXISTS (SELECT 1 FROM kap.adverse_events a WHERE {_of('a')} "
-            f"AND {current('adverse_events', 'a')})"
-        )
+        terms.append("m.adverse_event_rows > 0")
     if flt.has_alarms:
-        terms.append(
-            f"EXISTS (SELECT 1 FROM kap.alarms a WHERE {_of('a')} AND {current('alarms', 'a')})"
-        )
+        terms.append("m.alarm_rows > 0")
     return terms, values
 
 
@@ -168,14 +162,33 @@ _UNANSWERED = (
 # One page: the sessions off the newest-first index, then each one's figures (correlated
 # subqueries on the page's rows only). REMS as the laptop finds it: a stored protocol copy with
 # "rems": true, the first esketamine dose (or the start), the first submission of the form.
-_PAGE_SQL = f"""
-WITH s AS MATERIALIZED (
-    SELECT s.laptop_id, s.id, s.patient_code, s.observed_at, s.weight_kg
-    FROM kap.sessions s {{where}}
-    ORDER BY s.observed_at DESC, s.laptop_id, s.id
+# The page's sessions, then their rows. When the filter selects many sessions, the page is the
+# first matches down the summary's newest-first index (a short walk); when it selects few, the
+# walk would read most of the index to find them, so they are selected first and sorted.
+_PAGE_WALK = """
+WITH m AS MATERIALIZED (
+    SELECT m.laptop_id, m.session_id FROM kap.session_summary m
+    WHERE {where}
+    ORDER BY m.started_at DESC, m.laptop_id, m.session_id
     LIMIT %s OFFSET %s
-)
-SELECT s.laptop_id, s.id, s.patient_code, s.observed_at, s.weight_kg,
+),"""
+_PAGE_SORT = """
+WITH f AS MATERIALIZED (
+    SELECT m.laptop_id, m.session_id, m.started_at FROM kap.session_summary m WHERE {where}
+),
+m AS MATERIALIZED (
+    SELECT f.laptop_id, f.session_id FROM f
+    ORDER BY f.started_at DESC, f.laptop_id, f.session_id
+    LIMIT %s OFFSET %s
+),"""
+WALK_FROM = 5000  # sessions selected: at or above this, walk the index for the page
+_PAGE_HEAD = """
+s AS MATERIALIZED (
+    SELECT s.laptop_id, s.id, s.patient_code, s.observed_at, s.weight_kg, NULL::bigint AS total
+    FROM m JOIN kap.sessions s ON s.laptop_id = m.laptop_id AND s.id = m.session_id
+)"""
+_PAGE_SQL = f"""
+SELECT s.total, s.laptop_id, s.id, s.patient_code, s.observed_at, s.weight_kg,
     (SELECT string_agg(c.position || chr(30) || c.name, chr(31) ORDER BY c.position)
      FROM kap.session_clinicians c WHERE {_of("c")}) AS clinicians,
     (SELECT max(e.observed_at) FROM kap.session_ends e WHERE {_of("e")}
@@ -203,16 +216,14 @@ LEFT JOIN LATERAL (SELECT g.printed_name, g.role, g.observed_at, g.meaning
 ORDER BY s.observed_at DESC, s.laptop_id, s.id
 """
 
-_COUNTS_SQL = f"""
+
+_COUNTS_SQL = """
 SELECT count(*),
-    coalesce(sum((EXISTS (SELECT 1 FROM kap.adverse_events a WHERE {_of("a")}
-        AND {current("adverse_events", "a")}))::int), 0),
-    coalesce(sum((EXISTS (SELECT 1 FROM kap.alarms a WHERE {_of("a")}
-        AND {current("alarms", "a")}))::int), 0),
-    coalesce(sum((NOT EXISTS (SELECT 1 FROM kap.signatures g WHERE {_of("g")}))::int), 0),
-    coalesce(sum((NOT EXISTS (SELECT 1 FROM kap.session_ends e WHERE {_of("e")}
-        AND {current("session_ends", "e")}))::int), 0)
-FROM kap.sessions s {{where}}
+    count(*) FILTER (WHERE m.adverse_event_rows > 0),
+    count(*) FILTER (WHERE m.alarm_rows > 0),
+    count(*) FILTER (WHERE m.signature_rows = 0),
+    count(*) FILTER (WHERE m.ended_rows = 0)
+FROM kap.session_summary m WHERE {where}
 """
 
 # Every distinct clinician name, off the name index (a few hundred in a large archive).
@@ -223,6 +234,7 @@ _parse = datetime.fromisoformat
 
 def _row(found: Sequence[Any]) -> CentralArchiveRow:
     (
+        _total,
         laptop_id,
         session_id,
         patient_code,
@@ -335,7 +347,7 @@ class CentralArchive:
             stored = [str(r[0]) for r in self._run(_NAMES_SQL)]
             names = matching_names(stored, flt.clinician)
         terms, values = where(flt, laptop_id, names)
-        return (f"WHERE {' AND '.join(terms)}" if terms else ""), values
+        return " AND ".join(terms), values
 
     def page(
         self,
@@ -349,8 +361,13 @@ class CentralArchive:
         with the total the filter selects."""
         clause, values = self._where(flt, laptop_id)
         offset, limit = max(0, int(offset)), max(1, int(limit))
-        found = self._run(_PAGE_SQL.format(where=clause), [*values, limit, offset])
-        total = int(self._run(f"SELECT count(*) FROM kap.sessions s {clause}", values)[0][0])
+        total = int(
+            self._run(f"SELECT count(*) FROM kap.session_summary m WHERE {clause}", values)[0][0]
+        )
+        head = _PAGE_WALK if total >= WALK_FROM else _PAGE_SORT
+        found = self._run(
+            head.format(where=clause) + _PAGE_HEAD + _PAGE_SQL, [*values, limit, offset]
+        )
         return CentralPage([_row(r) for r in found], total, offset, limit)
 
     def list_sessions(
@@ -380,8 +397,8 @@ class CentralArchive:
         return [
             (str(a), str(b))
             for a, b in self._run(
-                f"SELECT s.laptop_id, s.id FROM kap.sessions s {clause} "
-                "ORDER BY s.observed_at, s.laptop_id, s.id",
+                f"SELECT m.laptop_id, m.session_id FROM kap.session_summary m WHERE {clause} "
+                "ORDER BY m.started_at, m.laptop_id, m.session_id",
                 values,
             )
         ]

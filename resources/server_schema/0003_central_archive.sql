@@ -61,3 +61,120 @@ CREATE TRIGGER central_exports_no_truncate BEFORE TRUNCATE ON kap.central_export
     FOR EACH STATEMENT EXECUTE FUNCTION kap.refuse_change();
 REVOKE ALL ON kap.central_exports FROM PUBLIC;
 GRANT SELECT, INSERT (actor, format, destination, sessions) ON kap.central_exports TO kap_reviewer;
+
+-- kap.session_summary: one row per session of each laptop, DERIVED from the mirror tables: the
+-- session's start and patient code, and how many current (not withdrawn, not superseded) rows
+-- of session_ends, adverse_events and alarms it has, and how many signatures. It is never
+-- written by anyone but the triggers below, which RECOMPUTE the touched sessions' figures from
+-- the rows themselves after every INSERT statement into those tables (a statement-level
+-- trigger over the inserted rows' sessions): nothing is incremented, so nothing can drift, and
+-- the central list's status and "has adverse events / alarms" filters and the summary line's
+-- counts read one narrow row per session instead of joining four large tables (measured: the
+-- joins cost 0.1-0.3 s per filter and 1.6 s for the counts at 100,000 sessions). The rows it
+-- summarises stay append-only; this table is the one place UPDATE happens, by the triggers.
+CREATE TABLE kap.session_summary (
+    laptop_id text NOT NULL,
+    session_id text NOT NULL,
+    started_at text,
+    patient_code text,
+    ended_rows integer NOT NULL DEFAULT 0,
+    adverse_event_rows integer NOT NULL DEFAULT 0,
+    alarm_rows integer NOT NULL DEFAULT 0,
+    signature_rows integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (laptop_id, session_id)
+);
+CREATE INDEX session_summary_newest ON kap.session_summary (started_at DESC, laptop_id, session_id);
+REVOKE ALL ON kap.session_summary FROM PUBLIC;
+ALTER TABLE kap.session_summary ENABLE ROW LEVEL SECURITY;
+CREATE POLICY reviewer_reads ON kap.session_summary FOR SELECT TO kap_reviewer USING (true);
+CREATE POLICY laptop_reads_own ON kap.session_summary FOR SELECT TO kap_laptop
+    USING (laptop_id = kap.my_laptop());
+GRANT SELECT ON kap.session_summary TO kap_reviewer, kap_laptop;
+
+-- Recompute one figure (TG_ARGV[0]) of the sessions the statement's rows belong to; TG_ARGV[1]
+-- says whether only current rows count. SECURITY DEFINER: a laptop's role inserts the rows but
+-- has no right on the summary.
+CREATE FUNCTION kap.summarise_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, kap AS $$
+DECLARE
+    figure text := TG_ARGV[0];
+    only_current boolean := TG_ARGV[1]::boolean;
+    counted text := CASE WHEN only_current THEN
+        'count(*) FILTER (WHERE t.voided = 0 AND NOT EXISTS (SELECT 1 FROM kap.' ||
+        quote_ident(TG_TABLE_NAME) || ' sup WHERE sup.laptop_id = t.laptop_id ' ||
+        'AND sup.supersedes_id = t.id))' ELSE 'count(*)' END;
+BEGIN
+    -- One recomputation per laptop at a time, each after the other's commit (READ COMMITTED:
+    -- the next statement sees it), so two transactions adding rows to one session cannot
+    -- each write a count that misses the other's rows.
+    PERFORM pg_advisory_xact_lock(hashtext('kap.session_summary:' || laptop_id))
+    FROM (SELECT DISTINCT laptop_id FROM new_rows ORDER BY laptop_id) AS touched;
+    EXECUTE format(
+        'INSERT INTO kap.session_summary AS m (laptop_id, session_id, %1$I) '
+        'SELECT t.laptop_id, t.session_id, %3$s FROM kap.%2$I t '
+        'WHERE (t.laptop_id, t.session_id) IN '
+        '(SELECT DISTINCT laptop_id, session_id FROM new_rows WHERE session_id IS NOT NULL) '
+        'GROUP BY t.laptop_id, t.session_id '
+        'ON CONFLICT (laptop_id, session_id) DO UPDATE SET %1$I = excluded.%1$I',
+        figure, TG_TABLE_NAME, counted);
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION kap.summarise_sessions() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, kap AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('kap.session_summary:' || laptop_id))
+    FROM (SELECT DISTINCT laptop_id FROM new_rows ORDER BY laptop_id) AS touched;
+    INSERT INTO kap.session_summary AS m (laptop_id, session_id, started_at, patient_code)
+    SELECT laptop_id, id, observed_at, patient_code FROM new_rows WHERE id IS NOT NULL
+    ON CONFLICT (laptop_id, session_id) DO UPDATE
+        SET started_at = excluded.started_at, patient_code = excluded.patient_code;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION kap.summarise_rows() FROM PUBLIC;
+REVOKE ALL ON FUNCTION kap.summarise_sessions() FROM PUBLIC;
+
+CREATE TRIGGER sessions_summary AFTER INSERT ON kap.sessions
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kap.summarise_sessions();
+CREATE TRIGGER session_ends_summary AFTER INSERT ON kap.session_ends
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kap.summarise_rows('ended_rows', 'true');
+CREATE TRIGGER adverse_events_summary AFTER INSERT ON kap.adverse_events
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kap.summarise_rows('adverse_event_rows', 'true');
+CREATE TRIGGER alarms_summary AFTER INSERT ON kap.alarms
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kap.summarise_rows('alarm_rows', 'true');
+CREATE TRIGGER signatures_summary AFTER INSERT ON kap.signatures
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION kap.summarise_rows('signature_rows', 'false');
+
+-- An archive upgraded from version 2 already holds rows: summarise them once, here.
+INSERT INTO kap.session_summary (laptop_id, session_id, started_at, patient_code)
+SELECT laptop_id, id, observed_at, patient_code FROM kap.sessions WHERE id IS NOT NULL
+ON CONFLICT (laptop_id, session_id) DO NOTHING;
+DO $$
+DECLARE
+    part record;
+BEGIN
+    FOR part IN SELECT * FROM (VALUES ('session_ends', 'ended_rows', true),
+                                      ('adverse_events', 'adverse_event_rows', true),
+                                      ('alarms', 'alarm_rows', true),
+                                      ('signatures', 'signature_rows', false)) AS p (tbl, figure, cur)
+    LOOP
+        EXECUTE format(
+            'INSERT INTO kap.session_summary AS m (laptop_id, session_id, %1$I) '
+            'SELECT t.laptop_id, t.session_id, %3$s FROM kap.%2$I t '
+            'WHERE t.session_id IS NOT NULL GROUP BY t.laptop_id, t.session_id '
+            'ON CONFLICT (laptop_id, session_id) DO UPDATE SET %1$I = excluded.%1$I',
+            part.figure, part.tbl,
+            CASE WHEN part.cur THEN
+                'count(*) FILTER (WHERE t.voided = 0 AND NOT EXISTS (SELECT 1 FROM kap.' ||
+                quote_ident(part.tbl) || ' sup WHERE sup.laptop_id = t.laptop_id ' ||
+                'AND sup.supersedes_id = t.id))' ELSE 'count(*)' END);
+    END LOOP;
+END
+$$;

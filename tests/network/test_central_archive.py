@@ -63,12 +63,21 @@ def _open_session(laptop: Laptop, patient: str, clinicians: tuple[str, ...], hou
         start = session_start(laptop.clock, patient_code=patient, clinicians=clinicians)
         sid = store.start_session(start, "Admin")
         laptop.clock.advance(minutes=5)
-        store.add(
-            sid,
-            AdverseEvent(observed_at=laptop.clock.now(), term="nausea", grade=1),
-            "Admin",
-        )
+        event = AdverseEvent(observed_at=laptop.clock.now(), term="nausea", grade=1)
+        store.add(sid, event, "Admin")
         return sid
+    finally:
+        store.close()
+
+
+def _withdraw_adverse_events(laptop: Laptop, session_id: str) -> None:
+    """Withdraw the session's adverse events (a correction row with ``voided``)."""
+    store = laptop.store()
+    try:
+        for row in store.load(session_id).current("adverse_events"):
+            event = AdverseEvent(observed_at=laptop.clock.now(), term="nausea", grade=1)
+            reason = "entered for the wrong session"
+            store.correct(session_id, row["id"], event, reason, "Admin", void=True)
     finally:
         store.close()
 
@@ -97,8 +106,11 @@ def two_laptops(archive: Archive, tmp_path: Path) -> tuple[Archive, dict[str, La
             laptop.clock.set(T0 + timedelta(days=3 * k + n))
             ids.append(record_demo_session(laptop, 10 * n + k))
         _sign(laptop, ids[0])
-        _open_session(laptop, f"ZOE-{n}", ("Zoë Ó Briain", "Dr Lars Øvergaard"), 24 * 20 + n)
+        sid = _open_session(laptop, f"ZOE-{n}", ("Zoë Ó Briain", "Dr Lars Øvergaard"), 480 + n)
         sync_once(laptop.path, url, laptop.keys)
+        if n == 1:  # withdrawn after it reached the server: the summary must follow
+            _withdraw_adverse_events(laptop, sid)
+            sync_once(laptop.path, url, laptop.keys)
     return archive, laptops, add_reviewer(archive)
 
 
@@ -329,3 +341,59 @@ def test_a_role_without_review_rights_is_refused_plainly(archive: Archive) -> No
     url = archive.server.url(archive.name, role, password)
     with CentralArchive(url) as central, pytest.raises(NetworkError, match="refused"):
         central.page()
+
+
+def _summary_from_rows(archive: Archive) -> list[tuple[object, ...]]:
+    """Each session's summary figures counted from the mirror rows themselves."""
+    from kapmonitor.network.central_archive import current
+
+    def counted(table: str, only_current: bool = True) -> str:
+        condition = f" AND {current(table, 't')}" if only_current else ""
+        return (
+            f"(SELECT count(*) FROM kap.{table} t WHERE t.laptop_id = s.laptop_id "
+            f"AND t.session_id = s.id{condition})"
+        )
+
+    return archive.query(
+        f"SELECT s.laptop_id, s.id, s.observed_at, s.patient_code, {counted('session_ends')}, "
+        f"{counted('adverse_events')}, {counted('alarms')}, {counted('signatures', False)} "
+        "FROM kap.sessions s ORDER BY 1, 2"
+    )
+
+
+def _summary(archive: Archive) -> list[tuple[object, ...]]:
+    return archive.query(
+        "SELECT laptop_id, session_id, started_at, patient_code, ended_rows, "
+        "adverse_event_rows, alarm_rows, signature_rows FROM kap.session_summary ORDER BY 1, 2"
+    )
+
+
+def test_the_summary_is_what_the_rows_say_after_corrections(two_laptops) -> None:
+    archive, _laptops, _reviewer = two_laptops
+    found = _summary(archive)
+    assert found == _summary_from_rows(archive) and len(found) == 8
+    # the withdrawn adverse event (room-2's open session) no longer counts; room-1's does
+    open_rows = {r[0]: r for r in found if r[4] == 0}
+    assert open_rows["room-1"][5] == 1 and open_rows["room-2"][5] == 0
+    assert sum(1 for r in found if r[7]) == 2  # one signed session per laptop
+
+
+def test_an_archive_upgraded_with_sessions_in_it_is_summarised(pg_server, tmp_path: Path) -> None:
+    from kapmonitor.network import server_schema
+
+    name = "kap_upgrade_summary"
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(pg_server.url(name)) as conn:
+        server_schema.apply(conn, upto=2)
+    older = Archive(pg_server, name)
+    laptop = make_laptop(tmp_path, "room-9")
+    url = older.add_laptop("room-9")
+    record_demo_session(laptop, 3)
+    _open_session(laptop, "KAP-0999", ("Dr A", "Nurse B"), 30)
+    sync_once(laptop.path, url, laptop.keys)
+    assert admin.init_server(older.admin_url)[0] == 3
+    assert _summary(older) == _summary_from_rows(older) and len(_summary(older)) == 2
+    with CentralArchive(add_reviewer(older)) as central:
+        assert central.counts() == local_archive.counts(connect_readonly(laptop.path, laptop.keys))
