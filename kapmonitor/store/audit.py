@@ -332,7 +332,8 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
     """
     pending = db.execute(f"SELECT seq, table_name, row_id FROM {PENDING} ORDER BY seq").fetchall()
     contents = _contents(db, pending)
-    stamp = to_iso(at)
+    common = _fields(at, actor, action, session_id)  # what every entry of this seal shares
+    stamp = common["at"]
     entries: list[list[Any]] = []
     key: bytes | None = None
     prev = GENESIS
@@ -341,7 +342,8 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
         if content is None:
             continue
         owner = content.get("session_id") if table != "sessions" else content.get("id")
-        fields = _fields(at, actor, action, owner or session_id, table, rowid, row_hash(content))
+        fields = {**common, "session_id": owner or session_id, "table_name": table}
+        fields.update(row_id=rowid, row_hash=row_hash(content))
         if key is None:
             key = _keyed(db, stamp)  # may append a key marker: the head is read after it
             prev = _last_hash(db)

@@ -271,9 +271,20 @@ _ROW_MARKS = f"({', '.join('?' * len(_COLUMNS))})"
 _PER_STATEMENT = 64  # readings per INSERT: well under SQLite's bound-parameter limit
 
 
-def _reading_values(session_id: str, reading: DeviceReading, stamp_at: str) -> tuple[object, ...]:
-    received = to_iso(reading.received_at)
-    observed = to_iso(reading.observed_at) if reading.observed_at is not None else received
+def _reading_values(
+    session_id: str, reading: DeviceReading, stamp_at: str, iso: dict[datetime, str]
+) -> tuple[object, ...]:
+    """One reading's column values; ``iso`` remembers the message's times as text (its readings
+    share them: one ``strftime`` each, not one per reading)."""
+    received = iso.get(reading.received_at) or iso.setdefault(
+        reading.received_at, to_iso(reading.received_at)
+    )
+    if reading.observed_at is None:
+        observed = received
+    else:
+        observed = iso.get(reading.observed_at) or iso.setdefault(
+            reading.observed_at, to_iso(reading.observed_at)
+        )
     flags = json.dumps(sorted(str(f) for f in reading.flags)) if reading.flags else _NO_FLAGS
     return (
         session_id,
@@ -304,7 +315,10 @@ def _insert_readings(
     rows: list[StoredRow] = []
     for start in range(0, len(readings), _PER_STATEMENT):
         chunk = readings[start : start + _PER_STATEMENT]
-        values = [v for reading in chunk for v in _reading_values(session_id, reading, stamp_at)]
+        iso: dict[datetime, str] = {}
+        values = [
+            v for reading in chunk for v in _reading_values(session_id, reading, stamp_at, iso)
+        ]
         cursor = store.db.execute(
             f"INSERT INTO device_readings ({', '.join(_COLUMNS)}) VALUES "
             f"{', '.join([_ROW_MARKS] * len(chunk))}"
