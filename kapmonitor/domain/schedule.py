@@ -19,6 +19,7 @@ from typing import Literal
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.protocol import Interval, Protocol
+from kapmonitor.domain.reading_times import ReadingTimes
 from kapmonitor.domain.session_rows import StoredRow, VitalsRow, rows_as
 from kapmonitor.domain.vital_alerts import VITAL_NAMES, VITALS, VitalReading, latest_by_vital
 
@@ -87,7 +88,9 @@ def _every_label(every: float) -> str:
 # --- Baseline ---------------------------------------------------------------------------------
 
 
-def _pre_dose(readings: list[datetime], first_dose: datetime | None) -> list[datetime]:
+def _pre_dose(
+    readings: Sequence[datetime], first_dose: datetime | None
+) -> Sequence[datetime]:
     """Readings that can serve as the baseline: any before (or at) the first dose. (``readings``
     are in time order: a 1 Hz record is searched, not scanned, on every save.)"""
     return readings if first_dose is None else readings[: bisect_right(readings, first_dose)]
@@ -116,7 +119,7 @@ def baseline_missing_text(missing: Sequence[str]) -> str:
 def _baseline_checks(
     session_start: datetime,
     first_dose: datetime | None,
-    readings: list[datetime],
+    readings: Sequence[datetime],
     now: datetime,
     phase: str,
     grace: timedelta,
@@ -143,7 +146,7 @@ def _interval_at(intervals: list[Interval], minute: float) -> Interval | None:
 def _interval_check(
     protocol: Protocol,
     first_dose: datetime,
-    readings: list[datetime],
+    readings: Sequence[datetime],
     now: datetime,
     grace: timedelta,
 ) -> Check | None:
@@ -165,14 +168,14 @@ def _interval_check(
     return Check("interval", label, due_at, _status(due_at, now, grace))
 
 
-def _closest(readings: list[datetime], target: datetime) -> datetime:
+def _closest(readings: Sequence[datetime], target: datetime) -> datetime:
     return min(readings, key=lambda t: (abs((t - target).total_seconds()), t))
 
 
 def _checkpoint_checks(
     protocol: Protocol,
     first_dose: datetime,
-    readings: list[datetime],
+    readings: Sequence[datetime],
     now: datetime,
     end: datetime | None,
     grace: timedelta,
@@ -213,7 +216,7 @@ def _before_discharge_check(
     protocol: Protocol,
     session_start: datetime,
     first_dose: datetime | None,
-    readings: list[datetime],
+    readings: Sequence[datetime],
     now: datetime,
     grace: timedelta,
 ) -> Check:
@@ -288,7 +291,7 @@ def compute_schedule(
     protocol: Protocol,
     session_start: datetime,
     first_dose: datetime | None,
-    vitals_times: list[datetime],
+    vitals_times: Sequence[datetime],
     now: datetime,
     phase: str,
     ended_at: datetime | None = None,
@@ -314,9 +317,15 @@ def compute_schedule(
     ``vital_readings``: the protocol's ``baseline_vitals`` all measured before the dose).
     """
     _require_aware(session_start=session_start, first_dose=first_dose, now=now, ended_at=ended_at)
-    _require_aware(vitals_time=_first_naive(vitals_times))
+    # A ReadingTimes is aware and in order by construction: a 1 Hz record is neither checked
+    # nor copied on every save.
+    readings: Sequence[datetime]
+    if isinstance(vitals_times, ReadingTimes):
+        readings = vitals_times
+    else:
+        _require_aware(vitals_time=_first_naive(vitals_times))
+        readings = sorted(vitals_times)
     _require_aware(vital_reading=_first_naive(r.observed_at for r in vital_readings))
-    readings = sorted(vitals_times)
     grace = _minutes(protocol.overdue_grace_minutes)
     ended = ended_at is not None or phase == "ended"
     end = (ended_at or now) if ended else None

@@ -37,6 +37,7 @@ from sqlite_utils import Database
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.chart_picture import ChartPicture, picture_of
 from kapmonitor.domain.clock import from_iso
+from kapmonitor.domain.reading_times import ReadingTimes
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import StoredRow, VitalScoreRow, row_reader, typed_row
 from kapmonitor.domain.vitals import VITAL_KEYS
@@ -72,7 +73,7 @@ class SessionModel(SessionLog):
         self._current: dict[str, list[Any]] = {}
         # Inside read_once(): each streamed table's rows, read from SQLite once for the block.
         self._once: dict[str, list[StoredRow]] | None = None
-        self._vitals_times: list[datetime] | None = None
+        self._vitals_times: ReadingTimes | None = None
         self._latest_news2: VitalScoreRow | None = None
         # The streamed tables' summary (kept only when they are read from ``db``).
         self._latest: dict[str, tuple[Any, str, tuple[str, int]]] = {}
@@ -162,7 +163,7 @@ class SessionModel(SessionLog):
         if table == "vitals":
             times = self._vitals_times
             at = from_iso(row.observed_at)
-            if times is not None and plain and (not times or times[-1] <= at):
+            if times is not None and plain and times.can_append(at):
                 times.append(at)
             else:
                 self._vitals_times = None
@@ -206,8 +207,12 @@ class SessionModel(SessionLog):
         self._last_row[table] = row
         if table == "vitals":
             self._fold_vitals(row)
-            if self._vitals_times is not None:
-                self._vitals_times.append(from_iso(row.observed_at))
+            times = self._vitals_times
+            at = from_iso(row.observed_at)
+            if times is not None and times.can_append(at):
+                times.append(at)
+            else:
+                self._vitals_times = None
 
     def _fold_vitals(self, row: StoredRow) -> None:
         order = _order(row)
@@ -235,14 +240,14 @@ class SessionModel(SessionLog):
             if found_row is not None:
                 value, at, row_id = found_row
                 self._latest[key] = (value, at, (at, row_id))
-        self._vitals_times = [
+        self._vitals_times = ReadingTimes(
             from_iso(at)
             for (at,) in db.execute(
                 f"SELECT observed_at FROM vitals WHERE session_id = ? "
                 f"AND {_CURRENT.format(t='vitals')} ORDER BY observed_at, id",
                 [self.id],
             )
-        ]
+        )
 
     def _query(self, table: str, order: str, current: bool = True) -> list[StoredRow]:
         """Typed rows of a streamed table of this session, read from SQLite."""
@@ -351,10 +356,14 @@ class SessionModel(SessionLog):
             self._current[table] = cached
         return list(cached)
 
-    def vitals_times(self) -> list[datetime]:
+    def vitals_times(self) -> ReadingTimes:
+        """The current readings' times in order: a snapshot sharing the model's storage, so the
+        schedule asks about a three-hour 1 Hz record after every save without a copy."""
         if self._vitals_times is None:
-            self._vitals_times = [from_iso(r["observed_at"]) for r in self.current("vitals")]
-        return list(self._vitals_times)
+            self._vitals_times = ReadingTimes(
+                sorted(from_iso(r["observed_at"]) for r in self.current("vitals"))
+            )
+        return self._vitals_times.snapshot()
 
     def latest_news2(self) -> VitalScoreRow | None:
         """The newest NEWS2 score (of the newest reading it scores)."""

@@ -150,7 +150,7 @@ class SessionLog:
             None,
         )
 
-    def vitals_times(self) -> list[datetime]:
+    def vitals_times(self) -> Sequence[datetime]:
         return [from_iso(r["observed_at"]) for r in self.current("vitals")]
 
     def has_baseline(self) -> bool:
