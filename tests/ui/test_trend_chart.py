@@ -685,12 +685,12 @@ def test_buffers_hold_a_whole_session_without_copying(qtbot: QtBot) -> None:
     widget = TrendChart()
     qtbot.addWidget(widget)
     widget.reset(START, origin=DOSE)
-    arrays = widget._buffer("hr").t
+    arrays = widget._buffer("hr").x
     assert arrays.shape[0] >= 3 * 60 * 60
     with widget.bulk():
         for i in range(3 * 60 * 60):
             widget.add_vitals(DOSE + i, hr=70)
-    assert widget._buffer("hr").t is arrays
+    assert widget._buffer("hr").x is arrays
     small = TrendChart(capacity=100)
     qtbot.addWidget(small)
     small.reset(START, origin=DOSE)
@@ -718,3 +718,22 @@ def test_tail_folds_into_history_and_the_drawn_line_stays_whole(chart: TrendChar
     chart.set_origin(DOSE + 60)
     np.testing.assert_allclose(chart.curve_data("hr")[0], chart.series_xy("hr")[0])
     assert chart.curve_data("hr")[0][0] == pytest.approx(-1.0)
+
+
+def test_times_survive_a_moved_origin_to_the_millisecond(qtbot: QtBot) -> None:
+    """The buffers keep minutes since the origin, not epoch seconds beside them: a dose that
+    moves the origin shifts every point, and the times read back are the ones stored."""
+    widget = TrendChart()
+    qtbot.addWidget(widget)
+    widget.reset(START)
+    stored = [START + 0.123 + 7.001 * i for i in range(200)]
+    for t in stored:
+        widget.add_vitals(t, hr=70)
+    widget.set_origin(DOSE)
+    buffer = widget._buffer("hr")
+    assert buffer.times().tolist() == [round(t, 3) for t in stored]
+    assert buffer.time_at(199) == round(stored[-1], 3)
+    np.testing.assert_allclose(widget.series_xy("hr")[0], [(t - DOSE) / 60 for t in stored])
+    widget.set_origin(None)
+    np.testing.assert_allclose(widget.series_xy("hr")[0], [(t - START) / 60 for t in stored])
+    assert buffer.times().tolist() == [round(t, 3) for t in stored]

@@ -263,14 +263,16 @@ _LARGE_TYPE = _TypeScale(
 class _SeriesBuffer:
     """Bounded, preallocated storage for one series.
 
-    ``t`` holds epoch seconds (the truth), ``x`` the same instants in minutes since the origin
-    (what is drawn, recomputed only when the origin changes) and ``y`` the values. Capacity starts
-    at ``capacity`` (a whole session, so no copy happens while one is recorded) and doubles up
-    to ``max_points`` beyond it; when full, the oldest 10% are dropped so a runaway session can
-    never exhaust memory.
+    ``x`` holds the instants in minutes since the origin (what is drawn, handed to the curve as
+    a slice, shifted only when the origin moves) and ``y`` the values. The epoch seconds are not
+    kept beside them: ``origin + 60 * x`` gives them back (:meth:`times`) to well under a
+    microsecond, and a third array per series was a third of what a three-hour 1 Hz record
+    grows the window by. Capacity starts at ``capacity`` (a whole session, so no copy happens
+    while one is recorded) and doubles up to ``max_points`` beyond it; when full, the oldest
+    10% are dropped so a runaway session can never exhaust memory.
     """
 
-    __slots__ = ("count", "edits", "max_points", "t", "x", "y")
+    __slots__ = ("count", "edits", "max_points", "origin", "x", "y")
 
     def __init__(self, max_points: int, capacity: int = SESSION_CAPACITY) -> None:
         self.max_points = max_points
@@ -278,23 +280,31 @@ class _SeriesBuffer:
         """Counts changes to points already stored (oldest dropped, a back-dated insert, the
         origin moved): the chart then redraws the whole series, not just its tail."""
         capacity = max(1, min(capacity, max_points))
-        self.t = np.empty(capacity, dtype=np.float64)
         self.x = np.empty(capacity, dtype=np.float64)
         self.y = np.empty(capacity, dtype=np.float64)
         self.count = 0
+        self.origin: float | None = None  # epoch seconds at x == 0, from the first point
 
     def clear(self) -> None:
         self.count = 0
         self.edits += 1
 
+    def time_at(self, index: int) -> float:
+        """Epoch seconds of point ``index`` (stored times are whole milliseconds)."""
+        return round(float(self.origin or 0.0) + 60.0 * float(self.x[index]), 3)
+
+    def times(self) -> np.ndarray:
+        """Epoch seconds of every point (a new array; stored times are whole milliseconds)."""
+        return np.round(float(self.origin or 0.0) + 60.0 * self.x[: self.count], 3)
+
     def _make_room(self) -> None:
         n = self.count
-        capacity = self.t.shape[0]
+        capacity = self.x.shape[0]
         if n < capacity:
             return
         if capacity < self.max_points:
             new_capacity = min(capacity * 2, self.max_points)
-            for name in ("t", "x", "y"):
+            for name in ("x", "y"):
                 old = getattr(self, name)
                 new = np.empty(new_capacity, dtype=np.float64)
                 new[:n] = old[:n]
@@ -302,24 +312,26 @@ class _SeriesBuffer:
             return
         drop = max(1, n // 10)
         keep = n - drop
-        for arr in (self.t, self.x, self.y):
+        for arr in (self.x, self.y):
             arr[:keep] = arr[drop:n]
         self.count = keep
         self.edits += 1
 
     def append(self, t: float, x: float, y: float) -> None:
-        """Store one point, keeping time order (late entries are inserted in place)."""
+        """Store one point, keeping time order (late entries are inserted in place). ``x`` is
+        ``t`` in minutes since the chart's current origin."""
+        if self.origin is None or self.count == 0:
+            self.origin = t - 60.0 * x
         self._make_room()
         n = self.count
-        if n == 0 or t >= self.t[n - 1]:
-            self.t[n] = t
+        if n == 0 or x >= self.x[n - 1]:
             self.x[n] = x
             self.y[n] = y
         else:
             # A back-dated entry: rare, so an O(n) shift is fine and keeps x sorted, which
             # clip-to-view and the line drawing rely on.
-            i = int(np.searchsorted(self.t[:n], t, side="right"))
-            for arr, value in ((self.t, t), (self.x, x), (self.y, y)):
+            i = int(np.searchsorted(self.x[:n], x, side="right"))
+            for arr, value in ((self.x, x), (self.y, y)):
                 arr[i + 1 : n + 1] = arr[i:n].copy()
                 arr[i] = value
             self.edits += 1
@@ -327,8 +339,9 @@ class _SeriesBuffer:
 
     def recompute_x(self, origin: float) -> None:
         n = self.count
-        np.subtract(self.t[:n], origin, out=self.x[:n])
-        self.x[:n] /= 60.0
+        if self.origin is not None and n:
+            self.x[:n] += (self.origin - origin) / 60.0
+        self.origin = origin
         self.edits += 1
 
 
@@ -358,6 +371,10 @@ class _DeviceBuffer:
 
     def clear(self) -> None:
         self.count = 0
+
+    def time_at(self, index: int) -> float:
+        """Epoch seconds of reading ``index``."""
+        return float(self.t[index])
 
     def _make_room(self) -> None:
         n = self.count
@@ -1072,7 +1089,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
             buf = self._buffers[key]
             if self._gaps.breaks(key, t, delta.device) and buf.count:
                 # Device data paused: a NaN at the previous point's time breaks the line.
-                self._keep(key, float(buf.t[buf.count - 1]), math.nan)
+                self._keep(key, buf.time_at(buf.count - 1), math.nan)
             self._keep(key, t, value)
             changed[key] = None
         for key in changed:
@@ -1205,12 +1222,12 @@ class TrendChart(pg.GraphicsLayoutWidget):
             # if it opens a new key period (once per five minutes), so the whole series is not
             # bucketed again at every save.
             self._key_seen[name] = (buf.edits, n)
-            if math.floor((buf.t[n - 1] + phase) / _KEY_PERIOD_S) == math.floor(
-                (buf.t[n - 2] + phase) / _KEY_PERIOD_S
+            if math.floor((buf.time_at(n - 1) + phase) / _KEY_PERIOD_S) == math.floor(
+                (buf.time_at(n - 2) + phase) / _KEY_PERIOD_S
             ):
                 return
         self._key_seen[name] = (buf.edits, n)
-        t = buf.t[:n]
+        t = buf.times()
         bucket = np.floor((t + phase) / _KEY_PERIOD_S)
         idx = np.flatnonzero(bucket[1:] != bucket[:-1]) + 1
         sig = (int(idx.shape[0]), float(t[0]), float(t[int(idx[-1])]) if idx.shape[0] else 0.0)
@@ -1524,7 +1541,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         last: float | None = None
         for buf in (*self._buffers.values(), *self._pending.values(), *self._flagged.values()):
             if buf.count:
-                lo, hi = float(buf.t[0]), float(buf.t[buf.count - 1])
+                lo, hi = buf.time_at(0), buf.time_at(buf.count - 1)
                 first = lo if first is None else min(first, lo)
                 last = hi if last is None else max(last, hi)
         for m in self._markers:
