@@ -88,9 +88,7 @@ def _every_label(every: float) -> str:
 # --- Baseline ---------------------------------------------------------------------------------
 
 
-def _pre_dose(
-    readings: Sequence[datetime], first_dose: datetime | None
-) -> Sequence[datetime]:
+def _pre_dose(readings: Sequence[datetime], first_dose: datetime | None) -> Sequence[datetime]:
     """Readings that can serve as the baseline: any before (or at) the first dose. (``readings``
     are in time order: a 1 Hz record is searched, not scanned, on every save.)"""
     return readings if first_dose is None else readings[: bisect_right(readings, first_dose)]
