@@ -211,8 +211,14 @@ SELECT s.total, s.laptop_id, s.id, s.patient_code, s.observed_at, s.weight_kg,
     (SELECT r.submitted_by || chr(31) || r.observed_at FROM kap.rems_submissions r
      WHERE {_of("r")} ORDER BY r.observed_at, r.id LIMIT 1) AS rems_submitted
 FROM s
-LEFT JOIN LATERAL (SELECT g.printed_name, g.role, g.observed_at, g.meaning
-                   FROM kap.signatures g WHERE {_of("g")} ORDER BY g.local_id LIMIT 1) g ON true
+LEFT JOIN LATERAL (
+    SELECT x.printed_name, x.role, x.observed_at, x.meaning FROM (
+        SELECT g.printed_name, g.role, g.observed_at, g.meaning, 0 AS here, g.local_id AS k
+        FROM kap.signatures g WHERE {_of("g")}
+        UNION ALL  -- a sign-off at the centre (schema 5 counts it in the summary too)
+        SELECT c.printed_name, c.role_title, c.written_at, c.meaning, 1, c.id
+        FROM kap.central_reviews c WHERE {_of("c")} AND c.kind = 'signature'
+    ) x ORDER BY x.here, x.k LIMIT 1) g ON true
 ORDER BY s.observed_at DESC, s.laptop_id, s.id
 """
 

@@ -495,3 +495,29 @@ def test_a_server_not_yet_at_schema_4_still_takes_the_sync(
     record_demo_session(laptop, seed=5)
     result = sync_once(laptop.path, url, laptop.keys)
     assert result.stored > 0 and result.reviews_received == 0
+
+
+def test_a_session_signed_at_the_centre_is_listed_as_signed(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """The archive's list and its counts read the summary: a sign-off at the centre moves the
+    session from the unsigned to the signed, with the supervisor's name, like one on its laptop."""
+    from kapmonitor.network.central_archive import CentralArchive
+    from kapmonitor.store.archive import ArchiveFilter
+
+    _url, _laptop, session_id = _one_laptop(archive, tmp_path)
+    reviewer_url, password = _reviewer(archive)
+    with CentralArchive(reviewer_url) as central:
+        (before,) = central.page().rows
+        assert before.status == "ended" and before.signed_by == ""
+        assert central.counts().unsigned == 1
+        sign_centrally(reviewer_url, "room-1", session_id, password)
+        (after,) = central.page().rows
+        assert after.status == "signed"
+        assert (after.signed_by, after.signed_role) == ("Dr M. Chen", "supervisor")
+        assert after.meaning == "reviewed and approved" and after.signed_at is not None
+        assert central.counts().unsigned == 0
+        assert central.page(ArchiveFilter(status="unsigned")).rows == []
+        assert [r.session_id for r in central.page(ArchiveFilter(status="signed")).rows] == [
+            session_id
+        ]
