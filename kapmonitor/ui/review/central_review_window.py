@@ -187,12 +187,17 @@ def read_page(url: str, flt: ArchiveFilter, laptop: str, offset: int) -> ListRes
         signed = [
             c for c in centre.get((row.laptop_id, row.session_id), []) if c.kind == "signature"
         ]
-        if signed and not row.signed_by:  # the laptop's own sign-off, if any, comes first
+        if not signed:
+            continue
+        when = datetime.fromisoformat(signed[0].written_at.replace("Z", "+00:00"))
+        # The list may or may not count a centre's sign-off already (server schema 5 does);
+        # a laptop's own sign-off, if any, comes first and is left as it is.
+        if not row.signed_by or (row.signed_by == signed[0].printed_name and row.signed_at == when):
             row.status = "signed"
             row.signed_by = f"{signed[0].printed_name} (at the centre)"
             row.signed_role = signed[0].role_title
             row.meaning = signed[0].meaning
-            row.signed_at = datetime.fromisoformat(signed[0].written_at.replace("Z", "+00:00"))
+            row.signed_at = when
     return ListResult(page.rows, page.total, page.offset, page.more, counts, centre)
 
 
