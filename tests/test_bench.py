@@ -36,6 +36,10 @@ FIGURES = (
     "save latency, sync runner asked after every save: server slow",
     "save latency, sync runner asked after every save: server up",
     "live view: commit → sync → NOTIFY → visible at the centre",
+    "central archive list, first page of 200 + total",
+    "… filter, selective (patient code part)",
+    "… filter, broad (a year, unsigned)",
+    "… open one session (materialised for the review)",
 )
 
 
