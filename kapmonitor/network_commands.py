@@ -1,4 +1,5 @@
-"""The clinic network's commands: ``server init|add-laptop|add-reviewer``, ``sync [status]``.
+"""The clinic network's commands: ``server init|add-laptop|add-reviewer``, ``sync [status]``,
+``live`` and ``review --server`` (the live view's and the clinic archive's windows).
 
 Why a module of its own, and why light: the command line builds its whole parser at every start
 (the window's included); only argparse is imported here at module level, and psycopg only when a
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-COMMANDS = ("server", "sync", "live")
+COMMANDS = ("server", "sync", "live", "review")
 SERVER_ENV = "KAPMONITOR_SERVER"  # kapmonitor.network.connection.SERVER_ENV
 SERVER_HELP = (
     f"the central archive, postgresql://ROLE@HOST:PORT/DB?sslmode=verify-full (default: "
@@ -71,6 +72,19 @@ def add_commands(sub: Any, db_argument: Callable[[argparse.ArgumentParser], None
         help="a reviewer role's address, postgresql://ROLE@HOST:PORT/DB?sslmode=verify-full "
         "(default: $KAPMONITOR_LIVE_SERVER, else $KAPMONITOR_SERVER); password from ~/.pgpass",
     )
+    review = sub.add_parser(
+        "review", help="the clinic archive's review window: every laptop's sessions, sign-off"
+    )
+    review.add_argument(
+        "--server",
+        nargs="?",
+        const="",
+        default=None,
+        required=True,
+        metavar="URL",
+        help="a reviewer role's address, postgresql://ROLE@HOST:PORT/DB?sslmode=verify-full "
+        f"(no value: ${SERVER_ENV}); the password from ~/.pgpass or PGPASSWORD",
+    )
 
 
 def run(args: argparse.Namespace, db_path: Path, option: str) -> int:
@@ -79,6 +93,8 @@ def run(args: argparse.Namespace, db_path: Path, option: str) -> int:
         return _server(args)
     if args.command == "live":
         return _live(args)
+    if args.command == "review":
+        return _review(args)
     from kapmonitor.store.errors import StoreError
 
     if not db_path.exists():
@@ -131,6 +147,26 @@ def _live(args: argparse.Namespace) -> int:
         )
     app = application()
     window = LiveViewWindow(url, Settings())
+    window.show()
+    return int(app.exec())
+
+
+def _review(args: argparse.Namespace) -> int:
+    """The clinic archive's review window (docs/network.md, "Review at the centre"): the
+    reviewer's server role is the sign-in, no laptop file is opened."""
+    from kapmonitor.settings import Settings
+    from kapmonitor.store.errors import StoreError
+    from kapmonitor.ui.app import application
+    from kapmonitor.ui.review.central_review_window import CentralReviewWindow, server_url
+
+    url = server_url(args.server)
+    if not url:
+        raise StoreError(
+            f"no server given: use --server postgresql://REVIEWER@HOST/DB or set {SERVER_ENV}.",
+            "no-server",
+        )
+    app = application()
+    window = CentralReviewWindow(url, Settings())
     window.show()
     return int(app.exec())
 

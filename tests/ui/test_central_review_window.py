@@ -339,3 +339,43 @@ def test_the_clinic_archive_fits_the_laptop(
     open_by_keyboard(qtbot, opened, ("room-1", clinic.sessions["room-1"][0]))
     fits(opened, "clinic archive with a session open")
     opened.close()
+
+
+def test_the_command_line_opens_the_window_on_the_saved_connection(
+    qtbot: QtBot, clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kapmonitor review --server`` (no value) takes $KAPMONITOR_SERVER; the window it opens
+    reads that archive. The event loop is replaced by one that looks at the window and closes
+    it, as a person would after reading the list."""
+    from kapmonitor import cli
+
+    monkeypatch.setenv("KAPMONITOR_SERVER", clinic.reviewer_url)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    seen: list[list[tuple[str, str]]] = []
+
+    def run_loop() -> int:
+        (shown,) = [
+            w
+            for w in QApplication.topLevelWidgets()
+            if isinstance(w, CentralReviewWindow) and w.isVisible()
+        ]
+        settle(qtbot, shown)
+        seen.append(listed(shown))
+        shown.close()
+        return 0
+
+    monkeypatch.setattr(QApplication.instance(), "exec", run_loop, raising=False)
+    assert cli.main(["review", "--server"]) == 0
+    every = {(lap, sid) for lap, ids in clinic.sessions.items() for sid in ids}
+    assert [set(s) for s in seen] == [every]
+
+
+def test_the_command_line_without_a_server_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kapmonitor import cli
+
+    monkeypatch.delenv("KAPMONITOR_SERVER", raising=False)
+    assert cli.main(["review", "--server"]) != 0
+    err = capsys.readouterr().err
+    assert "no server given" in err and "Traceback" not in err
