@@ -360,7 +360,9 @@ def patient_series(
     """Every session of the patient with this code (whole code, ignoring case) across every
     laptop (or one), oldest first: the laptop's
     :func:`~kapmonitor.store.archive.patient_series` over the mirror tables. A patient seen in
-    two rooms gets one course with both rooms' sessions."""
+    two rooms gets one course with both rooms' sessions. A session signed at the centre
+    (``kap.central_reviews``) is "signed" here, as in the central list, even before its laptop
+    has fetched that signature."""
     ref = ref or default_reference()
     pg = _Reader(source)
     terms, values = (
@@ -373,7 +375,8 @@ def patient_series(
     sessions = pg.rows(
         "SELECT s.laptop_id, s.id, s.observed_at, s.weight_kg, "
         "EXISTS (SELECT 1 FROM kap.signatures g WHERE g.laptop_id = s.laptop_id "
-        "AND g.session_id = s.id) "
+        "AND g.session_id = s.id) OR EXISTS (SELECT 1 FROM kap.central_reviews c "
+        "WHERE c.laptop_id = s.laptop_id AND c.session_id = s.id AND c.kind = 'signature') "
         f"FROM kap.sessions s WHERE {' AND '.join(terms)} "
         f"ORDER BY s.observed_at {_C}, s.id {_C}, s.laptop_id",
         values,

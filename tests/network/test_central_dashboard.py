@@ -19,11 +19,13 @@ import psycopg
 import pytest
 
 from kapmonitor.domain.records import AdverseEvent, Dose, SessionEnd
-from kapmonitor.network import central_dashboard
+from kapmonitor.network import admin, central_dashboard
 from kapmonitor.network.central_archive import CentralArchive
+from kapmonitor.network.central_review import sign_centrally
 from kapmonitor.network.connection import NetworkError
 from kapmonitor.network.sync import sync_once
 from kapmonitor.store import archive as local_archive
+from kapmonitor.store.archive import ArchiveFilter
 from kapmonitor.store.database import connect_readonly
 from tests.factories import protocol, session_start
 from tests.network.conftest import Archive, Laptop, make_laptop, record_demo_session
@@ -216,3 +218,23 @@ def test_an_unreachable_archive_is_one_plain_sentence() -> None:
     assert "s3cret-word" not in str(refused.value)
     with pytest.raises(NetworkError):
         central_dashboard.patient_series(central, "KAP-0001")
+
+
+def test_a_session_signed_at_the_centre_is_signed_in_the_course(rooms) -> None:
+    archive, _known, room2, _reviewer = rooms
+    added = admin.add_reviewer(archive.admin_url, "dr-chen", "Dr M. Chen", "supervisor")
+    reviewer = archive.server.url(archive.name, added.role, added.password)
+    db = _local_db(room2)
+    try:
+        before = local_archive.patient_series(db, "KAP-0001")
+    finally:
+        db.close()
+    assert [p.status for p in before] == ["ended", "ended"]
+    sign_centrally(reviewer, "room-2", before[1].session_id, added.password)
+    with CentralArchive(reviewer) as central:
+        course = central_dashboard.patient_series(central, "KAP-0001", "room-2")
+        listed = central.page(ArchiveFilter(patient_code="kap-0001"), laptop_id="room-2")
+    assert [p.status for p in course] == ["ended", "signed"]
+    assert {r.session_id: r.status for r in listed.rows} == {
+        p.session_id: p.status for p in course
+    }  # as the central list says
