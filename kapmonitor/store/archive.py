@@ -109,7 +109,7 @@ class ArchiveFilter:
     unsigned_only: bool = False
 
     def where(self) -> tuple[list[str], list[Any]]:
-        """SQL conditions on ``sessions s`` (with ``signatures g`` joined) and their values."""
+        """SQL conditions on ``sessions s`` (with :data:`SIGNED_JOINS` joined) and their values."""
         if self.status and self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}; expected one of {STATUSES}")
         terms: list[str] = []
@@ -145,9 +145,9 @@ class ArchiveFilter:
         elif self.status == "ended":
             terms.append(ended)
         elif self.status == "signed":
-            terms.append("g.id IS NOT NULL")
+            terms.append(SIGNED)
         if self.status == "unsigned" or self.unsigned_only:
-            terms.append("g.id IS NULL")
+            terms.append(f"NOT {SIGNED}")
         if self.has_adverse_effects:
             terms.append(
                 "EXISTS (SELECT 1 FROM adverse_events a WHERE a.session_id = s.id "
@@ -226,6 +226,16 @@ class ArchiveRow:
         return STATUS_LABELS[self.status]
 
 
+# A session is signed by its own signature or by a sign-off made at the centre that this laptop
+# verified against its own rows (migration 0015; it closes the session as a local one does).
+SIGNED_JOINS = (
+    "LEFT JOIN signatures g ON g.session_id = s.id "
+    "LEFT JOIN central_reviews gc ON gc.session_id = s.id AND gc.kind = 'signature' "
+    "AND gc.status = 'verified'"
+)
+SIGNED = "(g.id IS NOT NULL OR gc.id IS NOT NULL)"
+
+
 def _two_paths(exact: str, fast: str) -> str:
     """Sessions with a correction are counted row by row; all others off the index."""
     return f"(CASE WHEN dirty.session_id IS NULL THEN {fast} ELSE {exact} END)"
@@ -295,9 +305,10 @@ SELECT s.id, s.patient_code, s.observed_at, s.weight_kg,
     {count("adverse_events", "a")} AS adverse_events,
     {count("alarms", "a")} AS alarms,
     {count("alarms", "a", unanswered_exact, unanswered_fast)} AS unacknowledged_alarms,
-    g.printed_name, g.role, g.observed_at AS signed_at, g.meaning
+    coalesce(g.printed_name, gc.printed_name), coalesce(g.role, gc.role),
+    coalesce(g.observed_at, gc.written_at) AS signed_at, coalesce(g.meaning, gc.meaning)
 FROM sessions s
-LEFT JOIN signatures g ON g.session_id = s.id
+{SIGNED_JOINS}
 LEFT JOIN dirty_sessions dirty ON dirty.session_id = s.id
 LEFT JOIN clinician_names cn ON cn.session_id = s.id
 LEFT JOIN vitals_adjust ON vitals_adjust.session_id = s.id
@@ -447,10 +458,10 @@ def counts(db: Database, flt: ArchiveFilter | None = None) -> ArchiveCounts:
               AND {current_sql("adverse_events", "a")})), 0),
           coalesce(sum(EXISTS (SELECT 1 FROM alarms a WHERE a.session_id = s.id
               AND {current_sql("alarms", "a")})), 0),
-          coalesce(sum(g.id IS NULL), 0),
+          coalesce(sum(NOT {SIGNED}), 0),
           coalesce(sum(NOT EXISTS (SELECT 1 FROM session_ends e WHERE e.session_id = s.id
               AND {current_sql("session_ends", "e")})), 0)
-        FROM sessions s LEFT JOIN signatures g ON g.session_id = s.id
+        FROM sessions s {SIGNED_JOINS}
         {conditions}
         """,
         values,
@@ -790,8 +801,8 @@ def patient_series(
     ref = ref or default_reference()
     _register(db)
     sessions = db.execute(
-        "SELECT s.id, s.observed_at, s.weight_kg, g.id FROM sessions s "
-        "LEFT JOIN signatures g ON g.session_id = s.id "
+        "SELECT s.id, s.observed_at, s.weight_kg, coalesce(g.id, gc.id) FROM sessions s "
+        f"{SIGNED_JOINS} "
         "WHERE kap_fold(s.patient_code) = ? ORDER BY s.observed_at, s.id",
         [_fold(patient_code.strip())],
     ).fetchall()

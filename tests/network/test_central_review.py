@@ -521,3 +521,32 @@ def test_a_session_signed_at_the_centre_is_listed_as_signed(
         assert [r.session_id for r in central.page(ArchiveFilter(status="signed")).rows] == [
             session_id
         ]
+
+
+def test_the_laptops_own_list_shows_a_verified_central_sign_off_as_signed(
+    archive: Archive, tmp_path: Path
+) -> None:
+    """Back on the laptop the review list, its "signed"/"unsigned" filters, its counts and the
+    patient's series treat a verified central sign-off as they treat a local one; a sign-off of
+    an earlier state signs nothing there."""
+    from kapmonitor.store import archive as local_archive
+
+    url, laptop, session_id = _one_laptop(archive, tmp_path)
+    reviewer_url, password = _reviewer(archive)
+    sign_centrally(reviewer_url, "room-1", session_id, password)
+    sync_once(laptop.path, url, laptop.keys)
+    assert _statuses(laptop, session_id) == [("signature", "verified", 0)]
+    db = connect_readonly(laptop.path, laptop.keys)
+    try:
+        (row,) = local_archive.list_sessions(db)
+        assert row.status == "signed" and row.signed_by == "Dr M. Chen"
+        assert row.signed_role == "supervisor" and row.signed_at is not None
+        assert local_archive.counts(db).unsigned == 0
+        unsigned = local_archive.ArchiveFilter(status="unsigned")
+        assert local_archive.list_sessions(db, unsigned) == []
+        signed = local_archive.ArchiveFilter(status="signed")
+        assert [r.session_id for r in local_archive.list_sessions(db, signed)] == [session_id]
+        (point,) = local_archive.patient_series(db, row.patient_code)
+        assert point.status == "signed"
+    finally:
+        db.close()
