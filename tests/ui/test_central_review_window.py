@@ -379,3 +379,27 @@ def test_the_command_line_without_a_server_says_so(
     assert cli.main(["review", "--server"]) != 0
     err = capsys.readouterr().err
     assert "no server given" in err and "Traceback" not in err
+
+
+def test_the_local_review_opens_the_clinic_archive_from_its_menu(
+    qtbot: QtBot, clinic: Clinic, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.store.test_archive import build_known_archive
+    from tests.ui.test_review_window import open_review
+
+    monkeypatch.setenv("KAPMONITOR_SERVER", clinic.reviewer_url)
+    known = build_known_archive(tmp_path / "laptop.sqlite")
+    try:
+        local_window = open_review(qtbot, known, "chen", tmp_path)
+        action = local_window.actions_by_name["clinic_archive"]
+        assert action.text() == "Open the clinic archive…"
+        qtbot.keyClick(local_window, Qt.Key.Key_O, CTRL_SHIFT)
+        (opened,) = [w for w in local_window.child_windows if isinstance(w, CentralReviewWindow)]
+        qtbot.addWidget(opened)
+        settle(qtbot, opened)
+        every = {(lap, sid) for lap, ids in clinic.sessions.items() for sid in ids}
+        assert set(listed(opened)) == every
+        local_window.close()
+        assert not opened.isVisible()  # closed with the review it was opened from
+    finally:
+        known.store.close()

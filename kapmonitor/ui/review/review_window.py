@@ -526,6 +526,11 @@ class ReviewWindow(QMainWindow):
         live.triggered.connect(lambda: self.open_live_view())
         review_menu.addAction(live)
         self.actions_by_name["live"] = live
+        clinic = QAction("Open the clinic archive…", self)  # every laptop's sessions, centrally
+        clinic.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        clinic.triggered.connect(lambda: self.open_clinic_archive())
+        review_menu.addAction(clinic)
+        self.actions_by_name["clinic_archive"] = clinic
         close = QAction("Close", self)
         close.setShortcut(QKeySequence("Ctrl+W"))
         close.triggered.connect(self.close)
@@ -1061,6 +1066,14 @@ class ReviewWindow(QMainWindow):
         from kapmonitor.ui.review.live_view import open_live_view
 
         window = open_live_view(self, self.settings)
+        if window is not None:
+            self._keep(window)
+        return window
+
+    def open_clinic_archive(self) -> QWidget | None:
+        from kapmonitor.ui.review.central_review_window import open_central_review
+
+        window = open_central_review(self, self.settings)
         if window is not None:
             self._keep(window)
         return window
