@@ -148,6 +148,12 @@ def test_the_archive_lists_both_laptops_a_filter_narrows_and_a_session_opens(
     assert not window.actions_by_name["addendum"].isEnabled()
     assert window.message_text() == ""
 
+    # A filter that leaves the opened session out clears the pane, as the local review does.
+    window.laptop_filter.setCurrentIndex(window.laptop_filter.findData("room-1"))
+    settle(qtbot, window)
+    assert window.opened is None and detail.log is None
+    assert not window.actions_by_name["sign"].isEnabled()
+
 
 def test_an_export_writes_the_file_and_is_recorded_at_the_archive(
     qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow, tmp_path: Path

@@ -316,6 +316,7 @@ class CentralReviewWindow(QMainWindow):
         self.total = 0
         self.centre: dict[Key, list[CentreRow]] = {}
         self.known_at: datetime | None = None  # when the list last came from the server
+        self.counts_text = ""  # the counts line of the list on screen
         self.shown_request = 0
         self.opened: Opened | None = None
         self.reviewer: Any = None  # central_review.Reviewer, once the server said who we are
@@ -345,8 +346,13 @@ class CentralReviewWindow(QMainWindow):
         self.more_button.setToolTip("The next page of the archive, newest first")
         self.more_button.clicked.connect(self.load_more)
         self.more_button.hide()
+        self.counts_label.setWordWrap(True)
         counts_row.addWidget(self.counts_label, 1)
         counts_row.addWidget(self.more_button)
+        # The filters' check boxes share the counts' row: on a 720 px screen in large type
+        # a row of its own took the height the session list needs.
+        for widget in (self.ae_filter, self.alarm_filter, self.clear_filters_button):
+            counts_row.addWidget(widget)
         layout.addLayout(counts_row)
         self.table = CentralTable(central)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
@@ -356,7 +362,10 @@ class CentralReviewWindow(QMainWindow):
         pane = QVBoxLayout(self.pane)
         pane.setContentsMargins(0, 0, 0, 0)
         self.title_label = QLabel("Select a session to open it from the clinic archive", central)
-        self.title_label.setObjectName("PatientCode")
+        self.title_label.setObjectName("CentralTitle")
+        bold = self.title_label.font()
+        bold.setBold(True)
+        self.title_label.setFont(bold)  # a heading, not the patient's big code (shown below)
         self.title_label.setWordWrap(True)  # large type on 1280 px: wraps, never widens
         self.centre_label = QLabel("", central)
         self.centre_label.setObjectName("SignatureLine")
@@ -410,7 +419,7 @@ class CentralReviewWindow(QMainWindow):
         self.protocol_filter.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
-        self.protocol_filter.setMinimumContentsLength(18)
+        self.protocol_filter.setMinimumContentsLength(14)  # long names: in the drop-down
         self.protocol_filter.addItem("Any protocol", "")
         self.status_filter = QComboBox(parent)
         self.status_filter.addItem("Any status", "")
@@ -441,12 +450,6 @@ class CentralReviewWindow(QMainWindow):
             grid.addWidget(widget, 1, column)
         grid.setColumnStretch(3, 2)
         grid.setColumnStretch(4, 2)
-        boxes = QHBoxLayout()
-        for widget in (self.ae_filter, self.alarm_filter):
-            boxes.addWidget(widget)
-        boxes.addStretch(1)
-        boxes.addWidget(self.clear_filters_button)
-        grid.addLayout(boxes, 2, 0, 1, len(pairs))
         for edit in (self.patient_filter, self.clinician_filter):
             edit.textChanged.connect(lambda _t: self._debounce.start())
             edit.returnPressed.connect(self.refresh)
@@ -623,13 +626,27 @@ class CentralReviewWindow(QMainWindow):
             f"showing {len(self.rows)} of {result.total}" if result.more or result.offset else ""
         )
         summary = result.counts.summary()
-        self.counts_label.setText(f"{summary} · {shown}" if shown else summary)
+        self.counts_text = f"{summary} · {shown}" if shown else summary
+        self.counts_label.setText(self.counts_text)
         self.more_button.setVisible(result.more)
         self.shown_request = number
         if "The clinic server cannot be reached" in self.message_text():
             self.clear_message()  # it is back
-        if keep is not None:
-            self.table.select_session(keep)  # type: ignore[arg-type]
+        if keep is not None and not self.table.select_session(keep):  # type: ignore[arg-type]
+            self.close_session()  # filtered out: as the local review, the pane is cleared
+
+    def close_session(self) -> None:
+        """Drop the opened session's copy and clear the pane."""
+        if self.opened is not None:
+            self.opened.session.close()
+            self.opened = None
+        if self.detail is not None:
+            self.detail.clear()
+        self.title_label.setText("Select a session to open it from the clinic archive")
+        self.centre_label.clear()
+        self.centre_label.hide()
+        self.setWindowTitle(f"{APP_NAME} — clinic archive ({self.where})")
+        self._update_actions()
 
     def _job_done(self, number: int, kind: str, result: object) -> None:
         if kind == "list":
@@ -666,9 +683,10 @@ class CentralReviewWindow(QMainWindow):
             if self.known_at is not None:
                 since = self.known_at.astimezone().strftime("%H:%M")
                 message = f"{message} The list shows what was known at {since}."
+                self.counts_label.setText(f"{self.counts_text} · as known at {since}")
             else:
                 message = f"{message} Nothing could be listed yet."
-            self.counts_label.setText("The list could not be read from the clinic server")
+                self.counts_label.setText("The list could not be read from the clinic server")
         elif kind == "export":
             self._exporting -= 1
             message = f"The export was not written: {message}"
@@ -740,6 +758,8 @@ class CentralReviewWindow(QMainWindow):
         )
         self.centre_label.setVisible(bool(self.centre_label.text()))
         self._update_actions()
+        # The opened session's pane takes height from the list: keep its row in view.
+        QTimer.singleShot(0, lambda: self.table.scrollTo(self.table.currentIndex()))
 
     def signed_centrally(self) -> bool:
         return self.opened is not None and any(c.kind == "signature" for c in self.opened.centre)
