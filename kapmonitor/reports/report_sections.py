@@ -801,6 +801,36 @@ class _Builder:
         )
         return f"Scheduled vital-sign checks: {said}."
 
+    def _central_entries(self) -> list[tuple[str, SectionRow]]:
+        """What the clinic's archive sent back (a sign-off, comments, addenda), each with this
+        laptop's verdict on it: a sign-off that is not verified is said to sign nothing."""
+        entries: list[tuple[str, SectionRow]] = []
+        for c in self.log.central_reviews:
+            kind = {
+                "signature": "Signature at the centre",
+                "comment": "Review comment at the centre",
+            }.get(c["kind"], "Addendum at the centre")
+            at = c["observed_at"] if c["kind"] == "comment" and c.get("observed_at") else None
+            if c["kind"] == "signature":
+                text = f"{c['meaning']} — {c['status_words']}"
+                if c["status"] != "verified":
+                    text += " — the session is NOT signed by it"
+            else:
+                text = str(c.get("text") or "")
+            cells = (
+                kind,
+                self.t.datetime(at or c["written_at"]),
+                self.t.since(at) if at else "",
+                f"{c['printed_name']}, {c['role']}",
+                self.t.datetime(c["recorded_at"]),
+                text,
+            )
+            warn = c["kind"] == "addendum" or (
+                c["kind"] == "signature" and c["status"] != "verified"
+            )
+            entries.append((at or c["written_at"], SectionRow(cells, None, warn=warn)))
+        return entries
+
     def review(self) -> Section:
         log = self.log
         entries: list[tuple[str, SectionRow]] = []
@@ -819,10 +849,13 @@ class _Builder:
                     text,
                 )
                 entries.append((r.observed_at, SectionRow(cells, r.id, warn=kind == ADDENDUM)))
+        entries.extend(self._central_entries())
         entries.sort(key=lambda pair: pair[0])
         rows = tuple(r for _t, r in entries)
-        counted = sum(1 for r in rows if r.cells[0] != "Signature")
-        signed = bool(log.rows.get("signatures"))
+        counted = sum(1 for r in rows if not r.cells[0].startswith("Signature"))
+        signed = bool(log.rows.get("signatures")) or any(
+            c["kind"] == "signature" and c["status"] == "verified" for c in log.central_reviews
+        )
         return Section(
             "review",
             "Review comments, addenda and signatures",

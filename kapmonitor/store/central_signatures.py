@@ -200,6 +200,11 @@ def rows_for(db: Database, session_id: str) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
 
+def central_rows(db: Database, session_id: str) -> list[dict[str, Any]]:
+    """:func:`rows_for`, or nothing in a file older than migration 0015 (opened read-only)."""
+    return rows_for(db, session_id) if _has_table(db) else []
+
+
 def is_closed_centrally(db: Database, session_id: str) -> bool:
     """Whether a verified central sign-off closed the session on this laptop (False in a file
     older than migration 0015, opened read-only)."""

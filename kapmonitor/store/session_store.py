@@ -50,6 +50,7 @@ from kapmonitor.domain.vitals import VITAL_KEYS
 from kapmonitor.store import (
     anchors,
     audit,
+    central_signatures,
     commit_check,
     permissions,
     protocol_effects,
@@ -72,6 +73,10 @@ class SessionLog:
     session: dict[str, Any]
     clinicians: list[str]
     rows: dict[str, list[StoredRow]] = field(default_factory=dict)
+    central_reviews: list[dict[str, Any]] = field(default_factory=list)
+    """Sign-offs, comments and addenda made at the clinic's archive and fetched by this laptop
+    (migration 0015), each with the laptop's own verdict: kept apart from :attr:`rows`, which
+    hold what was recorded here (the rules and the clinical views iterate those)."""
 
     @property
     def id(self) -> str:
@@ -587,6 +592,7 @@ class SessionStore:
             )
             make = row_reader(table, [d[0] for d in cursor.description])
             log.rows[table] = [make(r) for r in cursor]
+        log.central_reviews = central_signatures.central_rows(self.db, session_id)
         return log
 
     @plain_errors()

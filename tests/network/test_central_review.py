@@ -24,6 +24,7 @@ from kapmonitor.network.central_review import (
 from kapmonitor.network.connection import NetworkError
 from kapmonitor.network.local_server import PgServer
 from kapmonitor.network.sync import sync_once
+from kapmonitor.reports.report_sections import session_sections
 from kapmonitor.store import central_signatures
 from kapmonitor.store.database import connect as connect_laptop
 from kapmonitor.store.database import connect_readonly
@@ -550,3 +551,14 @@ def test_the_laptops_own_list_shows_a_verified_central_sign_off_as_signed(
         assert point.status == "signed"
     finally:
         db.close()
+    store = laptop.store()
+    try:
+        log = store.load(session_id)
+        sections = {s.key: s for s in session_sections(log, store.ref, (), laptop.clock.now())}
+    finally:
+        store.close()
+    review = sections["review"]
+    (central_row,) = [r for r in review.rows if r.cells[0] == "Signature at the centre"]
+    assert central_row.cells[3] == "Dr M. Chen, supervisor" and not central_row.warn
+    assert "reviewed and approved" in central_row.cells[5]
+    assert review.notes[0].startswith("A signed session is locked")
