@@ -155,6 +155,24 @@ def test_the_archive_lists_both_laptops_a_filter_narrows_and_a_session_opens(
     assert not window.actions_by_name["sign"].isEnabled()
 
 
+def test_the_list_comes_a_page_at_a_time(
+    qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow
+) -> None:
+    every = listed(window)
+    window.page_rows = 3
+    window.refresh()
+    settle(qtbot, window)
+    assert listed(window) == every[:3]
+    assert window.counts_label.text().startswith("4 sessions · ")
+    assert window.counts_label.text().endswith("showing 3 of 4")
+    assert window.more_button.isVisible()
+    qtbot.mouseClick(window.more_button, Qt.MouseButton.LeftButton)
+    settle(qtbot, window)
+    assert listed(window) == every
+    assert window.counts_label.text().endswith("showing 4 of 4")
+    assert not window.more_button.isVisible()
+
+
 def test_an_export_writes_the_file_and_is_recorded_at_the_archive(
     qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow, tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
 
 Index = QModelIndex | QPersistentModelIndex
 Key = tuple[str, str]  # (laptop, session id): a session id alone may come from two laptops
+PAGE_ROWS = 200  # as CentralArchive.page: a page of a large archive, not all of it
 SERVER_ENV = "KAPMONITOR_SERVER"  # the saved connection (kapmonitor.network.connection)
 ALL_LAPTOPS = "All laptops"
 
@@ -174,11 +175,13 @@ def _centre_rows(archive: Any, keys: Sequence[Key]) -> dict[Key, list[CentreRow]
     return found
 
 
-def read_page(url: str, flt: ArchiveFilter, laptop: str, offset: int) -> ListResult:
+def read_page(
+    url: str, flt: ArchiveFilter, laptop: str, offset: int, limit: int = PAGE_ROWS
+) -> ListResult:
     """A page of the archive, its counts and the centre's rows for it (a worker job)."""
     try:
         with _archive(url) as archive:
-            page = archive.page(flt, laptop_id=laptop, offset=offset)
+            page = archive.page(flt, laptop_id=laptop, offset=offset, limit=limit)
             counts = archive.counts(flt, laptop_id=laptop)
             centre = _centre_rows(archive, [(r.laptop_id, r.session_id) for r in page.rows])
     except StoreError as exc:
@@ -317,6 +320,7 @@ class CentralReviewWindow(QMainWindow):
         self.centre: dict[Key, list[CentreRow]] = {}
         self.known_at: datetime | None = None  # when the list last came from the server
         self.counts_text = ""  # the counts line of the list on screen
+        self.page_rows = PAGE_ROWS  # sessions per page ("Load more" adds the next)
         self.shown_request = 0
         self.opened: Opened | None = None
         self.reviewer: Any = None  # central_review.Reviewer, once the server said who we are
@@ -573,10 +577,11 @@ class CentralReviewWindow(QMainWindow):
         """Ask for the first page (or the page at ``offset``) under the current filters."""
         self._debounce.stop()
         flt, laptop, url = self.current_filter(), self.current_laptop(), self.url
+        rows = self.page_rows
         if not offset:
             self.counts_label.setText("Loading…")
         return self.worker.submit(
-            "list", lambda _db: read_page(url, flt, laptop, offset), needs_db=False
+            "list", lambda _db: read_page(url, flt, laptop, offset, rows), needs_db=False
         )
 
     def load_more(self) -> int:
