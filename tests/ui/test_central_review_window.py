@@ -187,6 +187,30 @@ def test_an_export_writes_the_file_and_is_recorded_at_the_archive(
     assert key[1] in json.dumps(document)
     rows = clinic.archive.query("SELECT format, destination, sessions FROM kap.central_exports")
     assert rows == [("json", str(out), [f"room-1/{key[1]}"])]
+    # The report, from the same copy: a PDF, recorded too.
+    pdf = tmp_path / "out" / "session.pdf"
+    assert window.export("pdf", str(pdf)) is not None
+    qtbot.waitUntil(lambda: window.exports_pending == 0, timeout=60000)
+    assert window.message_text() == ""
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert [r[0] for r in clinic.archive.query("SELECT format FROM kap.central_exports")] == [
+        "json",
+        "pdf",
+    ]
+
+
+def test_an_export_that_cannot_be_written_leaves_no_file_and_says_so(
+    qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow, tmp_path: Path
+) -> None:
+    key = ("room-2", clinic.sessions["room-2"][0])
+    open_by_keyboard(qtbot, window, key)
+    out = tmp_path / "no-such-folder" / "deeper" / "session.json"
+    assert window.export("json", str(out)) is not None
+    qtbot.waitUntil(lambda: window.exports_pending == 0, timeout=30000)
+    assert window.message_text().startswith("The export was not written: ")
+    assert "Traceback" not in window.message_text()
+    assert not out.exists()
+    assert clinic.archive.query("SELECT count(*) FROM kap.central_exports") == [(0,)]
 
 
 def tick(qtbot: QtBot, dialog: SignDialog, box: QCheckBox) -> None:
