@@ -315,6 +315,7 @@ def test_the_server_stopped_is_a_plain_line_and_the_list_keeps_what_it_knew(
 ) -> None:
     before = listed(window)
     assert len(before) == 4
+    open_by_keyboard(qtbot, window, before[0])
     server = clinic.archive.server
     server.stop("immediate")
     try:
@@ -326,15 +327,30 @@ def test_the_server_stopped_is_a_plain_line_and_the_list_keeps_what_it_knew(
         assert "Traceback" not in line and "rows wait on the laptop" not in line
         assert clinic.password not in line  # the address is shown without its password
         assert listed(window) == before  # what was known stays on screen
-        # Opening a session while the server is away: a plain line, nothing half-shown.
-        window.open_session(before[0])
+        assert "as known at" in window.counts_label.text()
+        # Signing while the server is away: refused in the dialog, in words.
+        dialog = window.sign_dialog()
+        assert dialog is not None
+        qtbot.addWidget(dialog)
+        for box in dialog.flag_boxes():
+            box.setChecked(True)
+        dialog.password.setText(clinic.password)
+        dialog.try_sign()
+        assert dialog.saved_id is None
+        assert dialog.errors_text().startswith("Not signed. The clinic server cannot be reached")
+        assert clinic.password not in dialog.errors_text()
+        dialog.reject()
+        # Opening another session while the server is away: a plain line; the one open stays.
+        window.open_session(before[1])
         qtbot.waitUntil(
             lambda: window.message_text().startswith("The session could not be opened"),
             timeout=15000,
         )
-        assert window.opened is None
+        assert window.opened is not None and window.opened.key == before[0]
+        assert window.title_label.text().startswith(f"Clinic archive — {before[0][0]} · patient")
     finally:
         server.start()
+    assert central_rows(clinic) == []
     window.refresh()
     settle(qtbot, window)
     assert window.message_text() == ""

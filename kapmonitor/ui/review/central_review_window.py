@@ -75,6 +75,7 @@ Key = tuple[str, str]  # (laptop, session id): a session id alone may come from 
 PAGE_ROWS = 200  # as CentralArchive.page: a page of a large archive, not all of it
 SERVER_ENV = "KAPMONITOR_SERVER"  # the saved connection (kapmonitor.network.connection)
 ALL_LAPTOPS = "All laptops"
+NOTHING_OPEN = "Select a session to open it from the clinic archive"
 
 # The centre's own rows for the sessions of a page (kap.central_reviews, server schema 0004):
 # the archive's list reads the laptops' signatures only, so a sign-off made here would not show.
@@ -365,7 +366,8 @@ class CentralReviewWindow(QMainWindow):
         self.pane = QWidget(central)
         pane = QVBoxLayout(self.pane)
         pane.setContentsMargins(0, 0, 0, 0)
-        self.title_label = QLabel("Select a session to open it from the clinic archive", central)
+        self.opened_title = NOTHING_OPEN  # the heading of the session shown
+        self.title_label = QLabel(NOTHING_OPEN, central)
         self.title_label.setObjectName("CentralTitle")
         bold = self.title_label.font()
         bold.setBold(True)
@@ -647,7 +649,8 @@ class CentralReviewWindow(QMainWindow):
             self.opened = None
         if self.detail is not None:
             self.detail.clear()
-        self.title_label.setText("Select a session to open it from the clinic archive")
+        self.opened_title = NOTHING_OPEN
+        self.title_label.setText(NOTHING_OPEN)
         self.centre_label.clear()
         self.centre_label.hide()
         self.setWindowTitle(f"{APP_NAME} — clinic archive ({self.where})")
@@ -697,6 +700,7 @@ class CentralReviewWindow(QMainWindow):
             message = f"The export was not written: {message}"
         elif kind == "open":
             message = f"The session could not be opened: {message}"
+            self.title_label.setText(self.opened_title)  # the one still shown, if any
         elif kind in ("laptops", "protocols", "whoami") and self.message_text():
             return  # the list's own line already says the server is away
         self.show_message(message)
@@ -741,7 +745,7 @@ class CentralReviewWindow(QMainWindow):
             self.detail.show_session(opened.key[1])
         except StoreError as exc:
             opened.session.close()
-            self.detail.clear()
+            self.close_session()  # the pane was half-replaced: show nothing rather than a mix
             self.show_message(f"The session could not be shown: {exc}")
             return
         previous, self.opened = self.opened, opened
@@ -750,9 +754,10 @@ class CentralReviewWindow(QMainWindow):
         laptop = opened.key[0]
         self.setWindowTitle(f"Clinic archive — {laptop} — {APP_NAME} ({self.where})")
         patient = self.detail.log.session["patient_code"] if self.detail.log else ""
-        self.title_label.setText(
+        self.opened_title = (
             f"Clinic archive — {laptop} · patient {patient} · a read-only copy from the server"
         )
+        self.title_label.setText(self.opened_title)
         signed = [c for c in opened.centre if c.kind == "signature"]
         if signed and not self.detail.signed:
             self.detail.signature_label.setText(
@@ -823,9 +828,13 @@ class CentralReviewWindow(QMainWindow):
         self.statusBar().showMessage(message, 8000)
 
     def _waiting(self, call: Callable[[], Any]) -> Any:
+        """Run a write at the centre under a wait cursor; its refusal in the review's words
+        (the dialog shows it and keeps what was typed)."""
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             return call()
+        except StoreError as exc:
+            raise _plain(exc) from None
         finally:
             QGuiApplication.restoreOverrideCursor()
 
