@@ -199,6 +199,31 @@ def test_an_export_writes_the_file_and_is_recorded_at_the_archive(
     ]
 
 
+def test_the_listed_sessions_export_into_a_folder_per_laptop_recorded_once(
+    qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow, tmp_path: Path
+) -> None:
+    action = window.actions_by_name["export_listed_json"]
+    assert action.isEnabled()
+    out = tmp_path / "listed"
+    out.mkdir()
+    assert window.export_listed("json", str(out)) is not None
+    assert window.findChild(QWidget, "ExportProgress") is not None
+    qtbot.waitUntil(lambda: window.exports_pending == 0, timeout=60000)
+    assert window.message_text() == ""
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.json"))
+    assert written == sorted(
+        f"{lap}/{sid}.json" for lap, ids in clinic.sessions.items() for sid in ids
+    )
+    ((fmt, destination, sessions),) = clinic.archive.query(
+        "SELECT format, destination, sessions FROM kap.central_exports"
+    )
+    assert (fmt, destination) == ("json", str(out))
+    assert sorted(sessions) == sorted(  # type: ignore[arg-type]
+        f"{lap}/{sid}" for lap, ids in clinic.sessions.items() for sid in ids
+    )
+    qtbot.waitUntil(lambda: window.findChild(QWidget, "ExportProgress") is None, timeout=5000)
+
+
 def test_an_export_that_cannot_be_written_leaves_no_file_and_says_so(
     qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow, tmp_path: Path
 ) -> None:

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -41,6 +41,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
+    QProgressDialog,
     QPushButton,
     QSplitter,
     QToolBar,
@@ -248,6 +250,51 @@ def export_from_archive(
     return destination
 
 
+def export_listed_from_archive(
+    url: str,
+    keys: Sequence[Key],
+    fmt_name: str,
+    out: Path,
+    actor: str,
+    now: datetime,
+    progress: Callable[[int, int], None],
+) -> Path:
+    """Every listed session into the folder ``out`` as ``kapmonitor export --server --all``
+    lays them out (``OUT/<laptop>/``, CSV ``OUT/<laptop>/<session>/``): each session is
+    materialised, written to a staged file and dropped before the next; the export is recorded
+    at the archive once, and only then is anything moved into place. ``progress`` may raise
+    ``ExportCancelled``: then nothing is left written."""
+    from kapmonitor.central_commands import _write
+    from kapmonitor.reports.session_export import ExportTarget
+
+    fmt = export_format(fmt_name)
+    if not keys:
+        raise StoreError("The list shows no sessions to export.", "empty")
+    check_session_ids([sid for _laptop, sid in keys])
+    targets: list[Any] = []
+    try:
+        with _archive(url) as archive:
+            for done, (laptop, session_id) in enumerate(keys, 1):
+                destination = out / laptop
+                if fmt.writes_folder:
+                    destination = destination / session_id
+                target = ExportTarget(destination, single=False)
+                targets.append(target)
+                with archive.open_session(session_id, laptop) as session:
+                    _write(fmt, session, target, now)
+                progress(done, len(keys))
+            archive.record_export(actor, fmt.name, out, list(keys))
+    except BaseException as exc:
+        for target in targets:
+            target.discard()
+        if isinstance(exc, StoreError):
+            raise _plain(exc) from None
+        raise
+    for target in targets:
+        target.commit()
+    return out
+
+
 def whoami(url: str) -> Any:
     """The signed-in role as the server registered it as a reviewer, or None (not one)."""
     from kapmonitor.network.central_review import reviewer
@@ -327,6 +374,9 @@ class CentralReviewWindow(QMainWindow):
         self.reviewer: Any = None  # central_review.Reviewer, once the server said who we are
         self.active_dialog: QWidget | None = None
         self.exports_done: list[Path] = []
+        self._listed: dict[int, tuple[QProgressDialog, Any]] = {}  # request -> dialog, cancel
+        self.export_progress = _ProgressRelay(self)
+        self.export_progress.moved.connect(self._export_moved)
         self._exporting = 0
         from kapmonitor.network.connection import redact
 
@@ -520,6 +570,19 @@ class CentralReviewWindow(QMainWindow):
                 bar.addWidget(QLabel(" Export: ", bar))
             bar.addAction(action)
             self.actions_by_name[name] = action
+        listed = QMenu("Export the listed sessions", export_menu)
+        listed.setObjectName("ExportListedMenu")
+        export_menu.addSeparator()
+        export_menu.addMenu(listed)
+        for fmt in export_formats():
+            action = QAction(f"{fmt.name.upper()} into a folder…", self)
+            action.setToolTip(
+                f"Every session the list shows, as {fmt.title}, into one folder (a folder per "
+                "laptop)"
+            )
+            action.triggered.connect(lambda _=False, f=fmt.name: self.export_listed(f))
+            listed.addAction(action)
+            self.actions_by_name[f"export_listed_{fmt.name}"] = action
         find = QAction("Find patient", self)
         find.setShortcut(QKeySequence("Ctrl+F"))
         find.triggered.connect(lambda: self.patient_filter.setFocus())
@@ -637,6 +700,7 @@ class CentralReviewWindow(QMainWindow):
         self.counts_label.setText(self.counts_text)
         self.more_button.setVisible(result.more)
         self.shown_request = number
+        self._update_actions()  # "export the listed sessions" follows the list
         if "The clinic server cannot be reached" in self.message_text():
             self.clear_message()  # it is back
         if keep is not None and not self.table.select_session(keep):  # type: ignore[arg-type]
@@ -681,6 +745,7 @@ class CentralReviewWindow(QMainWindow):
         elif kind == "export":
             assert isinstance(result, Path)
             self._exporting -= 1
+            self._end_listed(number)
             self.exports_done.append(result)
             self.clear_message()
             self.statusBar().showMessage(f"Exported to {result} (recorded at the archive)", 10000)
@@ -697,7 +762,10 @@ class CentralReviewWindow(QMainWindow):
                 self.counts_label.setText("The list could not be read from the clinic server")
         elif kind == "export":
             self._exporting -= 1
-            message = f"The export was not written: {message}"
+            if self._end_listed(number):
+                message = "The export was cancelled; nothing was written."
+            else:
+                message = f"The export was not written: {message}"
         elif kind == "open":
             message = f"The session could not be opened: {message}"
             self.title_label.setText(self.opened_title)  # the one still shown, if any
@@ -809,6 +877,7 @@ class CentralReviewWindow(QMainWindow):
         has = self.opened is not None
         for fmt in export_formats():
             self.actions_by_name[f"export_{fmt.name}"].setEnabled(has)
+            self.actions_by_name[f"export_listed_{fmt.name}"].setEnabled(bool(self.rows))
 
     # --- writes at the centre --------------------------------------------------------------
 
@@ -966,6 +1035,74 @@ class CentralReviewWindow(QMainWindow):
             needs_db=False,
         )
 
+    def export_listed(self, fmt: str, target: str | None = None) -> int | None:
+        """Every session the list shows (the pages loaded) into one folder, with a
+        cancellable progress dialog; recorded at the archive before anything lands."""
+        import threading
+
+        keys = [(row.laptop_id, row.session_id) for row in self.rows]
+        if not keys:
+            self.show_message("The list shows no sessions to export.")
+            return None
+        chosen = export_format(fmt)
+        if target is None:
+            target = QFileDialog.getExistingDirectory(self, f"Export {chosen.title} into")
+            if not target:
+                return None
+        url, out, actor, now = self.url, Path(target), _os_account(), datetime.now(UTC)
+        cancel = threading.Event()
+        relay, box = self.export_progress, [0]
+
+        def progress(done: int, total: int) -> None:
+            from kapmonitor.reports.session_export import ExportCancelled
+
+            if cancel.is_set():
+                raise ExportCancelled
+            relay.moved.emit(box[0], done, total)
+
+        dialog = QProgressDialog(
+            f"Writing the {chosen.title} of {len(keys)} sessions from the clinic archive…",
+            "Cancel",
+            0,
+            len(keys),
+            self,
+        )
+        dialog.setObjectName("ExportProgress")
+        dialog.setWindowTitle("Exporting")
+        dialog.setMinimumDuration(0)
+        dialog.setAutoClose(False)
+        dialog.setAutoReset(False)
+        dialog.canceled.connect(cancel.set)
+        dialog.setValue(0)
+        self._exporting += 1
+        number = self.worker.submit(
+            "export",
+            lambda _db: export_listed_from_archive(url, keys, fmt, out, actor, now, progress),
+            keep_all=True,
+            needs_db=False,
+        )
+        box[0] = number
+        self._listed[number] = (dialog, cancel)
+        self.statusBar().showMessage(f"Writing the {chosen.title} from the clinic archive…")
+        return number
+
+    def _export_moved(self, number: int, done: int, total: int) -> None:
+        job = self._listed.get(number)
+        if job is not None and not job[1].is_set():
+            job[0].setMaximum(total)
+            job[0].setValue(done)
+
+    def _end_listed(self, number: int) -> bool:
+        """Close a listed export's progress dialog; True if it was cancelled."""
+        job = self._listed.pop(number, None)
+        if job is None:
+            return False
+        dialog, cancel = job
+        dialog.canceled.disconnect()
+        dialog.close()
+        dialog.deleteLater()
+        return cancel.is_set()
+
     @property
     def exports_pending(self) -> int:
         return self._exporting
@@ -978,6 +1115,12 @@ class CentralReviewWindow(QMainWindow):
             self.opened.session.close()
             self.opened = None
         super().closeEvent(event)
+
+
+class _ProgressRelay(QObject):
+    """Carries a listed export's progress from the worker thread to the window (queued)."""
+
+    moved = Signal(int, int, int)  # request number, sessions done, sessions in all
 
 
 def _archive_call(url: str, what: str) -> Any:
