@@ -61,9 +61,9 @@ def test_a_restored_older_archive_is_caught_up_by_the_laptops_next_pass(
     assert server_counts(archive, "room-1") == local_counts(laptop)
     assert archive.query("SELECT count(*) FROM kap.sessions WHERE id = %s", [second]) == [(1,)]
     # The restored archive's summary (the central list's status and counts) is whole again.
-    assert archive.query(
-        "SELECT count(*) FROM kap.session_summary WHERE laptop_id = 'room-1'"
-    ) == [(2,)]
+    assert archive.query("SELECT count(*) FROM kap.session_summary WHERE laptop_id = 'room-1'") == [
+        (2,)
+    ]
     problems, notes = check_against_server(laptop.path, archive.admin_url, laptop.keys)
     assert problems == [] and notes
     # A second pass sends nothing: converged.
