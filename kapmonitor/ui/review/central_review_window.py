@@ -837,7 +837,7 @@ class CentralReviewWindow(QMainWindow):
         self.centre_label.setVisible(bool(self.centre_label.text()))
         self._update_actions()
         # The opened session's pane takes height from the list: keep its row in view.
-        QTimer.singleShot(0, lambda: self.table.scrollTo(self.table.currentIndex()))
+        QTimer.singleShot(100, lambda: self.table.scrollTo(self.table.currentIndex()))
 
     def signed_centrally(self) -> bool:
         return self.opened is not None and any(c.kind == "signature" for c in self.opened.centre)
