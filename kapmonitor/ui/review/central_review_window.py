@@ -442,6 +442,12 @@ class CentralReviewWindow(QMainWindow):
         self._build_actions()
         self.statusBar().showMessage(f"Clinic archive: {self.where} · read-only copies")
 
+        self._scroll_to_opened = QTimer(self)  # owned: never fires into a closed window
+        self._scroll_to_opened.setSingleShot(True)
+        self._scroll_to_opened.setInterval(100)
+        self._scroll_to_opened.timeout.connect(
+            lambda: self.table.scrollTo(self.table.currentIndex())
+        )
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(250)
@@ -837,7 +843,7 @@ class CentralReviewWindow(QMainWindow):
         self.centre_label.setVisible(bool(self.centre_label.text()))
         self._update_actions()
         # The opened session's pane takes height from the list: keep its row in view.
-        QTimer.singleShot(100, lambda: self.table.scrollTo(self.table.currentIndex()))
+        self._scroll_to_opened.start()
 
     def signed_centrally(self) -> bool:
         return self.opened is not None and any(c.kind == "signature" for c in self.opened.centre)
