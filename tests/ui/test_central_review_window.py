@@ -382,6 +382,31 @@ def test_the_server_stopped_is_a_plain_line_and_the_list_keeps_what_it_knew(
     assert listed(window) == before
 
 
+def test_a_window_opened_while_the_server_is_away_catches_up_when_it_is_back(
+    qtbot: QtBot, clinic: Clinic, tmp_path: Path
+) -> None:
+    server = clinic.archive.server
+    server.stop("immediate")
+    try:
+        opened = CentralReviewWindow(clinic.reviewer_url, Settings(tmp_path / "settings"))
+        qtbot.addWidget(opened)
+        opened.show()
+        settle(qtbot, opened)
+        qtbot.waitUntil(lambda: opened.worker.pending == 0, timeout=15000)
+        assert opened.message_text().startswith("The clinic server cannot be reached")
+        assert opened.reviewer is None and not opened.actions_by_name["sign"].isEnabled()
+    finally:
+        server.start()
+    qtbot.keyClick(opened, Qt.Key.Key_F5)  # Refresh, as a person does
+    settle(qtbot, opened)
+    assert len(listed(opened)) == 4 and opened.message_text() == ""
+    qtbot.waitUntil(lambda: opened.reviewer is not None, timeout=15000)
+    qtbot.waitUntil(lambda: opened.laptop_filter.findData("room-2") >= 0, timeout=15000)
+    open_by_keyboard(qtbot, opened, listed(opened)[0])
+    assert opened.actions_by_name["sign"].isEnabled()
+    opened.close()
+
+
 def test_an_unreachable_server_at_the_start_says_so(qtbot: QtBot, tmp_path: Path) -> None:
     url = "postgresql://nobody@127.0.0.1:1/kapmonitor?connect_timeout=2"
     opened = CentralReviewWindow(url, Settings(tmp_path))

@@ -454,13 +454,18 @@ class CentralReviewWindow(QMainWindow):
         self._debounce.timeout.connect(self.refresh)
         self.apply_view_settings()
         self._update_actions()
-        url_ = url
-        self.worker.submit(
-            "protocols", lambda _db: _archive_call(url_, "protocols"), needs_db=False
-        )
-        self.worker.submit("laptops", lambda _db: _archive_call(url_, "laptops"), needs_db=False)
-        self.worker.submit("whoami", lambda _db: whoami(url_), needs_db=False)
+        self.server_known = False  # who we are, the laptops, the protocols: asked once
+        self._ask_server()
         self.refresh()
+
+    def _ask_server(self) -> None:
+        """Who the signed-in role is, the laptops and the protocols in use (the choosers);
+        asked again after a list that arrived while they were still unknown (the server was
+        away when the window opened)."""
+        url = self.url
+        self.worker.submit("protocols", lambda _db: _archive_call(url, "protocols"), needs_db=False)
+        self.worker.submit("laptops", lambda _db: _archive_call(url, "laptops"), needs_db=False)
+        self.worker.submit("whoami", lambda _db: whoami(url), needs_db=False)
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -707,6 +712,8 @@ class CentralReviewWindow(QMainWindow):
         self.more_button.setVisible(result.more)
         self.shown_request = number
         self._update_actions()  # "export the listed sessions" follows the list
+        if not self.server_known and not self.worker.pending:
+            self._ask_server()  # the server is back: fill the choosers, learn who we are
         if "The clinic server cannot be reached" in self.message_text():
             self.clear_message()  # it is back
         if keep is not None and not self.table.select_session(keep):  # type: ignore[arg-type]
@@ -735,6 +742,7 @@ class CentralReviewWindow(QMainWindow):
             self._show_opened(result)
         elif kind == "whoami":
             self.reviewer = result
+            self.server_known = True
             self._update_actions()
         elif kind == "laptops":
             assert isinstance(result, list)
