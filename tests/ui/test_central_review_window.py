@@ -299,6 +299,31 @@ def test_signing_at_the_centre_refuses_a_wrong_password_then_signs_and_flows_bac
         db.close()
 
 
+def test_a_session_signed_meanwhile_by_someone_else_is_refused_in_the_dialog(
+    qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow
+) -> None:
+    from kapmonitor.network.central_review import sign_centrally
+
+    key = ("room-2", clinic.sessions["room-2"][0])
+    open_by_keyboard(qtbot, window, key)
+    sign_centrally(clinic.reviewer_url, *key, clinic.password, "reviewed with comments")
+    assert window.actions_by_name["sign"].isEnabled()  # the window has not re-read it yet
+
+    def sign(dialog: QWidget) -> None:
+        assert isinstance(dialog, SignDialog)
+        for box in dialog.flag_boxes():
+            tick(qtbot, dialog, box)
+        qtbot.keyClicks(dialog.password, clinic.password)
+        qtbot.keyClick(dialog.password, Qt.Key.Key_Return)
+        assert dialog.isVisible()
+        assert dialog.errors_text().startswith("Not signed. The session is already signed (at")
+        assert "nothing was signed" in dialog.errors_text()
+        dialog.reject()
+
+    drive(qtbot, window, Qt.Key.Key_S, sign, CTRL_SHIFT)  # type: ignore[arg-type]
+    assert [r[2] for r in central_rows(clinic)] == ["signature"]  # the other one, only
+
+
 def test_a_comment_then_an_addendum_at_the_centre(
     qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow
 ) -> None:

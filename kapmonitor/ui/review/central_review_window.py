@@ -80,7 +80,8 @@ ALL_LAPTOPS = "All laptops"
 NOTHING_OPEN = "Select a session to open it from the clinic archive"
 
 # The centre's own rows for the sessions of a page (kap.central_reviews, server schema 0004):
-# the archive's list reads the laptops' signatures only, so a sign-off made here would not show.
+# the archive's list says who signed but not where (and before schema 5 it read only the
+# laptops' own signatures); the window says "at the centre", and shows comments and addenda.
 _CENTRE_SQL = (
     "SELECT laptop_id, session_id, kind, printed_name, role_title, written_at, observed_at, "
     "text, meaning FROM kap.central_reviews WHERE (laptop_id || chr(31) || session_id) = ANY(%s) "
