@@ -459,7 +459,9 @@ def fits(window: QWidget, what: str) -> None:
 
 
 # Day and normal type last: the window applies its look to the whole application.
-@pytest.mark.parametrize(("night", "large"), [(True, True), (False, False)])
+@pytest.mark.parametrize(
+    ("night", "large"), [(True, True), (False, True), (True, False), (False, False)]
+)
 def test_the_clinic_archive_fits_the_laptop(
     qtbot: QtBot, clinic: Clinic, tmp_path: Path, night: bool, large: bool
 ) -> None:
