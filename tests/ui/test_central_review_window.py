@@ -358,6 +358,15 @@ def test_a_comment_then_an_addendum_at_the_centre(
     drive(qtbot, window, Qt.Key.Key_A, addendum, CTRL_SHIFT)  # type: ignore[arg-type]
     assert [r[2] for r in central_rows(clinic)] == ["comment", "signature", "addendum"]
     qtbot.waitUntil(lambda: "Follow-up call done." in window.centre_label.text(), timeout=15000)
+    # On the timeline too, at their time, as the local review places its own.
+    timeline = window.detail.tab_records("Timeline")  # type: ignore[union-attr]
+    centre = [(r["Entry"], r["Details"]) for r in timeline if "at the centre" in r["Details"]]
+    assert [entry.split(" ", 1)[1] for entry, _ in centre] == [
+        "Review comment",
+        "Signature",
+        "ADDENDUM",
+    ]
+    assert centre[0][1] == "at the centre: Escort noted; BP handled well."
 
 
 def test_the_server_stopped_is_a_plain_line_and_the_list_keeps_what_it_knew(

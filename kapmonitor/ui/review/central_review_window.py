@@ -52,7 +52,9 @@ from PySide6.QtWidgets import (
 
 from kapmonitor import APP_NAME
 from kapmonitor.domain.clock import Clock, SystemClock
+from kapmonitor.domain.timeline import TimelineItem
 from kapmonitor.reports.export_registry import check_session_ids, export_format, export_formats
+from kapmonitor.reports.report_sections import ADDENDUM
 from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import STATUS_LABELS, ArchiveCounts, ArchiveFilter
@@ -84,8 +86,8 @@ NOTHING_OPEN = "Select a session to open it from the clinic archive"
 # laptops' own signatures); the window says "at the centre", and shows comments and addenda.
 _CENTRE_SQL = (
     "SELECT laptop_id, session_id, kind, printed_name, role_title, written_at, observed_at, "
-    "text, meaning FROM kap.central_reviews WHERE (laptop_id || chr(31) || session_id) = ANY(%s) "
-    "ORDER BY id"
+    "text, meaning, id FROM kap.central_reviews "
+    "WHERE (laptop_id || chr(31) || session_id) = ANY(%s) ORDER BY id"
 )
 
 
@@ -99,6 +101,27 @@ class CentreRow:
     written_at: str
     text: str
     meaning: str
+    central_id: int = 0
+    moment: str = ""  # the moment of the session a comment is about
+
+    def timeline_item(self) -> TimelineItem:
+        """The row on the session's timeline, at its time, as the local review places its own
+        comments, addenda and signature (marked "at the centre")."""
+        written = _instant(self.written_at)
+        kind = {"signature": "Signature", "addendum": ADDENDUM}.get(self.kind, "Review comment")
+        summary = self.words() if self.kind == "signature" else f"at the centre: {self.text}"
+        return TimelineItem(
+            "central_reviews",
+            self.central_id,
+            _instant(self.moment) if self.moment else written,
+            written,
+            self.printed_name,
+            kind,
+            summary,
+            None,
+            None,
+            False,
+        )
 
     def words(self) -> str:
         when = _local_iso(self.written_at)
@@ -130,6 +153,10 @@ class Opened:
     key: Key
     session: Any  # CentralSession
     centre: list[CentreRow]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
 
 def _local_iso(text: str) -> str:
@@ -172,9 +199,18 @@ def _centre_rows(archive: Any, keys: Sequence[Key]) -> dict[Key, list[CentreRow]
     # CentralArchive has no public query for kap.central_reviews yet; _run is its one door to
     # the server (it turns a psycopg failure into a plain NetworkError).
     rows = archive._run(_CENTRE_SQL, [[f"{lap}\x1f{sid}" for lap, sid in keys]])
-    for lap, sid, kind, name, role, written, _moment, text, meaning in rows:
+    for lap, sid, kind, name, role, written, moment, text, meaning, central_id in rows:
         found.setdefault((str(lap), str(sid)), []).append(
-            CentreRow(str(kind), str(name), str(role), str(written), text or "", meaning or "")
+            CentreRow(
+                str(kind),
+                str(name),
+                str(role),
+                str(written),
+                text or "",
+                meaning or "",
+                int(central_id),
+                str(moment or ""),
+            )
         )
     return found
 
@@ -850,6 +886,9 @@ class CentralReviewWindow(QMainWindow):
             " · ".join(c.words() for c in opened.centre if c.kind != "signature")
         )
         self.centre_label.setVisible(bool(self.centre_label.text()))
+        if opened.centre:  # the centre's rows on the timeline too, at their time
+            model = self.detail.timeline.timeline
+            model.reset([*model.items, *(c.timeline_item() for c in opened.centre)], model.origin)
         self._update_actions()
         # The opened session's pane takes height from the list: keep its row in view.
         self._scroll_to_opened.start()
