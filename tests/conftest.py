@@ -33,6 +33,15 @@ def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accounts, "PASSWORD_COST", KdfCost(*TEST_PASSWORD_COST))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_qapplication_first(qapp: object) -> object:
+    """The widgets' QApplication exists before any test runs: a command-line test that writes a
+    PDF makes a QGuiApplication when none exists (the report needs one to draw text), and every
+    widget test after it in the same process then aborted ("Cannot create a QWidget without
+    QApplication"), depending only on the order the tests ran in."""
+    return qapp
+
+
 @pytest.fixture(autouse=True)
 def _collect_qt_garbage_between_tests(request: pytest.FixtureRequest) -> Iterator[None]:
     """Free each test's widgets between tests, at a point where no Qt event is being dispatched.
