@@ -31,6 +31,7 @@ Read with a reviewer's role (``kap_reviewer``); a laptop's role sees its own ses
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -86,6 +87,12 @@ class _Reader:
             info = getattr(source, "info", None)
             self.url = f"postgresql://{info.host}:{info.port}/{info.dbname}" if info else ""
             self.drop = lambda: None
+
+    @property
+    def where(self) -> str:
+        """The server and database (no user, no password): the check-count cache's key."""
+        info = getattr(self.conn, "info", None)
+        return f"{info.host}:{info.port}/{info.dbname}" if info else self.url
 
     def rows(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         import psycopg
@@ -180,6 +187,7 @@ def dashboard(
     ``source`` is a :class:`~kapmonitor.network.central_archive.CentralArchive` or an open
     psycopg connection. ``now`` is the horizon for sessions still open (their checks are
     counted up to it). A failure is a plain :class:`NetworkError`."""
+    default_ref = ref is None  # the cache holds counts made with the default reference only
     ref = ref or default_reference()
     pg = _Reader(source)
     sel, values = _selection(since, until, laptop_id)
@@ -236,7 +244,8 @@ def dashboard(
             for lap, sid, _code, _at in sessions
         ]
 
-    missed, late = _check_counts(pg, [(lap, sid) for lap, sid, _c, _a in sessions], now, ref)
+    keys = [(lap, sid) for lap, sid, _c, _a in sessions]
+    missed, late = _check_counts(pg, keys, now, ref, _CACHE if default_ref else None)
     return Dashboard(
         since=_as_datetime(since, end=False),
         until=_as_datetime(until, end=True),
@@ -251,12 +260,64 @@ def dashboard(
     )
 
 
+# Missed/late check counts of ended sessions, by (server, laptop, session): (fingerprint of the
+# rows they were computed from, missed, late). Process-wide, bounded, guarded by a lock (the
+# window reads on a worker thread). Counting the checks is the domain's quality rules at ~1 ms a
+# session; the fingerprint is one aggregate query on the server.
+_CACHE: dict[tuple[str, str, str], tuple[Any, int, int]] = {}
+_CACHE_LOCK = threading.Lock()
+CACHE_SESSIONS = 200_000
+
+
+def _remember(key: tuple[str, str, str], value: tuple[Any, int, int]) -> None:
+    with _CACHE_LOCK:
+        if len(_CACHE) >= CACHE_SESSIONS:
+            _CACHE.clear()
+        _CACHE[key] = value
+
+
+def forget_cached_counts() -> None:
+    """Drop every cached check count (tests; a reviewer's "refresh" need not call it)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _fingerprints(
+    pg: _Reader, keys: list[Key], latest: dict[Key, dict[str, Any]]
+) -> dict[Key, Any]:
+    """What the check counts of each session were computed from: its current protocol copy
+    (row and digest) and, per table the rules read, the newest server row id and the row
+    count. Rows are append-only with ids rising per laptop, so any new row (a reading, a
+    correction, a withdrawal, an end) changes it."""
+    parts: dict[Key, dict[str, tuple[int, int]]] = defaultdict(dict)
+    union = " UNION ALL ".join(
+        f"SELECT t.laptop_id, t.session_id, '{table}', max(t.local_id), count(*) "
+        f"FROM kap.{table} t JOIN {_KEYS} ON t.laptop_id = k.laptop_id "
+        "AND t.session_id = k.session_id GROUP BY t.laptop_id, t.session_id"
+        for table in _CHECK_COLUMNS
+    )
+    for lap, sid, table, newest, count in pg.rows(union, _keys(keys) * len(_CHECK_COLUMNS)):
+        parts[(str(lap), str(sid))][str(table)] = (int(newest), int(count))
+    return {
+        key: (
+            latest[key]["id"],
+            latest[key]["digest"],
+            tuple(parts[key].get(t, (0, 0)) for t in _CHECK_COLUMNS),
+        )
+        for key in keys
+    }
+
+
 def _keys(chunk: Sequence[Key]) -> list[list[str]]:
     return [[lap for lap, _sid in chunk], [sid for _lap, sid in chunk]]
 
 
 def _check_counts(
-    pg: _Reader, keys: list[Key], now: datetime | None, ref: Reference
+    pg: _Reader,
+    keys: list[Key],
+    now: datetime | None,
+    ref: Reference,
+    cache: dict[tuple[str, str, str], tuple[Any, int, int]] | None,
 ) -> tuple[dict[Key, int], dict[Key, int]]:
     """Missed and late vital-sign checks per session, by the quality rules of each session's
     own protocol copy, as :func:`kapmonitor.store.archive._check_counts` counts them. Each
@@ -305,6 +366,19 @@ def _check_counts(
         assessable = [k for k in chunk if k in latest and parsed.get(latest[k]["digest"])]
         if not assessable:
             continue
+        # An ended session's counts depend on its rows alone (its end is the horizon, not
+        # ``now``), and its rows only ever grow (append-only, ids rising per laptop): counts
+        # computed before for the same rows are taken from the cache.
+        prints = _fingerprints(pg, assessable, latest) if cache is not None else {}
+        todo = []
+        for key in assessable:
+            known = cache.get((pg.where, *key)) if cache is not None else None
+            if known is not None and prints.get(key) is not None and known[0] == prints[key]:
+                missed[key], late[key] = known[1], known[2]
+            else:
+                todo.append(key)
+        if not todo:
+            continue
         sessions = {
             (str(lap), str(sid)): {
                 "id": sid,
@@ -316,7 +390,7 @@ def _check_counts(
                 "SELECT s.laptop_id, s.id, s.observed_at, s.recorded_at, s.recorded_by "
                 f"FROM kap.sessions s JOIN {_KEYS} ON s.laptop_id = k.laptop_id "
                 "AND s.id = k.session_id",
-                _keys(assessable),
+                _keys(todo),
             )
         }
         tables: dict[str, dict[Key, list[StoredRow]]] = {}
@@ -327,17 +401,19 @@ def _check_counts(
             for found in pg.rows(
                 f"SELECT t.laptop_id, {listed} FROM kap.{table} t JOIN {_KEYS} "
                 "ON t.laptop_id = k.laptop_id AND t.session_id = k.session_id",
-                _keys(assessable),
+                _keys(todo),
             ):
                 row = dict(zip(names, found[1:], strict=True))
                 rows_of[(str(found[0]), str(row["session_id"]))].append(typed_row(table, row))
             tables[table] = rows_of
-        for key in assessable:
+        for key in todo:
             protocol = parsed[latest[key]["digest"]]
             current = {t: current_rows(tables[t].get(key, [])) for t in _CHECK_COLUMNS}
             flags = quality_flags(sessions[key], current, protocol, horizon, ref=ref)
             missed[key] = sum(1 for f in flags if f.code == "missed_check")
             late[key] = sum(1 for f in flags if f.code == "late_check")
+            if cache is not None and prints.get(key) is not None and current["session_ends"]:
+                _remember((pg.where, *key), (prints[key], missed[key], late[key]))
     return missed, late
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.records import AdverseEvent, Dose, SessionEnd
 from kapmonitor.network import admin, central_dashboard
 from kapmonitor.network.central_archive import CentralArchive
@@ -90,8 +91,9 @@ def rooms(archive: Archive, tmp_path: Path):
         record_demo_session(room2, 40 + k)
     _room_two_patient(room2)
     sync_once(known.path, archive.add_laptop("room-1"))
-    sync_once(room2.path, archive.add_laptop("room-2"), room2.keys)
-    yield archive, known, room2, add_reviewer(archive)
+    room2_url = archive.add_laptop("room-2")
+    sync_once(room2.path, room2_url, room2.keys)
+    yield archive, known, room2, add_reviewer(archive), room2_url
     known.store.close()
 
 
@@ -100,7 +102,7 @@ def _local_db(laptop: Known | Laptop):
 
 
 def test_each_laptops_dashboard_at_the_centre_equals_its_own(rooms) -> None:
-    _archive, known, room2, reviewer = rooms
+    _archive, known, room2, reviewer, _url = rooms
     with CentralArchive(reviewer) as central:
         for name, laptop in (("room-1", known), ("room-2", room2)):
             db = _local_db(laptop)
@@ -123,7 +125,7 @@ def test_each_laptops_dashboard_at_the_centre_equals_its_own(rooms) -> None:
 
 
 def test_every_laptop_together_is_the_sum_and_the_union(rooms) -> None:
-    _archive, known, room2, reviewer = rooms
+    _archive, known, room2, reviewer, _url = rooms
     for since, until in PERIODS:
         boards = []
         for laptop in (known, room2):
@@ -162,7 +164,7 @@ def test_every_laptop_together_is_the_sum_and_the_union(rooms) -> None:
 
 
 def test_a_patient_seen_in_two_rooms_has_one_course(rooms) -> None:
-    _archive, known, room2, reviewer = rooms
+    _archive, known, room2, reviewer, _url = rooms
     db1, db2 = _local_db(known), _local_db(room2)
     try:
         first = local_archive.patient_series(db1, "KAP-0001")
@@ -203,7 +205,7 @@ def test_a_patient_seen_in_two_rooms_has_one_course(rooms) -> None:
 
 
 def test_a_laptop_role_sees_only_its_own_sessions(rooms) -> None:
-    archive, _known, room2, _reviewer = rooms
+    archive, _known, room2, _reviewer, _url = rooms
     url = archive.add_laptop("room-3")
     sync_once(make_laptop(room2.path.parent.parent / "c", "room-3").path, url)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -221,7 +223,7 @@ def test_an_unreachable_archive_is_one_plain_sentence() -> None:
 
 
 def test_a_session_signed_at_the_centre_is_signed_in_the_course(rooms) -> None:
-    archive, _known, room2, _reviewer = rooms
+    archive, _known, room2, _reviewer, _url = rooms
     added = admin.add_reviewer(archive.admin_url, "dr-chen", "Dr M. Chen", "supervisor")
     reviewer = archive.server.url(archive.name, added.role, added.password)
     db = _local_db(room2)
@@ -238,3 +240,50 @@ def test_a_session_signed_at_the_centre_is_signed_in_the_course(rooms) -> None:
     assert {r.session_id: r.status for r in listed.rows} == {
         p.session_id: p.status for p in course
     }  # as the central list says
+
+
+def _counts(board) -> dict[str, tuple[int, int]]:
+    late = {c.session_id: c.value for c in board.late_checks}
+    return {c.session_id: (c.value, late[c.session_id]) for c in board.missed_checks}
+
+
+def test_remembered_check_counts_follow_new_rows_and_the_horizon(rooms) -> None:
+    _archive, known, room2, reviewer, room2_url = rooms
+    central_dashboard.forget_cached_counts()
+    later = NOW + timedelta(days=30)
+
+    def local(laptop, now):
+        db = _local_db(laptop)
+        try:
+            return local_archive.dashboard(db, now=now)
+        finally:
+            db.close()
+
+    with CentralArchive(reviewer) as central:
+        cold = central_dashboard.dashboard(central, laptop_id="room-2", now=NOW)
+        warm = central_dashboard.dashboard(central, laptop_id="room-2", now=later)
+        assert cold == local(room2, NOW) and warm == local(room2, later)
+        # Room 1's session C is open: its checks are counted up to `now`, never remembered.
+        early = BASE + timedelta(days=8, minutes=50)  # 35 minutes after C's dose
+        for now in (early, later):
+            board = central_dashboard.dashboard(central, laptop_id="room-1", now=now)
+            assert board == local(known, now)
+        assert _counts(board)[known.c] != _counts(local(known, early))[known.c]
+    # A reading of an ended session withdrawn on its laptop and synced: its counts change.
+    db = _local_db(room2)
+    try:
+        sid = local_archive.patient_series(db, "KAP-0001")[1].session_id
+    finally:
+        db.close()
+    store = room2.store()
+    try:
+        reading = next(v for v in store.load(sid).current("vitals") if v["sbp"] == 141)
+        again = _vitals(from_iso(reading["observed_at"]), 141, 88)
+        store.correct(sid, reading["id"], again, "other patient", "Admin", void=True)
+    finally:
+        store.close()
+    sync_once(room2.path, room2_url, room2.keys)
+    with CentralArchive(reviewer) as central:
+        after = central_dashboard.dashboard(central, laptop_id="room-2", now=later)
+    assert after == local(room2, later)
+    assert _counts(after)[sid] != _counts(warm)[sid]  # the remembered count was not reused
