@@ -61,8 +61,7 @@ from kapmonitor.store.archive import STATUS_LABELS, ArchiveCounts, ArchiveFilter
 from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.forms.form_base import resize_within_screen
 from kapmonitor.ui.forms.review_comment_dialog import ReviewCommentDialog
-from kapmonitor.ui.review.archive_worker import ArchiveWorker
-from kapmonitor.ui.review.review_window import (
+from kapmonitor.ui.review.archive_table import (
     ANY_DATE,
     SESSION_ROLE,
     SORT_ROLE,
@@ -70,6 +69,7 @@ from kapmonitor.ui.review.review_window import (
     ArchiveTableModel,
     _date_field,
 )
+from kapmonitor.ui.review.archive_worker import ArchiveWorker
 from kapmonitor.ui.review.session_review_view import SessionReviewView, local
 from kapmonitor.ui.review.sign_dialog import SignDialog
 from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
