@@ -187,7 +187,9 @@ def _write_pdf(session: Any, target: Any, now: datetime) -> None:
     )
 
 
-def _write(fmt: Any, session: Any, target: Any, now: datetime) -> None:
+def write_export(fmt: Any, session: Any, target: Any, now: datetime) -> None:
+    """Write one opened archive session in ``fmt`` to ``target``: the command line's and the
+    clinic archive window's one way to do it (a PDF from the in-memory copy included)."""
     from kapmonitor.reports.session_export import no_progress
     from kapmonitor.store.session_transfer import read_snapshot
 
@@ -243,7 +245,7 @@ def export(
                         single = False
                     target = ExportTarget(destination, single=single)
                     targets.append(target)
-                    _write(fmt, session, target, now)
+                    write_export(fmt, session, target, now)
                 progress(done, len(keys))
             archive.record_export(actor, fmt.name, out, keys)
         except BaseException:

@@ -196,9 +196,7 @@ def _centre_rows(archive: Any, keys: Sequence[Key]) -> dict[Key, list[CentreRow]
     if not keys:
         return {}
     found: dict[Key, list[CentreRow]] = {}
-    # CentralArchive has no public query for kap.central_reviews yet; _run is its one door to
-    # the server (it turns a psycopg failure into a plain NetworkError).
-    rows = archive._run(_CENTRE_SQL, [[f"{lap}\x1f{sid}" for lap, sid in keys]])
+    rows = archive.query(_CENTRE_SQL, [[f"{lap}\x1f{sid}" for lap, sid in keys]])
     for lap, sid, kind, name, role, written, moment, text, meaning, central_id in rows:
         found.setdefault((str(lap), str(sid)), []).append(
             CentreRow(
@@ -264,7 +262,7 @@ def export_from_archive(
 ) -> Path:
     """Write one session's export from a fresh copy of it, record it at the archive
     (``kap.central_exports``), and only then move it into place: nothing leaves unaudited."""
-    from kapmonitor.central_commands import _write
+    from kapmonitor.central_commands import write_export
     from kapmonitor.reports.export_registry import export_target
     from kapmonitor.reports.session_export import ExportTarget
 
@@ -276,7 +274,7 @@ def export_from_archive(
     try:
         with _archive(url) as archive:
             with archive.open_session(session_id, laptop) as session:
-                _write(fmt, session, target, now)
+                write_export(fmt, session, target, now)
             archive.record_export(actor, fmt.name, destination, [key])
     except BaseException as exc:
         target.discard()
@@ -301,7 +299,7 @@ def export_listed_from_archive(
     materialised, written to a staged file and dropped before the next; the export is recorded
     at the archive once, and only then is anything moved into place. ``progress`` may raise
     ``ExportCancelled``: then nothing is left written."""
-    from kapmonitor.central_commands import _write
+    from kapmonitor.central_commands import write_export
     from kapmonitor.reports.session_export import ExportTarget
 
     fmt = export_format(fmt_name)
@@ -318,7 +316,7 @@ def export_listed_from_archive(
                 target = ExportTarget(destination, single=False)
                 targets.append(target)
                 with archive.open_session(session_id, laptop) as session:
-                    _write(fmt, session, target, now)
+                    write_export(fmt, session, target, now)
                 progress(done, len(keys))
             archive.record_export(actor, fmt.name, out, list(keys))
     except BaseException as exc:
