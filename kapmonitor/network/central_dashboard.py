@@ -33,9 +33,10 @@ from __future__ import annotations
 import json
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from kapmonitor.domain.clock import from_iso
 from kapmonitor.domain.quality import quality_flags
@@ -74,33 +75,33 @@ def _of(alias: str) -> str:
 
 
 class _Reader:
-    """One psycopg connection, from a :class:`CentralArchive` or given as it is; every
-    psycopg error becomes the archive's plain :class:`NetworkError`."""
+    """Read queries on a :class:`CentralArchive` (through its public ``query``, which says a
+    failure in words) or on an open psycopg connection (its errors said the same way)."""
 
     def __init__(self, source: Any) -> None:
-        if hasattr(source, "_conn") and hasattr(source, "url"):  # a CentralArchive
+        self.source = source
+        self.archive = hasattr(source, "query") and hasattr(source, "url")  # a CentralArchive
+        if self.archive:
+            parts = urlsplit(str(source.url))
+            self.where = f"{parts.hostname}:{parts.port}{parts.path}?{parts.query}"
             self.url = str(source.url)
-            self.conn: Any = source._conn()
-            self.drop: Callable[[], None] = source._drop
-        else:  # an open psycopg connection
-            self.conn = source
+        else:
             info = getattr(source, "info", None)
-            self.url = f"postgresql://{info.host}:{info.port}/{info.dbname}" if info else ""
-            self.drop = lambda: None
-
-    @property
-    def where(self) -> str:
-        """The server and database (no user, no password): the check-count cache's key."""
-        info = getattr(self.conn, "info", None)
-        return f"{info.host}:{info.port}/{info.dbname}" if info else self.url
+            self.where = f"{info.host}:{info.port}/{info.dbname}" if info else ""
+            self.url = f"postgresql://{self.where}"
+        # ``where`` (server and database, no user, no password) keys the check-count cache:
+        # the address given, and the one the server answers on with its database's name.
+        found = self.rows("SELECT inet_server_addr()::text, inet_server_port(), current_database()")
+        self.where += "|" + "|".join(str(v) for v in found[0])
 
     def rows(self, sql: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if self.archive:
+            return list(self.source.query(sql, values))
         import psycopg
 
         try:
-            return list(self.conn.execute(sql, list(values)).fetchall())
+            return list(self.source.execute(sql, list(values)).fetchall())
         except psycopg.Error as exc:
-            self.drop()
             raise explain(exc, self.url) from exc
 
 
