@@ -553,3 +553,46 @@ def test_the_local_review_opens_the_clinic_archive_from_its_menu(
         assert not opened.isVisible()  # closed with the review it was opened from
     finally:
         known.store.close()
+
+
+def test_the_dashboard_and_a_patients_series_cover_every_laptop(
+    qtbot: QtBot, clinic: Clinic, window: CentralReviewWindow
+) -> None:
+    """Ctrl+D and Ctrl+T open the local review's dashboard and patient series, with figures
+    from the whole archive: the sessions of both laptops, as their own files count them."""
+    from kapmonitor.store import archive as local_archive
+    from kapmonitor.ui.review.dashboard_window import PERIODS, DashboardWindow
+    from kapmonitor.ui.review.patient_series_view import PatientSeriesView
+
+    now = window.clock.now()
+    local_sessions = 0
+    for laptop in clinic.laptops.values():
+        db = connect_readonly(laptop.path, laptop.keys)
+        try:
+            local_sessions += local_archive.dashboard(db, None, None, now=now).sessions
+        finally:
+            db.close()
+    assert window.actions_by_name["dashboard"].shortcut().toString() == "Ctrl+D"
+    window.actions_by_name["dashboard"].trigger()
+    board = next(w for w in window.findChildren(DashboardWindow))
+    qtbot.addWidget(board)
+    board.period.setCurrentIndex([days for _t, days in PERIODS].index(None))
+    qtbot.waitUntil(lambda: board.loaded, timeout=30000)
+    assert board.data is not None and board.data.sessions == local_sessions == 4
+    assert "every laptop" in board.windowTitle()
+
+    key = ("room-1", clinic.sessions["room-1"][0])
+    open_by_keyboard(qtbot, window, key)
+    window.actions_by_name["series"].trigger()
+    view = next(w for w in window.findChildren(PatientSeriesView))
+    qtbot.addWidget(view)
+    qtbot.waitUntil(lambda: view.loaded, timeout=30000)
+    laptop = clinic.laptops["room-1"]
+    db = connect_readonly(laptop.path, laptop.keys)
+    try:
+        own = local_archive.patient_series(db, view.patient_code)
+    finally:
+        db.close()
+    assert view.points is not None
+    assert [p.session_id for p in view.points] == [p.session_id for p in own]
+    assert key[1] in [p.session_id for p in view.points]

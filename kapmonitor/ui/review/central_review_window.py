@@ -638,6 +638,15 @@ class CentralReviewWindow(QMainWindow):
         )
         view_menu.addAction(self.night_action)
         view_menu.addAction(self.large_action)
+        for name, text, key, slot in (
+            ("dashboard", "Dashboard (every laptop)…", "Ctrl+D", self.open_dashboard),
+            ("series", "Patient series (every laptop)…", "Ctrl+T", self.open_patient_series),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(key))
+            action.triggered.connect(lambda _=False, s=slot: s())
+            review_menu.addAction(action)
+            self.actions_by_name[name] = action
         close = QAction("Close", self)
         close.setShortcut(QKeySequence("Ctrl+W"))
         close.triggered.connect(self.close)
@@ -1158,6 +1167,63 @@ class CentralReviewWindow(QMainWindow):
     @property
     def exports_pending(self) -> int:
         return self._exporting
+
+    # --- the dashboard and a patient's course, over every laptop ---------------------------
+
+    def open_dashboard(self) -> QWidget:
+        """The local review's dashboard, its figures computed over the whole archive (every
+        laptop) on the worker: :func:`kapmonitor.network.central_dashboard.dashboard`."""
+        from kapmonitor.ui.review.dashboard_window import DashboardWindow
+
+        url = self.url
+
+        def figures(since: datetime | None, now: datetime) -> Any:
+            from kapmonitor.network import central_dashboard
+
+            try:
+                with _archive(url) as archive:
+                    return central_dashboard.dashboard(archive, since, None, "", now=now)
+            except StoreError as exc:
+                raise _plain(exc) from None
+
+        window = DashboardWindow(
+            Path("."), self.clock, self.settings, self, worker=self.worker, source=figures
+        )
+        window.setWindowTitle(f"{window.windowTitle()} — clinic archive, every laptop")
+        window.show()
+        return window
+
+    def open_patient_series(self) -> QWidget | None:
+        """The selected session's patient, every session of that code on every laptop."""
+        from kapmonitor.ui.review.patient_series_view import PatientSeriesView
+
+        log = self.detail.log if self.detail is not None else None
+        if log is None:
+            self.show_message("Select a session: the series is of its patient.")
+            return None
+        url = self.url
+
+        def course(code: str) -> Any:
+            from kapmonitor.network import central_dashboard
+
+            try:
+                with _archive(url) as archive:
+                    return central_dashboard.patient_series(archive, code, "")
+            except StoreError as exc:
+                raise _plain(exc) from None
+
+        view = PatientSeriesView(
+            Path("."),
+            log.session["patient_code"],
+            self.clock,
+            self.settings,
+            self,
+            worker=self.worker,
+            source=course,
+        )
+        view.setWindowTitle(f"{view.windowTitle()} — clinic archive, every laptop")
+        view.show()
+        return view
 
     # --- closing ----------------------------------------------------------------------------
 

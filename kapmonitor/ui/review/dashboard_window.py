@@ -8,6 +8,7 @@ worker (:func:`kapmonitor.store.archive.dashboard`), never on the GUI thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ def fixed_plot(
     return plot
 
 
+DashboardSource = Callable[[datetime | None, datetime], Dashboard]
+
+
 class DashboardWindow(WorkerResults, QMainWindow):
     """The dashboard; pass the review window's worker to share it, or let it make its own."""
 
@@ -107,9 +111,13 @@ class DashboardWindow(WorkerResults, QMainWindow):
         parent: QWidget | None = None,
         *,
         worker: ArchiveWorker | None = None,
+        source: DashboardSource | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowFlag(Qt.WindowType.Window, True)
+        self.source = source
+        """Where the figures come from when not the laptop's file: ``source(since, now)`` run on
+        the worker (the clinic archive's window passes the archive's dashboard)."""
         self.clock = clock
         self.settings = settings
         self.own_worker = worker is None
@@ -199,6 +207,12 @@ class DashboardWindow(WorkerResults, QMainWindow):
     def load(self) -> int:
         since, now = self.period_bounds()
         self.summary.setText("Loading…")
+        source = self.source
+        if source is not None:
+            self.request = self.worker.submit(
+                "dashboard", lambda _db: source(since, now), needs_db=False
+            )
+            return self.request
         self.request = self.worker.submit(
             "dashboard", lambda db: dashboard(db, since, None, now=now)
         )

@@ -8,6 +8,7 @@ numbers come from :func:`kapmonitor.store.archive.patient_series` on the archive
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,12 @@ class PatientSeriesView(WorkerResults, QWidget):
         parent: QWidget | None = None,
         *,
         worker: ArchiveWorker | None = None,
+        source: Callable[[str], list[SeriesPoint]] | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
+        self.source = source
+        """Where the course comes from when not the laptop's file: ``source(code)`` on the
+        worker (the clinic archive's window passes every laptop's sessions of the patient)."""
         self.patient_code = patient_code
         self.clock = clock
         self.settings = settings
@@ -122,6 +127,10 @@ class PatientSeriesView(WorkerResults, QWidget):
 
     def load(self) -> int:
         code = self.patient_code
+        source = self.source
+        if source is not None:
+            self.request = self.worker.submit("series", lambda _db: source(code), needs_db=False)
+            return self.request
         self.request = self.worker.submit("series", lambda db: patient_series(db, code))
         return self.request
 
