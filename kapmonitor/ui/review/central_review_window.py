@@ -32,7 +32,6 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFileDialog,
     QGridLayout,
@@ -57,17 +56,17 @@ from kapmonitor.reports.export_registry import check_session_ids, export_format,
 from kapmonitor.reports.report_sections import ADDENDUM
 from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
 from kapmonitor.store.accounts import User
-from kapmonitor.store.archive import STATUS_LABELS, ArchiveCounts, ArchiveFilter
+from kapmonitor.store.archive import ArchiveCounts, ArchiveFilter
 from kapmonitor.store.errors import StoreError
 from kapmonitor.ui.forms.form_base import resize_within_screen
 from kapmonitor.ui.forms.review_comment_dialog import ReviewCommentDialog
+from kapmonitor.ui.review.archive_filters import ArchiveFilterControls
 from kapmonitor.ui.review.archive_table import (
     ANY_DATE,
     SESSION_ROLE,
     SORT_ROLE,
     ArchiveTable,
     ArchiveTableModel,
-    _date_field,
 )
 from kapmonitor.ui.review.archive_worker import ArchiveWorker
 from kapmonitor.ui.review.session_review_view import SessionReviewView, local
@@ -381,7 +380,7 @@ class CentralTable(ArchiveTable):
         header.resizeSection(4, 220)
 
 
-class CentralReviewWindow(QMainWindow):
+class CentralReviewWindow(ArchiveFilterControls, QMainWindow):
     """The clinic's archive for a supervisor signed in to the server with a reviewer role."""
 
     def __init__(
@@ -506,61 +505,12 @@ class CentralReviewWindow(QMainWindow):
 
     def _build_filters(self, parent: QWidget) -> QGridLayout:
         grid = QGridLayout()
-        self.date_from = _date_field(parent, "Sessions started on or after this day")
-        self.date_to = _date_field(parent, "Sessions started on or before this day")
-        self.patient_filter = QLineEdit(parent)
-        self.patient_filter.setPlaceholderText("any part of the code")
-        self.patient_filter.setClearButtonEnabled(True)
-        self.clinician_filter = QLineEdit(parent)
-        self.clinician_filter.setPlaceholderText("any part of a name")
-        self.clinician_filter.setClearButtonEnabled(True)
-        self.laptop_filter = QComboBox(parent)
+        self.laptop_filter = QComboBox(parent)  # made first: first in the bar and in Tab order
         self.laptop_filter.addItem(ALL_LAPTOPS, "")
         self.laptop_filter.setToolTip("One laptop's sessions, or every laptop's")
-        self.protocol_filter = QComboBox(parent)
-        self.protocol_filter.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.protocol_filter.setMinimumContentsLength(14)  # long names: in the drop-down
-        self.protocol_filter.addItem("Any protocol", "")
-        self.status_filter = QComboBox(parent)
-        self.status_filter.addItem("Any status", "")
-        for code, label in (
-            ("open", STATUS_LABELS["open"]),
-            ("ended", "Ended (signed or not)"),
-            ("signed", STATUS_LABELS["signed"]),
-            ("unsigned", "Not signed"),
-        ):
-            self.status_filter.addItem(label, code)
-        self.ae_filter = QCheckBox("Has adverse effects", parent)
-        self.alarm_filter = QCheckBox("Has alarms", parent)
-        self.clear_filters_button = QPushButton("Clear filters", parent)
-        self.clear_filters_button.clicked.connect(self.clear_filters)
-        pairs: list[tuple[str, QWidget]] = [
-            ("Laptop", self.laptop_filter),
-            ("From", self.date_from),
-            ("To", self.date_to),
-            ("Patient", self.patient_filter),
-            ("Clinician", self.clinician_filter),
-            ("Protocol", self.protocol_filter),
-            ("Status", self.status_filter),
-        ]
-        for column, (text, widget) in enumerate(pairs):
-            label = QLabel(f"&{text}", parent)
-            label.setBuddy(widget)
-            grid.addWidget(label, 0, column)
-            grid.addWidget(widget, 1, column)
-        grid.setColumnStretch(3, 2)
-        grid.setColumnStretch(4, 2)
-        for edit in (self.patient_filter, self.clinician_filter):
-            edit.textChanged.connect(lambda _t: self._debounce.start())
-            edit.returnPressed.connect(self.refresh)
-        for date_field in (self.date_from, self.date_to):
-            date_field.dateChanged.connect(lambda _d: self._debounce.start())
-        for combo in (self.laptop_filter, self.protocol_filter, self.status_filter):
-            combo.currentIndexChanged.connect(lambda _i: self.refresh())
-        for box in (self.ae_filter, self.alarm_filter):
-            box.toggled.connect(lambda _on: self.refresh())
+        self._make_filter_widgets(parent, protocol_chars=14)
+        self._lay_out_filters(grid, parent, [("Laptop", self.laptop_filter), *self._filter_pairs()])
+        self._connect_filters(combos=(self.laptop_filter,))
         return grid
 
     def _build_actions(self) -> None:

@@ -23,17 +23,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QDateEdit,
     QFileDialog,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QProgressDialog,
-    QPushButton,
     QSplitter,
     QToolBar,
     QVBoxLayout,
@@ -56,7 +53,6 @@ from kapmonitor.settings import NIGHT_MODE, TREATMENT_SETTING, Settings
 from kapmonitor.store import permissions, rems_store
 from kapmonitor.store.accounts import User
 from kapmonitor.store.archive import (
-    STATUS_LABELS,
     ArchiveCounts,
     ArchiveFilter,
     ArchiveRow,
@@ -70,11 +66,11 @@ from kapmonitor.store.signoff import AMENDING_ROLES, COMMENTING_ROLES, Review
 from kapmonitor.ui.forms.form_base import EntryForm, resize_within_screen
 from kapmonitor.ui.forms.rems_dialog import RemsSubmissionDialog
 from kapmonitor.ui.forms.review_comment_dialog import ReviewCommentDialog
+from kapmonitor.ui.review.archive_filters import ArchiveFilterControls
 from kapmonitor.ui.review.archive_table import (
     ANY_DATE,
     ArchiveTable,
     ArchiveTableModel,
-    _date_field,
 )
 from kapmonitor.ui.review.archive_worker import ArchiveWorker
 from kapmonitor.ui.review.session_review_view import SessionReviewView, local
@@ -84,7 +80,7 @@ from kapmonitor.ui.widgets.theme import apply_settings_theme, view_actions
 Index = QModelIndex | QPersistentModelIndex
 
 
-class ReviewWindow(QMainWindow):
+class ReviewWindow(ArchiveFilterControls, QMainWindow):
     """Archive, session review and sign-off for the signed-in ``user``."""
 
     def __init__(
@@ -161,64 +157,20 @@ class ReviewWindow(QMainWindow):
 
     def _build_filters(self, parent: QWidget) -> QGridLayout:
         grid = QGridLayout()
-        self.date_from = _date_field(parent, "Sessions started on or after this day")
-        self.date_to = _date_field(parent, "Sessions started on or before this day")
-        self.patient_filter = QLineEdit(parent)
-        self.patient_filter.setPlaceholderText("any part of the code")
-        self.patient_filter.setClearButtonEnabled(True)
-        self.clinician_filter = QLineEdit(parent)
-        self.clinician_filter.setPlaceholderText("any part of a name")
-        self.clinician_filter.setClearButtonEnabled(True)
-        self.protocol_filter = QComboBox(parent)
-        self.protocol_filter.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.protocol_filter.setMinimumContentsLength(22)  # long names stay in the drop-down
-        self.protocol_filter.addItem("Any protocol", "")
-        self.status_filter = QComboBox(parent)
-        self.status_filter.addItem("Any status", "")
-        for code, label in (
-            ("open", STATUS_LABELS["open"]),
-            ("ended", "Ended (signed or not)"),
-            ("signed", STATUS_LABELS["signed"]),
-            ("unsigned", "Not signed"),
-        ):
-            self.status_filter.addItem(label, code)
-        self.ae_filter = QCheckBox("Has adverse effects", parent)
-        self.alarm_filter = QCheckBox("Has alarms", parent)
+        self._make_filter_widgets(parent, protocol_chars=22)
         self.unsigned_filter = QCheckBox("Unsigned only", parent)
-        self.clear_filters_button = QPushButton("Clear filters", parent)
-        self.clear_filters_button.clicked.connect(self.clear_filters)
-        pairs: list[tuple[str, QWidget]] = [
-            ("From", self.date_from),
-            ("To", self.date_to),
-            ("Patient", self.patient_filter),
-            ("Clinician", self.clinician_filter),
-            ("Protocol", self.protocol_filter),
-            ("Status", self.status_filter),
-        ]
-        for column, (text, widget) in enumerate(pairs):
-            label = QLabel(f"&{text}", parent)
-            label.setBuddy(widget)
-            grid.addWidget(label, 0, column)
-            grid.addWidget(widget, 1, column)
-        grid.setColumnStretch(2, 2)  # the text filters get the spare width
-        grid.setColumnStretch(3, 2)
+        # Tab goes through the boxes as they stand, then to "Clear filters".
+        QWidget.setTabOrder(self.alarm_filter, self.unsigned_filter)
+        QWidget.setTabOrder(self.unsigned_filter, self.clear_filters_button)
+        pairs = self._filter_pairs()
+        self._lay_out_filters(grid, parent, pairs)
         boxes = QHBoxLayout()
         for widget in (self.ae_filter, self.alarm_filter, self.unsigned_filter):
             boxes.addWidget(widget)
         boxes.addStretch(1)
         boxes.addWidget(self.clear_filters_button)
         grid.addLayout(boxes, 2, 0, 1, len(pairs))
-        for edit in (self.patient_filter, self.clinician_filter):
-            edit.textChanged.connect(lambda _t: self._debounce.start())
-            edit.returnPressed.connect(self.refresh)
-        for date_field in (self.date_from, self.date_to):
-            date_field.dateChanged.connect(lambda _d: self._debounce.start())
-        for combo in (self.protocol_filter, self.status_filter):
-            combo.currentIndexChanged.connect(lambda _i: self.refresh())
-        for box in (self.ae_filter, self.alarm_filter, self.unsigned_filter):
-            box.toggled.connect(lambda _on: self.refresh())
+        self._connect_filters(boxes=(self.unsigned_filter,))
         return grid
 
     def _build_actions(self) -> None:
