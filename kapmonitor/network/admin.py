@@ -15,6 +15,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from kapmonitor.network import server_schema
@@ -63,6 +64,36 @@ def scram_verifier(password: str, salt: bytes | None = None) -> str:
     )
 
 
+def _create_login_role(
+    conn: Any, role: str, password: str, database: str, group: str, who: str
+) -> None:
+    """A login role in ``group`` that may connect to ``database``, with a SCRAM verifier made
+    here (the password never reaches the server); refused if ``role`` exists already."""
+    from psycopg import sql
+
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+        raise NetworkError(f"The {who} already has a role ({role}).", "exists")
+    conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+            sql.Identifier(role), sql.Literal(scram_verifier(password)), sql.Identifier(group)
+        )
+    )
+    conn.execute(
+        sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+            sql.Identifier(database), sql.Identifier(role)
+        )
+    )
+
+
+def role_url(url: str, role: str) -> str:
+    """``url`` with ``role`` as its user and no password: what the laptop or reviewer uses."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+
+
 def init_server(url: str) -> list[int]:
     """Create (or bring up to date) the central schema at ``url``; returns versions applied."""
     import psycopg
@@ -79,7 +110,6 @@ def init_server(url: str) -> list[int]:
 def add_laptop(url: str, laptop: str) -> AddedLaptop:
     """Register ``laptop`` and create its login role with a new random password."""
     import psycopg
-    from psycopg import sql
 
     if not LAPTOP_NAME.match(laptop):
         raise NetworkError(
@@ -93,18 +123,7 @@ def add_laptop(url: str, laptop: str) -> AddedLaptop:
     conn = connect(url)
     try:
         with conn.transaction():
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-                raise NetworkError(f"The laptop {laptop} already has a role ({role}).", "exists")
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE kap_laptop").format(
-                    sql.Identifier(role), sql.Literal(scram_verifier(password))
-                )
-            )
-            conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                    sql.Identifier(database), sql.Identifier(role)
-                )
-            )
+            _create_login_role(conn, role, password, database, "kap_laptop", f"laptop {laptop}")
             conn.execute(
                 "INSERT INTO kap.laptops (laptop_id, role_name) VALUES (%s, %s)", [laptop, role]
             )
@@ -112,12 +131,7 @@ def add_laptop(url: str, laptop: str) -> AddedLaptop:
         raise explain(exc, url) from exc
     finally:
         conn.close()
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    laptop_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
-    return AddedLaptop(laptop, role, password, laptop_url)
+    return AddedLaptop(laptop, role, password, role_url(url, role))
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,6 @@ def add_reviewer(url: str, name: str, printed_name: str, role_title: str) -> Add
     server holds no key it can sign with; the password is handed over once."""
     import psycopg
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    from psycopg import sql
 
     from kapmonitor.store import accounts, signatures
 
@@ -178,18 +191,7 @@ def add_reviewer(url: str, name: str, printed_name: str, role_title: str) -> Add
     conn = connect(url)
     try:
         with conn.transaction():
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
-                raise NetworkError(f"The reviewer {name} already has a role ({role}).", "exists")
-            conn.execute(
-                sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE kap_reviewer").format(
-                    sql.Identifier(role), sql.Literal(scram_verifier(password))
-                )
-            )
-            conn.execute(
-                sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
-                    sql.Identifier(database), sql.Identifier(role)
-                )
-            )
+            _create_login_role(conn, role, password, database, "kap_reviewer", f"reviewer {name}")
             conn.execute(
                 "INSERT INTO kap.reviewers (role_name, printed_name, role_title, public_key, "
                 "fingerprint, wrapped_key) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -199,10 +201,5 @@ def add_reviewer(url: str, name: str, printed_name: str, role_title: str) -> Add
         raise explain(exc, url) from exc
     finally:
         conn.close()
-    parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    reviewer_url = urlunsplit(parts._replace(netloc=f"{role}@{host}"))
     name_shown = printed_name.strip()
-    return AddedReviewer(role, name_shown, role_title, fingerprint, password, reviewer_url)
+    return AddedReviewer(role, name_shown, role_title, fingerprint, password, role_url(url, role))
