@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -60,14 +61,25 @@ def _msa(payload: bytes) -> tuple[str, str]:
 
 
 async def _send_all(
-    host: str, port: int, count: int, connections: int, profile: str, window: int = 1
+    host: str,
+    port: int,
+    count: int,
+    connections: int,
+    profile: str,
+    window: int = 1,
+    tag: str = "B",
 ) -> dict:
     """Send ``count`` messages over ``connections`` connections, each keeping at most ``window``
     messages unanswered (1: original-mode HL7, wait for each ACK; more: a gateway flushing its
-    buffer, pipelining). Every connection checks its ACKs come back in the order it sent."""
+    buffer, pipelining). Every connection checks its ACKs come back in the order it sent.
+    ``tag`` starts every message control id: a run against a store must use a tag of its own,
+    or its messages are resends of an earlier run's, acknowledged but not stored again."""
     per = count // connections
+    # What a gateway flushes after a cut: readings it buffered, the newest a few seconds old
+    # (readings dated in the future would be kept pending, the cheaper path, by the store).
+    start = datetime.now(UTC).astimezone().replace(microsecond=0) - timedelta(seconds=per + 5)
     feeds = [
-        [frame(m) for m in messages(profile, per, prefix=f"B{c}-")][:per]
+        [frame(m) for m in messages(profile, per, start=start, prefix=f"{tag}{c}-")][:per]
         for c in range(connections)
     ]
     answers: dict[str, int] = {}
@@ -106,9 +118,9 @@ async def _send_all(
 
 
 def _sender_main(argv: Sequence[str]) -> None:
-    host, port, count, connections, profile, window = argv
+    host, port, count, connections, profile, window, tag = argv
     result = asyncio.run(
-        _send_all(host, int(port), int(count), int(connections), profile, int(window))
+        _send_all(host, int(port), int(count), int(connections), profile, int(window), tag)
     )
     print(json.dumps(result))
 
@@ -116,7 +128,8 @@ def _sender_main(argv: Sequence[str]) -> None:
 def _run_senders(
     host: str, port: int, count: int, connections: int, profile: str, window: int
 ) -> dict:
-    """The senders in another process (a gateway is another program); all must get AA, in order."""
+    """The senders in another process (a gateway is another program); all must get AA, in order.
+    Each run's control ids are its own (a fresh tag), so no message repeats an earlier run's."""
     code = (
         "import sys; from kapmonitor.bench_devices import _sender_main; _sender_main(sys.argv[1:])"
     )
@@ -131,6 +144,7 @@ def _run_senders(
             str(connections),
             profile,
             str(window),
+            f"B{uuid.uuid4().hex[:6]}",
         ],
         capture_output=True,
         text=True,
@@ -308,6 +322,8 @@ def measure_store_throughput(
     finally:
         listener.stop()
         writer.close()
+    if writer.stored < result["sent"]:  # every message carries a reading: each must be new
+        raise RuntimeError(f"only {writer.stored} readings stored for {result['sent']} messages")
     return {
         "messages_per_s": result["sent"] / result["seconds"],
         "per_commit": result["sent"] / max(1, writer.batches),
