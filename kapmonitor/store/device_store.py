@@ -42,7 +42,7 @@ from kapmonitor.domain.validation import FieldError, ValidationError, check_text
 from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.store import permissions, protocol_effects
 from kapmonitor.store.database import explain, plain_errors
-from kapmonitor.store.inserts import insert_returning
+from kapmonitor.store.inserts import insert_returning, rows_of
 
 if TYPE_CHECKING:
     from kapmonitor.domain.protocol import Protocol
@@ -325,15 +325,8 @@ def _insert_readings(
             " ON CONFLICT (session_id, device_id, message_id, vital) DO NOTHING RETURNING *",
             values,
         )
-        found = cursor.fetchall()
-        columns = [d[0] for d in cursor.description] if found else []
-        stored = [dict(zip(columns, row, strict=True)) for row in found]
-        rows += [typed_row("device_readings", row) for row in sorted(stored, key=_by_id)]
+        rows += rows_of("device_readings", cursor, cursor.fetchall())
     return rows
-
-
-def _by_id(row: dict[str, Any]) -> int:
-    return int(row["id"])
 
 
 def _auto_confirmable(row: StoredRow, auto: set[str]) -> bool:
@@ -441,10 +434,7 @@ def _insert_reviews(store: SessionStore, rows: Sequence[dict[str, Any]]) -> list
         f"{', '.join([marks] * len(rows))} RETURNING *",
         [row[c] for row in rows for c in columns],
     )
-    found = cursor.fetchall()
-    names = [d[0] for d in cursor.description]
-    stored = sorted((dict(zip(names, r, strict=True)) for r in found), key=_by_id)
-    return [typed_row("device_reading_reviews", row) for row in stored]
+    return rows_of("device_reading_reviews", cursor, cursor.fetchall())
 
 
 def _pending(store: SessionStore, session_id: str, ids: Sequence[int]) -> list[StoredRow]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlite_utils import Database
 
-from kapmonitor.domain.session_rows import StoredRow, typed_row
+from kapmonitor.domain.session_rows import StoredRow, row_reader
 
 
 def insert_returning(db: Database, table: str, row: dict[str, Any]) -> StoredRow:
@@ -17,5 +19,25 @@ def insert_returning(db: Database, table: str, row: dict[str, Any]) -> StoredRow
         list(row.values()),
     )
     found = cursor.fetchone()
-    columns = [d[0] for d in cursor.description]
-    return typed_row(table, dict(zip(columns, found, strict=True)))
+    return reader(table, tuple(d[0] for d in cursor.description))(found)
+
+
+@lru_cache(maxsize=256)
+def reader(table: str, names: tuple[str, ...]) -> Callable[[Sequence[Any]], StoredRow]:
+    """The typed-row maker for ``table``'s result tuples whose columns are ``names``, made once
+    per shape: a device feed's inserts hand back thousands of rows of the same few shapes, and
+    building a dict per row only to build the typed row from it was a fifth of their cost."""
+    return row_reader(table, names)
+
+
+def rows_of(table: str, cursor: Any, found: Sequence[Sequence[Any]]) -> list[StoredRow]:
+    """``found`` (rows fetched from ``cursor``) as ``table``'s typed rows, sorted by id: what a
+    multi-row ``INSERT … RETURNING *`` stored, in the order it was inserted."""
+    if not found:
+        return []
+    make = reader(table, tuple(d[0] for d in cursor.description))
+    return sorted((make(values) for values in found), key=_row_id)
+
+
+def _row_id(row: StoredRow) -> int:
+    return row.id

@@ -11,6 +11,7 @@ Each ``after_*`` returns the rows it wrote, as ``(table, row)``, so the store's 
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -93,16 +94,40 @@ class DoseFacts:
     and kept for one write transaction (a device group commit evaluates hundreds of messages
     against the same two facts; re-reading them per message was a third of its statements).
 
+    It also keeps what a NEWS2 score reads besides the reading (the consciousness observations
+    and the SpO₂ scale choices), read once for the transaction instead of twice per message.
+
     Valid only while nothing but device writes happen in the transaction: those never write a
-    dose, and a vitals row they write changes the baseline only when it was observed before the
-    first dose, which :func:`after_vitals` reports through :meth:`vitals_written` (the baseline
-    is then read again). A fresh object is exactly the per-call reads of before."""
+    dose, an observation or a scale choice, and a vitals row they write changes the baseline
+    only when it was observed before the first dose, which :func:`after_vitals` reports through
+    :meth:`vitals_written` (the baseline is then read again). A fresh object is exactly the
+    per-call reads of before."""
 
     def __init__(self, db: Database, session_id: str) -> None:
         self.db = db
         self.session_id = session_id
         self._dose_at: Any = _UNREAD
         self._baseline: Any = _UNREAD
+        self._consciousness: Any = _UNREAD
+        self._consciousness_at: list[str] = []
+        self._scale_choices: Any = _UNREAD
+
+    def latest_consciousness(self, at: str) -> dict[str, Any] | None:
+        """The newest current observation with a MOAA/S or dissociation score at or before
+        ``at``, as :func:`_latest_observation` finds it (device writes never add one)."""
+        if self._consciousness is _UNREAD:
+            self._consciousness = _current_rows(
+                self.db, "observations", self.session_id, _CONSCIOUSNESS
+            )  # ordered by observed_at, id: the last at or before ``at`` is the newest
+            self._consciousness_at = [r["observed_at"] for r in self._consciousness]
+        found = bisect.bisect_right(self._consciousness_at, at)
+        return self._consciousness[found - 1] if found else None  # type: ignore[no-any-return]
+
+    def scale_choices(self) -> list[dict[str, Any]]:
+        """The session's current NEWS2 scale choices (device writes never add one)."""
+        if self._scale_choices is _UNREAD:
+            self._scale_choices = _current_rows(self.db, "news2_scale_choices", self.session_id)
+        return self._scale_choices  # type: ignore[no-any-return]
 
     def dose_at(self) -> str | None:
         if self._dose_at is _UNREAD:
@@ -128,22 +153,33 @@ def _insert(db: Database, table: str, row: dict[str, Any], written: Written) -> 
     written.append((table, insert_returning(db, table, row)))
 
 
+_CONSCIOUSNESS = "AND (moaas IS NOT NULL OR dissociation IS NOT NULL)"
+
+
 def news2_for_reading(
-    db: Database, protocol: Protocol | None, session_id: str, row: Mapping[str, Any]
+    db: Database,
+    protocol: Protocol | None,
+    session_id: str,
+    row: Mapping[str, Any],
+    facts: DoseFacts | None = None,
 ) -> news2.News2:
     """NEWS2 for one stored vitals row: on the SpO₂ scale chosen for the patient at that time,
     with consciousness only from an observation (MOAA/S or dissociation) within the protocol's
-    freshness window before the reading (an older one, or none, leaves the set incomplete)."""
+    freshness window before the reading (an older one, or none, leaves the set incomplete).
+    ``facts``: the transaction's :class:`DoseFacts`, which read both once for a device batch."""
     at = row["observed_at"]
-    observation = _latest_observation(
-        db, session_id, at, "AND (moaas IS NOT NULL OR dissociation IS NOT NULL)"
-    )
+    if facts is not None:
+        observation = facts.latest_consciousness(at)
+        choices = facts.scale_choices()
+    else:
+        observation = _latest_observation(db, session_id, at, _CONSCIOUSNESS)
+        choices = _current_rows(db, "news2_scale_choices", session_id)
     window = (
         protocol.discharge_freshness_minutes
         if protocol is not None
         else DEFAULT_DISCHARGE_FRESHNESS_MINUTES
     )
-    scale = news2.scale_in_force(_current_rows(db, "news2_scale_choices", session_id), at)
+    scale = news2.scale_in_force(choices, at)
     return news2.score(
         rr=row["rr"],
         spo2=row["spo2"],
@@ -173,7 +209,7 @@ def after_vitals(
     facts.vitals_written(row["observed_at"])
     vitals_id = row["id"]
     written: Written = []
-    result = news2_for_reading(db, protocol, session_id, row)
+    result = news2_for_reading(db, protocol, session_id, row, facts)
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     _insert(
         db,
