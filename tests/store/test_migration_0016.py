@@ -11,9 +11,9 @@ import pytest
 from sqlite_utils import Database
 
 from kapmonitor.domain.clock import FakeClock
+from kapmonitor.domain.records import VitalSigns
 from kapmonitor.store import audit, verify
 from kapmonitor.store.schema import SCHEMA_VERSION, migrations
-from kapmonitor.domain.records import VitalSigns
 from tests.factories import T0, open_store, session_start
 
 SID = "b" * 32
