@@ -11,7 +11,6 @@ Each ``after_*`` returns the rows it wrote, as ``(table, row)``, so the store's 
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -87,6 +86,12 @@ def _latest_observation(
 
 
 _UNREAD: Any = object()
+_END_OF_TIME = "\uffff"  # after every UTC text time
+
+
+def _found_at(observation: Mapping[str, Any] | None) -> str:
+    """An observation's time, or the start of time when there is none."""
+    return "" if observation is None else str(observation["observed_at"])
 
 
 class DoseFacts:
@@ -108,20 +113,40 @@ class DoseFacts:
         self.session_id = session_id
         self._dose_at: Any = _UNREAD
         self._baseline: Any = _UNREAD
-        self._consciousness: Any = _UNREAD
-        self._consciousness_at: list[str] = []
+        self._consciousness: Any = _UNREAD  # (time asked, answer, next observation's time)
         self._scale_choices: Any = _UNREAD
 
     def latest_consciousness(self, at: str) -> dict[str, Any] | None:
         """The newest current observation with a MOAA/S or dissociation score at or before
-        ``at``, as :func:`_latest_observation` finds it (device writes never add one)."""
-        if self._consciousness is _UNREAD:
-            self._consciousness = _current_rows(
-                self.db, "observations", self.session_id, _CONSCIOUSNESS
-            )  # ordered by observed_at, id: the last at or before ``at`` is the newest
-            self._consciousness_at = [r["observed_at"] for r in self._consciousness]
-        found = bisect.bisect_right(self._consciousness_at, at)
-        return self._consciousness[found - 1] if found else None  # type: ignore[no-any-return]
+        ``at``, as :func:`_latest_observation` finds it (device writes never add one).
+
+        A record may hold thousands of observations, so none is read in bulk: the first call
+        reads the one answer; a later one with another time also reads when the next such
+        observation comes, and every time before that has the same answer (a device batch's
+        consecutive seconds are answered from it)."""
+        known = self._consciousness
+        if known is not _UNREAD:
+            first_at, found, until = known
+            if at == first_at or (until is not None and _found_at(found) <= at < until):
+                return found  # type: ignore[no-any-return]
+            if until is None and at > first_at:
+                until = self._next_consciousness(first_at)
+                self._consciousness = (first_at, found, until)
+                if at < until:
+                    return found  # type: ignore[no-any-return]
+        found = _latest_observation(self.db, self.session_id, at, _CONSCIOUSNESS)
+        self._consciousness = (at, found, None)
+        return found
+
+    def _next_consciousness(self, after: str) -> str:
+        """When the first such observation after ``after`` was made (or past any time)."""
+        row = self.db.execute(
+            "SELECT min(observed_at) FROM observations t WHERE session_id = ? AND voided = 0 "
+            "AND id NOT IN (SELECT supersedes_id FROM observations WHERE supersedes_id IS NOT "
+            f"NULL) AND observed_at > ? {_CONSCIOUSNESS}",
+            [self.session_id, after],
+        ).fetchone()
+        return row[0] if row and row[0] is not None else _END_OF_TIME
 
     def scale_choices(self) -> list[dict[str, Any]]:
         """The session's current NEWS2 scale choices (device writes never add one)."""
