@@ -7,7 +7,6 @@ derived from stored times on every tick, never counted, so a restart shows the s
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -503,7 +502,6 @@ class SessionWindow(QMainWindow):
     def open_session(self, session_id: str, fresh: bool = False) -> None:
         """Show a session; one not just started here (a resume) opens locked when accounts
         are in use."""
-        gc.unfreeze()  # the record shown until now may be collected again (see below)
         try:
             self.log = SessionModel.load(self.store, session_id)
         except StoreError as exc:
@@ -528,12 +526,6 @@ class SessionWindow(QMainWindow):
         self.tick()
         self.backups.session_running(log.phase() != "ended")
         self.device_feed.session_opened()  # capture follows the session shown
-        # Everything alive now (the loaded record, the chart's arrays, the window) lives as
-        # long as the session is shown: out of the cyclic collector's full passes with it.
-        # A full pass over a three-hour record took about 40 ms, and landed on whichever save
-        # or device message was being handled (the p99 of both). Garbage made from here on
-        # is collected as before; the next session opened, or the window closing, thaws it.
-        gc.freeze()
 
     def _rebuild_views(self) -> None:
         """Full redraw: only on opening a session or after a correction (rare)."""
@@ -1002,7 +994,6 @@ class SessionWindow(QMainWindow):
         QMessageBox.warning(self, APP_NAME, str(exc))
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        gc.unfreeze()  # what open_session kept out of the collector's passes
         self.ticker.stop()
         self.device_feed.stop()  # no capture thread outlives the window
         self.sync_feed.stop()  # no sync thread outlives the window
