@@ -121,3 +121,30 @@ def test_the_header_says_when_the_critical_sound_is_off(qtbot: QtBot) -> None:
     assert banner.header.text().endswith("critical-alarm sound is off")
     banner.set_sound_off(False)
     assert "sound" not in banner.header.text()
+
+
+def test_new_words_for_the_same_alarms_refill_the_rows_and_keep_the_focus(qtbot: QtBot) -> None:
+    """A device alarm continued by later readings shows their newest value, once a second
+    during a desaturation: the rows are filled again in place, so a clinician who has tabbed to
+    Acknowledge keeps the focus there, and the button still acknowledges the same alarm."""
+    banner = make_banner(qtbot)
+    banner.show()
+    banner.set_alarms(ALARMS)
+    rows = list(banner._rows)
+    top = banner.buttons[0]
+    top.setFocus()
+    newer = [dict(a) for a in ALARMS]
+    newer[2] = {**newer[2], "message": "Systolic BP 192 mmHg ≥ 180; also ≥ 160"}
+    banner.set_alarms(newer)
+    assert banner._rows == rows  # the same row widgets
+    assert banner.buttons[0] is top and banner.focusWidget() is top
+    assert banner.lines()[0].startswith("▲ CRITICAL — Systolic BP 192 mmHg ≥ 180; also ≥ 160 —")
+    shown = [label.text() for label in banner.findChildren(QLabel, "AlarmMessage")]
+    assert any("192" in text for text in shown) and not any("185" in text for text in shown)
+    with qtbot.waitSignal(banner.acknowledge_requested) as signal:
+        top.click()
+    assert signal.args == [3]
+    # Another alarm, or another order: rebuilt.
+    banner.set_alarms([*newer, alarm(5, "critical", "SpO₂ 84 %", "2026-01-15T09:41:00.000Z")])
+    assert banner._rows != rows
+    assert banner.alarm_ids() == [3, 5, 4, 2, 1]
