@@ -14,14 +14,12 @@ from kapmonitor.domain.records import AlarmAcknowledgement, Dose, VitalSigns
 from kapmonitor.store import audit, verify
 from kapmonitor.store.schema import migrations
 from tests.factories import T0, open_store, protocol, session_start
+from tests.store.old_schema import file_before, insert_session
 
 
 def test_upgrade_keeps_alarms_and_acknowledgements_verifiable(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
-    conn = sqlite3.connect(path)
-    db = Database(conn)
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db, stop_before="0005_questionnaire_alarms")
+    conn, db = file_before(path, "0005_questionnaire_alarms")
     audit.install(db)
     conn.close()
     # Write through today's store code would need the new column: instead write the old rows
@@ -51,13 +49,7 @@ def test_pre_0005_rows_survive_the_rebuild(tmp_path: Path) -> None:
     audit.install(db)
     stamp = "2026-03-02T09:00:00.000Z"
     with db.atomic():
-        db.execute(
-            "INSERT INTO sessions (id, patient_code, sex, weight_kg, indication, eligibility, "
-            "concomitant_medicines, session_limit_minutes, app_version, observed_at, "
-            "recorded_at, recorded_by) VALUES (?, 'KAP-1', 'female', 70, 'trd', '{}', '[]', "
-            "180, 'x', ?, ?, 'Dr A')",
-            ["a" * 32, stamp, stamp],
-        )
+        insert_session(db, "a" * 32, stamp)
         db.execute(
             "INSERT INTO alarms (session_id, observed_at, recorded_at, recorded_by, "
             "source_table, source_id, rule_id, parameter, value, priority, limit_text, "

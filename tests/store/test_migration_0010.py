@@ -18,6 +18,7 @@ from kapmonitor.domain.vitals import VITAL_SIGNS
 from kapmonitor.store import audit, verify
 from kapmonitor.store.schema import SCHEMA_VERSION, migrations
 from tests.factories import T0, open_store, protocol, session_start
+from tests.store.old_schema import file_before, insert_session
 
 STAMP = "2026-03-02T09:00:00.000Z"
 SID = "a" * 32
@@ -25,21 +26,12 @@ SID = "a" * 32
 
 def _version_9_file(path: Path) -> None:
     """A file as KAP Monitor wrote it at schema 9: a session with one vitals row, sealed."""
-    conn = sqlite3.connect(path)
-    db = Database(conn)
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db, stop_before="0010_etco2")
+    conn, db = file_before(path, "0010_etco2")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 9
     assert "etco2" not in {c.name for c in db["vitals"].columns}
     audit.install(db)
     with db.atomic():
-        db.execute(
-            "INSERT INTO sessions (id, patient_code, sex, weight_kg, indication, eligibility, "
-            "concomitant_medicines, session_limit_minutes, app_version, observed_at, "
-            "recorded_at, recorded_by) VALUES (?, 'KAP-1', 'female', 70, 'trd', '{}', '[]', "
-            "180, 'x', ?, ?, 'Dr A')",
-            [SID, STAMP, STAMP],
-        )
+        insert_session(db, SID, STAMP)
         db.execute(
             "INSERT INTO vitals (session_id, observed_at, recorded_at, recorded_by, hr, sbp, "
             "dbp, spo2, rr, temp_c) VALUES (?, ?, ?, 'Dr A', 72, 124, 78, 98, 14, 36.6)",

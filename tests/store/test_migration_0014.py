@@ -4,17 +4,15 @@ new NULL columns, and the upgraded file then takes device readings and their ala
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
-
-from sqlite_utils import Database
 
 from kapmonitor.devices.reading import DeviceReading
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.store import audit, device_store, verify
-from kapmonitor.store.schema import SCHEMA_VERSION, migrations
+from kapmonitor.store.schema import SCHEMA_VERSION
 from tests.factories import T0, open_store
+from tests.store.old_schema import file_before, insert_session
 
 SID = "a" * 32
 STAMP = "2026-03-02T09:00:00.000Z"
@@ -23,20 +21,11 @@ STAMP = "2026-03-02T09:00:00.000Z"
 def test_a_schema_13_file_upgrades_and_still_verifies(tmp_path: Path) -> None:
     path = tmp_path / "v13.sqlite"
     clock = FakeClock(T0)
-    conn = sqlite3.connect(path)
-    db = Database(conn)
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db, stop_before="0014_device_readings")
+    conn, db = file_before(path, "0014_device_readings")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 13
     audit.install(db)
     with db.atomic():
-        db.execute(
-            "INSERT INTO sessions (id, patient_code, sex, weight_kg, indication, eligibility, "
-            "concomitant_medicines, session_limit_minutes, app_version, observed_at, "
-            "recorded_at, recorded_by) VALUES (?, 'KAP-1', 'female', 70, 'trd', '{}', '[]', "
-            "180, 'x', ?, ?, 'Dr A')",
-            [SID, STAMP, STAMP],
-        )
+        insert_session(db, SID, STAMP)
         db.execute(
             "INSERT INTO vitals (session_id, observed_at, recorded_at, recorded_by, sbp, dbp, hr, "
             "spo2) VALUES (?, ?, ?, 'Dr A', 200, 100, 70, 98)",

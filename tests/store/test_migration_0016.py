@@ -4,7 +4,6 @@ was, still verifies, still refuses an UPDATE or DELETE of an entry, and chains n
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,28 +12,20 @@ from sqlite_utils import Database
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.domain.records import VitalSigns
 from kapmonitor.store import audit, verify
-from kapmonitor.store.schema import SCHEMA_VERSION, migrations
+from kapmonitor.store.schema import SCHEMA_VERSION
 from tests.factories import T0, open_store, session_start
+from tests.store.old_schema import file_before, insert_session
 
 SID = "b" * 32
 STAMP = "2026-03-02T09:00:00.000Z"
 
 
 def _schema_15_file(path: Path, clock: FakeClock) -> list[tuple]:
-    conn = sqlite3.connect(path)
-    db = Database(conn)
-    db.execute("PRAGMA foreign_keys = ON")
-    migrations.apply(db, stop_before="0016_audit_hash_index")
+    conn, db = file_before(path, "0016_audit_hash_index")
     assert db.execute("PRAGMA user_version").fetchone()[0] == 15
     audit.install(db)
     with db.atomic():
-        db.execute(
-            "INSERT INTO sessions (id, patient_code, sex, weight_kg, indication, eligibility, "
-            "concomitant_medicines, session_limit_minutes, app_version, observed_at, "
-            "recorded_at, recorded_by) VALUES (?, 'KAP-1', 'female', 70, 'trd', '{}', '[]', "
-            "180, 'x', ?, ?, 'Dr A')",
-            [SID, STAMP, STAMP],
-        )
+        insert_session(db, SID, STAMP)
         for hr in (70, 72, 74):
             db.execute(
                 "INSERT INTO vitals (session_id, observed_at, recorded_at, recorded_by, sbp, "
