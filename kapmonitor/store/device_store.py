@@ -325,7 +325,7 @@ def _insert_readings(
             " ON CONFLICT (session_id, device_id, message_id, vital) DO NOTHING RETURNING *",
             values,
         )
-        rows += rows_of("device_readings", cursor, cursor.fetchall())
+        rows += rows_of("device_readings", cursor)
     return rows
 
 
@@ -434,7 +434,7 @@ def _insert_reviews(store: SessionStore, rows: Sequence[dict[str, Any]]) -> list
         f"{', '.join([marks] * len(rows))} RETURNING *",
         [row[c] for row in rows for c in columns],
     )
-    return rows_of("device_reading_reviews", cursor, cursor.fetchall())
+    return rows_of("device_reading_reviews", cursor)
 
 
 def _pending(store: SessionStore, session_id: str, ids: Sequence[int]) -> list[StoredRow]:

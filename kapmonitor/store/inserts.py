@@ -30,9 +30,10 @@ def reader(table: str, names: tuple[str, ...]) -> Callable[[Sequence[Any]], Stor
     return row_reader(table, names)
 
 
-def rows_of(table: str, cursor: Any, found: Sequence[Sequence[Any]]) -> list[StoredRow]:
-    """``found`` (rows fetched from ``cursor``) as ``table``'s typed rows, sorted by id: what a
-    multi-row ``INSERT … RETURNING *`` stored, in the order it was inserted."""
+def rows_of(table: str, cursor: Any) -> list[StoredRow]:
+    """What a multi-row ``INSERT … RETURNING *`` on ``cursor`` stored, as ``table``'s typed
+    rows sorted by id: the order they were inserted in."""
+    found = cursor.fetchall()
     if not found:
         return []
     make = reader(table, tuple(d[0] for d in cursor.description))

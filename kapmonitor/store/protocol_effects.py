@@ -140,13 +140,15 @@ class DoseFacts:
 
     def _next_consciousness(self, after: str) -> str:
         """When the first such observation after ``after`` was made (or past any time)."""
-        row = self.db.execute(
-            "SELECT min(observed_at) FROM observations t WHERE session_id = ? AND voided = 0 "
-            "AND id NOT IN (SELECT supersedes_id FROM observations WHERE supersedes_id IS NOT "
-            f"NULL) AND observed_at > ? {_CONSCIOUSNESS}",
-            [self.session_id, after],
-        ).fetchone()
-        return row[0] if row and row[0] is not None else _END_OF_TIME
+        rows = _current_rows(
+            self.db,
+            "observations",
+            self.session_id,
+            f"AND observed_at > ? {_CONSCIOUSNESS}",
+            [after],
+            order="ORDER BY observed_at, id LIMIT 1",
+        )
+        return str(rows[0]["observed_at"]) if rows else _END_OF_TIME
 
     def scale_choices(self) -> list[dict[str, Any]]:
         """The session's current NEWS2 scale choices (device writes never add one)."""
@@ -182,29 +184,20 @@ _CONSCIOUSNESS = "AND (moaas IS NOT NULL OR dissociation IS NOT NULL)"
 
 
 def news2_for_reading(
-    db: Database,
-    protocol: Protocol | None,
-    session_id: str,
-    row: Mapping[str, Any],
-    facts: DoseFacts | None = None,
+    protocol: Protocol | None, row: Mapping[str, Any], facts: DoseFacts
 ) -> news2.News2:
     """NEWS2 for one stored vitals row: on the SpO₂ scale chosen for the patient at that time,
     with consciousness only from an observation (MOAA/S or dissociation) within the protocol's
     freshness window before the reading (an older one, or none, leaves the set incomplete).
-    ``facts``: the transaction's :class:`DoseFacts`, which read both once for a device batch."""
+    Both are read through the transaction's :class:`DoseFacts` (once for a device batch)."""
     at = row["observed_at"]
-    if facts is not None:
-        observation = facts.latest_consciousness(at)
-        choices = facts.scale_choices()
-    else:
-        observation = _latest_observation(db, session_id, at, _CONSCIOUSNESS)
-        choices = _current_rows(db, "news2_scale_choices", session_id)
+    observation = facts.latest_consciousness(at)
     window = (
         protocol.discharge_freshness_minutes
         if protocol is not None
         else DEFAULT_DISCHARGE_FRESHNESS_MINUTES
     )
-    scale = news2.scale_in_force(choices, at)
+    scale = news2.scale_in_force(facts.scale_choices(), at)
     return news2.score(
         rr=row["rr"],
         spo2=row["spo2"],
@@ -234,7 +227,7 @@ def after_vitals(
     facts.vitals_written(row["observed_at"])
     vitals_id = row["id"]
     written: Written = []
-    result = news2_for_reading(db, protocol, session_id, row, facts)
+    result = news2_for_reading(protocol, row, facts)
     common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     _insert(
         db,
