@@ -35,6 +35,7 @@ from kapmonitor.domain.device_flags import BLOCKING_FLAGS, blocking_flags, flag_
 from kapmonitor.domain.reference import Reference
 from kapmonitor.domain.session_rows import StoredRow
 from kapmonitor.domain.vitals import VITAL_SIGNS
+from kapmonitor.ui.widgets.steady_label import SteadyLabel
 
 # Captions are the short names every clinician reads at a glance; the units are in each
 # value's tooltip. "BP mmHg  ▲ critical  just now" made each column wider than a 1280 px
@@ -154,13 +155,13 @@ class LastValuesPanel(QFrame):
             row, column = divmod(index, COLUMNS)
             label = QLabel(caption)
             label.setObjectName("BigLabel")
-            value = QLabel("—")
+            value = SteadyLabel("—")  # new at every save: see steady_label
             value.setObjectName("BigWord" if key in WORD_VALUES else "BigValue")
             value.setAccessibleName(caption)
             if key in UNITS:
                 value.setToolTip(UNITS[key])
                 label.setToolTip(UNITS[key])
-            age = QLabel("")
+            age = SteadyLabel("")
             age.setObjectName("BigAge")
             age.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             caption_row = QHBoxLayout()

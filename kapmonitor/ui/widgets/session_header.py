@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QComboBox, QFrame, QLabel, QVBoxLayout, QWidget
 
 from kapmonitor.domain.clock import format_duration
 from kapmonitor.ui.widgets.flow_layout import FlowLayout, flow_policy
+from kapmonitor.ui.widgets.steady_label import SteadyLabel
 
 LONG_CODE = 14  # characters: a longer patient code is set in smaller type, never cut
 
@@ -32,13 +33,13 @@ def _pair(
     column.setSpacing(0)
     label = QLabel(caption, box)
     label.setObjectName("BigLabel")
-    value = QLabel("—", box)
+    value = SteadyLabel("—", box)  # the clocks change every second
     value.setObjectName(name)
     column.addWidget(label)
     column.addWidget(value)
     subline = None
     if sub:
-        subline = QLabel("", box)
+        subline = SteadyLabel("", box)
         subline.setObjectName("HeaderSub")
         column.addWidget(subline)
     column.addStretch(1)
