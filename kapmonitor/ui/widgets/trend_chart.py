@@ -87,6 +87,7 @@ from kapmonitor.domain.label_layout import (
     layout_labels,
 )
 from kapmonitor.domain.vitals import CHART_LANES, VITAL_KEYS, ChartLane
+from kapmonitor.ui.widgets.tail_curve import TailCurve
 
 __all__ = ["MARKER_KINDS", "SERIES", "TrendChart"]
 
@@ -844,7 +845,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._plots[-1].getAxis("bottom").setLabel("Minutes since session start")
 
         self._curves: dict[str, pg.PlotDataItem] = {}
-        self._tails: dict[str, pg.PlotDataItem] = {}
+        self._tails: dict[str, TailCurve] = {}
         self._split: dict[str, tuple[int, int]] = {}  # (first tail index, buffer edits)
         self._tail_limit: dict[str, int] = {}
         self._keys: dict[str, pg.ScatterPlotItem] = {}
@@ -855,26 +856,22 @@ class TrendChart(pg.GraphicsLayoutWidget):
             # default (5) leaves a 3-hour 1 Hz record undecimated. Values stored are finite but
             # for a NaN where device data pause (DeviceGaps): connect="finite" breaks the line
             # there (pyqtgraph still checks for it itself with the finite check skipped).
-            curve, tail = (
-                pg.PlotDataItem(
-                    symbol=spec.symbol,
-                    antialias=False,
-                    autoDownsampleFactor=1.0,
-                    skipFiniteCheck=True,
-                    connect="finite",
-                )
-                for _ in range(2)
+            curve = pg.PlotDataItem(
+                symbol=spec.symbol,
+                antialias=False,
+                autoDownsampleFactor=1.0,
+                skipFiniteCheck=True,
+                connect="finite",
             )
-            for item in (curve, tail):
-                self._plots[spec.plot].addItem(item)
+            self._plots[spec.plot].addItem(curve)
+            # The tail (a few minutes, a strip a few pixels wide, always in view) is drawn
+            # point for point by an item of its own: see tail_curve.
+            tail = TailCurve()
+            tail.setSymbol(spec.symbol)
+            self._plots[spec.plot].addItem(tail, ignoreBounds=True)
             # Also set on the curve itself, independent of the plot's context-menu state.
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
-            # The tail (a few minutes, a strip a few pixels wide) is peak-downsampled like the
-            # history (each pixel column's min and max: no spike is lost) but never clipped:
-            # it is always in view, and clipping cost a save more than it saved.
-            tail.setDownsampling(auto=True, method="peak")
-            tail.setClipToView(False)
             # The history changes once per tail length: a pixmap blit repaints it under the
             # tail's strip, instead of stroking its thousands of segments at every save.
             for child in (curve.curve, curve.scatter):
@@ -1787,7 +1784,7 @@ class TrendChart(pg.GraphicsLayoutWidget):
         self._buffer(name)
         return self._curves[name]
 
-    def curve_tail(self, name: str) -> pg.PlotDataItem:
+    def curve_tail(self, name: str) -> TailCurve:
         """The plot item that draws the newest points of one series (what a save re-hands)."""
         self._buffer(name)
         return self._tails[name]
