@@ -22,7 +22,7 @@ from kapmonitor.domain import discharge_gate, dose_gate, dose_guards, suicidalit
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.checklists import AlarmChecklistStep
 from kapmonitor.domain.clock import Clock, SystemClock, from_iso, to_iso
-from kapmonitor.domain.protocol import Protocol
+from kapmonitor.domain.protocol import Protocol, stored_protocol
 from kapmonitor.domain.records import (
     AdverseEvent,
     AdverseEventOutcome,
@@ -77,9 +77,6 @@ class SessionLog:
     """Sign-offs, comments and addenda made at the clinic's archive and fetched by this laptop
     (migration 0015), each with the laptop's own verdict: kept apart from :attr:`rows`, which
     hold what was recorded here (the rules and the clinical views iterate those)."""
-    _parsed_protocol: tuple[str, Protocol] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
 
     @property
     def id(self) -> str:
@@ -141,18 +138,10 @@ class SessionLog:
 
     @property
     def protocol(self) -> Protocol | None:
-        """The protocol copy stored when the session started (None for sessions without one).
-
-        Parsed once per stored copy: the views ask for it several times per save and per
-        device message, and parsing it was about 0.5 ms each time (the copy is frozen)."""
+        """The protocol copy stored when the session started (None for sessions without one),
+        parsed once per stored copy (:func:`~kapmonitor.domain.protocol.stored_protocol`)."""
         rows = self.current("session_protocols")
-        if not rows:
-            return None
-        text = rows[-1]["protocol_json"]
-        parsed = self._parsed_protocol
-        if parsed is None or parsed[0] != text:
-            parsed = self._parsed_protocol = (text, Protocol.from_dict(json.loads(text)))
-        return parsed[1]
+        return stored_protocol(rows[-1]["protocol_json"]) if rows else None
 
     def active_alarms(self) -> list[StoredRow]:
         """Alarms no clinician has acknowledged yet, highest priority first, then newest."""
@@ -314,9 +303,7 @@ class SessionStore:
                 "ORDER BY id DESC LIMIT 1",
                 [session_id],
             ).fetchone()
-            self._protocols[session_id] = (
-                Protocol.from_dict(json.loads(found[0])) if found else None
-            )
+            self._protocols[session_id] = stored_protocol(found[0]) if found else None
         return self._protocols[session_id]
 
     @plain_errors()

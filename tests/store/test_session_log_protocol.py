@@ -26,7 +26,7 @@ def test_the_protocol_is_parsed_once_and_is_the_stored_one(tmp_path: Path) -> No
         first = log.protocol
         assert first == chosen
         assert log.protocol is first  # no second parse
-        assert store.load(sid).protocol == chosen  # a fresh load parses its own
+        assert store.load(sid).protocol == chosen  # a fresh load reads its own rows
     finally:
         store.close()
 
@@ -52,4 +52,4 @@ def test_a_newer_stored_copy_is_read_not_the_earlier_parse() -> None:
         )
     )
     assert log.protocol == newer
-    assert replace(log).protocol == newer  # a copy of the log parses for itself
+    assert replace(log).protocol == newer  # a copy of the log reads its own rows

@@ -83,16 +83,12 @@ class SteadyLabel(QLabel):
         shown = self.text()
         self._refitting = True
         try:
-            if self._widest != shown:
+            if self._widest != shown:  # measured with the widest text, then shown again
                 super().setText(self._widest)
-                size = self.sizeHint().expandedTo(self._hint_for(shown))
-            else:
-                size = self.sizeHint()
+            size = self.sizeHint()
+            if self._widest != shown:
+                super().setText(shown)
             self.setFixedSize(size)
         finally:
             self._refitting = False
         self._held = size
-
-    def _hint_for(self, text: str) -> QSize:
-        super().setText(text)
-        return self.sizeHint()

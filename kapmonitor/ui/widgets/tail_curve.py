@@ -54,9 +54,6 @@ class TailCurve(pg.GraphicsObject):
             self._scatter.setData(x=xs, y=ys)
         self.update()
 
-    def getData(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        return self.xData, self.yData
-
     # --- style (the PlotDataItem calls the chart makes) ------------------------------------
 
     def setPen(self, *args: object, **kwargs: object) -> None:
@@ -131,12 +128,6 @@ class TailCurve(pg.GraphicsObject):
         p.setPen(self._pen)
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         p.drawPath(self._path)
-
-    def shape(self) -> QtGui.QPainterPath:
-        """Not a click target (the chart is read, not explored): its box is enough."""
-        path = QtGui.QPainterPath()
-        path.addRect(self.boundingRect())
-        return path
 
 
 def _extent(x: np.ndarray, y: np.ndarray) -> QtCore.QRectF | None:
