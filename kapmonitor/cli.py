@@ -274,6 +274,11 @@ def _scenario_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["_device-writer"]:  # capture's writer process: not a user's command
+        from kapmonitor.capture_writer import run_writer_child
+
+        return run_writer_child()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "demo" and not (args.db or os.environ.get(DB_ENV_VAR)):

@@ -6,7 +6,8 @@ properties the bedside depends on (WAL, append-only triggers, chart fed) on an e
 database: SQLCipher is loaded (the frozen build must bundle it), and neither the file nor its WAL
 holds the patient code in clear. Then the device layer (issue 13): the modules it uses (hl7,
 pyserial, bleak and bleak's backend for this platform) import, and an MLLP listener on loopback
-answers one ORU^R01 sent from a socket with ``AA`` after its readings reached the sink. Then the
+answers one ORU^R01 sent from a socket with ``AA`` after its readings reached the sink, and
+``capture``'s writer process (this executable, started again) stores a reading. Then the
 clinic network's driver (issue 14): psycopg and its bundled libpq load, so a build that dropped
 them fails here rather than on the first sync.
 """
@@ -88,6 +89,34 @@ def _exercise(folder: Path) -> None:
     window.close()
     store.close()
     app.processEvents()
+    _device_writer(path, session_id)
+
+
+def _device_writer(path: Path, session_id: str) -> None:
+    """``capture``'s writer is this same executable started again (``_device-writer``): a
+    frozen build must find itself and serve over its pipes, the encrypted file's keys handed
+    over by this process."""
+    from kapmonitor.capture_writer import WriterProcess
+    from kapmonitor.devices.reading import DeviceReading
+    from kapmonitor.domain.changes import Changes
+
+    reading = DeviceReading(
+        device_id="SMOKE-MONITOR",
+        source="mllp",
+        message_id="SMOKE-W1",
+        received_at=datetime.now(UTC),
+        observed_at=None,
+        vital="spo2",
+        value=97.0,
+        unit="%",
+    )
+    writer = WriterProcess(path, session_id)
+    try:
+        (result,) = writer.add_messages([[reading]])
+    finally:
+        writer.close()
+    assert isinstance(result, Changes), f"the device writer process refused: {result}"
+    assert len(result.device_readings) == 1, "the device writer process stored nothing"
 
 
 def _network_layer() -> None:

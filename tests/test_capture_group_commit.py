@@ -55,8 +55,8 @@ def db(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 class Served:
-    def __init__(self, path: Path, sid: str) -> None:
-        self.writer = StoreWriter(path, sid)
+    def __init__(self, path: Path, sid: str, in_process: bool = True) -> None:
+        self.writer = StoreWriter(path, sid, in_process=in_process)
         self.listener = MllpListener(PatientRule("bed", "BED-1"), ListenerConfig(port=0))
         self.address = self.listener.start_in_thread(self.writer.sink)
         self.gate = threading.Event()
@@ -89,9 +89,24 @@ class Served:
 
 @pytest.fixture
 def served(db: tuple[Path, str]) -> Iterator[Served]:
+    """The writer in this process: the tests that put a fault into the store's functions."""
     s = Served(*db)
     yield s
     s.close()
+
+
+@pytest.fixture(params=["in this process", "in its own process"])
+def either(request: pytest.FixtureRequest, db: tuple[Path, str]) -> Iterator[Served]:
+    """The writer both ways: here, and as ``kapmonitor capture`` runs it (its own process)."""
+    s = Served(*db, in_process=request.param == "in this process")
+    yield s
+    s.close()
+
+
+def message_by_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every batch down the path that writes a message at a time (the one a message's
+    own failure takes, and the one these faults are put into)."""
+    monkeypatch.setattr(device_store, "_together_allowed", lambda *_args: False)
 
 
 def stored(path: Path) -> list[tuple[str, str, str]]:
@@ -115,9 +130,10 @@ def answers(client: Client, count: int) -> list[tuple[str, str]]:
 
 
 def test_many_senders_at_once_are_stored_exactly_once_in_one_transaction(
-    served: Served, db: tuple[Path, str]
+    either: Served, db: tuple[Path, str]
 ) -> None:
     path, _sid = db
+    served = either
     feeds = {c: feed(f"C{c}-", 6) for c in range(10)}
     clients = {c: Client(served.address) for c in feeds}
     served.hold_writer()
@@ -167,6 +183,7 @@ def test_a_failing_batch_answers_none_of_its_messages_aa_and_serving_goes_on(
         return written
 
     monkeypatch.setattr(device_store, "_store_message", fails_on_the_third)
+    message_by_message(monkeypatch)
     wire = feed("X-", 5)
     client = Client(served.address)
     served.hold_writer()
@@ -208,6 +225,7 @@ def test_a_message_refused_for_itself_does_not_sink_the_others_of_its_batch(
         return written
 
     monkeypatch.setattr(device_store, "_store_message", refuses_one)
+    message_by_message(monkeypatch)
     client = Client(served.address)
     served.hold_writer()
     client.send_raw(frame(wire[0]))
@@ -224,9 +242,10 @@ def test_a_message_refused_for_itself_does_not_sink_the_others_of_its_batch(
 
 
 def test_the_same_message_twice_in_one_batch_is_answered_twice_and_stored_once(
-    served: Served, db: tuple[Path, str]
+    either: Served, db: tuple[Path, str]
 ) -> None:
     path, _sid = db
+    served = either
     first, again = feed("D-", 2)
     one, two = Client(served.address), Client(served.address)
     served.hold_writer()
@@ -262,6 +281,7 @@ def test_the_batch_store_isolates_messages_and_is_all_or_nothing_on_a_fault(
             raise sqlite3.OperationalError("disk I/O error")
 
         monkeypatch.setattr(device_store, "_store_message", broken)
+        monkeypatch.setattr(device_store, "_run_together", broken)  # both ways of writing
         count = len(stored(path))
         with pytest.raises(StoreError):
             device_store.add_device_messages(store, sid, [batch[0]])

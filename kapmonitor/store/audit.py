@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -58,9 +59,16 @@ def audited_tables(db: Database) -> list[str]:
     return sorted(n[0] for n in names if n[0] not in _SKIP)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(value: Mapping[str, Any]) -> str:
-    """The one text form that is hashed: sorted keys, no spaces, floats as Python writes them."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The one text form that is hashed: sorted keys, no spaces, floats as Python writes them.
+
+    It is ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``
+    with the encoder made once (``dumps`` builds one per call with these options): a device
+    batch hashes every row it seals (tests hold the two to the same text)."""
+    return _CANONICAL.encode(value)
 
 
 # The vital-sign columns of the first schema (0001), frozen: history, not a list to extend.
@@ -334,6 +342,7 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
     contents = _contents(db, pending)
     common = _fields(at, actor, action, session_id)  # what every entry of this seal shares
     stamp = common["at"]
+    texts = _EntryTexts(common)
     entries: list[list[Any]] = []
     key: bytes | None = None
     prev = GENESIS
@@ -342,13 +351,27 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
         if content is None:
             continue
         owner = content.get("session_id") if table != "sessions" else content.get("id")
-        fields = {**common, "session_id": owner or session_id, "table_name": table}
-        fields.update(row_id=rowid, row_hash=row_hash(content))
+        owner = owner or session_id
+        digest_of_row = row_hash(content)
         if key is None:
             key = _keyed(db, stamp)  # may append a key marker: the head is read after it
             prev = _last_hash(db)
-        digest = entry_mac(key, prev, fields)
-        entries.append([*(fields[name] for name in CHAINED_FIELDS), prev, digest])
+        text = texts.text(owner, table, rowid, digest_of_row)
+        digest = hmac.new(key, f"{prev}\n{text}".encode(), hashlib.sha256).hexdigest()
+        entries.append(
+            [
+                stamp,
+                common["actor"],
+                action,
+                owner,
+                table,
+                rowid,
+                digest_of_row,
+                common["detail"],
+                prev,
+                digest,
+            ]
+        )
         prev = digest
     if entries:
         db.conn.executemany(
@@ -360,6 +383,31 @@ def seal(db: Database, actor: str, action: str, at: datetime, session_id: str | 
     return len(entries)
 
 
+class _EntryTexts:
+    """The canonical text of a seal's entries, which differ only in owner, table, row and
+    row hash: ``canonical(fields)`` is built from a head and a tail made once per seal (and per
+    owner and table) around the row's id and hash, instead of a JSON encoding per entry. The
+    keys sort as ``action, actor, at, detail, row_hash, row_id, session_id, table_name``, and a
+    row id is an integer and a row hash a hex digest, which JSON writes as they are. Tests hold
+    the text to ``canonical`` for any values."""
+
+    def __init__(self, common: Mapping[str, Any]) -> None:
+        shared = {name: common[name] for name in ("action", "actor", "at", "detail")}
+        self.head = canonical(shared)[:-1] + ',"row_hash":"'
+        self.tails: dict[tuple[str | None, str], str] = {}
+
+    def text(self, owner: str | None, table: str, rowid: int, digest: str) -> str:
+        tail = self.tails.get((owner, table))
+        if tail is None:
+            tail = "," + canonical({"session_id": owner, "table_name": table})[1:]
+            self.tails[(owner, table)] = tail
+        if type(rowid) is not int or not _HEX.fullmatch(digest):
+            fields = {"row_id": rowid, "row_hash": digest}  # never in practice: say it plainly
+            raise ValueError(f"an audit entry needs an integer row id and a hex hash: {fields}")
+        return f'{self.head}{digest}","row_id":{rowid}{tail}'
+
+
+_HEX = re.compile(r"[0-9a-f]{64}")
 _BULK = 500  # row ids per look-up: under SQLite's bound-parameter limit
 
 

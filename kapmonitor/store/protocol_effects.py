@@ -224,35 +224,60 @@ def after_vitals(
     confirms (the alarm stands, naming that reading: it is not raised twice). ``facts``: the
     transaction's :class:`DoseFacts` (a device group commit), told of this row."""
     facts = facts if facts is not None else DoseFacts(db, session_id)
-    facts.vitals_written(row["observed_at"])
-    vitals_id = row["id"]
     written: Written = []
+    score = vitals_score(protocol, session_id, row, stamp, facts)
+    _insert(db, "vital_scores", score, written)
+    vitals_alarms(db, protocol, session_id, row, stamp, already_alarmed, facts, written)
+    return written
+
+
+def vitals_score(
+    protocol: Protocol | None,
+    session_id: str,
+    row: Mapping[str, Any],
+    stamp: dict[str, str],
+    facts: DoseFacts,
+) -> dict[str, Any]:
+    """The ``vital_scores`` row (NEWS2) of the stored vitals ``row``, not yet inserted: a
+    device group commit inserts a batch's scores in one statement. Tells ``facts`` of the
+    row first (a vitals row before the dose changes the baseline)."""
+    facts.vitals_written(row["observed_at"])
     result = news2_for_reading(protocol, row, facts)
-    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
-    _insert(
-        db,
-        "vital_scores",
-        {
-            **common,
-            "vitals_id": vitals_id,
-            "news2_total": result.total,
-            "news2_band": result.band,
-            "news2_parts": json.dumps({**result.parts, "spo2_scale": result.scale}, sort_keys=True),
-            "news2_missing": json.dumps(list(result.missing)),
-        },
-        written,
-    )
+    return {
+        "session_id": session_id,
+        "observed_at": row["observed_at"],
+        **stamp,
+        "vitals_id": row["id"],
+        "news2_total": result.total,
+        "news2_band": result.band,
+        "news2_parts": json.dumps({**result.parts, "spo2_scale": result.scale}, sort_keys=True),
+        "news2_missing": json.dumps(list(result.missing)),
+    }
+
+
+def vitals_alarms(
+    db: Database,
+    protocol: Protocol | None,
+    session_id: str,
+    row: Mapping[str, Any],
+    stamp: dict[str, str],
+    already_alarmed: frozenset[str],
+    facts: DoseFacts,
+    written: Written,
+) -> None:
+    """The protocol alarms of the stored vitals ``row``, inserted at once (a later reading's
+    alarm folding reads them), appended to ``written``."""
     if protocol is None:
-        return written
+        return
     dose_at = facts.dose_at()
     after_dose = dose_at is not None and row["observed_at"] >= dose_at
     base = facts.baseline() if after_dose else None
     values = {key: None if key in already_alarmed else row[key] for key in VITAL_KEYS}
     device = row.get("device_reading_id") is not None  # a device's value, folded (below)
+    common = {"session_id": session_id, "observed_at": row["observed_at"], **stamp}
     _record_findings(
-        db, protocol, "vitals", vitals_id, values, base, after_dose, common, written, fold=device
+        db, protocol, "vitals", row["id"], values, base, after_dose, common, written, fold=device
     )
-    return written
 
 
 #: How an alarm raised by a pending device reading says so, in its message (issue 13).

@@ -266,3 +266,85 @@ def test_the_seal_writes_the_entries_one_append_per_row_would(tmp_path: Path) ->
             assert ids == sorted(ids)
     finally:
         store.close()
+
+
+# --- a batch after the dose: written a table at a time ------------------------------------------
+
+
+def feed_after_dose(clock: FakeClock, dose_at: datetime) -> list[list[DeviceReading]]:
+    """The feed less its pre-dose message: the batch that is written table by table."""
+    return [m for i, m in enumerate(feed(clock, dose_at)) if i != 1]
+
+
+def spy_together(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many messages each table-by-table write was given."""
+    calls: list[int] = []
+    real = device_store._write_together
+
+    def spy(store: SessionStore, sid: str, messages: Any, *rest: Any) -> Any:
+        calls.append(len(messages))
+        return real(store, sid, messages, *rest)
+
+    monkeypatch.setattr(device_store, "_write_together", spy)
+    return calls
+
+
+def test_a_batch_after_the_dose_is_written_table_by_table_and_stores_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every row as message by message writes it (same ids, same values), each message's change
+    the same rows, and every row sealed with the same actor; only the trail's order differs (a
+    table at a time). Two devices interleaved: one seal per run of one device's messages."""
+    single, sid1, clock1, dose1 = session(tmp_path / "single.sqlite")
+    batched, sid2, clock2, dose2 = session(tmp_path / "batched.sqlite")
+    good = [m for i, m in enumerate(feed_after_dose(clock1, dose1)) if i != 2]  # no refusal
+    good2 = [m for i, m in enumerate(feed_after_dose(clock2, dose2)) if i != 2]
+    calls = spy_together(monkeypatch)
+    try:
+        expected = one_by_one(single, sid1, good)
+        got = [outcome(r) for r in device_store.add_device_messages(batched, sid2, good2)]
+        assert calls == [len(good2)]
+        assert got == expected
+        assert table_rows(batched) == table_rows(single)
+        alarms = table_rows(batched)["alarms"]
+        assert sum(a["parameter"] == "spo2" for a in alarms) == 1  # folded in message order
+        assert sorted(audit_entries(batched)) == sorted(audit_entries(single))
+    finally:
+        single.close()
+        batched.close()
+    assert verify_database(tmp_path / "single.sqlite").problems == []
+    assert verify_database(tmp_path / "batched.sqlite").problems == []
+
+
+def test_a_refused_message_sends_a_table_by_table_batch_round_message_by_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    single, sid1, clock1, dose1 = session(tmp_path / "single.sqlite")
+    batched, sid2, clock2, dose2 = session(tmp_path / "batched.sqlite")
+    calls = spy_together(monkeypatch)
+    try:
+        expected = one_by_one(single, sid1, feed_after_dose(clock1, dose1))
+        results = device_store.add_device_messages(batched, sid2, feed_after_dose(clock2, dose2))
+        assert calls == [len(results)]  # tried together first, then one savepoint each
+        assert [outcome(r) for r in results] == expected
+        assert expected[2] == "IntegrityError"
+        assert table_rows(batched) == table_rows(single)
+        assert audit_entries(batched) == audit_entries(single)
+        assert batched.db.execute(f"SELECT count(*) FROM {audit.PENDING}").fetchone()[0] == 0
+    finally:
+        single.close()
+        batched.close()
+    assert verify_database(tmp_path / "batched.sqlite").problems == []
+
+
+def test_a_batch_holding_a_reading_before_the_dose_is_written_message_by_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its vitals row may join the baseline later messages are judged against."""
+    store, sid, clock, dose_at = session(tmp_path / "s.sqlite")
+    calls = spy_together(monkeypatch)
+    try:
+        device_store.add_device_messages(store, sid, feed(clock, dose_at)[:3])
+        assert calls == []
+    finally:
+        store.close()

@@ -1,0 +1,174 @@
+"""``kapmonitor capture``'s writer in a process of its own (issue 13's throughput): what it must
+keep of the in-process writer, and the faults only a second process has.
+
+The same program is started as ``kapmonitor _device-writer`` and spoken to over its pipes. These
+tests start the real child: an answer comes only after its commit, a child that dies fails only
+the batch it held (the next batch starts a new child, and the monitor's resend is stored once),
+the database's keys never appear where another user could read them, and a file it cannot open
+is said in plain words with no child left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from kapmonitor.capture_writer import WriterProcess
+from kapmonitor.devices.hl7_message import parse_oru
+from kapmonitor.devices.simulator import messages
+from kapmonitor.domain.changes import Changes
+from kapmonitor.domain.clock import FakeClock
+from kapmonitor.store import encryption
+from kapmonitor.store.database import connect_readonly
+from kapmonitor.store.errors import StoreError
+from kapmonitor.store.key_slots import new_keys
+from kapmonitor.store.session_store import SessionStore
+from kapmonitor.store.verify import verify_database
+from tests.factories import T0, protocol, session_start
+
+WHEN = datetime(2026, 3, 2, 9, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[tuple[Path, str, bytes]]:
+    path = tmp_path / "clinic.sqlite"
+    clock = FakeClock(T0)
+    keys = new_keys()
+    store = SessionStore.open(path, clock, keys=keys)  # encrypted: remembered by this process
+    sid = store.start_session(session_start(clock), "Dr A", protocol=protocol("clinic-ketamine"))
+    store.close()
+    yield path, sid, keys.master
+
+
+def readings(prefix: str, count: int) -> list[list]:
+    wire = list(messages("mindray", count, start=WHEN, prefix=prefix, bed="BED-1"))[:count]
+    return [parse_oru(m, WHEN).readings for m in wire]
+
+
+def stored_keys(path: Path) -> list[tuple[str, str, str]]:
+    conn = connect_readonly(path)
+    try:
+        return [
+            tuple(r)
+            for r in conn.execute("SELECT device_id, message_id, vital FROM device_readings")
+        ]
+    finally:
+        conn.close()
+
+
+def wait_dead(pid: int) -> None:
+    """Until the killed child is a zombie or gone (an event, polled with a generous cap)."""
+    for _ in range(1000):
+        stat = Path(f"/proc/{pid}/stat")
+        if not stat.exists() or stat.read_text().split(") ")[1].startswith("Z"):
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"process {pid} did not die")
+
+
+def test_the_child_answers_after_its_commit_with_the_rows_it_wrote(
+    db: tuple[Path, str, bytes],
+) -> None:
+    path, sid, _master = db
+    writer = WriterProcess(path, sid)
+    try:
+        batch = readings("P-", 5)
+        results = writer.add_messages(batch)
+        assert all(isinstance(r, Changes) for r in results)
+        # every row the child wrote comes back typed, and it is in the file already
+        on_disk = set(stored_keys(path))
+        for result, sent in zip(results, batch, strict=True):
+            assert isinstance(result, Changes)
+            got = {(r["device_id"], r["message_id"], r["vital"]) for r in result.device_readings}
+            assert got == {(r.device_id, r.message_id, r.vital) for r in sent}
+            assert got <= on_disk
+        assert any(r.of("vitals") for r in results if isinstance(r, Changes))  # SpO2/HR confirmed
+        assert writer.patient_code()
+        assert writer.checkpoint()
+    finally:
+        writer.close()
+    assert verify_database(path).problems == []
+
+
+def test_a_child_that_dies_fails_only_its_batch_and_the_resend_is_stored_once(
+    db: tuple[Path, str, bytes],
+) -> None:
+    path, sid, _master = db
+    writer = WriterProcess(path, sid)
+    try:
+        first, second = readings("K-", 6)[:3], readings("K-", 6)[3:]
+        writer.add_messages(first)
+        gone = writer.pid or 0
+        os.kill(gone, signal.SIGKILL)  # killed between two batches ...
+        wait_dead(gone)
+        results = writer.add_messages(second)  # ... a new child takes the next
+        assert writer.starts == 2
+        assert all(isinstance(r, Changes) for r in results)
+        pid = writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # ... and one killed while it holds a batch
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StoreError, match="stopped before it answered"):
+            writer.add_messages(readings("L-", 2))
+        # the monitor resends what was not acknowledged, and a resend of what was: once each
+        again = writer.add_messages(readings("L-", 2) + second)
+        assert all(isinstance(r, Changes) for r in again)
+        assert writer.starts == 3
+    finally:
+        writer.close()
+    keys = stored_keys(path)
+    assert len(keys) == len(set(keys))
+    assert {k[1] for k in keys} >= {r.message_id for m in readings("L-", 2) for r in m}
+    assert verify_database(path).problems == []
+
+
+def test_the_keys_go_through_the_pipe_never_the_command_line_or_environment(
+    db: tuple[Path, str, bytes],
+) -> None:
+    path, sid, master = db
+    writer = WriterProcess(path, sid)
+    try:
+        pid = writer.pid
+        assert pid is not None
+        for name in ("cmdline", "environ"):
+            seen = Path(f"/proc/{pid}/{name}").read_bytes()
+            assert master not in seen and master.hex().encode() not in seen
+    finally:
+        writer.close()
+
+
+def test_a_file_the_child_cannot_open_is_said_plainly_and_no_child_is_left(
+    db: tuple[Path, str, bytes],
+) -> None:
+    path, sid, _master = db
+    encryption.forget(path)  # this process no longer holds the keys: neither will the child
+    with pytest.raises(StoreError) as refused:
+        WriterProcess(path, sid)
+    assert "Traceback" not in str(refused.value)
+    assert str(refused.value)
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+    alive = children.read_text().split() if children.exists() else []
+    for pid in alive:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"_device-writer" not in cmdline
+
+
+def test_a_session_that_takes_no_readings_is_refused_in_the_stores_own_words(
+    db: tuple[Path, str, bytes],
+) -> None:
+    path, _sid, _master = db
+    writer = WriterProcess(path, "no-such-session")
+    try:
+        with pytest.raises(StoreError) as refused:
+            writer.patient_code()
+        assert "does not exist" in str(refused.value)
+        with pytest.raises(StoreError, match="does not exist"):
+            writer.add_messages(readings("N-", 1))
+        assert writer.starts == 1  # a refusal is an answer: the child serves on
+    finally:
+        writer.close()
