@@ -29,6 +29,7 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -88,6 +89,8 @@ class StoreWriter:
     """
 
     MAX_BATCH = 512  # messages per transaction: bounds one commit's size and a batch's latency
+    AHEAD = 2  # batches handed to a writer process before the oldest is answered
+    POLL_S = 0.001  # how often the queue is looked at while the writer process works
     CHECKPOINT_AFTER = 16  # batches since the last checkpoint before an idle-time checkpoint
     FORCE_CHECKPOINT_AFTER = 4096  # batches without a pause before one is taken anyway
 
@@ -177,6 +180,67 @@ class StoreWriter:
         loop: asyncio.AbstractEventLoop,
         batch: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]],
     ) -> None:
+        if self.process is not None:
+            self._drain_ahead(loop, batch, self.process)
+        else:
+            self._drain_here(loop, batch)
+
+    def _drain_ahead(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]],
+        process: WriterProcess,
+    ) -> None:
+        """The drain with the writer in its own process: while it writes one batch, the next
+        is handed over as soon as half as many messages have queued (at most
+        :attr:`AHEAD` batches in flight), so it never waits for this process between two
+        transactions. Each batch is still its own transaction, answered in order, and each
+        message's wait is resolved only once its batch has committed."""
+        sent: deque[list[tuple[Sequence[DeviceReading], asyncio.Future[None]]]] = deque()
+        try:
+            while True:
+                if not batch and not sent:
+                    with self._lock:
+                        if not self._queue:
+                            self._draining = False
+                            return
+                    batch = self._take()
+                if batch:
+                    try:
+                        process.send_batch([readings for readings, _ in batch])
+                        sent.append(batch)
+                    except Exception as exc:  # the child is gone: this batch is not stored
+                        self._post(loop, batch, [exc] * len(batch))
+                    batch = []
+                    continue
+                while len(sent) < self.AHEAD and not process.answer_ready(self.POLL_S):
+                    with self._lock:
+                        enough = len(self._queue) >= max(1, len(sent[-1]) // 2)
+                    if enough:
+                        batch = self._take()
+                        break
+                if batch:
+                    continue
+                oldest = sent.popleft()
+                try:
+                    results = self._counted(process.receive_batch())
+                except Exception as exc:  # failed whole, or the child stopped
+                    results = [exc] * len(oldest)
+                self._committing = sum(len(b) for b in sent)
+                self._post(loop, oldest, results)
+                if not sent:
+                    self._checkpoint_if_due()
+        except BaseException:
+            for held in sent:
+                self._post(loop, held, [_writer_fault()] * len(held))
+            self._orphaned(loop)
+            raise
+
+    def _drain_here(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]],
+    ) -> None:
         """On the writer thread: store what is queued, a batch at a time, until nothing is.
 
         Each batch's waits are resolved on the listener's loop as soon as it has committed, and
@@ -197,24 +261,40 @@ class StoreWriter:
                     results = [exc] * len(batch)
                 finally:
                     self._committing = 0
-                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits now
-                    loop.call_soon_threadsafe(self._resolve, batch, results)
+                self._post(loop, batch, results)
                 batch = []
-                with self._lock:
-                    more = bool(self._queue)
-                if more:
-                    if self._since_checkpoint >= self.FORCE_CHECKPOINT_AFTER:
-                        self._checkpoint()
-                elif self._since_checkpoint >= self.CHECKPOINT_AFTER:
-                    self._checkpoint()
+                self._checkpoint_if_due()
         except BaseException:  # a fault of this loop itself: what is queued starts again
-            with self._lock:
-                self._draining = False
-                orphaned = bool(self._queue)
-            if orphaned:
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(self._restart)
+            self._orphaned(loop)
             raise
+
+    @staticmethod
+    def _post(
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]],
+        results: Sequence[Changes | Exception],
+    ) -> None:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits now
+            loop.call_soon_threadsafe(StoreWriter._resolve, batch, results)
+
+    def _checkpoint_if_due(self) -> None:
+        """After a batch: at a pause once enough batches have gone by, or during a long flush
+        once too many have."""
+        with self._lock:
+            more = bool(self._queue)
+        if more:
+            if self._since_checkpoint >= self.FORCE_CHECKPOINT_AFTER:
+                self._checkpoint()
+        elif self._since_checkpoint >= self.CHECKPOINT_AFTER:
+            self._checkpoint()
+
+    def _orphaned(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._draining = False
+            orphaned = bool(self._queue)
+        if orphaned:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._restart)
 
     def _restart(self) -> None:
         with self._lock:
@@ -238,10 +318,14 @@ class StoreWriter:
 
     def _store_batch(self, messages: list[Sequence[DeviceReading]]) -> list[Changes | Exception]:
         if self.process is not None:
-            results = self.process.add_messages(messages)
-        else:
-            assert self.store is not None
-            results = device_store.add_device_messages(self.store, self.session_id, messages)
+            return self._counted(self.process.add_messages(messages))
+        assert self.store is not None
+        return self._counted(
+            device_store.add_device_messages(self.store, self.session_id, messages)
+        )
+
+    def _counted(self, results: list[Changes | Exception]) -> list[Changes | Exception]:
+        """A committed batch's results, counted and reported (``on_changes``)."""
         self.batches += 1
         self._since_checkpoint += 1
         for result in results:
@@ -279,6 +363,10 @@ class StoreWriter:
 
         self.pool.submit(close_store).result()
         self.pool.shutdown()
+
+
+def _writer_fault() -> StoreError:
+    return StoreError("the device writer stopped while this message was in flight", "writer")
 
 
 def _print_changes(changes: Changes) -> None:

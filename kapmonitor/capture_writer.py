@@ -29,12 +29,16 @@ resend is stored once).
 from __future__ import annotations
 
 import contextlib
+import operator
 import os
 import pickle
+import queue
+import select
 import signal
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -55,7 +59,10 @@ WireRow = tuple[str, tuple[str, ...], tuple[Any, ...]]
 
 def _write_frame(stream: IO[bytes], value: object) -> None:
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    view = memoryview(_LENGTH.pack(len(data)) + data)
+    while view:  # an unbuffered pipe may take part of it
+        written = stream.write(view)
+        view = view[written if written is not None else 0 :]
     stream.flush()
 
 
@@ -97,6 +104,7 @@ class WriterProcess:
         self.session_id = session_id
         self.starts = 0  # children started (tests: a dead child is replaced)
         self._child: subprocess.Popen[bytes] | None = None
+        self._in_flight = 0  # batches sent and not yet answered
         self._start()
 
     @property
@@ -111,9 +119,11 @@ class WriterProcess:
             child_command(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: ``answer_ready`` asks the pipe itself
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self._child = child
+        self._in_flight = 0
         self.starts += 1
         opening = {
             "path": str(self.db_path),
@@ -128,34 +138,75 @@ class WriterProcess:
             raise
 
     def _answer(self, request: tuple[Any, ...]) -> Any:
+        """Send one request and wait for its answer (nothing else may be in flight)."""
+        if self._in_flight:
+            raise RuntimeError("a batch is still in flight: receive its answer first")
+        self._send(request)
+        return self._receive()
+
+    def _send(self, request: tuple[Any, ...]) -> None:
         child = self._child
-        if child is None or child.poll() is not None:
+        if child is None or (self._in_flight == 0 and child.poll() is not None):
+            if self._in_flight:
+                raise _stopped()  # the child that held the earlier batches is gone
             self._child = None
             self._start()
             child = self._child
-        assert child is not None and child.stdin is not None and child.stdout is not None
+        assert child is not None and child.stdin is not None
         try:
             _write_frame(child.stdin, request)
+        except OSError as exc:
+            self._stop_child()
+            raise _stopped() from exc
+        self._in_flight += 1
+
+    def _receive(self) -> Any:
+        """The answer to the oldest request in flight."""
+        child = self._child
+        self._in_flight -= 1
+        if child is None or child.stdout is None:
+            raise _stopped()
+        try:
             answer = _read_frame(child.stdout)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             self._stop_child()
-            raise StoreError(
-                "The device writer process stopped before it answered; nothing it was "
-                "writing is acknowledged, and the monitor resends it.",
-                "writer",
-            ) from exc
+            raise _stopped() from exc
         if answer[0] == "error":
             raise StoreError(answer[1], answer[2])
         return answer[1]
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def send_batch(self, messages: Sequence[Sequence[DeviceReading]]) -> None:
+        """Hand ``messages`` to the child for one transaction, without waiting: the child takes
+        the next batch the moment it has committed this one (its input is read as it comes).
+        Answers come back in the order the batches were sent (:meth:`receive_batch`)."""
+        self._send(("batch", [list(m) for m in messages]))
+
+    def answer_ready(self, timeout: float) -> bool:
+        """Whether the oldest batch's answer can be read now (or the child has gone)."""
+        child = self._child
+        if child is None or child.stdout is None:
+            return True
+        readable, _, _ = select.select([child.stdout], [], [], timeout)
+        return bool(readable)
 
     def add_messages(
         self, messages: Sequence[Sequence[DeviceReading]]
     ) -> list[Changes | Exception]:
         """Store ``messages`` in one transaction in the child; after its commit, one result per
         message: the rows it wrote as a :class:`Changes`, or the error that refused it alone."""
+        self.send_batch(messages)
+        return self.receive_batch()
+
+    def receive_batch(self) -> list[Changes | Exception]:
+        """The oldest batch's results, once the child has committed it (raise if it failed
+        whole, or the child stopped: none of its messages is stored or to be acknowledged)."""
         from kapmonitor.store.inserts import reader
 
-        answers = self._answer(("batch", [list(m) for m in messages]))
+        answers = self._receive()
         results: list[Changes | Exception] = []
         for answer in answers:
             if answer[0] == "refused":
@@ -173,17 +224,22 @@ class WriterProcess:
         return str(self._answer(("patient_code",)))
 
     def close(self) -> None:
+        """Collect what is still in flight (committed or not, nobody waits for it now), then
+        let the child checkpoint, close its store and exit."""
         child = self._child
         if child is None:
             return
-        try:
-            if child.poll() is None:
+        while self._in_flight:
+            with contextlib.suppress(StoreError):
+                self._receive()
+        if self._child is not None and child.poll() is None:
+            with contextlib.suppress(StoreError):
                 self._answer(("close",))
-        except StoreError:
-            pass
         self._stop_child()
 
     def _stop_child(self) -> None:
+        """Close the child's pipes and wait for it; batches still in flight are lost with it
+        (each :meth:`receive_batch` for them says so)."""
         child, self._child = self._child, None
         if child is None:
             return
@@ -200,6 +256,14 @@ class WriterProcess:
             child.wait()
 
 
+def _stopped() -> StoreError:
+    return StoreError(
+        "The device writer process stopped before it answered; nothing it was writing is "
+        "acknowledged, and the monitor resends it.",
+        "writer",
+    )
+
+
 # --- the child -----------------------------------------------------------------------------
 
 
@@ -213,17 +277,35 @@ def run_writer_child() -> int:
     return _serve(channel_in, channel_out)
 
 
+def _reading_ahead(channel_in: IO[bytes]) -> queue.SimpleQueue[Any]:
+    """Requests read on a thread of their own as they come, so the parent's next batch never
+    waits on a full pipe while this process writes an answer (a deadlock with large batches
+    otherwise) and is here the moment the transaction before it commits. EOF is queued."""
+    requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def read() -> None:
+        while True:
+            try:
+                requests.put(_read_frame(channel_in))
+            except (EOFError, OSError, pickle.UnpicklingError):
+                requests.put(EOFError)
+                return
+
+    threading.Thread(target=read, name="kapmonitor-writer-input", daemon=True).start()
+    return requests
+
+
 def _serve(channel_in: IO[bytes], channel_out: IO[bytes]) -> int:
     from kapmonitor.domain.validation import ValidationError
     from kapmonitor.store.errors import StoreError as Refusal
 
     store = None
     session_id = ""
+    requests = _reading_ahead(channel_in)
     try:
         while True:
-            try:
-                request = _read_frame(channel_in)
-            except EOFError:
+            request = requests.get()
+            if request is EOFError:
                 return 0  # the parent has gone (or closed us): nothing more to do
             try:
                 if request[0] == "open":
@@ -299,21 +381,28 @@ def _store_batch(
 def _wire(table: str, row: Any) -> WireRow:
     """A stored row as plain values (its declared columns, then any a newer schema added): the
     typed row is rebuilt on the other side with the same maker (``inserts.reader``)."""
-    names = _declared(type(row))
-    values = tuple(getattr(row, name) for name in names)
+    names, values_of = _declared(type(row))
+    values = values_of(row)
     if row.extra:
         return table, (*names, *row.extra), (*values, *row.extra.values())
     return table, names, values
 
 
-_DECLARED: dict[type, tuple[str, ...]] = {}
+_DECLARED: dict[type, tuple[tuple[str, ...], Any]] = {}
 
 
-def _declared(row_type: type) -> tuple[str, ...]:
-    names = _DECLARED.get(row_type)
-    if names is None:
-        names = _DECLARED[row_type] = tuple(row_type._columns())  # type: ignore[attr-defined]
-    return names
+def _declared(row_type: type) -> tuple[tuple[str, ...], Any]:
+    """A row type's declared columns, and a reader of their values as one tuple."""
+    found = _DECLARED.get(row_type)
+    if found is None:
+        names = tuple(row_type._columns())  # type: ignore[attr-defined]
+        getter = operator.attrgetter(*names)
+        found = _DECLARED[row_type] = (names, getter if len(names) > 1 else _one(getter))
+    return found
+
+
+def _one(getter: Any) -> Any:
+    return lambda row: (getter(row),)
 
 
 def _checkpoint(store: Any) -> bool:

@@ -64,8 +64,12 @@ def stored_keys(path: Path) -> list[tuple[str, str, str]]:
 def wait_dead(pid: int) -> None:
     """Until the killed child is a zombie or gone (an event, polled with a generous cap)."""
     for _ in range(1000):
-        stat = Path(f"/proc/{pid}/stat")
-        if not stat.exists() or stat.read_text().split(") ")[1].startswith("Z"):
+        stat, tasks = Path(f"/proc/{pid}/stat"), Path(f"/proc/{pid}/task")
+        try:
+            # a zombie whose threads are all gone too (the leader is a zombie before them)
+            if stat.read_text().split(") ")[1].startswith("Z") and len(list(tasks.iterdir())) <= 1:
+                return
+        except (FileNotFoundError, ProcessLookupError):
             return
         threading.Event().wait(0.01)
     raise AssertionError(f"process {pid} did not die")

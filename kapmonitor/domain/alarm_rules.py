@@ -165,6 +165,8 @@ def evaluate(
     Rules of the same priority keep the protocol's order."""
     findings = []
     for rule in protocol.alarms:
+        if values.get(rule.parameter) is None:
+            continue  # not measured: most rules, for most readings (a 1 Hz SpO2/HR feed)
         if not _applies(rule, after_dose):
             continue
         value = _lookup(values, rule.parameter)

@@ -362,7 +362,8 @@ def _run_together(
                 confirmations.append((index, group, row))
                 confirmed.update(r.id for r in group)
         pending_by.append([r for r in stored if r.id not in confirmed])
-    vitals = insert_many_returning(store.db, "vitals", [row for _, _, row in confirmations])
+    vitals_rows = [row for _, _, row in confirmations]
+    vitals = insert_many_returning(store.db, "vitals", vitals_rows)
     made: list[list[tuple[list[StoredRow], StoredRow]]] = [[] for _ in run]
     for (index, group, _row), vitals_row in zip(confirmations, vitals, strict=True):
         made[index].append((group, vitals_row))
@@ -474,7 +475,10 @@ def _reading_values(
 
 
 def _insert_readings(
-    store: SessionStore, session_id: str, readings: Sequence[DeviceReading], stamp_at: str
+    store: SessionStore,
+    session_id: str,
+    readings: Sequence[DeviceReading],
+    stamp_at: str,
 ) -> list[StoredRow]:
     """One message's readings as stored, in the order given, with one multi-row
     ``INSERT … ON CONFLICT DO NOTHING RETURNING *`` (one statement per message, not one per
