@@ -176,3 +176,16 @@ def test_a_session_that_takes_no_readings_is_refused_in_the_stores_own_words(
         assert writer.starts == 1  # a refusal is an answer: the child serves on
     finally:
         writer.close()
+
+
+def test_ctrl_c_reaching_the_child_does_not_cut_its_work(db: tuple[Path, str, bytes]) -> None:
+    """Ctrl-C goes to the whole process group; the child leaves stopping to its parent."""
+    path, sid, _master = db
+    writer = WriterProcess(path, sid)
+    try:
+        os.kill(writer.pid or 0, signal.SIGINT)
+        results = writer.add_messages(readings("I-", 2))
+        assert all(isinstance(r, Changes) for r in results)
+        assert writer.starts == 1
+    finally:
+        writer.close()

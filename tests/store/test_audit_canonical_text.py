@@ -71,7 +71,7 @@ def test_an_entry_text_built_from_parts_is_the_canonical_text_of_its_fields(
 
 @pytest.mark.parametrize(("rowid", "digest"), [(True, "a" * 64), (1.0, "a" * 64), (1, "A" * 64)])
 def test_an_entry_text_refuses_what_json_would_write_differently(rowid: Any, digest: str) -> None:
-    """A bool or float id, or an upper-case hash, would print differently: refused, not mis-hashed."""
+    """A bool or float id, or an upper-case hash, would print differently: refused."""
     texts = audit._EntryTexts({"at": "t", "actor": "a", "action": "x", "detail": "{}"})
     with pytest.raises(ValueError, match="integer row id"):
         texts.text("S", "vitals", rowid, digest)
