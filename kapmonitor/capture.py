@@ -90,6 +90,7 @@ class StoreWriter:
 
     MAX_BATCH = 512  # messages per transaction: bounds one commit's size and a batch's latency
     AHEAD = 2  # batches handed to a writer process before the oldest is answered
+    AHEAD_SHARE = 2  # ... once 1/AHEAD_SHARE as many messages as the last batch sent wait
     POLL_S = 0.001  # how often the queue is looked at while the writer process works
     CHECKPOINT_AFTER = 16  # batches since the last checkpoint before an idle-time checkpoint
     FORCE_CHECKPOINT_AFTER = 4096  # batches without a pause before one is taken anyway
@@ -215,7 +216,7 @@ class StoreWriter:
                     continue
                 while len(sent) < self.AHEAD and not process.answer_ready(self.POLL_S):
                     with self._lock:
-                        enough = len(self._queue) >= max(1, len(sent[-1]) // 2)
+                        enough = len(self._queue) >= max(1, len(sent[-1]) // self.AHEAD_SHARE)
                     if enough:
                         batch = self._take()
                         break
