@@ -24,12 +24,12 @@ from kapmonitor.devices.simulator import messages
 from kapmonitor.domain.changes import Changes
 from kapmonitor.domain.clock import FakeClock
 from kapmonitor.store import encryption
-from kapmonitor.store.database import connect_readonly
 from kapmonitor.store.errors import StoreError
 from kapmonitor.store.key_slots import new_keys
 from kapmonitor.store.session_store import SessionStore
 from kapmonitor.store.verify import verify_database
 from tests.factories import T0, protocol, session_start
+from tests.test_capture_group_commit import stored
 
 WHEN = datetime(2026, 3, 2, 9, 1, tzinfo=UTC)
 
@@ -48,17 +48,6 @@ def db(tmp_path: Path) -> Iterator[tuple[Path, str, bytes]]:
 def readings(prefix: str, count: int) -> list[list]:
     wire = list(messages("mindray", count, start=WHEN, prefix=prefix, bed="BED-1"))[:count]
     return [parse_oru(m, WHEN).readings for m in wire]
-
-
-def stored_keys(path: Path) -> list[tuple[str, str, str]]:
-    conn = connect_readonly(path)
-    try:
-        return [
-            tuple(r)
-            for r in conn.execute("SELECT device_id, message_id, vital FROM device_readings")
-        ]
-    finally:
-        conn.close()
 
 
 def wait_dead(pid: int) -> None:
@@ -85,7 +74,7 @@ def test_the_child_answers_after_its_commit_with_the_rows_it_wrote(
         results = writer.add_messages(batch)
         assert all(isinstance(r, Changes) for r in results)
         # every row the child wrote comes back typed, and it is in the file already
-        on_disk = set(stored_keys(path))
+        on_disk = set(stored(path))
         for result, sent in zip(results, batch, strict=True):
             assert isinstance(result, Changes)
             got = {(r["device_id"], r["message_id"], r["vital"]) for r in result.device_readings}
@@ -125,7 +114,7 @@ def test_a_child_that_dies_fails_only_its_batch_and_the_resend_is_stored_once(
         assert writer.starts == 3
     finally:
         writer.close()
-    keys = stored_keys(path)
+    keys = stored(path)
     assert len(keys) == len(set(keys))
     assert {k[1] for k in keys} >= {r.message_id for m in readings("L-", 2) for r in m}
     assert verify_database(path).problems == []
