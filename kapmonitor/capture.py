@@ -231,8 +231,8 @@ class StoreWriter:
                 self._post(loop, oldest, results)
                 if not sent:
                     self._checkpoint_if_due()
-        except BaseException:
-            for held in sent:
+        except BaseException:  # a fault of this loop itself: no wait may be left hanging
+            for held in [*sent, batch]:
                 self._post(loop, held, [_writer_fault()] * len(held))
             self._orphaned(loop)
             raise

@@ -178,3 +178,56 @@ def test_ctrl_c_reaching_the_child_does_not_cut_its_work(db: tuple[Path, str, by
         assert writer.starts == 1
     finally:
         writer.close()
+
+
+def test_a_writer_killed_mid_flush_leaves_no_aa_unstored_and_serving_goes_on(
+    db: tuple[Path, str, bytes],
+) -> None:
+    """A gateway pipelines its buffer while the writer process is killed under it: every
+    message answered AA is in the file, the others were answered AE (the gateway resends them),
+    and the next messages are stored by a new writer."""
+    from kapmonitor.devices.mllp import frame
+    from tests.devices.test_mllp_listener import Client
+    from tests.test_capture_group_commit import Served, control, feed
+
+    path, sid, _master = db
+    served = Served(path, sid, in_process=False)
+    try:
+        process = served.writer.process
+        assert process is not None
+        first = process.pid
+        wire = feed("G-", 300)
+        client = Client(served.address)
+        client.send_raw(b"".join(frame(m) for m in wire[:20]))
+        got = [client.answer() for _ in range(20)]  # a writer under way ...
+        os.kill(first or 0, signal.SIGSTOP)  # ... held, while the gateway flushes
+        client.send_raw(b"".join(frame(m) for m in wire[20:120]))
+        for _ in range(3000):  # until a batch is in its hands (an event, polled, capped)
+            if process.in_flight:
+                break
+            threading.Event().wait(0.01)
+        assert process.in_flight
+        os.kill(first or 0, signal.SIGKILL)  # ... and killed with batches in flight
+        got += [client.answer() for _ in range(100)]
+        client.send_raw(b"".join(frame(m) for m in wire[120:]))
+        got += [client.answer() for _ in range(180)]
+        assert all(a is not None for a in got)
+        codes = {a[1]: a[0] for a in got if a is not None}
+        assert set(codes.values()) == {"AA", "AE"}  # the held batches were refused, not lost
+        on_disk = {k[1] for k in stored(path)}
+        acknowledged = {c for c, code in codes.items() if code == "AA"}
+        assert acknowledged <= on_disk  # AA means stored, across the writer's death
+        assert all(codes[control(m)] == "AA" for m in wire[120:])  # a new writer took over
+        assert process.starts >= 2 and process.pid != first
+        # the gateway resends what was refused: stored once, AA
+        for m in wire:
+            if codes[control(m)] == "AE":
+                answer = client.exchange(m)
+                assert answer is not None and answer[:2] == ("AA", control(m))
+        client.close()
+    finally:
+        served.close()
+    keys = stored(path)
+    assert len(keys) == len(set(keys))
+    assert {k[1] for k in keys} == {control(m) for m in wire}
+    assert verify_database(path).problems == []
