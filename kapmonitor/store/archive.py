@@ -393,7 +393,7 @@ SELECT p.session_id,
      WHERE r.session_id = p.session_id ORDER BY r.observed_at, r.id LIMIT 1)
 FROM session_protocols p JOIN sessions s ON s.id = p.session_id
 WHERE instr(p.protocol_json, '"rems": true') > 0
-"""
+"""  # the expression of the partial index session_protocols_rems (schema.REMS_COPY), exactly
 
 
 def _add_rems(db: Database, rows: list[ArchiveRow]) -> None:

@@ -446,3 +446,15 @@ def test_a_missing_file_is_said_plainly(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="no database"):
         archive.open_read_only(tmp_path / "nowhere.sqlite")
+
+
+def test_the_rems_sessions_are_found_through_their_index_not_every_copy(known: Known) -> None:
+    """Migration 0017: the list reads the REMS sessions off a partial index on the stored
+    protocol copies (about 19 KB of JSON each), so the query must name the index's expression
+    exactly; and it still finds the REMS session, and only it."""
+    db = known.store.db
+    plan = " ".join(str(r[-1]) for r in db.execute("EXPLAIN QUERY PLAN " + archive._REMS_SQL))
+    assert "USING INDEX session_protocols_rems" in plan
+    rows = {r.session_id: r for r in archive.list_sessions(db)}
+    assert [sid for sid, r in rows.items() if r.rems] == [known.c]
+    assert rows[known.c].rems_treated_at is not None
