@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sqlite3
 import sys
 import threading
 from collections import deque
@@ -35,11 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from kapmonitor import capture_writer
 from kapmonitor.capture_writer import WriterProcess
 from kapmonitor.devices.mllp_listener import ListenerConfig, MllpListener, PatientRule
 from kapmonitor.devices.reading import DeviceReading
 from kapmonitor.domain.changes import Changes
-from kapmonitor.store import device_store, permissions
+from kapmonitor.store import device_store
 from kapmonitor.store.database import StoreError
 from kapmonitor.store.session_store import SessionStore
 
@@ -109,7 +109,7 @@ class StoreWriter:
         self.store: SessionStore | None = None
         self.process: WriterProcess | None = None
         if in_process:
-            self.store = self.pool.submit(self._open, db_path).result()
+            self.store = self.pool.submit(capture_writer.open_store, db_path).result()
         else:
             self.process = self.pool.submit(WriterProcess, db_path, session_id).result()
         self.stored = 0
@@ -122,24 +122,11 @@ class StoreWriter:
         self._draining = False  # a drain runs on the writer thread (see _drain)
         self._lock = threading.Lock()  # the queue is filled on the loop, taken on the writer
 
-    @staticmethod
-    def _open(db_path: Path) -> SessionStore:
-        store = SessionStore.open(db_path)
-        store.db.execute("PRAGMA wal_autocheckpoint = 0")  # this writer checkpoints itself
-        return store
-
     def patient_code(self) -> str:
         def read() -> str:
             if self.process is not None:
                 return self.process.patient_code()
-            assert self.store is not None
-            refused = permissions.why_not_add(self.store.db, self.session_id, "device_readings")
-            if refused is not None:
-                raise refused.error()
-            row = self.store.db.execute(
-                "SELECT patient_code FROM sessions WHERE id = ?", [self.session_id]
-            ).fetchone()
-            return str(row[0])
+            return capture_writer.patient_code(self.store, self.session_id)
 
         return self.pool.submit(read).result()
 
@@ -242,12 +229,11 @@ class StoreWriter:
         loop: asyncio.AbstractEventLoop,
         batch: list[tuple[Sequence[DeviceReading], asyncio.Future[None]]],
     ) -> None:
-        """On the writer thread: store what is queued, a batch at a time, until nothing is.
-
-        Each batch's waits are resolved on the listener's loop as soon as it has committed, and
-        the next batch is taken here at once rather than after a trip through that loop: the
-        loop is busy reading and parsing the next messages, and the writer (a process of its
-        own) would otherwise wait for it between two transactions."""
+        """The drain with the store in this process (``in_process``), on the writer thread:
+        store what is queued, a batch at a time, until nothing is. Each batch's waits are
+        resolved on the listener's loop as soon as it has committed, and the next batch is taken
+        here at once rather than after a trip through that loop, which is busy reading and
+        parsing the next messages."""
         try:
             while True:
                 if not batch:
@@ -343,13 +329,13 @@ class StoreWriter:
         """Copy committed WAL pages into the database file, never waiting for readers."""
         try:
             if self.process is not None:
-                if not self.process.checkpoint():
-                    return  # busy: tried again after the next batches
+                done = self.process.checkpoint()
             else:
-                assert self.store is not None
-                self.store.db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except (sqlite3.Error, StoreError):
-            return  # tried again after the next batches; the log only grows meanwhile
+                done = capture_writer.checkpoint(self.store)
+        except StoreError:
+            return  # the writer process is gone: the next one checkpoints later
+        if not done:
+            return  # busy: tried again after the next batches; the log only grows meanwhile
         self._since_checkpoint = 0
         self.checkpoints += 1
 

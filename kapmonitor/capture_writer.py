@@ -47,7 +47,14 @@ from kapmonitor.devices.reading import DeviceReading
 from kapmonitor.domain.changes import Changes
 from kapmonitor.store.errors import StoreError
 
-__all__ = ["WRITER_COMMAND", "WriterProcess", "run_writer_child"]
+__all__ = [
+    "WRITER_COMMAND",
+    "WriterProcess",
+    "checkpoint",
+    "open_store",
+    "patient_code",
+    "run_writer_child",
+]
 
 WRITER_COMMAND = "_device-writer"  # the hidden sub-command the child runs as
 _LENGTH = struct.Struct(">I")
@@ -244,11 +251,9 @@ class WriterProcess:
         if child is None:
             return
         for stream in (child.stdin, child.stdout):
-            try:
-                if stream is not None:
+            if stream is not None:
+                with contextlib.suppress(OSError):
                     stream.close()
-            except OSError:
-                pass
         try:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -297,7 +302,6 @@ def _reading_ahead(channel_in: IO[bytes]) -> queue.SimpleQueue[Any]:
 
 def _serve(channel_in: IO[bytes], channel_out: IO[bytes]) -> int:
     from kapmonitor.domain.validation import ValidationError
-    from kapmonitor.store.errors import StoreError as Refusal
 
     store = None
     session_id = ""
@@ -312,19 +316,19 @@ def _serve(channel_in: IO[bytes], channel_out: IO[bytes]) -> int:
                     store, session_id = _open(request[1])
                     answer: Any = None
                 elif store is None:
-                    raise Refusal("the device writer has no database open", "writer")
+                    raise StoreError("the device writer has no database open", "writer")
                 elif request[0] == "batch":
                     answer = _store_batch(store, session_id, request[1])
                 elif request[0] == "checkpoint":
-                    answer = _checkpoint(store)
+                    answer = checkpoint(store)
                 elif request[0] == "patient_code":
-                    answer = _patient_code(store, session_id)
+                    answer = patient_code(store, session_id)
                 elif request[0] == "close":
                     _write_frame(channel_out, ("ok", None))
                     return 0
                 else:
-                    raise Refusal(f"unknown request {request[0]!r}", "writer")
-            except Refusal as exc:
+                    raise StoreError(f"unknown request {request[0]!r}", "writer")
+            except StoreError as exc:
                 _write_frame(channel_out, ("error", str(exc), exc.kind))
                 continue
             except ValidationError as exc:  # a refusal in the store's own words
@@ -346,7 +350,6 @@ def _plain(exc: BaseException) -> str:
 def _open(opening: dict[str, Any]) -> tuple[Any, str]:
     from kapmonitor.store import encryption
     from kapmonitor.store.key_slots import DatabaseKeys
-    from kapmonitor.store.session_store import SessionStore
 
     path = Path(opening["path"])
     keys = None
@@ -355,9 +358,17 @@ def _open(opening: dict[str, Any]) -> tuple[Any, str]:
         if not opening["encrypted"]:
             keys = DatabaseKeys(keys.master, False, keys.root)
         encryption.remember(path, keys)
+    return open_store(path, keys), str(opening["session_id"])
+
+
+def open_store(path: Path, keys: Any = None) -> Any:
+    """The store as capture writes it (here or in the child): no automatic WAL checkpoint, so
+    none runs inside a message's commit; the writer asks for one after the ACKs instead."""
+    from kapmonitor.store.session_store import SessionStore
+
     store = SessionStore.open(path, keys=keys)
-    store.db.execute("PRAGMA wal_autocheckpoint = 0")  # the parent asks for checkpoints
-    return store, str(opening["session_id"])
+    store.db.execute("PRAGMA wal_autocheckpoint = 0")
+    return store
 
 
 def _store_batch(
@@ -405,7 +416,9 @@ def _one(getter: Any) -> Any:
     return lambda row: (getter(row),)
 
 
-def _checkpoint(store: Any) -> bool:
+def checkpoint(store: Any) -> bool:
+    """Copy committed WAL pages into the database file, never waiting for readers; False when
+    it could not (busy, or the store closed): tried again after the next batches."""
     import sqlite3
 
     try:
@@ -415,7 +428,9 @@ def _checkpoint(store: Any) -> bool:
     return True
 
 
-def _patient_code(store: Any, session_id: str) -> str:
+def patient_code(store: Any, session_id: str) -> str:
+    """The session's patient code, once it is sure the session takes device readings (else
+    the store's own refusal)."""
     from kapmonitor.store import permissions
 
     refused = permissions.why_not_add(store.db, session_id, "device_readings")
@@ -426,6 +441,6 @@ def _patient_code(store: Any, session_id: str) -> str:
 
 
 def _close(store: Any) -> None:
-    _checkpoint(store)
+    checkpoint(store)
     with contextlib.suppress(Exception):  # the parent may have gone: nobody to tell
         store.close()

@@ -29,6 +29,7 @@ from kapmonitor.domain.quality import quality_flags
 from kapmonitor.domain.reference import Reference, default_reference
 from kapmonitor.domain.rems import SubmissionStatus, submission_status
 from kapmonitor.domain.session_rows import StoredRow, typed_row
+from kapmonitor.store.schema import REMS_COPY
 
 STATUSES = ("open", "ended", "signed", "unsigned")
 STATUS_LABELS = {"open": "Open", "ended": "Ended — not signed", "signed": "Signed"}
@@ -385,15 +386,15 @@ def list_sessions(db: Database, flt: ArchiveFilter | None = None) -> list[Archiv
 # The REMS sessions, found by their stored protocol copy (``to_dict`` writes sorted JSON, so a
 # plain text search is exact and avoids parsing every copy), with the first esketamine dose (or
 # the session start) and the first submission of the form.
-_REMS_SQL = """
+_REMS_SQL = f"""
 SELECT p.session_id,
     coalesce((SELECT min(d.observed_at) FROM doses d WHERE d.session_id = p.session_id
               AND d.drug = 'esketamine' AND d.voided = 0), s.observed_at),
     (SELECT r.submitted_by || char(31) || r.observed_at FROM rems_submissions r
      WHERE r.session_id = p.session_id ORDER BY r.observed_at, r.id LIMIT 1)
 FROM session_protocols p JOIN sessions s ON s.id = p.session_id
-WHERE instr(p.protocol_json, '"rems": true') > 0
-"""  # the expression of the partial index session_protocols_rems (schema.REMS_COPY), exactly
+WHERE {REMS_COPY}
+"""  # the partial index session_protocols_rems's own expression: SQLite reads the index
 
 
 def _add_rems(db: Database, rows: list[ArchiveRow]) -> None:

@@ -405,16 +405,21 @@ def _run_together(
 
 
 def _review(
-    session_id: str, stamp: dict[str, str], reading_id: int, vitals_id: int
+    session_id: str,
+    stamp: dict[str, str],
+    reading_id: int,
+    vitals_id: int,
+    *,
+    automatic: bool = True,
 ) -> dict[str, Any]:
-    """The ``confirmed`` review row of an automatic confirmation."""
+    """The ``confirmed`` review row of a reading that became the vitals row ``vitals_id``."""
     return {
         "session_id": session_id,
         "observed_at": stamp["recorded_at"],
         **stamp,
         "device_reading_id": reading_id,
         "decision": "confirmed",
-        "automatic": 1,
+        "automatic": int(automatic),
         "vitals_id": vitals_id,
     }
 
@@ -567,19 +572,9 @@ def _write_confirmation(
     written += protocol_effects.after_vitals(
         store.db, store.protocol_for(session_id), session_id, vitals, stamp, alarmed, facts
     )
-    reviews = [
-        {
-            "session_id": session_id,
-            "observed_at": stamp_at,
-            **stamp,
-            "device_reading_id": row.id,
-            "decision": "confirmed",
-            "automatic": int(automatic),
-            "vitals_id": vitals.id,
-        }
-        for row in group
-    ]
-    written += [("device_reading_reviews", row) for row in _insert_reviews(store, reviews)]
+    reviews = [_review(session_id, stamp, row.id, vitals.id, automatic=automatic) for row in group]
+    stored = insert_many_returning(store.db, "device_reading_reviews", reviews)
+    written += [("device_reading_reviews", row) for row in stored]
     return written
 
 
@@ -595,21 +590,6 @@ def _already_alarmed(store: SessionStore, reading_ids: Sequence[int]) -> frozens
 
 def _insert_review(store: SessionStore, row: dict[str, Any]) -> StoredRow:
     return insert_returning(store.db, "device_reading_reviews", row)
-
-
-def _insert_reviews(store: SessionStore, rows: Sequence[dict[str, Any]]) -> list[StoredRow]:
-    """Review rows of one shape in one ``INSERT … RETURNING *`` (one statement per group of
-    readings), returned in the order given (sorted by id: the order inserted)."""
-    if len(rows) == 1:
-        return [_insert_review(store, rows[0])]
-    columns = list(rows[0])
-    marks = f"({', '.join('?' * len(columns))})"
-    cursor = store.db.execute(
-        f"INSERT INTO device_reading_reviews ({', '.join(columns)}) VALUES "
-        f"{', '.join([marks] * len(rows))} RETURNING *",
-        [row[c] for row in rows for c in columns],
-    )
-    return rows_of("device_reading_reviews", cursor)
 
 
 def _pending(store: SessionStore, session_id: str, ids: Sequence[int]) -> list[StoredRow]:

@@ -966,7 +966,7 @@ def m0016_audit_hash_index(db: Database) -> None:
 # the text in every one read 190 MB at 10,000 sessions: about half a second, at every opening of
 # the list and every filter. This partial index holds the sessions whose copy says so, decided
 # once when the copy is stored; the list's query names the same expression, so SQLite reads the
-# index instead of the copies. ``archive._REMS_SQL`` must keep the expression exactly.
+# index instead of the copies (``archive._REMS_SQL`` uses this same text).
 REMS_COPY = """instr(protocol_json, '"rems": true') > 0"""
 
 
